@@ -1,0 +1,1 @@
+"""The platform-neutral bot core and its platform adapters."""

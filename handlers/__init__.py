@@ -1,0 +1,1 @@
+"""One module per command family: parse the arguments, call kpi, build a reply."""

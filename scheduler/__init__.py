@@ -1,0 +1,1 @@
+"""Scheduled work: recaps, pace checks, reminders and escalations, delivered through the outbox."""
