@@ -1,0 +1,434 @@
+"""The fee engine: a period's fee statement from a fee plan, its targets and the period's figures.
+
+Pure functions over ``Decimal``: no I/O, no clock. The caller decides which figures count (the
+deal's ``truth``), scales them for a projection, and computes the proration fraction of the
+base; this module applies the plan.
+
+Order of calculation (issue 3): base + commission + bonus - deduction, then the minimum, then the
+cap. Arithmetic is exact; each line is rounded half-up to the currency's minor unit and the
+total is the sum of the rounded lines. Every line carries a ``detail`` mapping with the numbers
+needed to check it by hand; every number in it is a ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+from types import MappingProxyType
+from typing import Any, Literal, get_args
+
+from kpi.model import ZERO, Bonus, Commission, Deduction, FeePlan, Target
+from kpi.money import quantize_money
+
+__all__ = [
+    "FeeLine",
+    "FeeStatement",
+    "FeeView",
+    "LineKind",
+    "commission_for",
+    "compute_fee",
+    "shortfall",
+    "target_met",
+]
+
+FeeView = Literal["to_date", "projected", "final"]
+LineKind = Literal["base", "commission", "bonus", "deduction", "minimum", "cap"]
+
+# The per-currency rounding handed to the line builders.
+_Rounder = Callable[[Decimal], Decimal]
+
+_VIEWS: frozenset[str] = frozenset(get_args(FeeView))
+_ONE = Decimal(1)
+
+# Intermediate products stay exact for any realistic figure: 50 significant digits cover
+# amounts up to 10^30 at 20 decimals. The caller's context is never consulted, so a caller
+# that lowered its precision cannot change a fee.
+_CONTEXT = Context(
+    prec=50,
+    rounding=ROUND_HALF_EVEN,
+    traps=[InvalidOperation, DivisionByZero, Overflow],
+)
+
+
+@dataclass(frozen=True)
+class FeeLine:
+    """One line of a fee statement.
+
+    Attributes:
+        kind: What the line is.
+        amount: Rounded to the currency's minor unit; deduction and cap lines are negative
+            (or zero).
+        detail: Everything needed to trace the line by hand (read-only; numbers are
+            ``Decimal``). Keys per kind:
+            base ``full, fraction, trial``; commission ``metric, figure, tiers, bands``
+            (``bands`` is ``((portion, rate, amount), ...)`` with exact amounts); bonus
+            ``when, met, unmet, amount, percent, of, of_amount``; deduction ``metric,
+            direction, target, actual, shortfall, steps, step, per_step, of, of_amount,
+            uncapped, capped``; minimum ``minimum, before``; cap ``cap, before``.
+    """
+
+    kind: LineKind
+    amount: Decimal
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class FeeStatement:
+    """A period's fee, line by line.
+
+    Attributes:
+        view: ``to_date`` (figures so far), ``projected`` (figures at the current pace) or
+            ``final`` (the closed period's figures).
+        currency: ISO 4217 code of every amount.
+        trial: Whether the plan applied is the trial terms.
+        lines: The lines in order of calculation.
+        total: The sum of the rounded lines.
+        values: The figures used (period totals, derived metrics included).
+    """
+
+    view: FeeView
+    currency: str
+    trial: bool
+    lines: tuple[FeeLine, ...]
+    total: Decimal
+    values: Mapping[str, Decimal | None]
+
+    def line(self, kind: LineKind) -> FeeLine | None:
+        """The first line of a kind, or ``None`` when the statement has none."""
+        return next((line for line in self.lines if line.kind == kind), None)
+
+
+def commission_for(
+    commission: Commission, figure: Decimal
+) -> tuple[Decimal, tuple[tuple[Decimal, Decimal, Decimal], ...]]:
+    """The exact commission on a figure, and how each band contributes to it.
+
+    Bands are read in order; a band covers the figure from the previous band's ``up_to``
+    (0 for the first) up to and including its own ``up_to``. ``graduated`` charges each band's
+    portion at that band's rate. ``whole`` charges the entire figure at the rate of the band the
+    figure falls in (a figure exactly on a bound stays in the lower band, as in graduated mode).
+    The last band is treated as open even when it has an ``up_to``, so no part of a figure
+    goes unpaid. A figure of zero or below (``net_gmv`` can be negative) earns nothing.
+
+    Args:
+        commission: The commission terms.
+        figure: The period figure of ``commission.on``.
+
+    Returns:
+        ``(amount, bands)``: the unrounded amount, and one ``(portion, rate, amount)`` per band
+        that holds part of the figure (in ``whole`` mode a single entry for the entire figure).
+        Both are empty/zero for a figure <= 0 or a commission without bands.
+    """
+    _require_decimal("figure", figure)
+    if figure <= ZERO or not commission.bands:
+        return ZERO, ()
+    with localcontext(_CONTEXT):
+        last = len(commission.bands) - 1
+        if commission.tiers == "whole":
+            rate = next(
+                band.rate
+                for i, band in enumerate(commission.bands)
+                if i == last or band.up_to is None or figure <= band.up_to
+            )
+            amount = figure * rate
+            return amount, ((figure, rate, amount),)
+        parts: list[tuple[Decimal, Decimal, Decimal]] = []
+        lower = ZERO
+        for i, band in enumerate(commission.bands):
+            upper = figure if i == last or band.up_to is None else min(figure, band.up_to)
+            if upper > lower:
+                portion = upper - lower
+                parts.append((portion, band.rate, portion * band.rate))
+            if upper >= figure:
+                break
+            lower = max(lower, upper)
+        return sum((amount for _, _, amount in parts), ZERO), tuple(parts)
+
+
+def target_met(target: Target, value: Decimal | None) -> bool:
+    """Whether a figure meets a target (the bound itself counts as met).
+
+    Args:
+        target: The target.
+        value: The figure, or ``None`` when there is none; no figure never meets a target.
+
+    Returns:
+        ``value >= target`` for ``at_least``, ``value <= target`` for ``at_most``.
+    """
+    if value is None:
+        return False
+    _require_decimal(target.metric, value)
+    return value >= target.value if target.direction == "at_least" else value <= target.value
+
+
+def shortfall(target: Target, value: Decimal | None) -> Decimal:
+    """How far a figure misses its target, as a fraction of the target (0 when met).
+
+    ``at_least``: ``(target - actual) / target``; no figure counts as 0 (a full shortfall),
+    since the side that owes the figure has not shown it. ``at_most``: ``(actual - target) /
+    target``; no figure gives 0, since there is no evidence of an excess. The result can exceed
+    1 (a negative actual, or an at_most figure more than double its target). A target of zero
+    or below has no proportional shortfall: 0 when met, otherwise 1 (a full miss).
+
+    Args:
+        target: The target.
+        value: The figure, or ``None``.
+
+    Returns:
+        A ``Decimal`` >= 0 (division to 50 significant digits).
+    """
+    if value is None:
+        if target.direction == "at_most":
+            return ZERO
+        value = ZERO
+    _require_decimal(target.metric, value)
+    if target_met(target, value):
+        return ZERO
+    if target.value <= ZERO:
+        return _ONE
+    with localcontext(_CONTEXT):
+        return _miss(target, value) / target.value
+
+
+def compute_fee(
+    plan: FeePlan,
+    *,
+    targets: Sequence[Target],
+    values: Mapping[str, Decimal | None],
+    view: FeeView,
+    currency: str,
+    base_fraction: Decimal = _ONE,
+    trial: bool = False,
+) -> FeeStatement:
+    """Apply a fee plan to a period's figures.
+
+    Lines, in order (a part the plan lacks gives no line):
+
+    * ``base``: ``plan.base x base_fraction``. The caller passes the proration fraction (days
+      of the deal in its first period / calendar days of that period; 1 otherwise). It is
+      never prorated by elapsed days, in any view.
+    * ``commission``: :func:`commission_for` on ``values[commission.on]`` (missing or ``None``
+      counts as 0).
+    * ``bonus``: always present when the plan has one, with amount 0 and ``met`` False until
+      every target on every metric in ``when`` is met on ``values``. A ``when`` metric without
+      any target counts as unmet (a condition nobody can check pays nothing). The amount is
+      the fixed ``amount`` plus ``percent`` x the rounded ``of`` line (``commission``, ``base``
+      or ``subtotal`` = base + commission; ``of`` defaults to commission); the plan is meant
+      to set only one of the two.
+    * ``deduction`` (projected and final only; present even when 0): on the first target of
+      metric ``on``, ``steps = floor(shortfall / step)`` computed exactly, and the amount is
+      ``steps x per_step x of_amount``, where ``of_amount`` is the rounded base line or the
+      rounded ``total`` = base + commission + bonus. It is limited by ``cap_rate x of_amount``
+      and by ``cap_amount``. Without a target for ``on`` there is nothing to fall short of and
+      the deduction is 0. See :func:`shortfall` for figures that are missing.
+    * ``minimum`` (projected and final only): tops the total up to ``plan.minimum`` when below.
+    * ``cap`` (projected and final only): brings the total down to ``plan.cap`` when above.
+      When a plan's minimum exceeds its cap, the cap, applied last, wins.
+
+    The ``to_date`` view shows base, commission and bonus only: deductions, minimum and cap
+    are not applied before the period closes.
+
+    Args:
+        plan: The plan in force (the resolved trial terms during the trial).
+        targets: The deal's targets for the period.
+        values: Period totals by metric, derived metrics included (already projected for the
+            ``projected`` view).
+        view: Which view of the period this is.
+        currency: ISO 4217 code; sets the rounding of each line.
+        base_fraction: Proration of the base, between 0 and 1.
+        trial: Whether ``plan`` is the trial terms (recorded on the statement and base line).
+
+    Returns:
+        The statement, whose total is the sum of its rounded lines.
+
+    Raises:
+        ValueError: ``view`` is not a known view, or ``base_fraction`` is outside [0, 1].
+        TypeError: a figure or the fraction is not a ``Decimal`` (a float would make the fee
+            inexact).
+    """
+    if view not in _VIEWS:
+        raise ValueError(f"unknown fee view {view!r}; expected one of {sorted(_VIEWS)}")
+    _require_decimal("base_fraction", base_fraction)
+    if not ZERO <= base_fraction <= _ONE:
+        raise ValueError(f"base_fraction must be between 0 and 1, got {base_fraction}")
+    for metric, value in values.items():
+        if value is not None:
+            _require_decimal(metric, value)
+
+    def money(amount: Decimal) -> Decimal:
+        return quantize_money(amount, currency)
+
+    closing = view != "to_date"
+    lines: list[FeeLine] = []
+    with localcontext(_CONTEXT):
+        base = ZERO
+        if plan.base is not None:
+            base = money(plan.base * base_fraction)
+            lines.append(_line("base", base, full=plan.base, fraction=base_fraction, trial=trial))
+
+        commission = ZERO
+        if plan.commission is not None:
+            figure = values.get(plan.commission.on) or ZERO
+            exact, bands = commission_for(plan.commission, figure)
+            commission = money(exact)
+            lines.append(
+                _line(
+                    "commission",
+                    commission,
+                    metric=plan.commission.on,
+                    figure=figure,
+                    tiers=plan.commission.tiers,
+                    bands=bands,
+                )
+            )
+
+        bonus = ZERO
+        if plan.bonus is not None:
+            bonus_line = _bonus_line(plan.bonus, targets, values, base, commission, money)
+            bonus = bonus_line.amount
+            lines.append(bonus_line)
+
+        if closing and plan.deduction is not None:
+            lines.append(
+                _deduction_line(
+                    plan.deduction, targets, values, base, base + commission + bonus, money
+                )
+            )
+
+        if closing and plan.minimum is not None:
+            before = _sum(lines)
+            minimum = money(plan.minimum)
+            if before < minimum:
+                lines.append(_line("minimum", minimum - before, minimum=minimum, before=before))
+
+        if closing and plan.cap is not None:
+            before = _sum(lines)
+            cap = money(plan.cap)
+            if before > cap:
+                lines.append(_line("cap", cap - before, cap=cap, before=before))
+
+    return FeeStatement(
+        view=view,
+        currency=currency,
+        trial=trial,
+        lines=tuple(lines),
+        total=_sum(lines),
+        values=MappingProxyType(dict(values)),
+    )
+
+
+def _bonus_line(
+    bonus: Bonus,
+    targets: Sequence[Target],
+    values: Mapping[str, Decimal | None],
+    base: Decimal,
+    commission: Decimal,
+    money: _Rounder,
+) -> FeeLine:
+    unmet = tuple(
+        metric
+        for metric in bonus.when
+        if not (on := [t for t in targets if t.metric == metric])
+        or not all(target_met(t, values.get(metric)) for t in on)
+    )
+    met = not unmet
+    of = bonus.of or "commission"
+    of_amount = {"commission": commission, "base": base, "subtotal": base + commission}[of]
+    amount = ZERO
+    if met:
+        if bonus.amount is not None:
+            amount += bonus.amount
+        if bonus.percent is not None:
+            amount += bonus.percent * of_amount
+    return _line(
+        "bonus",
+        money(amount),
+        when=bonus.when,
+        met=met,
+        unmet=unmet,
+        amount=bonus.amount,
+        percent=bonus.percent,
+        of=of if bonus.percent is not None else None,
+        of_amount=of_amount if bonus.percent is not None else None,
+    )
+
+
+def _deduction_line(
+    deduction: Deduction,
+    targets: Sequence[Target],
+    values: Mapping[str, Decimal | None],
+    base: Decimal,
+    total: Decimal,
+    money: _Rounder,
+) -> FeeLine:
+    target = next((t for t in targets if t.metric == deduction.on), None)
+    actual = values.get(deduction.on)
+    of_amount = base if deduction.of == "base" else total
+    miss = ZERO
+    steps = ZERO
+    if target is not None:
+        miss = shortfall(target, actual)
+        if miss > ZERO and deduction.step > ZERO:
+            steps = _full_steps(target, actual, miss, deduction.step)
+    uncapped = steps * deduction.per_step * of_amount
+    limits = [uncapped]
+    if deduction.cap_rate is not None:
+        limits.append(deduction.cap_rate * of_amount)
+    if deduction.cap_amount is not None:
+        limits.append(deduction.cap_amount)
+    amount = max(min(limits), ZERO)
+    return _line(
+        "deduction",
+        ZERO - money(amount),
+        metric=deduction.on,
+        direction=target.direction if target is not None else None,
+        target=target.value if target is not None else None,
+        actual=actual,
+        shortfall=miss,
+        steps=steps,
+        step=deduction.step,
+        per_step=deduction.per_step,
+        of=deduction.of,
+        of_amount=of_amount,
+        uncapped=uncapped,
+        capped=amount < uncapped,
+    )
+
+
+def _full_steps(target: Target, actual: Decimal | None, miss: Decimal, step: Decimal) -> Decimal:
+    """``floor(shortfall / step)`` without the rounding of the shortfall's own division.
+
+    ``(t - a) / t // step`` would first round ``(t - a) / t`` to 50 digits, and a shortfall of
+    exactly one step could land just below it. ``(t - a) // (t x step)`` is one exact
+    integer division (``//`` on ``Decimal`` truncates, and both sides are positive here).
+    """
+    if target.value <= ZERO:  # no proportional shortfall: ``miss`` is the agreed 1
+        return miss // step
+    return _miss(target, actual if actual is not None else ZERO) // (target.value * step)
+
+
+def _miss(target: Target, value: Decimal) -> Decimal:
+    """The distance past the target in the bad direction (positive when missed)."""
+    return target.value - value if target.direction == "at_least" else value - target.value
+
+
+def _line(kind: LineKind, amount: Decimal, /, **detail: Any) -> FeeLine:
+    return FeeLine(kind=kind, amount=amount, detail=MappingProxyType(detail))
+
+
+def _sum(lines: Iterable[FeeLine]) -> Decimal:
+    return sum((line.amount for line in lines), ZERO)
+
+
+def _require_decimal(name: str, value: object) -> None:
+    if not isinstance(value, Decimal):
+        raise TypeError(f"{name} must be a Decimal, got {type(value).__name__} {value!r}")

@@ -1,0 +1,126 @@
+"""Money and figure helpers: minor units, half-up rounding and display strings over ``Decimal``."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from babel.numbers import format_decimal, get_currency_precision, is_currency
+
+__all__ = [
+    "format_figure",
+    "format_money",
+    "format_percent",
+    "minor_units",
+    "quantize_money",
+]
+
+_HUNDRED = Decimal(100)
+
+
+def minor_units(currency: str) -> int:
+    """The number of decimal places of a currency's minor unit.
+
+    The table is CLDR's, through Babel (``get_currency_precision``): 2 for USD, CNY, GBP and
+    IDR, 0 for JPY and VND, 3 for BHD. CLDR follows ISO 4217 here, so IDR has 2 digits even
+    though rupiah cash is handled without cents (CLDR's separate *cash* digits are 0); fees are
+    invoiced, not paid in coins, so the accounting digits are the right ones.
+
+    Args:
+        currency: An ISO 4217 code such as ``"USD"`` (upper case).
+
+    Returns:
+        The number of digits after the decimal point.
+
+    Raises:
+        ValueError: ``currency`` is not a code CLDR knows. Babel would otherwise answer 2 for
+            any string, which would hide a typo in a deal file.
+    """
+    if not is_currency(currency):
+        raise ValueError(f"unknown currency code {currency!r}")
+    return get_currency_precision(currency)
+
+
+def quantize_money(amount: Decimal, currency: str) -> Decimal:
+    """Round an amount half-up to the currency's minor unit.
+
+    Args:
+        amount: The exact amount.
+        currency: An ISO 4217 code.
+
+    Returns:
+        ``amount`` with exactly :func:`minor_units` decimal places, e.g. ``Decimal("0.005")``
+        in USD gives ``Decimal("0.01")``. A negative zero comes back as a plain zero.
+    """
+    quantum = Decimal(1).scaleb(-minor_units(currency))
+    rounded = amount.quantize(quantum, rounding=ROUND_HALF_UP)
+    # -0.004 rounds to -0.00; nobody wants to read "USD -0.00".
+    return abs(rounded) if rounded.is_zero() else rounded
+
+
+def format_money(amount: Decimal, currency: str, locale: str = "en") -> str:
+    """Display an amount as ``CODE number``, rounded half-up to the minor unit.
+
+    The currency code comes first in every locale (``USD 5,560.00``, ``JPY 12,000``) so that
+    cross-border teams never confuse ``$`` or ``¥``. A negative amount keeps the code first
+    and signs the number: ``USD -300.00``.
+
+    Args:
+        amount: The amount; rounded with :func:`quantize_money` before display.
+        currency: An ISO 4217 code.
+        locale: A Babel locale name (``"en"``, ``"zh"``); it chooses the separators.
+
+    Returns:
+        The display string, with thousands separated and exactly the currency's decimals.
+    """
+    digits = minor_units(currency)
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    # Rounded here, half-up, so Babel's own (half-even) rounding never has anything to do.
+    number = format_decimal(quantize_money(amount, currency), format=pattern, locale=locale)
+    return f"{currency} {number}"
+
+
+def format_figure(value: Decimal, places: int | None = None, *, locale: str = "en") -> str:
+    """Display a KPI figure with thousands separated and never in exponent notation.
+
+    With ``places=None`` the figure shows the digits it has, without trailing zeros:
+    ``60,000``, ``19,000.5``, and ``Decimal("4.0")`` shows as ``4``. Callers that want a fixed
+    shape pass ``places``: ratios such as roi are meant to be shown with 2 places (``4.00``).
+
+    Args:
+        value: The figure (must be finite).
+        places: Decimal places to round to (half-up), or ``None`` to show the figure as is.
+        locale: A Babel locale name; it chooses the separators.
+
+    Returns:
+        The display string, e.g. ``"1,000"`` for ``Decimal("1E+3")``.
+
+    Raises:
+        ValueError: ``value`` is NaN or infinite, or ``places`` is negative.
+    """
+    if not value.is_finite():
+        raise ValueError(f"cannot display {value!r}")
+    if places is None:
+        shown, pattern, quantize = value, "#,##0", False
+    else:
+        if places < 0:
+            raise ValueError(f"places must be >= 0, got {places}")
+        shown = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        pattern, quantize = "#,##0" + ("." + "0" * places if places else ""), True
+    # -0.001 at 0 places rounds to -0, which Babel would print as "-0"; a zero has no sign.
+    if shown.is_zero():
+        shown = abs(shown)
+    return format_decimal(shown, format=pattern, locale=locale, decimal_quantization=quantize)
+
+
+def format_percent(fraction: Decimal, places: int = 0, *, locale: str = "en") -> str:
+    """Display a fraction as a percentage, rounded half-up: ``0.17`` → ``17%``.
+
+    Args:
+        fraction: The fraction (``Decimal("0.085")`` is 8.5 %).
+        places: Decimal places of the percentage (``places=1`` gives ``8.5%``).
+        locale: A Babel locale name; it chooses the separators.
+
+    Returns:
+        The display string with a ``%`` sign and no space, the same in English and Chinese.
+    """
+    return format_figure(fraction * _HUNDRED, places, locale=locale) + "%"
