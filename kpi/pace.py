@@ -1,0 +1,247 @@
+"""Period totals, the projection at the current pace, and each target's pace."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kpi.model import ZERO, Metric, Target
+from kpi.periods import Period
+from kpi.sides import Figure
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A period's figures so far.
+
+    ``values`` holds every metric: base metrics summed over their counted figures (``0`` when
+    none counted yet), derived metrics evaluated on those sums (None when undefined, e.g. a
+    ratio over zero). ``last_day`` (the latest day with a counted figure, None if none) and
+    ``days_reported`` (how many days have a counted figure) are kept for base metrics only."""
+
+    values: dict[str, Decimal | None]
+    last_day: dict[str, dt.date | None]
+    days_reported: dict[str, int]
+
+
+def period_totals(
+    figures: Iterable[Figure],
+    metrics: Mapping[str, Metric],
+    period: Period,
+    upto: dt.date,
+) -> Totals:
+    """Sum the counted figures of a period up to a day.
+
+    A base metric with no counted figure totals ``Decimal(0)`` with ``last_day`` None: a sum of
+    nothing is zero (what the to-date fee should charge commission on), while ``last_day``
+    tells the projection there is no pace to extrapolate. Pending figures (value None) do not
+    count; provisional ones do.
+
+    Args:
+        figures: Resolved figures (any days; those outside the window are skipped).
+        metrics: The deal's metrics by name.
+        period: The period.
+        upto: The last day to include; days after ``period.end`` are never included.
+
+    Returns:
+        The totals, with derived metrics evaluated on the sums (never summed day by day).
+    """
+    last = min(upto, period.end)
+    base = [name for name, metric in metrics.items() if not metric.derived]
+    sums: dict[str, Decimal] = dict.fromkeys(base, ZERO)
+    last_day: dict[str, dt.date | None] = dict.fromkeys(base)
+    days: dict[str, int] = dict.fromkeys(base, 0)
+    for figure in figures:
+        if figure.value is None or figure.metric not in sums:
+            continue
+        if not period.start <= figure.day <= last:
+            continue
+        sums[figure.metric] += figure.value
+        days[figure.metric] += 1
+        seen = last_day[figure.metric]
+        if seen is None or figure.day > seen:
+            last_day[figure.metric] = figure.day
+    values = derive(metrics, sums)
+    return Totals(values=values, last_day=last_day, days_reported=days)
+
+
+def _derived_order(metrics: Mapping[str, Metric]) -> list[str]:
+    """Derived metrics ordered so each comes after the derived metrics it reads."""
+    order: list[str] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            # The deal loader rejects cycles; reaching one here is a programming error.
+            raise ValueError("derived metrics form a cycle: " + " -> ".join((*path, name)))
+        state[name] = "visiting"
+        formula = metrics[name].formula
+        assert formula is not None
+        for used in sorted(formula.names):
+            if used in metrics and metrics[used].derived:
+                visit(used, (*path, name))
+        state[name] = "done"
+        order.append(name)
+
+    for name, metric in metrics.items():
+        if metric.derived:
+            visit(name, ())
+    return order
+
+
+def derive(
+    metrics: Mapping[str, Metric], base_values: Mapping[str, Decimal | None]
+) -> dict[str, Decimal | None]:
+    """Evaluate the derived metrics on base values, in dependency order.
+
+    A derived metric may read other derived metrics. A name with no value (missing, None, or a
+    division by zero upstream) makes the result None.
+
+    Args:
+        metrics: The deal's metrics by name.
+        base_values: Values of base metrics (extra keys are kept as they are).
+
+    Returns:
+        ``base_values`` plus every derived metric's value; base metrics of ``metrics`` missing
+        from ``base_values`` appear as None.
+
+    Raises:
+        ValueError: If the derived metrics form a cycle.
+    """
+    values: dict[str, Decimal | None] = dict(base_values)
+    for name, metric in metrics.items():
+        if not metric.derived:
+            values.setdefault(name, None)
+    for name in _derived_order(metrics):
+        formula = metrics[name].formula
+        assert formula is not None
+        values[name] = formula.evaluate({used: values.get(used) for used in formula.names})
+    return values
+
+
+def elapsed_days(period: Period, last_day: dt.date) -> int:
+    """Days from the period's (clipped) start to ``last_day``, both included."""
+    return (last_day - period.start).days + 1
+
+
+def project(
+    totals: Totals, metrics: Mapping[str, Metric], period: Period
+) -> dict[str, Decimal | None]:
+    """Project every metric to the end of the period at the current pace.
+
+    Each base metric is scaled by ``period.days / elapsed``, where ``elapsed`` runs from the
+    period's start to that metric's latest day with a counted figure (so a day not reported yet
+    does not drag the pace down). A base metric with no counted figure projects to None.
+    Derived metrics are recomputed from the projected sums: ratios are not scaled.
+
+    Args:
+        totals: The period's totals so far.
+        metrics: The deal's metrics by name.
+        period: The period the totals are for.
+
+    Returns:
+        A value (or None) for every metric.
+    """
+    scaled: dict[str, Decimal | None] = {}
+    for name, metric in metrics.items():
+        if metric.derived:
+            continue
+        last = totals.last_day.get(name)
+        total = totals.values.get(name)
+        if last is None or total is None:
+            scaled[name] = None
+            continue
+        # Multiply before dividing so a whole-number pace stays exact.
+        scaled[name] = total * period.days / elapsed_days(period, last)
+    return derive(metrics, scaled)
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    """Where one target stands: the actual so far, the projection, and the pace.
+
+    ``pace`` is 1 when the projection lands exactly on the target, above 1 ahead of it, below 1
+    behind it, for both directions. ``met_now`` says whether the figures so far already meet
+    the target; ``on_track`` whether the projection does."""
+
+    target: Target
+    actual: Decimal | None
+    projected: Decimal | None
+    pace: Decimal | None
+    met_now: bool
+    on_track: bool
+
+
+def _meets(target: Target, value: Decimal) -> bool:
+    if target.direction == "at_least":
+        return value >= target.value
+    return value <= target.value
+
+
+def target_status(
+    target: Target, actual: Decimal | None, projected: Decimal | None
+) -> TargetStatus:
+    """The pace of one target.
+
+    ``pace`` is ``projected / target`` for ``at_least`` and ``target / projected`` for
+    ``at_most``. For a summed metric projected at ``actual x days / elapsed`` this equals
+    ``actual / (target x elapsed / days)``: the actual against the share of the target due by
+    now. ``on_track`` is ``pace >= 1``.
+
+    Where the ratio has no meaning, ``pace`` is None and ``on_track`` compares the projection
+    with the target directly: an ``at_most`` projection of zero or less (nothing to exceed, so
+    on track), or a target of zero or less. With no projection at all (nothing counted yet),
+    ``pace`` is None and ``on_track`` is False: there is no evidence it is on track; callers that
+    warn should treat None as "no figures", not as a shortfall.
+
+    Args:
+        target: The target.
+        actual: The metric's value so far (None when undefined).
+        projected: The metric's projected period value (None when there is no pace).
+
+    Returns:
+        The status.
+    """
+    met_now = actual is not None and _meets(target, actual)
+    pace: Decimal | None = None
+    if projected is None:
+        on_track = False
+    else:
+        if target.direction == "at_least" and target.value > 0:
+            pace = projected / target.value
+        elif target.direction == "at_most" and target.value > 0 and projected > 0:
+            pace = target.value / projected
+        on_track = pace >= 1 if pace is not None else _meets(target, projected)
+    return TargetStatus(
+        target=target,
+        actual=actual,
+        projected=projected,
+        pace=pace,
+        met_now=met_now,
+        on_track=on_track,
+    )
+
+
+def statuses(
+    targets: Iterable[Target],
+    totals_values: Mapping[str, Decimal | None],
+    projected: Mapping[str, Decimal | None],
+) -> list[TargetStatus]:
+    """The status of every target, in the order given.
+
+    Args:
+        targets: The deal's targets.
+        totals_values: Metric values so far (``Totals.values``).
+        projected: Projected metric values (from :func:`project`).
+
+    Returns:
+        One status per target.
+    """
+    return [
+        target_status(target, totals_values.get(target.metric), projected.get(target.metric))
+        for target in targets
+    ]
