@@ -277,6 +277,11 @@ def local_datetime(day: dt.date, t: dt.time, tz: str) -> dt.datetime:
       That is the instant a clock that did not jump would show ``t`` (PEP 495 with
       ``fold=0``), and it keeps the job after the moment it was meant for, never before.
 
+    The result carries the ``ZoneInfo``, so it prints as local time. Compare and subtract it in
+    UTC (``.astimezone(dt.UTC)``): Python subtracts two datetimes of the same zone on the wall
+    clock, ignoring a change of offset between them, and ``==`` across zones is always False
+    for a time in a repeated hour (PEP 495).
+
     Args:
         day: The local date.
         t: A naive wall-clock time.
