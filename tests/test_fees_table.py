@@ -1,0 +1,647 @@
+"""Hand-computed fee cases for the fee engine, one table, each with its calculation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+
+from kpi.fees import FeeStatement, FeeView, commission_for, compute_fee, shortfall, target_met
+from kpi.model import Band, Bonus, Commission, Deduction, FeePlan, Target
+
+D = Decimal
+ONE = D(1)
+
+# --- The plans, built by hand (the deal-file loader is tested elsewhere) ----------------------
+
+TIERED = Commission(
+    on="net_gmv",
+    bands=(Band(rate=D("0.05"), up_to=D("50000")), Band(rate=D("0.08"))),
+    tiers="graduated",
+)
+TIERED_WHOLE = Commission(on="net_gmv", bands=TIERED.bands, tiers="whole")
+GMV_ROI_BONUS = Bonus(when=("gmv", "roi"), amount=D("1000"))
+
+# The issue's worked example: November 2026 is the trial, base 1,500, no deduction.
+TRIAL = FeePlan(base=D("1500"), commission=TIERED, bonus=GMV_ROI_BONUS)
+
+# Ordinary terms: every full 5 % of GMV shortfall deducts 2 % of the base, at most 10 % of it.
+REGULAR = FeePlan(
+    base=D("5000"),
+    commission=TIERED,
+    bonus=GMV_ROI_BONUS,
+    deduction=Deduction(
+        on="gmv", step=D("0.05"), per_step=D("0.02"), of="base", cap_rate=D("0.10")
+    ),
+    minimum=D("6000"),
+    cap=D("12000"),
+)
+
+# An at_most deduction on the refund rate: every full 25 % over the target deducts 5 % of the
+# total (base + commission + bonus), at most 300.
+REFUNDS = FeePlan(
+    base=D("2000"),
+    commission=Commission(on="gmv", bands=(Band(rate=D("0.10")),)),  # flat 10 %: one open band
+    deduction=Deduction(
+        on="refund_rate", step=D("0.25"), per_step=D("0.05"), of="total", cap_amount=D("300")
+    ),
+)
+
+TARGETS = (
+    Target(metric="gmv", direction="at_least", value=D("50000")),
+    Target(metric="roi", direction="at_least", value=D("3.5")),
+    Target(metric="refund_rate", direction="at_most", value=D("0.08")),
+)
+
+# The worked example's figures, Nov 1-10 (to date) and at the current pace over 30 days.
+TO_DATE_NOV10 = {
+    "gmv": D("20000"),
+    "refunds": D("1000"),
+    "net_gmv": D("19000"),
+    "ad_spend": D("5000"),
+    "roi": D("4"),
+    "refund_rate": D("0.05"),
+}
+PROJECTED_NOV = {
+    "gmv": D("60000"),
+    "refunds": D("3000"),
+    "net_gmv": D("57000"),
+    "ad_spend": D("15000"),
+    "roi": D("4.0"),
+    "refund_rate": D("0.05"),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    plan: FeePlan
+    values: Mapping[str, Decimal | None]
+    view: FeeView
+    lines: tuple[tuple[str, str], ...]  # (kind, amount exactly as str(Decimal) prints it)
+    total: str
+    currency: str = "USD"
+    fraction: Decimal = ONE
+    trial: bool = False
+    targets: tuple[Target, ...] = TARGETS
+
+
+CASES = [
+    # The worked example, to date (trial terms):
+    #   base 1,500 (trial, not prorated)                         = 1,500.00
+    #   commission net_gmv 19,000 x 5 % (all in the first band)  =   950.00
+    #   bonus: gmv 20,000 < 50,000, so not yet met              =     0.00
+    #   total                                                    = 2,450.00
+    Case(
+        "worked example, to date",
+        TRIAL,
+        TO_DATE_NOV10,
+        "to_date",
+        (("base", "1500.00"), ("commission", "950.00"), ("bonus", "0.00")),
+        "2450.00",
+        trial=True,
+    ),
+    # The worked example, projected over 30 days of 10 elapsed (trial terms):
+    #   base 1,500
+    #   commission 50,000 x 5 % + 7,000 x 8 % = 2,500 + 560     = 3,060.00
+    #   bonus: gmv 60,000 >= 50,000 and roi 4.0 >= 3.5: met      = 1,000.00
+    #   no deduction, minimum or cap in the trial plan
+    #   total 1,500 + 3,060 + 1,000                              = 5,560.00
+    Case(
+        "worked example, projected",
+        TRIAL,
+        PROJECTED_NOV,
+        "projected",
+        (("base", "1500.00"), ("commission", "3060.00"), ("bonus", "1000.00")),
+        "5560.00",
+        trial=True,
+    ),
+    # Final view: the same rules on the closed period's figures -> the same 5,560.00.
+    Case(
+        "worked example, final",
+        TRIAL,
+        PROJECTED_NOV,
+        "final",
+        (("base", "1500.00"), ("commission", "3060.00"), ("bonus", "1000.00")),
+        "5560.00",
+        trial=True,
+    ),
+    # Whole-volume tiers: net_gmv 57,000 reaches the 8 % band, which re-rates all of it:
+    #   1,500 + 57,000 x 8 % (4,560) + bonus 1,000               = 7,060.00
+    Case(
+        "whole tiers re-rate everything",
+        FeePlan(base=D("1500"), commission=TIERED_WHOLE, bonus=GMV_ROI_BONUS),
+        PROJECTED_NOV,
+        "projected",
+        (("base", "1500.00"), ("commission", "4560.00"), ("bonus", "1000.00")),
+        "7060.00",
+    ),
+    # Whole tiers, figure exactly on a bound: 50,000 stays in the 5 % band:
+    #   1,500 + 50,000 x 5 % (2,500) + bonus (gmv 52,000, roi 4) 1,000 = 5,000.00
+    Case(
+        "whole tiers on the band bound",
+        FeePlan(base=D("1500"), commission=TIERED_WHOLE, bonus=GMV_ROI_BONUS),
+        {"gmv": D("52000"), "net_gmv": D("50000"), "roi": D("4")},
+        "final",
+        (("base", "1500.00"), ("commission", "2500.00"), ("bonus", "1000.00")),
+        "5000.00",
+    ),
+    # Proration: the deal starts Nov 14, so 17 of November's 30 days; to date:
+    #   base 5,000 x 17/30 = 2,833.333... -> 2,833.33
+    #   commission 9,500 x 5 % = 475.00; bonus not met 0.00
+    #   total 2,833.33 + 475.00                                  = 3,308.33
+    Case(
+        "proration of the first period's base",
+        REGULAR,
+        {"gmv": D("10000"), "net_gmv": D("9500"), "roi": D("4")},
+        "to_date",
+        (("base", "2833.33"), ("commission", "475.00"), ("bonus", "0.00")),
+        "3308.33",
+        fraction=D(17) / D(30),
+    ),
+    # at_least deduction, step flooring ("GMV ends at 41,300, 17% short: deduction -300.00"):
+    #   shortfall (50,000 - 41,300) / 50,000 = 0.174; steps floor(0.174 / 0.05) = 3
+    #   deduction 3 x 2 % x base 5,000 = 300 (cap 10 % x 5,000 = 500 not reached)
+    #   5,000 + 40,000 x 5 % (2,000) + bonus 0 - 300 = 6,700 (within minimum 6,000 / cap 12,000)
+    Case(
+        "at_least deduction floors the steps",
+        REGULAR,
+        {"gmv": D("41300"), "net_gmv": D("40000"), "roi": D("3")},
+        "final",
+        (
+            ("base", "5000.00"),
+            ("commission", "2000.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-300.00"),
+        ),
+        "6700.00",
+    ),
+    # at_least deduction exactly on a step: shortfall 10,000 / 50,000 = 0.2 = 4 full steps
+    #   deduction 4 x 2 % x 5,000 = 400
+    #   5,000 + 38,000 x 5 % (1,900) + 0 - 400                   = 6,500.00
+    Case(
+        "at_least deduction on an exact step",
+        REGULAR,
+        {"gmv": D("40000"), "net_gmv": D("38000"), "roi": D("4")},
+        "projected",
+        (
+            ("base", "5000.00"),
+            ("commission", "1900.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-400.00"),
+        ),
+        "6500.00",
+    ),
+    # Deduction cap: shortfall 15,000 / 50,000 = 0.3 = 6 steps -> 6 x 2 % x 5,000 = 600,
+    #   capped at 10 % x 5,000 = 500
+    #   5,000 + 33,000 x 5 % (1,650) + 0 - 500                   = 6,150.00
+    Case(
+        "at_least deduction capped by cap_rate",
+        REGULAR,
+        {"gmv": D("35000"), "net_gmv": D("33000"), "roi": D("4")},
+        "final",
+        (
+            ("base", "5000.00"),
+            ("commission", "1650.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-500.00"),
+        ),
+        "6150.00",
+    ),
+    # at_least with no figure at all: actual counts as 0, shortfall 1 = 20 steps = 2,000,
+    #   capped at 500; 5,000 + 0 + 0 - 500 = 4,500 < minimum 6,000: top-up 1,500 = 6,000.00
+    Case(
+        "at_least deduction with no figure",
+        REGULAR,
+        {"gmv": None, "net_gmv": None, "roi": None},
+        "final",
+        (
+            ("base", "5000.00"),
+            ("commission", "0.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-500.00"),
+            ("minimum", "1500.00"),
+        ),
+        "6000.00",
+    ),
+    # at_most deduction of the total, exactly one step:
+    #   refund_rate 0.10 vs at most 0.08: shortfall (0.10 - 0.08) / 0.08 = 0.25 = 1 step
+    #   total = base 2,000 + 30,000 x 10 % (3,000) = 5,000; deduction 1 x 5 % x 5,000 = 250
+    #   2,000 + 3,000 - 250                                      = 4,750.00
+    Case(
+        "at_most deduction of the total",
+        REFUNDS,
+        {"gmv": D("30000"), "refund_rate": D("0.10")},
+        "final",
+        (("base", "2000.00"), ("commission", "3000.00"), ("deduction", "-250.00")),
+        "4750.00",
+    ),
+    # at_most capped by cap_amount: (0.13 - 0.08) / 0.08 = 0.625 -> 2 steps -> 2 x 5 % x 5,000
+    #   = 500, capped at 300; 2,000 + 3,000 - 300                = 4,700.00
+    Case(
+        "at_most deduction capped by cap_amount",
+        REFUNDS,
+        {"gmv": D("30000"), "refund_rate": D("0.13")},
+        "projected",
+        (("base", "2000.00"), ("commission", "3000.00"), ("deduction", "-300.00")),
+        "4700.00",
+    ),
+    # at_most with no figure: no evidence of an excess, no deduction: 2,000 + 3,000 = 5,000.00
+    Case(
+        "at_most deduction with no figure",
+        REFUNDS,
+        {"gmv": D("30000"), "refund_rate": None},
+        "final",
+        (("base", "2000.00"), ("commission", "3000.00"), ("deduction", "0.00")),
+        "5000.00",
+    ),
+    # Minimum (保底): gmv 20,000 is 60 % short = 12 steps = 1,200, capped at 500;
+    #   5,000 + 19,000 x 5 % (950) + 0 - 500 = 5,450 < 6,000: top-up 550 = 6,000.00
+    Case(
+        "minimum tops up the total",
+        REGULAR,
+        TO_DATE_NOV10,
+        "final",
+        (
+            ("base", "5000.00"),
+            ("commission", "950.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-500.00"),
+            ("minimum", "550.00"),
+        ),
+        "6000.00",
+    ),
+    # The same figures to date: no deduction, minimum or cap before the period closes:
+    #   5,000 + 950 + 0                                          = 5,950.00 (below the minimum)
+    Case(
+        "to date applies no deduction, minimum or cap",
+        REGULAR,
+        TO_DATE_NOV10,
+        "to_date",
+        (("base", "5000.00"), ("commission", "950.00"), ("bonus", "0.00")),
+        "5950.00",
+    ),
+    # Cap: commission 50,000 x 5 % + 90,000 x 8 % = 2,500 + 7,200 = 9,700; bonus 1,000;
+    #   no shortfall (deduction 0); 5,000 + 9,700 + 1,000 = 15,700 > 12,000: cap -3,700
+    Case(
+        "cap brings the total down",
+        REGULAR,
+        {"gmv": D("150000"), "net_gmv": D("140000"), "roi": D("5")},
+        "projected",
+        (
+            ("base", "5000.00"),
+            ("commission", "9700.00"),
+            ("bonus", "1000.00"),
+            ("deduction", "0.00"),
+            ("cap", "-3700.00"),
+        ),
+        "12000.00",
+    ),
+    # Percentage bonus of the commission: 10 % x 3,060.00 = 306.00
+    #   1,500 + 3,060 + 306                                      = 4,866.00
+    Case(
+        "percentage bonus of the commission",
+        FeePlan(
+            base=D("1500"),
+            commission=TIERED,
+            bonus=Bonus(when=("gmv", "roi"), percent=D("0.10"), of="commission"),
+        ),
+        PROJECTED_NOV,
+        "projected",
+        (("base", "1500.00"), ("commission", "3060.00"), ("bonus", "306.00")),
+        "4866.00",
+    ),
+    # Percentage bonus of the subtotal: 2.5 % x (1,500 + 3,060) = 2.5 % x 4,560 = 114.00
+    #   1,500 + 3,060 + 114                                      = 4,674.00
+    Case(
+        "percentage bonus of the subtotal",
+        FeePlan(
+            base=D("1500"),
+            commission=TIERED,
+            bonus=Bonus(when=("gmv",), percent=D("0.025"), of="subtotal"),
+        ),
+        PROJECTED_NOV,
+        "final",
+        (("base", "1500.00"), ("commission", "3060.00"), ("bonus", "114.00")),
+        "4674.00",
+    ),
+    # A currency without minor units (JPY): commission 1,234,567 x 3.5 % = 43,209.845 -> 43,210
+    #   base 100,000 + 43,210                                    = 143,210
+    Case(
+        "JPY has no minor units",
+        FeePlan(base=D("100000"), commission=Commission(on="gmv", bands=(Band(D("0.035")),))),
+        {"gmv": D("1234567")},
+        "final",
+        (("base", "100000"), ("commission", "43210")),
+        "143210",
+        currency="JPY",
+    ),
+    # Half-up on .005, and the total is the sum of the rounded lines:
+    #   base 1,000 x 1/3 = 333.333... -> 333.33; commission 100.10 x 5 % = 5.005 -> 5.01
+    #   (half-even would give 5.00); total 333.33 + 5.01 = 338.34
+    Case(
+        "rounding half-up on .005",
+        FeePlan(base=D("1000"), commission=TIERED),
+        {"net_gmv": D("100.10")},
+        "to_date",
+        (("base", "333.33"), ("commission", "5.01")),
+        "338.34",
+        fraction=D(1) / D(3),
+    ),
+    # Sum of rounded lines differs from the rounded exact sum: base 0.004 -> 0.00 and
+    #   commission 100.09 x 5 % = 5.0045 -> 5.00: total 5.00 (the exact 5.0085 would give 5.01)
+    Case(
+        "total is the sum of the rounded lines",
+        FeePlan(base=D("0.004"), commission=TIERED),
+        {"net_gmv": D("100.09")},
+        "final",
+        (("base", "0.00"), ("commission", "5.00")),
+        "5.00",
+    ),
+    # Trial terms switch the base off ("base: none") and pay a flat 10 % on net_gmv:
+    #   57,000 x 10 %                                             = 5,700.00
+    Case(
+        "trial terms without a base",
+        FeePlan(commission=Commission(on="net_gmv", bands=(Band(D("0.10")),))),
+        PROJECTED_NOV,
+        "projected",
+        (("commission", "5700.00"),),
+        "5700.00",
+        trial=True,
+    ),
+    # Negative net_gmv (refunds above gmv) earns no commission; gmv 2,000 is 96 % short =
+    #   19 steps = 1,900, capped at 500: 5,000 + 0 + 0 - 500 = 4,500 -> minimum +1,500 = 6,000.00
+    Case(
+        "negative figure earns no commission",
+        REGULAR,
+        {"gmv": D("2000"), "net_gmv": D("-500"), "roi": D("0.5")},
+        "final",
+        (
+            ("base", "5000.00"),
+            ("commission", "0.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-500.00"),
+            ("minimum", "1500.00"),
+        ),
+        "6000.00",
+    ),
+]
+
+
+def _run(case: Case) -> FeeStatement:
+    return compute_fee(
+        case.plan,
+        targets=case.targets,
+        values=case.values,
+        view=case.view,
+        currency=case.currency,
+        base_fraction=case.fraction,
+        trial=case.trial,
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_fee_table(case: Case) -> None:
+    statement = _run(case)
+    assert tuple((line.kind, str(line.amount)) for line in statement.lines) == case.lines
+    assert str(statement.total) == case.total
+    assert statement.total == sum(line.amount for line in statement.lines)
+    assert statement.view == case.view
+    assert statement.currency == case.currency
+    assert statement.trial == case.trial
+    assert dict(statement.values) == dict(case.values)
+
+
+def test_table_has_enough_cases() -> None:
+    assert len(CASES) >= 15
+
+
+# --- Tracing: each line carries what is needed to check it by hand --------------------------
+
+
+def test_worked_example_lines_trace_by_hand() -> None:
+    to_date = _run(CASES[0])
+    base = to_date.line("base")
+    assert base is not None
+    assert dict(base.detail) == {"full": D("1500"), "fraction": D(1), "trial": True}
+    commission = to_date.line("commission")
+    assert commission is not None
+    assert dict(commission.detail) == {
+        "metric": "net_gmv",
+        "figure": D("19000"),
+        "tiers": "graduated",
+        "bands": ((D("19000"), D("0.05"), D("950")),),
+    }
+    bonus = to_date.line("bonus")
+    assert bonus is not None
+    assert bonus.detail["met"] is False
+    assert bonus.detail["unmet"] == ("gmv",)
+    assert bonus.detail["when"] == ("gmv", "roi")
+    assert bonus.detail["amount"] == D("1000")
+
+    projected = _run(CASES[1])
+    commission = projected.line("commission")
+    assert commission is not None
+    assert commission.detail["bands"] == (
+        (D("50000"), D("0.05"), D("2500")),
+        (D("7000"), D("0.08"), D("560")),
+    )
+    bonus = projected.line("bonus")
+    assert bonus is not None
+    assert bonus.detail["met"] is True
+    assert bonus.detail["unmet"] == ()
+
+
+def test_deduction_line_traces_by_hand() -> None:
+    statement = _run(CASES[6])  # gmv 41,300, 17.4 % short
+    line = statement.line("deduction")
+    assert line is not None
+    assert dict(line.detail) == {
+        "metric": "gmv",
+        "direction": "at_least",
+        "target": D("50000"),
+        "actual": D("41300"),
+        "shortfall": D("0.174"),
+        "steps": D(3),
+        "step": D("0.05"),
+        "per_step": D("0.02"),
+        "of": "base",
+        "of_amount": D("5000.00"),
+        "uncapped": D("300"),
+        "capped": False,
+    }
+    capped = _run(CASES[8]).line("deduction")
+    assert capped is not None
+    assert capped.detail["capped"] is True
+    assert capped.detail["steps"] == 6
+    assert capped.detail["uncapped"] == D("600")
+
+
+def test_minimum_and_cap_lines_trace_by_hand() -> None:
+    minimum = _run(CASES[13]).line("minimum")
+    assert minimum is not None
+    assert dict(minimum.detail) == {"minimum": D("6000.00"), "before": D("5450.00")}
+    cap = _run(CASES[15]).line("cap")
+    assert cap is not None
+    assert dict(cap.detail) == {"cap": D("12000.00"), "before": D("15700.00")}
+
+
+def test_percentage_bonus_traces_its_base() -> None:
+    bonus = _run(CASES[16]).line("bonus")
+    assert bonus is not None
+    assert bonus.detail["percent"] == D("0.10")
+    assert bonus.detail["of"] == "commission"
+    assert bonus.detail["of_amount"] == D("3060.00")
+
+
+# --- The building blocks ----------------------------------------------------------------------
+
+
+def test_commission_for_flat_rate_is_one_open_band() -> None:
+    flat = Commission(on="gmv", bands=(Band(D("0.1")),))
+    assert commission_for(flat, D("1234.5")) == (
+        D("123.45"),
+        ((D("1234.5"), D("0.1"), D("123.45")),),
+    )
+
+
+@pytest.mark.parametrize("tiers", ["graduated", "whole"])
+@pytest.mark.parametrize("figure", [D(0), D("-1"), D("-19000")])
+def test_commission_for_nothing_on_zero_or_negative(tiers: str, figure: Decimal) -> None:
+    commission = Commission(on="net_gmv", bands=TIERED.bands, tiers=tiers)  # type: ignore[arg-type]
+    assert commission_for(commission, figure) == (D(0), ())
+
+
+def test_commission_for_treats_a_closed_last_band_as_open() -> None:
+    # 10,000 x 5 % + 5,000 x 8 %: the part above the last bound is still paid at the last rate.
+    closed = Commission(on="gmv", bands=(Band(D("0.05"), D("10000")), Band(D("0.08"), D("12000"))))
+    amount, bands = commission_for(closed, D("15000"))
+    assert amount == D("900")
+    assert bands == ((D("10000"), D("0.05"), D("500")), (D("5000"), D("0.08"), D("400")))
+
+
+def test_commission_for_three_graduated_bands() -> None:
+    # 10,000 x 2 % + 20,000 x 4 % + 5,000 x 6 % = 200 + 800 + 300 = 1,300
+    three = Commission(
+        on="gmv",
+        bands=(Band(D("0.02"), D("10000")), Band(D("0.04"), D("30000")), Band(D("0.06"))),
+    )
+    assert commission_for(three, D("35000"))[0] == D("1300")
+
+
+@pytest.mark.parametrize(
+    ("direction", "value", "met"),
+    [
+        ("at_least", D("100"), True),  # the bound itself meets the target
+        ("at_least", D("99.99"), False),
+        ("at_least", None, False),
+        ("at_most", D("100"), True),
+        ("at_most", D("100.01"), False),
+        ("at_most", None, False),
+    ],
+)
+def test_target_met(direction: str, value: Decimal | None, met: bool) -> None:
+    target = Target(metric="m", direction=direction, value=D("100"))  # type: ignore[arg-type]
+    assert target_met(target, value) is met
+
+
+@pytest.mark.parametrize(
+    ("direction", "target", "value", "expected"),
+    [
+        ("at_least", "50000", "41300", "0.174"),
+        ("at_least", "50000", "60000", "0"),
+        ("at_least", "50000", None, "1"),  # no figure counts as 0
+        ("at_least", "100", "-50", "1.5"),  # a negative actual misses by more than the target
+        ("at_most", "0.08", "0.10", "0.25"),
+        ("at_most", "0.08", "0.24", "2"),  # three times the ceiling: 200 % over
+        ("at_most", "0.08", "0.05", "0"),
+        ("at_most", "0.08", None, "0"),  # no evidence of an excess
+        ("at_most", "0", "5", "1"),  # a zero target has no proportion: a miss counts as 1
+        ("at_least", "0", "0", "0"),
+    ],
+)
+def test_shortfall(direction: str, target: str, value: str | None, expected: str) -> None:
+    t = Target(metric="m", direction=direction, value=D(target))  # type: ignore[arg-type]
+    assert shortfall(t, None if value is None else D(value)) == D(expected)
+
+
+def test_bonus_on_a_metric_without_target_is_never_met() -> None:
+    plan = FeePlan(bonus=Bonus(when=("gmv", "viewers"), amount=D("100")))
+    statement = compute_fee(
+        plan, targets=TARGETS, values={"gmv": D("90000")}, view="final", currency="USD"
+    )
+    bonus = statement.line("bonus")
+    assert bonus is not None
+    assert bonus.amount == 0
+    assert bonus.detail["unmet"] == ("viewers",)
+
+
+def test_deduction_without_a_target_is_zero() -> None:
+    plan = FeePlan(
+        base=D("100"), deduction=Deduction(on="viewers", step=D("0.1"), per_step=D("0.1"))
+    )
+    statement = compute_fee(plan, targets=TARGETS, values={}, view="final", currency="USD")
+    line = statement.line("deduction")
+    assert line is not None
+    assert line.amount == 0
+    assert line.detail["target"] is None
+
+
+def test_minimum_above_cap_the_cap_wins() -> None:
+    # base 100 -> minimum 500 tops up +400 -> cap 300 takes back -200 = 300 (cap applied last)
+    plan = FeePlan(base=D("100"), minimum=D("500"), cap=D("300"))
+    statement = compute_fee(plan, targets=(), values={}, view="final", currency="USD")
+    assert [(line.kind, line.amount) for line in statement.lines] == [
+        ("base", D("100.00")),
+        ("minimum", D("400.00")),
+        ("cap", D("-200.00")),
+    ]
+    assert statement.total == D("300.00")
+
+
+# --- Bad input --------------------------------------------------------------------------------
+
+
+def test_rejects_an_unknown_view() -> None:
+    with pytest.raises(ValueError, match="unknown fee view"):
+        compute_fee(TRIAL, targets=TARGETS, values={}, view="later", currency="USD")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fraction", [D("-0.1"), D("1.01")])
+def test_rejects_a_base_fraction_outside_0_1(fraction: Decimal) -> None:
+    with pytest.raises(ValueError, match="base_fraction"):
+        compute_fee(
+            TRIAL, targets=TARGETS, values={}, view="final", currency="USD", base_fraction=fraction
+        )
+
+
+def test_rejects_float_figures() -> None:
+    with pytest.raises(TypeError, match="gmv must be a Decimal"):
+        compute_fee(
+            TRIAL,
+            targets=TARGETS,
+            values={"gmv": 60000.0},  # type: ignore[dict-item]
+            view="final",
+            currency="USD",
+        )
+    with pytest.raises(TypeError, match="base_fraction"):
+        compute_fee(
+            TRIAL,
+            targets=TARGETS,
+            values={},
+            view="final",
+            currency="USD",
+            base_fraction=0.5,  # type: ignore[arg-type]
+        )
+
+
+def test_statement_is_read_only() -> None:
+    statement = _run(CASES[0])
+    with pytest.raises(TypeError):
+        statement.values["gmv"] = D(1)  # type: ignore[index]
+    base = statement.line("base")
+    assert base is not None
+    with pytest.raises(TypeError):
+        base.detail["full"] = D(1)  # type: ignore[index]
