@@ -1,0 +1,522 @@
+"""Parsing chat commands: the command word, deal tags, metric names, days and metric/value pairs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+from kpi.errors import UserError
+from kpi.numbers import fold_width, is_unit_token, looks_numeric, parse_amount
+
+__all__ = [
+    "ALIASES",
+    "ReportArgs",
+    "extract_deal_tag",
+    "parse_day",
+    "parse_metric_day",
+    "parse_report",
+    "parse_what_if",
+    "resolve_metric",
+    "split_command",
+]
+
+# ---------------------------------------------------------------------------------------------
+# The command word
+
+# Slack writes a mention as <@U123ABC> or <@U123ABC|name>; Telegram and people write @name.
+_MENTION = (
+    r"(?:<@(?P<slack>[A-Za-z0-9]+)(?:\|[^>\n]*)?>[:,]?\s*"
+    r"|@(?P<name>[A-Za-z0-9_.\-]+)[:,]?\s+)"
+)
+_HEAD: Final = re.compile(
+    rf"\s*(?:{_MENTION})?(?P<slash>/)?(?P<cmd>[^\W\d_]\w{{0,63}})"
+    rf"(?:@(?P<suffix>[A-Za-z0-9_]+))?(?=\s|\Z)"
+)
+
+
+def _names(bot_names: Collection[str]) -> set[str]:
+    return {name.lstrip("@").casefold() for name in bot_names}
+
+
+def split_command(text: str, bot_names: Collection[str] = ()) -> tuple[str, str] | None:
+    """Split a message into its command word and the rest.
+
+    Understood: ``/report gmv 12000``, ``/report@kpibot gmv 12000`` (Telegram; the suffix must
+    be one of ``bot_names`` unless that is empty), the full-width slash ``／report``, a leading
+    mention ``@kpibot report gmv 1`` or Slack's ``<@U123ABC> report gmv 1`` (the mention must
+    name one of ``bot_names`` unless that is empty), with any whitespace or newlines around.
+
+    Args:
+        text: The message text as the platform delivered it.
+        bot_names: The bot's user names and platform user ids (with or without ``@``), compared
+            case-insensitively. Empty means any name is taken to be this bot.
+
+    Returns:
+        ``(command, rest)`` with the command lowercased and the rest stripped at both ends but
+        otherwise untouched, or None when the text is not a command to this bot.
+    """
+    folded = fold_width(text)  # same length as text, so offsets carry over to the original
+    match = _HEAD.match(folded)
+    if match is None:
+        return None
+    names = _names(bot_names)
+    mention = match["slack"] or match["name"]
+    if mention is None and match["slash"] is None:
+        return None
+    if names and mention is not None and mention.casefold() not in names:
+        return None
+    if names and match["suffix"] is not None and match["suffix"].casefold() not in names:
+        return None
+    return match["cmd"].lower(), text[match.end() :].strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Deal tags
+
+_TAG: Final = re.compile(
+    r"(?:^|\s+)#(?P<id>[A-Za-z0-9](?:[A-Za-z0-9_.\-]{0,62}[A-Za-z0-9])?)(?=\s|\Z)"
+)
+
+
+def extract_deal_tag(args: str) -> tuple[str | None, str]:
+    """Pull a ``#deal-id`` token out of a command's arguments.
+
+    A chat linked to several deals says which one with a tag anywhere among the arguments:
+    ``/report #acme-us gmv 12000``. The same tag may repeat; two different tags are refused.
+
+    Args:
+        args: The arguments after the command word.
+
+    Returns:
+        ``(deal id as typed, or None; the arguments without the tag)``.
+
+    Raises:
+        UserError: ``command.two_deals`` (params ``first``, ``second``).
+    """
+    folded = fold_width(args)
+    found = list(_TAG.finditer(folded))
+    if not found:
+        return None, args.strip()
+    first = found[0]["id"]
+    for other in found[1:]:
+        if other["id"].casefold() != first.casefold():
+            raise UserError("command.two_deals", first=first, second=other["id"])
+    kept: list[str] = []
+    at = 0
+    for match in found:
+        kept.append(args[at : match.start()])
+        at = match.end()
+    kept.append(args[at:])
+    return first, "".join(kept).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric names
+
+ALIASES: Final[Mapping[str, str]] = {
+    # English
+    "spend": "ad_spend",
+    "adspend": "ad_spend",
+    "ads_spend": "ad_spend",
+    "refund": "refunds",
+    "order": "orders",
+    "viewer": "viewers",
+    "follower": "new_followers",
+    "followers": "new_followers",
+    "hours": "live_hours",
+    # Chinese
+    "成交额": "gmv",
+    "销售额": "gmv",
+    "订单": "orders",
+    "订单数": "orders",
+    "订单量": "orders",
+    "单量": "orders",
+    "投流": "ad_spend",
+    "消耗": "ad_spend",
+    "广告费": "ad_spend",
+    "退款": "refunds",
+    "退款额": "refunds",
+    "退款金额": "refunds",
+    "观看": "viewers",
+    "观看人数": "viewers",
+    "涨粉": "new_followers",
+    "新增粉丝": "new_followers",
+    "直播时长": "live_hours",
+    # Derived metrics, so that reporting one is explained rather than called unknown.
+    "投产比": "roi",
+    "客单价": "aov",
+    "退款率": "refund_rate",
+    "转化率": "cvr",
+    "净成交额": "net_gmv",
+}
+"""Other words for metrics (casefolded). An alias applies only when its target is a metric of
+the deal, so a deal may define ``spend`` itself."""
+
+
+def _key(word: str) -> str:
+    # ad-spend, Ad Spend and ad_spend are one metric.
+    return re.sub(r"[\s\-]+", "_", fold_width(word).strip().casefold())
+
+
+def _lookup(word: str, known: Collection[str]) -> str | None:
+    by_key = {_key(name): name for name in known}
+    key = _key(word)
+    if key in by_key:
+        return by_key[key]
+    target = ALIASES.get(key)
+    return by_key.get(target) if target is not None else None
+
+
+def _known_text(known: Collection[str]) -> str:
+    return ", ".join(sorted(known))
+
+
+def resolve_metric(
+    word: str, known: Collection[str], *, code: str = "report.unknown_metric"
+) -> str:
+    """The metric a word names: the name itself (any case) or an alias such as ``spend``/``投流``.
+
+    Args:
+        word: What the user typed.
+        known: The metric names it may resolve to.
+        code: The catalog key raised when nothing matches (each command shows its own form).
+
+    Returns:
+        The name as spelled in ``known``.
+
+    Raises:
+        UserError: ``code`` (default ``report.unknown_metric``) with params ``word`` and
+            ``known`` (the sorted names, comma-joined).
+    """
+    name = _lookup(word, known)
+    if name is None:
+        raise UserError(code, word=word, known=_known_text(known))
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# Days
+
+_RELATIVE: Final = {
+    "today": 0,
+    "今天": 0,
+    "今日": 0,
+    "yesterday": 1,
+    "ytd": 1,
+    "yday": 1,
+    "昨天": 1,
+    "昨日": 1,
+    "前天": 2,
+}
+_FULL_DATE: Final = re.compile(
+    r"(?P<y>[0-9]{4})(?:(?P<sep>[-/.])(?P<m>[0-9]{1,2})(?P=sep)(?P<d>[0-9]{1,2})"
+    r"|年(?P<cm>[0-9]{1,2})月(?P<cd>[0-9]{1,2})[日号]?)"
+)
+# No dotted month-day: 11.20 is a figure.
+_MONTH_DAY: Final = re.compile(
+    r"(?P<m>[0-9]{1,2})(?:[-/](?P<d>[0-9]{1,2})|月(?P<cd>[0-9]{1,2})[日号]?)"
+)
+
+
+def parse_day(word: str, *, today: dt.date) -> dt.date | None:
+    """Read a business day: ``today``/``今天``, ``yesterday``/``昨天``/``ytd``, ``前天``,
+    ``2026-11-20``, ``2026/11/20``, ``2026.11.20``, ``2026年11月20日``, ``11-20``, ``11/20``,
+    ``11月20日`` (the last three in today's year).
+
+    Args:
+        word: One token.
+        today: The current business day in the deal's time zone.
+
+    Returns:
+        The day, or None when the word is not date-like.
+
+    Raises:
+        UserError: ``report.bad_date`` (param ``word``) for a date-like word that is no day
+            (``2026-02-30``); ``report.future_date`` (params ``day``, ``today``, ISO text).
+    """
+    folded = fold_width(word).strip().casefold()
+    if folded in _RELATIVE:
+        return today - dt.timedelta(days=_RELATIVE[folded])
+    full = _FULL_DATE.fullmatch(folded)
+    month_day = None if full else _MONTH_DAY.fullmatch(folded)
+    if full is not None:
+        year = int(full["y"])
+        month = int(full["m"] or full["cm"])
+        day_of_month = int(full["d"] or full["cd"])
+    elif month_day is not None:
+        year = today.year
+        month = int(month_day["m"])
+        day_of_month = int(month_day["d"] or month_day["cd"])
+    else:
+        return None
+    try:
+        day = dt.date(year, month, day_of_month)
+    except ValueError:
+        raise UserError("report.bad_date", word=word.strip()) from None
+    if day > today:
+        raise UserError("report.future_date", day=day.isoformat(), today=today.isoformat())
+    return day
+
+
+def _two_dates(first: dt.date, second: dt.date) -> UserError:
+    return UserError("report.two_dates", first=first.isoformat(), second=second.isoformat())
+
+
+def _check_start(day: dt.date, starts: dt.date) -> None:
+    if day < starts:
+        raise UserError("report.before_start", day=day.isoformat(), starts=starts.isoformat())
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric/value pairs
+
+
+@dataclass(frozen=True)
+class ReportArgs:
+    """What ``/report`` said: the business day and the figures in the order typed."""
+
+    day: dt.date
+    values: tuple[tuple[str, Decimal], ...]
+
+
+@dataclass(frozen=True)
+class _Codes:
+    """The catalog keys of one command, so every message shows that command's form."""
+
+    usage: str
+    missing_value: str
+    value_without_metric: str
+    duplicate: str
+    unknown: str
+
+
+_REPORT_CODES: Final = _Codes(
+    "report.usage",
+    "report.missing_value",
+    "report.value_without_metric",
+    "report.duplicate_metric",
+    "report.unknown_metric",
+)
+_WHAT_IF_CODES: Final = _Codes(
+    "fee.if_usage",
+    "fee.if_missing_value",
+    "fee.if_value_without_metric",
+    "fee.if_duplicate_metric",
+    "fee.if_unknown_metric",
+)
+
+# "=" and ":" tie a metric to its value (gmv=12000, gmv：12000); commas, semicolons and 、
+# separate pairs unless a digit follows (that comma groups thousands); 。 ends a sentence.
+_SEPARATORS: Final = re.compile(r"[=:。]|[,;、](?![0-9])")
+# A metric word glued to its value: 成交额1.2万, gmv12k.
+_GLUED: Final = re.compile(r"(?P<word>[^\W\d]+)(?P<value>(?:US\$|\$|¥)?[0-9.].*)", re.IGNORECASE)
+
+
+def _tokens(args: str) -> list[str]:
+    return _SEPARATORS.sub(" ", fold_width(args)).split()
+
+
+def _parse_pairs(
+    tokens: list[str],
+    *,
+    reportable: Collection[str],
+    derived: Mapping[str, str],
+    codes: _Codes,
+    today: dt.date | None,
+) -> tuple[list[tuple[str, Decimal]], dt.date | None]:
+    """Walk ``METRIC VALUE`` pairs, with at most one day anywhere when ``today`` is given."""
+    names = [*reportable, *(name for name in derived if name not in reportable)]
+    values: list[tuple[str, Decimal]] = []
+    seen: set[str] = set()
+    day: dt.date | None = None
+
+    def date_of(token: str) -> dt.date | None:
+        return parse_day(token, today=today) if today is not None else None
+
+    def metric_of(token: str) -> tuple[str | None, str | None]:
+        """The metric a token names, and a value glued to it."""
+        name = _lookup(token, names)
+        if name is not None:
+            return name, None
+        glued = _GLUED.fullmatch(token)
+        if glued is not None and looks_numeric(glued["value"]):
+            name = _lookup(glued["word"], names)
+            if name is not None:
+                return name, glued["value"]
+        return None, None
+
+    at = 0
+    while at < len(tokens):
+        token = tokens[at]
+        found = date_of(token)
+        if found is not None:
+            if day is not None:
+                raise _two_dates(day, found)
+            day = found
+            at += 1
+            continue
+        if looks_numeric(token) or is_unit_token(token):
+            raise UserError(codes.value_without_metric, value=token)
+        metric, glued_value = metric_of(token)
+        if metric is None:
+            raise UserError(codes.unknown, word=token, known=_known_text(reportable))
+        if metric in derived and metric not in reportable:
+            raise UserError("report.derived_metric", metric=metric, formula=derived[metric])
+        if metric in seen:
+            raise UserError(codes.duplicate, metric=metric)
+        at += 1
+
+        if glued_value is not None:
+            parts = [glued_value]
+        else:
+            if at >= len(tokens):
+                raise UserError(codes.missing_value, metric=metric)
+            parts = [tokens[at]]
+            if not looks_numeric(parts[0]):
+                if is_unit_token(parts[0]) and at + 1 < len(tokens):  # "$ 12000"
+                    at += 1
+                    parts.append(tokens[at])
+                elif date_of(parts[0]) is not None or metric_of(parts[0])[0] is not None:
+                    raise UserError(codes.missing_value, metric=metric)
+            at += 1
+        # A unit after a space belongs to the figure: "1.2 万", "12000 USD".
+        while at < len(tokens) and is_unit_token(tokens[at]):
+            parts.append(tokens[at])
+            at += 1
+        values.append((metric, parse_amount(" ".join(parts))))
+        seen.add(metric)
+    return values, day
+
+
+def parse_report(
+    args: str,
+    *,
+    reportable: Collection[str],
+    derived: Mapping[str, str],
+    today: dt.date,
+    starts: dt.date,
+) -> ReportArgs:
+    """Read ``/report`` arguments: ``METRIC VALUE`` pairs and at most one day, in any order.
+
+    Examples: ``gmv 12000``, ``gmv 12k orders 340 spend 2100``, ``yesterday gmv 1.2万``,
+    ``gmv=12000 2026-11-20``, ``成交额 1.2万 订单 340``, ``gmv 1.2 万``.
+
+    Args:
+        args: The text after the command word (and after any deal tag).
+        reportable: The deal's base metric names.
+        derived: The deal's derived metric names, each with its formula text.
+        today: The current business day in the deal's time zone (the default day).
+        starts: The deal's first day.
+
+    Returns:
+        The day and the figures in the order typed.
+
+    Raises:
+        UserError: ``report.usage``, ``report.missing_value``, ``report.value_without_metric``,
+            ``report.unknown_metric``, ``report.derived_metric``, ``report.duplicate_metric``,
+            ``report.two_dates``, ``report.bad_date``, ``report.future_date``,
+            ``report.before_start``, and the ``number.*`` errors of ``parse_amount``.
+    """
+    values, day = _parse_pairs(
+        _tokens(args), reportable=reportable, derived=derived, codes=_REPORT_CODES, today=today
+    )
+    if not values:
+        raise UserError("report.usage")
+    day = day if day is not None else today
+    _check_start(day, starts)
+    return ReportArgs(day=day, values=tuple(values))
+
+
+def parse_what_if(args: str, *, known: Collection[str]) -> dict[str, Decimal]:
+    """Read the ``METRIC VALUE`` pairs of ``/fee if gmv 60000 refunds 2000``.
+
+    Args:
+        args: The text after ``if``.
+        known: The metric names a period total may be given for.
+
+    Returns:
+        Metric name to the assumed period total, in the order typed.
+
+    Raises:
+        UserError: ``fee.if_usage``, ``fee.if_missing_value``, ``fee.if_value_without_metric``,
+            ``fee.if_unknown_metric``, ``fee.if_duplicate_metric``, and the ``number.*`` errors.
+    """
+    values, _ = _parse_pairs(
+        _tokens(args), reportable=known, derived={}, codes=_WHAT_IF_CODES, today=None
+    )
+    if not values:
+        raise UserError("fee.if_usage")
+    return dict(values)
+
+
+# ---------------------------------------------------------------------------------------------
+# METRIC [DATE] [REST]
+
+_WORD: Final = re.compile(r"\S+")
+
+
+def parse_metric_day(
+    args: str,
+    *,
+    known: Collection[str],
+    today: dt.date,
+    starts: dt.date,
+    need_metric: bool,
+) -> tuple[str | None, dt.date | None, str]:
+    """Read a leading metric and day, in either order, and keep the rest as typed.
+
+    Serves ``/confirm METRIC [DATE]``, ``/dispute METRIC [DATE] REASON`` and
+    ``/history [METRIC] [DATE]``. A ``:`` or ``,`` right after the metric or day is dropped
+    (``/dispute gmv: wrong``). A word that is neither ends the scan; when no metric was needed
+    the caller decides what a non-empty rest means (``resolve_metric`` on its first word gives
+    the unknown-metric message).
+
+    Args:
+        args: The text after the command word (and after any deal tag).
+        known: The metric names allowed.
+        today: The current business day in the deal's time zone.
+        starts: The deal's first day.
+        need_metric: Whether a metric is required.
+
+    Returns:
+        ``(metric or None, day or None, rest)`` with the rest stripped at both ends, its inner
+        spacing and case kept.
+
+    Raises:
+        UserError: ``command.missing_metric`` (param ``known``), ``command.unknown_metric``
+            (params ``word``, ``known``), ``report.two_dates``, ``report.bad_date``,
+            ``report.future_date``, ``report.before_start``.
+    """
+    metric: str | None = None
+    day: dt.date | None = None
+    rest_at = 0
+    first_unread: str | None = None
+    for match in _WORD.finditer(fold_width(args)):
+        word = match.group().rstrip(":,;、")
+        if not word and (metric is not None or day is not None):
+            rest_at = match.end()  # a lone ":" after "gmv"
+            continue
+        found = parse_day(word, today=today) if word else None
+        if found is not None:
+            if day is not None:
+                raise _two_dates(day, found)
+            day = found
+        elif metric is None and word and (name := _lookup(word, known)) is not None:
+            metric = name
+        else:
+            first_unread = args[match.start() : match.end()]
+            break
+        rest_at = match.end()
+        if metric is not None and day is not None:
+            break
+    if need_metric and metric is None:
+        if first_unread is None:
+            raise UserError("command.missing_metric", known=_known_text(known))
+        raise UserError("command.unknown_metric", word=first_unread, known=_known_text(known))
+    if day is not None:
+        _check_start(day, starts)
+    return metric, day, args[rest_at:].strip()
