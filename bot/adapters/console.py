@@ -1,0 +1,88 @@
+"""The console adapter: an interactive chat in the terminal, and the demo's transcript printer."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sys
+import tempfile
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.core import Command, Delivered, Outgoing, SystemClock
+from bot.settings import Settings
+
+
+@dataclass
+class ConsolePort:
+    """Prints what the bot sends to the terminal (every platform, since there is only one)."""
+
+    platform: str = "*"
+
+    async def send(self, message: Outgoing) -> Delivered:
+        label = message.to if message.kind == "reply" else f"{message.to} [{message.kind}]"
+        print(f"kpibot → {label}:")
+        print(textwrap.indent(message.text, "  "))
+        for attachment in message.files:
+            print(f"  📎 {attachment.filename}")
+        return Delivered(ok=True)
+
+
+async def interactive(
+    deal_texts: Sequence[tuple[str, str]], chat: str, user: str, name: str, db: str | None
+) -> int:
+    """Read commands from stdin as ``user`` in ``chat`` until EOF or ``/quit``."""
+    from bot.app import build_core
+
+    with tempfile.TemporaryDirectory(prefix="kpibot-chat-") as tmp:
+        url = db or f"sqlite:///{Path(tmp) / 'chat.db'}"
+        core = await build_core(Settings(database_url=url, _env_file=None), clock=SystemClock())  # type: ignore[call-arg]
+        core.add_port(ConsolePort())
+        try:
+            for source, text in deal_texts:
+                await core.apply_deal_text(text, source)
+            print(f"kpibot console — you are {user} in {chat}. /help for commands, /quit to leave.")
+            counter = 0
+            while True:
+                try:
+                    line = await asyncio.to_thread(input, "you> ")
+                except EOFError:
+                    break
+                if line.strip() in ("/quit", "/exit"):
+                    break
+                if not line.strip():
+                    continue
+                counter += 1
+                cmd = Command(
+                    chat=chat,
+                    user=user,
+                    text=line,
+                    at=core.clock.now(),
+                    name=name,
+                    message_id=None,
+                )
+                for reply in await core.handle(cmd):
+                    await core.deliver(reply)
+        finally:
+            await core.aclose()
+    return 0
+
+
+def print_transcript(kind: str, payload: Any) -> None:
+    """The demo's readable transcript: who said what, and what the bot answered."""
+    if kind == "in":
+        cmd: Command = payload.command
+        at = cmd.at.strftime("%a %Y-%m-%d %H:%M")
+        who = cmd.name or cmd.user
+        sys.stdout.write(f"\n[{at}] {who} in {cmd.chat}:\n  {cmd.text}\n")
+        return
+    record: dict[str, Any] = payload
+    at = dt.datetime.fromisoformat(record["at"]).strftime("%a %Y-%m-%d %H:%M")
+    tag = "" if record["kind"] == "reply" else f" [{record['kind']}]"
+    sys.stdout.write(f"  kpibot → {record['to']}{tag} at {at}:\n")
+    sys.stdout.write(textwrap.indent(record["text"], "    ") + "\n")
+    for name in record.get("files", []):
+        sys.stdout.write(f"    📎 {name}\n")

@@ -1,0 +1,167 @@
+"""The one wiring module: builds settings, engine, ledger, router, adapters and scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bot.core import Clock, Command, Delivered, DeliveryPort, Outgoing, SystemClock, platform_of
+from bot.router import Router
+from bot.settings import Settings
+from kpi.db import make_engine, upgrade
+from kpi.dealfile import load_deal
+from kpi.ledger import Ledger
+from kpi.model import Deal
+from kpi.periods import business_day, period_containing
+
+log = logging.getLogger("kpibot")
+
+Tick = Callable[[dt.datetime], Awaitable[None]]
+
+
+class Core:
+    """The running bot without any platform: ledger, router, clock and delivery ports."""
+
+    def __init__(self, settings: Settings, clock: Clock, ledger: Ledger, router: Router) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.ledger = ledger
+        self.router = router
+        self.ports: dict[str, DeliveryPort] = {}
+        self.ticks: list[Tick] = []
+        """Scheduled work to run when the (virtual) clock moves; replay calls ``tick``."""
+
+    def add_port(self, port: DeliveryPort) -> None:
+        """Register a platform's delivery port (``"*"`` catches every platform: replay)."""
+        self.ports[port.platform] = port
+
+    async def handle(self, cmd: Command) -> list[Outgoing]:
+        """Answer one command; see ``Router.handle``."""
+        from bot import metrics
+
+        replies = await self.router.handle(cmd)
+        metrics.COMMANDS.labels(
+            platform=platform_of(cmd.chat),
+            outcome="error" if any(r.kind == "error" for r in replies) else "ok",
+        ).inc()
+        return replies
+
+    def port_for(self, to: str) -> DeliveryPort | None:
+        target = to.removeprefix("dm:")
+        return self.ports.get(platform_of(target)) or self.ports.get("*")
+
+    async def deliver(self, msg: Outgoing) -> Delivered:
+        """Send ``msg`` through the port of its platform."""
+        port = self.port_for(msg.to)
+        if port is None:
+            return Delivered(ok=False, error=f"no adapter for {platform_of(msg.to.removeprefix('dm:'))}")
+        return await port.send(msg)
+
+    async def tick(self, now: dt.datetime) -> None:
+        """Let scheduled work run up to ``now``."""
+        for job in self.ticks:
+            await job(now)
+
+    async def apply_deal(self, deal: Deal, text: str) -> tuple[str, int]:
+        """Store a deal version. A new deal takes effect on its start date; a change takes
+        effect on ``effective:`` if the file says, otherwise at the start of the current
+        period (earlier periods keep their terms)."""
+        existing = await self.ledger.current_deal(deal.id)
+        if deal.effective is not None:
+            effective = deal.effective
+        elif existing is None:
+            effective = deal.starts
+        else:
+            today = business_day(self.clock.now(), deal.timezone)
+            effective = period_containing(deal.starts, deal.period, max(today, deal.starts)).start
+        version = await self.ledger.apply_deal(
+            deal, text, effective=effective, applied_at=self.clock.now()
+        )
+        return deal.id, version
+
+    async def apply_deal_text(self, text: str, source: str = "<deal>") -> str:
+        """Parse and store a deal file's text; returns the deal id."""
+        deal = load_deal(text, source)
+        deal_id, _ = await self.apply_deal(deal, text)
+        return deal_id
+
+    async def apply_deal_file(self, path: str | Path) -> str:
+        path = Path(path)
+        return await self.apply_deal_text(path.read_text(encoding="utf-8"), str(path))
+
+    async def aclose(self) -> None:
+        await self.ledger.engine.dispose()
+
+
+async def build_core(
+    settings: Settings, *, clock: Clock | None = None, migrate: bool = True
+) -> Core:
+    """Build the core from settings: engine, migrations, ledger, router, deals_dir."""
+    from handlers.registry import ALIASES, ROUTES
+
+    clock = clock or SystemClock()
+    if migrate:
+        await upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    ledger = Ledger(engine, lambda text: load_deal(text, "<stored deal>"))
+    router = Router(ROUTES, ledger=ledger, clock=clock, aliases=ALIASES)
+    core = Core(settings, clock, ledger, router)
+    router.services["core"] = core
+    if settings.deals_dir:
+        for path in sorted(Path(settings.deals_dir).glob("*.yaml")):
+            await core.apply_deal_file(path)
+    return core
+
+
+async def run(settings: Settings) -> int:
+    """``kpibot run``: start the configured platforms, the HTTP server and the scheduler."""
+    if not (settings.slack_enabled or settings.telegram_enabled):
+        return 2
+    core = await build_core(settings)
+    stoppers: list[Callable[[], Awaitable[None]]] = []
+    routes = []
+    if settings.slack_enabled:
+        from bot.adapters.slack import SlackAdapter
+
+        slack = SlackAdapter(core, settings)
+        core.add_port(slack.port)
+        if settings.slack_app_token is not None:
+            await slack.start_socket_mode()
+        else:
+            routes.extend(slack.web_routes())
+        stoppers.append(slack.stop)
+    if settings.telegram_enabled:
+        from bot.adapters.telegram import TelegramAdapter
+
+        telegram = TelegramAdapter(core, settings)
+        core.add_port(telegram.port)
+        await telegram.start()
+        routes.extend(telegram.web_routes())
+        stoppers.append(telegram.stop)
+    from bot.web import build_web_app, serve
+
+    runner = await serve(build_web_app(routes), settings.http_host, settings.http_port)
+    log.info("kpibot running", extra={"host": settings.http_host, "port": settings.http_port})
+    scheduler_stop = await _start_scheduler(core)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        if scheduler_stop is not None:
+            await scheduler_stop()
+        for stop in reversed(stoppers):
+            await stop()
+        await runner.cleanup()
+        await core.aclose()
+    return 0
+
+
+async def _start_scheduler(core: Core) -> Callable[[], Awaitable[None]] | None:
+    """Start the scheduler when it is installed in this build."""
+    try:
+        from scheduler.runner import start
+    except ImportError:
+        return None
+    return await start(core)

@@ -1,0 +1,208 @@
+"""The ``kpibot`` command line (typer): run, db, deal, chat, replay, demo, statement."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.settings import Settings
+
+app = typer.Typer(
+    help="kpibot: the KPI ledger bot for a seller and its TikTok Shop agency.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+deal_app = typer.Typer(help="Deals: contract as code.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(deal_app, name="deal")
+
+
+def _settings(db: str | None = None) -> Settings:
+    settings = Settings()
+    if db:
+        settings = settings.model_copy(update={"database_url": db})
+    return settings
+
+
+@app.command()
+def run() -> None:
+    """Start the configured platforms (Slack, Telegram), the HTTP server and the scheduler."""
+    from bot.app import run as run_bot
+    from bot.logs import setup_logging
+
+    settings = _settings()
+    setup_logging(settings)
+    if not (settings.slack_enabled or settings.telegram_enabled):
+        typer.echo(
+            "No platform is configured. Set SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET "
+            "(HTTP) or SLACK_APP_TOKEN (Socket Mode), and/or TELEGRAM_BOT_TOKEN. "
+            "See .env.example. To try kpibot without any account: kpibot demo, kpibot chat.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        raise typer.Exit(asyncio.run(run_bot(settings)))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
+) -> None:
+    """Apply the Alembic migrations up to the newest schema."""
+    from kpi.db import upgrade_sync
+
+    upgrade_sync(_settings(db).database_url)
+    typer.echo("database is up to date")
+
+
+@deal_app.command("apply")
+def deal_apply(
+    files: Annotated[list[Path], typer.Argument(help="Deal YAML files.", exists=True)],
+    db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
+) -> None:
+    """Create or update deals from YAML files. Invalid files are rejected whole."""
+    from kpi.dealfile import load_deal_file
+    from kpi.errors import DealFileError
+
+    loaded = []
+    failed = False
+    for path in files:
+        try:
+            loaded.append((path, *load_deal_file(path)))
+        except DealFileError as exc:
+            typer.echo(str(exc), err=True)
+            failed = True
+    if failed:
+        raise typer.Exit(1)
+
+    async def apply() -> list[str]:
+        from bot.app import build_core
+
+        core = await build_core(_settings(db))
+        try:
+            out = []
+            for path, deal, text in loaded:
+                deal_id, version = await core.apply_deal(deal, text)
+                out.append(f"{path}: deal {deal_id} version {version}")
+            return out
+        finally:
+            await core.aclose()
+
+    for line in asyncio.run(apply()):
+        typer.echo(line)
+
+
+@deal_app.command("check")
+def deal_check(
+    files: Annotated[list[Path], typer.Argument(help="Deal YAML files.", exists=True)],
+) -> None:
+    """Validate deal files without storing anything."""
+    from kpi.dealfile import load_deal_file
+    from kpi.errors import DealFileError
+
+    failed = False
+    for path in files:
+        try:
+            deal, _ = load_deal_file(path)
+            typer.echo(f"{path}: ok ({deal.id}, {len(deal.metrics)} metrics, {len(deal.targets)} targets)")
+        except DealFileError as exc:
+            typer.echo(str(exc), err=True)
+            failed = True
+    if failed:
+        raise typer.Exit(1)
+
+
+@deal_app.command("list")
+def deal_list(
+    db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
+) -> None:
+    """List the stored deals, their current version and linked chats."""
+
+    async def collect() -> list[str]:
+        from bot.app import build_core
+
+        core = await build_core(_settings(db))
+        try:
+            lines = []
+            for deal_id in await core.ledger.list_deals():
+                current = await core.ledger.current_deal(deal_id)
+                if current is None:
+                    continue
+                deal, version = current
+                chats = ", ".join(f"{c.id} ({c.side})" for c in deal.chats)
+                lines.append(f"{deal_id} v{version}: {deal.name} — {chats}")
+            return lines
+        finally:
+            await core.aclose()
+
+    for line in asyncio.run(collect()) or ["no deals"]:
+        typer.echo(line)
+
+
+@app.command()
+def chat(
+    deal: Annotated[list[Path], typer.Option(help="Deal file(s) to load.", exists=True)],
+    chat_id: Annotated[str, typer.Option("--chat", help="The chat identity, e.g. telegram:-1001234.")],
+    as_: Annotated[str, typer.Option("--as", help="Who you are, e.g. telegram:5001.")],
+    name: Annotated[str, typer.Option(help="Your display name.")] = "",
+    db: Annotated[str | None, typer.Option(help="Database URL (default: a temporary one).")] = None,
+) -> None:
+    """Talk to the bot in this terminal as one person in one chat (no accounts needed)."""
+    from bot.adapters.console import interactive
+
+    texts = [(str(p), p.read_text(encoding="utf-8")) for p in deal]
+    raise typer.Exit(asyncio.run(interactive(texts, chat_id, as_, name, db)))
+
+
+@app.command()
+def replay(
+    script: Annotated[Path, typer.Argument(help="The JSON-lines script.", exists=True)],
+    deal: Annotated[list[Path], typer.Option(help="Deal file(s) to load.", exists=True)],
+    db: Annotated[str | None, typer.Option(help="Database URL (default: a fresh temporary one).")] = None,
+) -> None:
+    """Play a scripted conversation on a virtual clock; print what the bot sends, as JSON lines."""
+    from bot.replay import ScriptError, parse_script, run_replay
+    from kpi.errors import DealFileError
+
+    try:
+        steps = parse_script(script.read_text(encoding="utf-8").splitlines())
+    except ScriptError as exc:
+        typer.echo(f"{script}:{exc.lineno}: {exc.problem}", err=True)
+        raise typer.Exit(2) from None
+    texts = [(str(p), p.read_text(encoding="utf-8")) for p in deal]
+    try:
+        sent = asyncio.run(run_replay(texts, steps, db_url=db))
+    except DealFileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    for record in sent:
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def demo() -> None:
+    """Play the bundled scenario (a week of a seller and an agency reporting) as a transcript."""
+    from bot.adapters.console import print_transcript
+    from bot.replay import demo_files, parse_script, run_replay
+
+    texts, lines = demo_files()
+    steps = parse_script(lines)
+    asyncio.run(run_replay(texts, steps, on_event=print_transcript))
+
+
+def main() -> None:
+    """Entry point of the ``kpibot`` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

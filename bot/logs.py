@@ -1,0 +1,91 @@
+"""Logging: structured records (deal, command) and a filter that keeps secrets out of logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from bot.settings import Settings
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces every configured secret with ``***`` in a record's message and fields."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            record.msg = self._clean(record.getMessage())
+            record.args = None
+            if record.exc_info and record.exc_info[1] is not None:
+                record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
+            for key, value in list(record.__dict__.items()):
+                if key not in _STANDARD and isinstance(value, str):
+                    setattr(record, key, self._clean(value))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the record's extra fields (deal, command, chat...)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD:
+                data[key] = value if isinstance(value, int | float | bool | None) else str(value)
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """``time level logger message key=value ...``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        base = super().format(record)
+        extras = " ".join(
+            f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD
+        )
+        return f"{base} {extras}".rstrip()
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret the settings hold, as plain strings (for redaction only)."""
+    values = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if hasattr(value, "get_secret_value"):
+            values.append(value.get_secret_value())
+    url = settings.database_url
+    if "@" in url and ":" in url.split("@", 1)[0].split("//", 1)[-1]:
+        values.append(url.split("@", 1)[0].split("//", 1)[-1].split(":", 1)[1])
+    return values
+
+
+def setup_logging(settings: Settings) -> None:
+    """Configure the root logger from ``LOG_LEVEL`` and ``LOG_FORMAT``."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter()
+        if settings.log_format == "json"
+        else TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    handler.addFilter(RedactSecrets(secret_values(settings)))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())

@@ -1,0 +1,197 @@
+"""``kpibot replay``: a scripted conversation on a virtual clock, and the bundled demo.
+
+A script is JSON lines. A message line::
+
+    {"at": "2026-11-03T22:10:00-08:00", "chat": "telegram:-1001234", "user": "telegram:5001",
+     "name": "Seller ops lead", "text": "/report gmv 1.2万", "id": "m-17"}
+
+and ``{"at": "...", "tick": true}`` only moves the clock (scheduled work due by then runs).
+Every message the bot sends is written as one JSON line, in time order::
+
+    {"at": "...", "to": "telegram:-1001234", "kind": "reply", "text": "..."}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from bot.app import Core, build_core
+from bot.core import Command, Delivered, Outgoing, VirtualClock
+from bot.settings import Settings
+
+_MESSAGE_KEYS = {"at", "chat", "user", "name", "text", "id", "direct"}
+_TICK_KEYS = {"at", "tick"}
+
+
+class ScriptError(ValueError):
+    """A malformed script line; the run stops."""
+
+    def __init__(self, lineno: int, problem: str) -> None:
+        self.lineno = lineno
+        self.problem = problem
+        super().__init__(f"line {lineno}: {problem}")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One script line, validated."""
+
+    lineno: int
+    at: dt.datetime
+    command: Command | None
+
+
+def parse_script(lines: Iterable[str]) -> list[Step]:
+    """Validate every line before anything runs; the first bad line raises ``ScriptError``."""
+    steps: list[Step] = []
+    previous: dt.datetime | None = None
+    for lineno, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ScriptError(lineno, f"not JSON: {exc.msg}") from None
+        if not isinstance(obj, dict):
+            raise ScriptError(lineno, "each line must be a JSON object")
+        at = _parse_at(lineno, obj.get("at"))
+        if previous is not None and at < previous:
+            raise ScriptError(lineno, f"time goes backwards ({obj['at']})")
+        previous = at
+        if obj.get("tick") is True:
+            unknown = set(obj) - _TICK_KEYS
+            if unknown:
+                raise ScriptError(lineno, f"unknown keys in a tick line: {sorted(unknown)}")
+            steps.append(Step(lineno, at, None))
+            continue
+        unknown = set(obj) - _MESSAGE_KEYS
+        if unknown:
+            raise ScriptError(lineno, f"unknown keys: {sorted(unknown)}")
+        for key in ("chat", "user", "text"):
+            value = obj.get(key)
+            if not isinstance(value, str) or not value:
+                raise ScriptError(lineno, f"'{key}' must be a non-empty string")
+            if key != "text" and ":" not in value:
+                raise ScriptError(lineno, f"'{key}' must be an identity like telegram:5001")
+        msg_id = obj.get("id")
+        if msg_id is not None and not isinstance(msg_id, str | int):
+            raise ScriptError(lineno, "'id' must be a string or a number")
+        steps.append(
+            Step(
+                lineno,
+                at,
+                Command(
+                    chat=obj["chat"],
+                    user=obj["user"],
+                    text=obj["text"],
+                    at=at,
+                    name=str(obj.get("name") or ""),
+                    message_id=str(msg_id) if msg_id is not None else None,
+                    is_direct=bool(obj.get("direct", False)),
+                ),
+            )
+        )
+    return steps
+
+
+def _parse_at(lineno: int, value: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        raise ScriptError(lineno, "'at' is required: an ISO time with offset")
+    try:
+        at = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ScriptError(lineno, f"'at' is not an ISO time: {value!r}") from None
+    if at.tzinfo is None:
+        raise ScriptError(lineno, f"'at' needs a UTC offset: {value!r}")
+    return at
+
+
+@dataclass
+class RecordingPort:
+    """The replay's delivery port: catches every platform and records what was sent."""
+
+    clock: VirtualClock
+    platform: str = "*"
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    offset: dt.tzinfo = dt.UTC
+
+    async def send(self, message: Outgoing) -> Delivered:
+        record: dict[str, Any] = {
+            "at": self.clock.now().astimezone(self.offset).isoformat(),
+            "to": message.to,
+            "kind": message.kind,
+            "text": message.text,
+        }
+        if message.files:
+            record["files"] = [f.filename for f in message.files]
+        self.sent.append(record)
+        return Delivered(ok=True, message_id=f"replay-{len(self.sent)}")
+
+
+async def run_replay(
+    deal_texts: Sequence[tuple[str, str]],
+    steps: Sequence[Step],
+    *,
+    db_url: str | None = None,
+    on_event: Any = None,
+) -> list[dict[str, Any]]:
+    """Play ``steps`` through the real core on a virtual clock; returns what the bot sent.
+
+    ``deal_texts`` are ``(source name, YAML text)``. Without ``db_url`` a fresh temporary
+    SQLite database is used. ``on_event(kind, payload)`` sees inputs and outputs as they happen
+    (the demo prints a transcript from it)."""
+    with tempfile.TemporaryDirectory(prefix="kpibot-replay-") as tmp:
+        url = db_url or f"sqlite:///{Path(tmp) / 'replay.db'}"
+        first = steps[0].at if steps else dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        clock = VirtualClock(first)
+        core = await build_core(Settings(database_url=url, _env_file=None), clock=clock)  # type: ignore[call-arg]
+        port = RecordingPort(clock, offset=first.tzinfo or dt.UTC)
+        core.add_port(port)
+        try:
+            for source, text in deal_texts:
+                await core.apply_deal_text(text, source)
+            for step in steps:
+                await _play(core, clock, port, step, on_event)
+        finally:
+            await core.aclose()
+        return port.sent
+
+
+async def _play(core: Core, clock: VirtualClock, port: RecordingPort, step: Step, on_event: Any) -> None:
+    clock.set(step.at)
+    port.offset = step.at.tzinfo or dt.UTC
+    before = len(port.sent)
+    await core.tick(step.at)
+    _emit(on_event, port, before)
+    if step.command is None:
+        return
+    if on_event:
+        on_event("in", step)
+    before = len(port.sent)
+    for reply in await core.handle(step.command):
+        await core.deliver(reply)
+    _emit(on_event, port, before)
+
+
+def _emit(on_event: Any, port: RecordingPort, start: int) -> None:
+    if on_event:
+        for record in port.sent[start:]:
+            on_event("out", record)
+
+
+def demo_files() -> tuple[list[tuple[str, str]], list[str]]:
+    """The bundled demo: its deal file(s) and script lines."""
+    folder = resources.files("bot") / "demo"
+    deal = folder / "acme-linkstar-us.yaml"
+    script = folder / "demo.jsonl"
+    return (
+        [(deal.name, deal.read_text(encoding="utf-8"))],
+        script.read_text(encoding="utf-8").splitlines(),
+    )

@@ -1,0 +1,203 @@
+"""The command router: from a neutral ``Command`` to a handler, with deal and side resolved.
+
+Commands map to handlers in one registry (``handlers.REGISTRY``); the router finds the deal the
+chat may see, the person's side and the language, and turns errors into clear replies. A chat
+sees only the deals linked to it: anything else gets the same answer as a deal that does not
+exist, so nothing leaks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.core import Clock, Command, MessageKind, Outgoing
+from bot.i18n import t
+from kpi.commands import extract_deal_tag, split_command
+from kpi.errors import StorageError, UserError
+from kpi.model import ChatSide, Deal, Side
+from kpi.periods import business_day
+
+if TYPE_CHECKING:
+    from kpi.ledger import Ledger
+
+log = logging.getLogger("kpibot.router")
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@dataclass
+class Context:
+    """Everything a handler needs for one command."""
+
+    cmd: Command
+    name: str
+    args: str
+    ledger: Ledger
+    clock: Clock
+    locale: str
+    services: Mapping[str, Any]
+    deal: Deal | None = None
+    chat_side: ChatSide | None = None
+    linked: list[tuple[str, str]] = field(default_factory=list)
+
+    def t(self, key: str, /, **params: Any) -> str:
+        return t(key, self.locale, **params)
+
+    def reply(
+        self, text: str, *, kind: MessageKind = "reply", rich: dict[str, Any] | None = None
+    ) -> Outgoing:
+        return Outgoing(to=self.cmd.chat, text=text, kind=kind, rich=rich)
+
+    @property
+    def today(self) -> dt.date:
+        """The business day in the deal's time zone (UTC without a deal)."""
+        tz = self.deal.timezone if self.deal else "UTC"
+        return business_day(self.cmd.at, tz)
+
+    @property
+    def side(self) -> Side | None:
+        """The person's side: the chat's side, or in a shared chat their membership."""
+        if self.chat_side in ("seller", "agency"):
+            return self.chat_side  # type: ignore[return-value]
+        if self.deal is None:
+            return None
+        return self.deal.side_of_member(self.cmd.user)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.deal is not None and self.cmd.user in self.deal.admins
+
+    @property
+    def message_key(self) -> str:
+        """The unique source key of this message in the ledger."""
+        if self.cmd.message_id:
+            return f"{self.cmd.chat}:{self.cmd.message_id}"
+        # No platform id (console typing): every message is new.
+        import uuid
+
+        return f"{self.cmd.chat}:local-{uuid.uuid4().hex}"
+
+
+Handler = Callable[[Context], Awaitable[list[Outgoing]]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A command's handler and what it needs."""
+
+    handler: Handler
+    needs_deal: bool = True
+    admin: bool = False
+    help_key: str | None = None
+
+
+class Router:
+    """Dispatches commands to handlers."""
+
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        *,
+        ledger: Ledger,
+        clock: Clock,
+        aliases: Mapping[str, str] | None = None,
+        services: Mapping[str, Any] | None = None,
+        bot_names: tuple[str, ...] = (),
+        default_locale: str = "en",
+    ) -> None:
+        self.routes = dict(routes)
+        self.aliases = dict(aliases or {})
+        self.ledger = ledger
+        self.clock = clock
+        self.services = dict(services or {})
+        self.bot_names = bot_names
+        self.default_locale = default_locale
+
+    def _guess_locale(self, text: str) -> str:
+        return "zh" if _CJK.search(text) else self.default_locale
+
+    async def handle(self, cmd: Command) -> list[Outgoing]:
+        """Answer one command. User and storage errors become replies; nothing is raised."""
+        split = split_command(cmd.text, self.bot_names)
+        if split is None:
+            return []
+        name, args = split
+        name = self.aliases.get(name, name)
+        locale = self._guess_locale(cmd.text)
+        ctx = Context(
+            cmd=cmd,
+            name=name,
+            args=args,
+            ledger=self.ledger,
+            clock=self.clock,
+            locale=locale,
+            services=self.services,
+        )
+        route = self.routes.get(name)
+        if route is None:
+            return [ctx.reply(ctx.t("router.unknown_command", command=name), kind="error")]
+        try:
+            if route.needs_deal:
+                refusal = await self._resolve_deal(ctx)
+                if refusal is not None:
+                    return [refusal]
+                if route.admin and not ctx.is_admin:
+                    return [ctx.reply(ctx.t("router.admin_only", command=name), kind="error")]
+            return await route.handler(ctx)
+        except UserError as exc:
+            return [ctx.reply(ctx.t(exc.code, **exc.params), kind="error")]
+        except StorageError:
+            from bot import metrics
+
+            metrics.STORE_FAILURES.inc()
+            log.exception("storage failure", extra={"command": name, "chat": cmd.chat})
+            return [ctx.reply(ctx.t("router.storage_failed"), kind="error")]
+
+    async def _resolve_deal(self, ctx: Context) -> Outgoing | None:
+        """Pick the deal this chat may see; a refusal message when there is none."""
+        tag, rest = extract_deal_tag(ctx.args)
+        ctx.args = rest
+        linked = await self.ledger.deals_for_chat(ctx.cmd.chat)
+        if ctx.cmd.is_direct and not linked:
+            linked = await self._deals_of_person(ctx.cmd.user)
+        ctx.linked = linked
+        if not linked:
+            return ctx.reply(ctx.t("router.not_linked"), kind="error")
+        if tag is not None:
+            chosen = [(d, s) for d, s in linked if d == tag]
+            if not chosen:
+                return ctx.reply(ctx.t("router.not_linked_tag", tag=tag), kind="error")
+        elif len(linked) > 1:
+            names = ", ".join(f"#{d}" for d, _ in linked)
+            return ctx.reply(ctx.t("router.which_deal", deals=names), kind="error")
+        else:
+            chosen = linked
+        deal_id, side = chosen[0]
+        current = await self.ledger.current_deal(deal_id)
+        if current is None:
+            return ctx.reply(ctx.t("router.not_linked"), kind="error")
+        ctx.deal = current[0]
+        ctx.chat_side = side  # type: ignore[assignment]
+        ctx.locale = ctx.deal.locale
+        return None
+
+    async def _deals_of_person(self, person: str) -> list[tuple[str, str]]:
+        """In a direct message, the deals where the person is a member, admin or contact."""
+        found: list[tuple[str, str]] = []
+        for deal_id in await self.ledger.list_deals():
+            current = await self.ledger.current_deal(deal_id)
+            if current is None:
+                continue
+            deal = current[0]
+            side = deal.side_of_member(person)
+            contact_sides = {c.side for c in deal.contacts if c.who == person}
+            if side is None and len(contact_sides) == 1:
+                side = next(iter(contact_sides))
+            if side is not None or person in deal.admins:
+                found.append((deal_id, side or "shared"))
+        return found

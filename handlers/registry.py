@@ -1,0 +1,31 @@
+"""The command registry: every chat command, its handler, and what it needs."""
+
+from __future__ import annotations
+
+from bot.router import Route
+from handlers import general, kpi, report
+
+ROUTES: dict[str, Route] = {
+    "report": Route(report.report),
+    "kpi": Route(kpi.kpi),
+    "history": Route(report.history),
+    "confirm": Route(report.confirm),
+    "dispute": Route(report.dispute),
+    "help": Route(general.help_, needs_deal=False),
+    "start": Route(general.help_, needs_deal=False),
+    "whoami": Route(general.whoami, needs_deal=False),
+    "link": Route(general.link, needs_deal=False),
+    "unlink": Route(general.unlink, admin=True),
+}
+
+ALIASES: dict[str, str] = {
+    "r": "report",
+    "上报": "report",
+    "报数": "report",
+    "指标": "kpi",
+    "帮助": "help",
+    "我是谁": "whoami",
+    "历史": "history",
+    "确认": "confirm",
+    "异议": "dispute",
+}

@@ -1,0 +1,48 @@
+"""Shared pieces of replies: how metric values, days and people are shown."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from kpi.model import Deal, Entry
+from kpi.money import format_figure, format_percent
+
+_PERCENT_SUFFIXES = ("rate", "cvr", "ctr")
+
+
+def is_percent_metric(name: str) -> bool:
+    """Rates are shown as percentages (``refund_rate`` 0.05 → 5.0%)."""
+    return name.endswith(_PERCENT_SUFFIXES)
+
+
+def fmt_value(deal: Deal, metric: str, value: Decimal | None) -> str:
+    """A metric value for people: grouped thousands, rates as %, ratios with 2 places."""
+    if value is None:
+        return "—"
+    if is_percent_metric(metric):
+        return format_percent(value, 1)
+    info = deal.metrics.get(metric)
+    if info is not None and info.derived:
+        return format_figure(value, 2)
+    return format_figure(value)
+
+
+def fmt_target(deal: Deal, metric: str, direction: str, value: Decimal) -> str:
+    """``≥ 50,000`` or ``≤ 8.0%``."""
+    sign = "≥" if direction == "at_least" else "≤"
+    return f"{sign} {fmt_value(deal, metric, value)}"
+
+
+def fmt_day(day: dt.date) -> str:
+    return day.isoformat()
+
+
+def fmt_person(entry: Entry) -> str:
+    return entry.person_name or entry.person
+
+
+def fmt_time(at: dt.datetime, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return at.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")

@@ -1,0 +1,241 @@
+"""Reporting figures and agreeing on them: ``/report``, ``/confirm``, ``/dispute``, ``/history``."""
+
+from __future__ import annotations
+
+from bot.core import Outgoing
+from bot.router import Context
+from handlers.render import fmt_day, fmt_person, fmt_time, fmt_value
+from kpi.commands import parse_metric_day, parse_report
+from kpi.errors import UserError
+from kpi.model import Deal, Entry, Side, other_side
+from kpi.money import format_percent
+from kpi.sides import agrees
+
+
+def _deal(ctx: Context) -> Deal:
+    assert ctx.deal is not None  # the router resolved it (needs_deal)
+    return ctx.deal
+
+
+def _require_side(ctx: Context) -> Side:
+    side = ctx.side
+    if side is None:
+        raise UserError("side.unknown", person=ctx.cmd.user)
+    return side
+
+
+async def report(ctx: Context) -> list[Outgoing]:
+    """``/report gmv 12000 [orders 340 ...] [DATE]``: store the day's figures for one side."""
+    deal = _deal(ctx)
+    today = ctx.today
+    derived = {n: m.formula.text for n, m in deal.metrics.items() if m.formula is not None}
+    args = parse_report(
+        ctx.args, reportable=deal.base_metrics, derived=derived, today=today, starts=deal.starts
+    )
+    side = _require_side(ctx)
+    current = await ctx.ledger.current_entries(deal.id, args.day, args.day)
+    heads = {(e.metric, e.side): e for e in current}
+    # Re-sending the figure already on record (a double-submitted command) is not a correction.
+    mine = [heads.get((metric, side)) for metric, _ in args.values]
+    if all(
+        h is not None and h.value == v and h.person == ctx.cmd.user
+        for h, (_, v) in zip(mine, args.values, strict=True)
+    ):
+        return [ctx.reply(_already(ctx, deal, [h for h in mine if h is not None]))]
+    result = await ctx.ledger.record_report(
+        deal_id=deal.id,
+        day=args.day,
+        values=args.values,
+        side=side,
+        person=ctx.cmd.user,
+        person_name=ctx.cmd.name,
+        chat=ctx.cmd.chat,
+        message_key=ctx.message_key,
+        at=ctx.cmd.at,
+    )
+    if result.duplicate:
+        return [ctx.reply(_already(ctx, deal, list(result.entries)))]
+    lines = [
+        ctx.t(
+            "report.saved",
+            day=fmt_day(args.day),
+            side=ctx.t(f"side.{side}"),
+        )
+    ]
+    other = other_side(side)
+    for entry, old in zip(result.entries, result.superseded, strict=True):
+        value = fmt_value(deal, entry.metric, entry.value)
+        if old is not None:
+            lines.append(
+                ctx.t(
+                    "report.line_corrected",
+                    metric=entry.metric,
+                    value=value,
+                    old=fmt_value(deal, entry.metric, old.value),
+                    id=entry.id,
+                )
+            )
+        else:
+            lines.append(ctx.t("report.line", metric=entry.metric, value=value, id=entry.id))
+        theirs = heads.get((entry.metric, other))
+        if theirs is not None and not agrees(entry.value, theirs.value, deal.tolerance):
+            lines.append(
+                ctx.t(
+                    "report.disagrees",
+                    metric=entry.metric,
+                    other=ctx.t(f"side.{other}"),
+                    theirs=fmt_value(deal, entry.metric, theirs.value),
+                    tolerance=format_percent(deal.tolerance, 1),
+                )
+            )
+    lines.append(_counting_note(ctx, deal, side, args.day))
+    return [ctx.reply("\n".join(line for line in lines if line))]
+
+
+def _already(ctx: Context, deal: Deal, entries: list[Entry]) -> str:
+    shown = ", ".join(f"{e.metric} {fmt_value(deal, e.metric, e.value)}" for e in entries)
+    day = fmt_day(entries[0].day) if entries else ""
+    return ctx.t("report.already", figures=shown, day=day)
+
+
+def _counting_note(ctx: Context, deal: Deal, side: Side, day: object) -> str:
+    """Say whether this side's figure counts under the deal's ``truth`` rule."""
+    if deal.truth == side:
+        return ""
+    if deal.truth == "agreed":
+        return ctx.t("report.needs_confirmation", other=ctx.t(f"side.{other_side(side)}"))
+    return ctx.t("report.provisional", truth=ctx.t(f"side.{deal.truth}"))
+
+
+async def _other_sides_entry(
+    ctx: Context, deal: Deal, metric: str, day: object, side: Side
+) -> Entry | None:
+    """The other side's current figure for ``metric``: on ``day``, or the latest one."""
+    if day is not None:
+        current = await ctx.ledger.current_entries(deal.id, day, day)  # type: ignore[arg-type]
+        for entry in current:
+            if entry.metric == metric and entry.side != side:
+                return entry
+        return None
+    for entry in await ctx.ledger.history(deal.id, metric=metric, limit=200):
+        if entry.side != side:
+            heads = await ctx.ledger.current_entries(deal.id, entry.day, entry.day)
+            return next(
+                (h for h in heads if h.metric == metric and h.side != side),
+                None,
+            )
+    return None
+
+
+async def confirm(ctx: Context) -> list[Outgoing]:
+    """``/confirm METRIC [DATE]``: accept the other side's figure."""
+    return await _verdict(ctx, "confirm")
+
+
+async def dispute(ctx: Context) -> list[Outgoing]:
+    """``/dispute METRIC [DATE] REASON``: record an objection to the other side's figure."""
+    return await _verdict(ctx, "dispute")
+
+
+async def _verdict(ctx: Context, kind: str) -> list[Outgoing]:
+    deal = _deal(ctx)
+    metric, day, rest = parse_metric_day(
+        ctx.args,
+        known=deal.base_metrics,
+        today=ctx.today,
+        starts=deal.starts,
+        need_metric=True,
+    )
+    assert metric is not None
+    reason = rest.strip()
+    if kind == "dispute" and not reason:
+        raise UserError("dispute.needs_reason", metric=metric)
+    side = _require_side(ctx)
+    theirs = await _other_sides_entry(ctx, deal, metric, day, side)
+    if theirs is None:
+        raise UserError(
+            "confirm.nothing", metric=metric, day=fmt_day(day) if day else "", kind=kind
+        )
+    verdict, duplicate = await ctx.ledger.record_verdict(
+        deal_id=deal.id,
+        day=theirs.day,
+        metric=metric,
+        kind=kind,
+        side=side,
+        person=ctx.cmd.user,
+        person_name=ctx.cmd.name,
+        entry_id=theirs.id,
+        reason=reason,
+        chat=ctx.cmd.chat,
+        message_key=ctx.message_key,
+        at=ctx.cmd.at,
+    )
+    key = "confirm.done" if kind == "confirm" else "dispute.done"
+    text = ctx.t(
+        key,
+        metric=metric,
+        day=fmt_day(theirs.day),
+        other=ctx.t(f"side.{theirs.side}"),
+        value=fmt_value(deal, metric, theirs.value),
+        reason=reason,
+        id=theirs.id,
+    )
+    if duplicate:
+        text = ctx.t("report.already_verdict") + "\n" + text
+    return [ctx.reply(text)]
+
+
+async def history(ctx: Context) -> list[Outgoing]:
+    """``/history [METRIC] [DATE]``: every entry, who, side, when, and what it superseded."""
+    deal = _deal(ctx)
+    metric, day, _rest = parse_metric_day(
+        ctx.args, known=deal.base_metrics, today=ctx.today, starts=deal.starts, need_metric=False
+    )
+    entries = await ctx.ledger.history(deal.id, metric=metric, day=day, limit=30)
+    if not entries:
+        return [ctx.reply(ctx.t("history.empty"))]
+    lines = [ctx.t("history.title", deal=deal.name)]
+    days = sorted({e.day for e in entries})
+    verdicts = await ctx.ledger.verdicts(deal.id, days[0], days[-1])
+    current = await ctx.ledger.current_entries(deal.id, days[0], days[-1])
+    heads = {entry.id for entry in current}
+    for entry in entries:
+        line = ctx.t(
+            "history.line",
+            id=entry.id,
+            day=fmt_day(entry.day),
+            metric=entry.metric,
+            value=fmt_value(deal, entry.metric, entry.value),
+            side=ctx.t(f"side.{entry.side}"),
+            who=fmt_person(entry),
+            at=fmt_time(entry.recorded_at, deal.timezone),
+        )
+        if entry.supersedes is not None:
+            line += ctx.t("history.supersedes", id=entry.supersedes)
+        if entry.id not in heads:
+            line += ctx.t("history.superseded")
+        for v in verdicts:
+            if v.entry_id == entry.id:
+                line += "\n    " + ctx.t(
+                    f"history.{v.kind}",
+                    who=v.person_name or v.person,
+                    reason=v.reason,
+                )
+        lines.append(line)
+    by_key: dict[tuple[object, str], dict[str, Entry]] = {}
+    for entry in current:
+        if metric is None or entry.metric == metric:
+            by_key.setdefault((entry.day, entry.metric), {})[entry.side] = entry
+    for (d, m), sides in sorted(by_key.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        s, a = sides.get("seller"), sides.get("agency")
+        if s and a and not agrees(s.value, a.value, deal.tolerance):
+            lines.append(
+                ctx.t(
+                    "history.disagreement",
+                    day=fmt_day(d),  # type: ignore[arg-type]
+                    metric=m,
+                    seller=fmt_value(deal, m, s.value),
+                    agency=fmt_value(deal, m, a.value),
+                )
+            )
+    return [ctx.reply("\n".join(lines))]
