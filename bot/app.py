@@ -110,6 +110,11 @@ async def build_core(
     router = Router(ROUTES, ledger=ledger, clock=clock, aliases=ALIASES)
     core = Core(settings, clock, ledger, router)
     router.services["core"] = core
+    import scheduler
+
+    install = getattr(scheduler, "install", None)
+    if install is not None:
+        install(core)
     if settings.deals_dir:
         for path in sorted(Path(settings.deals_dir).glob("*.yaml")):
             await core.apply_deal_file(path)
