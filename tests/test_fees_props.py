@@ -1,0 +1,258 @@
+"""Property-based tests of the fee engine: monotone commission, tier order, bounds, no float."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kpi.fees import FeeStatement, FeeView, commission_for, compute_fee
+from kpi.model import Band, Bonus, Commission, Deduction, FeePlan, Target
+from kpi.money import minor_units, quantize_money
+
+# Derandomized so a run is reproducible; no deadline because CI machines vary in speed.
+PROPS = settings(max_examples=300, deadline=None, derandomize=True)
+
+METRICS = ("gmv", "net_gmv", "roi", "refund_rate")
+CURRENCIES = ("USD", "JPY", "BHD", "CNY")
+VIEWS: tuple[FeeView, ...] = ("to_date", "projected", "final")
+
+
+def money(min_value: str = "0", max_value: str = "1000000", places: int = 2) -> Any:
+    """Decimals in [min_value, max_value] with ``places`` decimals, built from integers (fast,
+    and it shrinks towards round numbers)."""
+    low = int(Decimal(min_value).scaleb(places))
+    high = int(Decimal(max_value).scaleb(places))
+    return st.integers(min_value=low, max_value=high).map(lambda n: Decimal(n).scaleb(-places))
+
+
+rates = money("0", "0.5", places=4)
+figures = money("-50000", "5000000", places=3)
+
+
+_closed_bands = st.lists(
+    st.tuples(rates, money("1", "2000000")), max_size=3, unique_by=lambda pair: pair[1]
+)
+_tiers = st.sampled_from(["graduated", "whole"])
+
+
+@st.composite
+def bands(draw: st.DrawFn, *, rising: bool) -> tuple[Band, ...]:
+    """1-4 bands with increasing bounds; the top band is open. ``rising``: rates never fall."""
+    closed = draw(_closed_bands)
+    band_rates = [rate for rate, _ in closed] + [draw(rates)]
+    if rising:
+        band_rates.sort()
+    bounds = sorted(bound for _, bound in closed)
+    return (
+        *(Band(rate=rate, up_to=bound) for rate, bound in zip(band_rates, bounds, strict=False)),
+        Band(rate=band_rates[-1]),
+    )
+
+
+@st.composite
+def commissions(draw: st.DrawFn, *, rising: bool = False) -> Commission:
+    tiers = draw(_tiers)
+    # Whole-volume tiers are only monotone when rates do not fall (reaching a cheaper band would
+    # re-rate everything downwards), so they always get rising rates.
+    return Commission(
+        on="net_gmv", bands=draw(bands(rising=rising or tiers == "whole")), tiers=tiers
+    )
+
+
+# Sub-strategies are built once: building them inside a composite re-validates them per draw.
+_minimums = st.none() | money("0", "20000")
+_caps = st.none() | money("0", "200000")
+_bases = st.none() | money("0", "20000")
+_bonuses = st.none() | st.builds(
+    Bonus,
+    when=st.lists(st.sampled_from(METRICS), min_size=1, max_size=3, unique=True).map(tuple),
+    amount=st.none() | money("0", "5000"),
+    percent=st.none() | rates,
+    of=st.none() | st.sampled_from(["commission", "base", "subtotal"]),
+)
+_deductions = st.none() | st.builds(
+    Deduction,
+    on=st.sampled_from(METRICS),
+    step=money("0.01", "0.5"),
+    per_step=rates,
+    of=st.sampled_from(["base", "total"]),
+    cap_rate=st.none() | money("0", "1"),
+    cap_amount=st.none() | money("0", "10000"),
+)
+_commissions = st.none() | commissions()
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> FeePlan:
+    minimum = draw(_minimums)
+    cap = draw(_caps)
+    if minimum is not None and cap is not None and cap < minimum:
+        minimum, cap = cap, minimum  # the property "within [minimum, cap]" needs minimum <= cap
+    return FeePlan(
+        base=draw(_bases),
+        commission=draw(_commissions),
+        bonus=draw(_bonuses),
+        deduction=draw(_deductions),
+        minimum=minimum,
+        cap=cap,
+    )
+
+
+targets = st.lists(
+    st.builds(
+        Target,
+        metric=st.sampled_from(METRICS),
+        direction=st.sampled_from(["at_least", "at_most"]),
+        value=money("0", "100000"),
+    ),
+    max_size=4,
+).map(tuple)
+
+values = st.dictionaries(st.sampled_from(METRICS), st.none() | figures, max_size=len(METRICS))
+fractions = money("0", "1", places=6)
+
+
+def run(
+    plan: FeePlan,
+    goals: tuple[Target, ...],
+    figures: Mapping[str, Decimal | None],
+    view: FeeView,
+    currency: str,
+    fraction: Decimal,
+) -> FeeStatement:
+    return compute_fee(
+        plan,
+        targets=goals,
+        values=figures,
+        view=view,
+        currency=currency,
+        base_fraction=fraction,
+        trial=False,
+    )
+
+
+@PROPS
+@given(commission=commissions(), a=figures, b=figures)
+def test_commission_never_decreases_as_the_figure_grows(
+    commission: Commission, a: Decimal, b: Decimal
+) -> None:
+    low, high = sorted((a, b))
+    assert commission_for(commission, low)[0] <= commission_for(commission, high)[0]
+
+
+@PROPS
+@given(band_list=bands(rising=True), figure=figures)
+def test_with_rising_rates_graduated_never_exceeds_whole(
+    band_list: tuple[Band, ...], figure: Decimal
+) -> None:
+    graduated = commission_for(Commission("net_gmv", band_list, "graduated"), figure)[0]
+    whole = commission_for(Commission("net_gmv", band_list, "whole"), figure)[0]
+    assert graduated <= whole
+
+
+@PROPS
+@given(commission=commissions(), figure=figures)
+def test_band_breakdown_adds_up(commission: Commission, figure: Decimal) -> None:
+    amount, parts = commission_for(commission, figure)
+    assert amount == sum((part[2] for part in parts), Decimal(0))
+    if commission.tiers == "graduated":
+        assert sum((part[0] for part in parts), Decimal(0)) == max(figure, Decimal(0))
+    for portion, rate, part in parts:
+        assert part == portion * rate
+
+
+@PROPS
+@given(
+    plan=plans(),
+    goals=targets,
+    figures=values,
+    currency=st.sampled_from(CURRENCIES),
+    fraction=fractions,
+)
+def test_closed_total_lies_within_minimum_and_cap(
+    plan: FeePlan,
+    goals: tuple[Target, ...],
+    figures: dict[str, Decimal | None],
+    currency: str,
+    fraction: Decimal,
+) -> None:
+    statement = run(plan, goals, figures, "final", currency, fraction)
+    if plan.minimum is not None:
+        assert statement.total >= quantize_money(plan.minimum, currency)
+    if plan.cap is not None:
+        assert statement.total <= quantize_money(plan.cap, currency)
+
+
+@PROPS
+@given(
+    plan=plans(),
+    goals=targets,
+    figures=values,
+    view=st.sampled_from(VIEWS),
+    currency=st.sampled_from(CURRENCIES),
+    fraction=fractions,
+)
+def test_lines_are_rounded_and_the_total_is_their_sum(
+    plan: FeePlan,
+    goals: tuple[Target, ...],
+    figures: dict[str, Decimal | None],
+    view: FeeView,
+    currency: str,
+    fraction: Decimal,
+) -> None:
+    statement = run(plan, goals, figures, view, currency, fraction)
+    digits = minor_units(currency)
+    for line in statement.lines:
+        assert line.amount.as_tuple().exponent == -digits
+        if line.kind in ("deduction", "cap"):
+            assert line.amount <= 0
+        elif line.kind != "base" or plan.base is None or plan.base >= 0:
+            assert line.amount >= 0
+    assert statement.total == sum((line.amount for line in statement.lines), Decimal(0))
+    if view == "to_date":
+        assert {line.kind for line in statement.lines} <= {"base", "commission", "bonus"}
+
+
+def _assert_no_float(value: object, where: str) -> None:
+    """Every number in a statement is a Decimal: no float, and no int (bool is a flag)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            assert isinstance(key, str), where
+            _assert_no_float(item, f"{where}.{key}")
+        return
+    if isinstance(value, tuple):
+        for i, item in enumerate(value):
+            _assert_no_float(item, f"{where}[{i}]")
+        return
+    assert isinstance(value, Decimal), f"{where} is {type(value).__name__}: {value!r}"
+
+
+@PROPS
+@given(
+    plan=plans(),
+    goals=targets,
+    figures=values,
+    view=st.sampled_from(VIEWS),
+    currency=st.sampled_from(CURRENCIES),
+    fraction=fractions,
+)
+def test_no_float_anywhere_in_the_statement(
+    plan: FeePlan,
+    goals: tuple[Target, ...],
+    figures: dict[str, Decimal | None],
+    view: FeeView,
+    currency: str,
+    fraction: Decimal,
+) -> None:
+    statement = run(plan, goals, figures, view, currency, fraction)
+    assert isinstance(statement.total, Decimal)
+    _assert_no_float(statement.values, "values")
+    for i, line in enumerate(statement.lines):
+        _assert_no_float(line.amount, f"lines[{i}].amount")
+        _assert_no_float(line.detail, f"lines[{i}]({line.kind}).detail")
