@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -36,7 +36,8 @@ figures = money("-50000", "5000000", places=3)
 _closed_bands = st.lists(
     st.tuples(rates, money("1", "2000000")), max_size=3, unique_by=lambda pair: pair[1]
 )
-_tiers = st.sampled_from(["graduated", "whole"])
+_TIERS: tuple[Literal["graduated", "whole"], ...] = ("graduated", "whole")
+_tiers = st.sampled_from(_TIERS)
 
 
 @st.composite
