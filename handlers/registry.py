@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from bot.router import Route
-from handlers import general, kpi, report
+from handlers import fee, general, kpi, report
 
 ROUTES: dict[str, Route] = {
     "report": Route(report.report),
     "kpi": Route(kpi.kpi),
+    "fee": Route(fee.fee),
     "history": Route(report.history),
     "confirm": Route(report.confirm),
     "dispute": Route(report.dispute),
@@ -23,6 +24,8 @@ ALIASES: dict[str, str] = {
     "上报": "report",
     "报数": "report",
     "指标": "kpi",
+    "服务费": "fee",
+    "费用": "fee",
     "帮助": "help",
     "我是谁": "whoami",
     "历史": "history",

@@ -1,0 +1,220 @@
+"""``/fee``: fee to date and at this pace, ``/fee if ...`` what-ifs, ``/fee PERIOD`` past periods."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from bot.core import Outgoing
+from bot.router import Context
+from handlers.kpi import flatten, rich_message
+from handlers.render import fmt_value
+from kpi.commands import parse_what_if
+from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
+from kpi.model import Deal
+from kpi.money import format_money, format_percent
+from kpi.periods import period_by_label
+from kpi.snapshot import Snapshot, snapshot
+
+T = Callable[..., str]
+
+
+def _rate_parts(bands: Any, deal: Deal, metric: str) -> str:
+    parts = [
+        f"{fmt_value(deal, metric, portion)} × {format_percent(rate, 2).replace('.00%', '%')}"
+        for portion, rate, _amount in bands
+        if portion
+    ]
+    return " + ".join(parts) if parts else "0"
+
+
+def fee_line_text(t: T, deal: Deal, line: FeeLine, snap: Snapshot) -> str:
+    """How one fee line was computed, in words a person can check by hand."""
+    d: Mapping[str, Any] = line.detail
+    if line.kind == "base":
+        text = t("fee.base_trial") if d.get("trial") else t("fee.base")
+        if d["fraction"] != 1:
+            text += " " + t(
+                "fee.prorated",
+                full=format_money(d["full"], deal.currency),
+                days=snap.period.days,
+                of_days=snap.period.calendar_days,
+            )
+        return text
+    if line.kind == "commission":
+        metric = d["metric"]
+        calc = _rate_parts(d["bands"], deal, metric)
+        key = "fee.commission_whole" if d["tiers"] == "whole" and len(d["bands"]) else "fee.commission"
+        return t(key, metric=metric, figure=fmt_value(deal, metric, d["figure"]), calc=calc)
+    if line.kind == "bonus":
+        when = ", ".join(d["when"])
+        if d["met"]:
+            return t("fee.bonus_met", when=when)
+        return t("fee.bonus_unmet", when=", ".join(d["unmet"]) or when)
+    if line.kind == "deduction":
+        metric = d["metric"]
+        if not d["steps"]:
+            return t("fee.deduction_none", metric=metric)
+        return t(
+            "fee.deduction",
+            metric=metric,
+            short=format_percent(d["shortfall"], 1),
+            steps=d["steps"],
+            per_step=format_percent(d["per_step"], 1),
+            of=t(f"fee.of_{d['of']}"),
+            of_amount=format_money(d["of_amount"], deal.currency),
+        ) + (t("fee.capped") if d.get("capped") else "")
+    if line.kind == "minimum":
+        return t("fee.minimum", minimum=format_money(d["minimum"], deal.currency))
+    return t("fee.cap", cap=format_money(d["cap"], deal.currency))
+
+
+def statement_lines(t: T, deal: Deal, statement: FeeStatement, snap: Snapshot) -> list[str]:
+    """Every line with its amount, then the total."""
+    lines = [
+        f"• {fee_line_text(t, deal, line, snap)}: {format_money(line.amount, deal.currency)}"
+        for line in statement.lines
+    ]
+    return lines
+
+
+def totals_text(deal: Deal, values: Mapping[str, Decimal | None]) -> str:
+    return ", ".join(
+        f"{name} {fmt_value(deal, name, values.get(name))}"
+        for name in deal.metrics
+        if values.get(name) is not None
+    )
+
+
+def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
+    """What each target's pace does to the fee ("GMV ends at 41,300, 17% short: ...")."""
+    deal = snap.deal
+    plan = snap.plan
+    out = []
+    for status in snap.statuses:
+        target = status.target
+        metric = target.metric
+        value = projected.values.get(metric)
+        effects = []
+        if plan.bonus is not None and metric in plan.bonus.when:
+            bonus = projected.line("bonus")
+            if target_met(target, value):
+                effects.append(t("fee.effect_bonus_kept"))
+            elif bonus is not None:
+                effects.append(t("fee.effect_bonus_lost"))
+        deduction = projected.line("deduction")
+        if (
+            plan.deduction is not None
+            and plan.deduction.on == metric
+            and deduction is not None
+            and deduction.amount
+        ):
+            effects.append(
+                t("fee.effect_deduction", amount=format_money(deduction.amount, deal.currency))
+            )
+        if value is None:
+            out.append(t("fee.effect_no_data", metric=metric))
+        elif target_met(target, value):
+            out.append(
+                t(
+                    "fee.effect_ok",
+                    metric=metric,
+                    projected=fmt_value(deal, metric, value),
+                    effects="; ".join(effects) or "—",
+                )
+            )
+        else:
+            out.append(
+                t(
+                    "fee.effect_short",
+                    metric=metric,
+                    projected=fmt_value(deal, metric, value),
+                    short=format_percent(shortfall(target, value), 0),
+                    effects="; ".join(effects) or t("fee.effect_nothing"),
+                )
+            )
+    return out
+
+
+def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
+    """``/fee`` for the current period: to date, projected, and what each target does."""
+    deal = snap.deal
+    to_date = snap.fee("to_date")
+    projected = snap.fee("projected")
+    title = t(
+        "fee.title_trial" if snap.trial else "fee.title",
+        deal=deal.name,
+        period=snap.period.label,
+        day=snap.elapsed_days,
+        days=snap.period.days,
+    )
+    return rich_message(
+        title,
+        [
+            (
+                t("fee.to_date"),
+                [
+                    *statement_lines(t, deal, to_date, snap),
+                    t("fee.total_to_date", total=format_money(to_date.total, deal.currency)),
+                ],
+            ),
+            (
+                t("fee.projected_head", days=snap.period.days),
+                [
+                    t("fee.totals", totals=totals_text(deal, projected.values)),
+                    *statement_lines(t, deal, projected, snap),
+                    t("fee.total_projected", total=format_money(projected.total, deal.currency)),
+                ],
+            ),
+            (t("fee.targets"), target_effects(t, snap, projected)),
+        ],
+        footer=t("fee.footer", truth=t(f"truth.{deal.truth}")),
+    )
+
+
+def final_rich(t: T, snap: Snapshot, statement: FeeStatement, *, what_if: str = "") -> dict[str, Any]:
+    """A closed period's statement, or a what-if: every line and the total."""
+    deal = snap.deal
+    key = "fee.what_if_title" if what_if else "fee.final_title"
+    title = t(key, deal=deal.name, period=snap.period.label, what_if=what_if)
+    return rich_message(
+        title,
+        [
+            (None, [t("fee.totals", totals=totals_text(deal, statement.values))]),
+            (
+                None,
+                [
+                    *statement_lines(t, deal, statement, snap),
+                    t("fee.total_final", total=format_money(statement.total, deal.currency)),
+                ],
+            ),
+        ],
+        footer=t("fee.footer", truth=t(f"truth.{deal.truth}")),
+    )
+
+
+async def fee(ctx: Context) -> list[Outgoing]:
+    """``/fee``, ``/fee if gmv 60000 [...]``, ``/fee 2026-11``."""
+    assert ctx.deal is not None
+    deal = ctx.deal
+    args = ctx.args.strip()
+    today = ctx.today
+    words = args.split(maxsplit=1)
+    if words and words[0].lower() in ("if", "如果", "假设"):
+        overrides = parse_what_if(words[1] if len(words) > 1 else "", known=deal.base_metrics)
+        snap = await snapshot(ctx.ledger, deal, today)
+        statement = snap.fee("projected", overrides)
+        shown = ", ".join(f"{m} {fmt_value(deal, m, v)}" for m, v in overrides.items())
+        rich = final_rich(ctx.t, snap, statement, what_if=shown)
+    elif args:
+        period = period_by_label(deal.starts, deal.period, args)
+        snap = await snapshot(ctx.ledger, deal, today, period=period)
+        if snap.closed:
+            rich = final_rich(ctx.t, snap, snap.fee("final"))
+        else:
+            rich = fee_rich(ctx.t, snap)
+    else:
+        snap = await snapshot(ctx.ledger, deal, today)
+        rich = fee_rich(ctx.t, snap)
+    return [ctx.reply(flatten(rich), rich=rich)]
