@@ -121,7 +121,7 @@ def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
                     "fee.effect_ok",
                     metric=metric,
                     projected=fmt_value(deal, metric, value),
-                    effects="; ".join(effects) or "—",
+                    effects="; ".join(effects) or t("fee.effect_nothing"),
                 )
             )
         else:

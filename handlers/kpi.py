@@ -122,6 +122,16 @@ def definition_lines(deal: Deal, metrics: set[str]) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
+def _has_figures(snap: Snapshot, name: str) -> bool:
+    """Whether a metric has any counted figure this period (derived: all its inputs do)."""
+    metric = snap.deal.metrics.get(name)
+    if metric is None:
+        return False
+    if metric.formula is None:
+        return snap.totals.last_day.get(name) is not None
+    return all(_has_figures(snap, dep) for dep in metric.formula.names)
+
+
 def kpi_rich(ctx_t: Any, snap: Snapshot) -> dict[str, Any]:
     deal = snap.deal
     targets = [status_line(ctx_t, deal, s) for s in snap.statuses]
@@ -129,7 +139,7 @@ def kpi_rich(ctx_t: Any, snap: Snapshot) -> dict[str, Any]:
     totals = [
         f"{name} {fmt_value(deal, name, snap.totals.values.get(name))}"
         for name in deal.metrics
-        if name not in shown
+        if name not in shown and _has_figures(snap, name)
     ]
     return rich_message(
         period_title(ctx_t, snap),

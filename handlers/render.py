@@ -23,7 +23,7 @@ def fmt_value(deal: Deal, metric: str, value: Decimal | None) -> str:
     if is_percent_metric(metric):
         return format_percent(value, 1)
     info = deal.metrics.get(metric)
-    if info is not None and info.derived:
+    if info is not None and info.formula is not None and "/" in info.formula.text:
         return format_figure(value, 2)
     return format_figure(value)
 

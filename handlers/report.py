@@ -88,7 +88,11 @@ async def report(ctx: Context) -> list[Outgoing]:
                     tolerance=format_percent(deal.tolerance, 1),
                 )
             )
-    lines.append(_counting_note(ctx, deal, side, args.day))
+    truth_reported = all(
+        (entry.metric, deal.truth) in heads for entry in result.entries
+    )
+    if not truth_reported:
+        lines.append(_counting_note(ctx, deal, side))
     return [ctx.reply("\n".join(line for line in lines if line))]
 
 
@@ -98,7 +102,7 @@ def _already(ctx: Context, deal: Deal, entries: list[Entry]) -> str:
     return ctx.t("report.already", figures=shown, day=day)
 
 
-def _counting_note(ctx: Context, deal: Deal, side: Side, day: object) -> str:
+def _counting_note(ctx: Context, deal: Deal, side: Side) -> str:
     """Say whether this side's figure counts under the deal's ``truth`` rule."""
     if deal.truth == side:
         return ""
