@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from babel.numbers import format_decimal, get_currency_precision, is_currency
+from babel.core import get_global
+from babel.numbers import format_decimal, is_currency
 
 __all__ = [
     "format_figure",
@@ -18,12 +19,17 @@ _HUNDRED = Decimal(100)
 
 
 def minor_units(currency: str) -> int:
-    """The number of decimal places of a currency's minor unit.
+    """The number of decimal places a fee in this currency is rounded to.
 
-    The table is CLDR's, through Babel (``get_currency_precision``): 2 for USD, CNY, GBP and
-    IDR, 0 for JPY and VND, 3 for BHD. CLDR follows ISO 4217 here, so IDR has 2 digits even
-    though rupiah cash is handled without cents (CLDR's separate *cash* digits are 0); fees are
-    invoiced, not paid in coins, so the accounting digits are the right ones.
+    The table is CLDR's, through Babel: ``currency_fractions`` gives each currency its
+    accounting digits and its *cash* digits, and this uses the cash digits. That is what the
+    issue asks for (2 for USD, CNY and GBP; 0 for JPY, IDR and VND): fees are amounts that are
+    actually paid, and the rupiah, for one, has no minor unit in use even though ISO 4217 (and
+    CLDR's accounting digits, which ``babel.numbers.get_currency_precision`` returns) still
+    lists 2. The same rule gives 0 for a few other currencies whose minor unit is out of use
+    (SEK, HUF, TWD, COP, PKR) and 3 for BHD. A currency CLDR lists without an entry of its
+    own has CLDR's default, 2 and 2. Cash *rounding increments* (CHF to 0.05) are not
+    applied: a fee is paid by transfer, and only the number of digits matters here.
 
     Args:
         currency: An ISO 4217 code such as ``"USD"`` (upper case).
@@ -32,12 +38,15 @@ def minor_units(currency: str) -> int:
         The number of digits after the decimal point.
 
     Raises:
-        ValueError: ``currency`` is not a code CLDR knows. Babel would otherwise answer 2 for
-            any string, which would hide a typo in a deal file.
+        ValueError: ``currency`` is not a code CLDR knows. Babel would otherwise answer with
+            the default for any string, which would hide a typo in a deal file.
     """
     if not is_currency(currency):
         raise ValueError(f"unknown currency code {currency!r}")
-    return get_currency_precision(currency)
+    fractions = get_global("currency_fractions")
+    # (digits, rounding, cash_digits, cash_rounding); every CLDR entry has all four.
+    digits, _rounding, cash_digits, _cash_rounding = fractions.get(currency, fractions["DEFAULT"])
+    return int(cash_digits if cash_digits is not None else digits)
 
 
 def quantize_money(amount: Decimal, currency: str) -> Decimal:

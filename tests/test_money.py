@@ -19,13 +19,26 @@ D = Decimal
         ("GBP", 2),
         ("JPY", 0),
         ("VND", 0),
-        # CLDR (and ISO 4217) give the rupiah 2 accounting digits; only its cash digits are 0.
-        ("IDR", 2),
+        # ISO 4217 (and CLDR's accounting digits) still list 2 for the rupiah; its cash digits,
+        # which fees use, are 0 as the issue asks.
+        ("IDR", 0),
         ("BHD", 3),
+        ("SEK", 0),  # cash digits 0 in CLDR, like IDR
+        ("CHF", 2),  # cash rounding 0.05 is an increment, not a digit count
+        ("EUR", 2),  # no entry of its own: CLDR's default
     ],
 )
-def test_minor_units_come_from_cldr(currency: str, digits: int) -> None:
+def test_minor_units_come_from_cldr_cash_digits(currency: str, digits: int) -> None:
     assert minor_units(currency) == digits
+
+
+def test_minor_units_are_cldr_cash_digits_not_a_hand_list() -> None:
+    from babel.core import get_global
+    from babel.numbers import get_currency_precision
+
+    # The accounting digits disagree for IDR; the cash digits are what fees are rounded to.
+    assert get_currency_precision("IDR") == 2
+    assert get_global("currency_fractions")["IDR"][2] == minor_units("IDR") == 0
 
 
 @pytest.mark.parametrize("code", ["XYZ", "usd", ""])
@@ -75,7 +88,8 @@ def test_quantize_money_never_returns_negative_zero() -> None:
         (D("-0.004"), "USD", "en", "USD 0.00"),
         (D("1234567.891"), "GBP", "en", "GBP 1,234,567.89"),
         (D("1E+6"), "USD", "en", "USD 1,000,000.00"),
-        (D("1500000"), "IDR", "en", "IDR 1,500,000.00"),
+        (D("1500000"), "IDR", "en", "IDR 1,500,000"),
+        (D("1500000.5"), "IDR", "en", "IDR 1,500,001"),
         (D("1500000"), "VND", "zh", "VND 1,500,000"),
     ],
 )
