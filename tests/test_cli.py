@@ -1,0 +1,96 @@
+"""The ``kpibot`` command line: help everywhere, deal files, replay, demo, run without platforms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+DEAL = ROOT / "bot" / "demo" / "acme-linkstar-us.yaml"
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["run"], ["db"], ["db", "upgrade"], ["deal"], ["deal", "apply"], ["deal", "check"],
+     ["deal", "list"], ["chat"], ["replay"], ["demo"]],
+)
+def test_every_command_has_help(args: list[str]) -> None:
+    result = runner.invoke(app, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_run_without_a_platform_names_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for name in ("SLACK_BOT_TOKEN", "TELEGRAM_BOT_TOKEN", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2
+    assert "SLACK_BOT_TOKEN" in result.output and "TELEGRAM_BOT_TOKEN" in result.output
+
+
+def test_deal_apply_then_list(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'k.db'}"
+    applied = runner.invoke(app, ["deal", "apply", str(DEAL), "--db", db])
+    assert applied.exit_code == 0, applied.output
+    assert "deal acme-linkstar-us version 1" in applied.output
+    again = runner.invoke(app, ["deal", "apply", str(DEAL), "--db", db])
+    assert "version 1" in again.output  # the same text is not a new version
+    listed = runner.invoke(app, ["deal", "list", "--db", db])
+    assert "acme-linkstar-us v1" in listed.output and "telegram:-1001234 (seller)" in listed.output
+
+
+def test_invalid_deal_file_is_rejected_with_key_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DEAL.read_text(encoding="utf-8").replace("refund_rate: {at_most: 8%}", "refund_ratio: {at_most: 8%}"))
+    db = f"sqlite:///{tmp_path / 'k.db'}"
+    result = runner.invoke(app, ["deal", "apply", str(bad), "--db", db])
+    assert result.exit_code == 1
+    assert "targets.refund_ratio" in result.output
+    line = next(i for i, text in enumerate(bad.read_text().splitlines(), 1) if "refund_ratio" in text)
+    assert f"bad.yaml:{line}:" in result.output
+    listed = runner.invoke(app, ["deal", "list", "--db", db])
+    assert "acme" not in listed.output
+
+
+def test_replay_prints_one_json_line_per_message(tmp_path: Path) -> None:
+    script = tmp_path / "s.jsonl"
+    lines = [
+        {"at": "2026-11-03T22:10:00-08:00", "chat": "telegram:-1001234", "user": "telegram:5001",
+         "name": "Seller ops lead", "text": "/report gmv 1.2万", "id": "m-17"},
+        {"at": "2026-11-03T22:11:00-08:00", "chat": "telegram:-1001234", "user": "telegram:5001",
+         "text": "/report gmv 1.2万", "id": "m-17"},
+        {"at": "2026-11-03T22:12:00-08:00", "chat": "telegram:-1001234", "user": "telegram:5001",
+         "text": "/report gmv lots"},
+    ]
+    script.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
+    result = runner.invoke(app, ["replay", "--deal", str(DEAL), str(script)])
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.output.splitlines()]
+    assert [o["kind"] for o in out] == ["reply", "reply", "error"]
+    assert out[0]["at"] == "2026-11-03T22:10:00-08:00"
+    assert out[0]["to"] == "telegram:-1001234"
+    assert "gmv 12,000" in out[0]["text"]
+    assert "Already recorded" in out[1]["text"]
+
+
+def test_replay_stops_on_a_malformed_line(tmp_path: Path) -> None:
+    script = tmp_path / "s.jsonl"
+    script.write_text('{"at": "2026-11-03T22:10:00-08:00", "tick": true}\n{"at": 5}\n')
+    result = runner.invoke(app, ["replay", "--deal", str(DEAL), str(script)])
+    assert result.exit_code == 2
+    assert "s.jsonl:2:" in result.output
+
+
+def test_demo_plays_the_bundled_week() -> None:
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "Saved for 2026-11-03" in result.output
+    assert "seller 1,950 vs agency 2,000" in result.output
+    assert "Total to date: USD" in result.output
