@@ -1,0 +1,768 @@
+"""The Telegram adapter on python-telegram-bot v22: updates in, core commands, HTML replies out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import html
+import logging
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import BotCommand, Message, ReplyParameters, Update
+from telegram.constants import ChatAction, ChatType, MessageEntityType, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseRateLimiter,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.core import Attachment, Command, Delivered, DeliveryPort, Outgoing, native_id, platform_of
+from bot.i18n import t
+
+if TYPE_CHECKING:
+    from bot.app import Core
+    from bot.settings import Settings
+    from bot.web import Route
+
+log = logging.getLogger("kpibot.telegram")
+
+PLATFORM = "telegram"
+MESSAGE_LIMIT = 4096
+"""Telegram's limit on a message's text after entity parsing, in UTF-16 code units."""
+CAPTION_LIMIT = 1024
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ("message",)
+"""Only messages: commands, mentions and the migration service messages all arrive as these."""
+
+COMMANDS = (
+    "report", "kpi", "fee", "history", "confirm", "dispute", "statement", "ack", "escalations",
+    "help", "start", "whoami", "link", "unlink",
+)  # fmt: skip
+"""Commands the bot answers (``/cmd`` and ``/cmd@botname``); the core routes them."""
+
+MENU = (
+    "report", "kpi", "fee", "history", "confirm", "dispute", "statement", "ack", "escalations",
+    "whoami", "link",
+)  # fmt: skip
+"""Commands shown in Telegram's menu, described from the ``help.<command>`` catalog entries."""
+MENU_LOCALES = ("en", "zh")
+HELP_MENU = {"en": "All commands, with examples", "zh": "全部命令与示例"}
+"""``/help`` has no ``help.help`` catalog entry to describe it."""
+
+DM_REFUSED_NOTICE = (
+    "⚠️ I could not send a direct message to {who}: Telegram refused because they have not "
+    "started a chat with the bot. Please open a private chat with @{bot} and press Start.\n"
+    "⚠️ 无法私信 {who}：对方尚未与机器人开始对话，Telegram 拒绝发送。请私聊 @{bot} 并点击“开始”。"
+)
+"""Told in the group when a direct message is refused (``{who}``, ``{bot}`` filled in)."""
+
+_DEFAULT_LIMITER: Any = object()
+
+
+# ---------------------------------------------------------------------------------------------
+# Text: escaping and splitting
+
+
+def utf16_len(text: str) -> int:
+    """The length Telegram counts: UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split plain text into chunks of at most ``limit`` UTF-16 units, on line boundaries.
+
+    Lines are kept whole where they fit; a line longer than ``limit`` is cut at the last space
+    before the limit (or at the limit when there is none).
+
+    Args:
+        text: Plain text (not yet escaped): Telegram's limit is on the visible text.
+        limit: Largest chunk, in UTF-16 code units.
+
+    Returns:
+        The chunks, in order, without the newline that separated two chunks; never empty
+        strings unless ``text`` itself is empty.
+    """
+    if utf16_len(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in _cut_long_lines(text.split("\n"), limit):
+        length = utf16_len(line)
+        # +1 for the newline that joins it to the chunk so far.
+        if current and size + 1 + length > limit:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+        size += length + (1 if current else 0)
+        current.append(line)
+    if current:
+        chunks.append("\n".join(current))
+    return [c for c in chunks if c.strip()] or [text[:limit]]
+
+
+def _cut_long_lines(lines: Iterable[str], limit: int) -> Iterable[str]:
+    for line in lines:
+        while utf16_len(line) > limit:
+            cut = _prefix_fitting(line, limit)
+            space = line.rfind(" ", 0, cut)
+            if space > 0:
+                cut = space
+            yield line[:cut].rstrip()
+            line = line[cut:].lstrip(" ")
+        yield line
+
+
+def _prefix_fitting(text: str, limit: int) -> int:
+    """The number of code points of ``text`` whose UTF-16 length fits in ``limit``."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
+def escape(text: str) -> str:
+    """Escape text for Telegram's HTML parse mode (``<``, ``>``, ``&``)."""
+    return html.escape(text, quote=False)
+
+
+def mention_html(user_id: str, name: str) -> str:
+    """A mention that notifies the user even without a username."""
+    return f'<a href="tg://user?id={html.escape(user_id)}">{escape(name)}</a>'
+
+
+# ---------------------------------------------------------------------------------------------
+# Out: the delivery port
+
+
+class TelegramPort:
+    """Sends :class:`~bot.core.Outgoing` messages through python-telegram-bot's bot.
+
+    Addresses are ``telegram:<chat id>`` or ``dm:telegram:<user id>``. All text is escaped and
+    sent in HTML parse mode; long text is split; files go out as photos (images) or documents.
+    """
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        *,
+        names: dict[str, str] | None = None,
+        on_migrated: Callable[[int, int], Awaitable[None]] | None = None,
+    ) -> None:
+        self.application = application
+        self.names: dict[str, str] = names if names is not None else {}
+        """Display names by user id, learned from incoming messages (for mentions)."""
+        self.on_migrated = on_migrated
+
+    async def send(self, message: Outgoing, *, reply_to: int | None = None) -> Delivered:
+        """Send one message; ``reply_to`` threads it under that message of the same chat.
+
+        Returns:
+            ``Delivered(ok=True, message_id="<chat>:<id>")`` for the first message sent, or
+            ``ok=False`` with ``error``: ``dm_refused`` (the person never started the bot or
+            blocked it), ``forbidden`` (the bot is not in the chat), ``rate_limited``,
+            ``timed_out``, ``network``, ``bad_address`` or ``bad_request: <Telegram's text>``.
+        """
+        direct = message.to.startswith("dm:")
+        target = message.to.removeprefix("dm:")
+        if platform_of(target) != PLATFORM:
+            return Delivered(ok=False, error="bad_address")
+        try:
+            chat_id = int(native_id(target))
+        except (IndexError, ValueError):
+            return Delivered(ok=False, error="bad_address")
+        try:
+            try:
+                return await self._send(chat_id, message, reply_to)
+            except ChatMigrated as exc:
+                # The group became a supergroup: move its identity, then resend there.
+                if self.on_migrated is not None:
+                    await self.on_migrated(chat_id, exc.new_chat_id)
+                return await self._send(exc.new_chat_id, message, None)
+        except Forbidden as exc:
+            log.warning("telegram refused a send", extra={"to": message.to, "reason": exc.message})
+            return Delivered(ok=False, error="dm_refused" if direct else "forbidden")
+        except BadRequest as exc:
+            if direct and "chat not found" in exc.message.lower():
+                return Delivered(ok=False, error="dm_refused")
+            log.warning("telegram rejected a send", extra={"to": message.to, "reason": exc.message})
+            return Delivered(ok=False, error=f"bad_request: {exc.message}")
+        except RetryAfter:
+            return Delivered(ok=False, error="rate_limited")
+        except TimedOut:
+            # The message may or may not have gone out; the caller decides whether to retry.
+            return Delivered(ok=False, error="timed_out")
+        except NetworkError:
+            return Delivered(ok=False, error="network")
+        except TelegramError as exc:
+            log.warning("telegram error on send", extra={"to": message.to, "reason": exc.message})
+            return Delivered(ok=False, error=f"telegram: {exc.message}")
+
+    async def _send(self, chat_id: int, message: Outgoing, reply_to: int | None) -> Delivered:
+        bot = self.application.bot
+        header = self._mentions(message.mentions)
+        chunks = split_text(
+            message.text, MESSAGE_LIMIT - (utf16_len(header[0]) + 1 if header else 0)
+        )
+        bodies = [escape(chunk) for chunk in chunks]
+        if header:
+            bodies[0] = header[1] + "\n" + bodies[0] if message.text else header[1]
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        files = list(message.files)
+        first: Message | None = None
+        # One image and a short text: a single photo with the text as its caption.
+        if (
+            len(files) == 1
+            and _is_image(files[0])
+            and len(chunks) == 1
+            and utf16_len(chunks[0]) + (utf16_len(header[0]) + 1 if header else 0) <= CAPTION_LIMIT
+        ):
+            sent = await self._send_file(chat_id, files[0], bodies[0], reply)
+            return Delivered(ok=True, message_id=f"{chat_id}:{sent.message_id}")
+        for body in bodies:
+            if not body.strip():
+                continue
+            sent = await bot.send_message(
+                chat_id,
+                body,
+                parse_mode=ParseMode.HTML,
+                reply_parameters=reply if first is None else None,
+            )
+            first = first or sent
+        for attachment in files:
+            caption = (
+                escape(split_text(attachment.title, CAPTION_LIMIT)[0]) if attachment.title else ""
+            )
+            sent = await self._send_file(
+                chat_id, attachment, caption, reply if first is None else None
+            )
+            first = first or sent
+        if first is None:
+            return Delivered(ok=False, error="empty")
+        return Delivered(ok=True, message_id=f"{chat_id}:{first.message_id}")
+
+    async def _send_file(
+        self, chat_id: int, attachment: Attachment, caption: str, reply: ReplyParameters | None
+    ) -> Message:
+        bot = self.application.bot
+        if _is_image(attachment):
+            return await bot.send_photo(
+                chat_id,
+                attachment.content,
+                caption=caption or None,
+                parse_mode=ParseMode.HTML,
+                filename=attachment.filename,
+                reply_parameters=reply,
+            )
+        return await bot.send_document(
+            chat_id,
+            attachment.content,
+            caption=caption or None,
+            parse_mode=ParseMode.HTML,
+            filename=attachment.filename,
+            reply_parameters=reply,
+        )
+
+    def _mentions(self, people: Sequence[str]) -> tuple[str, str] | None:
+        """The mention line as (visible text, HTML), or None when nobody is on Telegram."""
+        visible: list[str] = []
+        marked: list[str] = []
+        for person in people:
+            if platform_of(person) != PLATFORM:
+                continue
+            user_id = native_id(person)
+            name = self.names.get(user_id, user_id)
+            visible.append(name)
+            marked.append(mention_html(user_id, name))
+        if not marked:
+            return None
+        return " ".join(visible), " ".join(marked)
+
+
+def _is_image(attachment: Attachment) -> bool:
+    return attachment.mime in ("image/png", "image/jpeg", "image/webp")
+
+
+async def send_dm_or_report(
+    port: DeliveryPort,
+    msg: Outgoing,
+    fallback_chat: str,
+    *,
+    who: str | None = None,
+    bot_username: str = "",
+    include_text: bool = True,
+) -> Delivered:
+    """Send a direct message; when the platform refuses it, say so in ``fallback_chat``.
+
+    Telegram refuses a bot's first message to a person who never started it. Failing
+    silently would hide an escalation, so the group hears that the contact could not be
+    reached, with the contact mentioned and (by default) the message itself.
+
+    Args:
+        port: The delivery port of the message's platform.
+        msg: The direct message (``to`` is ``dm:<person>``).
+        fallback_chat: Where to report a refusal (a chat of the same deal).
+        who: The contact's display name (defaults to their identity).
+        bot_username: The bot's username, to tell people where to press Start.
+        include_text: Also post the undelivered message in the group.
+
+    Returns:
+        The direct message's result when it went out or failed for another reason; otherwise
+        the group report's result, with ``error="dm_refused"`` kept so callers can count it.
+    """
+    delivered = await port.send(msg)
+    if delivered.ok or delivered.error != "dm_refused":
+        return delivered
+    person = msg.to.removeprefix("dm:")
+    notice = DM_REFUSED_NOTICE.format(who=who or person, bot=bot_username or "kpibot")
+    text = f"{notice}\n\n{msg.text}" if include_text and msg.text else notice
+    report = Outgoing(
+        to=fallback_chat,
+        text=text,
+        kind="warning",
+        files=msg.files,
+        mentions=(person,) if platform_of(person) == platform_of(fallback_chat) else (),
+    )
+    reported = await port.send(report)
+    return Delivered(ok=False, message_id=reported.message_id, error="dm_refused")
+
+
+# ---------------------------------------------------------------------------------------------
+# In: the adapter
+
+
+class _RedactSecrets(logging.Filter):
+    """Removes bot tokens from log records: httpx logs every request URL, and Telegram's URLs
+    carry the token (``/bot<token>/sendMessage``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "<redacted>")
+            record.msg, record.args = message, None
+        return True
+
+
+_REDACT = _RedactSecrets()
+
+
+def _install_redaction(token: str) -> None:
+    """Filter the token out of python-telegram-bot's and httpx's loggers.
+
+    A logger's filters only see records made on that very logger, so every existing
+    ``telegram.*`` logger gets the filter (they are all created when the package is imported).
+    """
+    _REDACT.secrets.add(token)
+    names = [
+        name
+        for name in logging.root.manager.loggerDict
+        if name == "httpx" or name == "telegram" or name.startswith("telegram.")
+    ]
+    for name in names:
+        logger = logging.getLogger(name)
+        if _REDACT not in logger.filters:
+            logger.addFilter(_REDACT)
+
+
+class TelegramAdapter:
+    """Runs the Telegram side of the bot: polling or webhook in, core commands, replies out.
+
+    Build it with the core and the settings, register :attr:`port` with the core, then
+    ``await start()``; in webhook mode also serve :meth:`web_routes` on the shared HTTP server.
+    ``await stop()`` shuts it down.
+    """
+
+    def __init__(
+        self,
+        core: Core,
+        settings: Settings,
+        *,
+        rate_limiter: BaseRateLimiter[Any] | None = _DEFAULT_LIMITER,
+        poll_timeout: float = 30.0,
+        typing_after: float = 1.0,
+        concurrency: int = 8,
+        seen_capacity: int = 10_000,
+    ) -> None:
+        """Build the python-telegram-bot application (no network until :meth:`start`).
+
+        Args:
+            core: The platform-neutral core.
+            settings: ``TELEGRAM_BOT_TOKEN`` (required), ``TELEGRAM_BASE_URL``,
+                ``TELEGRAM_WEBHOOK_URL`` and ``TELEGRAM_WEBHOOK_SECRET`` are read.
+            rate_limiter: Defaults to ``AIORateLimiter`` at 30 messages/s overall and 20 per
+                minute per group, retrying ``RetryAfter`` up to 3 times. ``None`` disables it.
+            poll_timeout: Long-polling timeout passed to ``getUpdates``, in seconds.
+            typing_after: Show "typing…" when the core takes longer than this, in seconds.
+            concurrency: Chats processed at once; one chat's updates are always in order.
+            seen_capacity: How many recent ``update_id`` values to remember in this process.
+        """
+        if settings.telegram_bot_token is None:
+            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        token = settings.telegram_bot_token.get_secret_value()
+        _install_redaction(token)
+        # python-telegram-bot 22 warns on every RetryAfter unless this opt-in to its future
+        # behaviour (durations as timedelta) is set; we read them as timedelta either way.
+        os.environ.setdefault("PTB_TIMEDELTA", "true")
+        self.core = core
+        self.settings = settings
+        self.webhook_url = settings.telegram_webhook_url or None
+        self._secret = (
+            settings.telegram_webhook_secret.get_secret_value()
+            if settings.telegram_webhook_secret is not None
+            else webhook_secret_from_token(token)
+        )
+        if rate_limiter is _DEFAULT_LIMITER:
+            rate_limiter = AIORateLimiter(overall_max_rate=30, group_max_rate=20, max_retries=3)
+        builder = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(settings.telegram_base_url)
+            .updater(None)  # we poll ourselves (see _poll) or receive the webhook
+            .job_queue(None)  # the scheduler owns timing; no second APScheduler here
+        )
+        if rate_limiter is not None:
+            builder = builder.rate_limiter(rate_limiter)
+        self.application = builder.build()
+        self.port = TelegramPort(self.application, on_migrated=self._migrated)
+        self.poll_timeout = poll_timeout
+        self.typing_after = typing_after
+        self._limit = asyncio.Semaphore(concurrency)
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._seen_capacity = seen_capacity
+        self._stopping = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+        self._started = False
+        self.application.add_handler(
+            CommandHandler(COMMANDS, self._on_command, filters=filters.UpdateType.MESSAGE)
+        )
+        self.application.add_handler(
+            MessageHandler(
+                filters.UpdateType.MESSAGE & filters.Entity(MessageEntityType.MENTION),
+                self._on_mention,
+            )
+        )
+        self.application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._on_migrate))
+        self.application.add_error_handler(self._on_error)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        """``"webhook"`` when ``TELEGRAM_WEBHOOK_URL`` is set, else ``"polling"``."""
+        return "webhook" if self.webhook_url else "polling"
+
+    @property
+    def username(self) -> str:
+        """The bot's username (known after :meth:`start`)."""
+        return self.application.bot.username
+
+    async def start(self) -> None:
+        """Connect (``getMe``), set the command menu, then poll or register the webhook."""
+        try:
+            await self.application.initialize()
+        except InvalidToken:
+            # python-telegram-bot's message quotes the token; keep it out of logs.
+            raise RuntimeError("TELEGRAM_BOT_TOKEN was rejected by the Bot API") from None
+        await self.application.start()
+        self._started = True
+        await self._set_menu()
+        if self.webhook_url:
+            await self.application.bot.set_webhook(
+                self.webhook_url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES
+            )
+            log.info("telegram webhook set", extra={"path": self.webhook_path})
+        else:
+            # getUpdates answers 409 while a webhook is set (e.g. left over from webhook mode).
+            await self.application.bot.delete_webhook(drop_pending_updates=False)
+            self._stopping.clear()
+            self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
+            log.info("telegram polling started")
+
+    async def stop(self) -> None:
+        """Stop polling (confirming what was processed) and close the HTTP client.
+
+        In webhook mode the webhook stays registered: other replicas may still serve it."""
+        if self._poller is not None:
+            self._stopping.set()
+            await self._poller
+            self._poller = None
+        if self._started:
+            self._started = False
+            await self.application.stop()
+            await self.application.shutdown()
+
+    async def _set_menu(self) -> None:
+        for locale in MENU_LOCALES:
+            commands = [BotCommand(name, _menu_text(name, locale)) for name in (*MENU, "help")]
+            try:
+                # English is the default menu, for every language without its own.
+                await self.application.bot.set_my_commands(
+                    commands, language_code=None if locale == "en" else locale
+                )
+            except TelegramError as exc:
+                # A missing menu must not keep the bot from answering.
+                log.warning(
+                    "set_my_commands failed", extra={"locale": locale, "reason": exc.message}
+                )
+
+    # -- polling ---------------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        """Long-poll ``getUpdates`` and confirm a batch only after it was processed.
+
+        python-telegram-bot's ``Updater`` confirms a batch with the next ``getUpdates`` while
+        the batch may still be queued; a crash then loses it. Here the offset moves past a
+        batch only after every update in it went through the core, so a crash means
+        redelivery, and the ledger's unique source key turns redelivery into "already recorded".
+        """
+        bot = self.application.bot
+        offset: int | None = None
+        backoff = 1.0
+        while not self._stopping.is_set():
+            fetch = asyncio.ensure_future(
+                bot.get_updates(
+                    offset=offset, timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES
+                )
+            )
+            stop = asyncio.ensure_future(self._stopping.wait())
+            done, _ = await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if fetch not in done:
+                # Stopping while waiting: nothing fetched is lost, it was never confirmed.
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                    await fetch
+                break
+            stop.cancel()
+            try:
+                updates = fetch.result()
+            except (Conflict, NetworkError, RetryAfter) as exc:
+                wait = exc.retry_after if isinstance(exc, RetryAfter) else backoff
+                log.warning("telegram polling failed; retrying", extra={"reason": str(exc)})
+                seconds = wait.total_seconds() if isinstance(wait, dt.timedelta) else float(wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), seconds)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 1.0
+            if updates:
+                await self.process_updates(updates)
+                offset = updates[-1].update_id + 1
+        if offset is not None:
+            # Confirm the last batch, so that a restart does not fetch it again.
+            with contextlib.suppress(TelegramError):
+                await bot.get_updates(offset=offset, timeout=0, allowed_updates=ALLOWED_UPDATES)
+
+    async def process_updates(self, updates: Sequence[Update]) -> None:
+        """Process a batch: chats concurrently, each chat's updates in order.
+
+        Args:
+            updates: Updates as ``getUpdates`` returned them (ascending ``update_id``).
+        """
+        by_chat: dict[int | None, list[Update]] = {}
+        for update in updates:
+            if self._first_time(update.update_id):
+                chat = update.effective_chat.id if update.effective_chat else None
+                by_chat.setdefault(chat, []).append(update)
+        await asyncio.gather(*(self._in_order(batch) for batch in by_chat.values()))
+
+    async def _in_order(self, updates: list[Update]) -> None:
+        async with self._limit:
+            for update in updates:
+                await self.application.process_update(update)
+
+    def _first_time(self, update_id: int) -> bool:
+        """False for an ``update_id`` this process already took. A cheap filter only: the
+        ledger's unique source key is what keeps redeliveries from counting twice."""
+        if update_id in self._seen:
+            return False
+        self._seen[update_id] = None
+        if len(self._seen) > self._seen_capacity:
+            self._seen.popitem(last=False)
+        return True
+
+    # -- webhook ---------------------------------------------------------------------------
+
+    @property
+    def webhook_path(self) -> str:
+        """The path of ``TELEGRAM_WEBHOOK_URL`` (what the shared HTTP server must route)."""
+        return urlsplit(self.webhook_url or "").path or "/"
+
+    def web_routes(self) -> list[Route]:
+        """The webhook route for :func:`bot.web.build_web_app`; empty in polling mode."""
+        if not self.webhook_url:
+            return []
+        return [("POST", self.webhook_path, self.handle_webhook)]
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        """Check the secret header, then process the update before answering.
+
+        Processing before the 200 means a crash mid-command makes Telegram redeliver,
+        rather than the update being lost; the ledger dedupes the redelivery.
+        """
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self._secret.encode()):
+            log.warning("telegram webhook refused: bad secret")
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.application.bot) if isinstance(data, dict) else None
+        except (ValueError, TypeError, KeyError):
+            update = None
+        if update is None:
+            return web.Response(status=400, text="not an update")
+        if self._first_time(update.update_id):
+            await self.application.process_update(update)
+        return web.Response(text="ok")
+
+    # -- handlers --------------------------------------------------------------------------
+
+    def to_command(self, message: Message, text: str | None = None) -> Command:
+        """Translate a Telegram message into the core's :class:`~bot.core.Command`.
+
+        Args:
+            message: The message, with a sender.
+            text: The command text when it differs from ``message.text`` (mentions).
+        """
+        sender = message.from_user
+        assert sender is not None
+        chat_id = message.chat.id
+        return Command(
+            chat=f"{PLATFORM}:{chat_id}",
+            user=f"{PLATFORM}:{sender.id}",
+            name=sender.full_name,
+            text=text if text is not None else message.text or "",
+            at=message.date,
+            message_id=f"{chat_id}:{message.message_id}",
+            is_direct=message.chat.type == ChatType.PRIVATE,
+        )
+
+    async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None or message.from_user is None or not message.text:
+            return
+        # The text goes through untouched (``/report@botname gmv 1.2万``): the core's parser
+        # strips the suffix.
+        await self._run(message, self.to_command(message))
+
+    async def _on_mention(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """``@botname report gmv 12000``: a command by mention, as in Slack."""
+        message = update.message
+        if message is None or message.from_user is None or not message.text:
+            return
+        head = message.text.lstrip().split(maxsplit=1)
+        if not head or head[0].lower() != f"@{self.username}".lower():
+            return
+        await self._run(message, self.to_command(message))
+
+    async def _run(self, message: Message, cmd: Command) -> None:
+        if message.from_user is not None:
+            self.port.names[str(message.from_user.id)] = message.from_user.full_name
+        typing = asyncio.create_task(self._typing(message.chat.id))
+        try:
+            replies = await self.core.handle(cmd)
+        finally:
+            typing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await typing
+        for reply in replies:
+            if reply.to == cmd.chat:
+                await self.port.send(reply, reply_to=message.message_id)
+            elif reply.to.startswith(f"dm:{PLATFORM}:"):
+                person = native_id(reply.to.removeprefix("dm:"))
+                await send_dm_or_report(
+                    self.port,
+                    reply,
+                    cmd.chat,
+                    who=self.port.names.get(person),
+                    bot_username=self.username,
+                )
+            else:
+                # Another chat, possibly on another platform (the other side's Slack channel).
+                await self.core.deliver(reply)
+
+    async def _typing(self, chat_id: int) -> None:
+        """Show "typing…" while the core works, if it takes a while (it lasts 5 s a time)."""
+        await asyncio.sleep(self.typing_after)
+        while True:
+            with contextlib.suppress(TelegramError):
+                await self.application.bot.send_chat_action(chat_id, ChatAction.TYPING)
+            await asyncio.sleep(4.5)
+
+    async def _on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A group became a supergroup: Telegram sends ``migrate_to_chat_id`` in the old chat
+        and ``migrate_from_chat_id`` in the new one. Either moves the chat's links and history."""
+        message = update.message
+        if message is None:
+            return
+        if message.migrate_to_chat_id:
+            old, new = message.chat.id, message.migrate_to_chat_id
+        elif message.migrate_from_chat_id:
+            old, new = message.migrate_from_chat_id, message.chat.id
+        else:
+            return
+        await self._migrated(old, new, message.date)
+
+    async def _migrated(self, old: int, new: int, at: dt.datetime | None = None) -> None:
+        when = at if at is not None else self.core.clock.now()
+        await self.core.ledger.migrate_chat(f"{PLATFORM}:{old}", f"{PLATFORM}:{new}", when)
+        log.info("telegram chat migrated", extra={"old": old, "new": new})
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error(
+            "telegram update failed",
+            exc_info=context.error,
+            extra={"update_id": getattr(update, "update_id", None)},
+        )
+
+
+def webhook_secret_from_token(token: str) -> str:
+    """A webhook secret derived from the bot token, for when ``TELEGRAM_WEBHOOK_SECRET`` is unset.
+
+    Every replica derives the same value, and it reveals nothing about the token.
+    """
+    return hmac.new(token.encode(), b"kpibot telegram webhook", hashlib.sha256).hexdigest()
+
+
+def _menu_text(command: str, locale: str) -> str:
+    """The menu description: the explanation part of the command's ``/help`` line."""
+    if command == "help":
+        return HELP_MENU[locale]
+    try:
+        line = t(f"help.{command}", locale)
+    except KeyError:
+        return command
+    text = re.split(r"\s+[—-]\s+", line, maxsplit=1)[-1].strip()
+    return text[:256] or command
