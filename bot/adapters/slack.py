@@ -1,0 +1,648 @@
+"""The Slack adapter: slack-bolt's AsyncApp in, core commands through, slack_sdk Web API out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core import Clock, Command, Delivered, Outgoing, native_id, platform_of
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    from slack_bolt.context.respond.async_respond import AsyncRespond
+    from slack_bolt.request.async_request import AsyncBoltRequest
+    from slack_sdk.http_retry.request import HttpRequest
+    from slack_sdk.http_retry.response import HttpResponse
+    from slack_sdk.http_retry.state import RetryState
+
+    from bot.settings import Settings
+
+log = logging.getLogger("kpibot.slack")
+
+PLATFORM = "slack"
+COMMANDS: tuple[str, ...] = (
+    "report",
+    "kpi",
+    "fee",
+    "history",
+    "confirm",
+    "dispute",
+    "statement",
+    "ack",
+    "kpibot",
+)
+"""The slash commands the manifest declares (without the slash)."""
+
+EVENTS_PATH = "/slack/events"
+
+Sleep = Callable[[float], Awaitable[None]]
+Monotonic = Callable[[], float]
+
+# Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks): a header's text is at
+# most 150 characters, a section's 3,000, and a message carries at most 50 blocks.
+_HEADER_MAX = 150
+_SECTION_MAX = 3000
+_BLOCKS_MAX = 50
+
+# Slack's encoded entities in incoming text: <@U123>, <@U123|name>, <#C123|name>, <!here>,
+# <https://x|label>.
+_ENTITY = re.compile(r"<([^<>]*)>")
+
+
+class CoreLike(Protocol):
+    """What the adapter needs of ``bot.app.Core`` (kept structural so neither imports the other)."""
+
+    clock: Clock
+
+    async def handle(self, cmd: Command) -> list[Outgoing]: ...
+
+    async def deliver(self, msg: Outgoing) -> Delivered: ...
+
+
+# -- text in and out ---------------------------------------------------------------------------
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters.
+
+    With ``<`` and ``>`` escaped, a user's ``<!channel>`` or ``<@U123>`` shows as text and
+    pings nobody; ``&`` is escaped first so that an existing ``&lt;`` stays literal."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain_text(text: str, bot_user: str | None = None) -> str:
+    """Slack's encoded message text as the person typed it.
+
+    Mentions of the bot disappear (``<@UBOT> report gmv 1`` → ``report gmv 1``), other users
+    become ``@U123``, channels ``#name``, links their label, and ``&amp; &lt; &gt;`` are decoded.
+    """
+
+    def entity(match: re.Match[str]) -> str:
+        target, _, label = match.group(1).partition("|")
+        if target.startswith("@"):
+            if bot_user is not None and target[1:] == bot_user:
+                return ""
+            return target
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!"):
+            return label or "@" + target[1:].split("^", 1)[0]
+        return label or target
+
+    decoded = _ENTITY.sub(entity, text)
+    decoded = decoded.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return " ".join(decoded.split())
+
+
+def slash_text(command: str, text: str) -> str:
+    """The core's command text for a slash command.
+
+    ``/report`` + ``gmv 12000`` → ``/report gmv 12000``; ``/kpibot`` is an umbrella whose first
+    word is the command: ``/kpibot link #deal seller`` → ``/link #deal seller``, and a bare
+    ``/kpibot`` → ``/help``. (The umbrella also helps workspaces where another app already owns
+    ``/report``: ``/kpibot report gmv 12000`` works the same.)"""
+    body = plain_text(text)
+    if command.lstrip("/") == "kpibot":
+        return "/" + body if body else "/help"
+    return f"{command} {body}".strip()
+
+
+def mention_text(text: str, bot_user: str | None) -> str:
+    """The core's command text for an ``app_mention``: the mention of the bot removed and the
+    rest read as a command (``<@UBOT> report gmv 12000`` → ``/report gmv 12000``; a bare
+    mention → ``/help``)."""
+    body = plain_text(text, bot_user)
+    if not body:
+        return "/help"
+    return body if body.startswith(("/", "／")) else "/" + body
+
+
+def slash_message_id(
+    *, team: str, channel: str, user: str, command: str, text: str, timestamp: int
+) -> str:
+    """A stable id for a slash command, which Slack does not give.
+
+    ``slash:<team>:<channel>:<user>:<sha256(command text)[:16]>:<timestamp // 60>``.
+
+    Why this shape: Slack never retries a slash command, so the duplicates to catch are people
+    double-submitting the same command. ``trigger_id`` is unique per invocation and so cannot
+    catch them; a key built from who typed what, where, within the same minute can, and it is
+    the same on every replica because it is derived from the signed request alone (the ledger's
+    unique source-message key then refuses the second insert, whichever replica gets it).
+    ``timestamp`` is Slack's signed ``X-Slack-Request-Timestamp`` (the clock in Socket Mode).
+    A double-submit that straddles a minute boundary gets two keys; the core also treats a
+    report identical to the current figure as a no-op, so it still adds nothing. Typing the same
+    command again within a minute on purpose is therefore absorbed, which costs nothing: it
+    would have recorded the same figure."""
+    digest = hashlib.sha256(f"{command} {text}".encode()).hexdigest()[:16]
+    return f"slash:{team}:{channel}:{user}:{digest}:{timestamp // 60}"
+
+
+def _chunks(text: str, size: int) -> Iterator[str]:
+    """``text`` cut at line breaks into pieces of at most ``size`` characters."""
+    piece = ""
+    for line in text.split("\n"):
+        while len(line) > size:
+            if piece:
+                yield piece
+                piece = ""
+            yield line[:size]
+            line = line[size:]
+        candidate = f"{piece}\n{line}" if piece else line
+        if len(candidate) > size:
+            yield piece
+            piece = line
+        else:
+            piece = candidate
+    if piece:
+        yield piece
+
+
+def mention_line(mentions: Sequence[str]) -> str:
+    """``<@U1> <@U2>`` for the Slack people among ``mentions`` (``slack:U1`` identities)."""
+    ids = [native_id(m) for m in mentions if platform_of(m) == PLATFORM]
+    return " ".join(f"<@{uid}>" for uid in ids if re.fullmatch(r"[UW][A-Z0-9]+", uid))
+
+
+def render_text(msg: Outgoing) -> str:
+    """The mrkdwn ``text`` of a message: escaped text, led by the mentions."""
+    mentions = mention_line(msg.mentions)
+    body = escape_mrkdwn(msg.text)
+    return f"{mentions} {body}" if mentions else body
+
+
+def render_blocks(msg: Outgoing) -> list[dict[str, Any]] | None:
+    """Block Kit for ``msg.rich`` (``{"title", "sections": [{"title", "lines"}], "footer"}``).
+
+    Every string is the core's plain text, escaped here. ``None`` when there is nothing rich.
+    """
+    rich = msg.rich
+    if not rich:
+        return None
+    blocks: list[dict[str, Any]] = []
+    mentions = mention_line(msg.mentions)
+    if mentions:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mentions}})
+    title = str(rich.get("title") or "").strip()
+    if title:
+        # plain_text is never parsed for mentions, so it needs no escaping, only the limit.
+        header = title if len(title) <= _HEADER_MAX else title[: _HEADER_MAX - 1] + "…"
+        blocks.append({"type": "header", "text": {"type": "plain_text", "text": header}})
+    for section in rich.get("sections") or ():
+        head = str(section.get("title") or "").strip()
+        lines = [escape_mrkdwn(str(line)) for line in section.get("lines") or ()]
+        text = "\n".join(([f"*{escape_mrkdwn(head)}*"] if head else []) + lines)
+        blocks.extend(
+            {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
+            for chunk in _chunks(text, _SECTION_MAX)
+            if chunk.strip()
+        )
+        fields = section.get("fields") or ()
+        if fields:
+            rendered = [
+                {"type": "mrkdwn", "text": f"*{escape_mrkdwn(str(k))}*\n{escape_mrkdwn(str(v))}"}
+                for k, v in fields
+            ]
+            # A section holds at most 10 fields.
+            for start in range(0, len(rendered), 10):
+                blocks.append({"type": "section", "fields": rendered[start : start + 10]})
+    footer = str(rich.get("footer") or "").strip()
+    if footer:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(footer)[:_SECTION_MAX]}],
+            }
+        )
+    if len(blocks) > _BLOCKS_MAX:
+        # The text fallback stays whole; the blocks say where the rest is.
+        blocks = blocks[: _BLOCKS_MAX - 1]
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "…"}]})
+    return blocks or None
+
+
+# -- rate limits -------------------------------------------------------------------------------
+
+
+def _retry_after(response: HttpResponse) -> float:
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after" and values:
+            with contextlib.suppress(ValueError):
+                return max(0.0, float(values[0]))
+    return 1.0
+
+
+class RetryAfterHandler(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler (retry after ``Retry-After``), with its sleep passed in.
+
+    The only change from the SDK's handler is that the wait goes through ``sleep`` (a virtual
+    one in tests) and the jitter through ``jitter``; the SDK's own adds up to one second of
+    random jitter too, which spreads replicas that were throttled together."""
+
+    def __init__(
+        self,
+        max_retry_count: int = 3,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self._sleep = sleep
+        self._jitter = jitter
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is None:
+            raise error or RuntimeError("retry without a response")
+        state.next_attempt_requested = True
+        wait = _retry_after(response) + self._jitter()
+        log.warning("slack rate limited; retrying in %.1fs", wait, extra={"url": request.url})
+        await self._sleep(wait)
+        state.increment_current_attempt()
+
+
+class ChannelPacer:
+    """Keeps at least ``interval`` seconds between the starts of posts to one channel.
+
+    Slack allows about one message per second per channel (bursts are tolerated briefly, then
+    429). Senders to one channel queue in arrival order (``asyncio.Lock`` is fair); the next
+    start is counted from the previous one's actual start, so a late wake-up on a busy event
+    loop never lets two posts bunch up. Different channels never wait for each other."""
+
+    def __init__(
+        self,
+        interval: float = 1.0,
+        *,
+        monotonic: Monotonic = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.interval = interval
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._last: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def wait(self, channel: str) -> None:
+        """Return when a post to ``channel`` may start (the caller posts right away)."""
+        lock = self._locks.setdefault(channel, asyncio.Lock())
+        async with lock:
+            last = self._last.get(channel)
+            if last is not None:
+                due = last + self.interval
+                now = self._monotonic()
+                if due > now:
+                    await self._sleep(due - now)
+                # max(): a timer may fire a hair early; the record must not be earlier than due.
+                self._last[channel] = max(self._monotonic(), due)
+            else:
+                self._last[channel] = self._monotonic()
+        if len(self._last) > 10_000:
+            self._forget_idle()
+
+    def _forget_idle(self) -> None:
+        """Drop channels that would not wait anyway, so the maps do not grow without end."""
+        now = self._monotonic()
+        for channel, last in list(self._last.items()):
+            lock = self._locks.get(channel)
+            if last + self.interval <= now and (lock is None or not lock.locked()):
+                del self._last[channel]
+                self._locks.pop(channel, None)
+
+
+# -- the delivery port -------------------------------------------------------------------------
+
+
+class SlackPort:
+    """The ``DeliveryPort`` for Slack: chat.postMessage, files_upload_v2, conversations.open."""
+
+    platform = PLATFORM
+
+    def __init__(self, client: AsyncWebClient, pacer: ChannelPacer) -> None:
+        self.client = client
+        self.pacer = pacer
+        self._dm_channels: dict[str, str] = {}
+
+    async def channel_for(self, to: str) -> str:
+        """The Slack channel id for an address: ``slack:C1`` → ``C1``; ``dm:slack:U1`` → the
+        direct-message channel opened (once, then cached) with conversations.open."""
+        if to.startswith("dm:"):
+            person = to[3:]
+            if platform_of(person) != PLATFORM:
+                raise ValueError(f"not a Slack person: {person!r}")
+            user = native_id(person)
+            channel = self._dm_channels.get(user)
+            if channel is None:
+                opened = await self.client.conversations_open(users=user)
+                channel = str(opened["channel"]["id"])
+                self._dm_channels[user] = channel
+            return channel
+        if platform_of(to) != PLATFORM:
+            raise ValueError(f"not a Slack chat: {to!r}")
+        return native_id(to)
+
+    async def send(self, message: Outgoing) -> Delivered:
+        """Post ``message``: Block Kit when it is rich (always with the text fallback), then its
+        files through the three-step upload. Never raises for Slack's refusals."""
+        try:
+            channel = await self.channel_for(message.to)
+            await self.pacer.wait(channel)
+            posted = await self.client.chat_postMessage(
+                channel=channel,
+                text=render_text(message),
+                blocks=render_blocks(message),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+            message_id = f"{posted.get('channel', channel)}:{posted.get('ts')}"
+            if message.files:
+                await self.pacer.wait(channel)
+                await self.client.files_upload_v2(
+                    channel=channel,
+                    file_uploads=[
+                        {
+                            "file": f.content,
+                            "filename": f.filename,
+                            "title": f.title or f.filename,
+                        }
+                        for f in message.files
+                    ],
+                )
+            return Delivered(ok=True, message_id=message_id)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or exc.response.status_code)
+            log.warning("slack refused a message", extra={"to": message.to, "error": error})
+            return Delivered(ok=False, error=error)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("slack delivery failed", extra={"to": message.to, "error": repr(exc)})
+            return Delivered(ok=False, error=type(exc).__name__)
+
+
+# -- the adapter -------------------------------------------------------------------------------
+
+
+class SlackAdapter:
+    """Slack in and out. Build it inside the running event loop (it opens an HTTP session).
+
+    The wiring registers ``port`` with the core (``core.add_port``). The adapter listens for
+    the slash commands in ``COMMANDS`` and ``app_mention`` events, acknowledges at once, and
+    hands each command to ``core.handle`` in a background task whose answers go back through
+    ``respond`` or the port."""
+
+    def __init__(
+        self,
+        core: CoreLike,
+        settings: Settings,
+        *,
+        monotonic: Monotonic = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+        post_interval: float = 1.0,
+        name_ttl: float = 3600.0,
+    ) -> None:
+        if settings.slack_bot_token is None:
+            raise ValueError("SLACK_BOT_TOKEN is not set")
+        self.core = core
+        self.settings = settings
+        self._monotonic = monotonic
+        self._name_ttl = name_ttl
+        self._names: dict[str, tuple[str, float]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._socket: AsyncSocketModeHandler | None = None
+        # One pooled session for every Web API call: a new session per call (the SDK's
+        # default) costs a TCP and TLS handshake each time.
+        self._session = aiohttp.ClientSession()
+        retry_handlers: list[AsyncRetryHandler] = [
+            AsyncConnectionErrorRetryHandler(),
+            RetryAfterHandler(sleep=sleep, jitter=jitter),
+        ]
+        self.client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_url,
+            session=self._session,
+            retry_handlers=retry_handlers,
+        )
+        secret = settings.slack_signing_secret
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=secret.get_secret_value() if secret is not None else "",
+            name="kpibot",
+            logger=logging.getLogger("kpibot.slack.bolt"),
+        )
+        for name in COMMANDS:
+            self.app.command("/" + name)(self._on_command)
+        self.app.event("app_mention")(self._on_mention)
+        self.port = SlackPort(
+            self.client, ChannelPacer(post_interval, monotonic=monotonic, sleep=sleep)
+        )
+
+    # -- running ---------------------------------------------------------------------------
+
+    def web_routes(self) -> list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]]]]:
+        """``/slack/events`` for ``bot.web.build_web_app`` (Events API and slash commands).
+
+        Raises:
+            ValueError: ``SLACK_SIGNING_SECRET`` is not set: unsigned requests would be
+                accepted by nobody, so HTTP mode cannot work.
+        """
+        if self.settings.slack_signing_secret is None:
+            raise ValueError("SLACK_SIGNING_SECRET is required for the Slack HTTP endpoint")
+        return [("POST", EVENTS_PATH, self.handle_http)]
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        """One Slack HTTP request through bolt (which verifies the signature and timestamp)."""
+        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def start_socket_mode(self) -> None:
+        """Connect to Slack over Socket Mode with ``SLACK_APP_TOKEN`` and return once connected.
+
+        Raises:
+            ValueError: ``SLACK_APP_TOKEN`` is not set.
+        """
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        if self.settings.slack_app_token is None:
+            raise ValueError("SLACK_APP_TOKEN is not set")
+        self._socket = AsyncSocketModeHandler(
+            self.app,
+            app_token=self.settings.slack_app_token.get_secret_value(),
+            web_client=self.client,
+        )
+        await self._socket.connect_async()
+
+    async def drain(self) -> None:
+        """Wait until every command received so far has been answered."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Stop receiving, finish the commands in flight, and close connections."""
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        await self.drain()
+        await self._session.close()
+
+    # -- incoming --------------------------------------------------------------------------
+
+    async def _on_command(
+        self,
+        ack: Callable[..., Awaitable[Any]],
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        request: AsyncBoltRequest,
+    ) -> None:
+        # Acknowledge first: Slack shows an error after 3 seconds, and the database may be slow.
+        await ack()
+        self._spawn(self._run_command(command, respond, _request_timestamp(request)))
+
+    async def _on_mention(
+        self, body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]
+    ) -> None:
+        # bolt acknowledges events itself before calling this listener.
+        self._spawn(self._run_mention(body, event, context.get("bot_user_id")))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_command(
+        self, command: dict[str, Any], respond: AsyncRespond, timestamp: int | None
+    ) -> None:
+        channel = str(command.get("channel_id", ""))
+        user = str(command.get("user_id", ""))
+        name = str(command.get("command", ""))
+        raw = str(command.get("text") or "")
+        if timestamp is None:
+            timestamp = int(self.core.clock.now().timestamp())
+        cmd = Command(
+            chat=f"{PLATFORM}:{channel}",
+            user=f"{PLATFORM}:{user}",
+            text=slash_text(name, raw),
+            at=self.core.clock.now(),
+            name=await self.display_name(user),
+            message_id=slash_message_id(
+                team=str(command.get("team_id", "")),
+                channel=channel,
+                user=user,
+                command=name,
+                text=raw,
+                timestamp=timestamp,
+            ),
+            is_direct=channel.startswith("D") or command.get("channel_name") == "directmessage",
+        )
+        answers = await self._handle(cmd)
+        await self._deliver(answers, cmd.chat, respond if command.get("response_url") else None)
+
+    async def _run_mention(
+        self, body: dict[str, Any], event: dict[str, Any], bot_user: str | None
+    ) -> None:
+        channel = str(event.get("channel", ""))
+        user = str(event.get("user", ""))
+        cmd = Command(
+            chat=f"{PLATFORM}:{channel}",
+            user=f"{PLATFORM}:{user}",
+            text=mention_text(str(event.get("text") or ""), bot_user),
+            at=self.core.clock.now(),
+            name=await self.display_name(user),
+            # A retry (X-Slack-Retry-Num) carries the same event_id, so it maps to the same
+            # ledger key; the event's ts is the fallback for payloads without one.
+            message_id=str(body.get("event_id") or f"ts:{event.get('ts')}"),
+            is_direct=event.get("channel_type") == "im",
+        )
+        await self._deliver(await self._handle(cmd), cmd.chat, None)
+
+    async def _handle(self, cmd: Command) -> list[Outgoing]:
+        try:
+            return await self.core.handle(cmd)
+        except Exception:
+            # The core turns user and storage errors into answers; anything else is a bug, and
+            # the person must still learn that the command did not go through.
+            from bot.i18n import t
+
+            log.exception("command failed", extra={"chat": cmd.chat, "text": cmd.text})
+            return [Outgoing(to=cmd.chat, text=t("router.storage_failed"), kind="error")]
+
+    async def _deliver(
+        self, answers: list[Outgoing], chat: str, respond: AsyncRespond | None
+    ) -> None:
+        for msg in answers:
+            # The answer in the command's own chat goes through response_url: it works where
+            # the bot is not a member, and it does not count against chat.postMessage limits.
+            if respond is not None and msg.to == chat and not msg.files:
+                try:
+                    sent = await respond(
+                        text=render_text(msg),
+                        blocks=render_blocks(msg),
+                        response_type="in_channel",
+                    )
+                    if sent.status_code == 200:
+                        continue
+                    log.warning("response_url refused", extra={"status": sent.status_code})
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    log.warning("response_url failed", extra={"error": repr(exc)})
+            delivered = await self.core.deliver(msg)
+            if not delivered.ok:
+                log.warning("answer not delivered", extra={"to": msg.to, "error": delivered.error})
+
+    async def display_name(self, user: str) -> str:
+        """The person's Slack display name from users.info, cached for ``name_ttl`` seconds.
+
+        Empty when Slack does not say (the core then shows the identity)."""
+        now = self._monotonic()
+        cached = self._names.get(user)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            info = await self.client.users_info(user=user)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("users.info failed", extra={"user": user, "error": repr(exc)})
+            return cached[0] if cached else ""
+        person = info.get("user") or {}
+        profile = person.get("profile") or {}
+        name = str(
+            profile.get("display_name")
+            or profile.get("real_name")
+            or person.get("real_name")
+            or person.get("name")
+            or ""
+        )
+        if len(self._names) > 10_000:
+            self._names.clear()
+        self._names[user] = (name, now + self._name_ttl)
+        return name
+
+
+def _request_timestamp(request: AsyncBoltRequest) -> int | None:
+    """Slack's signed ``X-Slack-Request-Timestamp`` (absent in Socket Mode)."""
+    values = request.headers.get("x-slack-request-timestamp") or []
+    try:
+        return int(values[0]) if values else None
+    except ValueError:
+        return None
