@@ -1,4 +1,4 @@
-"""``/fee``: fee to date and at this pace, ``/fee if ...`` what-ifs, ``/fee PERIOD`` past periods."""
+"""``/fee``: fee to date and at this pace, ``/fee if ...`` what-ifs, ``/fee PERIOD`` past ones."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from kpi.commands import parse_what_if
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
 from kpi.model import Deal
 from kpi.money import format_money, format_percent
-from kpi.periods import period_by_label
 from kpi.snapshot import Snapshot, snapshot
 
 T = Callable[..., str]
@@ -45,7 +44,8 @@ def fee_line_text(t: T, deal: Deal, line: FeeLine, snap: Snapshot) -> str:
     if line.kind == "commission":
         metric = d["metric"]
         calc = _rate_parts(d["bands"], deal, metric)
-        key = "fee.commission_whole" if d["tiers"] == "whole" and len(d["bands"]) else "fee.commission"
+        whole = d["tiers"] == "whole" and len(d["bands"])
+        key = "fee.commission_whole" if whole else "fee.commission"
         return t(key, metric=metric, figure=fmt_value(deal, metric, d["figure"]), calc=calc)
     if line.kind == "bonus":
         when = ", ".join(d["when"])
@@ -80,11 +80,12 @@ def statement_lines(t: T, deal: Deal, statement: FeeStatement, snap: Snapshot) -
 
 
 def totals_text(deal: Deal, values: Mapping[str, Decimal | None]) -> str:
+    """The figures a statement used, in the deal's metric order (``—`` when there are none)."""
     return ", ".join(
         f"{name} {fmt_value(deal, name, values.get(name))}"
         for name in deal.metrics
         if values.get(name) is not None
-    )
+    ) or "—"
 
 
 def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
@@ -173,7 +174,9 @@ def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
     )
 
 
-def final_rich(t: T, snap: Snapshot, statement: FeeStatement, *, what_if: str = "") -> dict[str, Any]:
+def final_rich(
+    t: T, snap: Snapshot, statement: FeeStatement, *, what_if: str = ""
+) -> dict[str, Any]:
     """A closed period's statement, or a what-if: every line and the total."""
     deal = snap.deal
     key = "fee.what_if_title" if what_if else "fee.final_title"
@@ -208,10 +211,14 @@ async def fee(ctx: Context) -> list[Outgoing]:
         shown = ", ".join(f"{m} {fmt_value(deal, m, v)}" for m, v in overrides.items())
         rich = final_rich(ctx.t, snap, statement, what_if=shown)
     elif args:
-        period = period_by_label(deal.starts, deal.period, args)
+        # Imported here: handlers.statement builds on this module's renderers.
+        from handlers.statement import past_fee_rich, resolve_period
+
+        period = resolve_period(deal, today, args, command="fee")
         snap = await snapshot(ctx.ledger, deal, today, period=period)
         if snap.closed:
-            rich = final_rich(ctx.t, snap, snap.fee("final"))
+            # A closed period shows its stored statement, with later corrections flagged.
+            rich = await past_fee_rich(ctx.t, ctx.ledger, snap)
         else:
             rich = fee_rich(ctx.t, snap)
     else:

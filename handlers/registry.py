@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from bot.router import Route
-from handlers import fee, general, kpi, report
+from handlers import fee, general, kpi, report, statement
 
 ROUTES: dict[str, Route] = {
     "report": Route(report.report),
     "kpi": Route(kpi.kpi),
     "fee": Route(fee.fee),
+    "statement": Route(statement.statement),
     "history": Route(report.history),
     "confirm": Route(report.confirm),
     "dispute": Route(report.dispute),

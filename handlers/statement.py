@@ -1,0 +1,506 @@
+"""``/statement [PERIOD]``: a period's statement with every line; ``/statement confirm`` closes it.
+
+Three states of a period, three kinds of statement:
+
+* the current period: the to-date and projected views, marked as not final;
+* an ended period not yet closed: the final view on the counted figures as they stand, with
+  who has confirmed it and how to close it;
+* a closed period: the statement stored when an admin of each side confirmed it, exactly as it
+  was, plus a warning that lists every figure recorded after the close (not applied).
+
+The same views serve ``/fee PERIOD`` for a past period and ``kpibot statement`` on the
+command line (:func:`statement_report`, which also gives the CSV rows).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.core import Outgoing
+from bot.router import Context
+from handlers.fee import fee_line_text, fee_rich, final_rich, statement_lines, totals_text
+from handlers.kpi import disagreement_lines, flatten, rich_message, status_notes
+from handlers.render import fmt_day, fmt_value
+from kpi.errors import UserError
+from kpi.fees import FeeStatement
+from kpi.ledger import Ledger
+from kpi.model import SIDES, ChatSide, Deal, Side, other_side
+from kpi.money import format_money
+from kpi.periods import Period, period_by_label, period_containing, previous_period
+from kpi.snapshot import Snapshot, snapshot
+from kpi.statements import (
+    ConfirmResult,
+    StatementStore,
+    StoredStatement,
+    late_entries,
+    late_verdicts,
+)
+
+T = Callable[..., str]
+
+CONFIRM_WORDS = frozenset({"confirm", "确认"})
+"""The sub-command that confirms (``/statement confirm 2026-11``, ``/statement 确认``)."""
+
+CSV_HEADER = ("period", "view", "kind", "description", "amount", "currency")
+
+
+@dataclass(frozen=True)
+class StatementView:
+    """A period's statement, rendered: the rich reply and the rows of its CSV form.
+
+    ``rows`` follow :data:`CSV_HEADER`, one per fee line plus a ``total`` row per view; the
+    amount is the plain decimal (``1500.00``), without grouping."""
+
+    rich: dict[str, Any]
+    rows: list[tuple[str, str, str, str, str, str]]
+    final: bool
+    """True for an ended period (closed or not); False for the current one."""
+    closed: bool
+
+
+# ------------------------------------------------------------------------------ periods
+
+
+def default_period(deal: Deal, today: dt.date) -> Period:
+    """The most recent period that has ended, or the current one when none has."""
+    current = period_containing(deal.starts, deal.period, max(today, deal.starts))
+    if today > current.end:  # only before the deal starts can "current" lie in the past
+        return current
+    return previous_period(current, deal.starts) or current
+
+
+def resolve_period(deal: Deal, today: dt.date, label: str | None, *, command: str) -> Period:
+    """The period a command names (``None``: :func:`default_period`).
+
+    Raises:
+        UserError: ``period.bad_label`` / ``period.before_start`` for a label that names no
+            period of the deal; ``statement.future_period`` for one that has not started.
+    """
+    if not label:
+        return default_period(deal, today)
+    period = period_by_label(deal.starts, deal.period, label)
+    if period.start > today:
+        current = period_containing(deal.starts, deal.period, max(today, deal.starts))
+        raise UserError(
+            f"{command}.future_period",
+            period=period.label,
+            start=period.start.isoformat(),
+            current=current.label,
+        )
+    return period
+
+
+# ------------------------------------------------------------------------------ rendering
+
+
+def _money(deal: Deal, amount: Any) -> str:
+    return format_money(amount, deal.currency)
+
+
+def _local(at: dt.datetime, deal: Deal) -> str:
+    return at.astimezone(ZoneInfo(deal.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _rows(
+    t: T, snap: Snapshot, statement: FeeStatement, view: str
+) -> list[tuple[str, str, str, str, str, str]]:
+    deal = snap.deal
+    rows = [
+        (
+            snap.period.label,
+            view,
+            line.kind,
+            fee_line_text(t, deal, line, snap),
+            str(line.amount),
+            statement.currency,
+        )
+        for line in statement.lines
+    ]
+    rows.append(
+        (
+            snap.period.label,
+            view,
+            "total",
+            t("fee.of_total"),
+            str(statement.total),
+            statement.currency,
+        )
+    )
+    return rows
+
+
+def _body(t: T, snap: Snapshot, statement: FeeStatement) -> list[tuple[str | None, list[str]]]:
+    deal = snap.deal
+    head = [t("fee.totals", totals=totals_text(deal, statement.values))]
+    if statement.trial:
+        head.insert(0, t("statement.trial"))
+    return [
+        (None, head),
+        (
+            t("statement.lines"),
+            [
+                *statement_lines(t, deal, statement, snap),
+                t("statement.total", total=_money(deal, statement.total)),
+            ],
+        ),
+    ]
+
+
+def _confirmation_lines(t: T, deal: Deal, record: StoredStatement | None) -> list[str]:
+    lines = []
+    for side in SIDES:
+        found = record.confirmation(side) if record is not None else None
+        side_name = t(f"side.{side}")
+        if found is None:
+            lines.append(t("statement.waiting_for", side=side_name))
+        else:
+            lines.append(
+                t(
+                    "statement.confirmed_by",
+                    side=side_name,
+                    who=found.who,
+                    at=_local(found.at, deal),
+                    total=_money(deal, found.total),
+                )
+            )
+    return lines
+
+
+def late_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
+    """The figures recorded after a close, each with what counted at the close."""
+    deal = snap.deal
+    lines = []
+    for entry in late_entries(record, snap.entries):
+        old = record.figure(entry.day, entry.metric)
+        lines.append(
+            t(
+                "statement.late_entry",
+                day=fmt_day(entry.day),
+                metric=entry.metric,
+                value=fmt_value(deal, entry.metric, entry.value),
+                side=t(f"side.{entry.side}"),
+                who=entry.person_name or entry.person,
+                at=_local(entry.recorded_at, deal),
+                old=fmt_value(deal, entry.metric, old.value) if old else t("statement.nothing"),
+            )
+        )
+    for verdict in late_verdicts(record, snap.verdicts):
+        lines.append(
+            t(
+                f"statement.late_verdict_{verdict.kind}",
+                day=fmt_day(verdict.day),
+                metric=verdict.metric,
+                who=verdict.person_name or verdict.person,
+                side=t(f"side.{verdict.side}"),
+                at=_local(verdict.recorded_at, deal),
+                reason=verdict.reason,
+            )
+        )
+    return lines
+
+
+def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
+    """A closed period: the stored statement as it was, and what was recorded since."""
+    assert record.statement is not None and record.closed_at is not None
+    deal = snap.deal
+    stored = record.statement
+    sections = _body(t, snap, stored)
+    sections.append((t("statement.confirmations"), _confirmation_lines(t, deal, record)))
+    late = late_lines(t, snap, record)
+    if late:
+        now = snap.fee("final")
+        if now.total != stored.total:
+            late.append(
+                t(
+                    "statement.late_total",
+                    total=_money(deal, now.total),
+                    diff=_signed(deal, now.total - stored.total),
+                )
+            )
+        sections.append((t("statement.late_head"), late))
+    rich = rich_message(
+        t(
+            "statement.closed_title",
+            deal=deal.name,
+            period=snap.period.label,
+            closed=_local(record.closed_at, deal),
+        ),
+        sections,
+        footer=t("statement.closed_note") + "\n" + t("fee.footer", truth=t(f"truth.{deal.truth}")),
+    )
+    return StatementView(rich, _rows(t, snap, stored, "final"), final=True, closed=True)
+
+
+def _signed(deal: Deal, amount: Any) -> str:
+    text = _money(deal, amount)
+    return text.replace(f"{deal.currency} ", f"{deal.currency} +") if amount > 0 else text
+
+
+def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> StatementView:
+    """An ended period not yet closed: the final view on today's figures, and who confirmed."""
+    deal = snap.deal
+    statement = snap.fee("final")
+    sections = _body(t, snap, statement)
+    sections.append((t("kpi.disagreements"), disagreement_lines(t, snap)))
+    sections.append((None, status_notes(t, snap)))
+    sections.append(
+        (
+            t("statement.confirmations"),
+            [
+                *_confirmation_lines(t, deal, record),
+                t("statement.how_to_close", period=snap.period.label),
+            ],
+        )
+    )
+    rich = rich_message(
+        t(
+            "statement.open_title",
+            deal=deal.name,
+            period=snap.period.label,
+            end=snap.period.end.isoformat(),
+        ),
+        sections,
+        footer=t("fee.footer", truth=t(f"truth.{deal.truth}")),
+    )
+    return StatementView(rich, _rows(t, snap, statement, "final"), final=True, closed=False)
+
+
+def current_view(t: T, snap: Snapshot) -> StatementView:
+    """The current period: to date and projected, clearly not final."""
+    deal = snap.deal
+    rich = fee_rich(t, snap)
+    rich["title"] = t(
+        "statement.current_title",
+        deal=deal.name,
+        period=snap.period.label,
+        day=snap.elapsed_days,
+        days=snap.period.days,
+    )
+    notice = t("statement.not_final", period=snap.period.label, end=snap.period.end.isoformat())
+    rich["sections"].insert(0, {"title": None, "lines": [notice]})
+    rows = _rows(t, snap, snap.fee("to_date"), "to_date") + _rows(
+        t, snap, snap.fee("projected"), "projected"
+    )
+    return StatementView(rich, rows, final=False, closed=False)
+
+
+async def build_statement(
+    ledger: Ledger, deal: Deal, today: dt.date, period: Period, t: T
+) -> StatementView:
+    """The statement of ``period`` as of ``today``, in whichever of the three states it is."""
+    snap = await snapshot(ledger, deal, today, period=period)
+    if not snap.closed:  # Snapshot.closed: the period has ended
+        return current_view(t, snap)
+    record = await StatementStore(ledger.engine).get(deal.id, period.label)
+    if record is not None and record.closed:
+        return closed_view(t, snap, record)
+    return open_view(t, snap, record)
+
+
+async def past_fee_rich(t: T, ledger: Ledger, snap: Snapshot) -> dict[str, Any]:
+    """``/fee PERIOD`` for an ended period: the stored statement once closed, else the final
+    view on today's figures with a line saying it is not closed yet."""
+    record = await StatementStore(ledger.engine).get(snap.deal.id, snap.period.label)
+    if record is not None and record.closed:
+        return closed_view(t, snap, record).rich
+    rich = final_rich(t, snap, snap.fee("final"))
+    rich["sections"].append(
+        {
+            "title": t("statement.confirmations"),
+            "lines": [
+                *_confirmation_lines(t, snap.deal, record),
+                t("statement.how_to_close", period=snap.period.label),
+            ],
+        }
+    )
+    return rich
+
+
+async def statement_report(
+    ledger: Ledger, deal_id: str, label: str | None, today: dt.date, locale: str | None = None
+) -> StatementView:
+    """``kpibot statement``: the same statement as the chat command, for the command line.
+
+    Args:
+        ledger: The ledger.
+        deal_id: The deal.
+        label: The period label (``None``: :func:`default_period`).
+        today: The business day to judge the period by.
+        locale: The language (default: the deal's).
+
+    Raises:
+        LookupError: Unknown deal.
+        UserError: A bad or future period label.
+    """
+    from bot.i18n import t as translate
+
+    current = await ledger.current_deal(deal_id)
+    if current is None:
+        raise LookupError(f"unknown deal {deal_id!r}")
+    deal = current[0]
+    lang = locale or deal.locale
+
+    def t(key: str, /, **params: Any) -> str:
+        return translate(key, lang, **params)
+
+    period = resolve_period(deal, today, label, command="statement")
+    return await build_statement(ledger, deal, today, period, t)
+
+
+# ------------------------------------------------------------------------------ the command
+
+
+async def statement(ctx: Context) -> list[Outgoing]:
+    """``/statement [PERIOD]`` and ``/statement confirm [PERIOD]``."""
+    assert ctx.deal is not None
+    words = ctx.args.split(maxsplit=1)
+    if words and words[0].casefold() in CONFIRM_WORDS:
+        return await _confirm(ctx, words[1].strip() if len(words) > 1 else "")
+    period = resolve_period(ctx.deal, ctx.today, ctx.args.strip(), command="statement")
+    view = await build_statement(ctx.ledger, ctx.deal, ctx.today, period, ctx.t)
+    return [ctx.reply(flatten(view.rich), rich=view.rich)]
+
+
+def _side_chats(deal: Deal, sides: tuple[ChatSide, ...], skip: str) -> list[str]:
+    return [c.id for c in deal.chats if c.side in sides and c.id != skip]
+
+
+async def _confirm(ctx: Context, label: str) -> list[Outgoing]:
+    deal = ctx.deal
+    assert deal is not None
+    today = ctx.today
+    period = resolve_period(deal, today, label, command="statement")
+    if not ctx.is_admin:
+        raise UserError("statement.confirm_admin_only", period=period.label)
+    side = ctx.side
+    if side is None:
+        chats = ", ".join(
+            f"{c.id} ({ctx.t(f'side.{c.side}')})" for c in deal.chats if c.side != "shared"
+        )
+        raise UserError("statement.confirm_no_side", chats=chats or "—", period=period.label)
+    if today <= period.end:
+        previous = previous_period(period, deal.starts)
+        if previous is None:
+            raise UserError(
+                "statement.confirm_none_ended", period=period.label, end=period.end.isoformat()
+            )
+        raise UserError(
+            "statement.confirm_not_ended",
+            period=period.label,
+            end=period.end.isoformat(),
+            example=previous.label,
+        )
+    snap = await snapshot(ctx.ledger, deal, today, period=period)
+    result = await StatementStore(ctx.ledger.engine).confirm(
+        deal_id=deal.id,
+        period=period,
+        side=side,
+        person=ctx.cmd.user,
+        person_name=ctx.cmd.name,
+        chat=ctx.cmd.chat,
+        message_key=ctx.message_key,
+        at=ctx.cmd.at,
+        statement=snap.fee("final"),
+        figures=snap.figures.values(),
+    )
+    return _confirm_replies(ctx, snap, side, result)
+
+
+def _confirm_replies(
+    ctx: Context, snap: Snapshot, side: Side, result: ConfirmResult
+) -> list[Outgoing]:
+    deal = snap.deal
+    record = result.record
+    period = snap.period.label
+    other = other_side(side)
+    names = {"side": ctx.t(f"side.{side}"), "other": ctx.t(f"side.{other}"), "period": period}
+    chat = ctx.cmd.chat
+    who = ctx.cmd.name or ctx.cmd.user
+    total = _money(deal, snap.fee("final").total)
+    if result.outcome == "duplicate":
+        view = closed_view(ctx.t, snap, record) if record.closed else open_view(ctx.t, snap, record)
+        text = ctx.t("statement.duplicate") + "\n" + flatten(view.rich)
+        return [ctx.reply(text, rich=view.rich)]
+    if result.outcome == "already_closed":
+        assert record.closed_at is not None
+        return [
+            ctx.reply(
+                ctx.t(
+                    "statement.already_closed", period=period, closed=_local(record.closed_at, deal)
+                )
+            )
+        ]
+    if result.outcome == "already_confirmed":
+        mine = record.confirmation(side)
+        assert mine is not None
+        return [
+            ctx.reply(
+                ctx.t(
+                    "statement.already_confirmed",
+                    who=mine.who,
+                    at=_local(mine.at, deal),
+                    total=_money(deal, mine.total),
+                    **names,
+                )
+            )
+        ]
+    if result.outcome == "closed":
+        seller = record.confirmation("seller")
+        agency = record.confirmation("agency")
+        assert seller is not None and agency is not None and record.statement is not None
+        notice = ctx.t(
+            "statement.closed_now",
+            period=period,
+            seller=seller.who,
+            agency=agency.who,
+            total=_money(deal, record.statement.total),
+        )
+        view = closed_view(ctx.t, snap, record)
+        replies = [ctx.reply(notice + "\n\n" + flatten(view.rich), rich=view.rich)]
+        for to in _side_chats(deal, ("seller", "agency", "shared"), chat):
+            replies.append(Outgoing(to=to, text=notice, kind="recap"))
+        return replies
+    if result.outcome == "reconfirm":
+        assert result.voided is not None
+        replies = [
+            ctx.reply(
+                ctx.t(
+                    "statement.reconfirm",
+                    who=result.voided.who,
+                    old=_money(deal, result.voided.total),
+                    total=total,
+                    **names,
+                ),
+                kind="warning",
+            )
+        ]
+        for to in _side_chats(deal, (other, "shared"), chat):
+            replies.append(
+                Outgoing(
+                    to=to,
+                    text=ctx.t(
+                        "statement.confirm_again",
+                        who=who,
+                        old=_money(deal, result.voided.total),
+                        total=total,
+                        **names,
+                    ),
+                    kind="warning",
+                )
+            )
+        return replies
+    # recorded
+    replies = [ctx.reply(ctx.t("statement.confirmed_one", who=who, total=total, **names))]
+    for to in _side_chats(deal, (other, "shared"), chat):
+        replies.append(
+            Outgoing(
+                to=to,
+                text=ctx.t("statement.confirm_request", who=who, total=total, **names),
+                kind="recap",
+            )
+        )
+    return replies
