@@ -1,0 +1,199 @@
+"""Database engines and schema migrations for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+__all__ = [
+    "READ_ONLY",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "make_engine",
+    "normalize_url",
+    "safe_url",
+    "upgrade",
+    "upgrade_sync",
+]
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+"""How long a SQLite writer waits for the write lock before giving up."""
+
+READ_ONLY = "kpi_read_only"
+"""Execution option: a SQLite transaction that only reads begins DEFERRED (no write lock)."""
+
+_MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def normalize_url(url: str) -> str:
+    """Turn a database URL into its asyncio-driver form.
+
+    ``sqlite:///x`` becomes ``sqlite+aiosqlite:///x``; ``postgresql://`` and ``postgres://``
+    become ``postgresql+asyncpg://``. URLs that already name a driver are kept. For a SQLite
+    file, its parent directory is created.
+
+    Args:
+        url: A SQLAlchemy-style URL, as written in settings.
+
+    Returns:
+        The URL to give :func:`make_engine`.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    parsed = make_url(url)
+    if parsed.drivername == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return parsed.render_as_string(hide_password=False)
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password masked, for logs and error messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL may still hold a secret: show nothing of it
+        return "<database url>"
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """Create the async engine kpibot uses.
+
+    SQLite: WAL journal (readers never wait for the writer), foreign keys enforced, a busy
+    timeout, and SQLAlchemy emits ``BEGIN`` itself: ``BEGIN IMMEDIATE`` by default so that a
+    read-then-write transaction holds the write lock from its start and two of them can never
+    deadlock on the lock upgrade; a connection with the :data:`READ_ONLY` execution option
+    begins ``DEFERRED`` instead. PostgreSQL: connections are pinged before use, so a restarted
+    server costs one failed ping instead of one failed command.
+
+    Args:
+        url: Any URL :func:`normalize_url` accepts.
+
+    Returns:
+        A new engine; the caller disposes of it.
+    """
+    url = normalize_url(url)
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+    elif backend == "postgresql":
+        engine = create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_timeout=15,
+            # An unreachable server should fail a command in seconds, not a minute.
+            connect_args={"timeout": 10, "command_timeout": 60},
+        )
+    else:
+        raise ValueError(f"unsupported database {safe_url(url)}: use sqlite or postgresql")
+    log.debug("database engine for %s", safe_url(url))
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """The SQLAlchemy recipe for real SQLite transactions under aiosqlite (see the SQLite
+    dialect's "Enabling Non-Legacy SQLite Transactional Modes")."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Stop the sqlite3 module from emitting its own (deferred, DML-only) BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            # WAL makes NORMAL durable across application crashes; only an OS crash can lose
+            # the last transactions, never corrupt the file.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+def _alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS_DIR))
+    # '%' is ConfigParser's interpolation character; a URL-encoded password may contain it.
+    config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
+    return config
+
+
+async def upgrade(url: str) -> None:
+    """Migrate the database to the newest schema. Safe to re-run and to run concurrently.
+
+    The migration runs on a connection of this event loop (Alembic's "connection sharing"
+    recipe), so it can be awaited from any running loop. On PostgreSQL, ``env.py`` holds an
+    advisory lock for the whole upgrade, so two processes starting together migrate once.
+
+    Args:
+        url: The database URL.
+
+    Raises:
+        StorageError: The database could not be reached.
+    """
+    from kpi.errors import StorageError
+
+    engine = make_engine(url)
+    config = _alembic_config(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_upgrade_on, config)
+    except OSError as exc:
+        raise StorageError(f"cannot migrate {safe_url(url)}: {exc}") from exc
+    finally:
+        await engine.dispose()
+    log.info("database schema is current (%s)", safe_url(url))
+
+
+def _upgrade_on(connection: Connection, config: Config) -> None:
+    config.attributes["connection"] = connection
+    command.upgrade(config, "heads")
+
+
+def upgrade_sync(url: str) -> None:
+    """Blocking :func:`upgrade`, for the command line and for synchronous start-up code.
+
+    Called from a thread that runs an event loop, the upgrade runs in a worker thread with
+    its own loop (and blocks the caller until done).
+
+    Args:
+        url: The database URL.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(upgrade(url))
+        return
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            asyncio.run(upgrade(url))
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name="kpibot-migrate")
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]

@@ -1,0 +1,871 @@
+"""The ledger repository: deals and their versions, chat links, entries, corrections, verdicts.
+
+Every method is one database transaction. Entries are never updated or deleted: a correction
+is a new entry that supersedes the current one, and the ``heads`` table points at the current
+entry of each (deal, day, metric, side). Writers lock that head row (``SELECT ... FOR UPDATE``
+on PostgreSQL; ``BEGIN IMMEDIATE`` serializes all writers on SQLite), so concurrent
+corrections form one chain and the last one committed is current. A repeated source message is
+stored once: the database's unique key decides, and a retried transaction finds the copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Literal, NamedTuple, TypeVar, cast
+
+from sqlalchemy import Row, and_, delete, func, insert, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kpi.db import READ_ONLY
+from kpi.errors import StorageError
+from kpi.model import SIDES, ChatSide, Deal, Entry, Side, Verdict
+from kpi.storage import (
+    chat_aliases,
+    chat_links,
+    deal_versions,
+    deals,
+    entries,
+    heads,
+    verdicts,
+)
+
+__all__ = ["DealVersion", "Ledger", "ReportResult"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ATTEMPTS = 6
+"""How often a write transaction is tried when it loses a race (deadlock, serialization
+failure, a concurrent insert of the same key). Each loss means another writer committed, so
+a few attempts are enough for any number of writers."""
+
+# PostgreSQL SQLSTATEs worth retrying: serialization_failure, deadlock_detected.
+_RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+_CHAT_SIDES = ("seller", "agency", "shared")
+_MAX_ALIAS_HOPS = 16
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What :meth:`Ledger.record_report` stored.
+
+    ``entries`` are in the order of the reported values; ``superseded[i]`` is the entry that
+    ``entries[i]`` replaced (``None`` for a first report). ``duplicate`` is true when the
+    message had already been stored: nothing new was written and ``entries`` are the stored
+    ones (in storage order)."""
+
+    entries: tuple[Entry, ...]
+    superseded: tuple[Entry | None, ...]
+    duplicate: bool
+
+
+class DealVersion(NamedTuple):
+    """One applied version of a deal file."""
+
+    version: int
+    effective: dt.date
+    applied_at: dt.datetime
+    source_text: str
+
+
+class Ledger:
+    """The append-only KPI ledger over an async SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: AsyncEngine, parse_deal: Callable[[str], Deal]) -> None:
+        """Create the repository.
+
+        Args:
+            engine: An engine from :func:`kpi.db.make_engine`, on a migrated database.
+            parse_deal: Rebuilds a :class:`Deal` from a stored deal-file text (in production
+                ``kpi.dealfile.load_deal`` with its source name bound).
+        """
+        self._engine = engine
+        self._parse_deal = parse_deal
+        # Versions are immutable, so a parsed version never goes stale.
+        self._deal_cache: dict[tuple[str, int], Deal] = {}
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine this ledger writes to."""
+        return self._engine
+
+    # ----------------------------------------------------------------------------- deals
+
+    async def apply_deal(
+        self, deal: Deal, source_text: str, *, effective: dt.date, applied_at: dt.datetime
+    ) -> int:
+        """Store a deal file as the deal's newest version.
+
+        If ``source_text`` is exactly the current version's text, nothing is written (so
+        applying the same files at every start is harmless). Otherwise a new version is added,
+        the deal's name is updated, and the deal's chat links are made to match ``deal.chats``
+        (chat ids that moved, see :meth:`migrate_chat`, are linked under their new id).
+
+        Args:
+            deal: The parsed deal (``parse_deal(source_text)``).
+            source_text: The deal file's text, kept verbatim.
+            effective: The first day the terms apply.
+            applied_at: When the file was applied (aware).
+
+        Returns:
+            The version number now current.
+        """
+
+        async def work(conn: AsyncConnection) -> int:
+            current = (
+                await conn.execute(
+                    select(deals.c.current_version).where(deals.c.id == deal.id).with_for_update()
+                )
+            ).scalar_one_or_none()
+            if current is not None:
+                text = (
+                    await conn.execute(
+                        select(deal_versions.c.source_text).where(
+                            deal_versions.c.deal_id == deal.id,
+                            deal_versions.c.version == current,
+                        )
+                    )
+                ).scalar_one()
+                if text == source_text:
+                    return int(current)
+                version = int(current) + 1
+                await conn.execute(
+                    update(deals)
+                    .where(deals.c.id == deal.id)
+                    .values(name=deal.name, current_version=version)
+                )
+            else:
+                version = 1
+                await conn.execute(
+                    insert(deals).values(
+                        id=deal.id, name=deal.name, current_version=1, created_at=applied_at
+                    )
+                )
+            await conn.execute(
+                insert(deal_versions).values(
+                    deal_id=deal.id,
+                    version=version,
+                    effective=effective,
+                    applied_at=applied_at,
+                    source_text=source_text,
+                )
+            )
+            await self._sync_links(conn, deal)
+            return version
+
+        version = await self._write(work)
+        self._deal_cache.setdefault((deal.id, version), replace(deal, effective=effective))
+        return version
+
+    async def current_deal(self, deal_id: str) -> tuple[Deal, int] | None:
+        """The deal's current terms and version number, or ``None`` for an unknown deal."""
+
+        async def work(conn: AsyncConnection) -> Row[Any] | None:
+            return (
+                await conn.execute(
+                    select(deal_versions.c.version, deal_versions.c.effective)
+                    .join(deals, deals.c.id == deal_versions.c.deal_id)
+                    .where(
+                        deals.c.id == deal_id,
+                        deal_versions.c.version == deals.c.current_version,
+                    )
+                )
+            ).one_or_none()
+
+        row = await self._read(work)
+        if row is None:
+            return None
+        return await self._deal_version(deal_id, row.version, row.effective), int(row.version)
+
+    async def deal_versions(self, deal_id: str) -> list[DealVersion]:
+        """Every version of a deal, oldest first (empty for an unknown deal)."""
+
+        async def work(conn: AsyncConnection) -> list[DealVersion]:
+            rows = await conn.execute(
+                select(
+                    deal_versions.c.version,
+                    deal_versions.c.effective,
+                    deal_versions.c.applied_at,
+                    deal_versions.c.source_text,
+                )
+                .where(deal_versions.c.deal_id == deal_id)
+                .order_by(deal_versions.c.version)
+            )
+            return [DealVersion(*row) for row in rows]
+
+        return await self._read(work)
+
+    async def deal_for_period(self, deal_id: str, period_start: dt.date) -> Deal:
+        """The terms that govern a period: the version in effect on its first day.
+
+        That is the version with the latest ``effective`` date on or before ``period_start``
+        (the highest version number among equal dates); a period before every version's
+        effective date gets the earliest version.
+
+        Raises:
+            LookupError: The deal was never applied.
+        """
+
+        async def work(conn: AsyncConnection) -> Row[Any] | None:
+            columns = select(deal_versions.c.version, deal_versions.c.effective).where(
+                deal_versions.c.deal_id == deal_id
+            )
+            row = (
+                await conn.execute(
+                    columns.where(deal_versions.c.effective <= period_start)
+                    .order_by(deal_versions.c.effective.desc(), deal_versions.c.version.desc())
+                    .limit(1)
+                )
+            ).one_or_none()
+            if row is None:
+                row = (
+                    await conn.execute(columns.order_by(deal_versions.c.version).limit(1))
+                ).one_or_none()
+            return row
+
+        row = await self._read(work)
+        if row is None:
+            raise LookupError(f"unknown deal {deal_id!r}")
+        return await self._deal_version(deal_id, row.version, row.effective)
+
+    async def list_deals(self) -> list[str]:
+        """The ids of every applied deal, sorted."""
+
+        async def work(conn: AsyncConnection) -> list[str]:
+            rows = await conn.execute(select(deals.c.id).order_by(deals.c.id))
+            return [str(deal_id) for deal_id in rows.scalars()]
+
+        return await self._read(work)
+
+    async def _deal_version(self, deal_id: str, version: int, effective: dt.date) -> Deal:
+        key = (deal_id, int(version))
+        cached = self._deal_cache.get(key)
+        if cached is not None:
+            return cached
+
+        async def work(conn: AsyncConnection) -> str:
+            return str(
+                (
+                    await conn.execute(
+                        select(deal_versions.c.source_text).where(
+                            deal_versions.c.deal_id == deal_id,
+                            deal_versions.c.version == version,
+                        )
+                    )
+                ).scalar_one()
+            )
+
+        parsed = self._parse_deal(await self._read(work))
+        # The stored date is authoritative: it is what the deal was applied with.
+        deal = replace(parsed, effective=effective)
+        self._deal_cache[key] = deal
+        return deal
+
+    # ------------------------------------------------------------------------------ chats
+
+    async def deals_for_chat(self, chat_id: str) -> list[tuple[str, str]]:
+        """The deals a chat is linked to, as ``(deal id, side)`` sorted by deal id.
+
+        A chat that moved (Telegram group to supergroup) answers for its new id too.
+        """
+
+        async def work(conn: AsyncConnection) -> list[tuple[str, str]]:
+            resolved = await _resolve_chat(conn, chat_id)
+            rows = await conn.execute(
+                select(chat_links.c.deal_id, chat_links.c.side)
+                .where(chat_links.c.chat_id.in_(_both(chat_id, resolved)))
+                .order_by(chat_links.c.deal_id)
+            )
+            found: dict[str, str] = {}
+            for deal_id, side in rows:
+                found.setdefault(str(deal_id), str(side))
+            return sorted(found.items())
+
+        return await self._read(work)
+
+    async def link_chat(self, chat_id: str, deal_id: str, side: ChatSide) -> None:
+        """Link a chat to a deal (or change the side it speaks for).
+
+        Raises:
+            ValueError: ``side`` is not seller, agency or shared.
+            LookupError: The deal was never applied.
+        """
+        if side not in _CHAT_SIDES:
+            raise ValueError(f"chat side must be one of {_CHAT_SIDES}, not {side!r}")
+
+        async def work(conn: AsyncConnection) -> None:
+            await _require_deal(conn, deal_id)
+            resolved = await _resolve_chat(conn, chat_id)
+            await _upsert_link(conn, resolved, deal_id, side)
+
+        await self._write(work)
+
+    async def unlink_chat(self, chat_id: str, deal_id: str) -> bool:
+        """Remove a chat's link to a deal. Returns whether there was one."""
+
+        async def work(conn: AsyncConnection) -> bool:
+            resolved = await _resolve_chat(conn, chat_id)
+            result = await conn.execute(
+                delete(chat_links).where(
+                    chat_links.c.chat_id.in_(_both(chat_id, resolved)),
+                    chat_links.c.deal_id == deal_id,
+                )
+            )
+            return bool(result.rowcount)
+
+        return await self._write(work)
+
+    async def migrate_chat(self, old_chat_id: str, new_chat_id: str, at: dt.datetime) -> None:
+        """Follow a chat that changed its id (Telegram's group-to-supergroup migration).
+
+        The old chat's links move to the new id (a link the new chat already has is kept), and
+        an alias is recorded so that anything still keyed by the old id resolves to the new.
+        Re-running it is harmless.
+        """
+        if old_chat_id == new_chat_id:
+            return
+
+        async def work(conn: AsyncConnection) -> None:
+            target = await _resolve_chat(conn, new_chat_id)
+            if target == old_chat_id:  # a move back: forget the alias instead of looping
+                await conn.execute(
+                    delete(chat_aliases).where(chat_aliases.c.old_chat_id == new_chat_id)
+                )
+                target = new_chat_id
+            moved = await conn.execute(
+                select(chat_links.c.deal_id, chat_links.c.side).where(
+                    chat_links.c.chat_id == old_chat_id
+                )
+            )
+            for deal_id, side in moved.all():
+                await _insert_link_if_missing(conn, target, str(deal_id), str(side))
+            await conn.execute(delete(chat_links).where(chat_links.c.chat_id == old_chat_id))
+            # Older aliases pointing at the old id now point straight at the new one.
+            await conn.execute(
+                update(chat_aliases)
+                .where(chat_aliases.c.new_chat_id == old_chat_id)
+                .values(new_chat_id=target)
+            )
+            await _upsert(
+                conn,
+                chat_aliases,
+                {"old_chat_id": old_chat_id, "new_chat_id": target, "migrated_at": at},
+                keys=("old_chat_id",),
+                update=("new_chat_id", "migrated_at"),
+            )
+
+        await self._write(work)
+
+    async def _sync_links(self, conn: AsyncConnection, deal: Deal) -> None:
+        wanted: dict[str, str] = {}
+        for link in deal.chats:
+            wanted[await _resolve_chat(conn, link.id)] = link.side
+        stale = delete(chat_links).where(chat_links.c.deal_id == deal.id)
+        if wanted:
+            stale = stale.where(chat_links.c.chat_id.not_in(wanted))
+        await conn.execute(stale)
+        for chat_id, side in wanted.items():
+            await _upsert_link(conn, chat_id, deal.id, side)
+
+    # ---------------------------------------------------------------------------- entries
+
+    async def record_report(
+        self,
+        *,
+        deal_id: str,
+        day: dt.date,
+        values: Sequence[tuple[str, Decimal]],
+        side: Side,
+        person: str,
+        person_name: str,
+        chat: str,
+        message_key: str,
+        at: dt.datetime,
+    ) -> ReportResult:
+        """Store one message's figures: all of them, or none.
+
+        Each value becomes a new entry that supersedes the current entry of its (day, metric,
+        side) and becomes current itself. A ``message_key`` already stored for this deal (a
+        platform redelivery or retry, even one racing this call) stores nothing and returns
+        the stored entries with ``duplicate=True``.
+
+        Args:
+            deal_id: An applied deal.
+            day: The business day the figures are for.
+            values: ``(metric, value)`` pairs; metrics distinct; values must fit the column
+                (see :func:`kpi.storage.value_fits`).
+            side: The reporting side.
+            person: The reporter's identity (``platform:id``).
+            person_name: The reporter's display name.
+            chat: The source chat identity.
+            message_key: The source message's stable key.
+            at: When the message was received (aware).
+
+        Returns:
+            What was stored, and what it superseded.
+
+        Raises:
+            ValueError: No values, a repeated metric, a bad side, or a value that does not fit.
+            LookupError: The deal was never applied.
+            StorageError: The database failed; nothing was stored.
+        """
+        if not values:
+            raise ValueError("a report needs at least one value")
+        metrics = [metric for metric, _ in values]
+        if len(set(metrics)) != len(metrics):
+            raise ValueError(f"a metric is repeated in one report: {metrics}")
+        _check_side(side)
+
+        async def work(conn: AsyncConnection) -> ReportResult:
+            stored = await _message_entries(conn, deal_id, message_key)
+            if stored:
+                return await _duplicate_report(conn, stored)
+            await _require_deal(conn, deal_id)
+            made: dict[str, tuple[Entry, Entry | None]] = {}
+            # Heads are locked in metric order, so two multi-metric reports never wait on
+            # each other in a cycle.
+            for metric, value in sorted(values, key=lambda pair: pair[0]):
+                previous_id = await _lock_head(conn, deal_id, day, metric, side)
+                previous = None if previous_id is None else await _entry(conn, previous_id)
+                new_id = (
+                    await conn.execute(
+                        insert(entries)
+                        .values(
+                            deal_id=deal_id,
+                            day=day,
+                            metric=metric,
+                            value=value,
+                            side=side,
+                            person=person,
+                            person_name=person_name,
+                            chat=chat,
+                            message_key=message_key,
+                            recorded_at=at,
+                            supersedes=previous_id,
+                        )
+                        .returning(entries.c.id)
+                    )
+                ).scalar_one()
+                if previous_id is None:
+                    # A concurrent first report of the same key fails this insert on the
+                    # primary key; the retry then finds and locks the head.
+                    await conn.execute(
+                        insert(heads).values(
+                            deal_id=deal_id, day=day, metric=metric, side=side, entry_id=new_id
+                        )
+                    )
+                else:
+                    await conn.execute(
+                        update(heads)
+                        .where(
+                            heads.c.deal_id == deal_id,
+                            heads.c.day == day,
+                            heads.c.metric == metric,
+                            heads.c.side == side,
+                        )
+                        .values(entry_id=new_id)
+                    )
+                entry = await _entry(conn, int(new_id))
+                assert entry is not None
+                made[metric] = (entry, previous)
+            ordered = [made[metric] for metric in metrics]
+            return ReportResult(
+                entries=tuple(entry for entry, _ in ordered),
+                superseded=tuple(previous for _, previous in ordered),
+                duplicate=False,
+            )
+
+        return await self._write(work)
+
+    async def record_verdict(
+        self,
+        *,
+        deal_id: str,
+        day: dt.date,
+        metric: str,
+        kind: Literal["confirm", "dispute"],
+        side: Side,
+        person: str,
+        person_name: str,
+        entry_id: int | None,
+        reason: str,
+        chat: str,
+        message_key: str,
+        at: dt.datetime,
+    ) -> tuple[Verdict, bool]:
+        """Store a side's confirmation of, or dispute against, a figure.
+
+        Returns:
+            The verdict, and whether it had already been stored (same ``message_key``), in
+            which case the stored one is returned and nothing is written.
+
+        Raises:
+            ValueError: A bad kind or side.
+            LookupError: The deal, or the entry named by ``entry_id``, does not exist.
+            StorageError: The database failed; nothing was stored.
+        """
+        if kind not in ("confirm", "dispute"):
+            raise ValueError(f"verdict kind must be confirm or dispute, not {kind!r}")
+        _check_side(side)
+
+        async def work(conn: AsyncConnection) -> tuple[Verdict, bool]:
+            existing = await _verdict_for_message(conn, deal_id, message_key)
+            if existing is not None:
+                return existing, True
+            await _require_deal(conn, deal_id)
+            if entry_id is not None and await _entry(conn, entry_id) is None:
+                raise LookupError(f"unknown entry {entry_id}")
+            new_id = (
+                await conn.execute(
+                    insert(verdicts)
+                    .values(
+                        deal_id=deal_id,
+                        day=day,
+                        metric=metric,
+                        kind=kind,
+                        side=side,
+                        person=person,
+                        person_name=person_name,
+                        entry_id=entry_id,
+                        reason=reason,
+                        chat=chat,
+                        message_key=message_key,
+                        recorded_at=at,
+                    )
+                    .returning(verdicts.c.id)
+                )
+            ).scalar_one()
+            row = (await conn.execute(select(verdicts).where(verdicts.c.id == new_id))).one()
+            return _to_verdict(row), False
+
+        return await self._write(work)
+
+    async def current_entries(self, deal_id: str, start: dt.date, end: dt.date) -> list[Entry]:
+        """The current entry of every (day, metric, side) with ``start <= day <= end``.
+
+        The query reads only the period's heads through the primary key, so its cost does
+        not grow with the deal's history. Ordered by day, metric, side.
+        """
+
+        async def work(conn: AsyncConnection) -> list[Entry]:
+            rows = await conn.execute(
+                select(entries)
+                .join(heads, heads.c.entry_id == entries.c.id)
+                .where(heads.c.deal_id == deal_id, heads.c.day.between(start, end))
+                .order_by(heads.c.day, heads.c.metric, heads.c.side)
+            )
+            return [_to_entry(row) for row in rows]
+
+        return await self._read(work)
+
+    async def verdicts(self, deal_id: str, start: dt.date, end: dt.date) -> list[Verdict]:
+        """Every verdict on a day in ``[start, end]``, oldest first."""
+
+        async def work(conn: AsyncConnection) -> list[Verdict]:
+            rows = await conn.execute(
+                select(verdicts)
+                .where(verdicts.c.deal_id == deal_id, verdicts.c.day.between(start, end))
+                .order_by(verdicts.c.id)
+            )
+            return [_to_verdict(row) for row in rows]
+
+        return await self._read(work)
+
+    async def history(
+        self,
+        deal_id: str,
+        *,
+        metric: str | None = None,
+        day: dt.date | None = None,
+        limit: int = 50,
+    ) -> list[Entry]:
+        """Entries of a deal, newest first, superseded ones included (the audit trail).
+
+        Args:
+            deal_id: The deal.
+            metric: Only this metric.
+            day: Only this business day.
+            limit: At most this many entries.
+        """
+
+        async def work(conn: AsyncConnection) -> list[Entry]:
+            query = select(entries).where(entries.c.deal_id == deal_id)
+            if metric is not None:
+                query = query.where(entries.c.metric == metric)
+            if day is not None:
+                query = query.where(entries.c.day == day)
+            rows = await conn.execute(query.order_by(entries.c.id.desc()).limit(limit))
+            return [_to_entry(row) for row in rows]
+
+        return await self._read(work)
+
+    async def entry(self, entry_id: int) -> Entry | None:
+        """One entry by id, current or superseded."""
+
+        async def work(conn: AsyncConnection) -> Entry | None:
+            return await _entry(conn, entry_id)
+
+        return await self._read(work)
+
+    async def last_report_day(self, deal_id: str, side: Side) -> dt.date | None:
+        """The latest business day for which a side has a figure, or ``None``."""
+
+        async def work(conn: AsyncConnection) -> dt.date | None:
+            day = (
+                await conn.execute(
+                    select(func.max(heads.c.day)).where(
+                        heads.c.deal_id == deal_id, heads.c.side == side
+                    )
+                )
+            ).scalar_one_or_none()
+            return cast("dt.date | None", day)
+
+        return await self._read(work)
+
+    async def entries_for_message(self, deal_id: str, message_key: str) -> list[Entry]:
+        """The entries stored from one source message, in storage order."""
+
+        async def work(conn: AsyncConnection) -> list[Entry]:
+            return await _message_entries(conn, deal_id, message_key)
+
+        return await self._read(work)
+
+    # ------------------------------------------------------------------------ transactions
+
+    async def _read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        return await self._run(work, write=False)
+
+    async def _write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        return await self._run(work, write=True)
+
+    async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
+        """Run ``work`` in one transaction, retrying lost races; map database failures.
+
+        ``async with conn.begin()`` rolls the transaction back before any exception leaves
+        it, so whatever is raised here, nothing was half-written.
+        """
+        attempts = ATTEMPTS if write else 2
+        last: BaseException | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self._engine.connect() as conn:
+                    if not write:
+                        # SQLite: a reader takes no write lock (BEGIN DEFERRED, see kpi.db).
+                        conn = await conn.execution_options(**{READ_ONLY: True})
+                    async with conn.begin():
+                        return await work(conn)
+            except sa_exc.IntegrityError as exc:
+                # A concurrent writer committed the same key first (same message, or the first
+                # head of a day). The next attempt reads what it committed.
+                last = exc
+            except sa_exc.DBAPIError as exc:
+                if _is_data_error(exc):
+                    raise ValueError(f"value rejected by the database: {exc.orig}") from exc
+                if not _is_retryable(exc):
+                    raise StorageError(f"database error: {_describe(exc)}") from exc
+                last = exc
+            except sa_exc.StatementError as exc:
+                # A bind-time check (kpi.storage types) refused a value.
+                if isinstance(exc.orig, ValueError | TypeError):
+                    raise ValueError(str(exc.orig)) from exc
+                raise
+            except (OSError, TimeoutError, sa_exc.TimeoutError) as exc:
+                raise StorageError(f"database unreachable: {_describe(exc)}") from exc
+            log.debug("ledger transaction lost a race (attempt %d): %s", attempt, last)
+        raise StorageError(
+            f"database transaction failed {attempts} times: {_describe(last)}"
+        ) from last
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _both(chat_id: str, resolved: str) -> tuple[str, ...]:
+    return (chat_id,) if chat_id == resolved else (chat_id, resolved)
+
+
+def _check_side(side: str) -> None:
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {SIDES}, not {side!r}")
+
+
+def _is_retryable(exc: sa_exc.DBAPIError) -> bool:
+    if exc.connection_invalidated:  # a dropped connection; the pool reconnects
+        return True
+    return getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
+
+
+def _is_data_error(exc: sa_exc.DBAPIError) -> bool:
+    # 22xxx: data exception (numeric field overflow, invalid datetime, ...).
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(exc, sa_exc.DataError) or (
+        isinstance(sqlstate, str) and sqlstate.startswith("22")
+    )
+
+
+def _describe(exc: BaseException | None) -> str:
+    # The driver's message, never the statement's parameters or the URL.
+    if isinstance(exc, sa_exc.StatementError) and exc.orig is not None:
+        return f"{type(exc.orig).__name__}: {exc.orig}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def _require_deal(conn: AsyncConnection, deal_id: str) -> None:
+    found = (await conn.execute(select(deals.c.id).where(deals.c.id == deal_id))).first()
+    if found is None:
+        raise LookupError(f"unknown deal {deal_id!r}")
+
+
+async def _resolve_chat(conn: AsyncConnection, chat_id: str) -> str:
+    """Follow chat aliases to the chat's newest id."""
+    current = chat_id
+    for _ in range(_MAX_ALIAS_HOPS):
+        following = (
+            await conn.execute(
+                select(chat_aliases.c.new_chat_id).where(chat_aliases.c.old_chat_id == current)
+            )
+        ).scalar_one_or_none()
+        if following is None or following == chat_id:
+            return current
+        current = str(following)
+    return current
+
+
+def _insert_for(conn: AsyncConnection, table: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+async def _upsert(
+    conn: AsyncConnection,
+    table: Any,
+    values: dict[str, Any],
+    *,
+    keys: Iterable[str],
+    update: Iterable[str],
+) -> None:
+    statement = _insert_for(conn, table).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: statement.excluded[name] for name in update},
+    )
+    await conn.execute(statement)
+
+
+async def _upsert_link(conn: AsyncConnection, chat_id: str, deal_id: str, side: str) -> None:
+    await _upsert(
+        conn,
+        chat_links,
+        {"chat_id": chat_id, "deal_id": deal_id, "side": side},
+        keys=("chat_id", "deal_id"),
+        update=("side",),
+    )
+
+
+async def _insert_link_if_missing(
+    conn: AsyncConnection, chat_id: str, deal_id: str, side: str
+) -> None:
+    statement = _insert_for(conn, chat_links).values(chat_id=chat_id, deal_id=deal_id, side=side)
+    await conn.execute(statement.on_conflict_do_nothing(index_elements=["chat_id", "deal_id"]))
+
+
+async def _lock_head(
+    conn: AsyncConnection, deal_id: str, day: dt.date, metric: str, side: str
+) -> int | None:
+    """The current entry id of a key, with its head row locked until commit (PostgreSQL).
+
+    On SQLite ``FOR UPDATE`` compiles to nothing; ``BEGIN IMMEDIATE`` already excludes
+    every other writer. On PostgreSQL a waiting writer gets the row as the previous writer
+    committed it, so each correction supersedes the one committed just before it.
+    """
+    found = (
+        await conn.execute(
+            select(heads.c.entry_id)
+            .where(
+                heads.c.deal_id == deal_id,
+                heads.c.day == day,
+                heads.c.metric == metric,
+                heads.c.side == side,
+            )
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+async def _entry(conn: AsyncConnection, entry_id: int) -> Entry | None:
+    row = (await conn.execute(select(entries).where(entries.c.id == entry_id))).one_or_none()
+    return None if row is None else _to_entry(row)
+
+
+async def _message_entries(conn: AsyncConnection, deal_id: str, message_key: str) -> list[Entry]:
+    rows = await conn.execute(
+        select(entries)
+        .where(entries.c.deal_id == deal_id, entries.c.message_key == message_key)
+        .order_by(entries.c.id)
+    )
+    return [_to_entry(row) for row in rows]
+
+
+async def _duplicate_report(conn: AsyncConnection, stored: list[Entry]) -> ReportResult:
+    superseded = [
+        None if entry.supersedes is None else await _entry(conn, entry.supersedes)
+        for entry in stored
+    ]
+    return ReportResult(entries=tuple(stored), superseded=tuple(superseded), duplicate=True)
+
+
+async def _verdict_for_message(
+    conn: AsyncConnection, deal_id: str, message_key: str
+) -> Verdict | None:
+    row = (
+        await conn.execute(
+            select(verdicts).where(
+                and_(verdicts.c.deal_id == deal_id, verdicts.c.message_key == message_key)
+            )
+        )
+    ).one_or_none()
+    return None if row is None else _to_verdict(row)
+
+
+def _to_entry(row: Row[Any]) -> Entry:
+    return Entry(
+        id=int(row.id),
+        deal_id=row.deal_id,
+        day=row.day,
+        metric=row.metric,
+        value=row.value,
+        side=cast(Side, row.side),
+        person=row.person,
+        person_name=row.person_name,
+        chat=row.chat,
+        message_key=row.message_key,
+        recorded_at=row.recorded_at,
+        supersedes=None if row.supersedes is None else int(row.supersedes),
+    )
+
+
+def _to_verdict(row: Row[Any]) -> Verdict:
+    return Verdict(
+        id=int(row.id),
+        deal_id=row.deal_id,
+        day=row.day,
+        metric=row.metric,
+        kind=cast(Literal["confirm", "dispute"], row.kind),
+        side=cast(Side, row.side),
+        person=row.person,
+        person_name=row.person_name,
+        entry_id=None if row.entry_id is None else int(row.entry_id),
+        reason=row.reason,
+        chat=row.chat,
+        message_key=row.message_key,
+        recorded_at=row.recorded_at,
+    )
