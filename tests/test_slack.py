@@ -466,6 +466,10 @@ async def test_block_kit_fee_answer_carries_the_same_total_as_the_text(bot: Bot)
     total_in_text = _total(text)
     assert total_in_text is not None, text
     assert _total(block_text) == total_in_text
+    assert total_in_text != "1,500.00"  # more than the trial base fee: the report counted
+    # Every amount, in order, is the same in both forms.
+    money = re.compile(r"USD [\d,]+\.\d\d")
+    assert money.findall(block_text) == money.findall(text) != []
 
 
 def _block_strings(blocks: list[dict[str, Any]]) -> list[str]:
@@ -746,3 +750,24 @@ def test_render_text_escapes_and_mentions() -> None:
     msg = Outgoing(to="slack:C1", text="a < b & c > d", mentions=("slack:U1", "slack:W2"))
     assert render_text(msg) == "<@U1> <@W2> a &lt; b &amp; c &gt; d"
     assert escape_mrkdwn("&lt;") == "&amp;lt;"
+
+
+def test_manifest_declares_every_command_the_least_scopes_and_the_mention_event() -> None:
+    import yaml
+
+    from bot.adapters.slack import COMMANDS
+
+    path = Path(__file__).resolve().parents[1] / "bot" / "adapters" / "slack_manifest.yaml"
+    manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    commands = [c["command"] for c in manifest["features"]["slash_commands"]]
+    assert commands == ["/" + name for name in COMMANDS]
+    assert all(c["should_escape"] is False for c in manifest["features"]["slash_commands"])
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
+        "app_mentions:read",
+        "chat:write",
+        "commands",
+        "files:write",
+        "im:write",
+        "users:read",
+    ]
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention"]
