@@ -11,8 +11,11 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from kpi.errors import StorageError
 
 __all__ = [
     "READ_ONLY",
@@ -33,6 +36,7 @@ READ_ONLY = "kpi_read_only"
 """Execution option: a SQLite transaction that only reads begins DEFERRED (no write lock)."""
 
 _MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def normalize_url(url: str) -> str:
@@ -143,24 +147,31 @@ async def upgrade(url: str) -> None:
 
     The migration runs on a connection of this event loop (Alembic's "connection sharing"
     recipe), so it can be awaited from any running loop. On PostgreSQL, ``env.py`` holds an
-    advisory lock for the whole upgrade, so two processes starting together migrate once.
+    advisory lock for the whole upgrade, so two processes starting together migrate once; on
+    SQLite the upgrade is one ``BEGIN IMMEDIATE`` transaction. Within one process, upgrades
+    take turns: Alembic keeps its running context in module globals.
 
     Args:
         url: The database URL.
 
     Raises:
-        StorageError: The database could not be reached.
+        StorageError: The database could not be reached, or refused the migration.
     """
-    from kpi.errors import StorageError
-
     engine = make_engine(url)
     config = _alembic_config(url)
+    # The lock must be taken before run_sync: inside it, a blocking acquire would stop the
+    # event loop that the lock's holder needs to finish. Polling keeps cancellation simple
+    # (nothing is ever acquired on behalf of a cancelled caller), and upgrades are rare.
+    while not _ALEMBIC_LOCK.acquire(blocking=False):
+        await asyncio.sleep(0.02)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_upgrade_on, config)
-    except OSError as exc:
-        raise StorageError(f"cannot migrate {safe_url(url)}: {exc}") from exc
+    except (OSError, TimeoutError, sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+        detail = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+        raise StorageError(f"cannot migrate {safe_url(url)}: {detail}") from exc
     finally:
+        _ALEMBIC_LOCK.release()
         await engine.dispose()
     log.info("database schema is current (%s)", safe_url(url))
 
