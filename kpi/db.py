@@ -157,23 +157,40 @@ async def upgrade(url: str) -> None:
     Raises:
         StorageError: The database could not be reached, or refused the migration.
     """
-    engine = make_engine(url)
     config = _alembic_config(url)
-    # The lock must be taken before run_sync: inside it, a blocking acquire would stop the
-    # event loop that the lock's holder needs to finish. Polling keeps cancellation simple
-    # (nothing is ever acquired on behalf of a cancelled caller), and upgrades are rare.
-    while not _ALEMBIC_LOCK.acquire(blocking=False):
-        await asyncio.sleep(0.02)
+    await _take_alembic_lock()
     try:
-        async with engine.connect() as connection:
-            await connection.run_sync(_upgrade_on, config)
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as connection:
+                await connection.run_sync(_upgrade_on, config)
+        finally:
+            await engine.dispose()
     except (OSError, TimeoutError, sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
         detail = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
         raise StorageError(f"cannot migrate {safe_url(url)}: {detail}") from exc
     finally:
         _ALEMBIC_LOCK.release()
-        await engine.dispose()
     log.info("database schema is current (%s)", safe_url(url))
+
+
+async def _take_alembic_lock() -> None:
+    """Wait for this process's migration lock without blocking the event loop.
+
+    The wait happens in a worker thread: taken inside ``run_sync`` instead, a blocking acquire
+    would stop the very loop the lock's holder needs in order to finish.
+    """
+    acquiring = asyncio.ensure_future(asyncio.to_thread(_ALEMBIC_LOCK.acquire))
+    try:
+        await asyncio.shield(acquiring)
+    except asyncio.CancelledError:
+        # The thread may still get the lock for a caller that is gone: hand it straight back.
+        def give_back(done: asyncio.Future[bool]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                _ALEMBIC_LOCK.release()
+
+        acquiring.add_done_callback(give_back)
+        raise
 
 
 def _upgrade_on(connection: Connection, config: Config) -> None:
