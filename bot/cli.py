@@ -199,6 +199,71 @@ def demo() -> None:
     asyncio.run(run_replay(texts, steps, on_event=print_transcript))
 
 
+@app.command()
+def statement(
+    deal: Annotated[str, typer.Option(help="The deal id, e.g. acme-linkstar-us.")],
+    period: Annotated[
+        str | None,
+        typer.Option(help="The period, e.g. 2026-11 (default: the most recent ended one)."),
+    ] = None,
+    csv_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            help="Also write the statement as CSV: period, view, kind, description, amount, "
+            "currency (one row per line, plus a total row per view).",
+        ),
+    ] = None,
+    db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
+    today: Annotated[
+        str | None,
+        typer.Option(help="Judge the period as of this day, YYYY-MM-DD (default: today)."),
+    ] = None,
+) -> None:
+    """Print a period's fee statement, the same as /statement in a chat (plain text)."""
+    import csv
+    import datetime as dt
+
+    from bot.i18n import t
+    from handlers.kpi import flatten
+    from handlers.statement import CSV_HEADER, StatementView, statement_report
+    from kpi.errors import UserError
+
+    day = None
+    if today is not None:
+        try:
+            day = dt.date.fromisoformat(today)
+        except ValueError:
+            typer.echo(f"--today must be a date like 2026-12-01, not {today!r}", err=True)
+            raise typer.Exit(2) from None
+
+    async def build() -> StatementView:
+        from bot.app import build_core
+
+        core = await build_core(_settings(db))
+        try:
+            return await statement_report(
+                core.ledger, deal, period, now=core.clock.now(), today=day
+            )
+        finally:
+            await core.aclose()
+
+    try:
+        view = asyncio.run(build())
+    except LookupError:
+        typer.echo(f"unknown deal {deal!r}; kpibot deal list shows the stored deals", err=True)
+        raise typer.Exit(1) from None
+    except UserError as exc:
+        typer.echo(t(exc.code, "en", **exc.params), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(flatten(view.rich))
+    if csv_file is not None:
+        with csv_file.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(CSV_HEADER)
+            writer.writerows(view.rows)
+
+
 def main() -> None:
     """Entry point of the ``kpibot`` script."""
     app()

@@ -30,7 +30,13 @@ from kpi.fees import FeeStatement
 from kpi.ledger import Ledger
 from kpi.model import SIDES, ChatSide, Deal, Side, other_side
 from kpi.money import format_money
-from kpi.periods import Period, period_by_label, period_containing, previous_period
+from kpi.periods import (
+    Period,
+    business_day,
+    period_by_label,
+    period_containing,
+    previous_period,
+)
 from kpi.snapshot import Snapshot, snapshot
 from kpi.statements import (
     ConfirmResult,
@@ -321,7 +327,13 @@ async def past_fee_rich(t: T, ledger: Ledger, snap: Snapshot) -> dict[str, Any]:
 
 
 async def statement_report(
-    ledger: Ledger, deal_id: str, label: str | None, today: dt.date, locale: str | None = None
+    ledger: Ledger,
+    deal_id: str,
+    label: str | None,
+    *,
+    now: dt.datetime,
+    today: dt.date | None = None,
+    locale: str | None = None,
 ) -> StatementView:
     """``kpibot statement``: the same statement as the chat command, for the command line.
 
@@ -329,7 +341,9 @@ async def statement_report(
         ledger: The ledger.
         deal_id: The deal.
         label: The period label (``None``: :func:`default_period`).
-        today: The business day to judge the period by.
+        now: The current instant (aware); its business day in the deal's time zone judges
+            whether the period has ended.
+        today: A business day to use instead of ``now``'s (to see a statement as of a day).
         locale: The language (default: the deal's).
 
     Raises:
@@ -343,12 +357,13 @@ async def statement_report(
         raise LookupError(f"unknown deal {deal_id!r}")
     deal = current[0]
     lang = locale or deal.locale
+    day = today if today is not None else business_day(now, deal.timezone)
 
     def t(key: str, /, **params: Any) -> str:
         return translate(key, lang, **params)
 
-    period = resolve_period(deal, today, label, command="statement")
-    return await build_statement(ledger, deal, today, period, t)
+    period = resolve_period(deal, day, label, command="statement")
+    return await build_statement(ledger, deal, day, period, t)
 
 
 # ------------------------------------------------------------------------------ the command
