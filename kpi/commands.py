@@ -157,13 +157,20 @@ ALIASES: Final[Mapping[str, str]] = {
 the deal, so a deal may define ``spend`` itself."""
 
 
+_JOINERS: Final = re.compile(r"[\s\-]+")
+
+
 def _key(word: str) -> str:
     # ad-spend, Ad Spend and ad_spend are one metric.
-    return re.sub(r"[\s\-]+", "_", fold_width(word).strip().casefold())
+    return _JOINERS.sub("_", fold_width(word).strip().casefold())
 
 
-def _lookup(word: str, known: Collection[str]) -> str | None:
-    by_key = {_key(name): name for name in known}
+def _by_key(known: Collection[str]) -> dict[str, str]:
+    return {_key(name): name for name in known}
+
+
+def _lookup(word: str, by_key: Mapping[str, str]) -> str | None:
+    """The metric ``word`` names, given the known names keyed by ``_key``."""
     key = _key(word)
     if key in by_key:
         return by_key[key]
@@ -192,7 +199,7 @@ def resolve_metric(
         UserError: ``code`` (default ``report.unknown_metric``) with params ``word`` and
             ``known`` (the sorted names, comma-joined).
     """
-    name = _lookup(word, known)
+    name = _lookup(word, _by_key(known))
     if name is None:
         raise UserError(code, word=word, known=_known_text(known))
     return name
@@ -313,7 +320,9 @@ _WHAT_IF_CODES: Final = _Codes(
 # separate pairs unless a digit follows (that comma groups thousands); 。 ends a sentence.
 _SEPARATORS: Final = re.compile(r"[=:。]|[,;、](?![0-9])")
 # A metric word glued to its value: 成交额1.2万, gmv12k.
-_GLUED: Final = re.compile(r"(?P<word>[^\W\d]+)(?P<value>(?:US\$|\$|¥)?[0-9.].*)", re.IGNORECASE)
+_GLUED: Final = re.compile(
+    r"(?P<word>[^\W\d]+)(?P<value>[-+]?(?:US\$|\$|¥)?[-+]?[0-9.].*)", re.IGNORECASE
+)
 
 
 def _tokens(args: str) -> list[str]:
@@ -329,7 +338,7 @@ def _parse_pairs(
     today: dt.date | None,
 ) -> tuple[list[tuple[str, Decimal]], dt.date | None]:
     """Walk ``METRIC VALUE`` pairs, with at most one day anywhere when ``today`` is given."""
-    names = [*reportable, *(name for name in derived if name not in reportable)]
+    names = _by_key([*reportable, *(name for name in derived if name not in reportable)])
     values: list[tuple[str, Decimal]] = []
     seen: set[str] = set()
     day: dt.date | None = None
@@ -376,12 +385,14 @@ def _parse_pairs(
             if at >= len(tokens):
                 raise UserError(codes.missing_value, metric=metric)
             parts = [tokens[at]]
-            if not looks_numeric(parts[0]):
-                if is_unit_token(parts[0]) and at + 1 < len(tokens):  # "$ 12000"
-                    at += 1
-                    parts.append(tokens[at])
-                elif date_of(parts[0]) is not None or metric_of(parts[0])[0] is not None:
-                    raise UserError(codes.missing_value, metric=metric)
+            numeric = looks_numeric(parts[0])
+            if date_of(parts[0]) is not None or (
+                not numeric and metric_of(parts[0])[0] is not None
+            ):
+                raise UserError(codes.missing_value, metric=metric)
+            if not numeric and is_unit_token(parts[0]) and at + 1 < len(tokens):  # "$ 12000"
+                at += 1
+                parts.append(tokens[at])
             at += 1
         # A unit after a space belongs to the figure: "1.2 万", "12000 USD".
         while at < len(tokens) and is_unit_token(tokens[at]):
@@ -491,6 +502,7 @@ def parse_metric_day(
             (params ``word``, ``known``), ``report.two_dates``, ``report.bad_date``,
             ``report.future_date``, ``report.before_start``.
     """
+    names = _by_key(known)
     metric: str | None = None
     day: dt.date | None = None
     rest_at = 0
@@ -505,7 +517,7 @@ def parse_metric_day(
             if day is not None:
                 raise _two_dates(day, found)
             day = found
-        elif metric is None and word and (name := _lookup(word, known)) is not None:
+        elif metric is None and word and (name := _lookup(word, names)) is not None:
             metric = name
         else:
             first_unread = args[match.start() : match.end()]

@@ -91,7 +91,7 @@ def fold_width(text: str) -> str:
     Returns:
         The text with the same length, full-width forms replaced.
     """
-    return text.translate(_WIDTH)
+    return text if text.isascii() else text.translate(_WIDTH)
 
 
 def looks_numeric(token: str) -> bool:
