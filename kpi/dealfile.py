@@ -911,26 +911,29 @@ def _contacts(
         if who is None or side is None or level is None or ("name" in fields and name is None):
             continue
         if (who, side) in seen:
-            r.problem(_join(path, "who"), fields["who"], f"{who} is already a {side} contact")
+            r.problem(
+                _join(path, "who"), fields["who"], f"{who} is already a contact of the {side} side"
+            )
             continue
         seen.add((who, side))
         side_members = members.get(cast("Side", side))
-        other_members = members.get("agency" if side == "seller" else "seller", ())
-        if who not in admins:
-            if side_members is not None and who not in side_members:
-                r.problem(
-                    _join(path, "who"),
-                    fields["who"],
-                    f"{who} is not among members.{side} nor an admin; add them there first",
-                )
-                continue
-            if who in other_members:
-                r.problem(
-                    _join(path, "who"),
-                    fields["who"],
-                    f"{who} is a member of the other side, not of the {side} side",
-                )
-                continue
+        other: Side = "agency" if side == "seller" else "seller"
+        # Being an admin does not put a person on both sides: a member of one side is never
+        # the other side's contact.
+        if who in members.get(other, ()):
+            r.problem(
+                _join(path, "who"),
+                fields["who"],
+                f"{who} is in members.{other}, so cannot be a contact of the {side} side",
+            )
+            continue
+        if side_members is not None and who not in side_members and who not in admins:
+            r.problem(
+                _join(path, "who"),
+                fields["who"],
+                f"{who} is not among members.{side} nor an admin; add them there first",
+            )
+            continue
         contacts.append(Contact(who=who, side=cast("Side", side), level=level, name=name or ""))
     return tuple(contacts)
 

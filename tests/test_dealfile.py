@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -1034,7 +1035,15 @@ REJECTED: list[tuple[str, str, str, str, int | None, str]] = [
         "{who: telegram:5002, side: agency",
         "contacts[1].who",
         48,
-        "not among members.agency",
+        "is in members.seller",
+    ),
+    (
+        "an admin of one side as the other side's contact",
+        "{who: slack:U0AGENCY1, side: agency",
+        "{who: telegram:5001, side: agency",
+        "contacts[1].who",
+        48,
+        "cannot be a contact of the agency side",
     ),
     (
         "contact level zero",
@@ -1074,7 +1083,7 @@ REJECTED: list[tuple[str, str, str, str, int | None, str]] = [
         line(49) + "  - {who: slack:U0AGENCY2, side: agency, level: 3}\n",
         "contacts[3].who",
         50,
-        "already a agency contact",
+        "already a contact of the agency side",
     ),
     (
         "chat listed twice",
@@ -1285,7 +1294,8 @@ def _loads_or_rejects(text: str) -> None:
         load_deal(text)
     except DealFileError as error:
         assert error.problems
-        last_line = text.count("\n") + 2
+        # YAML also breaks lines at CR, NEL and the Unicode line separators.
+        last_line = len(re.split("\r\n|[\r\n\x85\u2028\u2029]", text)) + 1
         for key, number, message in error.problems:
             assert key and message
             assert number is None or 1 <= number <= last_line
