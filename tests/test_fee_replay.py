@@ -1,0 +1,302 @@
+"""``/fee``, ``/fee if`` and ``/statement`` end to end: replay scripts through the real core.
+
+Each script runs twice, through ``bot.replay.run_replay`` and through ``kpibot replay`` (typer's
+CliRunner), and both must send exactly the same messages. Covered: the issue's worked example
+in English, the same deal in Chinese, the Chinese weekly example deal (truth: agreed, whole-volume
+tiers) and a currency without minor units (JPY).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.replay import parse_script, run_replay
+
+ROOT = Path(__file__).resolve().parents[1]
+ACME = (ROOT / "bot" / "demo" / "acme-linkstar-us.yaml").read_text(encoding="utf-8")
+WANXIANG = (ROOT / "bot" / "demo" / "shenzhen-wanxiang-cn.yaml").read_text(encoding="utf-8")
+LA = ZoneInfo("America/Los_Angeles")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+SELLER_CHAT, AGENCY_CHAT = "telegram:-1001234", "slack:C0AGENCY"
+SELLER_ADMIN, AGENCY_ADMIN = "telegram:5001", "slack:U0AGENCY2"
+
+
+def acme_variant(*, locale: str = "en", currency: str = "USD") -> str:
+    """The example deal in another language or currency (everything else unchanged)."""
+    text = ACME.replace("locale: en ", f"locale: {locale} ").replace(
+        "currency: USD", f"currency: {currency}"
+    )
+    assert f"locale: {locale}" in text and f"currency: {currency}" in text
+    return text
+
+
+class Script:
+    """A replay script being written; each message at its own instant, so replies can be
+    found by the time they were sent."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self.lines: list[str] = []
+        self.count = 0
+
+    def say(self, when: tuple[int, ...], chat: str, user: str, text: str, name: str = "") -> str:
+        """Add a message at ``when`` = (month, day, hour[, minute]) of 2026 in the deal's zone;
+        returns the time replies to it carry."""
+        self.count += 1
+        at = dt.datetime(2026, *when, tzinfo=self.tz).isoformat()
+        self.lines.append(
+            json.dumps(
+                {
+                    "at": at,
+                    "chat": chat,
+                    "user": user,
+                    "name": name,
+                    "text": text,
+                    "id": f"m-{self.count}",
+                },
+                ensure_ascii=False,
+            )
+        )
+        return at
+
+
+def replies_at(sent: list[dict[str, Any]], at: str) -> list[dict[str, Any]]:
+    return [record for record in sent if record["at"] == at]
+
+
+def one_reply(sent: list[dict[str, Any]], at: str) -> str:
+    found = [r for r in replies_at(sent, at) if r["kind"] in ("reply", "error", "warning")]
+    assert len(found) == 1, found
+    return str(found[0]["text"])
+
+
+def play(deal_text: str, script: Script, tmp_path: Path) -> list[dict[str, Any]]:
+    """Run the script through run_replay and through ``kpibot replay``; both must agree."""
+    steps = parse_script(script.lines)
+    direct = asyncio.run(run_replay([("deal.yaml", deal_text)], steps))
+    deal_file = tmp_path / "deal.yaml"
+    deal_file.write_text(deal_text, encoding="utf-8")
+    script_file = tmp_path / "script.jsonl"
+    script_file.write_text("\n".join(script.lines) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["replay", str(script_file), "--deal", str(deal_file)])
+    assert result.exit_code == 0, result.output
+    via_cli = [json.loads(line) for line in result.output.splitlines() if line.strip()]
+    assert via_cli == direct
+    return direct
+
+
+def worked_example(script: Script, *, gmv: str = "2000") -> None:
+    """The seller reports gmv, refunds 100 and ad_spend 500 for each of Nov 1-10."""
+    for day in range(1, 11):
+        script.say(
+            (11, day, 22),
+            SELLER_CHAT,
+            SELLER_ADMIN,
+            f"/report gmv {gmv} refunds 100 ad_spend 500",
+            "Lily",
+        )
+
+
+def close_november(script: Script) -> tuple[str, str]:
+    seller = script.say((12, 2, 9, 1), SELLER_CHAT, SELLER_ADMIN, "/statement confirm", "Lily")
+    agency = script.say(
+        (12, 2, 9, 2),
+        AGENCY_CHAT,
+        AGENCY_ADMIN,
+        "/statement confirm 2026-11",
+        "Ops head",
+    )
+    return seller, agency
+
+
+# ------------------------------------------------------------------------------ English
+
+
+def test_the_worked_example_in_english(tmp_path: Path) -> None:
+    script = Script(LA)
+    worked_example(script)
+    fee = script.say((11, 10, 23), SELLER_CHAT, SELLER_ADMIN, "/fee")
+    what_if = script.say((11, 10, 23, 5), AGENCY_CHAT, "slack:U0AGENCY1", "/fee if gmv 40000")
+    current = script.say((11, 10, 23, 10), SELLER_CHAT, SELLER_ADMIN, "/statement")
+    ended = script.say((12, 2, 9), SELLER_CHAT, SELLER_ADMIN, "/statement")
+    _, agency = close_november(script)
+    script.say((12, 3, 9), SELLER_CHAT, SELLER_ADMIN, "/report gmv 40000 2026-11-05")
+    past_fee = script.say((12, 3, 10), SELLER_CHAT, SELLER_ADMIN, "/fee 2026-11")
+    sent = play(ACME, script, tmp_path)
+
+    text = one_reply(sent, fee)
+    # The issue's table, line by line: to date ...
+    assert "fee for 2026-11 (trial terms), day 10 of 30" in text
+    assert "• base fee (trial): USD 1,500.00" in text
+    assert "• commission on net_gmv 19,000: 19,000 × 5%: USD 950.00" in text
+    assert "• bonus: not yet met (gmv): USD 0.00" in text
+    assert "Total to date: USD 2,450.00" in text
+    # ... and the projection over 30 days of 10 elapsed.
+    assert "At this pace (projected over 30 days)" in text
+    assert "gmv 60,000" in text and "refunds 3,000" in text and "net_gmv 57,000" in text
+    assert "ad_spend 15,000" in text and "roi 4.00" in text
+    assert "• commission on net_gmv 57,000: 50,000 × 5% + 7,000 × 8%: USD 3,060.00" in text
+    assert "• bonus: targets met (gmv, roi): USD 1,000.00" in text
+    assert "Projected at period end: USD 5,560.00" in text
+    assert "• at this pace gmv ends at 60,000: target met (counts toward the bonus)" in text
+    assert text.index("Total to date") < text.index("Projected at period end")
+
+    text = one_reply(sent, what_if)
+    assert "2026-11 if the period ended with gmv 40,000" in text
+    # net_gmv 40,000 - 3,000 = 37,000 x 5% = 1,850.00; gmv 40,000 < 50,000: no bonus.
+    assert "37,000 × 5%: USD 1,850.00" in text
+    assert "• bonus: not yet met (gmv): USD 0.00" in text
+    assert "Total: USD 3,350.00" in text
+
+    text = one_reply(sent, current)
+    assert "statement for 2026-11: NOT FINAL, day 10 of 30" in text
+    assert "Total to date: USD 2,450.00" in text and "USD 5,560.00" in text
+
+    text = one_reply(sent, ended)
+    assert "statement for 2026-11 (ended 2026-11-30; not closed yet)" in text
+    # Final: 1,500 + 950 + 0 = 2,450, topped up to the minimum 3,000.
+    assert "• minimum guarantee USD 3,000.00: top-up: USD 550.00" in text
+    assert "Total: USD 3,000.00" in text
+    assert "/statement confirm 2026-11" in text
+
+    closing = replies_at(sent, agency)
+    assert "🔒 The 2026-11 statement is closed" in closing[0]["text"]
+    assert {r["to"] for r in closing} == {AGENCY_CHAT, SELLER_CHAT, "telegram:-1009999"}
+
+    text = one_reply(sent, past_fee)
+    assert "🔒 closed 2026-12-02 09:02" in text
+    assert "Total: USD 3,000.00" in text
+    assert "2026-11-05 gmv 40,000" in text and "at the close it counted 2,000" in text
+    assert "On today's figures the total would be USD 5,560.00" in text
+
+
+def test_a_currency_without_minor_units(tmp_path: Path) -> None:
+    # gmv 2,001 a day: net_gmv 20,010 - 1,000 = 19,010 x 5% = 950.5 → JPY 951 (half-up).
+    # Projected: gmv 60,030, net_gmv 57,030 → 50,000 x 5% + 7,030 x 8% = 2,500 + 562.4
+    # = 3,062.4 → JPY 3,062; bonus 1,000; total 1,500 + 3,062 + 1,000 = JPY 5,562.
+    script = Script(LA)
+    worked_example(script, gmv="2001")
+    fee = script.say((11, 10, 23), SELLER_CHAT, SELLER_ADMIN, "/fee")
+    ended = script.say((12, 2, 9), SELLER_CHAT, SELLER_ADMIN, "/statement")
+    sent = play(acme_variant(currency="JPY"), script, tmp_path)
+
+    text = one_reply(sent, fee)
+    assert "• base fee (trial): JPY 1,500\n" in text
+    assert "19,010 × 5%: JPY 951\n" in text
+    assert "Total to date: JPY 2,451\n" in text
+    assert "50,000 × 5% + 7,030 × 8%: JPY 3,062\n" in text
+    assert "Projected at period end: JPY 5,562\n" in text
+    assert "JPY 951.00" not in text and ".00" not in text.split("Rounding")[0].replace("4.00", "")
+
+    # Final: 1,500 + 951 = 2,451, topped up to 3,000 by 549.
+    text = one_reply(sent, ended)
+    assert "top-up: JPY 549\n" in text
+    assert "Total: JPY 3,000\n" in text
+
+
+# ------------------------------------------------------------------------------ Chinese
+
+
+def test_the_worked_example_in_chinese(tmp_path: Path) -> None:
+    script = Script(LA)
+    worked_example(script)
+    fee = script.say((11, 10, 23), SELLER_CHAT, SELLER_ADMIN, "/fee")
+    what_if = script.say((11, 10, 23, 5), SELLER_CHAT, SELLER_ADMIN, "/fee 如果 gmv 4万")
+    ended = script.say((12, 2, 9), SELLER_CHAT, SELLER_ADMIN, "/statement")
+    seller, agency = close_november(script)
+    closed = script.say((12, 2, 9, 3), SELLER_CHAT, SELLER_ADMIN, "/statement 2026年11月")
+    sent = play(acme_variant(locale="zh"), script, tmp_path)
+
+    text = one_reply(sent, fee)
+    assert "2026-11 服务费（试运行期条款），第 10/30 天" in text
+    assert "截至目前" in text
+    assert "• 基础服务费（试运行期）: USD 1,500.00" in text
+    assert "net_gmv 19,000 的提成：19,000 × 5%: USD 950.00" in text
+    assert "• 达成奖励：尚未达成（gmv）: USD 0.00" in text
+    assert "截至目前合计：USD 2,450.00" in text
+    assert "50,000 × 5% + 7,000 × 8%: USD 3,060.00" in text
+    assert "• 达成奖励：目标已达成（gmv, roi）: USD 1,000.00" in text
+    assert "预计期末合计：USD 5,560.00" in text
+
+    text = one_reply(sent, what_if)
+    assert "假设 2026-11 期末为 gmv 40,000" in text
+    assert "合计：USD 3,350.00" in text
+
+    text = one_reply(sent, ended)
+    assert "2026-11 结算单（已于 2026-11-30 结束，尚未结账）" in text
+    assert "保底 USD 3,000.00：补足: USD 550.00" in text
+    assert "合计：USD 3,000.00" in text
+
+    assert "已代表卖家方确认 2026-11 结算单（合计 USD 3,000.00）" in one_reply(sent, seller)
+    assert "2026-11 结算单已结账" in replies_at(sent, agency)[0]["text"]
+    text = one_reply(sent, closed)
+    assert "2026-11 结算单 🔒 已于 2026-12-02 09:02 结账" in text
+    assert "合计：USD 3,000.00" in text
+
+
+def test_the_chinese_weekly_deal(tmp_path: Path) -> None:
+    """深圳万象 × 联星: weekly, truth agreed, whole-volume tiers, bonus 10% of commission.
+
+    Both sides report the same figures for Mon-Wed (Nov 2-4), so they count. To date:
+    base 5,000 + commission on gmv 60,000 at the 3% band (whole) = 1,800.00; bonus unmet;
+    total 6,800.00. Projected over 7 days of 3: gmv 140,000 → the 4% band on all of it =
+    5,600.00; gmv 140,000 < 150,000, so no bonus; refund_rate 5% ≤ 8%: deduction 0.00;
+    total 10,600.00. Final (the week's counted figures, gmv 60,000): 5,000 + 1,800 + 0 - 0
+    = 6,800.00, within the minimum 4,000 and the cap 20,000.
+    """
+    shared, seller, agency = "telegram:-1003344556677", "telegram:710200301", "telegram:583920114"
+    script = Script(SHANGHAI)
+    for day in (2, 3, 4):
+        for who, name in ((seller, "王总"), (agency, "林晓")):
+            script.say(
+                (11, day, 21, 0 if who == seller else 5),
+                shared,
+                who,
+                "/report 成交额 2万 退款 1000 消耗 5000 订单 100 观看 5000",
+                name,
+            )
+    fee = script.say((11, 4, 22), shared, seller, "/费用")
+    week = script.say((11, 10, 10), shared, seller, "/statement 2026-W45")
+    first = script.say((11, 10, 10, 1), shared, seller, "/statement 确认 2026-W45", "王总")
+    second = script.say((11, 10, 10, 2), shared, agency, "/statement 确认 2026-W45", "林晓")
+    sent = play(WANXIANG, script, tmp_path)
+
+    text = one_reply(sent, fee)
+    assert "• 基础服务费: CNY 5,000.00" in text
+    assert "gmv 60,000 的提成（全额按达到档位费率）：60,000 × 3%: CNY 1,800.00" in text
+    assert "截至目前合计：CNY 6,800.00" in text
+    assert "140,000 × 4%: CNY 5,600.00" in text
+    assert "预计期末合计：CNY 10,600.00" in text
+
+    text = one_reply(sent, week)
+    assert "2026-W45 结算单（已于 2026-11-08 结束，尚未结账）" in text
+    assert "合计：CNY 6,800.00" in text
+    assert "… 服务商方：等待服务商方管理员确认" in text
+
+    assert "王总 已代表卖家方确认 2026-W45 结算单（合计 CNY 6,800.00）" in one_reply(sent, first)
+    closing = replies_at(sent, second)
+    assert (
+        "🔒 2026-W45 结算单已结账：卖家 王总、服务商 林晓 均已确认。合计 CNY 6,800.00"
+        in (closing[0]["text"])
+    )
+
+
+@pytest.mark.parametrize("locale", ["en", "zh"])
+def test_statement_help_forms_are_in_both_languages(locale: str, tmp_path: Path) -> None:
+    """A rejected /statement says what was wrong and shows the right form, in either language."""
+    script = Script(LA)
+    refused = script.say((12, 2, 9), AGENCY_CHAT, "slack:U0AGENCY1", "/statement confirm")
+    future = script.say((12, 2, 9, 1), SELLER_CHAT, SELLER_ADMIN, "/fee 2027-03")
+    sent = play(acme_variant(locale=locale), script, tmp_path)
+    assert "/statement confirm 2026-11" in one_reply(sent, refused)
+    assert "/fee 2026-12" in one_reply(sent, future)
