@@ -53,7 +53,7 @@ _MAGNITUDE: Final = {
     "億": 8,
 }
 _CURRENCY_BEFORE = r"US\$|\$|¥|USD|CNY|RMB"
-_CURRENCY_AFTER = r"USD|CNY|RMB|元|块"
+_CURRENCY_AFTER = r"USD|CNY|RMB|\$|美元|美金|元|块"
 _MAG = "|".join(sorted(_MAGNITUDE, key=len, reverse=True))
 
 # Thousands groups must be exact (``12,000``; not ``12,00`` or ``1,2,3``). ``12.`` is accepted
@@ -164,7 +164,8 @@ def parse_amount(text: str) -> Decimal:
     Accepts plain and grouped numbers (``12000``, ``12,000.50``), magnitude suffixes ``k``/``千``
     (thousand), ``w``/``万`` (ten thousand), ``m``/``百万`` (million), ``亿`` (hundred million),
     optionally after a space, currency marks before (``$``, ``US$``, ``¥``, ``USD``, ``CNY``,
-    ``RMB``) or after (``USD``, ``CNY``, ``RMB``, ``元``, ``块``), and full-width digits.
+    ``RMB``) or after (``USD``, ``CNY``, ``RMB``, ``$``, ``美元``, ``元``, ``块``), and
+    full-width digits.
 
     A plain number keeps the scale it was written with (``12000.50`` stays ``12000.50``); a
     suffixed one is exact and integer-valued where possible (``1.2万`` is ``Decimal("12000")``).
