@@ -1,0 +1,254 @@
+"""Benchmark: ``/fee`` on a deal with 3 years of daily figures vs one with 1 month.
+
+The cost of a fee answer must not grow with a deal's history (issue 3): ``/fee`` reads the
+current period only. This script loads two deals that differ only in history length, asks
+``/fee`` through the real core (router, handler, ledger, fee engine) for the same kind of
+period, and prints the median time of each and their ratio (the aim: at most 1.5x), on SQLite
+and on PostgreSQL, as a Markdown table (``benchmarks/run.py`` collects it).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_fee.py [--backend sqlite|postgres|both] [--runs 60]
+        [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+
+PostgreSQL: a temporary database is created on the server (the URL names the maintenance
+database) and dropped afterwards. The history is bulk-loaded straight into the ledger's
+``entries`` and ``heads`` tables in batches (one figure per side, metric and day, as
+``Ledger.record_report`` would store them), which takes seconds instead of minutes.
+Exit status 1 when a ratio exceeds the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from bot.app import Core, build_core
+from bot.core import Command, VirtualClock
+from bot.settings import Settings
+from kpi.storage import entries, heads
+
+ROOT = Path(__file__).resolve().parents[1]
+
+LIMIT = Decimal("1.5")
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
+TZ = ZoneInfo("America/Los_Angeles")
+TODAY = dt.date(2026, 11, 20)
+NOW = dt.datetime(2026, 11, 20, 23, 0, tzinfo=TZ)
+LONG_START = dt.date(2023, 11, 1)  # 3 years and 20 days of daily figures
+SHORT_START = dt.date(2026, 10, 22)  # 30 days of daily figures
+METRICS = ("gmv", "orders", "ad_spend", "refunds", "viewers")
+SIDE_CHAT = {"seller": "seller", "agency": "agency"}
+BATCH = 5000
+_SUFFIX = {"long-history": "1", "short-history": "2"}  # distinct chat ids, valid on both platforms
+
+TEMPLATE = (ROOT / "bot" / "demo" / "acme-linkstar-us.yaml").read_text(encoding="utf-8")
+
+
+def deal_text(deal_id: str, starts: dt.date) -> str:
+    """The example deal under another id, start date and chats (a chat sees one deal)."""
+    text = TEMPLATE.replace("id: acme-linkstar-us", f"id: {deal_id}")
+    text = text.replace("starts: 2026-11-01", f"starts: {starts.isoformat()}")
+    for old in ("telegram:-1001234", "slack:C0AGENCY", "telegram:-1009999"):
+        text = text.replace(old, old + _SUFFIX[deal_id])
+    assert f"id: {deal_id}" in text and f"starts: {starts.isoformat()}" in text
+    return text
+
+
+def chat_of(deal_id: str) -> str:
+    return "telegram:-1001234" + _SUFFIX[deal_id]
+
+
+def figure(metric: str, day: dt.date) -> Decimal:
+    """A plausible, deterministic daily figure."""
+    wobble = day.toordinal() % 7
+    return {
+        "gmv": Decimal(2000 + 100 * wobble),
+        "orders": Decimal(50 + wobble),
+        "ad_spend": Decimal(500 + 10 * wobble),
+        "refunds": Decimal(100 + wobble),
+        "viewers": Decimal(4000 + 50 * wobble),
+    }[metric]
+
+
+async def bulk_load(core: Core, deal_id: str, start: dt.date, end: dt.date) -> int:
+    """Insert both sides' figures for every day in ``[start, end]``; returns the entry count."""
+    engine = core.ledger.engine
+    async with engine.begin() as conn:
+        next_id = (
+            int((await conn.execute(select(func.coalesce(func.max(entries.c.id), 0)))).scalar_one())
+            + 1
+        )
+    rows: list[dict[str, Any]] = []
+    head_rows: list[dict[str, Any]] = []
+    day = start
+    while day <= end:
+        recorded = dt.datetime.combine(day, dt.time(22), tzinfo=TZ)
+        for side in ("seller", "agency"):
+            for metric in METRICS:
+                rows.append(
+                    {
+                        "id": next_id,
+                        "deal_id": deal_id,
+                        "day": day,
+                        "metric": metric,
+                        "value": figure(metric, day),
+                        "side": side,
+                        "person": f"bench:{side}",
+                        "person_name": side,
+                        "chat": chat_of(deal_id),
+                        "message_key": f"bench:{deal_id}:{day.isoformat()}:{side}",
+                        "recorded_at": recorded,
+                        "supersedes": None,
+                    }
+                )
+                head_rows.append(
+                    {
+                        "deal_id": deal_id,
+                        "day": day,
+                        "metric": metric,
+                        "side": side,
+                        "entry_id": next_id,
+                    }
+                )
+                next_id += 1
+        day += dt.timedelta(days=1)
+    async with engine.begin() as conn:
+        for at in range(0, len(rows), BATCH):
+            await conn.execute(insert(entries), rows[at : at + BATCH])
+        for at in range(0, len(head_rows), BATCH):
+            await conn.execute(insert(heads), head_rows[at : at + BATCH])
+        if conn.dialect.name == "postgresql":
+            # Explicit ids bypass the sequence; later ordinary inserts must not collide.
+            await conn.execute(
+                text("SELECT setval(pg_get_serial_sequence('entries', 'id'), :last)"),
+                {"last": next_id - 1},
+            )
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("ANALYZE"))
+    return len(rows)
+
+
+async def fee_once(core: Core, deal_id: str, n: int) -> float:
+    started = time.perf_counter()
+    replies = await core.handle(
+        Command(
+            chat=chat_of(deal_id),
+            user="telegram:5001",
+            text="/fee",
+            at=NOW,
+            message_id=f"fee-{deal_id}-{n}",
+        )
+    )
+    elapsed = time.perf_counter() - started
+    assert replies and replies[0].kind == "reply", replies
+    assert "Total to date" in replies[0].text, replies[0].text
+    return elapsed
+
+
+@asynccontextmanager
+async def database(backend: str, pg_server: str) -> AsyncIterator[str]:
+    """A fresh database URL for the backend, removed afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="kpibot-bench-") as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    name = f"kpibot_bench_{uuid.uuid4().hex[:12]}"
+    dsn = make_url(pg_server).set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield make_url(pg_server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def bench(backend: str, runs: int, pg_server: str) -> Decimal:
+    """Time both deals on one backend; returns the ratio long / short."""
+    async with database(backend, pg_server) as url:
+        clock = VirtualClock(NOW)
+        core = await build_core(Settings(database_url=url, _env_file=None), clock=clock)  # type: ignore[call-arg]
+        try:
+            loaded = {}
+            for deal_id, start in (("long-history", LONG_START), ("short-history", SHORT_START)):
+                await core.apply_deal_text(deal_text(deal_id, start), f"{deal_id}.yaml")
+                began = time.perf_counter()
+                loaded[deal_id] = await bulk_load(core, deal_id, start, TODAY)
+                print(
+                    f"[{backend}] {deal_id}: {loaded[deal_id]:,} entries since {start} "
+                    f"loaded in {time.perf_counter() - began:.1f}s",
+                    file=sys.stderr,
+                )
+            for n in range(5):  # warm up caches, pools and the deal parser
+                await fee_once(core, "long-history", -n - 1)
+                await fee_once(core, "short-history", -n - 1)
+            times: dict[str, list[float]] = {"long-history": [], "short-history": []}
+            for n in range(runs):
+                # Interleaved, so that drift (cache, CPU) affects both alike.
+                order = (
+                    ("long-history", "short-history")
+                    if n % 2
+                    else ("short-history", "long-history")
+                )
+                for deal_id in order:
+                    times[deal_id].append(await fee_once(core, deal_id, n))
+        finally:
+            await core.aclose()
+    long_ms = statistics.median(times["long-history"]) * 1000
+    short_ms = statistics.median(times["short-history"]) * 1000
+    ratio = Decimal(str(long_ms)) / Decimal(str(short_ms))
+    verdict = "ok" if ratio <= LIMIT else f"**over {LIMIT}x**"
+    entries_text = f"{loaded['long-history']:,} / {loaded['short-history']:,}"
+    print(
+        f"| {backend} | {entries_text} | {long_ms:.2f} | {short_ms:.2f} | {ratio:.2f} {verdict} |",
+        flush=True,
+    )
+    return ratio
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--runs", type=int, default=60)
+    parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL maintenance-database URL")
+    args = parser.parse_args(argv)
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    worst = Decimal(0)
+    print(f"`/fee` through the core, median of {args.runs} interleaved runs each.\n")
+    print(
+        "| database | entries (3 years / 1 month) | /fee 3 years (ms) | /fee 1 month (ms) "
+        "| ratio (aim ≤ 1.5) |"
+    )
+    print("|---|---|---|---|---|", flush=True)
+    for backend in backends:
+        worst = max(worst, await bench(backend, args.runs, args.pg))
+    return 0 if worst <= LIMIT else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
