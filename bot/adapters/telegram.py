@@ -554,7 +554,9 @@ class TelegramAdapter:
         while not self._stopping.is_set():
             fetch = asyncio.ensure_future(
                 bot.get_updates(
-                    offset=offset, timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES
+                    offset=offset,
+                    timeout=dt.timedelta(seconds=self.poll_timeout),
+                    allowed_updates=ALLOWED_UPDATES,
                 )
             )
             stop = asyncio.ensure_future(self._stopping.wait())
