@@ -452,6 +452,16 @@ async def test_429_on_a_command_answer_is_retried(bot: Bot) -> None:
     assert len(await bot.entries()) == 1
 
 
+async def test_429_on_response_url_is_retried(bot: Bot) -> None:
+    bot.fake.fail("response_url", status=429, retry_after=3)
+    await bot.command("/report", "gmv 12000")
+    await bot.adapter.drain()
+    first, second = bot.fake.of("response_url")
+    assert first.params == second.params
+    assert bot.time.sleeps == [3.0]
+    assert bot.fake.of("chat.postMessage") == []
+
+
 async def test_block_kit_fee_answer_carries_the_same_total_as_the_text(bot: Bot) -> None:
     await bot.command("/report", "gmv 12000 refunds 500 ad_spend 2000 orders 300")
     await bot.adapter.drain()
@@ -576,6 +586,16 @@ async def test_display_names_are_cached(bot: Bot) -> None:
     await bot.adapter.drain()
     assert len(bot.fake.of("users.info")) == 1
     assert {e.person_name for e in await bot.entries()} == {"Leo W"}
+
+
+async def test_users_info_failure_does_not_lose_the_report(bot: Bot) -> None:
+    bot.fake.fail("users.info", status=200, error="missing_scope", retry_after=None)
+    await bot.command("/report", "gmv 12000")
+    await bot.adapter.drain()
+    [entry] = await bot.entries()
+    assert entry.person == f"slack:{AGENCY_ADMIN}"
+    assert entry.person_name == ""
+    assert "Saved" in bot.answers()[0]
 
 
 async def test_mention_is_stripped_and_unescaped(bot: Bot) -> None:

@@ -23,12 +23,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.core import Clock, Command, Delivered, Outgoing, native_id, platform_of
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-    from slack_bolt.context.respond.async_respond import AsyncRespond
     from slack_bolt.request.async_request import AsyncBoltRequest
     from slack_sdk.http_retry.request import HttpRequest
     from slack_sdk.http_retry.response import HttpResponse
@@ -411,7 +411,19 @@ class SlackAdapter:
     The wiring registers ``port`` with the core (``core.add_port``). The adapter listens for
     the slash commands in ``COMMANDS`` and ``app_mention`` events, acknowledges at once, and
     hands each command to ``core.handle`` in a background task whose answers go back through
-    ``respond`` or the port."""
+    the command's ``response_url`` or the port.
+
+    Args:
+        core: The running core (``bot.app.Core``).
+        settings: ``SLACK_BOT_TOKEN`` is required; ``SLACK_SIGNING_SECRET`` for HTTP mode,
+            ``SLACK_APP_TOKEN`` for Socket Mode; ``SLACK_API_URL`` is the Web API base.
+        monotonic: The clock of the channel pacer and the name cache (tests: a virtual one).
+        sleep: How the pacer and the 429 handler wait (tests: a virtual one).
+        jitter: Extra seconds added to each ``Retry-After`` wait.
+        post_interval: Least seconds between two posts to one channel.
+        name_ttl: Seconds a display name from users.info is reused.
+        max_concurrent: Commands handled at the same time; the rest wait in order.
+    """
 
     def __init__(
         self,
@@ -423,6 +435,7 @@ class SlackAdapter:
         jitter: Callable[[], float] = random.random,
         post_interval: float = 1.0,
         name_ttl: float = 3600.0,
+        max_concurrent: int = 16,
     ) -> None:
         if settings.slack_bot_token is None:
             raise ValueError("SLACK_BOT_TOKEN is not set")
@@ -432,11 +445,15 @@ class SlackAdapter:
         self._name_ttl = name_ttl
         self._names: dict[str, tuple[str, float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Commands are acknowledged at once but handled at most ``max_concurrent`` at a time:
+        # a burst then queues here, in order, instead of as hundreds of writers contending
+        # for the database (SQLite has one writer; a queue there ends in "database is locked").
+        self._slots = asyncio.Semaphore(max_concurrent)
         self._socket: AsyncSocketModeHandler | None = None
         # One pooled session for every Web API call: a new session per call (the SDK's
         # default) costs a TCP and TLS handshake each time.
         self._session = aiohttp.ClientSession()
-        retry_handlers: list[AsyncRetryHandler] = [
+        self._retry_handlers: list[AsyncRetryHandler] = [
             AsyncConnectionErrorRetryHandler(),
             RetryAfterHandler(sleep=sleep, jitter=jitter),
         ]
@@ -444,7 +461,7 @@ class SlackAdapter:
             token=settings.slack_bot_token.get_secret_value(),
             base_url=settings.slack_api_url,
             session=self._session,
-            retry_handlers=retry_handlers,
+            retry_handlers=self._retry_handlers,
         )
         secret = settings.slack_signing_secret
         self.app = AsyncApp(
@@ -514,12 +531,11 @@ class SlackAdapter:
         self,
         ack: Callable[..., Awaitable[Any]],
         command: dict[str, Any],
-        respond: AsyncRespond,
         request: AsyncBoltRequest,
     ) -> None:
         # Acknowledge first: Slack shows an error after 3 seconds, and the database may be slow.
         await ack()
-        self._spawn(self._run_command(command, respond, _request_timestamp(request)))
+        self._spawn(self._run_command(command, _request_timestamp(request)))
 
     async def _on_mention(
         self, body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]
@@ -532,9 +548,7 @@ class SlackAdapter:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_command(
-        self, command: dict[str, Any], respond: AsyncRespond, timestamp: int | None
-    ) -> None:
+    async def _run_command(self, command: dict[str, Any], timestamp: int | None) -> None:
         channel = str(command.get("channel_id", ""))
         user = str(command.get("user_id", ""))
         name = str(command.get("command", ""))
@@ -558,7 +572,7 @@ class SlackAdapter:
             is_direct=channel.startswith("D") or command.get("channel_name") == "directmessage",
         )
         answers = await self._handle(cmd)
-        await self._deliver(answers, cmd.chat, respond if command.get("response_url") else None)
+        await self._deliver(answers, cmd.chat, str(command.get("response_url") or "") or None)
 
     async def _run_mention(
         self, body: dict[str, Any], event: dict[str, Any], bot_user: str | None
@@ -580,7 +594,8 @@ class SlackAdapter:
 
     async def _handle(self, cmd: Command) -> list[Outgoing]:
         try:
-            return await self.core.handle(cmd)
+            async with self._slots:
+                return await self.core.handle(cmd)
         except Exception:
             # The core turns user and storage errors into answers; anything else is a bug, and
             # the person must still learn that the command did not go through.
@@ -589,15 +604,18 @@ class SlackAdapter:
             log.exception("command failed", extra={"chat": cmd.chat, "text": cmd.text})
             return [Outgoing(to=cmd.chat, text=t("router.storage_failed"), kind="error")]
 
-    async def _deliver(
-        self, answers: list[Outgoing], chat: str, respond: AsyncRespond | None
-    ) -> None:
+    async def _deliver(self, answers: list[Outgoing], chat: str, response_url: str | None) -> None:
         for msg in answers:
-            # The answer in the command's own chat goes through response_url: it works where
-            # the bot is not a member, and it does not count against chat.postMessage limits.
-            if respond is not None and msg.to == chat and not msg.files:
+            # The answer in the command's own chat goes through the command's response_url
+            # (what bolt's ``respond`` does, on our pooled session and 429 handling): it works
+            # where the bot is not a member, and it does not count against chat.postMessage
+            # limits. Anything else, or a failed response_url, goes through the port.
+            if response_url is not None and msg.to == chat and not msg.files:
+                hook = AsyncWebhookClient(
+                    url=response_url, session=self._session, retry_handlers=self._retry_handlers
+                )
                 try:
-                    sent = await respond(
+                    sent = await hook.send(
                         text=render_text(msg),
                         blocks=render_blocks(msg),
                         response_type="in_channel",
@@ -605,7 +623,7 @@ class SlackAdapter:
                     if sent.status_code == 200:
                         continue
                     log.warning("response_url refused", extra={"status": sent.status_code})
-                except (aiohttp.ClientError, TimeoutError) as exc:
+                except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
                     log.warning("response_url failed", extra={"error": repr(exc)})
             delivered = await self.core.deliver(msg)
             if not delivered.ok:

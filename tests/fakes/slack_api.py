@@ -259,7 +259,10 @@ class FakeSlack:
         await self._record("response_url", request, params)
         failure = self._pop_failure("response_url")
         if failure is not None:
-            return web.Response(status=failure.status, text=failure.error)
+            headers = {}
+            if failure.retry_after is not None:
+                headers["Retry-After"] = str(failure.retry_after)
+            return web.Response(status=failure.status, text=failure.error, headers=headers)
         return web.Response(text="ok")
 
     # -- Socket Mode -----------------------------------------------------------------------
