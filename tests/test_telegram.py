@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import shutil
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -64,15 +66,40 @@ def make_settings(tg: FakeTelegram, database_url: str, **overrides: Any) -> Sett
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per module with the demo deal applied; tests copy it.
+    Migrating takes about a second, which would otherwise be most of each test's time."""
+    path = tmp_path_factory.mktemp("telegram") / "template.db"
+
+    async def make() -> None:
+        settings = Settings(_env_file=None, database_url=f"sqlite:///{path}")  # type: ignore[call-arg]
+        built = await build_core(settings, clock=VirtualClock(NOW))
+        await built.apply_deal_text(DEMO_DEAL.read_text(encoding="utf-8"), str(DEMO_DEAL))
+        await built.aclose()
+
+    # A thread of its own: this module-scoped fixture must not touch the tests' event loops.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, make()).result()
+    return path
+
+
 @pytest.fixture
-def settings(tg: FakeTelegram, sqlite_url: str) -> Settings:
-    return make_settings(tg, sqlite_url)
+def database_url(template_db: Path, tmp_path: Path) -> str:
+    """A fresh copy of the template database."""
+    path = tmp_path / "kpibot.db"
+    shutil.copyfile(template_db, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(tg: FakeTelegram, database_url: str) -> Settings:
+    return make_settings(tg, database_url)
 
 
 @pytest.fixture
 async def core(settings: Settings) -> AsyncIterator[Core]:
-    built = await build_core(settings, clock=VirtualClock(NOW))
-    await built.apply_deal_text(DEMO_DEAL.read_text(encoding="utf-8"), str(DEMO_DEAL))
+    built = await build_core(settings, clock=VirtualClock(NOW), migrate=False)
     try:
         yield built
     finally:
@@ -165,14 +192,14 @@ async def test_same_update_twice_stores_one_entry(
 
 
 async def test_webhook_refuses_missing_or_wrong_secret(
-    tg: FakeTelegram, core: Core, sqlite_url: str
+    tg: FakeTelegram, core: Core, database_url: str
 ) -> None:
     """Webhook mode registers the URL with its secret, does not poll, and refuses updates
     without the right ``X-Telegram-Bot-Api-Secret-Token`` (403): nothing is stored or sent.
     The right secret is accepted and the report stored before the 200."""
     settings = make_settings(
         tg,
-        sqlite_url,
+        database_url,
         telegram_webhook_url=WEBHOOK_URL,
         telegram_webhook_secret=SecretStr("s3cret-Token_1"),
     )
@@ -529,9 +556,9 @@ async def test_token_never_reaches_the_logs(
     assert not any(TOKEN in r.getMessage() for r in caplog.records)
 
 
-async def test_rejected_token_does_not_leak(tg: FakeTelegram, sqlite_url: str) -> None:
+async def test_rejected_token_does_not_leak(tg: FakeTelegram, database_url: str) -> None:
     """A token the Bot API rejects fails start with a message that does not quote it."""
-    settings = make_settings(tg, sqlite_url, telegram_bot_token=SecretStr("999:wrong-token"))
+    settings = make_settings(tg, database_url, telegram_bot_token=SecretStr("999:wrong-token"))
     adapter = TelegramAdapter(object(), settings)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError) as caught:
         await adapter.start()

@@ -309,6 +309,11 @@ class FakeTelegram:
         call = Call(method, params, files, asyncio.get_running_loop().time())
         if self.record_calls:
             self.calls.append(call)
+        if method.lower() == "getupdates" and params.get("offset"):
+            # The offset confirms earlier updates as soon as the request arrives, even
+            # though the answer may wait (long polling).
+            self.confirmed_offset = max(self.confirmed_offset, int(params["offset"]))
+            await self._notify()
         try:
             response = await self._dispatch(method, params, files)
         finally:
@@ -349,7 +354,6 @@ class FakeTelegram:
         wait = min(float(params.get("timeout") or 0), self.long_poll_cap)
         if offset:
             # Telegram forgets confirmed updates.
-            self.confirmed_offset = max(self.confirmed_offset, offset)
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         assert self._changed is not None
         if not self._pending(offset) and wait > 0 and not self._closing:
