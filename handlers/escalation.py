@@ -1,0 +1,101 @@
+"""``/ack [note]`` and ``/escalations``: acknowledge a deal's escalations, and list them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from bot.core import Outgoing
+from bot.router import Context
+from handlers.render import fmt_time
+from kpi.errors import UserError
+from scheduler.escalation import describe
+
+if TYPE_CHECKING:
+    from scheduler.service import SchedulerService
+
+RECENT = dt.timedelta(days=14)
+"""``/escalations`` shows acknowledged escalations this recent."""
+
+
+def _service(ctx: Context) -> SchedulerService | None:
+    return ctx.services.get("scheduler")
+
+
+async def ack(ctx: Context) -> list[Outgoing]:
+    """``/ack [note]``: a designated contact stops the deal's open escalations.
+
+    The acknowledgement is announced in every chat linked to the deal (the group), with who
+    acknowledged and the note; a contact writing from elsewhere (a direct message) gets the
+    same text back.
+    """
+    deal = ctx.deal
+    assert deal is not None
+    service = _service(ctx)
+    if service is None:
+        return [ctx.reply(ctx.t("escalation.not_running"), kind="error")]
+    contact = next((c for c in deal.contacts if c.who == ctx.cmd.user), None)
+    if contact is None:
+        contacts = ", ".join(c.name or c.who for c in deal.contacts) or "—"
+        raise UserError(
+            "escalation.not_contact", person=ctx.cmd.name or ctx.cmd.user, contacts=contacts
+        )
+    note = ctx.args.strip()
+    who = contact.name or ctx.cmd.name or ctx.cmd.user
+    acked = await service.escalations.ack(
+        deal.id, person=ctx.cmd.user, name=who, note=note, at=ctx.cmd.at
+    )
+    if not acked:
+        return [ctx.reply(ctx.t("escalation.nothing_open", deal=deal.name))]
+    items = "; ".join(f"#{e.id} {describe(deal, e.detail, ctx.locale)}" for e in acked)
+    if note:
+        text = ctx.t("escalation.acked", who=who, items=items, note=note)
+    else:
+        text = ctx.t("escalation.acked_no_note", who=who, items=items)
+    chats = [chat for chat, _ in await service.store.linked_chats(deal.id)]
+    out = [Outgoing(to=chat, text=text, kind="escalation") for chat in chats]
+    if ctx.cmd.chat not in chats:
+        out.insert(0, ctx.reply(text))
+    return out
+
+
+async def escalations(ctx: Context) -> list[Outgoing]:
+    """``/escalations``: the deal's open escalations and those acknowledged recently."""
+    deal = ctx.deal
+    assert deal is not None
+    service = _service(ctx)
+    if service is None:
+        return [ctx.reply(ctx.t("escalation.not_running"), kind="error")]
+    found = await service.escalations.of_deal(deal.id, since=ctx.cmd.at - RECENT)
+    if not found:
+        return [ctx.reply(ctx.t("escalation.list_empty", deal=deal.name))]
+    lines = [ctx.t("escalation.list_title", deal=deal.name)]
+    for esc in found:
+        reason = describe(deal, esc.detail, ctx.locale)
+        if esc.status == "open":
+            progress = await service.escalations.progress(esc.id)
+            lines.append(
+                ctx.t(
+                    "escalation.list_open",
+                    id=esc.id,
+                    started=fmt_time(esc.started_at, deal.timezone),
+                    reason=reason,
+                    sent=progress.sent,
+                    levels=", ".join(str(level) for level in progress.levels_told) or "—",
+                    next=fmt_time(progress.next_due, deal.timezone)
+                    if progress.next_due is not None
+                    else ctx.t("escalation.list_none_next"),
+                )
+            )
+        else:
+            lines.append(
+                ctx.t(
+                    "escalation.list_acked",
+                    id=esc.id,
+                    at=fmt_time(esc.acked_at or esc.started_at, deal.timezone),
+                    who=esc.acked_name or esc.acked_by or "—",
+                    reason=reason,
+                    note=f" — “{esc.ack_note}”" if esc.ack_note else "",
+                )
+            )
+    return [ctx.reply("\n".join(lines))]

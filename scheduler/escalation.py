@@ -1,0 +1,289 @@
+"""Escalations: start one with every message it would send, acknowledge, list.
+
+An escalation is started by a pace check (a target far behind, or a warning that stood for two
+checks in a row) or by a disagreement left open for more than two days. Starting it stores the
+escalation and, in the same transaction, one outbox row per message of its plan
+(:func:`scheduler.slots.escalation_steps`): level 1 at once, each further level ``after`` later,
+each level repeated every ``repeat`` up to ``max`` times, any of them due in quiet hours deferred
+to their end. The outbox sends each row when it comes due, so the escalation advances with the
+clock and, across replicas, each message goes once. ``/ack`` marks the escalation acknowledged
+and cancels the rows not yet sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.core import Outgoing
+from bot.i18n import t
+from kpi.model import Deal
+from scheduler import messages
+from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow, insert_for, row_values
+from scheduler.slots import escalation_steps
+from scheduler.tables import escalations, outbox
+
+__all__ = [
+    "EscalationRecord",
+    "Escalations",
+    "Progress",
+    "describe",
+    "plan_escalation",
+    "start_escalation",
+]
+
+ESCALATION_KIND = "escalation"
+
+
+@dataclass(frozen=True)
+class EscalationRecord:
+    """One escalation as stored."""
+
+    id: int
+    deal_id: str
+    reason: str
+    origin: str
+    status: str
+    detail: dict[str, Any]
+    started_at: dt.datetime
+    acked_by: str | None
+    acked_name: str | None
+    ack_note: str | None
+    acked_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far an escalation has gone."""
+
+    sent: int
+    levels_told: tuple[int, ...]
+    next_due: dt.datetime | None
+    remaining: int
+
+
+def _record(row: Any) -> EscalationRecord:
+    return EscalationRecord(
+        id=int(row.id),
+        deal_id=row.deal_id,
+        reason=row.reason,
+        origin=row.origin,
+        status=row.status,
+        detail=json.loads(row.detail),
+        started_at=row.started_at,
+        acked_by=row.acked_by,
+        acked_name=row.acked_name,
+        ack_note=row.ack_note,
+        acked_at=row.acked_at,
+    )
+
+
+def describe(deal: Deal, detail: dict[str, Any], locale: str | None = None) -> str:
+    """What an escalation is about, in the deal's language."""
+    loc = locale or deal.locale
+    if detail.get("type") == "disagreement":
+        return t(
+            "escalation.reason_disagreement",
+            loc,
+            day=detail["day"],
+            metric=detail["metric"],
+            seller=detail["seller"],
+            agency=detail["agency"],
+            hours=detail["hours"],
+        )
+    key = (
+        "escalation.reason_pace_repeated"
+        if detail.get("why") == "repeated"
+        else ("escalation.reason_pace")
+    )
+    return t(
+        key,
+        loc,
+        metric=detail["metric"],
+        pace=detail["pace"],
+        threshold=detail["threshold"],
+        actual=detail["actual"],
+        target=detail["target"],
+    )
+
+
+def plan_escalation(
+    deal: Deal, reason: str, origin: str, detail: dict[str, Any], started_at: dt.datetime
+) -> NewEscalation:
+    """Every message of a new escalation, ready to store (see the module docstring).
+
+    Args:
+        deal: The deal (contacts, escalation timing, time zone, locale).
+        reason: What it is about, stable across checks (``pace:gmv``,
+            ``disagreement:2026-11-04:gmv``): one escalation per reason is open at a time.
+        origin: The check that started it (the pace check's slot day).
+        detail: What the messages say (see :func:`describe`).
+        started_at: When it starts (aware).
+
+    Returns:
+        The escalation with its outbox rows (one per contact and step).
+    """
+    rules = deal.schedule.escalation
+    levels = sorted({c.level for c in deal.contacts})
+    about = describe(deal, detail)
+    rows: list[NewRow] = []
+    for step in escalation_steps(started_at, levels, rules, deal.timezone):
+        for contact in (c for c in deal.contacts if c.level == step.level):
+            text = t(
+                "escalation.notice",
+                deal.locale,
+                deal=deal.name,
+                reason=about,
+                level=step.level,
+                round=step.round,
+                max=max(rules.max, 1),
+            )
+            rows.append(
+                NewRow(
+                    deal_id=deal.id,
+                    kind=ESCALATION_KIND,
+                    slot=f"{reason}@{origin}/{step.key}",
+                    chat=f"dm:{contact.who}",
+                    due_at=step.due,
+                    payload=messages.encode(Outgoing(to="", text=text, kind="escalation")),
+                )
+            )
+    return NewEscalation(deal.id, reason, origin, detail, started_at, tuple(rows))
+
+
+async def start_escalation(
+    conn: AsyncConnection, new: NewEscalation, now: dt.datetime
+) -> int | None:
+    """Store an escalation and its messages in the caller's transaction.
+
+    Returns:
+        The new escalation's id, or ``None`` when it already exists (same reason and origin,
+        e.g. a re-run check) or one with the same reason is still open.
+    """
+    statement = (
+        insert_for(conn, escalations)
+        .values(
+            deal_id=new.deal_id,
+            reason=new.reason,
+            origin=new.origin,
+            open_key=new.reason,
+            status="open",
+            detail=json.dumps(new.detail, sort_keys=True),
+            started_at=new.started_at,
+        )
+        .on_conflict_do_nothing()
+        .returning(escalations.c.id)
+    )
+    new_id = (await conn.execute(statement)).scalar_one_or_none()
+    if new_id is None:
+        return None
+    values = [
+        row_values(
+            NewRow(
+                deal_id=row.deal_id,
+                kind=row.kind,
+                slot=row.slot,
+                chat=row.chat,
+                due_at=row.due_at,
+                payload=row.payload,
+                escalation_id=int(new_id),
+            ),
+            now,
+        )
+        for row in sorted(new.rows, key=lambda r: r.key)
+    ]
+    if values:
+        statement = insert_for(conn, outbox).on_conflict_do_nothing()
+        await conn.execute(statement, values)
+    return int(new_id)
+
+
+class Escalations:
+    """Reading and acknowledging escalations."""
+
+    def __init__(self, store: Outbox) -> None:
+        self.store = store
+
+    async def of_deal(
+        self, deal_id: str, *, since: dt.datetime | None = None
+    ) -> list[EscalationRecord]:
+        """A deal's open escalations, then those acknowledged since ``since``, newest first."""
+
+        async def work(conn: AsyncConnection) -> list[EscalationRecord]:
+            rows = await conn.execute(
+                select(escalations)
+                .where(escalations.c.deal_id == deal_id)
+                .order_by(escalations.c.started_at.desc(), escalations.c.id.desc())
+            )
+            return [_record(r) for r in rows]
+
+        found = await self.store.read(work)
+        open_ = [e for e in found if e.status == "open"]
+        closed = [
+            e
+            for e in found
+            if e.status != "open" and (since is None or (e.acked_at or e.started_at) >= since)
+        ]
+        return open_ + closed
+
+    async def ack(
+        self, deal_id: str, *, person: str, name: str, note: str, at: dt.datetime
+    ) -> list[EscalationRecord]:
+        """Acknowledge every open escalation of a deal and cancel its unsent messages.
+
+        Returns:
+            The escalations acknowledged now (empty when none was open).
+        """
+
+        async def work(conn: AsyncConnection) -> list[EscalationRecord]:
+            rows = await conn.execute(
+                select(escalations)
+                .where(escalations.c.deal_id == deal_id, escalations.c.status == "open")
+                .order_by(escalations.c.id)
+                .with_for_update()
+            )
+            opened = [_record(r) for r in rows]
+            if not opened:
+                return []
+            ids = [e.id for e in opened]
+            await conn.execute(
+                update(escalations)
+                .where(escalations.c.id.in_(ids))
+                .values(
+                    status="acked",
+                    open_key=None,
+                    acked_by=person,
+                    acked_name=name,
+                    ack_note=note,
+                    acked_at=at,
+                )
+            )
+            # Claimed rows are left to their sender, which checks the status before sending.
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.escalation_id.in_(ids), outbox.c.status == "pending")
+                .values(status="cancelled", finished_at=at, error="acknowledged")
+            )
+            return opened
+
+        return await self.store.write(work)
+
+    async def progress(self, escalation_id: int) -> Progress:
+        """Messages sent so far, the levels told, the next one due and how many remain."""
+        rows: list[OutboxRow] = await self.store.rows(escalation_id=escalation_id)
+        sent = [r for r in rows if r.status == "sent"]
+        pending = [r for r in rows if r.status in ("pending", "claimed")]
+        levels = sorted(
+            {int(r.slot.rsplit("/L", 1)[1].split(".")[0]) for r in sent if "/L" in r.slot}
+        )
+        return Progress(
+            sent=len(sent),
+            levels_told=tuple(levels),
+            next_due=min((r.due_at for r in pending), default=None),
+            remaining=len(pending),
+        )

@@ -1,0 +1,286 @@
+"""The deal-level jobs: decide from the ledger what a due slot means, and fan it out.
+
+A job never sends anything itself. It reads the ledger and returns the messages to enqueue (one
+per linked chat, keyed by deal, kind, slot and chat) and the escalations to start; the service
+stores them together with the job's result in one transaction, so a job that is run twice (its
+first runner died) stores each message once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from bot.core import Outgoing, platform_of
+from handlers.kpi import status_line
+from handlers.render import fmt_target, fmt_value
+from kpi.ledger import Ledger
+from kpi.model import SIDES, Deal, Side
+from kpi.money import format_money, format_percent
+from kpi.pace import TargetStatus
+from kpi.sides import Figure
+from kpi.snapshot import Snapshot, snapshot
+from scheduler import messages
+from scheduler.escalation import Escalations, describe, plan_escalation
+from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow
+from scheduler.recap import ChartData, Translate, build_recap, translator
+
+__all__ = ["DISAGREEMENT_OPEN", "JobOutcome", "Jobs", "fee_effect"]
+
+log = logging.getLogger(__name__)
+
+DISAGREEMENT_OPEN = dt.timedelta(days=2)
+"""A disagreement open longer than this escalates."""
+
+
+@dataclass
+class JobOutcome:
+    """What a job decided: messages to enqueue, escalations to start, a result to keep."""
+
+    messages: list[NewRow] = field(default_factory=list)
+    escalations: list[NewEscalation] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    chart: ChartData | None = None
+    """A recap's chart, drawn by the caller off the event loop and attached to every message."""
+
+
+def _fan_out(
+    deal: Deal, kind: str, slot: str, chats: Sequence[str], msg: Outgoing, now: dt.datetime
+) -> list[NewRow]:
+    payload = messages.encode(msg)
+    return [NewRow(deal.id, kind, slot, chat, now, payload) for chat in chats]
+
+
+def fee_effect(tr: Translate, snap: Snapshot, status: TargetStatus) -> str | None:
+    """What a target's shortfall means for the fee at the current pace.
+
+    For a reported metric it compares the projected fee with the fee if the metric ended on
+    its target (everything else at the current pace); for a derived one it states the
+    projected fee.
+    """
+    deal = snap.deal
+    target = status.target
+    try:
+        projected = snap.fee("projected")
+        if target.metric in deal.base_metrics:
+            on_target = snap.fee("projected", {target.metric: target.value})
+        else:
+            on_target = None
+    except (ValueError, ArithmeticError, LookupError):
+        log.exception("fee effect for %s", deal.id)
+        return None
+    money = lambda amount: format_money(amount, deal.currency, deal.locale)  # noqa: E731
+    if on_target is not None and on_target.total != projected.total:
+        return tr(
+            "pace.fee_cost",
+            projected=money(projected.total),
+            on_target=money(on_target.total),
+            difference=money(abs(on_target.total - projected.total)),
+            metric=target.metric,
+        )
+    return tr("pace.fee_projected", projected=money(projected.total))
+
+
+def _arisen(figure: Figure) -> dt.datetime | None:
+    """When a disagreement or dispute started standing: its latest contributing record."""
+    stamps = [e.recorded_at for e in (figure.seller, figure.agency) if e is not None]
+    stamps += [d.recorded_at for d in figure.disputes]
+    return max(stamps) if stamps else None
+
+
+class Jobs:
+    """Runs the recap, pace-check and reminder jobs."""
+
+    def __init__(self, ledger: Ledger, store: Outbox, *, charts: bool = True) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.charts = charts
+
+    async def run(self, row: OutboxRow, deal: Deal, now: dt.datetime) -> JobOutcome:
+        """Decide one due job.
+
+        Args:
+            row: The claimed job row (``chat == "*"``).
+            deal: The deal's current version.
+            now: The present instant.
+        """
+        day = dt.date.fromisoformat(row.slot)
+        if row.kind == "recap":
+            return await self.recap(row, deal, day, now)
+        if row.kind == "pace":
+            return await self.pace(row, deal, day, now)
+        if row.kind == "reminder":
+            return await self.reminder(row, deal, day, now)
+        raise ValueError(f"unknown job kind {row.kind!r}")
+
+    async def _chats(self, deal: Deal) -> list[tuple[str, str]]:
+        return await self.store.linked_chats(deal.id)
+
+    # ------------------------------------------------------------------------ recap
+
+    async def recap(self, row: OutboxRow, deal: Deal, day: dt.date, now: dt.datetime) -> JobOutcome:
+        """The weekly recap to every linked chat, mentioning slots missed since the last one."""
+        previous = await self.store.previous_job(deal.id, "recap", row.slot, status="done")
+        since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        if previous is not None:
+            since = dt.datetime.fromisoformat(
+                previous.result().get("missed_upto", since.isoformat())
+            )
+        missed = await self.store.missed_between(deal.id, since, now)
+        built = await build_recap(self.ledger, deal, day, missed=missed, chart=self.charts)
+        if built is None:
+            return JobOutcome(result={"reason": "the week is before the deal's start"})
+        message, chart = built
+        chats = [chat for chat, _ in await self._chats(deal)]
+        return JobOutcome(
+            messages=_fan_out(deal, "recap", row.slot, chats, message, now),
+            result={
+                "chats": len(chats),
+                "missed": [m.id for m in missed],
+                "missed_upto": now.isoformat(),
+            },
+            chart=chart,
+        )
+
+    # ------------------------------------------------------------------------- pace
+
+    async def pace(self, row: OutboxRow, deal: Deal, day: dt.date, now: dt.datetime) -> JobOutcome:
+        """Warn about targets behind pace; start escalations where the rules say so."""
+        snap = await snapshot(self.ledger, deal, day)
+        terms = snap.deal
+        rules = deal.schedule
+        tr = translator(deal.locale)
+        previous = await self.store.previous_job(deal.id, "pace", row.slot)
+        warned_before = set(previous.result().get("warned", ())) if previous else set()
+        lines: list[str] = []
+        warned: list[str] = []
+        starts: list[NewEscalation] = []
+        for status in snap.statuses:
+            if status.pace is None or status.pace >= rules.warn_below:
+                continue
+            metric = status.target.metric
+            warned.append(metric)
+            lines.append(status_line(tr, terms, status))
+            effect = fee_effect(tr, snap, status)
+            if effect:
+                lines.append("   " + effect)
+            why = None
+            if status.pace < rules.escalate_below:
+                why = "below"
+            elif metric in warned_before:
+                why = "repeated"
+            if why is not None:
+                detail: dict[str, Any] = {
+                    "type": "pace",
+                    "why": why,
+                    "metric": metric,
+                    "pace": format_percent(status.pace),
+                    "threshold": format_percent(
+                        rules.escalate_below if why == "below" else rules.warn_below
+                    ),
+                    "actual": fmt_value(terms, metric, status.actual),
+                    "target": fmt_target(
+                        terms, metric, status.target.direction, status.target.value
+                    ),
+                }
+                starts.append(plan_escalation(deal, f"pace:{metric}", row.slot, detail, now))
+        for figure in snap.disagreements:
+            arisen = _arisen(figure)
+            if arisen is None or now - arisen <= DISAGREEMENT_OPEN:
+                continue
+            detail = {
+                "type": "disagreement",
+                "day": figure.day.isoformat(),
+                "metric": figure.metric,
+                "seller": fmt_value(
+                    terms, figure.metric, figure.seller.value if figure.seller else None
+                ),
+                "agency": fmt_value(
+                    terms, figure.metric, figure.agency.value if figure.agency else None
+                ),
+                "hours": int((now - arisen) / dt.timedelta(hours=1)),
+            }
+            reason = f"disagreement:{figure.day.isoformat()}:{figure.metric}"
+            starts.append(plan_escalation(deal, reason, row.slot, detail, now))
+        outcome = JobOutcome(result={"warned": warned})
+        if not lines and not starts:
+            return outcome
+        open_reasons = await self._open_reasons(deal.id)
+        fresh = [s for s in starts if s.reason not in open_reasons]
+        outcome.escalations = fresh
+        outcome.result["escalated"] = [s.reason for s in fresh]
+        body = list(lines)
+        for start in fresh:
+            body.append(tr("pace.escalating", reason=describe(deal, start.detail)))
+        if not body:
+            return outcome
+        title = tr("pace.title", deal=deal.name, day=day.isoformat())
+        if warned:
+            title += "\n" + tr(
+                "pace.threshold",
+                warn=format_percent(rules.warn_below),
+                escalate=format_percent(rules.escalate_below),
+            )
+        text = "\n".join([title, *body])
+        chats = [chat for chat, _ in await self._chats(deal)]
+        outcome.messages = _fan_out(
+            deal, "warning", row.slot, chats, Outgoing(to="", text=text, kind="warning"), now
+        )
+        return outcome
+
+    async def _open_reasons(self, deal_id: str) -> set[str]:
+        found = await Escalations(self.store).of_deal(deal_id)
+        return {e.reason for e in found if e.status == "open"}
+
+    # --------------------------------------------------------------------- reminder
+
+    async def reminder(
+        self, row: OutboxRow, deal: Deal, day: dt.date, now: dt.datetime
+    ) -> JobOutcome:
+        """Tell each side that reported nothing for the day, in its chats, mentioning it."""
+        entries = await self.ledger.current_entries(deal.id, day, day)
+        reported = {e.side for e in entries}
+        missing: list[Side] = [s for s in SIDES if s not in reported]
+        outcome = JobOutcome(result={"missing": missing})
+        if not missing:
+            return outcome
+        tr = translator(deal.locale)
+        example = self._example(deal)
+        for chat, chat_side in await self._chats(deal):
+            sides = missing if chat_side == "shared" else [s for s in missing if s == chat_side]
+            if not sides:
+                continue
+            platform = platform_of(chat)
+            mentions = tuple(
+                person
+                for side in sides
+                for person in deal.members.get(side, ())
+                if platform_of(person) == platform
+            )
+            text = tr(
+                "reminder.text",
+                day=day.isoformat(),
+                sides=", ".join(tr(f"side.{s}") for s in sides),
+                example=example,
+            )
+            outcome.messages.append(
+                NewRow(
+                    deal.id,
+                    "reminder",
+                    row.slot,
+                    chat,
+                    now,
+                    messages.encode(Outgoing(to="", text=text, kind="reminder", mentions=mentions)),
+                )
+            )
+        return outcome
+
+    @staticmethod
+    def _example(deal: Deal) -> str:
+        metrics = list(deal.base_metrics)[:2]
+        figures = [Decimal(12000), Decimal(340)]
+        return "/report " + " ".join(f"{m} {v}" for m, v in zip(metrics, figures, strict=False))

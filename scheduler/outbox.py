@@ -1,0 +1,545 @@
+"""The outbox: scheduled jobs and messages with deterministic keys, claimed under a lease.
+
+Every write is one transaction. Enqueueing is ``INSERT ... ON CONFLICT DO NOTHING`` on the key
+``(deal_id, kind, slot, chat)``, so any number of replicas may enqueue the same slot and one row
+results. A replica *claims* due rows (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+concurrent claimers never wait for or take each other's rows; SQLite serializes writers with
+``BEGIN IMMEDIATE``) by setting ``status = 'claimed'``, ``claimed_by`` and ``lease_until``. Its
+finishing write is fenced by ``(claimed_by, attempts)``: if the lease expired and another
+replica re-claimed the row, the late write changes nothing. A claim whose holder died is taken
+again once ``lease_until`` has passed; that is the one way a message can be sent twice
+(``docs/replicas.md``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kpi.db import READ_ONLY
+from kpi.storage import chat_links, deal_versions, deals
+from scheduler.tables import JOB_CHAT, cursors, escalations, outbox
+
+__all__ = [
+    "FINAL",
+    "NewEscalation",
+    "NewRow",
+    "Outbox",
+    "OutboxRow",
+    "insert_for",
+    "insert_ignore",
+    "row_values",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FINAL = frozenset({"sent", "done", "missed", "skipped", "cancelled", "failed"})
+"""Statuses a row never leaves."""
+
+_RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One outbox row as read back."""
+
+    id: int
+    deal_id: str
+    kind: str
+    slot: str
+    chat: str
+    due_at: dt.datetime
+    status: str
+    payload: str | None
+    escalation_id: int | None
+    attempts: int
+    claimed_by: str | None
+    lease_until: dt.datetime | None
+    message_id: str | None
+    error: str | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+    @property
+    def is_job(self) -> bool:
+        return self.chat == JOB_CHAT
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.deal_id, self.kind, self.slot, self.chat)
+
+    def result(self) -> dict[str, Any]:
+        """A finished job's stored result (``{}`` when there is none)."""
+        if not self.is_job or not self.payload:
+            return {}
+        loaded = json.loads(self.payload)
+        return loaded if isinstance(loaded, dict) else {}
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """A row to enqueue."""
+
+    deal_id: str
+    kind: str
+    slot: str
+    chat: str
+    due_at: dt.datetime
+    payload: str | None = None
+    status: str = "pending"
+    escalation_id: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.deal_id, self.kind, self.slot, self.chat)
+
+
+@dataclass(frozen=True)
+class NewEscalation:
+    """An escalation to start, with the messages it will send unless acknowledged.
+
+    ``rows`` carry ``escalation_id=None``; the store fills in the new escalation's id."""
+
+    deal_id: str
+    reason: str
+    origin: str
+    detail: dict[str, Any]
+    started_at: dt.datetime
+    rows: tuple[NewRow, ...]
+
+
+def insert_for(conn: AsyncConnection, table: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+async def insert_ignore(conn: AsyncConnection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows, skipping any that collide with a unique key (both databases)."""
+    if not rows:
+        return
+    await conn.execute(insert_for(conn, table).on_conflict_do_nothing(), list(rows))
+
+
+def _to_row(row: Any) -> OutboxRow:
+    return OutboxRow(
+        id=int(row.id),
+        deal_id=row.deal_id,
+        kind=row.kind,
+        slot=row.slot,
+        chat=row.chat,
+        due_at=row.due_at,
+        status=row.status,
+        payload=row.payload,
+        escalation_id=None if row.escalation_id is None else int(row.escalation_id),
+        attempts=int(row.attempts),
+        claimed_by=row.claimed_by,
+        lease_until=row.lease_until,
+        message_id=row.message_id,
+        error=row.error,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+def row_values(row: NewRow, now: dt.datetime) -> dict[str, Any]:
+    final = row.status in FINAL
+    return {
+        "deal_id": row.deal_id,
+        "kind": row.kind,
+        "slot": row.slot,
+        "chat": row.chat,
+        "due_at": row.due_at,
+        "status": row.status,
+        "payload": row.payload,
+        "escalation_id": row.escalation_id,
+        "attempts": 0,
+        "created_at": now,
+        "finished_at": now if final else None,
+    }
+
+
+class Outbox:
+    """The outbox and escalation tables over an async engine."""
+
+    def __init__(self, engine: AsyncEngine, *, worker: str) -> None:
+        """Create the store.
+
+        Args:
+            engine: The ledger's engine (migrated).
+            worker: This process's claim name, unique among replicas (host, pid, random).
+        """
+        self.engine = engine
+        self.worker = worker
+
+    # ------------------------------------------------------------------ transactions
+
+    async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` in a read-only transaction."""
+        return await self._run(work, write=False)
+
+    async def write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` in a write transaction, retried when it loses a race."""
+        return await self._run(work, write=True)
+
+    async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
+        last: BaseException | None = None
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                async with self.engine.connect() as conn:
+                    if not write:
+                        conn = await conn.execution_options(**{READ_ONLY: True})
+                    async with conn.begin():
+                        return await work(conn)
+            except sa_exc.DBAPIError as exc:
+                sqlstate = getattr(exc.orig, "sqlstate", None)
+                if not (exc.connection_invalidated or sqlstate in _RETRY_SQLSTATES):
+                    raise
+                last = exc
+                log.debug("outbox transaction lost a race (attempt %d): %s", attempt, exc)
+        assert last is not None
+        raise last
+
+    # ---------------------------------------------------------------------- deals
+
+    async def deal_heads(self) -> list[tuple[str, int, dt.datetime]]:
+        """Every deal as ``(id, current version, first applied at)``, by id."""
+
+        async def work(conn: AsyncConnection) -> list[tuple[str, int, dt.datetime]]:
+            rows = await conn.execute(
+                select(deals.c.id, deals.c.current_version, deals.c.created_at).order_by(deals.c.id)
+            )
+            return [(str(r.id), int(r.current_version), r.created_at) for r in rows]
+
+        return await self.read(work)
+
+    async def deal_created(self, deal_id: str) -> dt.datetime | None:
+        """When a deal was first applied."""
+
+        async def work(conn: AsyncConnection) -> dt.datetime | None:
+            found = await conn.execute(select(deals.c.created_at).where(deals.c.id == deal_id))
+            value: dt.datetime | None = found.scalar_one_or_none()
+            return value
+
+        return await self.read(work)
+
+    async def first_version_effective(self, deal_id: str) -> dt.date | None:
+        """The effective date of a deal's first version."""
+
+        async def work(conn: AsyncConnection) -> dt.date | None:
+            found = await conn.execute(
+                select(func.min(deal_versions.c.effective)).where(
+                    deal_versions.c.deal_id == deal_id
+                )
+            )
+            value: dt.date | None = found.scalar_one_or_none()
+            return value
+
+        return await self.read(work)
+
+    async def linked_chats(self, deal_id: str) -> list[tuple[str, str]]:
+        """The chats linked to a deal as ``(chat id, side)``, by chat id."""
+
+        async def work(conn: AsyncConnection) -> list[tuple[str, str]]:
+            rows = await conn.execute(
+                select(chat_links.c.chat_id, chat_links.c.side)
+                .where(chat_links.c.deal_id == deal_id)
+                .order_by(chat_links.c.chat_id)
+            )
+            return [(str(chat), str(side)) for chat, side in rows]
+
+        return await self.read(work)
+
+    # -------------------------------------------------------------------- enqueueing
+
+    async def cursors(self) -> dict[tuple[str, str], dt.date]:
+        """The last enumerated slot day of every (deal, job kind)."""
+
+        async def work(conn: AsyncConnection) -> dict[tuple[str, str], dt.date]:
+            rows = await conn.execute(
+                select(cursors.c.deal_id, cursors.c.kind, cursors.c.last_slot)
+            )
+            return {(str(r.deal_id), str(r.kind)): dt.date.fromisoformat(r.last_slot) for r in rows}
+
+        return await self.read(work)
+
+    async def record_slots(
+        self, deal_id: str, kind: str, rows: Sequence[NewRow], now: dt.datetime
+    ) -> None:
+        """Enqueue job rows (pending, or missed) and move the (deal, kind) cursor past them.
+
+        One transaction: the cursor never passes a slot whose row is not stored. Replicas doing
+        the same work concurrently store each row once and leave the cursor at the furthest
+        slot either reached.
+        """
+        if not rows:
+            return
+        last = max(row.slot for row in rows)
+
+        async def work(conn: AsyncConnection) -> None:
+            await insert_ignore(conn, outbox, [row_values(r, now) for r in sorted(rows, key=_key)])
+            statement = insert_for(conn, cursors).values(
+                deal_id=deal_id, kind=kind, last_slot=last, updated_at=now
+            )
+            statement = statement.on_conflict_do_update(
+                index_elements=["deal_id", "kind"],
+                set_={"last_slot": statement.excluded.last_slot, "updated_at": now},
+                # ISO dates compare as strings; the cursor only moves forward.
+                where=cursors.c.last_slot < statement.excluded.last_slot,
+            )
+            await conn.execute(statement)
+
+        await self.write(work)
+
+    async def enqueue(self, rows: Iterable[NewRow], now: dt.datetime) -> None:
+        """Insert rows that are not there yet (by key)."""
+        values = [row_values(r, now) for r in sorted(rows, key=_key)]
+
+        async def work(conn: AsyncConnection) -> None:
+            await insert_ignore(conn, outbox, values)
+
+        if values:
+            await self.write(work)
+
+    # ---------------------------------------------------------------------- claiming
+
+    async def claim(self, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[OutboxRow]:
+        """Claim up to ``limit`` due rows: pending ones due by ``now`` and expired claims.
+
+        Returns:
+            The claimed rows (status ``claimed``, ``attempts`` incremented), oldest due first.
+        """
+
+        async def work(conn: AsyncConnection) -> list[OutboxRow]:
+            due = or_(
+                and_(outbox.c.status == "pending", outbox.c.due_at <= now),
+                and_(outbox.c.status == "claimed", outbox.c.lease_until < now),
+            )
+            ids = list(
+                (
+                    await conn.execute(
+                        select(outbox.c.id)
+                        .where(due)
+                        .order_by(outbox.c.due_at, outbox.c.id)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            if not ids:
+                return []
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids))
+                .values(
+                    status="claimed",
+                    claimed_by=self.worker,
+                    lease_until=now + lease,
+                    attempts=outbox.c.attempts + 1,
+                )
+            )
+            rows = await conn.execute(
+                select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.due_at, outbox.c.id)
+            )
+            return [_to_row(r) for r in rows]
+
+        return await self.write(work)
+
+    def _mine(self, row: OutboxRow) -> Any:
+        return and_(
+            outbox.c.id == row.id,
+            outbox.c.status == "claimed",
+            outbox.c.claimed_by == self.worker,
+            outbox.c.attempts == row.attempts,
+        )
+
+    async def renew(self, rows: Sequence[OutboxRow], until: dt.datetime) -> int:
+        """Extend the lease of rows this worker still holds; returns how many."""
+        if not rows:
+            return 0
+
+        async def work(conn: AsyncConnection) -> int:
+            held = 0
+            for row in rows:
+                result = await conn.execute(
+                    update(outbox).where(self._mine(row)).values(lease_until=until)
+                )
+                held += result.rowcount or 0
+            return held
+
+        return await self.write(work)
+
+    async def finish(
+        self,
+        row: OutboxRow,
+        status: str,
+        now: dt.datetime,
+        *,
+        message_id: str | None = None,
+        error: str | None = None,
+        payload: str | None = None,
+        extra: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> bool:
+        """Record a claimed row's outcome, if this worker still holds the claim.
+
+        Args:
+            row: The row as claimed.
+            status: A final status.
+            now: When.
+            message_id: The platform's message id (sent messages).
+            error: Why it failed or was skipped.
+            payload: A job's result to keep (replaces the payload).
+            extra: More writes for the same transaction (a job's fan-out), run only if the
+                claim is still held.
+
+        Returns:
+            False when the claim had been lost (lease expired and taken); nothing was written.
+        """
+        assert status in FINAL, status
+        values: dict[str, Any] = {"status": status, "finished_at": now, "lease_until": None}
+        if message_id is not None:
+            values["message_id"] = message_id[:200]
+        if error is not None:
+            values["error"] = error
+        if payload is not None:
+            values["payload"] = payload
+
+        async def work(conn: AsyncConnection) -> bool:
+            result = await conn.execute(update(outbox).where(self._mine(row)).values(**values))
+            if not result.rowcount:
+                return False
+            if extra is not None:
+                await extra(conn)
+            return True
+
+        return await self.write(work)
+
+    async def retry_later(self, row: OutboxRow, due: dt.datetime, error: str) -> bool:
+        """Give a claimed row back as pending, due again at ``due``."""
+
+        async def work(conn: AsyncConnection) -> bool:
+            result = await conn.execute(
+                update(outbox)
+                .where(self._mine(row))
+                .values(
+                    status="pending", due_at=due, claimed_by=None, lease_until=None, error=error
+                )
+            )
+            return bool(result.rowcount)
+
+        return await self.write(work)
+
+    async def release(self, row: OutboxRow) -> bool:
+        """Give a claimed row back untouched (this worker will not send it in time)."""
+
+        async def work(conn: AsyncConnection) -> bool:
+            result = await conn.execute(
+                update(outbox)
+                .where(self._mine(row))
+                .values(status="pending", claimed_by=None, lease_until=None)
+            )
+            return bool(result.rowcount)
+
+        return await self.write(work)
+
+    # ------------------------------------------------------------------------ reading
+
+    async def rows(
+        self,
+        *,
+        deal_id: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        escalation_id: int | None = None,
+        jobs: bool | None = None,
+    ) -> list[OutboxRow]:
+        """Rows matching every given filter, by due time then id."""
+
+        async def work(conn: AsyncConnection) -> list[OutboxRow]:
+            query = select(outbox)
+            if deal_id is not None:
+                query = query.where(outbox.c.deal_id == deal_id)
+            if kind is not None:
+                query = query.where(outbox.c.kind == kind)
+            if status is not None:
+                query = query.where(outbox.c.status == status)
+            if escalation_id is not None:
+                query = query.where(outbox.c.escalation_id == escalation_id)
+            if jobs is True:
+                query = query.where(outbox.c.chat == JOB_CHAT)
+            elif jobs is False:
+                query = query.where(outbox.c.chat != JOB_CHAT)
+            rows = await conn.execute(query.order_by(outbox.c.due_at, outbox.c.id))
+            return [_to_row(r) for r in rows]
+
+        return await self.read(work)
+
+    async def previous_job(
+        self, deal_id: str, kind: str, before: str, *, status: str | None = None
+    ) -> OutboxRow | None:
+        """The latest job row of a kind (and status) with a slot before ``before``."""
+
+        async def work(conn: AsyncConnection) -> OutboxRow | None:
+            query = select(outbox).where(
+                outbox.c.deal_id == deal_id,
+                outbox.c.kind == kind,
+                outbox.c.chat == JOB_CHAT,
+                outbox.c.slot < before,
+            )
+            if status is not None:
+                query = query.where(outbox.c.status == status)
+            row = (await conn.execute(query.order_by(outbox.c.slot.desc()).limit(1))).one_or_none()
+            return None if row is None else _to_row(row)
+
+        return await self.read(work)
+
+    async def missed_between(
+        self, deal_id: str, after: dt.datetime, upto: dt.datetime
+    ) -> list[OutboxRow]:
+        """A deal's missed job slots due in ``(after, upto]``, oldest first."""
+
+        async def work(conn: AsyncConnection) -> list[OutboxRow]:
+            rows = await conn.execute(
+                select(outbox)
+                .where(
+                    outbox.c.deal_id == deal_id,
+                    outbox.c.chat == JOB_CHAT,
+                    outbox.c.status == "missed",
+                    outbox.c.due_at > after,
+                    outbox.c.due_at <= upto,
+                )
+                .order_by(outbox.c.due_at, outbox.c.id)
+            )
+            return [_to_row(r) for r in rows]
+
+        return await self.read(work)
+
+    async def escalation_status(self, escalation_id: int) -> str | None:
+        """An escalation's status (``open`` or ``acked``)."""
+
+        async def work(conn: AsyncConnection) -> str | None:
+            found = await conn.execute(
+                select(escalations.c.status).where(escalations.c.id == escalation_id)
+            )
+            value = found.scalar_one_or_none()
+            return None if value is None else str(value)
+
+        return await self.read(work)
+
+
+def _key(row: NewRow) -> tuple[str, str, str, str]:
+    # Inserting in key order everywhere keeps two replicas' batches from deadlocking on
+    # PostgreSQL's unique index.
+    return row.key

@@ -1,0 +1,216 @@
+"""The weekly recap: last week by day and its totals, the period against its targets, open
+disagreements, the fee to date and projected, slots missed while offline, and a chart.
+
+The recap due on day D covers the seven days before D, and the period as of D - 1 (the last
+complete day): a recap on the first day of a period therefore shows how the previous one closed.
+Its text is built from the same helpers as ``/kpi`` so the two always say the same thing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from bot.core import Attachment, Outgoing
+from bot.i18n import t
+from handlers.kpi import (
+    disagreement_lines,
+    flatten,
+    period_title,
+    rich_message,
+    status_line,
+)
+from handlers.render import fmt_value
+from kpi.ledger import Ledger
+from kpi.model import Deal
+from kpi.money import format_money
+from kpi.pace import derive
+from kpi.sides import Figure, resolve
+from kpi.snapshot import Snapshot, snapshot
+from scheduler.outbox import OutboxRow
+
+__all__ = ["ChartData", "build_recap", "chart_data", "fee_lines", "missed_lines", "render_chart"]
+
+log = logging.getLogger(__name__)
+
+Translate = Callable[..., str]
+
+
+def translator(locale: str) -> Translate:
+    """``t`` bound to a locale, shaped like ``Context.t`` for the ``/kpi`` helpers."""
+    return partial(_t, locale)
+
+
+def _t(locale: str, key: str, /, **params: Any) -> str:
+    return t(key, locale, **params)
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """What the chart shows: one metric's daily figures against the daily target line."""
+
+    metric: str
+    days: tuple[dt.date, ...]
+    values: tuple[Decimal | None, ...]
+    needed_per_day: Decimal | None
+    period_label: str
+
+
+def chart_data(snap: Snapshot) -> ChartData | None:
+    """The period-to-date chart of GMV (or the first reported metric with a target)."""
+    deal = snap.deal
+    metric = "gmv" if "gmv" in deal.base_metrics else None
+    if metric is None:
+        metric = next((tg.metric for tg in deal.targets if tg.metric in deal.base_metrics), None)
+    if metric is None:
+        return None
+    days = []
+    day = snap.period.start
+    while day <= snap.upto:
+        days.append(day)
+        day += dt.timedelta(days=1)
+    if not days:
+        return None
+    values = tuple(_counted(snap.figures.get((d, metric))) for d in days)
+    target = deal.target_for(metric)
+    needed = None
+    if target is not None and target.direction == "at_least" and snap.period.days > 0:
+        needed = target.value / snap.period.days
+    return ChartData(metric, tuple(days), values, needed, snap.period.label)
+
+
+def render_chart(data: ChartData, locale: str) -> Attachment:
+    """Draw the chart (blocking: call it in a worker thread)."""
+    from scheduler.chart import cjk_font, daily_chart
+
+    # Without a font that has Chinese glyphs, Chinese labels would draw as empty boxes.
+    labels = locale if locale == "en" or cjk_font() is not None else "en"
+    png = daily_chart(
+        data.days,
+        data.values,
+        data.needed_per_day,
+        title=t("recap.chart_title", labels, metric=data.metric, period=data.period_label),
+        bars_label=t("recap.chart_bars", labels, metric=data.metric),
+        line_label=t("recap.chart_line", labels),
+    )
+    return Attachment(
+        filename=f"{data.metric}-{data.period_label}.png",
+        content=png,
+        title=t("recap.chart_title", locale, metric=data.metric, period=data.period_label),
+    )
+
+
+def _counted(figure: Figure | None) -> Decimal | None:
+    return None if figure is None else figure.value
+
+
+def fee_lines(tr: Translate, snap: Snapshot) -> list[str]:
+    """Fee to date and projected at the current pace (nothing if the plan cannot say)."""
+    currency = snap.deal.currency
+    locale = snap.deal.locale
+    try:
+        to_date = snap.fee("to_date")
+        projected = snap.fee("final" if snap.closed else "projected")
+    except (ValueError, ArithmeticError, LookupError):
+        log.exception("fee for the recap of %s", snap.deal.id)
+        return []
+    return [
+        tr(
+            "recap.fee",
+            to_date=format_money(to_date.total, currency, locale),
+            projected=format_money(projected.total, currency, locale),
+        )
+    ]
+
+
+def missed_lines(tr: Translate, deal: Deal, missed: Sequence[OutboxRow]) -> list[str]:
+    """The slots that were missed while the bot was down, one line."""
+    if not missed:
+        return []
+    zone = _zone(deal)
+    items = ", ".join(
+        f"{tr('recap.kind_' + row.kind)} {row.due_at.astimezone(zone):%m-%d %H:%M}"
+        for row in missed
+    )
+    return [tr("recap.missed", items=items)]
+
+
+def _zone(deal: Deal) -> dt.tzinfo:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(deal.timezone)
+
+
+def _week_lines(
+    tr: Translate, deal: Deal, days: Sequence[dt.date], figures: dict[tuple[dt.date, str], Figure]
+) -> tuple[list[str], str]:
+    base = deal.base_metrics
+    names = tr("recap.weekdays").split(",")
+    lines = []
+    sums: dict[str, Decimal | None] = {}
+    for day in days:
+        parts = []
+        for metric in base:
+            value = _counted(figures.get((day, metric)))
+            if value is not None:
+                sums[metric] = (sums.get(metric) or Decimal(0)) + value
+            parts.append(f"{metric} {fmt_value(deal, metric, value)}")
+        lines.append(f"{names[day.weekday()]} {day:%m-%d}: " + " · ".join(parts))
+    totals = derive(deal.metrics, {m: sums.get(m, Decimal(0)) for m in base})
+    shown = " · ".join(f"{m} {fmt_value(deal, m, totals.get(m))}" for m in deal.metrics)
+    return lines, tr("recap.week_totals", totals=shown)
+
+
+async def build_recap(
+    ledger: Ledger,
+    deal: Deal,
+    day: dt.date,
+    *,
+    missed: Sequence[OutboxRow] = (),
+    chart: bool = True,
+) -> tuple[Outgoing, ChartData | None] | None:
+    """Build the recap due on ``day`` (without its chart, which the caller draws off-loop).
+
+    Args:
+        ledger: The ledger.
+        deal: The deal's current version.
+        day: The recap's local day (a Monday for ``recap: mon 09:00``).
+        missed: Missed slots to mention.
+        chart: Whether to return the chart's data.
+
+    Returns:
+        The message (``to`` left empty: it goes to every linked chat) and the chart's data;
+        ``None`` when the week lies entirely before the deal's start.
+    """
+    week_end = day - dt.timedelta(days=1)
+    if week_end < deal.starts:
+        return None
+    week_start = max(day - dt.timedelta(days=7), deal.starts)
+    snap = await snapshot(ledger, deal, week_end)
+    terms = snap.deal
+    tr = translator(deal.locale)
+    entries = await ledger.current_entries(deal.id, week_start, week_end)
+    verdicts = await ledger.verdicts(deal.id, week_start, week_end)
+    figures = resolve(entries, verdicts, truth=terms.truth, tolerance=terms.tolerance)
+    days = [week_start + dt.timedelta(days=i) for i in range((week_end - week_start).days + 1)]
+    by_day, totals = _week_lines(tr, terms, days, figures)
+    rich = rich_message(
+        tr("recap.title", deal=deal.name, start=f"{week_start:%m-%d}", end=f"{week_end:%m-%d}"),
+        [
+            (tr("recap.by_day"), [*by_day, totals]),
+            (
+                period_title(tr, snap),
+                [status_line(tr, terms, s) for s in snap.statuses] + fee_lines(tr, snap),
+            ),
+            (tr("kpi.disagreements"), disagreement_lines(tr, snap)),
+            (None, missed_lines(tr, deal, missed)),
+        ],
+        footer=tr("kpi.footer", truth=tr(f"truth.{terms.truth}")),
+    )
+    message = Outgoing(to="", text=flatten(rich), kind="recap", rich=rich)
+    return message, chart_data(snap) if chart else None

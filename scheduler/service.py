@@ -1,0 +1,341 @@
+"""The scheduler's tick: enqueue what came due, claim it, decide jobs, send messages.
+
+``tick(now)`` runs three steps, each safe to run in any number of replicas at once:
+
+1. **Enqueue.** For every deal and job kind (recap, pace check, reminder), the slots that came
+   due since the (deal, kind) cursor are stored as job rows. A slot older than the grace window
+   (``missed_grace_hours``) is stored as ``missed`` instead, and the next recap mentions it.
+2. **Claim and run.** Due rows are claimed under a lease (``outbox_lease_seconds``). A job row
+   is decided (:mod:`scheduler.jobs`) and replaced by its messages and escalations in one
+   transaction; a message row is paced, sent through ``core.deliver``, and marked ``sent``
+   with the platform's message id.
+3. **Escalations advance** by the same claim: every message of an escalation is an outbox row
+   due at its own time (deferred past quiet hours), and ``/ack`` cancels the ones not yet sent.
+
+While a batch is being sent, a heartbeat renews its lease, so only a replica that *died* loses
+its claims; a claim is never sent after its lease could have expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.core import Delivered, Outgoing
+from bot.i18n import t
+from kpi.model import Deal
+from scheduler import messages
+from scheduler.escalation import Escalations, start_escalation
+from scheduler.jobs import JobOutcome, Jobs
+from scheduler.outbox import NewRow, Outbox, OutboxRow, insert_ignore, row_values
+from scheduler.pacing import Pacer, paces_itself
+from scheduler.recap import render_chart
+from scheduler.slots import JOB_KINDS, due_slots
+from scheduler.tables import JOB_CHAT, outbox
+
+if TYPE_CHECKING:
+    from bot.app import Core
+
+__all__ = ["SchedulerService", "default_worker"]
+
+log = logging.getLogger("kpibot.scheduler")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+MAX_ATTEMPTS = 5
+"""Sends (or job runs) tried before a row is marked failed."""
+MAX_BACKOFF = dt.timedelta(minutes=30)
+
+
+def default_worker() -> str:
+    """A claim name unique to this process: host, pid and a random suffix."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    return min(dt.timedelta(seconds=30) * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
+
+
+class SchedulerService:
+    """The scheduled side of one bot process."""
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        pacer: Pacer | None = None,
+        sleep: Sleep = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        batch: int = 200,
+        concurrency: int = 64,
+        charts: bool = True,
+        worker: str | None = None,
+    ) -> None:
+        """Create the service.
+
+        Args:
+            core: The bot core (settings, clock, ledger, delivery).
+            pacer: Paces sends (default: the platforms' documented limits, real time).
+            sleep: How the heartbeat waits (injectable so tests never wait).
+            monotonic: Elapsed-time source for the lease deadline.
+            batch: Rows claimed at a time.
+            concurrency: Chats sent to at once (each chat's messages go in order).
+            charts: Whether recaps carry their chart.
+            worker: This replica's claim name (default: host, pid, random).
+        """
+        self.core = core
+        self.store = Outbox(core.ledger.engine, worker=worker or default_worker())
+        self.jobs = Jobs(core.ledger, self.store, charts=charts)
+        self.escalations = Escalations(self.store)
+        self.pacer = pacer or Pacer(sleep=sleep, monotonic=monotonic)
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self.batch = batch
+        self.concurrency = concurrency
+        self._deals: dict[str, tuple[int, Deal]] = {}
+        self._lease_ok = 0.0
+
+    @property
+    def lease(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.core.settings.outbox_lease_seconds)
+
+    @property
+    def grace(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.core.settings.missed_grace_hours)
+
+    async def tick(self, now: dt.datetime) -> None:
+        """Run everything due up to ``now``."""
+        await self.enqueue_due(now)
+        await self.drain(now)
+
+    # ------------------------------------------------------------------- enqueue
+
+    async def _deal(self, deal_id: str, version: int | None = None) -> Deal | None:
+        cached = self._deals.get(deal_id)
+        if cached is not None and version is not None and cached[0] == version:
+            return cached[1]
+        current = await self.core.ledger.current_deal(deal_id)
+        if current is None:
+            return None
+        deal, found = current
+        self._deals[deal_id] = (found, deal)
+        return deal
+
+    async def enqueue_due(self, now: dt.datetime) -> int:
+        """Store a job row for every slot that came due up to ``now``; returns how many."""
+        cursors = await self.store.cursors()
+        stored = 0
+        for deal_id, version, created in await self.store.deal_heads():
+            deal = await self._deal(deal_id, version)
+            if deal is None:
+                continue
+            for kind in JOB_KINDS:
+                slots = due_slots(
+                    deal, kind, after=cursors.get((deal_id, kind)), origin=created, now=now
+                )
+                if not slots:
+                    continue
+                rows = [
+                    NewRow(
+                        deal_id,
+                        kind,
+                        slot.key,
+                        JOB_CHAT,
+                        slot.due,
+                        status="pending" if now - slot.due <= self.grace else "missed",
+                    )
+                    for slot in slots
+                ]
+                for row in rows:
+                    if row.status == "missed":
+                        log.warning(
+                            "missed slot (past the grace window)",
+                            extra={"deal": deal_id, "kind": kind, "slot": row.slot},
+                        )
+                await self.store.record_slots(deal_id, kind, rows, now)
+                stored += len(rows)
+        return stored
+
+    # --------------------------------------------------------------------- drain
+
+    async def drain(self, now: dt.datetime, *, max_rounds: int = 1000) -> None:
+        """Claim and handle due rows until none is left (or ``max_rounds`` batches)."""
+        for _ in range(max_rounds):
+            rows = await self.store.claim(now, self.lease, self.batch)
+            if not rows:
+                return
+            for row in (r for r in rows if r.is_job):
+                await self._run_job(row, now)
+            await self._send_all([r for r in rows if not r.is_job])
+
+    async def _run_job(self, row: OutboxRow, now: dt.datetime) -> None:
+        deal = await self._deal(row.deal_id)
+        if deal is None:
+            await self.store.finish(row, "skipped", now, error="unknown deal")
+            return
+        try:
+            outcome = await self.jobs.run(row, deal, now)
+            if outcome.chart is not None:
+                chart = await asyncio.to_thread(render_chart, outcome.chart, deal.locale)
+                outcome.messages = [_attach(m, chart) for m in outcome.messages]
+        except Exception as exc:
+            log.exception("scheduled job failed", extra={"deal": row.deal_id, "kind": row.kind})
+            await self._failed(row, now, f"{type(exc).__name__}: {exc}")
+            return
+        await self._store_outcome(row, outcome, now)
+
+    async def _store_outcome(self, row: OutboxRow, outcome: JobOutcome, now: dt.datetime) -> None:
+        async def fan_out(conn: AsyncConnection) -> None:
+            await insert_ignore(
+                conn, outbox, [row_values(m, now) for m in sorted(outcome.messages, key=_key)]
+            )
+            for new in outcome.escalations:
+                await start_escalation(conn, new, now)
+
+        status = "done" if outcome.messages or outcome.escalations else "skipped"
+        if status == "skipped":
+            outcome.result.setdefault("reason", "nothing to say")
+        kept = await self.store.finish(
+            row, status, now, payload=json.dumps(outcome.result, sort_keys=True), extra=fan_out
+        )
+        if not kept:
+            log.warning("lost the claim on a job; another replica runs it", extra={"row": row.id})
+
+    async def _failed(self, row: OutboxRow, now: dt.datetime, error: str) -> None:
+        if row.attempts >= MAX_ATTEMPTS:
+            await self.store.finish(row, "failed", now, error=error)
+        else:
+            await self.store.retry_later(row, now + _backoff(row.attempts), error)
+
+    # ---------------------------------------------------------------------- send
+
+    async def _send_all(self, rows: Sequence[OutboxRow]) -> None:
+        """Send claimed messages: each chat's in order, chats concurrently, all paced."""
+        if not rows:
+            return
+        by_chat: dict[str, list[OutboxRow]] = {}
+        for row in rows:
+            by_chat.setdefault(row.chat, []).append(row)
+        lease = self.lease.total_seconds()
+        # Never start a send the lease may no longer cover; the heartbeat pushes this forward.
+        self._lease_ok = self._monotonic() + lease * 0.8
+        gate = asyncio.Semaphore(self.concurrency)
+        pending = set(rows)
+
+        async def chat_worker(chat_rows: list[OutboxRow]) -> None:
+            async with gate:
+                for row in chat_rows:
+                    try:
+                        await self._send(row)
+                    finally:
+                        pending.discard(row)
+
+        heartbeat = asyncio.create_task(self._heartbeat(pending, lease))
+        try:
+            await asyncio.gather(*(chat_worker(chat_rows) for chat_rows in by_chat.values()))
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _heartbeat(self, pending: set[OutboxRow], lease: float) -> None:
+        while True:
+            await self._sleep(lease / 3)
+            held = list(pending)
+            if not held:
+                continue
+            try:
+                await self.store.renew(held, self.core.clock.now() + self.lease)
+            except Exception:
+                log.exception("could not renew the outbox lease")
+                continue
+            self._lease_ok = self._monotonic() + lease * 0.8
+
+    async def _send(self, row: OutboxRow) -> None:
+        now = self.core.clock.now()
+        if row.escalation_id is not None:
+            status = await self.store.escalation_status(row.escalation_id)
+            if status != "open":
+                await self.store.finish(row, "cancelled", now, error="acknowledged")
+                return
+        if self._monotonic() >= self._lease_ok:
+            await self.store.release(row)
+            return
+        if row.payload is None:
+            await self.store.finish(row, "failed", now, error="no payload")
+            return
+        msg = messages.decode(row.payload, row.chat)
+        port = self.core.port_for(row.chat)
+        if port is not None and not paces_itself(port) and port.platform in self.pacer.limits:
+            await self.pacer.wait(row.chat, cost=1 + len(msg.files))
+        try:
+            delivered = await self.core.deliver(msg)
+        except Exception as exc:  # an adapter should not raise; never let one stop the batch
+            log.exception("delivery raised", extra={"to": row.chat})
+            delivered = Delivered(ok=False, error=type(exc).__name__)
+        now = self.core.clock.now()
+        if delivered.ok:
+            if not await self.store.finish(row, "sent", now, message_id=delivered.message_id):
+                log.warning("sent after losing the claim", extra={"row": row.id, "to": row.chat})
+            return
+        error = delivered.error or "refused"
+        if error == "dm_refused" and row.chat.startswith("dm:"):
+            notes = await self._refusal_notes(row, msg, now)
+
+            async def note(conn: AsyncConnection) -> None:
+                await insert_ignore(conn, outbox, [row_values(n, now) for n in notes])
+
+            await self.store.finish(row, "failed", now, error=error, extra=note)
+            return
+        log.warning("delivery refused", extra={"to": row.chat, "error": error})
+        await self._failed(row, now, error)
+
+    async def _refusal_notes(self, row: OutboxRow, msg: Outgoing, now: dt.datetime) -> list[NewRow]:
+        """A note in every linked chat that a contact could not be reached directly."""
+        deal = await self._deal(row.deal_id)
+        if deal is None:
+            return []
+        person = row.chat.removeprefix("dm:")
+        name = next((c.name for c in deal.contacts if c.who == person and c.name), person)
+        text = t("escalation.dm_refused", deal.locale, who=name, text=msg.text)
+        payload = messages.encode(Outgoing(to="", text=text, kind="escalation"))
+        return [
+            NewRow(
+                row.deal_id,
+                row.kind,
+                f"{row.slot}!{row.chat}",
+                chat,
+                now,
+                payload,
+                escalation_id=row.escalation_id,
+            )
+            for chat, _ in await self.store.linked_chats(row.deal_id)
+        ]
+
+
+def _attach(row: NewRow, chart: object) -> NewRow:
+    from bot.core import Attachment
+
+    assert isinstance(chart, Attachment)
+    if row.payload is None:
+        return row
+    msg = messages.decode(row.payload, row.chat)
+    return dataclasses.replace(
+        row, payload=messages.encode(dataclasses.replace(msg, files=(*msg.files, chart)))
+    )
+
+
+def _key(row: NewRow) -> tuple[str, str, str, str]:
+    return row.key

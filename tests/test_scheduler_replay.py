@@ -1,0 +1,224 @@
+"""Scheduled work played out on the virtual clock through ``kpibot replay``'s runner.
+
+Each test writes a deal file and a script of messages and tick lines, runs it through the real
+core (``bot.replay.run_replay``: SQLite, migrations, router, scheduler installed by
+``build_core``), and asserts on the recorded messages: kind, recipient, local time, text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.test_scheduler_support import (
+    AGENCY,
+    AGENCY_CHAT,
+    AGENCY_HEAD,
+    LINKED,
+    SELLER,
+    SELLER_CHAT,
+    SHARED_CHAT,
+    backfill,
+    by_time,
+    deal_yaml,
+    of_kind,
+    register_escalation_routes,
+    replay,
+    report_days,
+    say,
+    tick,
+    ticks,
+)
+
+QUARTER_HOUR = dt.timedelta(minutes=15)
+
+
+async def test_recap_keeps_its_local_time_across_the_daylight_saving_change() -> None:
+    """Los Angeles falls back on Sunday 2026-11-01: Monday 09:00 is 16:00 UTC before, 17:00
+    UTC after. The recap fires at 09:00 local on both Mondays, never at 08:00 or 10:00."""
+    text = deal_yaml(starts="2026-10-01", schedule="schedule:\n  recap: mon 09:00\n")
+    lines = [
+        tick("2026-10-01T00:00:00-07:00"),
+        *report_days(dt.date(2026, 10, 1), 25, 1700, at="21:00:00-07:00"),
+        *ticks("2026-10-26T06:00:00-07:00", "2026-10-26T12:00:00-07:00", QUARTER_HOUR),
+        *ticks("2026-11-02T06:00:00-08:00", "2026-11-02T12:00:00-08:00", QUARTER_HOUR),
+    ]
+    sent = await replay(text, by_time(lines))
+    # (The October Mondays before the 26th are sent at the next tick, a report at 21:00.)
+    recaps = [m for m in of_kind(sent, "recap") if m["at"] >= "2026-10-26"]
+    assert {m["to"] for m in recaps} == LINKED
+    assert sorted({m["at"] for m in recaps}) == [
+        "2026-10-26T09:00:00-07:00",
+        "2026-11-02T09:00:00-08:00",
+    ]
+    assert len(recaps) == 2 * len(LINKED)
+    first = next(m for m in recaps if m["at"].startswith("2026-10-26"))
+    # Last week by day, its totals, the period against target with pace, the fee, a chart.
+    assert "📊 Weekly recap" in first["text"] and "10-19 to 10-25" in first["text"]
+    assert "Mon 10-19: gmv 1,700" in first["text"]
+    assert "Week totals: gmv 11,900" in first["text"]
+    assert "2026-10, day 25 of 31" in first["text"]
+    assert "pace 105%" in first["text"]
+    assert "Fee to date: USD" in first["text"] and "projected at this pace: USD" in first["text"]
+    assert first["files"] == ["gmv-2026-10.png"]
+
+
+async def test_recap_follows_the_deal_locale() -> None:
+    text = deal_yaml(locale="zh", schedule="schedule:\n  recap: mon 09:00\n")
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        *report_days(dt.date(2026, 11, 2), 3, 1700),
+        tick("2026-11-09T09:00:00-08:00"),
+    ]
+    sent = await replay(text, lines)
+    recaps = [m for m in of_kind(sent, "recap") if m["at"] == "2026-11-09T09:00:00-08:00"]
+    assert len(recaps) == len(LINKED)
+    assert "📊 周报" in recaps[0]["text"]
+    assert "本周合计：gmv 5,100" in recaps[0]["text"]
+    assert "截至目前费用" in recaps[0]["text"]
+
+
+async def test_a_warning_that_stands_two_checks_becomes_an_escalation() -> None:
+    """1,400 a day is 84% of the pace (warn below 90%, escalate below 75%): the first check
+    warns in the group, with what it means for the fee; the second escalates to level 1."""
+    text = deal_yaml()
+    lines = by_time(
+        [
+            tick("2026-11-01T00:00:00-07:00"),
+            *backfill("2026-11-03T09:00:00-08:00", dt.date(2026, 11, 1), 2, 1400),
+            tick("2026-11-03T10:00:00-08:00"),
+            tick("2026-11-04T10:00:00-08:00"),
+        ]
+    )
+    sent = await replay(text, lines)
+    warnings = of_kind(sent, "warning")
+    first_day = [m for m in warnings if m["at"] == "2026-11-03T10:00:00-08:00"]
+    second_day = [m for m in warnings if m["at"] == "2026-11-04T10:00:00-08:00"]
+    assert {m["to"] for m in first_day} == LINKED
+    assert {m["to"] for m in second_day} == LINKED
+    warning = first_day[0]["text"]
+    assert "gmv 2,800" in warning and "pace 84%" in warning
+    # The fee: ending at 42,000 deducts one 10% step of the base (300) and earns 5% less
+    # commission on 8,000 (400) than ending on target.
+    assert "the projected fee is USD 4,770.00" in warning
+    assert "on target it would be USD 5,470.00 (USD 700.00 difference)" in warning
+    assert "Escalated" not in warning
+    escalations = of_kind(sent, "escalation")
+    assert all(m["at"] == "2026-11-04T10:00:00-08:00" for m in escalations)
+    assert {m["to"] for m in escalations} == {f"dm:{SELLER}", f"dm:{AGENCY}"}
+    assert "two checks in a row" in escalations[0]["text"]
+    assert "level 1, notice 1 of 3" in escalations[0]["text"]
+    assert "Escalated to the designated contacts" in second_day[0]["text"]
+
+
+async def test_escalation_repeats_then_an_ack_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1,000 a day (60%) escalates at once. Level 1 at 10:00, level 2 four hours later, level 1
+    again six hours after its first notice; then /ack with a note stops everything, and the
+    group hears who acknowledged and why."""
+    register_escalation_routes(monkeypatch)
+    schedule = 'schedule:\n  pace_check: "10:00"\n  escalation: {after: 4h, repeat: 6h, max: 3}\n'
+    lines = by_time(
+        [
+            tick("2026-11-01T00:00:00-07:00"),
+            *backfill("2026-11-03T08:00:00-08:00", dt.date(2026, 11, 1), 2, 1000),
+            *ticks("2026-11-03T09:00:00-08:00", "2026-11-03T16:00:00-08:00", dt.timedelta(hours=1)),
+            say(
+                "2026-11-03T16:30:00-08:00",
+                SELLER,
+                "/ack called the agency, plan by Friday",
+                direct=True,
+            ),
+            say("2026-11-03T16:31:00-08:00", SELLER, "/ack", direct=True),
+            *ticks("2026-11-03T17:00:00-08:00", "2026-11-04T09:00:00-08:00", dt.timedelta(hours=1)),
+            say("2026-11-04T09:30:00-08:00", AGENCY_HEAD, "/escalations"),
+        ]
+    )
+    sent = await replay(deal_yaml(schedule=schedule), lines)
+    escalations = of_kind(sent, "escalation")
+    dms = sorted((m["at"][11:16], m["to"]) for m in escalations if m["to"].startswith("dm:"))
+    assert dms == [
+        ("10:00", f"dm:{AGENCY}"),
+        ("10:00", f"dm:{SELLER}"),
+        ("14:00", f"dm:{AGENCY_HEAD}"),
+        ("16:00", f"dm:{AGENCY}"),
+        ("16:00", f"dm:{SELLER}"),
+    ]
+    repeat = next(m for m in escalations if m["at"].startswith("2026-11-03T16:00"))
+    assert "notice 2 of 3" in repeat["text"]
+    acks = [m for m in sent if m["at"] == "2026-11-03T16:30:00-08:00"]
+    # The contact's DM gets the answer, and every linked chat the announcement.
+    assert {m["to"] for m in acks} == {SELLER, *LINKED}
+    assert all("Seller ops lead acknowledged" in m["text"] for m in acks)
+    assert all("called the agency, plan by Friday" in m["text"] for m in acks)
+    second = [m for m in sent if m["at"] == "2026-11-03T16:31:00-08:00"]
+    assert len(second) == 1 and second[0]["text"].startswith("Nothing to acknowledge")
+    # Nothing more after the ack: no level-2 repeat at 18:00, no 22:00 notices.
+    assert not [
+        m
+        for m in escalations
+        if m["at"] > "2026-11-03T16:30:00-08:00" and m["to"].startswith("dm:")
+    ]
+    listing = next(m for m in sent if m["at"] == "2026-11-04T09:30:00-08:00")["text"]
+    assert "acknowledged 11-03 16:30 by Seller ops lead" in listing
+    assert "called the agency" in listing
+
+
+async def test_a_message_due_in_quiet_hours_waits_for_their_end() -> None:
+    """A check at 21:00 escalates (60%). Level 2 is due four hours later, at 01:00, inside the
+    quiet hours 22:00-08:00: it goes at 08:00, not before and not never."""
+    schedule = (
+        'schedule:\n  pace_check: "21:00"\n'
+        '  escalation: {after: 4h, repeat: 12h, max: 2, quiet: "22:00-08:00"}\n'
+    )
+    lines = by_time(
+        [
+            tick("2026-11-01T00:00:00-07:00"),
+            *backfill("2026-11-02T20:00:00-08:00", dt.date(2026, 11, 1), 2, 1000),
+            *ticks("2026-11-02T21:00:00-08:00", "2026-11-03T09:30:00-08:00", QUARTER_HOUR),
+        ]
+    )
+    sent = await replay(deal_yaml(schedule=schedule), lines)
+    dms = sorted((m["at"], m["to"]) for m in of_kind(sent, "escalation"))
+    assert dms == [
+        ("2026-11-02T21:00:00-08:00", f"dm:{AGENCY}"),
+        ("2026-11-02T21:00:00-08:00", f"dm:{SELLER}"),
+        ("2026-11-03T08:00:00-08:00", f"dm:{AGENCY_HEAD}"),
+        # Level 1's repeat, 12 h after 21:00, falls after the quiet hours: on time.
+        ("2026-11-03T09:00:00-08:00", f"dm:{AGENCY}"),
+        ("2026-11-03T09:00:00-08:00", f"dm:{SELLER}"),
+    ]
+
+
+async def test_reminder_goes_only_to_the_side_that_did_not_report() -> None:
+    schedule = 'schedule:\n  reminder: "22:30"\n'
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        say("2026-11-02T21:00:00-08:00", SELLER, "/report gmv 1700 orders 40"),
+        tick("2026-11-02T22:30:00-08:00"),
+        say("2026-11-03T20:00:00-08:00", SELLER, "/report gmv 1800"),
+        say("2026-11-03T20:05:00-08:00", AGENCY, "/report gmv 1800"),
+        tick("2026-11-03T22:30:00-08:00"),
+    ]
+    sent = await replay(deal_yaml(schedule=schedule), lines)
+    reminders = of_kind(sent, "reminder")
+    assert {m["to"] for m in reminders} == {AGENCY_CHAT, SHARED_CHAT}
+    assert all(m["at"] == "2026-11-02T22:30:00-08:00" for m in reminders)
+    assert all("No figures from the agency for 2026-11-02" in m["text"] for m in reminders)
+    assert SELLER_CHAT not in {m["to"] for m in reminders}
+
+
+async def test_open_disagreement_escalates_after_two_days() -> None:
+    schedule = 'schedule:\n  pace_check: "10:00"\n  escalation: {after: 4h, repeat: 12h, max: 1}\n'
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        # 3,000 on day 2 of 30 is 90% of the pace: no warning, so no pace escalation.
+        say("2026-11-02T21:00:00-08:00", SELLER, "/report gmv 3000"),
+        say("2026-11-02T21:05:00-08:00", AGENCY, "/report gmv 3500"),
+        tick("2026-11-04T10:00:00-08:00"),
+        tick("2026-11-05T10:00:00-08:00"),
+    ]
+    sent = await replay(deal_yaml(schedule=schedule), lines)
+    escalations = of_kind(sent, "escalation")
+    assert escalations and all(m["at"] == "2026-11-05T10:00:00-08:00" for m in escalations)
+    assert "disagree on gmv for 2026-11-02" in escalations[0]["text"]
