@@ -35,6 +35,7 @@ from bot.i18n import t
 from bot.settings import Settings
 from bot.web import bound_port, build_web_app, serve
 from kpi.model import Entry
+from scheduler.pacing import paces_itself
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram, parse_html
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -347,15 +348,12 @@ async def test_direct_message_to_contact_who_never_started_the_bot_is_reported_i
     direct = await core.deliver(escalation)
     assert (direct.ok, direct.error) == (False, "dm_refused")
 
-    reported = await send_dm_or_report(
-        adapter.port, escalation, f"telegram:{GROUP}", who="Chen", bot_username=adapter.username
-    )
+    reported = await send_dm_or_report(adapter.port, escalation, f"telegram:{GROUP}", who="Chen")
 
     assert (reported.ok, reported.error) == (False, "dm_refused")
     assert reported.message_id is not None and reported.message_id.startswith(f"{GROUP}:")
     [notice] = tg.texts(GROUP)
-    assert "could not send a direct message to Chen" in notice
-    assert f"@{BOT_USERNAME}" in notice
+    assert "Could not send a direct message to Chen" in notice
     assert "GMV is at 62% of pace" in notice
     [call] = tg.sent(GROUP)
     assert f'href="tg://user?id={OTHER_MEMBER}"' in call.params["text"]
@@ -383,7 +381,7 @@ async def test_direct_message_reply_refused_during_a_command_is_reported_in_the_
     async with running(DmCore(), settings):
         tg.push_message(GROUP, "/ack", user_id=MEMBER)
         await tg.wait_for(lambda: len(tg.sent(GROUP)) == 2)
-    assert "could not send a direct message" in tg.texts(GROUP)[1]
+    assert f"Could not send a direct message to telegram:{OTHER_MEMBER}" in tg.texts(GROUP)[1]
 
 
 # ------------------------------------------------------------------------- more behaviour
@@ -563,6 +561,15 @@ async def test_rejected_token_does_not_leak(tg: FakeTelegram, database_url: str)
     with pytest.raises(RuntimeError) as caught:
         await adapter.start()
     assert "wrong-token" not in str(caught.value)
+
+
+async def test_port_paces_itself_so_the_scheduler_does_not_pace_twice(
+    adapter: TelegramAdapter, core: Core, settings: Settings
+) -> None:
+    """With the rate limiter (the default) the port applies Telegram's limits itself."""
+    assert adapter.port.paces and paces_itself(adapter.port)
+    bare = TelegramAdapter(core, settings, rate_limiter=None)
+    assert not bare.port.paces
 
 
 def test_webhook_secret_defaults_to_one_derived_from_the_token() -> None:

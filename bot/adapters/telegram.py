@@ -74,14 +74,8 @@ MENU_LOCALES = ("en", "zh")
 HELP_MENU = {"en": "All commands, with examples", "zh": "全部命令与示例"}
 """``/help`` has no ``help.help`` catalog entry to describe it."""
 
-DM_REFUSED_NOTICE = (
-    "⚠️ I could not send a direct message to {who}: Telegram refused because they have not "
-    "started a chat with the bot. Please open a private chat with @{bot} and press Start.\n"
-    "⚠️ 无法私信 {who}：对方尚未与机器人开始对话，Telegram 拒绝发送。请私聊 @{bot} 并点击“开始”。"
-)
-"""Told in the group when a direct message is refused (``{who}``, ``{bot}`` filled in)."""
-
 _DEFAULT_LIMITER: Any = object()
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,6 +172,9 @@ class TelegramPort:
         on_migrated: Callable[[int, int], Awaitable[None]] | None = None,
     ) -> None:
         self.application = application
+        self.paces = application.bot.rate_limiter is not None
+        """True when python-telegram-bot's rate limiter applies Telegram's limits, so that the
+        scheduler's own pacing (``scheduler.pacing.paces_itself``) does not pace twice."""
         self.names: dict[str, str] = names if names is not None else {}
         """Display names by user id, learned from incoming messages (for mentions)."""
         self.on_migrated = on_migrated
@@ -229,9 +226,9 @@ class TelegramPort:
     async def _send(self, chat_id: int, message: Outgoing, reply_to: int | None) -> Delivered:
         bot = self.application.bot
         header = self._mentions(message.mentions)
-        chunks = split_text(
-            message.text, MESSAGE_LIMIT - (utf16_len(header[0]) + 1 if header else 0)
-        )
+        # The mention line rides on the first chunk, so the first chunk has less room.
+        header_len = utf16_len(header[0]) + 1 if header else 0
+        chunks = split_text(message.text, MESSAGE_LIMIT - header_len)
         bodies = [escape(chunk) for chunk in chunks]
         if header:
             bodies[0] = header[1] + "\n" + bodies[0] if message.text else header[1]
@@ -243,7 +240,7 @@ class TelegramPort:
             len(files) == 1
             and _is_image(files[0])
             and len(chunks) == 1
-            and utf16_len(chunks[0]) + (utf16_len(header[0]) + 1 if header else 0) <= CAPTION_LIMIT
+            and utf16_len(chunks[0]) + header_len <= CAPTION_LIMIT
         ):
             sent = await self._send_file(chat_id, files[0], bodies[0], reply)
             return Delivered(ok=True, message_id=f"{chat_id}:{sent.message_id}")
@@ -312,42 +309,35 @@ def _is_image(attachment: Attachment) -> bool:
 
 
 async def send_dm_or_report(
-    port: DeliveryPort,
-    msg: Outgoing,
-    fallback_chat: str,
-    *,
-    who: str | None = None,
-    bot_username: str = "",
-    include_text: bool = True,
+    port: DeliveryPort, msg: Outgoing, fallback_chat: str, *, who: str | None = None
 ) -> Delivered:
     """Send a direct message; when the platform refuses it, say so in ``fallback_chat``.
 
     Telegram refuses a bot's first message to a person who never started it. Failing
-    silently would hide an escalation, so the group hears that the contact could not be
-    reached, with the contact mentioned and (by default) the message itself.
+    silently would hide the message, so the chat is told that the person could not be reached,
+    with the person mentioned and the message itself. (The scheduler does the same for
+    escalations through its outbox; this is for direct messages outside it, such as a
+    command's answer.)
 
     Args:
         port: The delivery port of the message's platform.
         msg: The direct message (``to`` is ``dm:<person>``).
-        fallback_chat: Where to report a refusal (a chat of the same deal).
-        who: The contact's display name (defaults to their identity).
-        bot_username: The bot's username, to tell people where to press Start.
-        include_text: Also post the undelivered message in the group.
+        fallback_chat: Where to report a refusal.
+        who: The person's display name (defaults to their identity).
 
     Returns:
         The direct message's result when it went out or failed for another reason; otherwise
-        the group report's result, with ``error="dm_refused"`` kept so callers can count it.
+        the report's message id, with ``ok=False, error="dm_refused"`` so callers can count it.
     """
     delivered = await port.send(msg)
     if delivered.ok or delivered.error != "dm_refused":
         return delivered
     person = msg.to.removeprefix("dm:")
-    notice = DM_REFUSED_NOTICE.format(who=who or person, bot=bot_username or "kpibot")
-    text = f"{notice}\n\n{msg.text}" if include_text and msg.text else notice
+    locale = "zh" if _CJK.search(msg.text) else "en"
     report = Outgoing(
         to=fallback_chat,
-        text=text,
-        kind="warning",
+        text=t("escalation.dm_refused", locale, who=who or person, text=msg.text),
+        kind=msg.kind,
         files=msg.files,
         mentions=(person,) if platform_of(person) == platform_of(fallback_chat) else (),
     )
@@ -704,13 +694,7 @@ class TelegramAdapter:
                 await self.port.send(reply, reply_to=message.message_id)
             elif reply.to.startswith(f"dm:{PLATFORM}:"):
                 person = native_id(reply.to.removeprefix("dm:"))
-                await send_dm_or_report(
-                    self.port,
-                    reply,
-                    cmd.chat,
-                    who=self.port.names.get(person),
-                    bot_username=self.username,
-                )
+                await send_dm_or_report(self.port, reply, cmd.chat, who=self.port.names.get(person))
             else:
                 # Another chat, possibly on another platform (the other side's Slack channel).
                 await self.core.deliver(reply)
