@@ -791,3 +791,35 @@ def test_manifest_declares_every_command_the_least_scopes_and_the_mention_event(
         "users:read",
     ]
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention"]
+
+
+def test_long_rich_messages_stay_within_block_kit_limits() -> None:
+    long_lines = [f"line {i} " + "x" * 90 for i in range(80)]  # ~8,000 characters
+    msg = Outgoing(
+        to="slack:C1",
+        text="t",
+        rich={
+            "title": "T" * 200,
+            "sections": [
+                {"title": "big", "lines": long_lines},
+                {"title": "huge", "lines": ["y" * 7000]},
+            ],
+        },
+    )
+    blocks = render_blocks(msg)
+    assert blocks is not None
+    assert len(blocks[0]["text"]["text"]) == 150
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert all(0 < len(text) <= 3000 for text in sections)
+    # Nothing is lost: the pieces put back together are the lines.
+    joined = "\n".join(sections)
+    assert all(line in joined for line in long_lines)
+    assert joined.count("y") == 7000
+
+    many = Outgoing(
+        to="slack:C1",
+        text="t",
+        rich={"title": "x", "sections": [{"title": f"s{i}", "lines": ["a"]} for i in range(80)]},
+    )
+    many_blocks = render_blocks(many)
+    assert many_blocks is not None and len(many_blocks) == 50
