@@ -53,6 +53,9 @@ CONFIRM_WORDS = frozenset({"confirm", "确认"})
 
 CSV_HEADER = ("period", "view", "kind", "description", "amount", "currency")
 
+Row = tuple[str, str, str, str, str, str]
+"""One CSV row, in the order of :data:`CSV_HEADER`."""
+
 
 @dataclass(frozen=True)
 class StatementView:
@@ -62,7 +65,7 @@ class StatementView:
     amount is the plain decimal (``1500.00``), without grouping."""
 
     rich: dict[str, Any]
-    rows: list[tuple[str, str, str, str, str, str]]
+    rows: list[Row]
     final: bool
     """True for an ended period (closed or not); False for the current one."""
     closed: bool
@@ -111,11 +114,9 @@ def _local(at: dt.datetime, deal: Deal) -> str:
     return at.astimezone(ZoneInfo(deal.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
-def _rows(
-    t: T, snap: Snapshot, statement: FeeStatement, view: str
-) -> list[tuple[str, str, str, str, str, str]]:
+def _rows(t: T, snap: Snapshot, statement: FeeStatement, view: str) -> list[Row]:
     deal = snap.deal
-    rows = [
+    rows: list[Row] = [
         (
             snap.period.label,
             view,
@@ -380,8 +381,10 @@ async def statement(ctx: Context) -> list[Outgoing]:
     return [ctx.reply(flatten(view.rich), rich=view.rich)]
 
 
-def _side_chats(deal: Deal, sides: tuple[ChatSide, ...], skip: str) -> list[str]:
-    return [c.id for c in deal.chats if c.side in sides and c.id != skip]
+def _side_chats(ctx: Context, sides: tuple[ChatSide, ...]) -> list[str]:
+    """The deal's chats of ``sides`` (the current deal file's), other than this one."""
+    assert ctx.deal is not None
+    return [c.id for c in ctx.deal.chats if c.side in sides and c.id != ctx.cmd.chat]
 
 
 async def _confirm(ctx: Context, label: str) -> list[Outgoing]:
@@ -433,13 +436,18 @@ def _confirm_replies(
     period = snap.period.label
     other = other_side(side)
     names = {"side": ctx.t(f"side.{side}"), "other": ctx.t(f"side.{other}"), "period": period}
-    chat = ctx.cmd.chat
     who = ctx.cmd.name or ctx.cmd.user
     total = _money(deal, snap.fee("final").total)
     if result.outcome == "duplicate":
         view = closed_view(ctx.t, snap, record) if record.closed else open_view(ctx.t, snap, record)
         text = ctx.t("statement.duplicate") + "\n" + flatten(view.rich)
         return [ctx.reply(text, rich=view.rich)]
+    if result.outcome == "same_person":
+        theirs = record.confirmation(other)
+        assert theirs is not None
+        raise UserError(
+            "statement.confirm_same_person", other=names["other"], period=period, who=theirs.who
+        )
     if result.outcome == "already_closed":
         assert record.closed_at is not None
         return [
@@ -476,7 +484,7 @@ def _confirm_replies(
         )
         view = closed_view(ctx.t, snap, record)
         replies = [ctx.reply(notice + "\n\n" + flatten(view.rich), rich=view.rich)]
-        for to in _side_chats(deal, ("seller", "agency", "shared"), chat):
+        for to in _side_chats(ctx, ("seller", "agency", "shared")):
             replies.append(Outgoing(to=to, text=notice, kind="recap"))
         return replies
     if result.outcome == "reconfirm":
@@ -493,7 +501,7 @@ def _confirm_replies(
                 kind="warning",
             )
         ]
-        for to in _side_chats(deal, (other, "shared"), chat):
+        for to in _side_chats(ctx, (other, "shared")):
             replies.append(
                 Outgoing(
                     to=to,
@@ -510,7 +518,7 @@ def _confirm_replies(
         return replies
     # recorded
     replies = [ctx.reply(ctx.t("statement.confirmed_one", who=who, total=total, **names))]
-    for to in _side_chats(deal, (other, "shared"), chat):
+    for to in _side_chats(ctx, (other, "shared")):
         replies.append(
             Outgoing(
                 to=to,

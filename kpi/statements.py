@@ -84,6 +84,7 @@ ConfirmOutcome = Literal[
     "already_confirmed",  # this side had already confirmed this very statement
     "already_closed",  # the period was closed before; nothing changes
     "duplicate",  # the same message was already stored
+    "same_person",  # this person confirmed for the other side: one person cannot close alone
 ]
 
 _ATTEMPTS = 6
@@ -460,6 +461,8 @@ class StatementStore:
         * a ``message_key`` already stored for this period: ``duplicate``, nothing written;
         * a closed period: ``already_closed``, nothing written;
         * this side already confirmed this very statement: ``already_confirmed``;
+        * the other side's standing confirmation is by the same person (an admin in both sides'
+          chats): ``same_person``, nothing written: a period needs two people to close;
         * otherwise the confirmation is stored (voiding this side's own earlier confirmation of
           different figures). If the other side's standing confirmation is of the same
           statement, the period closes: the statement and figures are stored with
@@ -522,6 +525,8 @@ class StatementStore:
             if mine is not None and mine.digest == digest:
                 return ConfirmResult("already_confirmed", record)
             theirs = record.confirmation(other_side(side))
+            if theirs is not None and theirs.person == person:
+                return ConfirmResult("same_person", record)
             voided: Confirmation | None = None
             if mine is not None:
                 await _void(conn, row.id, mine, at)

@@ -53,7 +53,9 @@ class Script:
         """Add a message at ``when`` = (month, day, hour[, minute]) of 2026 in the deal's zone;
         returns the time replies to it carry."""
         self.count += 1
-        at = dt.datetime(2026, *when, tzinfo=self.tz).isoformat()
+        month, day, hour, *rest = when
+        minute = rest[0] if rest else 0
+        at = dt.datetime(2026, month, day, hour, minute, tzinfo=self.tz).isoformat()
         self.lines.append(
             json.dumps(
                 {
@@ -90,7 +92,7 @@ def play(deal_text: str, script: Script, tmp_path: Path) -> list[dict[str, Any]]
     script_file.write_text("\n".join(script.lines) + "\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["replay", str(script_file), "--deal", str(deal_file)])
     assert result.exit_code == 0, result.output
-    via_cli = [json.loads(line) for line in result.output.splitlines() if line.strip()]
+    via_cli = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert via_cli == direct
     return direct
 

@@ -239,6 +239,25 @@ async def test_an_admin_without_a_side_is_asked_to_confirm_from_their_sides_chat
     assert await record(core) is None
 
 
+async def test_one_admin_cannot_confirm_for_both_sides(core: Core) -> None:
+    await agency_confirms(core, local(12, 2, 9))
+    # The same admin, now in the seller's chat (which speaks for the seller side).
+    replies = await say(
+        core,
+        SELLER_CHAT,
+        AGENCY_ADMIN,
+        "/statement confirm 2026-11",
+        at=local(12, 2, 10),
+        msg_id="x",
+    )
+    assert replies[0].kind == "error"
+    assert "already confirmed the 2026-11 statement for the agency side" in replies[0].text
+    assert "/statement confirm 2026-11" in replies[0].text
+    stored = await record(core)
+    assert stored is not None and stored.status == "open"
+    assert len(await confirmation_rows(core)) == 1
+
+
 async def test_only_an_ended_period_can_be_confirmed(core: Core) -> None:
     replies = await say(
         core, SELLER_CHAT, SELLER_ADMIN, "/statement confirm", at=local(11, 10, 23), msg_id="x"
@@ -412,8 +431,8 @@ async def test_cli_prints_the_same_total_and_writes_csv(
     # The CLI runs its own event loop, so it runs in a thread.
     result = await asyncio.to_thread(_cli, [*args, "--db", db_url, "--today", "2026-12-03"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == chat[0].text.strip()  # the same statement as in the chat
-    assert "Total: USD 3,000.00" in result.output
+    assert result.stdout.strip() == chat[0].text.strip()  # the same statement as in the chat
+    assert "Total: USD 3,000.00" in result.stdout
     with out.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["view"], r["kind"], r["amount"], r["currency"]) for r in rows] == [
