@@ -217,7 +217,8 @@ async def fee(ctx: Context) -> list[Outgoing]:
         period = resolve_period(deal, today, args, command="fee")
         snap = await snapshot(ctx.ledger, deal, today, period=period)
         if snap.closed:
-            # A closed period shows its stored statement, with later corrections flagged.
+            # An ended period: its stored statement once both sides closed it (later
+            # corrections flagged), else the final view on today's figures.
             rich = await past_fee_rich(ctx.t, ctx.ledger, snap)
         else:
             rich = fee_rich(ctx.t, snap)

@@ -77,8 +77,6 @@ class StatementView:
 def default_period(deal: Deal, today: dt.date) -> Period:
     """The most recent period that has ended, or the current one when none has."""
     current = period_containing(deal.starts, deal.period, max(today, deal.starts))
-    if today > current.end:  # only before the deal starts can "current" lie in the past
-        return current
     return previous_period(current, deal.starts) or current
 
 
