@@ -38,7 +38,6 @@ def run() -> None:
     from bot.logs import setup_logging
 
     settings = _settings()
-    setup_logging(settings)
     if not (settings.slack_enabled or settings.telegram_enabled):
         typer.echo(
             "No platform is configured. Set SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET "
@@ -47,6 +46,7 @@ def run() -> None:
             err=True,
         )
         raise typer.Exit(2)
+    setup_logging(settings)
     try:
         raise typer.Exit(asyncio.run(run_bot(settings)))
     except KeyboardInterrupt:

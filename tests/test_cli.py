@@ -72,7 +72,7 @@ def test_replay_prints_one_json_line_per_message(tmp_path: Path) -> None:
     script.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
     result = runner.invoke(app, ["replay", "--deal", str(DEAL), str(script)])
     assert result.exit_code == 0, result.output
-    out = [json.loads(line) for line in result.output.splitlines()]
+    out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["kind"] for o in out] == ["reply", "reply", "error"]
     assert out[0]["at"] == "2026-11-03T22:10:00-08:00"
     assert out[0]["to"] == "telegram:-1001234"
