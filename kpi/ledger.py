@@ -167,8 +167,8 @@ class Ledger:
     async def current_deal(self, deal_id: str) -> tuple[Deal, int] | None:
         """The deal's current terms and version number, or ``None`` for an unknown deal."""
 
-        async def work(conn: AsyncConnection) -> Row[Any] | None:
-            return (
+        async def work(conn: AsyncConnection) -> tuple[int, dt.date] | None:
+            row = (
                 await conn.execute(
                     select(deal_versions.c.version, deal_versions.c.effective)
                     .join(deals, deals.c.id == deal_versions.c.deal_id)
@@ -178,11 +178,13 @@ class Ledger:
                     )
                 )
             ).one_or_none()
+            return None if row is None else (int(row.version), row.effective)
 
-        row = await self._read(work)
-        if row is None:
+        found = await self._read(work)
+        if found is None:
             return None
-        return await self._deal_version(deal_id, row.version, row.effective), int(row.version)
+        version, effective = found
+        return await self._deal_version(deal_id, version, effective), version
 
     async def deal_versions(self, deal_id: str) -> list[DealVersion]:
         """Every version of a deal, oldest first (empty for an unknown deal)."""
@@ -213,7 +215,7 @@ class Ledger:
             LookupError: The deal was never applied.
         """
 
-        async def work(conn: AsyncConnection) -> Row[Any] | None:
+        async def work(conn: AsyncConnection) -> tuple[int, dt.date] | None:
             columns = select(deal_versions.c.version, deal_versions.c.effective).where(
                 deal_versions.c.deal_id == deal_id
             )
@@ -228,12 +230,12 @@ class Ledger:
                 row = (
                     await conn.execute(columns.order_by(deal_versions.c.version).limit(1))
                 ).one_or_none()
-            return row
+            return None if row is None else (int(row.version), row.effective)
 
-        row = await self._read(work)
-        if row is None:
+        found = await self._read(work)
+        if found is None:
             raise LookupError(f"unknown deal {deal_id!r}")
-        return await self._deal_version(deal_id, row.version, row.effective)
+        return await self._deal_version(deal_id, *found)
 
     async def list_deals(self) -> list[str]:
         """The ids of every applied deal, sorted."""
@@ -678,7 +680,7 @@ class Ledger:
                 raise
             except (OSError, TimeoutError, sa_exc.TimeoutError) as exc:
                 raise StorageError(f"database unreachable: {_describe(exc)}") from exc
-            log.debug("ledger transaction lost a race (attempt %d): %s", attempt, last)
+            log.debug("ledger transaction lost a race (attempt %d): %s", attempt, _describe(last))
         raise StorageError(
             f"database transaction failed {attempts} times: {_describe(last)}"
         ) from last
