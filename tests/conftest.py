@@ -8,7 +8,8 @@ Database fixtures (all function-scoped; every test gets a new, empty database):
     backend. The URL is in settings form (``sqlite:///...``, ``postgresql://...``); pass it to
     ``kpi.db.make_engine``/``upgrade``, which add the async driver.
 ``sqlite_url`` / ``pg_url``
-    The same, for a test that needs one backend only.
+    The same, for a test that needs one backend only (tests taking ``pg_url`` are marked
+    ``postgres`` automatically).
 ``engine``
     An ``AsyncEngine`` on ``db_url``, migrated to the newest schema; disposed after the test.
 ``ledger``
@@ -58,6 +59,13 @@ _pg_problem: list[str] = []  # why the server was unreachable, remembered for th
 
 
 # ------------------------------------------------------------------------------ databases
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that take ``pg_url`` need the server: mark them, so ``-m`` can select them."""
+    for item in items:
+        if "pg_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
 
 
 def pg_server_url() -> str:

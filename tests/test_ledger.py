@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kpi.db import make_engine
+from kpi.db import make_engine, upgrade
 from kpi.dealfile import load_deal_file
 from kpi.errors import StorageError
 from kpi.ledger import DealVersion, Ledger, ReportResult
@@ -413,6 +416,32 @@ async def test_storage_errors_roll_back_and_say_so(sqlite_url: str) -> None:
             await ledger.list_deals()
         with pytest.raises(StorageError):
             await report(ledger, make_deal("acme"), "m1", ("gmv", D(1)))
+    finally:
+        await engine.dispose()
+
+
+async def test_connections_killed_by_the_server_are_replaced(
+    pg_url: str, deal: Deal, deal_text: str, parse_deal: Callable[[str], Deal]
+) -> None:
+    # What a PostgreSQL restart does to the pool: every idle connection is gone.
+    await upgrade(pg_url)
+    engine = make_engine(pg_url)
+    try:
+        ledger = Ledger(engine, parse_deal)
+        await ledger.apply_deal(deal, deal_text, effective=deal.starts, applied_at=AT)
+        await report(ledger, deal, "m1", ("gmv", D(1)))
+        admin = await asyncpg.connect(make_url(pg_url).render_as_string(hide_password=False))
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert killed >= 1
+        second = await report(ledger, deal, "m2", ("gmv", D(2)))
+        assert second.superseded[0] is not None
+        assert len(await ledger.history(deal.id)) == 2
     finally:
         await engine.dispose()
 
