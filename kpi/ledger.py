@@ -43,8 +43,9 @@ T = TypeVar("T")
 
 ATTEMPTS = 6
 """How often a write transaction is tried when it loses a race (deadlock, serialization
-failure, a concurrent insert of the same key). Each loss means another writer committed, so
-a few attempts are enough for any number of writers."""
+failure, a concurrent insert of the same key). A loss means another writer committed first
+and the next attempt builds on what it committed (a redelivered message is then found, a new
+head is then locked), so few attempts are needed however many writers there are."""
 
 # PostgreSQL SQLSTATEs worth retrying: serialization_failure, deadlock_detected.
 _RETRY_SQLSTATES = frozenset({"40001", "40P01"})
@@ -59,7 +60,7 @@ class ReportResult:
     ``entries`` are in the order of the reported values; ``superseded[i]`` is the entry that
     ``entries[i]`` replaced (``None`` for a first report). ``duplicate`` is true when the
     message had already been stored: nothing new was written and ``entries`` are the stored
-    ones (in storage order)."""
+    ones (in the order of the reported values when they name the same metrics)."""
 
     entries: tuple[Entry, ...]
     superseded: tuple[Entry | None, ...]
@@ -428,6 +429,8 @@ class Ledger:
         async def work(conn: AsyncConnection) -> ReportResult:
             stored = await _message_entries(conn, deal_id, message_key)
             if stored:
+                if sorted(e.metric for e in stored) == sorted(metrics):
+                    stored.sort(key=lambda e: metrics.index(e.metric))
                 return await _duplicate_report(conn, stored)
             await _require_deal(conn, deal_id)
             made: dict[str, tuple[Entry, Entry | None]] = {}

@@ -113,7 +113,7 @@ async def test_same_message_is_stored_once(
 
     assert not first.duplicate
     assert again.duplicate
-    assert {e.id for e in again.entries} == {e.id for e in first.entries}
+    assert again.entries == first.entries
     assert await count_entries(engine) == 3
     stored = await deal_ledger.entries_for_message(deal.id, "slack:Ev01")
     assert [e.metric for e in stored] == ["ad_spend", "gmv", "orders"]  # storage order
