@@ -315,17 +315,32 @@ class Outbox:
 
     # ---------------------------------------------------------------------- claiming
 
-    async def claim(self, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[OutboxRow]:
-        """Claim up to ``limit`` due rows: pending ones due by ``now`` and expired claims.
+    async def claim(
+        self,
+        now: dt.datetime,
+        lease: dt.timedelta,
+        limit: int,
+        *,
+        at: dt.datetime | None = None,
+    ) -> list[OutboxRow]:
+        """Claim up to ``limit`` rows: pending ones due by ``now`` and expired claims.
+
+        Args:
+            now: Rows due up to this instant are taken.
+            lease: How long the claim holds.
+            limit: At most this many rows.
+            at: The present instant (default ``now``): the lease runs from it, and a claim is
+                expired when its ``lease_until`` is before it. A long tick passes a fresh one.
 
         Returns:
             The claimed rows (status ``claimed``, ``attempts`` incremented), oldest due first.
         """
+        present = at or now
 
         async def work(conn: AsyncConnection) -> list[OutboxRow]:
             due = or_(
                 and_(outbox.c.status == "pending", outbox.c.due_at <= now),
-                and_(outbox.c.status == "claimed", outbox.c.lease_until < now),
+                and_(outbox.c.status == "claimed", outbox.c.lease_until < present),
             )
             ids = list(
                 (
@@ -346,7 +361,7 @@ class Outbox:
                 .values(
                     status="claimed",
                     claimed_by=self.worker,
-                    lease_until=now + lease,
+                    lease_until=present + lease,
                     attempts=outbox.c.attempts + 1,
                 )
             )
@@ -365,18 +380,24 @@ class Outbox:
             outbox.c.attempts == row.attempts,
         )
 
-    async def renew(self, rows: Sequence[OutboxRow], until: dt.datetime) -> int:
-        """Extend the lease of rows this worker still holds; returns how many."""
-        if not rows:
-            return 0
+    async def renew(self, rows: Sequence[OutboxRow], until: dt.datetime) -> set[int]:
+        """Extend the lease of rows this worker still holds.
 
-        async def work(conn: AsyncConnection) -> int:
-            held = 0
+        Returns:
+            The ids still held (now until ``until``); any other row was lost to an expired
+            lease and must not be sent.
+        """
+        if not rows:
+            return set()
+
+        async def work(conn: AsyncConnection) -> set[int]:
+            held: set[int] = set()
             for row in rows:
                 result = await conn.execute(
                     update(outbox).where(self._mine(row)).values(lease_until=until)
                 )
-                held += result.rowcount or 0
+                if result.rowcount:
+                    held.add(row.id)
             return held
 
         return await self.write(work)

@@ -105,7 +105,6 @@ class SchedulerService:
         self.batch = batch
         self.concurrency = concurrency
         self._deals: dict[str, tuple[int, Deal]] = {}
-        self._lease_ok = 0.0
 
     @property
     def lease(self) -> dt.timedelta:
@@ -171,14 +170,49 @@ class SchedulerService:
     # --------------------------------------------------------------------- drain
 
     async def drain(self, now: dt.datetime, *, max_rounds: int = 1000) -> None:
-        """Claim and handle due rows until none is left (or ``max_rounds`` batches)."""
+        """Claim and handle due rows until none is left (or ``max_rounds`` batches).
+
+        Each batch is held under one lease, renewed by a heartbeat while the batch is worked
+        on. A row is only sent while the lease surely still covers it: before its lease could
+        have run out (measured from before the claim or the last renewal), and only if the
+        last renewal found it still held.
+        """
         for _ in range(max_rounds):
-            rows = await self.store.claim(now, self.lease, self.batch)
+            claimed_at = self._monotonic()
+            rows = await self.store.claim(now, self.lease, self.batch, at=self.core.clock.now())
             if not rows:
                 return
-            for row in (r for r in rows if r.is_job):
-                await self._run_job(row, now)
-            await self._send_all([r for r in rows if not r.is_job])
+            batch = _Batch({row.id: row for row in rows}, claimed_at + self._safe_lease())
+            heartbeat = asyncio.create_task(self._heartbeat(batch))
+            try:
+                for row in (r for r in rows if r.is_job):
+                    try:
+                        await self._run_job(row, now)
+                    finally:
+                        batch.done(row)
+                await self._send_all([r for r in rows if not r.is_job], batch)
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
+
+    def _safe_lease(self) -> float:
+        # A margin for the database round trip that records a send after it happened.
+        return self.lease.total_seconds() * 0.8
+
+    async def _heartbeat(self, batch: _Batch) -> None:
+        while True:
+            await self._sleep(self.lease.total_seconds() / 3)
+            rows = list(batch.held.values())
+            if not rows:
+                continue
+            started = self._monotonic()
+            try:
+                kept = await self.store.renew(rows, self.core.clock.now() + self.lease)
+            except Exception:
+                log.exception("could not renew the outbox lease")
+                continue
+            batch.renewed(kept, started + self._safe_lease())
 
     async def _run_job(self, row: OutboxRow, now: dt.datetime) -> None:
         deal = await self._deal(row.deal_id)
@@ -221,58 +255,30 @@ class SchedulerService:
 
     # ---------------------------------------------------------------------- send
 
-    async def _send_all(self, rows: Sequence[OutboxRow]) -> None:
+    async def _send_all(self, rows: Sequence[OutboxRow], batch: _Batch) -> None:
         """Send claimed messages: each chat's in order, chats concurrently, all paced."""
-        if not rows:
-            return
         by_chat: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_chat.setdefault(row.chat, []).append(row)
-        lease = self.lease.total_seconds()
-        # Never start a send the lease may no longer cover; the heartbeat pushes this forward.
-        self._lease_ok = self._monotonic() + lease * 0.8
         gate = asyncio.Semaphore(self.concurrency)
-        pending = set(rows)
 
         async def chat_worker(chat_rows: list[OutboxRow]) -> None:
             async with gate:
                 for row in chat_rows:
                     try:
-                        await self._send(row)
+                        await self._send(row, batch)
                     finally:
-                        pending.discard(row)
+                        batch.done(row)
 
-        heartbeat = asyncio.create_task(self._heartbeat(pending, lease))
-        try:
-            await asyncio.gather(*(chat_worker(chat_rows) for chat_rows in by_chat.values()))
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+        await asyncio.gather(*(chat_worker(chat_rows) for chat_rows in by_chat.values()))
 
-    async def _heartbeat(self, pending: set[OutboxRow], lease: float) -> None:
-        while True:
-            await self._sleep(lease / 3)
-            held = list(pending)
-            if not held:
-                continue
-            try:
-                await self.store.renew(held, self.core.clock.now() + self.lease)
-            except Exception:
-                log.exception("could not renew the outbox lease")
-                continue
-            self._lease_ok = self._monotonic() + lease * 0.8
-
-    async def _send(self, row: OutboxRow) -> None:
+    async def _send(self, row: OutboxRow, batch: _Batch) -> None:
         now = self.core.clock.now()
         if row.escalation_id is not None:
             status = await self.store.escalation_status(row.escalation_id)
             if status != "open":
                 await self.store.finish(row, "cancelled", now, error="acknowledged")
                 return
-        if self._monotonic() >= self._lease_ok:
-            await self.store.release(row)
-            return
         if row.payload is None:
             await self.store.finish(row, "failed", now, error="no payload")
             return
@@ -280,6 +286,10 @@ class SchedulerService:
         port = self.core.port_for(row.chat)
         if port is not None and not paces_itself(port) and port.platform in self.pacer.limits:
             await self.pacer.wait(row.chat, cost=1 + len(msg.files))
+        if not batch.covers(row, self._monotonic()):
+            # Our claim may have expired: another replica may take the row; never race it.
+            await self.store.release(row)
+            return
         try:
             delivered = await self.core.deliver(msg)
         except Exception as exc:  # an adapter should not raise; never let one stop the batch
@@ -323,6 +333,25 @@ class SchedulerService:
             )
             for chat, _ in await self.store.linked_chats(row.deal_id)
         ]
+
+
+class _Batch:
+    """The rows of one claim still being worked on, and until when the lease surely holds."""
+
+    def __init__(self, held: dict[int, OutboxRow], safe_until: float) -> None:
+        self.held = held
+        self.safe_until = safe_until
+        self.lost: set[int] = set()
+
+    def done(self, row: OutboxRow) -> None:
+        self.held.pop(row.id, None)
+
+    def renewed(self, kept: set[int], safe_until: float) -> None:
+        self.lost |= set(self.held) - kept
+        self.safe_until = safe_until
+
+    def covers(self, row: OutboxRow, monotonic_now: float) -> bool:
+        return row.id not in self.lost and monotonic_now < self.safe_until
 
 
 def _attach(row: NewRow, chart: object) -> NewRow:

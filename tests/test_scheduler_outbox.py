@@ -70,8 +70,8 @@ async def test_an_expired_claim_is_taken_again_and_the_late_writer_is_fenced(
     assert await live.finish(taken[0], "sent", T0, message_id="m-live")
     stored = {r.id: r for r in await live.rows()}
     assert stored[held[0].id].message_id == "m-live"
-    assert await live.renew(taken[1:], T0 + 2 * LEASE) == 2
-    assert await dead.renew(held[1:], T0 + 2 * LEASE) == 0
+    assert await live.renew(taken[1:], T0 + 2 * LEASE) == {r.id for r in taken[1:]}
+    assert await dead.renew(held[1:], T0 + 2 * LEASE) == set()
 
 
 # ------------------------------------------------------------------------- the service

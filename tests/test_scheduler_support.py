@@ -38,14 +38,21 @@ def deal_yaml(
     schedule: str = DEFAULT_SCHEDULE,
     locale: str = "en",
     deal_id: str = "acme-linkstar-us",
+    name: str = "ACME Home x Linkstar (TikTok Shop US)",
+    chats: tuple[tuple[str, str], ...] = (
+        (SELLER_CHAT, "seller"),
+        (AGENCY_CHAT, "agency"),
+        (SHARED_CHAT, "shared"),
+    ),
 ) -> str:
     """The demo deal (``bot/demo/acme-linkstar-us.yaml``), no trial, with a schedule to vary.
 
     GMV target 50,000 over November (30 days): 1,666.67 a day is on pace, 1,400 a day is at
     84% (a warning), 1,000 a day at 60% (an escalation at once)."""
+    links = "\n".join(f"  - {{id: {chat}, side: {side}}}" for chat, side in chats)
     return f"""\
 id: {deal_id}
-name: ACME Home x Linkstar (TikTok Shop US)
+name: {name}
 currency: USD
 timezone: America/Los_Angeles
 locale: {locale}
@@ -80,9 +87,7 @@ contacts:
   - {{who: {AGENCY}, side: agency, level: 1, name: Agency account manager}}
   - {{who: {AGENCY_HEAD}, side: agency, level: 2, name: Agency head of ops}}
 chats:
-  - {{id: {SELLER_CHAT}, side: seller}}
-  - {{id: {AGENCY_CHAT}, side: agency}}
-  - {{id: {SHARED_CHAT}, side: shared}}
+{links}
 {schedule}"""
 
 
