@@ -14,10 +14,14 @@ channels of 10 deals), so every one stores a new entry. Phase 1 sends a steady `
 (default 50/s) for ``--seconds`` (default 10) and measures acknowledgement latency from each
 request's *scheduled* send time (so a lagging generator counts against the app, not for it).
 Phase 2 sends ``--n`` requests through ``--concurrency`` connections as fast as they are
-acknowledged and measures throughput: acknowledgements per second for both apps, and for kpibot
-also commands stored *and answered* per second (until the last answer reaches the fake Slack),
-each as a ratio to the bare app's acknowledgements per second. Aim: p99 well under Slack's
-3-second deadline, ratio at least 0.8.
+acknowledged and measures throughput: acknowledgements per second, kpibot over the bare app
+(the bare app is run before and after kpibot and its better figure is the baseline); and
+commands stored *and answered* per second (until the last answer reaches the fake Slack) over
+the core's own rate for the same reports called directly in the same process (measured before
+and after; the better one counts). Storing is the core's work and runs behind the
+acknowledgement, so the first ratio is what the adapter costs on Slack's 3-second path and the
+second what it adds to the work. Aim: p99 well under Slack's 3-second deadline, ratios at least
+0.8. On a busy machine the absolute numbers move a lot between runs; the ratios less so.
 
 Run: ``python benchmarks/bench_slack.py [--rate 50] [--seconds 10] [--n 400]``.
 """
