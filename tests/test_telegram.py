@@ -45,7 +45,6 @@ GROUP = -1001234  # linked to the demo deal, seller side
 MEMBER = 5001  # a seller member, admin and level-1 contact
 OTHER_MEMBER = 5002  # a seller member
 NOW = dt.datetime(2026, 11, 20, 20, 0, tzinfo=dt.UTC)
-NOVEMBER = (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
 WEBHOOK_URL = "https://kpibot.example.com/telegram/webhook"
 
 
@@ -230,9 +229,16 @@ async def test_webhook_refuses_missing_or_wrong_secret(
 
                 async with http.post(url, data=b"not json", headers=headers) as response:
                     assert response.status == 400
+
+                # A replica that is stopping asks Telegram to retry rather than drop it.
+                await adapter.stop()
+                later = tg.message_update(GROUP, "/report gmv 13000", user_id=MEMBER)
+                async with http.post(url, json=later, headers=headers) as response:
+                    assert response.status == 503
         finally:
             await runner.cleanup()
     assert tg.calls_to("getUpdates") == []
+    assert tg.webhook is not None  # other replicas still serve it
 
 
 async def test_group_to_supergroup_migration_keeps_the_deal_link(

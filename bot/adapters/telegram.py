@@ -628,6 +628,9 @@ class TelegramAdapter:
         if not hmac.compare_digest(given.encode(), self._secret.encode()):
             log.warning("telegram webhook refused: bad secret")
             return web.Response(status=403, text="forbidden")
+        if not self._started:
+            # Stopping (or not started): Telegram retries later, perhaps on another replica.
+            return web.Response(status=503, text="not running")
         try:
             data = await request.json()
             update = Update.de_json(data, self.application.bot) if isinstance(data, dict) else None
