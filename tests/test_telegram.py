@@ -404,7 +404,7 @@ async def test_start_sets_the_menu_in_english_and_chinese_and_polls(
     assert expected | {"help", "whoami", "link"} <= set(english)
     assert set(english) == set(chinese)
     assert "上报" in chinese["report"]
-    assert "report" in english["report"]
+    assert english["report"].startswith("Report the day's figures")
     assert tg.calls_to("deleteWebhook")
     await tg.wait_for(lambda: bool(tg.calls_to("getUpdates")))
 
@@ -437,6 +437,20 @@ async def test_update_is_confirmed_only_after_it_was_processed(
         assert tg.confirmed_offset <= update["update_id"]
         release.set()
         await processed(tg, update)
+    assert len(await all_entries(core)) == 1
+
+
+async def test_polling_survives_errors_from_get_updates(
+    tg: FakeTelegram, core: Core, adapter: TelegramAdapter
+) -> None:
+    """A failed ``getUpdates`` (here 409: another poller) is logged and retried after a
+    backoff; polling does not die, and the next update is answered."""
+    tg.fail_next("getUpdates", status=409, description="Conflict: terminated by other getUpdates")
+    await tg.wait_for(lambda: 409 in [c.status for c in tg.calls_to("getUpdates")])
+    tg.push_message(GROUP, "/report gmv 12000", user_id=MEMBER)
+
+    await tg.wait_for(lambda: len(tg.sent(GROUP)) == 1)
+
     assert len(await all_entries(core)) == 1
 
 

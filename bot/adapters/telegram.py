@@ -22,7 +22,6 @@ from telegram.constants import ChatAction, ChatType, MessageEntityType, ParseMod
 from telegram.error import (
     BadRequest,
     ChatMigrated,
-    Conflict,
     Forbidden,
     InvalidToken,
     NetworkError,
@@ -379,7 +378,7 @@ def _install_redaction(token: str) -> None:
     names = [
         name
         for name in logging.root.manager.loggerDict
-        if name == "httpx" or name == "telegram" or name.startswith("telegram.")
+        if name in ("httpx", "telegram", log.name) or name.startswith("telegram.")
     ]
     for name in names:
         logger = logging.getLogger(name)
@@ -470,11 +469,6 @@ class TelegramAdapter:
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
-    def mode(self) -> str:
-        """``"webhook"`` when ``TELEGRAM_WEBHOOK_URL`` is set, else ``"polling"``."""
-        return "webhook" if self.webhook_url else "polling"
-
-    @property
     def username(self) -> str:
         """The bot's username (known after :meth:`start`)."""
         return self.application.bot.username
@@ -560,9 +554,12 @@ class TelegramAdapter:
             stop.cancel()
             try:
                 updates = fetch.result()
-            except (Conflict, NetworkError, RetryAfter) as exc:
+            except TelegramError as exc:
+                # Network trouble, a second poller (Conflict), even a revoked token: keep the
+                # bot alive and retry with backoff; the log says why.
                 wait = exc.retry_after if isinstance(exc, RetryAfter) else backoff
-                log.warning("telegram polling failed; retrying", extra={"reason": str(exc)})
+                level = logging.WARNING if isinstance(exc, NetworkError) else logging.ERROR
+                log.log(level, "telegram polling failed; retrying", extra={"reason": str(exc)})
                 seconds = wait.total_seconds() if isinstance(wait, dt.timedelta) else float(wait)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), seconds)
@@ -754,4 +751,4 @@ def _menu_text(command: str, locale: str) -> str:
     except KeyError:
         return command
     text = re.split(r"\s+[—-]\s+", line, maxsplit=1)[-1].strip()
-    return text[:256] or command
+    return (text[:1].upper() + text[1:256]) or command

@@ -316,9 +316,9 @@ class FakeTelegram:
             await self._notify()
         try:
             response = await self._dispatch(method, params, files)
+            call.status = response.status
         finally:
             await self._notify()
-        call.status = response.status
         return response
 
     async def _dispatch(
