@@ -80,6 +80,7 @@ class Core:
         version = await self.ledger.apply_deal(
             deal, text, effective=effective, applied_at=self.clock.now()
         )
+        self.router.forget()
         return deal.id, version
 
     async def apply_deal_text(self, text: str, source: str = "<deal>") -> str:
@@ -156,9 +157,10 @@ async def run(settings: Settings) -> int:
     finally:
         if scheduler_stop is not None:
             await scheduler_stop()
+        # Stop taking requests first, then let the adapters finish what is in flight.
+        await runner.cleanup()
         for stop in reversed(stoppers):
             await stop()
-        await runner.cleanup()
         await core.aclose()
     return 0
 

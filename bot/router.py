@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,8 @@ class Context:
     deal: Deal | None = None
     chat_side: ChatSide | None = None
     linked: list[tuple[str, str]] = field(default_factory=list)
+    forget: Callable[[], None] = lambda: None
+    """Clears the router's cache of links and deals (after /link, /unlink)."""
 
     def t(self, key: str, /, **params: Any) -> str:
         return t(key, self.locale, **params)
@@ -109,6 +112,7 @@ class Router:
         services: Mapping[str, Any] | None = None,
         bot_names: tuple[str, ...] = (),
         default_locale: str = "en",
+        cache_seconds: float = 5.0,
     ) -> None:
         self.routes = dict(routes)
         self.aliases = dict(aliases or {})
@@ -117,6 +121,37 @@ class Router:
         self.services = dict(services or {})
         self.bot_names = bot_names
         self.default_locale = default_locale
+        # Chat links and current deal versions are read on every command; a short-lived cache
+        # keeps them off the hot path. Changes made in this process clear it at once; a change
+        # made by another replica is seen within ``cache_seconds``.
+        self.cache_seconds = cache_seconds
+        self._links: dict[str, tuple[float, list[tuple[str, str]]]] = {}
+        self._deals: dict[str, tuple[float, tuple[Deal, int] | None]] = {}
+
+    def forget(self) -> None:
+        """Drop cached links and deals (after a deal is applied or a chat is (un)linked)."""
+        self._links.clear()
+        self._deals.clear()
+
+    async def links(self, chat: str) -> list[tuple[str, str]]:
+        """The deals linked to ``chat`` (cached briefly)."""
+        now = time.monotonic()
+        hit = self._links.get(chat)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        linked = await self.ledger.deals_for_chat(chat)
+        self._links[chat] = (now + self.cache_seconds, linked)
+        return linked
+
+    async def current_deal(self, deal_id: str) -> tuple[Deal, int] | None:
+        """A deal's current version (cached briefly)."""
+        now = time.monotonic()
+        hit = self._deals.get(deal_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        current = await self.ledger.current_deal(deal_id)
+        self._deals[deal_id] = (now + self.cache_seconds, current)
+        return current
 
     def _guess_locale(self, text: str) -> str:
         return "zh" if _CJK.search(text) else self.default_locale
@@ -137,6 +172,7 @@ class Router:
             clock=self.clock,
             locale=locale,
             services=self.services,
+            forget=self.forget,
         )
         route = self.routes.get(name)
         if route is None:
@@ -162,7 +198,7 @@ class Router:
         """Pick the deal this chat may see; a refusal message when there is none."""
         tag, rest = extract_deal_tag(ctx.args)
         ctx.args = rest
-        linked = await self.ledger.deals_for_chat(ctx.cmd.chat)
+        linked = await self.links(ctx.cmd.chat)
         if ctx.cmd.is_direct and not linked:
             linked = await self._deals_of_person(ctx.cmd.user)
         ctx.linked = linked
@@ -178,7 +214,7 @@ class Router:
         else:
             chosen = linked
         deal_id, side = chosen[0]
-        current = await self.ledger.current_deal(deal_id)
+        current = await self.current_deal(deal_id)
         if current is None:
             return ctx.reply(ctx.t("router.not_linked"), kind="error")
         ctx.deal = current[0]

@@ -87,6 +87,7 @@ async def link(ctx: Context) -> list[Outgoing]:
     deal = current[0]
     ctx.locale = deal.locale
     await ctx.ledger.link_chat(ctx.cmd.chat, deal.id, side)
+    ctx.forget()
     return [ctx.reply(ctx.t("link.done", deal=deal.id, name=deal.name, side=ctx.t(f"side.{side}")))]
 
 
@@ -94,4 +95,5 @@ async def unlink(ctx: Context) -> list[Outgoing]:
     """``/unlink [#deal-id]``: remove this chat's link (deal admins only)."""
     assert ctx.deal is not None
     await ctx.ledger.unlink_chat(ctx.cmd.chat, ctx.deal.id)
+    ctx.forget()
     return [ctx.reply(ctx.t("unlink.done", deal=ctx.deal.id))]
