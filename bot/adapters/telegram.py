@@ -641,13 +641,10 @@ class TelegramAdapter:
 
     # -- handlers --------------------------------------------------------------------------
 
-    def to_command(self, message: Message, text: str | None = None) -> Command:
-        """Translate a Telegram message into the core's :class:`~bot.core.Command`.
-
-        Args:
-            message: The message, with a sender.
-            text: The command text when it differs from ``message.text`` (mentions).
-        """
+    def to_command(self, message: Message) -> Command:
+        """Translate a Telegram message (with a sender) into the core's
+        :class:`~bot.core.Command`. The text goes through untouched: the core's parser strips
+        a ``@botname`` suffix (``/report@botname gmv 1.2万``) or a leading ``@botname``."""
         sender = message.from_user
         assert sender is not None
         chat_id = message.chat.id
@@ -655,7 +652,7 @@ class TelegramAdapter:
             chat=f"{PLATFORM}:{chat_id}",
             user=f"{PLATFORM}:{sender.id}",
             name=sender.full_name,
-            text=text if text is not None else message.text or "",
+            text=message.text or "",
             at=message.date,
             message_id=f"{chat_id}:{message.message_id}",
             is_direct=message.chat.type == ChatType.PRIVATE,
@@ -665,8 +662,6 @@ class TelegramAdapter:
         message = update.message
         if message is None or message.from_user is None or not message.text:
             return
-        # The text goes through untouched (``/report@botname gmv 1.2万``): the core's parser
-        # strips the suffix.
         await self._run(message, self.to_command(message))
 
     async def _on_mention(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
