@@ -37,7 +37,9 @@ METRICS = ("gmv", "orders", "ad_spend", "refunds", "viewers")
 
 def _row(i: int) -> tuple[dt.date, str]:
     """Distinct (day, metric) per report so every one is a new entry, as in real use."""
-    return dt.date(2026, 11, 1) + dt.timedelta(days=(i // len(METRICS)) % 28), METRICS[i % len(METRICS)]
+    return dt.date(2026, 11, 1) + dt.timedelta(days=(i // len(METRICS)) % 28), METRICS[
+        i % len(METRICS)
+    ]
 
 
 async def bench_core(url: str, n: int) -> float:
@@ -51,8 +53,13 @@ async def bench_core(url: str, n: int) -> float:
         day, metric = _row(i // 2)
         chat, user = senders[i % 2]
         commands.append(
-            Command(chat=chat, user=user, text=f"/report {metric} {1000 + i} {day.isoformat()}",
-                    at=clock.now(), message_id=f"b-{i}")
+            Command(
+                chat=chat,
+                user=user,
+                text=f"/report {metric} {1000 + i} {day.isoformat()}",
+                at=clock.now(),
+                message_id=f"b-{i}",
+            )
         )
     await core.handle(commands[0])  # warm caches
     t0 = time.perf_counter()
@@ -70,12 +77,25 @@ async def bench_raw(url: str, n: int) -> float:
     rows = []
     for i in range(n):
         day, metric = _row(i // 2)
-        rows.append(dict(deal_id="raw", day=day, metric=metric, value=Decimal(1000 + i),
-                         side="seller" if i % 2 == 0 else "agency", person="telegram:5001",
-                         person_name="", chat="telegram:-1001234", message_key=f"raw-{i}",
-                         recorded_at=START, supersedes=None))
+        rows.append(
+            dict(
+                deal_id="raw",
+                day=day,
+                metric=metric,
+                value=Decimal(1000 + i),
+                side="seller" if i % 2 == 0 else "agency",
+                person="telegram:5001",
+                person_name="",
+                chat="telegram:-1001234",
+                message_key=f"raw-{i}",
+                recorded_at=START,
+                supersedes=None,
+            )
+        )
     async with engine.begin() as conn:
-        await conn.execute(insert(deals).values(id="raw", name="raw", current_version=1, created_at=START))
+        await conn.execute(
+            insert(deals).values(id="raw", name="raw", current_version=1, created_at=START)
+        )
         await conn.execute(insert(entries).values(**rows[0]))
     t0 = time.perf_counter()
     for row in rows[1:]:

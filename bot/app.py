@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.core import Clock, Command, Delivered, DeliveryPort, Outgoing, SystemClock, platform_of
 from bot.router import Router
@@ -16,6 +17,9 @@ from kpi.dealfile import load_deal
 from kpi.ledger import Ledger
 from kpi.model import Deal
 from kpi.periods import business_day, period_containing
+
+if TYPE_CHECKING:
+    from bot.web import Route
 
 log = logging.getLogger("kpibot")
 
@@ -57,7 +61,9 @@ class Core:
         """Send ``msg`` through the port of its platform."""
         port = self.port_for(msg.to)
         if port is None:
-            return Delivered(ok=False, error=f"no adapter for {platform_of(msg.to.removeprefix('dm:'))}")
+            return Delivered(
+                ok=False, error=f"no adapter for {platform_of(msg.to.removeprefix('dm:'))}"
+            )
         return await port.send(msg)
 
     async def tick(self, now: dt.datetime) -> None:
@@ -91,7 +97,8 @@ class Core:
 
     async def apply_deal_file(self, path: str | Path) -> str:
         path = Path(path)
-        return await self.apply_deal_text(path.read_text(encoding="utf-8"), str(path))
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        return await self.apply_deal_text(text, str(path))
 
     async def aclose(self) -> None:
         await self.ledger.engine.dispose()
@@ -117,7 +124,8 @@ async def build_core(
     if install is not None:
         install(core)
     if settings.deals_dir:
-        for path in sorted(Path(settings.deals_dir).glob("*.yaml")):
+        folder = Path(settings.deals_dir)
+        for path in await asyncio.to_thread(lambda: sorted(folder.glob("*.yaml"))):
             await core.apply_deal_file(path)
     return core
 
@@ -128,7 +136,7 @@ async def run(settings: Settings) -> int:
         return 2
     core = await build_core(settings)
     stoppers: list[Callable[[], Awaitable[None]]] = []
-    routes = []
+    routes: list[Route] = []
     if settings.slack_enabled:
         from bot.adapters.slack import SlackAdapter
 

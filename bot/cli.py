@@ -113,7 +113,9 @@ def deal_check(
     for path in files:
         try:
             deal, _ = load_deal_file(path)
-            typer.echo(f"{path}: ok ({deal.id}, {len(deal.metrics)} metrics, {len(deal.targets)} targets)")
+            typer.echo(
+                f"{path}: ok ({deal.id}, {len(deal.metrics)} metrics, {len(deal.targets)} targets)"
+            )
         except DealFileError as exc:
             typer.echo(str(exc), err=True)
             failed = True
@@ -151,7 +153,9 @@ def deal_list(
 @app.command()
 def chat(
     deal: Annotated[list[Path], typer.Option(help="Deal file(s) to load.", exists=True)],
-    chat_id: Annotated[str, typer.Option("--chat", help="The chat identity, e.g. telegram:-1001234.")],
+    chat_id: Annotated[
+        str, typer.Option("--chat", help="The chat identity, e.g. telegram:-1001234.")
+    ],
     as_: Annotated[str, typer.Option("--as", help="Who you are, e.g. telegram:5001.")],
     name: Annotated[str, typer.Option(help="Your display name.")] = "",
     db: Annotated[str | None, typer.Option(help="Database URL (default: a temporary one).")] = None,
@@ -167,7 +171,9 @@ def chat(
 def replay(
     script: Annotated[Path, typer.Argument(help="The JSON-lines script.", exists=True)],
     deal: Annotated[list[Path], typer.Option(help="Deal file(s) to load.", exists=True)],
-    db: Annotated[str | None, typer.Option(help="Database URL (default: a fresh temporary one).")] = None,
+    db: Annotated[
+        str | None, typer.Option(help="Database URL (default: a fresh temporary one).")
+    ] = None,
 ) -> None:
     """Play a scripted conversation on a virtual clock; print what the bot sends, as JSON lines."""
     from bot.replay import ScriptError, parse_script, run_replay

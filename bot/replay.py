@@ -164,7 +164,9 @@ async def run_replay(
         return port.sent
 
 
-async def _play(core: Core, clock: VirtualClock, port: RecordingPort, step: Step, on_event: Any) -> None:
+async def _play(
+    core: Core, clock: VirtualClock, port: RecordingPort, step: Step, on_event: Any
+) -> None:
     clock.set(step.at)
     port.offset = step.at.tzinfo or dt.UTC
     before = len(port.sent)

@@ -81,11 +81,14 @@ def statement_lines(t: T, deal: Deal, statement: FeeStatement, snap: Snapshot) -
 
 def totals_text(deal: Deal, values: Mapping[str, Decimal | None]) -> str:
     """The figures a statement used, in the deal's metric order (``—`` when there are none)."""
-    return ", ".join(
-        f"{name} {fmt_value(deal, name, values.get(name))}"
-        for name in deal.metrics
-        if values.get(name) is not None
-    ) or "—"
+    return (
+        ", ".join(
+            f"{name} {fmt_value(deal, name, values.get(name))}"
+            for name in deal.metrics
+            if values.get(name) is not None
+        )
+        or "—"
+    )
 
 
 def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.core import Outgoing
 from bot.router import Context
 from kpi.errors import UserError
+from kpi.model import ChatSide
 
 HELP_COMMANDS = (
     "report",
@@ -81,12 +82,13 @@ async def link(ctx: Context) -> list[Outgoing]:
     side = rest.strip().lower() or "shared"
     if tag is None or side not in ("seller", "agency", "shared"):
         raise UserError("link.usage")
+    chat_side: ChatSide = side  # type: ignore[assignment]
     current = await ctx.ledger.current_deal(tag)
     if current is None or ctx.cmd.user not in current[0].admins:
         return [ctx.reply(ctx.t("link.refused", tag=tag), kind="error")]
     deal = current[0]
     ctx.locale = deal.locale
-    await ctx.ledger.link_chat(ctx.cmd.chat, deal.id, side)
+    await ctx.ledger.link_chat(ctx.cmd.chat, deal.id, chat_side)
     ctx.forget()
     return [ctx.reply(ctx.t("link.done", deal=deal.id, name=deal.name, side=ctx.t(f"side.{side}")))]
 

@@ -13,7 +13,9 @@ from kpi.pace import TargetStatus
 from kpi.snapshot import Snapshot, snapshot
 
 
-def rich_message(title: str, sections: list[tuple[str | None, list[str]]], footer: str = "") -> dict[str, Any]:
+def rich_message(
+    title: str, sections: list[tuple[str | None, list[str]]], footer: str = ""
+) -> dict[str, Any]:
     """The platform-neutral structured form adapters may render (Slack Block Kit)."""
     return {
         "title": title,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from bot.core import Outgoing
 from bot.router import Context
 from handlers.render import fmt_day, fmt_person, fmt_time, fmt_value
@@ -88,9 +90,7 @@ async def report(ctx: Context) -> list[Outgoing]:
                     tolerance=format_percent(deal.tolerance, 1),
                 )
             )
-    truth_reported = all(
-        (entry.metric, deal.truth) in heads for entry in result.entries
-    )
+    truth_reported = all((entry.metric, deal.truth) in heads for entry in result.entries)
     if not truth_reported:
         lines.append(_counting_note(ctx, deal, side))
     return [ctx.reply("\n".join(line for line in lines if line))]
@@ -141,7 +141,7 @@ async def dispute(ctx: Context) -> list[Outgoing]:
     return await _verdict(ctx, "dispute")
 
 
-async def _verdict(ctx: Context, kind: str) -> list[Outgoing]:
+async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Outgoing]:
     deal = _deal(ctx)
     metric, day, rest = parse_metric_day(
         ctx.args,
@@ -160,7 +160,7 @@ async def _verdict(ctx: Context, kind: str) -> list[Outgoing]:
         raise UserError(
             "confirm.nothing", metric=metric, day=fmt_day(day) if day else "", kind=kind
         )
-    verdict, duplicate = await ctx.ledger.record_verdict(
+    _verdict_row, duplicate = await ctx.ledger.record_verdict(
         deal_id=deal.id,
         day=theirs.day,
         metric=metric,

@@ -1,1 +1,1 @@
-"""The domain: metrics and formulas, targets and pace, the fee engine, the ledger and its storage."""
+"""The domain: metrics, formulas, targets, pace, the fee engine, the ledger and its storage."""

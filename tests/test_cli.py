@@ -17,8 +17,19 @@ runner = CliRunner()
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["run"], ["db"], ["db", "upgrade"], ["deal"], ["deal", "apply"], ["deal", "check"],
-     ["deal", "list"], ["chat"], ["replay"], ["demo"]],
+    [
+        [],
+        ["run"],
+        ["db"],
+        ["db", "upgrade"],
+        ["deal"],
+        ["deal", "apply"],
+        ["deal", "check"],
+        ["deal", "list"],
+        ["chat"],
+        ["replay"],
+        ["demo"],
+    ],
 )
 def test_every_command_has_help(args: list[str]) -> None:
     result = runner.invoke(app, [*args, "--help"])
@@ -26,7 +37,9 @@ def test_every_command_has_help(args: list[str]) -> None:
     assert "Usage" in result.output
 
 
-def test_run_without_a_platform_names_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_run_without_a_platform_names_the_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
     for name in ("SLACK_BOT_TOKEN", "TELEGRAM_BOT_TOKEN", "SLACK_APP_TOKEN"):
         monkeypatch.delenv(name, raising=False)
@@ -48,12 +61,18 @@ def test_deal_apply_then_list(tmp_path: Path) -> None:
 
 def test_invalid_deal_file_is_rejected_with_key_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(DEAL.read_text(encoding="utf-8").replace("refund_rate: {at_most: 8%}", "refund_ratio: {at_most: 8%}"))
+    bad.write_text(
+        DEAL.read_text(encoding="utf-8").replace(
+            "refund_rate: {at_most: 8%}", "refund_ratio: {at_most: 8%}"
+        )
+    )
     db = f"sqlite:///{tmp_path / 'k.db'}"
     result = runner.invoke(app, ["deal", "apply", str(bad), "--db", db])
     assert result.exit_code == 1
     assert "targets.refund_ratio" in result.output
-    line = next(i for i, text in enumerate(bad.read_text().splitlines(), 1) if "refund_ratio" in text)
+    line = next(
+        i for i, text in enumerate(bad.read_text().splitlines(), 1) if "refund_ratio" in text
+    )
     assert f"bad.yaml:{line}:" in result.output
     listed = runner.invoke(app, ["deal", "list", "--db", db])
     assert "acme" not in listed.output
@@ -62,12 +81,27 @@ def test_invalid_deal_file_is_rejected_with_key_and_line(tmp_path: Path) -> None
 def test_replay_prints_one_json_line_per_message(tmp_path: Path) -> None:
     script = tmp_path / "s.jsonl"
     lines = [
-        {"at": "2026-11-03T22:10:00-08:00", "chat": "telegram:-1001234", "user": "telegram:5001",
-         "name": "Seller ops lead", "text": "/report gmv 1.2万", "id": "m-17"},
-        {"at": "2026-11-03T22:11:00-08:00", "chat": "telegram:-1001234", "user": "telegram:5001",
-         "text": "/report gmv 1.2万", "id": "m-17"},
-        {"at": "2026-11-03T22:12:00-08:00", "chat": "telegram:-1001234", "user": "telegram:5001",
-         "text": "/report gmv lots"},
+        {
+            "at": "2026-11-03T22:10:00-08:00",
+            "chat": "telegram:-1001234",
+            "user": "telegram:5001",
+            "name": "Seller ops lead",
+            "text": "/report gmv 1.2万",
+            "id": "m-17",
+        },
+        {
+            "at": "2026-11-03T22:11:00-08:00",
+            "chat": "telegram:-1001234",
+            "user": "telegram:5001",
+            "text": "/report gmv 1.2万",
+            "id": "m-17",
+        },
+        {
+            "at": "2026-11-03T22:12:00-08:00",
+            "chat": "telegram:-1001234",
+            "user": "telegram:5001",
+            "text": "/report gmv lots",
+        },
     ]
     script.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
     result = runner.invoke(app, ["replay", "--deal", str(DEAL), str(script)])

@@ -57,7 +57,10 @@ async def say(
 
 async def entries(core: Core, day: int = 3) -> dict[tuple[str, str], Decimal]:
     d = dt.date(2026, 11, day)
-    return {(e.metric, e.side): e.value for e in await core.ledger.current_entries("acme-linkstar-us", d, d)}
+    return {
+        (e.metric, e.side): e.value
+        for e in await core.ledger.current_entries("acme-linkstar-us", d, d)
+    }
 
 
 @pytest.mark.parametrize(
@@ -69,12 +72,25 @@ async def entries(core: Core, day: int = 3) -> dict[tuple[str, str], Decimal]:
         ("/report gmv 1.2w", {"gmv": Decimal("12000")}),
         ("/report gmv 1.2万", {"gmv": Decimal("12000")}),
         ("/report gmv $12,000", {"gmv": Decimal("12000")}),
-        ("/report GMV 12000 orders 340 spend 2100", {"gmv": Decimal("12000"), "orders": Decimal("340"), "ad_spend": Decimal("2100")}),
-        ("/report 成交额 1.2万 订单 340 投流 2100 退款 300", {"gmv": Decimal("12000"), "orders": Decimal("340"), "ad_spend": Decimal("2100"), "refunds": Decimal("300")}),
+        (
+            "/report GMV 12000 orders 340 spend 2100",
+            {"gmv": Decimal("12000"), "orders": Decimal("340"), "ad_spend": Decimal("2100")},
+        ),
+        (
+            "/report 成交额 1.2万 订单 340 投流 2100 退款 300",
+            {
+                "gmv": Decimal("12000"),
+                "orders": Decimal("340"),
+                "ad_spend": Decimal("2100"),
+                "refunds": Decimal("300"),
+            },
+        ),
         ("/report@kpibot gmv 12000", {"gmv": Decimal("12000")}),
     ],
 )
-async def test_report_forms_store_exact_decimals(core: Core, text: str, expected: dict[str, Decimal]) -> None:
+async def test_report_forms_store_exact_decimals(
+    core: Core, text: str, expected: dict[str, Decimal]
+) -> None:
     replies = await say(core, SELLER_CHAT, SELLER, text, msg_id="m1")
     assert replies[0].kind == "reply"
     assert "Saved for 2026-11-03" in replies[0].text
@@ -112,7 +128,9 @@ async def test_business_day_is_the_deals_time_zone(core: Core) -> None:
         ("/report", "/report gmv"),
     ],
 )
-async def test_bad_input_is_explained_and_stores_nothing(core: Core, text: str, needle: str) -> None:
+async def test_bad_input_is_explained_and_stores_nothing(
+    core: Core, text: str, needle: str
+) -> None:
     replies = await say(core, SELLER_CHAT, SELLER, text, msg_id="bad")
     assert len(replies) == 1
     assert replies[0].kind == "error"
@@ -198,10 +216,12 @@ async def test_a_chat_linked_to_two_deals_names_the_deal(core: Core) -> None:
 
 
 async def test_agreed_truth_needs_confirmation(core: Core) -> None:
-    agreed = DEAL_TEXT.replace("truth: seller", "truth: agreed").replace(
-        "id: acme-linkstar-us", "id: acme-agreed"
-    ).replace("telegram:-1001234", "telegram:-2001").replace("slack:C0AGENCY", "slack:C2").replace(
-        "telegram:-1009999", "telegram:-2009"
+    agreed = (
+        DEAL_TEXT.replace("truth: seller", "truth: agreed")
+        .replace("id: acme-linkstar-us", "id: acme-agreed")
+        .replace("telegram:-1001234", "telegram:-2001")
+        .replace("slack:C0AGENCY", "slack:C2")
+        .replace("telegram:-1009999", "telegram:-2009")
     )
     await core.apply_deal_text(agreed, "agreed.yaml")
     replies = await say(core, "slack:C2", AGENCY, "/report gmv 2000", msg_id="g1")
@@ -218,13 +238,17 @@ async def test_dispute_needs_a_reason_and_is_shown(core: Core) -> None:
     await say(core, SELLER_CHAT, SELLER, "/report gmv 1800", msg_id="s")
     refused = await say(core, AGENCY_CHAT, AGENCY, "/dispute gmv", msg_id="d0")
     assert refused[0].kind == "error" and "/dispute gmv" in refused[0].text
-    await say(core, AGENCY_CHAT, AGENCY, "/dispute gmv 2026-11-03 refunds were not deducted", msg_id="d1")
+    await say(
+        core, AGENCY_CHAT, AGENCY, "/dispute gmv 2026-11-03 refunds were not deducted", msg_id="d1"
+    )
     kpi = (await say(core, SELLER_CHAT, SELLER, "/kpi", msg_id="k"))[0].text
     assert "refunds were not deducted" in kpi
 
 
 async def test_admin_commands_are_for_admins(core: Core) -> None:
-    refused = await say(core, "telegram:-555", AGENCY_TG, "/link #acme-linkstar-us seller", msg_id="l1")
+    refused = await say(
+        core, "telegram:-555", AGENCY_TG, "/link #acme-linkstar-us seller", msg_id="l1"
+    )
     assert refused[0].kind == "error"
     assert await core.ledger.deals_for_chat("telegram:-555") == []
     nosuch = await say(core, "telegram:-555", SELLER, "/link #no-such-deal seller", msg_id="l2")
@@ -241,7 +265,9 @@ async def test_storage_failure_says_not_saved() -> None:
     core = await build_core(settings, clock=VirtualClock(local(3)), migrate=False)
     try:
         replies = await core.handle(
-            Command(chat=SELLER_CHAT, user=SELLER, text="/report gmv 5", at=local(3), message_id="z")
+            Command(
+                chat=SELLER_CHAT, user=SELLER, text="/report gmv 5", at=local(3), message_id="z"
+            )
         )
     finally:
         await core.aclose()
@@ -250,7 +276,9 @@ async def test_storage_failure_says_not_saved() -> None:
 
 
 async def test_help_and_whoami_follow_the_deal_locale(core: Core) -> None:
-    zh = DEAL_TEXT.replace("locale: en", "locale: zh").replace("id: acme-linkstar-us", "id: acme-zh")
+    zh = DEAL_TEXT.replace("locale: en", "locale: zh").replace(
+        "id: acme-linkstar-us", "id: acme-zh"
+    )
     zh = zh.replace("telegram:-1001234", "telegram:-3001").replace("slack:C0AGENCY", "slack:C3")
     zh = zh.replace("telegram:-1009999", "telegram:-3009")
     await core.apply_deal_text(zh, "zh.yaml")
@@ -267,8 +295,14 @@ async def test_help_and_whoami_follow_the_deal_locale(core: Core) -> None:
 async def test_earlier_period_keeps_its_terms(core: Core) -> None:
     # November (trial, base 1,500) is reported; in December the base changes to 4,000.
     for day in range(1, 11):
-        await say(core, SELLER_CHAT, SELLER, f"/report gmv 2000 refunds 100 ad_spend 500 2026-11-{day:02d}",
-                  at=local(10, 23), msg_id=f"n{day}")
+        await say(
+            core,
+            SELLER_CHAT,
+            SELLER,
+            f"/report gmv 2000 refunds 100 ad_spend 500 2026-11-{day:02d}",
+            at=local(10, 23),
+            msg_id=f"n{day}",
+        )
     fee_nov = (await say(core, SELLER_CHAT, SELLER, "/fee", at=local(10, 23), msg_id="f1"))[0].text
     assert "USD 2,450.00" in fee_nov and "USD 5,560.00" in fee_nov
     changed = DEAL_TEXT.replace("  base: 3000\n", "  base: 4000\n")

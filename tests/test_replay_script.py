@@ -8,12 +8,19 @@ import pytest
 
 from bot.replay import ScriptError, parse_script
 
-GOOD = {"at": "2026-11-03T22:10:00-08:00", "chat": "telegram:-1001234", "user": "telegram:5001",
-        "text": "/report gmv 1.2万", "id": "m-17"}
+GOOD = {
+    "at": "2026-11-03T22:10:00-08:00",
+    "chat": "telegram:-1001234",
+    "user": "telegram:5001",
+    "text": "/report gmv 1.2万",
+    "id": "m-17",
+}
 
 
 def test_message_and_tick_lines_parse() -> None:
-    steps = parse_script([json.dumps(GOOD), "", '{"at": "2026-11-04T00:00:00-08:00", "tick": true}'])
+    steps = parse_script(
+        [json.dumps(GOOD), "", '{"at": "2026-11-04T00:00:00-08:00", "tick": true}']
+    )
     assert [s.lineno for s in steps] == [1, 3]
     assert steps[0].command is not None and steps[0].command.message_id == "m-17"
     assert steps[1].command is None
