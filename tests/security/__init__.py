@@ -1,0 +1,1 @@
+"""Security suite: authorization, request signatures, secrets in logs, hostile text."""
