@@ -206,6 +206,9 @@ class Jobs:
             }
             reason = f"disagreement:{figure.day.isoformat()}:{figure.metric}"
             starts.append(plan_escalation(deal, reason, row.slot, detail, now))
+        if not deal.contacts:
+            # Nobody to tell, and nobody who could acknowledge: the group warning stands alone.
+            starts = []
         outcome = JobOutcome(result={"warned": warned})
         if not lines and not starts:
             return outcome

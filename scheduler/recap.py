@@ -128,15 +128,21 @@ def fee_lines(tr: Translate, snap: Snapshot) -> list[str]:
     ]
 
 
+MISSED_SHOWN = 10
+"""Missed slots listed by name in a recap; any more are counted."""
+
+
 def missed_lines(tr: Translate, deal: Deal, missed: Sequence[OutboxRow]) -> list[str]:
-    """The slots that were missed while the bot was down, one line."""
+    """The slots that were missed while the bot was down, one line (the latest ones named)."""
     if not missed:
         return []
     zone = _zone(deal)
+    shown = list(missed)[-MISSED_SHOWN:]
     items = ", ".join(
-        f"{tr('recap.kind_' + row.kind)} {row.due_at.astimezone(zone):%m-%d %H:%M}"
-        for row in missed
+        f"{tr('recap.kind_' + row.kind)} {row.due_at.astimezone(zone):%m-%d %H:%M}" for row in shown
     )
+    if len(missed) > len(shown):
+        items = tr("recap.missed_more", count=len(missed) - len(shown)) + " " + items
     return [tr("recap.missed", items=items)]
 
 

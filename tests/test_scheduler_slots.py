@@ -177,3 +177,36 @@ def test_outbox_payload_round_trip() -> None:
     assert back == dataclasses.replace(msg, to="telegram:-1")
     with pytest.raises(ValueError):
         messages.decode("[1]", "x")
+
+
+def test_a_long_outage_names_the_latest_missed_slots_and_counts_the_rest() -> None:
+    from scheduler.outbox import OutboxRow
+    from scheduler.recap import missed_lines, translator
+
+    deal = make_deal(Schedule())
+    start = utc("2026-11-01T10:00:00-08:00")
+    rows = [
+        OutboxRow(
+            i,
+            "d",
+            "pace",
+            f"s{i}",
+            "*",
+            start + dt.timedelta(days=i),
+            "missed",
+            None,
+            None,
+            0,
+            None,
+            None,
+            None,
+            None,
+            start,
+            start,
+        )
+        for i in range(14)
+    ]
+    (line,) = missed_lines(translator("en"), deal, rows)
+    assert line.startswith("Not sent while the bot was offline (past the grace window): 4 earlier")
+    assert "pace check 11-05 10:00" in line and "pace check 11-14 10:00" in line
+    assert "11-04 10:00" not in line
