@@ -1,0 +1,1 @@
+"""Reliability suite: redelivery, crashes, database loss, concurrency and fuzzing."""
