@@ -91,10 +91,8 @@ def describe(deal: Deal, detail: dict[str, Any], locale: str | None = None) -> s
             "escalation.reason_disagreement",
             loc,
             day=detail["day"],
-            metric=detail["metric"],
-            seller=detail["seller"],
-            agency=detail["agency"],
-            hours=detail["hours"],
+            items=detail["items"],
+            since=detail["since"],
         )
     key = (
         "escalation.reason_pace_repeated"

@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.core import Outgoing, platform_of
 from handlers.kpi import status_line
-from handlers.render import fmt_target, fmt_value
+from handlers.render import fmt_target, fmt_time, fmt_value
 from kpi.ledger import Ledger
 from kpi.model import SIDES, Deal, Side
 from kpi.money import format_money, format_percent
@@ -188,23 +188,30 @@ class Jobs:
                     ),
                 }
                 starts.append(plan_escalation(deal, f"pace:{metric}", row.slot, detail, now))
+        stale: dict[dt.date, list[tuple[Figure, dt.datetime]]] = {}
         for figure in snap.disagreements:
             arisen = _arisen(figure)
-            if arisen is None or now - arisen <= DISAGREEMENT_OPEN:
-                continue
+            if arisen is not None and now - arisen > DISAGREEMENT_OPEN:
+                stale.setdefault(figure.day, []).append((figure, arisen))
+        for day_, figures in sorted(stale.items()):
+            # One escalation per day, however many metrics disagree on it.
+            items = ", ".join(
+                tr(
+                    "escalation.disagreement_item",
+                    metric=f.metric,
+                    seller=fmt_value(terms, f.metric, f.seller.value if f.seller else None),
+                    agency=fmt_value(terms, f.metric, f.agency.value if f.agency else None),
+                )
+                for f, _ in figures
+            )
+            since = min(arisen for _, arisen in figures)
             detail = {
                 "type": "disagreement",
-                "day": figure.day.isoformat(),
-                "metric": figure.metric,
-                "seller": fmt_value(
-                    terms, figure.metric, figure.seller.value if figure.seller else None
-                ),
-                "agency": fmt_value(
-                    terms, figure.metric, figure.agency.value if figure.agency else None
-                ),
-                "hours": int((now - arisen) / dt.timedelta(hours=1)),
+                "day": day_.isoformat(),
+                "items": items,
+                "since": fmt_time(since, deal.timezone),
             }
-            reason = f"disagreement:{figure.day.isoformat()}:{figure.metric}"
+            reason = f"disagreement:{day_.isoformat()}"
             starts.append(plan_escalation(deal, reason, row.slot, detail, now))
         if not deal.contacts:
             # Nobody to tell, and nobody who could acknowledge: the group warning stands alone.

@@ -462,6 +462,26 @@ class Outbox:
 
         return await self.write(work)
 
+    async def postpone(self, row: OutboxRow, due: dt.datetime) -> bool:
+        """Give a claimed row back, due at ``due``, without counting the claim as an attempt
+        (quiet hours: it was not tried)."""
+
+        async def work(conn: AsyncConnection) -> bool:
+            result = await conn.execute(
+                update(outbox)
+                .where(self._mine(row))
+                .values(
+                    status="pending",
+                    due_at=due,
+                    claimed_by=None,
+                    lease_until=None,
+                    attempts=outbox.c.attempts - 1,
+                )
+            )
+            return bool(result.rowcount)
+
+        return await self.write(work)
+
     async def release(self, row: OutboxRow) -> bool:
         """Give a claimed row back untouched (this worker will not send it in time)."""
 

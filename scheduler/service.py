@@ -42,7 +42,7 @@ from scheduler.jobs import JobOutcome, Jobs
 from scheduler.outbox import NewRow, Outbox, OutboxRow, insert_ignore, row_values
 from scheduler.pacing import Pacer, paces_itself
 from scheduler.recap import render_chart
-from scheduler.slots import JOB_KINDS, due_slots
+from scheduler.slots import JOB_KINDS, defer_quiet, due_slots, in_quiet
 from scheduler.tables import JOB_CHAT, outbox
 
 if TYPE_CHECKING:
@@ -257,6 +257,7 @@ class SchedulerService:
 
     async def _send_all(self, rows: Sequence[OutboxRow], batch: _Batch) -> None:
         """Send claimed messages: each chat's in order, chats concurrently, all paced."""
+        rows = await self._drop_superseded(rows, batch)
         by_chat: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_chat.setdefault(row.chat, []).append(row)
@@ -272,12 +273,48 @@ class SchedulerService:
 
         await asyncio.gather(*(chat_worker(chat_rows) for chat_rows in by_chat.values()))
 
+    async def _drop_superseded(self, rows: Sequence[OutboxRow], batch: _Batch) -> list[OutboxRow]:
+        """After an outage several notices of one escalation to one person can be due at once;
+        only the latest is sent, the earlier ones are marked skipped."""
+        latest: dict[tuple[int, str], OutboxRow] = {}
+        for row in rows:
+            if row.escalation_id is None or not row.chat.startswith("dm:") or "!" in row.slot:
+                continue
+            key = (row.escalation_id, row.chat)
+            if key not in latest or _round(row) > _round(latest[key]):
+                latest[key] = row
+        kept = []
+        now = self.core.clock.now()
+        for row in rows:
+            winner = latest.get((row.escalation_id, row.chat)) if row.escalation_id else None
+            if winner is not None and winner.id != row.id:
+                await self.store.finish(row, "skipped", now, error=f"superseded by {winner.slot}")
+                batch.done(row)
+            else:
+                kept.append(row)
+        return kept
+
+    async def _quiet_until(self, row: OutboxRow, now: dt.datetime) -> dt.datetime | None:
+        """When an escalation message that came due in quiet hours may go (None: now)."""
+        deal = await self._deal(row.deal_id)
+        if deal is None:
+            return None
+        quiet = deal.schedule.escalation.quiet
+        if not in_quiet(now, quiet, deal.timezone):
+            return None
+        return defer_quiet(now, quiet, deal.timezone)
+
     async def _send(self, row: OutboxRow, batch: _Batch) -> None:
         now = self.core.clock.now()
         if row.escalation_id is not None:
             status = await self.store.escalation_status(row.escalation_id)
             if status != "open":
                 await self.store.finish(row, "cancelled", now, error="acknowledged")
+                return
+            # Due before the quiet hours but only reached in them (the bot was down): wait.
+            later = await self._quiet_until(row, now)
+            if later is not None:
+                await self.store.postpone(row, later)
                 return
         if row.payload is None:
             await self.store.finish(row, "failed", now, error="no payload")
@@ -364,6 +401,14 @@ def _attach(row: NewRow, chart: object) -> NewRow:
     return dataclasses.replace(
         row, payload=messages.encode(dataclasses.replace(msg, files=(*msg.files, chart)))
     )
+
+
+def _round(row: OutboxRow) -> int:
+    # Escalation slots end in "/L<level>.<round>".
+    try:
+        return int(row.slot.rsplit(".", 1)[1])
+    except (IndexError, ValueError):
+        return 0
 
 
 def _key(row: NewRow) -> tuple[str, str, str, str]:

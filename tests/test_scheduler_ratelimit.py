@@ -240,8 +240,10 @@ class Platforms:
 @pytest.fixture
 async def platforms(tmp_path: Path) -> AsyncIterator[Platforms]:
     scaled = ScaledTime(SCALE)
-    slack = await LimitedSlack(clock=scaled.monotonic).start()
-    telegram = await LimitedTelegram(clock=scaled.monotonic).start()
+    slack = LimitedSlack(clock=scaled.monotonic)
+    await slack.start()
+    telegram = LimitedTelegram(clock=scaled.monotonic)
+    await telegram.start()
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         database_url=f"sqlite:///{tmp_path / 'bot.db'}",

@@ -221,4 +221,36 @@ async def test_open_disagreement_escalates_after_two_days() -> None:
     sent = await replay(deal_yaml(schedule=schedule), lines)
     escalations = of_kind(sent, "escalation")
     assert escalations and all(m["at"] == "2026-11-05T10:00:00-08:00" for m in escalations)
-    assert "disagree on gmv for 2026-11-02" in escalations[0]["text"]
+    assert "disagree on 2026-11-02: gmv (seller 3,000, agency 3,500)" in escalations[0]["text"]
+
+
+async def test_after_an_outage_notices_wait_out_quiet_hours_and_only_the_latest_goes() -> None:
+    """Escalated at 10:00; the bot then sleeps until 23:00, inside the quiet hours. The notices
+    that came due meanwhile (14:00, 16:00, 20:00) wait for 08:00, and then each person gets
+    only the latest notice, not the whole backlog."""
+    schedule = (
+        'schedule:\n  pace_check: "10:00"\n'
+        '  escalation: {after: 4h, repeat: 6h, max: 3, quiet: "22:00-08:00"}\n'
+    )
+    lines = by_time(
+        [
+            tick("2026-11-01T00:00:00-07:00"),
+            *backfill("2026-11-03T08:00:00-08:00", dt.date(2026, 11, 1), 2, 1000),
+            tick("2026-11-03T10:00:00-08:00"),
+            tick("2026-11-03T23:00:00-08:00"),
+            tick("2026-11-04T07:59:00-08:00"),
+            tick("2026-11-04T08:00:00-08:00"),
+        ]
+    )
+    sent = await replay(deal_yaml(schedule=schedule), lines)
+    dms = sorted(
+        (m["at"][5:16], m["to"], m["text"][m["text"].index("notice") :][:13])
+        for m in of_kind(sent, "escalation")
+    )
+    assert dms == [
+        ("11-03T10:00", f"dm:{AGENCY}", "notice 1 of 3"),
+        ("11-03T10:00", f"dm:{SELLER}", "notice 1 of 3"),
+        ("11-04T08:00", f"dm:{AGENCY}", "notice 3 of 3"),
+        ("11-04T08:00", f"dm:{AGENCY_HEAD}", "notice 3 of 3"),
+        ("11-04T08:00", f"dm:{SELLER}", "notice 3 of 3"),
+    ]

@@ -53,7 +53,7 @@ async def test_stop_waits_for_the_running_tick() -> None:
     stop = await runner.start(core, every=60)  # type: ignore[arg-type]
     async with asyncio.timeout(10):
         await core.ticked.wait()
-    stopping = asyncio.create_task(stop())
+    stopping = asyncio.ensure_future(stop())
     await asyncio.sleep(0)
     assert not stopping.done()  # the tick is still sending
     assert core.release is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -63,7 +64,10 @@ def test_weekly_recap_slots_keep_nine_local_across_fall_back() -> None:
 
 def test_slot_is_not_due_a_second_early() -> None:
     deal = make_deal(Schedule(recap_weekday=0, recap_time=dt.time(9, 0)))
-    common = {"after": dt.date(2026, 10, 26), "origin": utc("2026-10-01T00:00:00-07:00")}
+    common: dict[str, Any] = {
+        "after": dt.date(2026, 10, 26),
+        "origin": utc("2026-10-01T00:00:00-07:00"),
+    }
     assert due_slots(deal, "recap", now=utc("2026-11-02T08:59:59-08:00"), **common) == []
     assert len(due_slots(deal, "recap", now=utc("2026-11-02T09:00:00-08:00"), **common)) == 1
 
