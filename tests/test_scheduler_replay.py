@@ -17,6 +17,7 @@ from tests.test_scheduler_support import (
     AGENCY_HEAD,
     LINKED,
     SELLER,
+    SELLER_2,
     SELLER_CHAT,
     SHARED_CHAT,
     backfill,
@@ -254,3 +255,23 @@ async def test_after_an_outage_notices_wait_out_quiet_hours_and_only_the_latest_
         ("11-04T08:00", f"dm:{AGENCY_HEAD}", "notice 3 of 3"),
         ("11-04T08:00", f"dm:{SELLER}", "notice 3 of 3"),
     ]
+
+
+async def test_only_a_contact_can_ack_and_the_list_starts_empty(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    register_escalation_routes(monkeypatch)
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        say("2026-11-02T09:00:00-08:00", SELLER, "/escalations"),
+        say("2026-11-02T09:01:00-08:00", SELLER_2, "/ack done"),
+        say("2026-11-02T09:02:00-08:00", SELLER, "/ack"),
+    ]
+    sent = await replay(deal_yaml(schedule='schedule:\n  pace_check: "10:00"\n'), lines)
+    listing, refused, nothing = [m for m in sent if m["kind"] in ("reply", "error")]
+    assert listing["text"].startswith("No open or recent escalations")
+    assert refused["kind"] == "error"
+    assert "Only a designated contact can acknowledge" in refused["text"]
+    assert "Seller ops lead, Agency account manager, Agency head of ops" in refused["text"]
+    assert "/ack " in refused["text"]  # the right form
+    assert nothing["text"].startswith("Nothing to acknowledge")
