@@ -483,15 +483,23 @@ class SlackAdapter:
         """``/slack/events`` for ``bot.web.build_web_app`` (Events API and slash commands).
 
         Raises:
-            ValueError: ``SLACK_SIGNING_SECRET`` is not set: unsigned requests would be
-                accepted by nobody, so HTTP mode cannot work.
+            ValueError: ``SLACK_SIGNING_SECRET`` is not set, or blank (``SLACK_SIGNING_SECRET=``
+                copied from ``.env.example``): no request could be verified, so HTTP mode
+                cannot work.
         """
-        if self.settings.slack_signing_secret is None:
+        secret = self.settings.slack_signing_secret
+        if secret is None or not secret.get_secret_value().strip():
             raise ValueError("SLACK_SIGNING_SECRET is required for the Slack HTTP endpoint")
         return [("POST", EVENTS_PATH, self.handle_http)]
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """One Slack HTTP request through bolt (which verifies the signature and timestamp)."""
+        """One Slack HTTP request through bolt (which verifies the signature and timestamp).
+
+        A timestamp header that is not a number is refused here: bolt's verifier would raise
+        on it and answer 500 with an error logged, for a request that is simply not Slack's."""
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        if timestamp is not None and not timestamp.strip().isdigit():
+            return web.Response(status=401, text="invalid request")
         bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 

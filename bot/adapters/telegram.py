@@ -428,9 +428,12 @@ class TelegramAdapter:
         self.core = core
         self.settings = settings
         self.webhook_url = settings.telegram_webhook_url or None
+        # A blank secret (``TELEGRAM_WEBHOOK_SECRET=`` as in .env.example) counts as unset:
+        # an empty secret would match a request that carries no secret header at all.
+        configured = settings.telegram_webhook_secret
         self._secret = (
-            settings.telegram_webhook_secret.get_secret_value()
-            if settings.telegram_webhook_secret is not None
+            configured.get_secret_value()
+            if configured is not None and configured.get_secret_value().strip()
             else webhook_secret_from_token(token)
         )
         if rate_limiter is _DEFAULT_LIMITER:
