@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.router import Route
-from handlers import fee, general, kpi, report, statement
+from handlers import escalation, fee, general, kpi, report, statement
 
 ROUTES: dict[str, Route] = {
     "report": Route(report.report),
@@ -13,6 +13,8 @@ ROUTES: dict[str, Route] = {
     "history": Route(report.history),
     "confirm": Route(report.confirm),
     "dispute": Route(report.dispute),
+    "ack": Route(escalation.ack),
+    "escalations": Route(escalation.escalations),
     "help": Route(general.help_, needs_deal=False),
     "start": Route(general.help_, needs_deal=False),
     "whoami": Route(general.whoami, needs_deal=False),
@@ -32,4 +34,6 @@ ALIASES: dict[str, str] = {
     "历史": "history",
     "确认": "confirm",
     "异议": "dispute",
+    "收到": "ack",
+    "升级": "escalations",
 }
