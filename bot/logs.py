@@ -30,8 +30,13 @@ class RedactSecrets(logging.Filter):
             if record.exc_info and record.exc_info[1] is not None:
                 record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
             for key, value in list(record.__dict__.items()):
-                if key not in _STANDARD and isinstance(value, str):
-                    setattr(record, key, self._clean(value))
+                if key in _STANDARD or isinstance(value, int | float | bool | None):
+                    continue
+                # Formatters write other values with str(): clean that, when it holds a secret.
+                text = value if isinstance(value, str) else str(value)
+                cleaned = self._clean(text)
+                if cleaned != text:
+                    setattr(record, key, cleaned)
         return True
 
 
@@ -49,7 +54,8 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD:
                 data[key] = value if isinstance(value, int | float | bool | None) else str(value)
         if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
+            # RedactSecrets leaves the cleaned traceback in exc_text; format only if it did not.
+            data["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False)
 
 

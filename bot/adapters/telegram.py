@@ -349,8 +349,9 @@ async def send_dm_or_report(
 
 
 class _RedactSecrets(logging.Filter):
-    """Removes bot tokens from log records: httpx logs every request URL, and Telegram's URLs
-    carry the token (``/bot<token>/sendMessage``)."""
+    """Removes bot tokens and webhook secrets from log records: httpx logs every request URL,
+    and Telegram's URLs carry the token (``/bot<token>/sendMessage``); python-telegram-bot logs
+    each call's parameters at DEBUG (``setWebhook``'s ``secret_token``)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -436,6 +437,8 @@ class TelegramAdapter:
             if configured is not None and configured.get_secret_value().strip()
             else webhook_secret_from_token(token)
         )
+        # python-telegram-bot logs every call's parameters at DEBUG, setWebhook's secret too.
+        _REDACT.secrets.add(self._secret)
         if rate_limiter is _DEFAULT_LIMITER:
             rate_limiter = AIORateLimiter(overall_max_rate=30, group_max_rate=20, max_retries=3)
         builder = (
