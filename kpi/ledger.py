@@ -4,8 +4,10 @@ Every method is one database transaction. Entries are never updated or deleted: 
 is a new entry that supersedes the current one, and the ``heads`` table points at the current
 entry of each (deal, day, metric, side). Writers lock that head row (``SELECT ... FOR UPDATE``
 on PostgreSQL; ``BEGIN IMMEDIATE`` serializes all writers on SQLite), so concurrent
-corrections form one chain and the last one committed is current. A repeated source message is
-stored once: the database's unique key decides, and a retried transaction finds the copy.
+corrections form one chain and the last one committed is current; a head that does not exist
+yet is created only if it still does not, so two first reports never start two chains. A
+repeated source message is stored once: the database's unique key decides, and a retried
+transaction finds the copy.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 
-from sqlalchemy import Row, and_, delete, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kpi.db import READ_ONLY
 from kpi.errors import StorageError
-from kpi.model import SIDES, ChatSide, Deal, Entry, Side, Verdict
+from kpi.model import SIDES, ChatSide, Deal, Entry, Side, Verdict, other_side
 from kpi.storage import (
+    canonical_decimal,
     chat_aliases,
     chat_links,
     deal_versions,
@@ -53,18 +56,81 @@ _CHAT_SIDES = ("seller", "agency", "shared")
 _MAX_ALIAS_HOPS = 16
 
 
+class _LostRace(Exception):
+    """A head this transaction read as absent was created by a concurrent one: retry."""
+
+
+# The statements of the report path are built once, with their values bound at execution:
+# building a statement anew costs about as much Python time as SQLite takes to run it.
+_LOCK_HEADS = (
+    select(heads.c.metric, heads.c.entry_id)
+    .where(
+        heads.c.deal_id == bindparam("deal_id"),
+        heads.c.day == bindparam("day"),
+        heads.c.side == bindparam("side"),
+        heads.c.metric.in_(bindparam("metrics", expanding=True)),
+    )
+    .order_by(heads.c.metric)
+    .with_for_update()
+)
+
+_DAY_HEADS = (
+    select(entries)
+    .join(heads, heads.c.entry_id == entries.c.id)
+    .where(
+        heads.c.deal_id == bindparam("deal_id"),
+        heads.c.day == bindparam("day"),
+        heads.c.metric.in_(bindparam("metrics", expanding=True)),
+    )
+)
+
+_INSERT_ENTRIES = insert(entries).returning(entries.c.id, entries.c.metric)
+
+# A head that did not exist is created only if it still does not: a concurrent first report
+# that created it meanwhile makes this one retry (and then supersede it), never start a
+# second chain. DO NOTHING rather than DO UPDATE ... WHERE: the latter would wait for the
+# row's lock, which a writer waiting on this transaction may hold (a deadlock, found only
+# after PostgreSQL's deadlock_timeout), where DO NOTHING just reports the row as taken.
+_CREATE_HEADS = {
+    name: insert_for(heads)
+    .on_conflict_do_nothing(
+        index_elements=[heads.c.deal_id, heads.c.day, heads.c.metric, heads.c.side]
+    )
+    .returning(heads.c.metric)
+    for name, insert_for in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+# A head that existed is locked by this transaction, so it still points at the entry read.
+_MOVE_HEADS = (
+    update(heads)
+    .where(
+        heads.c.deal_id == bindparam("key_deal_id"),
+        heads.c.day == bindparam("key_day"),
+        heads.c.metric == bindparam("key_metric"),
+        heads.c.side == bindparam("key_side"),
+    )
+    .values(entry_id=bindparam("new_entry_id"))
+)
+
+
 @dataclass(frozen=True)
 class ReportResult:
     """What :meth:`Ledger.record_report` stored.
 
     ``entries`` are in the order of the reported values; ``superseded[i]`` is the entry that
-    ``entries[i]`` replaced (``None`` for a first report). ``duplicate`` is true when the
-    message had already been stored: nothing new was written and ``entries`` are the stored
-    ones (in the order of the reported values when they name the same metrics)."""
+    ``entries[i]`` replaced (``None`` for a first report). ``duplicate`` is true when
+    nothing new was written: either the message had already been stored, and ``entries`` are
+    the stored ones (in the order of the reported values when they name the same metrics), or
+    ``unchanged`` is true too (``skip_unchanged``: every value was already current, and
+    ``entries`` are those current entries). ``others[i]`` is the other side's current entry
+    for ``entries[i]``'s metric on that day (``None`` when it has not reported), read in the
+    same transaction."""
 
     entries: tuple[Entry, ...]
     superseded: tuple[Entry | None, ...]
     duplicate: bool
+    unchanged: bool = False
+    others: tuple[Entry | None, ...] = ()
 
 
 class DealVersion(NamedTuple):
@@ -391,6 +457,7 @@ class Ledger:
         chat: str,
         message_key: str,
         at: dt.datetime,
+        skip_unchanged: bool = False,
     ) -> ReportResult:
         """Store one message's figures: all of them, or none.
 
@@ -410,9 +477,13 @@ class Ledger:
             chat: The source chat identity.
             message_key: The source message's stable key.
             at: When the message was received (aware).
+            skip_unchanged: Store nothing when every value is already current for its
+                (day, metric, side) and was reported by ``person`` (a double-submitted
+                command is not a correction); the result then has ``duplicate=True`` and
+                ``unchanged=True`` and its entries are those current ones.
 
         Returns:
-            What was stored, and what it superseded.
+            What was stored, what it superseded, and the other side's current figures.
 
         Raises:
             ValueError: No values, a repeated metric, a bad side, or a value that does not fit.
@@ -425,66 +496,95 @@ class Ledger:
         if len(set(metrics)) != len(metrics):
             raise ValueError(f"a metric is repeated in one report: {metrics}")
         _check_side(side)
+        other = other_side(side)
+        # Written in metric order, the order heads are locked in (see _lock_heads), so that
+        # two multi-metric reports never wait on each other in a cycle.
+        ordered = sorted(values, key=lambda pair: pair[0])
+        # The first attempt assumes a new message for a known deal and lets the database's
+        # keys object (the message's unique key, the deal's foreign key): that saves two reads
+        # on every report. An attempt that follows a lost race of any kind (which is often a
+        # redelivery of this very message, racing it) looks for the stored copy first.
+        retry = False
 
         async def work(conn: AsyncConnection) -> ReportResult:
-            stored = await _message_entries(conn, deal_id, message_key)
-            if stored:
-                if sorted(e.metric for e in stored) == sorted(metrics):
-                    stored.sort(key=lambda e: metrics.index(e.metric))
-                return await _duplicate_report(conn, stored)
-            await _require_deal(conn, deal_id)
-            made: dict[str, tuple[Entry, Entry | None]] = {}
-            # Heads are locked in metric order, so two multi-metric reports never wait on
-            # each other in a cycle.
-            for metric, value in sorted(values, key=lambda pair: pair[0]):
-                previous_id = await _lock_head(conn, deal_id, day, metric, side)
-                previous = None if previous_id is None else await _entry(conn, previous_id)
-                new_id = (
-                    await conn.execute(
-                        insert(entries)
-                        .values(
-                            deal_id=deal_id,
-                            day=day,
-                            metric=metric,
-                            value=value,
-                            side=side,
-                            person=person,
-                            person_name=person_name,
-                            chat=chat,
-                            message_key=message_key,
-                            recorded_at=at,
-                            supersedes=previous_id,
-                        )
-                        .returning(entries.c.id)
-                    )
-                ).scalar_one()
-                if previous_id is None:
-                    # A concurrent first report of the same key fails this insert on the
-                    # primary key; the retry then finds and locks the head.
-                    await conn.execute(
-                        insert(heads).values(
-                            deal_id=deal_id, day=day, metric=metric, side=side, entry_id=new_id
-                        )
-                    )
-                else:
-                    await conn.execute(
-                        update(heads)
-                        .where(
-                            heads.c.deal_id == deal_id,
-                            heads.c.day == day,
-                            heads.c.metric == metric,
-                            heads.c.side == side,
-                        )
-                        .values(entry_id=new_id)
-                    )
-                entry = await _entry(conn, int(new_id))
-                assert entry is not None
-                made[metric] = (entry, previous)
-            ordered = [made[metric] for metric in metrics]
+            nonlocal retry
+            careful, retry = retry, True
+            if careful:
+                stored = await _message_entries(conn, deal_id, message_key)
+                if stored:
+                    if sorted(e.metric for e in stored) == sorted(metrics):
+                        stored.sort(key=lambda e: metrics.index(e.metric))
+                    return await _duplicate_report(conn, stored)
+                await _require_deal(conn, deal_id)
+            locked = await _lock_heads(conn, deal_id, day, side, metrics)
+            current = await _day_heads(conn, deal_id, day, metrics)
+            previous = {metric: current.get((metric, side)) for metric in metrics}
+            if locked is not None and locked != {
+                metric: entry.id for metric, entry in previous.items() if entry is not None
+            }:
+                # A first report of one of these heads committed between the lock and the
+                # read: this transaction does not hold that head.
+                raise _LostRace(f"a concurrent report created a head of {deal_id} on {day}")
+            others = tuple(current.get((metric, other)) for metric in metrics)
+            if skip_unchanged and all(
+                (head := previous[metric]) is not None
+                and head.value == value
+                and head.person == person
+                for metric, value in values
+            ):
+                heads_now = tuple(cast(Entry, previous[metric]) for metric in metrics)
+                return replace(
+                    await _duplicate_report(conn, list(heads_now), others=others),
+                    unchanged=True,
+                )
+            rows = [
+                {
+                    "deal_id": deal_id,
+                    "day": day,
+                    "metric": metric,
+                    "value": value,
+                    "side": side,
+                    "person": person,
+                    "person_name": person_name,
+                    "chat": chat,
+                    "message_key": message_key,
+                    "recorded_at": at,
+                    "supersedes": _id_of(previous[metric]),
+                }
+                for metric, value in ordered
+            ]
+            # A list of parameter sets is sent as one multi-row INSERT ("insertmanyvalues"),
+            # and, unlike .values(rows), its compiled form is cached. A unique violation (the
+            # message is stored) or a foreign-key one (unknown deal) rolls back; the retry
+            # tells which.
+            inserted = await conn.execute(_INSERT_ENTRIES, rows)
+            new_ids = {str(metric): int(entry_id) for entry_id, metric in inserted}
+            await _move_heads(
+                conn, deal_id, day, side, [(m, new_ids[m]) for m, _ in ordered], previous
+            )
+            # The entries are what was just written: built here, not read back.
+            made = {
+                metric: Entry(
+                    id=new_ids[metric],
+                    deal_id=deal_id,
+                    day=day,
+                    metric=metric,
+                    value=canonical_decimal(value),
+                    side=side,
+                    person=person,
+                    person_name=person_name,
+                    chat=chat,
+                    message_key=message_key,
+                    recorded_at=at.astimezone(dt.UTC),
+                    supersedes=_id_of(previous[metric]),
+                )
+                for metric, value in ordered
+            }
             return ReportResult(
-                entries=tuple(entry for entry, _ in ordered),
-                superseded=tuple(previous for _, previous in ordered),
+                entries=tuple(made[metric] for metric in metrics),
+                superseded=tuple(previous[metric] for metric in metrics),
                 duplicate=False,
+                others=others,
             )
 
         return await self._write(work)
@@ -666,9 +766,10 @@ class Ledger:
                         conn = await conn.execution_options(**{READ_ONLY: True})
                     async with conn.begin():
                         return await work(conn)
-            except sa_exc.IntegrityError as exc:
+            except (sa_exc.IntegrityError, _LostRace) as exc:
                 # A concurrent writer committed the same key first (same message, or the first
-                # head of a day). The next attempt reads what it committed.
+                # head of a day), or a report's first attempt met a key it did not check for
+                # (see record_report). The next attempt reads what was committed.
                 last = exc
             except sa_exc.DBAPIError as exc:
                 if _is_data_error(exc):
@@ -782,28 +883,80 @@ async def _insert_link_if_missing(
     await conn.execute(statement.on_conflict_do_nothing(index_elements=["chat_id", "deal_id"]))
 
 
-async def _lock_head(
-    conn: AsyncConnection, deal_id: str, day: dt.date, metric: str, side: str
-) -> int | None:
-    """The current entry id of a key, with its head row locked until commit (PostgreSQL).
+async def _lock_heads(
+    conn: AsyncConnection, deal_id: str, day: dt.date, side: str, metrics: Sequence[str]
+) -> dict[str, int] | None:
+    """Lock a side's existing heads of a day's metrics until commit (PostgreSQL).
 
-    On SQLite ``FOR UPDATE`` compiles to nothing; ``BEGIN IMMEDIATE`` already excludes
-    every other writer. On PostgreSQL a waiting writer gets the row as the previous writer
-    committed it, so each correction supersedes the one committed just before it.
+    One statement, locking in metric order (PostgreSQL sorts before it locks), so two
+    multi-metric reports never wait on each other in a cycle. A waiting writer goes on once
+    the holder commits, and the read that follows (a new snapshot, READ COMMITTED) sees what
+    it committed, so each correction supersedes the one committed just before it. The lock
+    cannot share a statement with that read: a row found by waiting is newer than the
+    statement's snapshot, and so is the entry it points at.
+
+    Returns:
+        The locked heads' entry ids by metric; ``None`` on SQLite, where there is nothing to
+        lock: ``BEGIN IMMEDIATE`` already excludes every other writer.
     """
-    found = (
-        await conn.execute(
-            select(heads.c.entry_id)
-            .where(
-                heads.c.deal_id == deal_id,
-                heads.c.day == day,
-                heads.c.metric == metric,
-                heads.c.side == side,
-            )
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    return None if found is None else int(found)
+    if conn.dialect.name != "postgresql":
+        return None
+    rows = await conn.execute(
+        _LOCK_HEADS, {"deal_id": deal_id, "day": day, "side": side, "metrics": list(metrics)}
+    )
+    return {str(metric): int(entry_id) for metric, entry_id in rows}
+
+
+async def _day_heads(
+    conn: AsyncConnection, deal_id: str, day: dt.date, metrics: Iterable[str]
+) -> dict[tuple[str, str], Entry]:
+    """The current entries of a day's metrics, both sides, keyed by ``(metric, side)``."""
+    rows = await conn.execute(
+        _DAY_HEADS, {"deal_id": deal_id, "day": day, "metrics": list(metrics)}
+    )
+    return {(entry.metric, entry.side): entry for entry in map(_to_entry, rows)}
+
+
+async def _move_heads(
+    conn: AsyncConnection,
+    deal_id: str,
+    day: dt.date,
+    side: str,
+    new_ids: Sequence[tuple[str, int]],
+    previous: dict[str, Entry | None],
+) -> None:
+    """Point a side's heads at the new entries: one statement for the heads that existed,
+    one for those that did not (a report of one figure needs only one of them).
+
+    Raises:
+        _LostRace: A concurrent writer created one of the new heads first.
+    """
+    moved = [
+        {
+            "key_deal_id": deal_id,
+            "key_day": day,
+            "key_metric": metric,
+            "key_side": side,
+            "new_entry_id": new_id,
+        }
+        for metric, new_id in new_ids
+        if previous[metric] is not None
+    ]
+    if moved:
+        await conn.execute(_MOVE_HEADS, moved)
+    created = [
+        {"deal_id": deal_id, "day": day, "metric": metric, "side": side, "entry_id": new_id}
+        for metric, new_id in new_ids
+        if previous[metric] is None
+    ]
+    if created:
+        done = (await conn.execute(_CREATE_HEADS[conn.dialect.name], created)).all()
+        if len(done) != len(created):
+            raise _LostRace(f"a concurrent report created a head of {deal_id} on {day}")
+
+
+def _id_of(entry: Entry | None) -> int | None:
+    return None if entry is None else entry.id
 
 
 async def _entry(conn: AsyncConnection, entry_id: int) -> Entry | None:
@@ -820,12 +973,32 @@ async def _message_entries(conn: AsyncConnection, deal_id: str, message_key: str
     return [_to_entry(row) for row in rows]
 
 
-async def _duplicate_report(conn: AsyncConnection, stored: list[Entry]) -> ReportResult:
-    superseded = [
-        None if entry.supersedes is None else await _entry(conn, entry.supersedes)
-        for entry in stored
-    ]
-    return ReportResult(entries=tuple(stored), superseded=tuple(superseded), duplicate=True)
+async def _duplicate_report(
+    conn: AsyncConnection,
+    stored: list[Entry],
+    *,
+    others: tuple[Entry | None, ...] | None = None,
+) -> ReportResult:
+    """A result that writes nothing: ``stored`` with what they superseded and, unless given,
+    the other side's current entries."""
+    superseded_ids = [entry.supersedes for entry in stored if entry.supersedes is not None]
+    found: dict[int, Entry] = {}
+    if superseded_ids:
+        rows = await conn.execute(select(entries).where(entries.c.id.in_(superseded_ids)))
+        found = {entry.id: entry for entry in map(_to_entry, rows)}
+    if others is None:
+        current: dict[tuple[str, str], Entry] = {}
+        if stored:
+            current = await _day_heads(
+                conn, stored[0].deal_id, stored[0].day, {e.metric for e in stored}
+            )
+        others = tuple(current.get((e.metric, other_side(e.side))) for e in stored)
+    return ReportResult(
+        entries=tuple(stored),
+        superseded=tuple(None if e.supersedes is None else found[e.supersedes] for e in stored),
+        duplicate=True,
+        others=others,
+    )
 
 
 async def _verdict_for_message(

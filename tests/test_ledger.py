@@ -35,18 +35,21 @@ async def report(
     side: Side = "agency",
     day: dt.date = DAY,
     at: dt.datetime = AT,
+    person: str | None = None,
+    skip_unchanged: bool = False,
 ) -> ReportResult:
-    """Record a report with the usual defaults."""
+    """Record a report with the usual defaults (one reporter per side)."""
     return await ledger.record_report(
         deal_id=deal.id,
         day=day,
         values=values,
         side=side,
-        person=f"slack:U-{side.upper()}",
+        person=person or f"slack:U-{side.upper()}",
         person_name=f"{side} reporter",
         chat="slack:C0AGENCY",
         message_key=key,
         at=at,
+        skip_unchanged=skip_unchanged,
     )
 
 
@@ -138,8 +141,7 @@ async def test_report_is_all_or_nothing(
 ) -> None:
     before = (await report(deal_ledger, deal, "m1", ("gmv", D("12000")))).entries[0]
 
-    # gmv is written first (metrics are stored in name order), then orders overflows the
-    # column: the whole message must be rolled back.
+    # gmv fits, orders overflows the column: nothing of the message may be stored.
     with pytest.raises(ValueError):
         await report(deal_ledger, deal, "m2", ("gmv", D("13000")), ("orders", D(10) ** 17))
 
@@ -242,6 +244,104 @@ async def test_heads_point_at_the_latest_entries(
     current = await deal_ledger.current_entries(deal.id, DAY, DAY)
     assert sorted(head_rows) == sorted((e.metric, e.id) for e in current)
     assert [e.value for e in current] == [D(3), D(3)]
+
+
+async def test_entries_returned_are_the_stored_ones(deal_ledger: Ledger, deal: Deal) -> None:
+    # A new head and a correction in one message, values in non-canonical spellings.
+    await report(deal_ledger, deal, "m1", ("orders", D("340")))
+    result = await report(deal_ledger, deal, "m2", ("orders", D("3.5E+2")), ("gmv", D("12000.50")))
+
+    assert [e.metric for e in result.entries] == ["orders", "gmv"]
+    assert [str(e.value) for e in result.entries] == ["350", "12000.5"]
+    for entry in result.entries:
+        assert await deal_ledger.entry(entry.id) == entry
+    stored = await deal_ledger.current_entries(deal.id, DAY, DAY)
+    assert sorted(stored, key=lambda e: e.id) == sorted(result.entries, key=lambda e: e.id)
+
+
+async def test_result_carries_the_other_sides_figures(deal_ledger: Ledger, deal: Deal) -> None:
+    seller = await report(
+        deal_ledger, deal, "s1", ("gmv", D("11800")), ("orders", D("330")), side="seller"
+    )
+    assert seller.others == (None, None)  # the agency has not reported yet
+    await report(deal_ledger, deal, "s2", ("gmv", D(1)), side="seller", day=DAY + dt.timedelta(1))
+
+    agency = await report(
+        deal_ledger, deal, "a1", ("ad_spend", D("2100")), ("gmv", D("12000")), ("orders", D(340))
+    )
+    seller_gmv, seller_orders = seller.entries
+    # Aligned with the reported values; another day's figure is not the same day's.
+    assert agency.others == (None, seller_gmv, seller_orders)
+
+    corrected = await report(deal_ledger, deal, "s3", ("gmv", D("12000")), side="seller")
+    again = await report(deal_ledger, deal, "a2", ("gmv", D("12100")))
+    assert again.others == corrected.entries
+    assert corrected.others == (agency.entries[1],)
+    # A redelivery answers with the current figures of the other side too.
+    redelivered = await report(
+        deal_ledger, deal, "a1", ("ad_spend", D("2100")), ("gmv", D("12000")), ("orders", D(340))
+    )
+    assert redelivered.duplicate
+    assert redelivered.others == (None, corrected.entries[0], seller_orders)
+
+
+async def test_skip_unchanged_stores_nothing_for_the_same_figures(
+    deal_ledger: Ledger, deal: Deal, engine: AsyncEngine
+) -> None:
+    first = (await report(deal_ledger, deal, "m1", ("gmv", D("12000")))).entries[0]
+    current = await report(deal_ledger, deal, "m2", ("gmv", D("12500")), ("orders", D(340)))
+    seller = await report(deal_ledger, deal, "s1", ("gmv", D("12400")), side="seller")
+    stored = await count_entries(engine)
+
+    # The same figures again, in another order and spelling, by the same person.
+    result = await report(
+        deal_ledger, deal, "m3", ("orders", D("340.00")), ("gmv", D("1.25E+4")), skip_unchanged=True
+    )
+
+    assert result.duplicate
+    assert result.unchanged
+    gmv, orders = current.entries
+    assert result.entries == (orders, gmv)
+    assert result.superseded == (None, first)
+    assert result.others == (None, seller.entries[0])
+    assert await count_entries(engine) == stored
+    assert await deal_ledger.entries_for_message(deal.id, "m3") == []
+
+
+@pytest.mark.parametrize(
+    ("values", "person"),
+    [
+        ((("gmv", D("12500")), ("orders", D(341))), None),  # one figure differs
+        ((("gmv", D("12500")), ("ad_spend", D(1))), None),  # one figure is new
+        ((("gmv", D("12500")),), "slack:U-AGENCY2"),  # another person of the same side
+    ],
+)
+async def test_skip_unchanged_stores_a_report_that_changes_anything(
+    deal_ledger: Ledger,
+    deal: Deal,
+    values: tuple[tuple[str, Decimal], ...],
+    person: str | None,
+) -> None:
+    current = await report(deal_ledger, deal, "m1", ("gmv", D("12500")), ("orders", D(340)))
+
+    result = await report(deal_ledger, deal, "m2", *values, person=person, skip_unchanged=True)
+
+    assert not result.duplicate
+    assert not result.unchanged
+    # Every value of the message is stored, the unchanged ones too: one message, one unit.
+    assert [e.message_key for e in result.entries] == ["m2"] * len(values)
+    assert result.superseded[0] == current.entries[0]
+
+
+async def test_without_skip_unchanged_the_same_figure_is_a_correction(
+    deal_ledger: Ledger, deal: Deal
+) -> None:
+    first = await report(deal_ledger, deal, "m1", ("gmv", D("12000")))
+    again = await report(deal_ledger, deal, "m2", ("gmv", D("12000")))
+
+    assert not again.duplicate
+    assert not again.unchanged
+    assert again.superseded == first.entries
 
 
 # -------------------------------------------------------------------------------- verdicts

@@ -9,7 +9,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from kpi.ledger import Ledger, ReportResult
-from kpi.model import Deal, Entry, Side
+from kpi.model import Deal, Entry, Side, other_side
 
 D = Decimal
 AT = dt.datetime(2026, 11, 5, 20, 0, tzinfo=dt.UTC)
@@ -126,3 +126,73 @@ async def test_concurrent_multi_metric_reports_do_not_deadlock(
     assert_linear_chains(stored, {(e.day, e.metric, e.side): e for e in current})
     # Both heads come from the same message: the one committed last.
     assert len({e.message_key for e in current}) == 1
+
+
+async def test_racing_copies_of_a_figure_store_it_once(deal_ledger: Ledger, deal: Deal) -> None:
+    # One person's double-submitted command (different message ids, the same figures) sent
+    # eight times at once, on a day with no figures yet and on a day with an older figure,
+    # while the other side reports the same metrics.
+    fresh, known = dt.date(2026, 11, 8), dt.date(2026, 11, 9)
+    await record(deal_ledger, deal, "old", known, "agency", [("gmv", D(1)), ("orders", D(1))])
+
+    calls = [
+        record(
+            deal_ledger,
+            deal,
+            f"{day.day}-copy-{n}",
+            day,
+            "agency",
+            [("gmv", D("12000.5")), ("orders", D(340))],
+            skip_unchanged=True,
+        )
+        for day in (fresh, known)
+        for n in range(8)
+    ] + [
+        record(deal_ledger, deal, f"{day.day}-seller", day, "seller", [("gmv", D(11900))])
+        for day in (fresh, known)
+    ]
+    results = await asyncio.gather(*calls)
+
+    copies = results[:16]
+    for day, seen in ((fresh, copies[:8]), (known, copies[8:])):
+        assert [r.unchanged for r in seen].count(False) == 1, day
+        (stored,) = [r for r in seen if not r.unchanged]
+        assert not stored.duplicate
+        assert all(r.duplicate and r.entries == stored.entries for r in seen if r.unchanged)
+    history = await deal_ledger.history(deal.id, limit=1000)
+    # The older figures, one stored copy per day, the seller's figure per day.
+    assert len(history) == 2 + 2 * 2 + 2
+    current = await deal_ledger.current_entries(deal.id, fresh, known)
+    assert_linear_chains(history, {(e.day, e.metric, e.side): e for e in current})
+    # Whatever order the two sides took, a result names the other side's figure for the
+    # same day and metric, or none if that side had not reported yet.
+    for result in results:
+        for entry, theirs in zip(result.entries, result.others, strict=True):
+            if theirs is not None:
+                assert theirs.side == other_side(entry.side)
+                assert (theirs.day, theirs.metric) == (entry.day, entry.metric)
+
+
+async def record(
+    ledger: Ledger,
+    deal: Deal,
+    key: str,
+    day: dt.date,
+    side: Side,
+    values: list[tuple[str, Decimal]],
+    *,
+    skip_unchanged: bool = False,
+) -> ReportResult:
+    """One report by the side's usual reporter."""
+    return await ledger.record_report(
+        deal_id=deal.id,
+        day=day,
+        values=values,
+        side=side,
+        person=f"slack:U-{side}",
+        person_name=side,
+        chat="slack:C0AGENCY",
+        message_key=key,
+        at=AT,
+        skip_unchanged=skip_unchanged,
+    )
