@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("kpibot")
 
 Tick = Callable[[dt.datetime], Awaitable[None]]
+NextDue = Callable[[dt.datetime], Awaitable[dt.datetime | None]]
 
 
 class Core:
@@ -37,6 +38,8 @@ class Core:
         self.ports: dict[str, DeliveryPort] = {}
         self.ticks: list[Tick] = []
         """Scheduled work to run when the (virtual) clock moves; replay calls ``tick``."""
+        self.next_due: list[NextDue] = []
+        """When each scheduled part next has something due (strictly after an instant)."""
 
     def add_port(self, port: DeliveryPort) -> None:
         """Register a platform's delivery port (``"*"`` catches every platform: replay)."""
@@ -70,6 +73,15 @@ class Core:
         """Let scheduled work run up to ``now``."""
         for job in self.ticks:
             await job(now)
+
+    async def next_due_after(self, at: dt.datetime) -> dt.datetime | None:
+        """The earliest instant strictly after ``at`` when scheduled work comes due.
+
+        Replay moves its virtual clock to each such instant in turn, so that scheduled work
+        happens at its own time between two script lines. ``None``: nothing is scheduled.
+        """
+        found = [await next_due(at) for next_due in self.next_due]
+        return min((due for due in found if due is not None), default=None)
 
     async def apply_deal(self, deal: Deal, text: str) -> tuple[str, int]:
         """Store a deal version. A new deal takes effect on its start date; a change takes

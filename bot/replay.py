@@ -9,6 +9,11 @@ and ``{"at": "...", "tick": true}`` only moves the clock (scheduled work due by 
 Every message the bot sends is written as one JSON line, in time order::
 
     {"at": "...", "to": "telegram:-1001234", "kind": "reply", "text": "..."}
+
+Scheduled work fires on the virtual clock at its own time: before each line, the clock stops at
+every instant something comes due (a recap, pace check or reminder slot, an escalation notice,
+a deferred or retried message) up to the line's time, and the bot's messages then are stamped
+with that instant, never with the next line's.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.app import Core, build_core
 from bot.core import Command, Delivered, Outgoing, VirtualClock
@@ -155,18 +161,32 @@ async def run_replay(
         port = RecordingPort(clock, offset=first.tzinfo or dt.UTC)
         core.add_port(port)
         try:
+            zones: set[str] = set()
             for source, text in deal_texts:
-                await core.apply_deal_text(text, source)
+                deal_id = await core.apply_deal_text(text, source)
+                current = await core.ledger.current_deal(deal_id)
+                if current is not None:
+                    zones.add(current[0].timezone)
             for step in steps:
-                await _play(core, clock, port, step, on_event)
+                await _play(core, clock, port, step, on_event, zones)
         finally:
             await core.aclose()
         return port.sent
 
 
+MAX_SCHEDULED_STOPS = 100_000
+"""Scheduled instants played between two script lines at most (a runaway guard)."""
+
+
 async def _play(
-    core: Core, clock: VirtualClock, port: RecordingPort, step: Step, on_event: Any
+    core: Core,
+    clock: VirtualClock,
+    port: RecordingPort,
+    step: Step,
+    on_event: Any,
+    zones: set[str] | frozenset[str] = frozenset(),
 ) -> None:
+    await _catch_up(core, clock, port, step.at, on_event, zones)
     clock.set(step.at)
     port.offset = step.at.tzinfo or dt.UTC
     before = len(port.sent)
@@ -180,6 +200,45 @@ async def _play(
     for reply in await core.handle(step.command):
         await core.deliver(reply)
     _emit(on_event, port, before)
+
+
+async def _catch_up(
+    core: Core,
+    clock: VirtualClock,
+    port: RecordingPort,
+    until: dt.datetime,
+    on_event: Any,
+    zones: set[str] | frozenset[str],
+) -> None:
+    """Stop the clock at every instant scheduled work comes due before ``until``, and tick."""
+    offset = _between_lines(clock.now(), port.offset, zones)
+    for _ in range(MAX_SCHEDULED_STOPS):
+        now = clock.now()
+        due = await core.next_due_after(now)
+        # A due time that does not move forward would loop for ever; the line's tick takes it.
+        if due is None or due > until or due <= now:
+            return
+        clock.set(due)
+        port.offset = offset
+        before = len(port.sent)
+        await core.tick(due)
+        _emit(on_event, port, before)
+
+
+def _between_lines(
+    previous: dt.datetime, offset: dt.tzinfo, zones: set[str] | frozenset[str]
+) -> dt.tzinfo:
+    """The zone to stamp scheduled messages in between two lines.
+
+    A script written on its deal's wall clock (every deal in one zone, and the previous line's
+    offset that zone's) gets the zone itself, so a message after a daylight-saving change shows
+    the new offset; otherwise the previous line's offset.
+    """
+    if len(zones) == 1:
+        zone = ZoneInfo(next(iter(zones)))
+        if previous.astimezone(zone).utcoffset() == offset.utcoffset(previous):
+            return zone
+    return offset
 
 
 def _emit(on_event: Any, port: RecordingPort, start: int) -> None:

@@ -567,6 +567,20 @@ class Outbox:
 
         return await self.read(work)
 
+    async def next_pending(self, after: dt.datetime) -> dt.datetime | None:
+        """The earliest due time of a pending row that is due strictly after ``after``."""
+
+        async def work(conn: AsyncConnection) -> dt.datetime | None:
+            found = await conn.execute(
+                select(func.min(outbox.c.due_at)).where(
+                    outbox.c.status == "pending", outbox.c.due_at > after
+                )
+            )
+            value: dt.datetime | None = found.scalar_one_or_none()
+            return value
+
+        return await self.read(work)
+
     async def escalation_status(self, escalation_id: int) -> str | None:
         """An escalation's status (``open`` or ``acked``)."""
 

@@ -42,7 +42,7 @@ from scheduler.jobs import JobOutcome, Jobs
 from scheduler.outbox import NewRow, Outbox, OutboxRow, insert_ignore, row_values
 from scheduler.pacing import Pacer, paces_itself
 from scheduler.recap import render_chart
-from scheduler.slots import JOB_KINDS, defer_quiet, due_slots, in_quiet
+from scheduler.slots import JOB_KINDS, defer_quiet, due_slots, in_quiet, next_slot
 from scheduler.tables import JOB_CHAT, outbox
 
 if TYPE_CHECKING:
@@ -166,6 +166,38 @@ class SchedulerService:
                 await self.store.record_slots(deal_id, kind, rows, now)
                 stored += len(rows)
         return stored
+
+    async def next_due(self, after: dt.datetime) -> dt.datetime | None:
+        """The earliest instant strictly after ``after`` at which something comes due.
+
+        That is the next job slot of any deal (recap, pace check, reminder, on the deal's wall
+        clock and past its cursor) or the due time of the earliest pending outbox row
+        (escalation notices, quiet-hour deferrals, retries). Replay moves its virtual clock
+        there, so that every scheduled thing happens at its own time, not at the script's next
+        line.
+
+        Args:
+            after: An aware instant, usually the present.
+
+        Returns:
+            That instant (UTC), or ``None`` when nothing is scheduled at all.
+        """
+        found: list[dt.datetime] = []
+        cursors = await self.store.cursors()
+        for deal_id, version, created in await self.store.deal_heads():
+            deal = await self._deal(deal_id, version)
+            if deal is None:
+                continue
+            for kind in JOB_KINDS:
+                slot = next_slot(
+                    deal, kind, after=after, cursor=cursors.get((deal_id, kind)), origin=created
+                )
+                if slot is not None:
+                    found.append(slot.due)
+        pending = await self.store.next_pending(after)
+        if pending is not None:
+            found.append(pending)
+        return min(found, default=None)
 
     # --------------------------------------------------------------------- drain
 

@@ -27,6 +27,7 @@ __all__ = [
     "escalation_steps",
     "in_quiet",
     "job_time",
+    "next_slot",
 ]
 
 JobKind = Literal["recap", "pace", "reminder"]
@@ -111,6 +112,53 @@ def due_slots(
             continue
         found.append(Slot(kind, day, due))
     return found
+
+
+def next_slot(
+    deal: Deal,
+    kind: JobKind,
+    *,
+    after: dt.datetime,
+    cursor: dt.date | None,
+    origin: dt.datetime,
+) -> Slot | None:
+    """The first slot of a job kind that comes due strictly after ``after``.
+
+    It is the slot :func:`due_slots` would return first once ``now`` reaches its due time,
+    given the same cursor and origin; replay moves its virtual clock to it.
+
+    Args:
+        deal: The deal (its schedule, time zone and start date).
+        kind: Which job.
+        after: An instant (aware); the slot is due after it.
+        cursor: The last slot day already enumerated; ``None`` if never.
+        origin: Without a cursor, slots due before this instant are not the bot's to send.
+
+    Returns:
+        The slot, or ``None`` when the deal's schedule does not run that kind.
+    """
+    when = job_time(deal.schedule, kind)
+    if when is None:
+        return None
+    at, weekday = when
+    tz = deal.timezone
+    # The day before ``after``'s local day too: a slot's instant is on its own local day, and
+    # starting a day early costs nothing while never skipping one.
+    first = business_day(after, tz) - dt.timedelta(days=1)
+    if cursor is not None:
+        first = max(first, cursor + dt.timedelta(days=1))
+    else:
+        first = max(first, business_day(origin, tz))
+    first = max(first, deal.starts)
+    # Eight days hold at least one occurrence of a daily or weekly slot after ``first``.
+    for day in _days(first, first + dt.timedelta(days=8)):
+        if weekday is not None and day.weekday() != weekday:
+            continue
+        due = local_datetime(day, at, tz).astimezone(dt.UTC)
+        if due <= after or (cursor is None and due < origin):
+            continue
+        return Slot(kind, day, due)
+    return None
 
 
 def in_quiet(at: dt.datetime, quiet: tuple[dt.time, dt.time] | None, tz: str) -> bool:

@@ -8,9 +8,17 @@ core (``bot.replay.run_replay``: SQLite, migrations, router, scheduler installed
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import pytest
 
+from bot.app import build_core
+from bot.core import VirtualClock
+from bot.replay import RecordingPort, parse_script, run_replay
+from bot.settings import Settings
+from kpi.db import make_engine
+from scheduler.outbox import Outbox
 from tests.test_scheduler_support import (
     AGENCY,
     AGENCY_CHAT,
@@ -18,7 +26,6 @@ from tests.test_scheduler_support import (
     LINKED,
     SELLER,
     SELLER_2,
-    SELLER_CHAT,
     SHARED_CHAT,
     backfill,
     by_time,
@@ -46,7 +53,12 @@ async def test_recap_keeps_its_local_time_across_the_daylight_saving_change() ->
         *ticks("2026-11-02T06:00:00-08:00", "2026-11-02T12:00:00-08:00", QUARTER_HOUR),
     ]
     sent = await replay(text, by_time(lines))
-    # (The October Mondays before the 26th are sent at the next tick, a report at 21:00.)
+    # Between the script's lines too (a report at 21:00 each day), every Monday at 09:00.
+    assert sorted({m["at"] for m in of_kind(sent, "recap")})[:3] == [
+        "2026-10-05T09:00:00-07:00",
+        "2026-10-12T09:00:00-07:00",
+        "2026-10-19T09:00:00-07:00",
+    ]
     recaps = [m for m in of_kind(sent, "recap") if m["at"] >= "2026-10-26"]
     assert {m["to"] for m in recaps} == LINKED
     assert sorted({m["at"] for m in recaps}) == [
@@ -202,11 +214,18 @@ async def test_reminder_goes_only_to_the_side_that_did_not_report() -> None:
         tick("2026-11-03T22:30:00-08:00"),
     ]
     sent = await replay(deal_yaml(schedule=schedule), lines)
-    reminders = of_kind(sent, "reminder")
-    assert {m["to"] for m in reminders} == {AGENCY_CHAT, SHARED_CHAT}
-    assert all(m["at"] == "2026-11-02T22:30:00-08:00" for m in reminders)
-    assert all("No figures from the agency for 2026-11-02" in m["text"] for m in reminders)
-    assert SELLER_CHAT not in {m["to"] for m in reminders}
+    by_day: dict[str, set[str]] = {}
+    for m in of_kind(sent, "reminder"):
+        by_day.setdefault(m["at"], set()).add(m["to"])
+    assert by_day == {
+        # Nobody reported on 11-01: every chat, at 22:30, though no script line is then.
+        "2026-11-01T22:30:00-08:00": LINKED,
+        # The seller did on 11-02: the agency's chat and the shared one only.
+        "2026-11-02T22:30:00-08:00": {AGENCY_CHAT, SHARED_CHAT},
+        # Both did on 11-03: no reminder.
+    }
+    second = [m for m in of_kind(sent, "reminder") if m["at"].startswith("2026-11-02")]
+    assert all("No figures from the agency for 2026-11-02" in m["text"] for m in second)
 
 
 async def test_open_disagreement_escalates_after_two_days() -> None:
@@ -225,28 +244,45 @@ async def test_open_disagreement_escalates_after_two_days() -> None:
     assert "disagree on 2026-11-02: gmv (seller 3,000, agency 3,500)" in escalations[0]["text"]
 
 
-async def test_after_an_outage_notices_wait_out_quiet_hours_and_only_the_latest_goes() -> None:
+async def test_after_an_outage_notices_wait_out_quiet_hours_and_only_the_latest_goes(
+    tmp_path: Path,
+) -> None:
     """Escalated at 10:00; the bot then sleeps until 23:00, inside the quiet hours. The notices
     that came due meanwhile (14:00, 16:00, 20:00) wait for 08:00, and then each person gets
-    only the latest notice, not the whole backlog."""
+    only the latest notice, not the whole backlog.
+
+    Replay never sleeps (scheduled work fires between its lines), so this drives the core
+    itself: ticks only at the instants the bot is up."""
     schedule = (
         'schedule:\n  pace_check: "10:00"\n'
         '  escalation: {after: 4h, repeat: 6h, max: 3, quiet: "22:00-08:00"}\n'
     )
-    lines = by_time(
-        [
-            tick("2026-11-01T00:00:00-07:00"),
-            *backfill("2026-11-03T08:00:00-08:00", dt.date(2026, 11, 1), 2, 1000),
-            tick("2026-11-03T10:00:00-08:00"),
-            tick("2026-11-03T23:00:00-08:00"),
-            tick("2026-11-04T07:59:00-08:00"),
-            tick("2026-11-04T08:00:00-08:00"),
-        ]
-    )
-    sent = await replay(deal_yaml(schedule=schedule), lines)
+    clock = VirtualClock(dt.datetime.fromisoformat("2026-11-01T00:00:00-07:00"))
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'bot.db'}", _env_file=None)  # type: ignore[call-arg]
+    core = await build_core(settings, clock=clock)
+    port = RecordingPort(clock, offset=dt.timezone(dt.timedelta(hours=-8)))
+    core.add_port(port)
+    try:
+        await core.apply_deal_text(deal_yaml(schedule=schedule))
+        await core.tick(clock.now())
+        reports = backfill("2026-11-03T08:00:00-08:00", dt.date(2026, 11, 1), 2, 1000)
+        for step in parse_script(json.dumps(line) for line in reports):
+            assert step.command is not None
+            clock.set(step.at)
+            await core.handle(step.command)
+        for at in (
+            "2026-11-03T10:00:00-08:00",
+            "2026-11-03T23:00:00-08:00",
+            "2026-11-04T07:59:00-08:00",
+            "2026-11-04T08:00:00-08:00",
+        ):
+            clock.set(dt.datetime.fromisoformat(at))
+            await core.tick(clock.now())
+    finally:
+        await core.aclose()
     dms = sorted(
         (m["at"][5:16], m["to"], m["text"][m["text"].index("notice") :][:13])
-        for m in of_kind(sent, "escalation")
+        for m in of_kind(port.sent, "escalation")
     )
     assert dms == [
         ("11-03T10:00", f"dm:{AGENCY}", "notice 1 of 3"),
@@ -275,3 +311,73 @@ async def test_only_a_contact_can_ack_and_the_list_starts_empty(
     assert "Seller ops lead, Agency account manager, Agency head of ops" in refused["text"]
     assert "/ack " in refused["text"]  # the right form
     assert nothing["text"].startswith("Nothing to acknowledge")
+
+
+# ------------------------------------------------------------ between the script's lines
+
+
+async def test_a_reminder_between_two_lines_is_stamped_at_its_own_time() -> None:
+    """The reminder is due at 22:30; the script's next line is at 23:59. It is sent, and
+    stamped, at 22:30, not at the next line's time."""
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        say("2026-11-02T21:00:00-08:00", SELLER, "/report gmv 1700 orders 40"),
+        say("2026-11-02T23:59:00-08:00", AGENCY, "/report gmv 1700 orders 40"),
+    ]
+    sent = await replay(deal_yaml(schedule='schedule:\n  reminder: "22:30"\n'), lines)
+    second = [m for m in of_kind(sent, "reminder") if "2026-11-02" in m["text"]]
+    assert {m["to"] for m in second} == {AGENCY_CHAT, SHARED_CHAT}
+    assert {m["at"] for m in second} == {"2026-11-02T22:30:00-08:00"}
+    # In time order: the reminder comes before the agency's late report and its reply.
+    late = next(i for i, m in enumerate(sent) if m["at"] == "2026-11-02T23:59:00-08:00")
+    assert max(i for i, m in enumerate(sent) if m in second) < late
+
+
+async def test_a_pace_check_between_lines_three_days_apart_runs_every_day(
+    tmp_path: Path,
+) -> None:
+    """Lines on 11-02 at 09:00 and 11-05 at 09:00, a pace check every day at 10:00: each of
+    11-02, 11-03 and 11-04 is checked at 10:00 (a warning in every linked chat: 1,400 on day 1
+    is 84% of the pace), and no slot is recorded as missed, though the gap is past the 12 h
+    grace window."""
+    url = f"sqlite:///{tmp_path / 'replay.db'}"
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        *backfill("2026-11-02T09:00:00-08:00", dt.date(2026, 11, 1), 1, 1400),
+        say("2026-11-05T09:00:00-08:00", SELLER, "/kpi"),
+    ]
+    steps = parse_script(json.dumps(line) for line in lines)
+    schedule = 'schedule:\n  pace_check: "10:00"\n'
+    sent = await run_replay([("deal.yaml", deal_yaml(schedule=schedule))], steps, db_url=url)
+    warnings: dict[str, set[str]] = {}
+    for m in of_kind(sent, "warning"):
+        warnings.setdefault(m["at"], set()).add(m["to"])
+    assert warnings == {
+        "2026-11-02T10:00:00-08:00": LINKED,
+        "2026-11-03T10:00:00-08:00": LINKED,
+        "2026-11-04T10:00:00-08:00": LINKED,
+    }
+    # The warning stood two checks, so 11-03's escalated; its notices (level 2 four hours on,
+    # repeats every 12 h by default) each went at their own time between the lines too.
+    notices = sorted({m["at"][5:16] for m in of_kind(sent, "escalation")})
+    assert notices == [
+        "11-03T10:00",
+        "11-03T14:00",
+        "11-03T22:00",
+        "11-04T02:00",
+        "11-04T10:00",
+        "11-04T14:00",
+    ]
+    engine = make_engine(url)
+    try:
+        jobs = await Outbox(engine, worker="test").rows(kind="pace", jobs=True)
+    finally:
+        await engine.dispose()
+    # 11-01 had nothing to say (no figures yet); every slot ran at its due time.
+    assert [(r.slot, r.status) for r in jobs] == [
+        ("2026-11-01", "skipped"),
+        ("2026-11-02", "done"),
+        ("2026-11-03", "done"),
+        ("2026-11-04", "done"),
+    ]
+    assert all(r.finished_at == r.due_at for r in jobs)

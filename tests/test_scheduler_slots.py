@@ -12,7 +12,7 @@ import pytest
 from bot.core import Attachment, Outgoing
 from kpi.model import ChatLink, Deal, Escalation, FeePlan, Metric, Schedule
 from scheduler import messages
-from scheduler.slots import defer_quiet, due_slots, escalation_steps, in_quiet
+from scheduler.slots import defer_quiet, due_slots, escalation_steps, in_quiet, next_slot
 
 LA = "America/Los_Angeles"
 QUIET = (dt.time(22, 0), dt.time(8, 0))
@@ -94,6 +94,41 @@ def test_slots_never_precede_the_deal_start() -> None:
         now=utc("2026-11-04T23:00:00-08:00"),
     )
     assert [s.key for s in slots] == ["2026-11-03", "2026-11-04"]
+
+
+def test_next_slot_is_strictly_later_and_keeps_local_time_across_fall_back() -> None:
+    deal = make_deal(Schedule(recap_weekday=0, recap_time=dt.time(9, 0)))
+    common: dict[str, Any] = {
+        "cursor": dt.date(2026, 10, 26),
+        "origin": utc("2026-10-01T00:00:00-07:00"),
+    }
+    # Sunday 2026-11-01 is the fall-back day: the next Monday 09:00 is 17:00 UTC.
+    found = next_slot(deal, "recap", after=utc("2026-10-26T09:00:00-07:00"), **common)
+    assert found is not None and (found.key, found.due) == ("2026-11-02", utc("2026-11-02T17:00Z"))
+    # At the slot's own instant the next one is a week on; a second before, it is this one.
+    at = utc("2026-11-02T09:00:00-08:00")
+    later = next_slot(deal, "recap", after=at, cursor=dt.date(2026, 11, 2), origin=at)
+    assert later is not None and later.key == "2026-11-09"
+    earlier = next_slot(deal, "recap", after=at - dt.timedelta(seconds=1), **common)
+    assert earlier is not None and earlier.due == at
+
+
+def test_next_slot_agrees_with_due_slots() -> None:
+    """Whatever the instant, the next slot is the one ``due_slots`` yields first once the
+    clock reaches it, and nothing before it."""
+    deal = make_deal(Schedule(pace_check=dt.time(10, 0)), starts=dt.date(2026, 11, 3))
+    origin = utc("2026-10-30T12:00:00-07:00")
+    after = origin
+    cursor: dt.date | None = None
+    for _ in range(5):
+        found = next_slot(deal, "pace", after=after, cursor=cursor, origin=origin)
+        assert found is not None and found.due > after
+        common: dict[str, Any] = {"after": cursor, "origin": origin}
+        assert due_slots(deal, "pace", now=found.due - dt.timedelta(microseconds=1), **common) == []
+        assert due_slots(deal, "pace", now=found.due, **common) == [found]
+        after, cursor = found.due, found.day
+    assert cursor == dt.date(2026, 11, 7)  # the first slot is on the deal's start day
+    assert next_slot(make_deal(Schedule()), "pace", after=after, cursor=None, origin=origin) is None
 
 
 def test_kinds_not_in_the_schedule_have_no_slots() -> None:
