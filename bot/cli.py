@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -202,7 +205,31 @@ def demo() -> None:
 
     texts, lines = demo_files()
     steps = parse_script(lines)
-    asyncio.run(run_replay(texts, steps, on_event=print_transcript))
+    with _errors_only():
+        asyncio.run(run_replay(texts, steps, on_event=print_transcript))
+
+
+@contextlib.contextmanager
+def _errors_only() -> Iterator[None]:
+    """Show only log records of ERROR and above (on stderr) while the block runs.
+
+    The demo's output is its transcript: the scheduler's and adapters' warnings and info lines
+    (Python prints warnings by default) would interleave with it. Errors still show.
+    """
+    from bot.logs import TextFormatter
+
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.ERROR)
+    handler.setFormatter(TextFormatter("%(levelname)s %(name)s %(message)s"))
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 @app.command()

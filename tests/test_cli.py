@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -128,3 +131,51 @@ def test_demo_plays_the_bundled_week() -> None:
     assert "Saved for 2026-11-03" in result.output
     assert "seller 1,950 vs agency 2,000" in result.output
     assert "Total to date: USD" in result.output
+
+
+def _scheduled(output: str) -> list[tuple[str, str, str]]:
+    """The transcript's scheduled messages as ``(kind, "Mon 2026-11-02 09:00", first line)``."""
+    found = []
+    lines = output.splitlines()
+    for header, body in itertools.pairwise(lines):
+        match = re.fullmatch(r"  kpibot → \S+ \[(\w+)\] at (\w{3} [\d-]{10} \d\d:\d\d):", header)
+        if match:
+            found.append((match[1], match[2], body.strip()))
+    return found
+
+
+def test_demo_fires_scheduled_work_at_its_own_time_and_prints_no_log_lines() -> None:
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    scheduled = _scheduled(result.output)
+    recaps = [at for kind, at, text in scheduled if text.startswith("📊 Weekly recap")]
+    reminders = [at for kind, at, _ in scheduled if kind == "reminder"]
+    warnings = [at for kind, at, _ in scheduled if kind == "warning"]
+    assert recaps and reminders and warnings
+    assert all(at.startswith("Mon ") and at.endswith(" 09:00") for at in recaps)
+    assert all(at.endswith(" 22:30") for at in reminders)
+    assert all(at.endswith(" 10:00") for at in warnings)
+    assert any(kind == "escalation" for kind, _, _ in scheduled)
+    # Nothing came due while "the bot was down": replay never is.
+    assert "missed" not in result.output and "offline" not in result.output
+    assert " WARNING " not in result.output and "INFO" not in result.output
+
+
+def test_demo_shows_errors_but_no_lower_log_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.replay
+
+    async def noisy_replay(*args: object, **kwargs: object) -> list[dict[str, str]]:
+        logging.getLogger("kpibot.scheduler").warning("missed slot (past the grace window)")
+        logging.getLogger("kpibot.scheduler").info("scheduler started")
+        logging.getLogger("kpibot.scheduler").error("scheduled tick failed")
+        return []
+
+    monkeypatch.setattr(bot.replay, "run_replay", noisy_replay)
+    # As in a fresh process: no handler, so Python itself would print warnings to stderr.
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    level = logging.getLogger().level
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "missed slot" not in result.output and "scheduler started" not in result.output
+    assert "ERROR kpibot.scheduler scheduled tick failed" in result.output
+    assert logging.getLogger().level == level  # the demo leaves logging as it found it
