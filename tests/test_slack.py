@@ -634,6 +634,49 @@ async def test_refused_delivery_is_reported_not_raised(bot: Bot) -> None:
     assert delivered.error == "not_in_channel"
 
 
+@pytest.mark.parametrize(
+    ("method", "error"),
+    [
+        ("conversations.open", "cannot_dm_bot"),
+        ("conversations.open", "user_not_found"),
+        ("conversations.open", "user_disabled"),
+        ("conversations.open", "channel_not_found"),
+        ("chat.postMessage", "not_in_channel"),
+        ("chat.postMessage", "messages_tab_disabled"),
+    ],
+)
+async def test_a_refused_direct_message_is_dm_refused(bot: Bot, method: str, error: str) -> None:
+    """Whatever Slack calls it, a person who cannot be sent a DM is ``dm_refused``, the answer
+    the scheduler turns into a note in the deal's group (as for Telegram)."""
+    bot.fake.fail(method, status=200, error=error, retry_after=None)
+    delivered = await bot.core.deliver(
+        Outgoing(to="dm:slack:U0SELLER1", text="escalation", kind="escalation")
+    )
+    assert not delivered.ok
+    assert delivered.error == "dm_refused"
+
+
+async def test_a_refused_dm_channel_is_opened_afresh_and_groups_keep_slack_errors(
+    bot: Bot,
+) -> None:
+    dm = Outgoing(to="dm:slack:U0SELLER1", text="escalation", kind="escalation")
+    assert (await bot.core.deliver(dm)).ok
+    bot.fake.fail("chat.postMessage", status=200, error="channel_not_found", retry_after=None)
+    assert (await bot.core.deliver(dm)).error == "dm_refused"
+    assert (await bot.core.deliver(dm)).ok
+    assert len(bot.fake.of("conversations.open")) == 2  # the stale channel was forgotten
+    # A group the bot is not in is not a refused DM: Slack's own error stands.
+    bot.fake.fail("chat.postMessage", status=200, error="channel_not_found", retry_after=None)
+    assert (await bot.core.deliver(Outgoing(to="slack:C0GONE", text="x"))).error == (
+        "channel_not_found"
+    )
+    # Nor is a failure that is not a refusal.
+    bot.fake.fail("conversations.open", status=200, error="internal_error", retry_after=None)
+    assert (await bot.core.deliver(Outgoing(to="dm:slack:U0NEW", text="x"))).error == (
+        "internal_error"
+    )
+
+
 async def test_url_verification_challenge(bot: Bot) -> None:
     body = json.dumps({"type": "url_verification", "challenge": "abc123", "token": "x"})
     headers = signed_headers(body, content_type="application/json")

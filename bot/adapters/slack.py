@@ -337,6 +337,27 @@ class ChannelPacer:
 # -- the delivery port -------------------------------------------------------------------------
 
 
+DM_REFUSALS = frozenset(
+    {
+        # conversations.open
+        "cannot_dm_bot",
+        "user_not_found",
+        "user_not_visible",
+        "user_disabled",
+        "channel_not_found",
+        "restricted_action",
+        # chat.postMessage to the direct-message channel
+        "not_in_channel",
+        "is_archived",
+        "messages_tab_disabled",
+    }
+)
+"""Slack's answers that mean a person cannot be sent a direct message (deactivated, a bot, not
+visible to the app, DMs to the app turned off...). ``send`` reports them for ``dm:`` addresses
+as ``error="dm_refused"``, as the Telegram port does, so that the scheduler posts its note in
+the deal's group instead of retrying."""
+
+
 class SlackPort:
     """The ``DeliveryPort`` for Slack: chat.postMessage, files_upload_v2, conversations.open."""
 
@@ -367,7 +388,14 @@ class SlackPort:
 
     async def send(self, message: Outgoing) -> Delivered:
         """Post ``message``: Block Kit when it is rich (always with the text fallback), then its
-        files through the three-step upload. Never raises for Slack's refusals."""
+        files through the three-step upload. Never raises for Slack's refusals.
+
+        Returns:
+            ``Delivered(ok=True, message_id="<channel>:<ts>")``, or ``ok=False`` with Slack's
+            error code; for a direct message Slack refuses (:data:`DM_REFUSALS`), the error is
+            ``dm_refused``.
+        """
+        posted_text = False
         try:
             channel = await self.channel_for(message.to)
             await self.pacer.wait(channel)
@@ -378,6 +406,7 @@ class SlackPort:
                 unfurl_links=False,
                 unfurl_media=False,
             )
+            posted_text = True
             message_id = f"{posted.get('channel', channel)}:{posted.get('ts')}"
             if message.files:
                 await self.pacer.wait(channel)
@@ -396,6 +425,10 @@ class SlackPort:
         except SlackApiError as exc:
             error = str(exc.response.get("error") or exc.response.status_code)
             log.warning("slack refused a message", extra={"to": message.to, "error": error})
+            if message.to.startswith("dm:") and not posted_text and error in DM_REFUSALS:
+                # A cached DM channel may be what went stale: open it afresh next time.
+                self._dm_channels.pop(native_id(message.to[3:]), None)
+                return Delivered(ok=False, error="dm_refused")
             return Delivered(ok=False, error=error)
         except (SlackClientError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.warning("slack delivery failed", extra={"to": message.to, "error": repr(exc)})
