@@ -15,7 +15,7 @@ from decimal import Decimal
 from kpi.fees import FeeStatement, compute_fee
 from kpi.ledger import Ledger
 from kpi.model import Deal, Entry, FeePlan, Verdict
-from kpi.pace import Totals, TargetStatus, derive, period_totals, project, statuses
+from kpi.pace import TargetStatus, Totals, derive, period_totals, project, statuses
 from kpi.periods import Period, period_containing, proration
 from kpi.sides import Figure, resolve
 
