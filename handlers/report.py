@@ -35,15 +35,6 @@ async def report(ctx: Context) -> list[Outgoing]:
         ctx.args, reportable=deal.base_metrics, derived=derived, today=today, starts=deal.starts
     )
     side = _require_side(ctx)
-    current = await ctx.ledger.current_entries(deal.id, args.day, args.day)
-    heads = {(e.metric, e.side): e for e in current}
-    # Re-sending the figure already on record (a double-submitted command) is not a correction.
-    mine = [heads.get((metric, side)) for metric, _ in args.values]
-    if all(
-        h is not None and h.value == v and h.person == ctx.cmd.user
-        for h, (_, v) in zip(mine, args.values, strict=True)
-    ):
-        return [ctx.reply(_already(ctx, deal, [h for h in mine if h is not None]))]
     result = await ctx.ledger.record_report(
         deal_id=deal.id,
         day=args.day,
@@ -54,6 +45,8 @@ async def report(ctx: Context) -> list[Outgoing]:
         chat=ctx.cmd.chat,
         message_key=ctx.message_key,
         at=ctx.cmd.at,
+        # Re-sending the figure already on record (a double-submitted command) is no correction.
+        skip_unchanged=True,
     )
     if result.duplicate:
         return [ctx.reply(_already(ctx, deal, list(result.entries)))]
@@ -65,7 +58,7 @@ async def report(ctx: Context) -> list[Outgoing]:
         )
     ]
     other = other_side(side)
-    for entry, old in zip(result.entries, result.superseded, strict=True):
+    for entry, old, theirs in zip(result.entries, result.superseded, result.others, strict=True):
         value = fmt_value(deal, entry.metric, entry.value)
         if old is not None:
             lines.append(
@@ -79,7 +72,6 @@ async def report(ctx: Context) -> list[Outgoing]:
             )
         else:
             lines.append(ctx.t("report.line", metric=entry.metric, value=value, id=entry.id))
-        theirs = heads.get((entry.metric, other))
         if theirs is not None and not agrees(entry.value, theirs.value, deal.tolerance):
             lines.append(
                 ctx.t(
@@ -90,8 +82,15 @@ async def report(ctx: Context) -> list[Outgoing]:
                     tolerance=format_percent(deal.tolerance, 1),
                 )
             )
-    truth_reported = all((entry.metric, deal.truth) in heads for entry in result.entries)
-    if not truth_reported:
+    pairs = list(zip(result.entries, result.others, strict=True))
+    if deal.truth == "agreed":
+        needs_note = not all(
+            theirs is not None and agrees(theirs.value, entry.value, deal.tolerance)
+            for entry, theirs in pairs
+        )
+    else:
+        needs_note = deal.truth == other and any(theirs is None for _, theirs in pairs)
+    if needs_note:
         lines.append(_counting_note(ctx, deal, side))
     return [ctx.reply("\n".join(line for line in lines if line))]
 
