@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     )
     outbox_lease_seconds: int = 120
     missed_grace_hours: int = 12
+    replicas: int = Field(
+        default=1,
+        ge=1,
+        description="How many replicas send for the same bot tokens; each keeps to 1/REPLICAS "
+        "of a platform's per-token budget (Telegram's 30 messages a second).",
+    )
 
     @property
     def slack_enabled(self) -> bool:

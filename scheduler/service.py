@@ -87,7 +87,8 @@ class SchedulerService:
 
         Args:
             core: The bot core (settings, clock, ledger, delivery).
-            pacer: Paces sends (default: the platforms' documented limits, real time).
+            pacer: Paces sends (default: the platforms' documented limits, real time, this
+                replica's ``1 / REPLICAS`` share of each platform-wide budget).
             sleep: How the heartbeat waits (injectable so tests never wait).
             monotonic: Elapsed-time source for the lease deadline.
             batch: Rows claimed at a time.
@@ -99,7 +100,10 @@ class SchedulerService:
         self.store = Outbox(core.ledger.engine, worker=worker or default_worker())
         self.jobs = Jobs(core.ledger, self.store, charts=charts)
         self.escalations = Escalations(self.store)
-        self.pacer = pacer or Pacer(sleep=sleep, monotonic=monotonic)
+        # Platform-wide budgets are per bot token, shared by every replica sending with it.
+        self.pacer = pacer or Pacer(
+            sleep=sleep, monotonic=monotonic, share=1 / max(core.settings.replicas, 1)
+        )
         self._sleep = sleep
         self._monotonic = monotonic
         self.batch = batch

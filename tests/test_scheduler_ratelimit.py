@@ -145,6 +145,35 @@ async def test_unpaced_platforms_and_self_pacing_ports() -> None:
     assert PLATFORM_LIMITS["slack"] == Limits(group=1.0, direct=1.0)
 
 
+async def test_replicas_share_the_per_token_budget(tmp_path: Path) -> None:
+    """``REPLICAS=3``: the scheduler's pacer and the Telegram adapter's rate limiter each keep
+    to a third of Telegram's 30 a second; one replica (the default) keeps all of it."""
+    for replicas, rate in ((1, 30.0), (3, 10.0)):
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            database_url=f"sqlite:///{tmp_path / f'r{replicas}.db'}",
+            telegram_bot_token=SecretStr(TOKEN),
+            replicas=replicas,
+        )
+        core = await build_core(settings)
+        try:
+            service = core.router.services[scheduler.SERVICE]
+            assert isinstance(service, SchedulerService)
+            clock = FakeTime()
+            service.pacer._monotonic, service.pacer._sleep = clock.monotonic, clock.sleep
+            for n in range(4):
+                await service.pacer.wait(f"telegram:-{n}")
+            assert clock.now == pytest.approx(3 / rate)
+            adapter = TelegramAdapter(core, settings)
+            limiter = adapter.application.bot.rate_limiter
+            assert limiter is not None
+            assert limiter._base_limiter.max_rate == pytest.approx(rate)  # type: ignore[attr-defined]
+        finally:
+            await core.aclose()
+    with pytest.raises(ValueError, match="replicas"):
+        Settings(_env_file=None, replicas=0)  # type: ignore[call-arg]
+
+
 # -------------------------------------------------------------- fakes that enforce
 
 

@@ -412,8 +412,9 @@ class TelegramAdapter:
             core: The platform-neutral core.
             settings: ``TELEGRAM_BOT_TOKEN`` (required), ``TELEGRAM_BASE_URL``,
                 ``TELEGRAM_WEBHOOK_URL`` and ``TELEGRAM_WEBHOOK_SECRET`` are read.
-            rate_limiter: Defaults to ``AIORateLimiter`` at 30 messages/s overall and 20 per
-                minute per group, retrying ``RetryAfter`` up to 3 times. ``None`` disables it.
+            rate_limiter: Defaults to ``AIORateLimiter`` at 30 messages/s overall (divided by
+                ``REPLICAS``) and 20 per minute per group, retrying ``RetryAfter`` up to 3
+                times. ``None`` disables it.
             poll_timeout: Long-polling timeout passed to ``getUpdates``, in seconds.
             typing_after: Show "typing…" when the core takes longer than this, in seconds.
             concurrency: Chats processed at once; one chat's updates are always in order.
@@ -440,7 +441,10 @@ class TelegramAdapter:
         # python-telegram-bot logs every call's parameters at DEBUG, setWebhook's secret too.
         _REDACT.secrets.add(self._secret)
         if rate_limiter is _DEFAULT_LIMITER:
-            rate_limiter = AIORateLimiter(overall_max_rate=30, group_max_rate=20, max_retries=3)
+            # 30 a second is per bot token: with REPLICAS replicas, each takes its share.
+            rate_limiter = AIORateLimiter(
+                overall_max_rate=30 / settings.replicas, group_max_rate=20, max_retries=3
+            )
         builder = (
             ApplicationBuilder()
             .token(token)
