@@ -35,7 +35,8 @@ from tests.conftest import ROOT
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.reliability.conftest import DEAL, SELLER, SELLER_GROUP, demo_core
 
-pytestmark = pytest.mark.slow
+# About 20 s per backend on a busy 2-core machine (one run per crash point).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 NOW = dt.datetime(2027, 1, 31, 20, 0, tzinfo=dt.UTC)
 FIRST_DAY = dt.date(2026, 11, 1)

@@ -42,7 +42,8 @@ from tests.reliability.conftest import (
 )
 from tests.test_slack import Bot, VirtualTime
 
-pytestmark = pytest.mark.slow
+# About 45 s on a busy 2-core machine: more than the suite's default timeout allows for.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 NOW = dt.datetime(2027, 6, 1, 20, 0, tzinfo=dt.UTC)  # 13:00 in Los Angeles
 FIRST_DAY = dt.date(2026, 11, 1)  # the demo deal's start
