@@ -2,8 +2,8 @@
 
 The shared server is never stopped: the core reaches it through :class:`CuttableProxy`, a
 TCP proxy on 127.0.0.1 that the test cuts (every connection dropped at once, new ones
-refused) and restores. The cut happens at exact points of a command, from the engine's own
-statement events, so every run is the same.
+refused) and restores. The cut happens at an exact point of a command, from the engine's own
+events, so every run is the same.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ NOW = dt.datetime(2026, 11, 20, 20, 0, tzinfo=dt.UTC)  # 12:00 in Los Angeles
 DAY = dt.date(2026, 11, 20)
 FIGURES = "gmv 12000 orders 340 ad_spend 2100"
 VALUES = {"gmv": Decimal(12000), "orders": Decimal(340), "ad_spend": Decimal(2100)}
-HEAD_WRITE = ("INSERT INTO heads", "UPDATE heads")
-"""The write transaction's last statements: the entries are inserted by then."""
 NOT_SAVED = t("router.storage_failed", "en")
 ANSWER_WITHIN = 30.0
 """A failure must be answered, not hang: a safety net far above what a passing run takes."""
@@ -187,22 +185,33 @@ async def ask(core: Core, cmd: Command) -> Outgoing:
     return answer
 
 
-def on_statement(
-    core: Core, starts: tuple[str, ...], action: Callable[[], None]
-) -> Callable[[], None]:
-    """Run ``action`` once, just before the first statement that starts with one of ``starts``.
+def before_commit_of_a_write(core: Core, action: Callable[[], None]) -> Callable[[], None]:
+    """Run ``action`` once, when the first transaction that wrote something is about to
+    commit: every row is sent, nothing is committed yet.
 
-    Returns a function that removes the hook."""
+    Returns a function that removes the hooks."""
     engine = core.ledger.engine.sync_engine
+    wrote: set[int] = set()
     fired: list[bool] = []
 
-    def hook(*args: Any) -> None:
-        if not fired and str(args[2]).lstrip().startswith(starts):
+    def statement(conn: Any, *args: Any) -> None:
+        if str(args[1]).lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            wrote.add(id(conn))
+
+    def commit(conn: Any) -> None:
+        if not fired and id(conn) in wrote:
             fired.append(True)
             action()
+        wrote.discard(id(conn))
 
-    event.listen(engine, "before_cursor_execute", hook)
-    return lambda: event.remove(engine, "before_cursor_execute", hook)
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+
+    def remove() -> None:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+
+    return remove
 
 
 async def stored(core: Core, cmd: Command) -> dict[str, Decimal]:
@@ -218,7 +227,7 @@ async def test_cut_in_the_middle_of_a_write_says_not_saved_and_service_resumes(
     core: Core, proxy: CuttableProxy
 ) -> None:
     """Proves that when the database connection is cut inside the write transaction of a
-    three-metric report (after the first insert was sent), the person gets the clear "Not
+    three-metric report (every row sent, the commit not yet), the person gets the clear "Not
     saved" answer promptly, no entry and no head of that message exists, every command
     during the outage (reports, a redelivery, /kpi, /history, /fee) gets a clear failure
     answer instead of hanging or crashing, and once the server is reachable again the same
@@ -227,7 +236,7 @@ async def test_cut_in_the_middle_of_a_write_says_not_saved_and_service_resumes(
     assert "Saved" in (await ask(core, first)).text
 
     cut_report = command(f"/report {FIGURES}")
-    unhook = on_statement(core, HEAD_WRITE, proxy.cut)
+    unhook = before_commit_of_a_write(core, proxy.cut)
     answer = await ask(core, cut_report)
     unhook()
     assert not proxy.up
@@ -288,7 +297,7 @@ async def test_connection_lost_while_committing_is_never_half_written_or_counted
     and the re-sent command, once the database is back, is recognised ("Already recorded")
     and stored once."""
     cmd = command(f"/report {FIGURES}")
-    unhook = on_statement(core, HEAD_WRITE, lambda: proxy.cut_after(b"COMMIT"))
+    unhook = before_commit_of_a_write(core, lambda: proxy.cut_after(b"COMMIT"))
     answer = await ask(core, cmd)
     unhook()
     assert not proxy.up
