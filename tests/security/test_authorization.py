@@ -245,7 +245,7 @@ MATRIX: tuple[Row, ...] = (
     Row("unlink", "/unlink",
         cells("admin_only", "not_linked", "admin_only", "ok", "admin_only"),
         "no longer linked", removes_link),
-    # Routed once the scheduler's commands are in the registry (the Telegram menu offers them).
+    # The scheduler's commands: with no escalation open, the contact's /ack has nothing to stop.
     Row("ack", "/ack on it",
         cells("not_contact", "not_linked", "not_contact", "ok", "not_contact"),
         "Nothing to acknowledge"),
