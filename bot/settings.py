@@ -11,11 +11,17 @@ class Settings(BaseSettings):
 
     Secrets are ``SecretStr`` so that they never appear in reprs or logs."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # A blank line copied from .env.example (``SLACK_BOT_TOKEN=``) means "not set", not an
+    # empty secret that would switch a platform on.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     database_url: str = Field(
         default="sqlite:///./data/kpibot.db",
         description="SQLAlchemy URL. sqlite:///path or postgresql://user@host/db.",
+        repr=False,  # it may carry a password: never in reprs or dumps
+        exclude=True,
     )
     http_host: str = "127.0.0.1"
     http_port: int = 3000

@@ -32,5 +32,12 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert "xoxb-secret-token" not in repr(settings)
 
 
+def test_blank_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert not settings.slack_enabled and not settings.telegram_enabled
+
+
 def test_defaults_use_sqlite_under_data() -> None:
     assert Settings(_env_file=None).database_url == "sqlite:///./data/kpibot.db"  # type: ignore[call-arg]

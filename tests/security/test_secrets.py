@@ -357,11 +357,6 @@ def test_json_formatter_writes_the_redacted_exception() -> None:
 # ------------------------------------------------------------------------------ settings
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/settings.py: database_url is a plain str, so repr(Settings) shows its password "
-    "(fix: Field(repr=False) or a masked __repr_args__); a shared contract, reported to the lead",
-)
 def test_settings_repr_hides_every_secret() -> None:
     """``repr``/``str`` of the settings (what a careless ``log.debug(settings)`` writes)."""
     settings = production_settings()
