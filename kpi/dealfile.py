@@ -152,6 +152,10 @@ class _Names:
     targets: frozenset[str]
 
 
+_MIN_YEAR = 2000
+_MAX_YEAR = 2200
+
+
 class _Reader:
     """Turns nodes into values, recording a problem (and returning ``None``) when it cannot."""
 
@@ -334,9 +338,18 @@ class _Reader:
             return None
         if _DATE.fullmatch(raw):
             try:
-                return dt.date.fromisoformat(raw)
+                day = dt.date.fromisoformat(raw)
             except ValueError:
                 pass
+            else:
+                # Periods, projections and statements reach past the date; keep it in a range
+                # where every calendar computation stays valid.
+                if _MIN_YEAR <= day.year <= _MAX_YEAR:
+                    return day
+                self.problem(
+                    path, node, f"{raw!r} is out of range; use a year from {_MIN_YEAR} to {_MAX_YEAR}"
+                )
+                return None
         self.problem(path, node, f"{raw!r} is not a date; write YYYY-MM-DD, e.g. 2026-11-01")
         return None
 

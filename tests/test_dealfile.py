@@ -1421,3 +1421,10 @@ def test_both_yaml_composers_give_the_same_answers(
         assert load_deal(text) == load_deal(EXAMPLE)
         return
     assert (key, line_number) in {(k, n) for k, n, _ in problems_of(text)}
+
+
+def test_dates_outside_the_calendar_range_are_rejected() -> None:
+    """A start in year 9999 would overflow period arithmetic later; it is refused up front."""
+    with pytest.raises(DealFileError) as info:
+        load_deal(EXAMPLE.replace("starts: 2026-11-01", "starts: 9999-12-01"))
+    assert any(key == "starts" and "out of range" in msg for key, _line, msg in info.value.problems)
