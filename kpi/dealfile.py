@@ -346,9 +346,8 @@ class _Reader:
                 # where every calendar computation stays valid.
                 if _MIN_YEAR <= day.year <= _MAX_YEAR:
                     return day
-                self.problem(
-                    path, node, f"{raw!r} is out of range; use a year from {_MIN_YEAR} to {_MAX_YEAR}"
-                )
+                years = f"{_MIN_YEAR} to {_MAX_YEAR}"
+                self.problem(path, node, f"{raw!r} is out of range; use a year from {years}")
                 return None
         self.problem(path, node, f"{raw!r} is not a date; write YYYY-MM-DD, e.g. 2026-11-01")
         return None
