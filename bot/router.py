@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.core import Clock, Command, MessageKind, Outgoing
+from bot.core import Clock, Command, MessageKind, Outgoing, platform_of
 from bot.i18n import t
 from kpi.commands import extract_deal_tag, split_command
 from kpi.errors import StorageError, UserError
@@ -157,42 +157,78 @@ class Router:
         return "zh" if _CJK.search(text) else self.default_locale
 
     async def handle(self, cmd: Command) -> list[Outgoing]:
-        """Answer one command. User and storage errors become replies; nothing is raised."""
+        """Answer one command. User and storage errors become replies; nothing is raised.
+
+        Every command is logged once at INFO (``kpibot.router``) with the fields ``deal``,
+        ``command`` (its name), ``chat``, ``platform``, ``outcome`` and ``ms``; the command's
+        text only at DEBUG, since arguments may carry what a user should not have typed.
+        """
         split = split_command(cmd.text, self.bot_names)
         if split is None:
             return []
+        started = time.perf_counter()
         name, args = split
         name = self.aliases.get(name, name)
-        locale = self._guess_locale(cmd.text)
         ctx = Context(
             cmd=cmd,
             name=name,
             args=args,
             ledger=self.ledger,
             clock=self.clock,
-            locale=locale,
+            locale=self._guess_locale(cmd.text),
             services=self.services,
             forget=self.forget,
         )
+        outcome = "crashed"  # logged if a handler raises; the adapter logs the traceback
+        try:
+            outcome, replies = await self._dispatch(ctx)
+            if outcome == "ok" and any(r.kind == "error" for r in replies):
+                outcome = "rejected"  # a handler that answered with an error itself
+            return replies
+        finally:
+            fields = {
+                "deal": ctx.deal.id if ctx.deal is not None else None,
+                "command": name,
+                "chat": cmd.chat,
+                "platform": platform_of(cmd.chat),
+                "outcome": outcome,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+            log.info("command %s: %s", name, outcome, extra=fields)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("command text", extra={**fields, "text": cmd.text})
+
+    async def _dispatch(self, ctx: Context) -> tuple[str, list[Outgoing]]:
+        """Run one command's route; returns its outcome and replies.
+
+        Outcomes: ``ok``, ``unknown`` (no such command), ``refused`` (no deal this chat may
+        see, or not an admin), ``rejected`` (a ``UserError``: the input or the state refused
+        it), ``storage_failed``.
+        """
+        name = ctx.name
         route = self.routes.get(name)
         if route is None:
-            return [ctx.reply(ctx.t("router.unknown_command", command=name), kind="error")]
+            return "unknown", [
+                ctx.reply(ctx.t("router.unknown_command", command=name), kind="error")
+            ]
         try:
             if route.needs_deal:
                 refusal = await self._resolve_deal(ctx)
                 if refusal is not None:
-                    return [refusal]
+                    return "refused", [refusal]
                 if route.admin and not ctx.is_admin:
-                    return [ctx.reply(ctx.t("router.admin_only", command=name), kind="error")]
-            return await route.handler(ctx)
+                    return "refused", [
+                        ctx.reply(ctx.t("router.admin_only", command=name), kind="error")
+                    ]
+            return "ok", await route.handler(ctx)
         except UserError as exc:
-            return [ctx.reply(ctx.t(exc.code, **exc.params), kind="error")]
+            return "rejected", [ctx.reply(ctx.t(exc.code, **exc.params), kind="error")]
         except StorageError:
             from bot import metrics
 
             metrics.STORE_FAILURES.inc()
-            log.exception("storage failure", extra={"command": name, "chat": cmd.chat})
-            return [ctx.reply(ctx.t("router.storage_failed"), kind="error")]
+            log.exception("storage failure", extra={"command": name, "chat": ctx.cmd.chat})
+            return "storage_failed", [ctx.reply(ctx.t("router.storage_failed"), kind="error")]
 
     async def _resolve_deal(self, ctx: Context) -> Outgoing | None:
         """Pick the deal this chat may see; a refusal message when there is none."""

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Outgoing
@@ -270,6 +270,29 @@ class Escalations:
             return opened
 
         return await self.store.write(work)
+
+    async def open_count(self) -> int:
+        """Escalations not acknowledged and not finished: some message of theirs is still
+        waiting to be sent (``/metrics``). One that sent its every round unacknowledged has
+        run its course and no longer counts."""
+
+        async def work(conn: AsyncConnection) -> int:
+            waiting = (
+                select(outbox.c.id)
+                .where(
+                    outbox.c.escalation_id == escalations.c.id,
+                    outbox.c.status.in_(("pending", "claimed")),
+                )
+                .exists()
+            )
+            found = await conn.execute(
+                select(func.count())
+                .select_from(escalations)
+                .where(escalations.c.status == "open", waiting)
+            )
+            return int(found.scalar_one())
+
+        return await self.store.read(work)
 
     async def progress(self, escalation_id: int) -> Progress:
         """Messages sent so far, the levels told, the next one due and how many remain."""

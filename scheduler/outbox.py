@@ -581,6 +581,25 @@ class Outbox:
 
         return await self.read(work)
 
+    async def oldest_unsent_due(self, now: dt.datetime) -> dt.datetime | None:
+        """The due time of the oldest row due by ``now`` and not yet final (``/metrics``).
+
+        Pending rows and claims (held or expired) alike: a claim is not a send, and a replica
+        that died holding one leaves the row waiting for its lease. One aggregate over the
+        ``(status, due_at)`` index.
+        """
+
+        async def work(conn: AsyncConnection) -> dt.datetime | None:
+            found = await conn.execute(
+                select(func.min(outbox.c.due_at)).where(
+                    outbox.c.status.in_(("pending", "claimed")), outbox.c.due_at <= now
+                )
+            )
+            value: dt.datetime | None = found.scalar_one_or_none()
+            return value
+
+        return await self.read(work)
+
     async def escalation_status(self, escalation_id: int) -> str | None:
         """An escalation's status (``open`` or ``acked``)."""
 

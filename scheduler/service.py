@@ -119,9 +119,34 @@ class SchedulerService:
         return dt.timedelta(hours=self.core.settings.missed_grace_hours)
 
     async def tick(self, now: dt.datetime) -> None:
-        """Run everything due up to ``now``."""
-        await self.enqueue_due(now)
-        await self.drain(now)
+        """Run everything due up to ``now``, then update the outbox gauges of ``/metrics``."""
+        try:
+            await self.enqueue_due(now)
+            await self.drain(now)
+        finally:
+            await self.update_gauges()
+
+    async def update_gauges(self) -> None:
+        """Set ``kpibot_outbox_lag_seconds`` and ``kpibot_escalations_open`` from the database.
+
+        The lag is the age of the oldest due row not yet sent (0 when none), measured after the
+        tick worked, so it shows what this tick could not send. Every replica reads the same
+        shared tables and reports the same values: aggregate them with ``max``, not ``sum``.
+        A database that cannot be read leaves the gauges as they were; the tick's own failure,
+        if any, is what the runner logs.
+        """
+        from bot import metrics
+
+        try:
+            present = self.core.clock.now()
+            oldest = await self.store.oldest_unsent_due(present)
+            opened = await self.escalations.open_count()
+        except Exception as exc:
+            log.warning("could not update the outbox gauges: %s", type(exc).__name__)
+            return
+        lag = 0.0 if oldest is None else max((present - oldest).total_seconds(), 0.0)
+        metrics.OUTBOX_LAG.set(lag)
+        metrics.ESCALATIONS_OPEN.set(opened)
 
     # ------------------------------------------------------------------- enqueue
 
