@@ -158,6 +158,11 @@ async def run_replay(
         first = steps[0].at if steps else dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
         clock = VirtualClock(first)
         core = await build_core(Settings(database_url=url, _env_file=None), clock=clock)  # type: ignore[call-arg]
+        # One chat at a time: messages due at one instant are then recorded in the outbox's
+        # order, so a script's output is the same on every run.
+        import scheduler
+
+        scheduler.install(core, concurrency=1)
         port = RecordingPort(clock, offset=first.tzinfo or dt.UTC)
         core.add_port(port)
         try:

@@ -381,3 +381,16 @@ async def test_a_pace_check_between_lines_three_days_apart_runs_every_day(
         ("2026-11-04", "done"),
     ]
     assert all(r.finished_at == r.due_at for r in jobs)
+
+
+async def test_messages_due_at_one_instant_come_out_in_the_same_order_every_run() -> None:
+    """A warning in three chats and escalation notices to two people, all at 10:00: replay
+    records them in one order, run after run (its output is compared in tests and diffs)."""
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        *backfill("2026-11-03T08:00:00-08:00", dt.date(2026, 11, 1), 2, 1000),
+        say("2026-11-04T09:00:00-08:00", SELLER, "/kpi"),
+    ]
+    runs = [await replay(deal_yaml(), lines) for _ in range(3)]
+    assert len({m["to"] for m in runs[0] if m["at"] == "2026-11-03T10:00:00-08:00"}) == 5
+    assert runs[0] == runs[1] == runs[2]
