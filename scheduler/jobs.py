@@ -22,10 +22,11 @@ from kpi.ledger import Ledger
 from kpi.model import SIDES, Deal, Side
 from kpi.money import format_money, format_percent
 from kpi.pace import TargetStatus
+from kpi.periods import business_day, period_containing
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
 from scheduler import messages
-from scheduler.escalation import Escalations, describe, plan_escalation
+from scheduler.escalation import EscalationRecord, Escalations, describe, plan_escalation
 from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow
 from scheduler.recap import ChartData, Translate, build_recap, translator
 
@@ -219,8 +220,8 @@ class Jobs:
         outcome = JobOutcome(result={"warned": warned})
         if not lines and not starts:
             return outcome
-        open_reasons = await self._open_reasons(deal.id)
-        fresh = [s for s in starts if s.reason not in open_reasons]
+        settled = await self._settled_reasons(deal, day)
+        fresh = [s for s in starts if s.reason not in settled]
         outcome.escalations = fresh
         outcome.result["escalated"] = [s.reason for s in fresh]
         body = list(lines)
@@ -242,9 +243,23 @@ class Jobs:
         )
         return outcome
 
-    async def _open_reasons(self, deal_id: str) -> set[str]:
-        found = await Escalations(self.store).of_deal(deal_id)
-        return {e.reason for e in found if e.status == "open"}
+    async def _settled_reasons(self, deal: Deal, day: dt.date) -> set[str]:
+        """Reasons not to escalate again: one still open, or one a contact acknowledged.
+
+        An acknowledged pace shortfall stays quiet for the rest of its period (the daily
+        warning in the group goes on; a new period raises it afresh); an acknowledged
+        disagreement is about one day and stays settled. An escalation that ran out of repeats
+        with nobody acknowledging starts again: it escalates until someone acknowledges."""
+        period_start = period_containing(deal.starts, deal.period, max(day, deal.starts)).start
+        def settles(e: EscalationRecord) -> bool:
+            if e.status == "open":
+                return True
+            return e.status == "acked" and (
+                e.reason.startswith("disagreement:")
+                or business_day(e.started_at, deal.timezone) >= period_start
+            )
+
+        return {e.reason for e in await Escalations(self.store).of_deal(deal.id) if settles(e)}
 
     # --------------------------------------------------------------------- reminder
 

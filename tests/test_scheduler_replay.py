@@ -177,6 +177,33 @@ async def test_escalation_repeats_then_an_ack_stops_it(monkeypatch: pytest.Monke
     assert "called the agency" in listing
 
 
+async def test_an_acknowledged_shortfall_is_not_escalated_again_that_period(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After /ack, the same shortfall keeps its daily warning in the group but sends no more
+    direct messages for the rest of the period: an acknowledgement sticks."""
+    register_escalation_routes(monkeypatch)
+    schedule = 'schedule:\n  pace_check: "10:00"\n  escalation: {after: 4h, repeat: 6h, max: 3}\n'
+    lines = by_time(
+        [
+            tick("2026-11-01T00:00:00-07:00"),
+            *backfill("2026-11-03T08:00:00-08:00", dt.date(2026, 11, 1), 2, 1000),
+            tick("2026-11-03T10:30:00-08:00"),
+            say("2026-11-03T11:00:00-08:00", SELLER, "/ack on it", direct=True),
+            *ticks("2026-11-03T12:00:00-08:00", "2026-11-05T12:00:00-08:00", dt.timedelta(hours=2)),
+        ]
+    )
+    sent = await replay(deal_yaml(schedule=schedule), lines)
+    later_dms = [
+        m
+        for m in of_kind(sent, "escalation")
+        if m["to"].startswith("dm:") and m["at"] > "2026-11-03T11:00:00-08:00"
+    ]
+    assert later_dms == []
+    warnings = {m["at"][:16] for m in of_kind(sent, "warning")}
+    assert {"2026-11-04T10:00", "2026-11-05T10:00"} <= warnings
+
+
 async def test_a_message_due_in_quiet_hours_waits_for_their_end() -> None:
     """A check at 21:00 escalates (60%). Level 2 is due four hours later, at 01:00, inside the
     quiet hours 22:00-08:00: it goes at 08:00, not before and not never."""
