@@ -1,15 +1,18 @@
-"""Recaps at scale: generation for 1,000 deals against a 1-deal baseline, and delivery of 1,000
-recaps against the rate-limit floor.
+"""Recaps at scale: generation for 1,000 and 10,000 deals against a 1-deal baseline, and
+delivery of 1,000 recaps against the rate-limit floor.
 
-**Generation.** Deals are applied with a week of figures each (bulk-inserted into the ledger's
-tables). The baseline generates one deal's recap repeatedly on a database holding only that
-deal; then 10, 100 and 1,000 deals' recaps are generated once each on databases holding that
-many deals. Each is the whole recap job (the week's figures, the period snapshot with pace,
-disagreements, fee to date and projected, missed slots, the text) without drawing the chart;
-chart drawing is timed separately on a sample, since it costs the same for every deal and runs
-in a worker thread. Linear growth shows as a per-deal time that stays the same from 10 to 1,000
-deals; the 1-deal baseline repeats one deal's recap, whose pages the database always has hot,
-so it sits a constant factor below.
+**Generation.** Each database holds its deals with the same week of figures each (written in
+bulk into the ledger's tables, as applying the deals and reporting would). The baseline
+generates one deal's recap repeatedly on a database holding only that deal; then 10, 100 and
+1,000 deals' recaps are generated once each on databases holding that many deals, and on a
+database of 10,000 deals as many recaps as the rest of the budget allows (all 10,000 would take
+longer than the 150 s ``benchmarks/run.py`` gives a script: a sample spread over the whole
+database, and the output says so). Each is the whole recap job (the week's figures, the period
+snapshot with pace, disagreements, fee to date and projected, missed slots, the text) without
+drawing the chart; chart drawing is timed separately on a sample, since it costs the same for
+every deal and runs in a worker thread. Linear growth shows as a per-deal time that stays the
+same from 10 to 10,000 deals; the 1-deal baseline repeats one deal's recap, whose pages the
+database always has hot, so it sits a constant factor below.
 
 **Delivery.** 1,000 recap rows (text plus chart, so two Telegram sends each) wait in the outbox
 for 1,000 Telegram groups; the scheduler claims, paces, sends through a port that answers at
@@ -18,7 +21,8 @@ once, and records each message id. Telegram's budget of 30 sends a second makes 
 clock (pacer and measurement alike), so the outbox's own work per message weighs ``scale``
 times more than in production: the ratio printed is an upper bound. Aim: within 1.1x.
 
-Run: ``python benchmarks/bench_recap.py [--deals 1000] [--recaps 1000] [--scale 5]``.
+Run: ``python benchmarks/bench_recap.py [--deals 1000] [--big 10000] [--recaps 1000]
+[--scale 5]``.
 """
 
 from __future__ import annotations
@@ -32,18 +36,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from bot.app import Core, build_core
 from bot.core import Attachment, Delivered, Outgoing, VirtualClock
 from bot.settings import Settings
-from kpi.storage import entries, heads
+from kpi.dealfile import load_deal
+from kpi.storage import chat_links, deal_versions, deals, entries, heads
 from scheduler import SERVICE, install, messages
 from scheduler.outbox import NewRow, OutboxRow
 from scheduler.pacing import Pacer
 from scheduler.recap import render_chart
 from scheduler.service import SchedulerService
 from scheduler.tables import outbox
+
+STARTED = time.monotonic()
+BUDGET = 135.0
+"""Seconds this script may take (``benchmarks/run.py`` stops it at 150)."""
 
 START = dt.datetime.fromisoformat("2026-11-01T00:00:00-07:00")
 RECAP_DAY = dt.date(2026, 11, 9)
@@ -91,49 +100,104 @@ async def make_core(folder: Path, name: str) -> Core:
     return await build_core(Settings(database_url=url, _env_file=None), clock=clock)  # type: ignore[call-arg]
 
 
+def deal_id_of(n: int) -> str:
+    return f"bench-{n:06d}"
+
+
 async def add_deals(core: Core, count: int) -> list[str]:
-    """Apply ``count`` deals and bulk-insert a week of seller and agency figures for each."""
-    ids = []
+    """Store ``count`` deals, each with the same week of seller and agency figures.
+
+    The rows are written as ``Ledger.apply_deal`` and ``record_report`` would write them
+    (deal, version 1 effective on its start date, chat links; entries with their heads), but in
+    bulk: applying deals one by one through the core costs about 40 ms each, which 10,000 deals
+    could not afford in this script's budget. The first deal's 42 entries are built here and
+    copied to the others by one ``INSERT ... SELECT`` (SQLite), so every deal holds the same
+    figures, a disagreement included.
+    """
+    ids = [deal_id_of(n) for n in range(count)]
+    texts = [DEAL.format(id=deal_id, n=n) for n, deal_id in enumerate(ids)]
+    load_deal(texts[0], "bench.yaml")  # the template must be a valid deal file
+    first = ids[0]
     entry_rows, head_rows = [], []
-    entry_id = 0
-    for n in range(count):
-        deal_id = f"bench-{n:06d}"
-        await core.apply_deal_text(DEAL.format(id=deal_id, n=n), f"{deal_id}.yaml")
-        ids.append(deal_id)
-        for day in WEEK:
-            for metric, value in (("gmv", 1500 + n % 300), ("orders", 40), ("ad_spend", 500)):
-                for side, person in (("seller", "telegram:5001"), ("agency", "slack:U0AGENCY1")):
-                    entry_id += 1
-                    entry_rows.append(
-                        {
-                            "id": entry_id,
-                            "deal_id": deal_id,
-                            "day": day,
-                            "metric": metric,
-                            # The agency reports 3% more on Wednesdays: a disagreement.
-                            "value": Decimal(value)
-                            * (Decimal("1.03") if side == "agency" and day.weekday() == 2 else 1),
-                            "side": side,
-                            "person": person,
-                            "person_name": person,
-                            "chat": f"telegram:-100{n:06d}",
-                            "message_key": f"bench-{entry_id}",
-                            "recorded_at": START,
-                        }
-                    )
-                    head_rows.append(
-                        {
-                            "deal_id": deal_id,
-                            "day": day,
-                            "metric": metric,
-                            "side": side,
-                            "entry_id": entry_id,
-                        }
-                    )
+    for entry_id, (day, (metric, value), (side, person)) in enumerate(
+        (
+            (day, figure, who)
+            for day in WEEK
+            for figure in (("gmv", 1500), ("orders", 40), ("ad_spend", 500))
+            for who in (("seller", "telegram:5001"), ("agency", "slack:U0AGENCY1"))
+        ),
+        start=1,
+    ):
+        entry_rows.append(
+            {
+                "id": entry_id,
+                "deal_id": first,
+                "day": day,
+                "metric": metric,
+                # The agency reports 3% more on Wednesdays: a disagreement.
+                "value": Decimal(value)
+                * (Decimal("1.03") if side == "agency" and day.weekday() == 2 else 1),
+                "side": side,
+                "person": person,
+                "person_name": person,
+                "chat": "telegram:-100000000",
+                "message_key": f"bench-{entry_id}",
+                "recorded_at": START,
+            }
+        )
+        head_rows.append(
+            {"deal_id": first, "day": day, "metric": metric, "side": side, "entry_id": entry_id}
+        )
     async with core.ledger.engine.begin() as conn:
-        for start in range(0, len(entry_rows), 5000):
-            await conn.execute(insert(entries), entry_rows[start : start + 5000])
-            await conn.execute(insert(heads), head_rows[start : start + 5000])
+        for at in range(0, count, 2000):
+            chunk = range(at, min(at + 2000, count))
+            await conn.execute(
+                insert(deals),
+                [
+                    {"id": ids[n], "name": f"Bench deal {n}", "current_version": 1,
+                     "created_at": START}
+                    for n in chunk
+                ],
+            )  # fmt: skip
+            await conn.execute(
+                insert(deal_versions),
+                [
+                    {"deal_id": ids[n], "version": 1, "effective": START.date(),
+                     "applied_at": START, "source_text": texts[n]}
+                    for n in chunk
+                ],
+            )  # fmt: skip
+            await conn.execute(
+                insert(chat_links),
+                [
+                    {"chat_id": f"{platform}{n:06d}", "deal_id": ids[n], "side": side}
+                    for n in chunk
+                    for platform, side in (("telegram:-100", "seller"), ("slack:C", "agency"))
+                ],
+            )
+        await conn.execute(insert(entries), entry_rows)
+        await conn.execute(insert(heads), head_rows)
+        if count > 1:
+            await conn.execute(
+                text(
+                    "WITH RECURSIVE n(i) AS"
+                    " (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :last)"
+                    " INSERT INTO entries (deal_id, day, metric, value, side, person, person_name,"
+                    " chat, message_key, recorded_at)"
+                    " SELECT printf('bench-%06d', n.i), e.day, e.metric, e.value, e.side,"
+                    " e.person, e.person_name, printf('telegram:-100%06d', n.i), e.message_key,"
+                    " e.recorded_at FROM n, entries AS e WHERE e.deal_id = :first"
+                    " ORDER BY n.i, e.id"
+                ),
+                {"last": count - 1, "first": first},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO heads (deal_id, day, metric, side, entry_id)"
+                    " SELECT deal_id, day, metric, side, id FROM entries WHERE deal_id != :first"
+                ),
+                {"first": first},
+            )
     return ids
 
 
@@ -190,10 +254,75 @@ async def generate(core: Core, ids: list[str], blocks: int = 10) -> tuple[float,
     return total, best
 
 
-async def bench_generation(folder: Path, sizes: list[int]) -> list[str]:
+@dataclass
+class Measured:
+    """One database size: how many recaps were generated and how long they took."""
+
+    deals: int
+    generated: int
+    total: float
+    per: float
+    step: int = 1
+
+
+async def bench_big(
+    folder: Path, big: int, rate: float, reserve: float, deadline: float
+) -> tuple[Measured | None, str]:
+    """Recaps on a database of ``big`` deals, as many as the time left allows.
+
+    Args:
+        folder: Where the database goes.
+        big: Deals in the database (10,000).
+        rate: Seconds per recap measured on the largest full run (all costs included).
+        reserve: Seconds still needed after this (the baseline again, the chart timing).
+        deadline: ``time.monotonic()`` by which the whole script must be done.
+
+    Returns:
+        The measurement (``None`` when not even 100 recaps fit), and a note saying what was
+        generated and why.
+    """
+    core = await make_core(folder, f"n{big}.db")
+    try:
+        began = time.perf_counter()
+        ids = await add_deals(core, big)
+        loaded = time.perf_counter() - began
+        # 1.3: the deal parse before each sampled recap, and a margin for the machine's load.
+        available = deadline - time.monotonic() - reserve
+        fits = min(big, int(available / (rate * 1.3)))
+        whole = f"generating all {big:,} would take about {big * rate:.0f} s at that rate"
+        if fits < 100:
+            return None, (
+                f"**{big:,} deals: not measured.** The database was built ({big * 42:,} entries, "
+                f"{loaded:.1f} s), but {whole}, and fewer than 100 recaps fit in what is left "
+                f"of this script's {BUDGET:.0f} s budget on this machine now "
+                f"({max(available, 0):.0f} s): the machine is too loaded to say anything "
+                "about that size."
+            )
+        step = -(-big // fits)  # ceiling: spread the sample over the whole id range
+        chosen = ids[::step]
+        took, per = await generate(core, chosen)
+    finally:
+        await core.aclose()
+    if step == 1:
+        note = (
+            f"All {big:,} deals' recaps were generated ({big * 42:,} entries, loaded in "
+            f"{loaded:.1f} s)."
+        )
+    else:
+        note = (
+            f"{big:,} deals: {len(chosen):,} recaps (1 deal in {step}, spread over the whole "
+            f"database of {big * 42:,} entries, loaded in {loaded:.1f} s) were generated, "
+            f"because {whole}, past this script's {BUDGET:.0f} s budget; the per-deal time at "
+            "that size is what the sample measures."
+        )
+    return Measured(big, len(chosen), took, per, step), note
+
+
+async def bench_generation(folder: Path, sizes: list[int], big: int, deadline: float) -> list[str]:
     base_core = await make_core(folder, "one.db")
     runs = 50
-    measured: list[tuple[int, float, float]] = []
+    measured: list[Measured] = []
+    note = ""
     try:
         (only,) = await add_deals(base_core, 1)
         await generate(base_core, [only])  # warm the caches and the imports
@@ -205,7 +334,15 @@ async def bench_generation(folder: Path, sizes: list[int]) -> list[str]:
                 took, per = await generate(core, ids)
             finally:
                 await core.aclose()
-            measured.append((size, took, per))
+            measured.append(Measured(size, size, took, per))
+        if big:
+            largest = measured[-1]
+            reserve = 2 * runs * before + 5.0  # the baseline again; the chart, best of 10
+            found, note = await bench_big(
+                folder, big, largest.total / largest.generated, reserve, deadline
+            )
+            if found is not None:
+                measured.append(found)
         # The baseline again after the big runs: the best of both is the least disturbed.
         _, after = await generate(base_core, [only] * runs)
         baseline = min(before, after)
@@ -230,12 +367,18 @@ async def bench_generation(folder: Path, sizes: list[int]) -> list[str]:
         "|---:|---:|---:|---:|---:|",
         f"| 1 (baseline) | {2 * runs} | — | {baseline * 1000:.2f} ms | 1.00x |",
     ]
-    for size, took, per in measured:
+    for m in measured:
+        generated = f"{m.generated:,}" + (f" (1 in {m.step})" if m.step > 1 else "")
         lines.append(
-            f"| {size:,} | {size:,} | {took:.2f} s | {per * 1000:.2f} ms | {per / baseline:.2f}x |"
+            f"| {m.deals:,} | {generated} | {m.total:.2f} s | {m.per * 1000:.2f} ms "
+            f"| {m.per / baseline:.2f}x |"
         )
     lines.append("")
+    if note:
+        lines.append(note)
+        lines.append("")
     lines.append(
+        "Every recap here is generated without its chart. "
         f"Drawing the chart (matplotlib Agg, best of 10) adds {chart * 1000:.0f} ms per recap, "
         f"the same for every deal, in a worker thread: a recap with its chart is about "
         f"{(baseline + chart) * 1000:.0f} ms of work, {(baseline + chart) * 1000:.0f} s for "
@@ -326,18 +469,23 @@ async def bench_delivery(folder: Path, count: int, scale: float) -> list[str]:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--deals", type=int, default=1000)
+    parser.add_argument("--big", type=int, default=10_000, help="0: skip the largest size")
     parser.add_argument("--recaps", type=int, default=1000)
     parser.add_argument("--scale", type=float, default=5.0)
     args = parser.parse_args()
+    deadline = STARTED + BUDGET
     sizes = sorted({s for s in (10, 100, args.deals) if s <= args.deals})
     with tempfile.TemporaryDirectory(prefix="kpibot-bench-recap-") as tmp:
         folder = Path(tmp)
+        # Delivery first: its time is known in advance, and what is left decides how many of
+        # the largest database's recaps can be generated.
+        delivery = await bench_delivery(folder, args.recaps, args.scale)
         print("### Recap generation\n")
-        print("\n".join(await bench_generation(folder, sizes)))
+        print("\n".join(await bench_generation(folder, sizes, args.big, deadline)))
         print("\n### Delivery against the rate-limit floor\n")
-        print("\n".join(await bench_delivery(folder, args.recaps, args.scale)))
+        print("\n".join(delivery))
 
 
 if __name__ == "__main__":

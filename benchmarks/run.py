@@ -20,7 +20,14 @@ HERE = Path(__file__).resolve().parent
 BUDGET_SECONDS = 150  # per script; the whole run stays under 10 minutes
 
 
+def load_average() -> str:
+    """The 1, 5 and 15-minute load averages, e.g. ``2.10 / 1.85 / 1.40``."""
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main() -> int:
+    load_before = load_average()
+    started = time.perf_counter()
     scripts = sorted(HERE.glob("bench_*.py"))
     only = set(sys.argv[1:])
     if only:
@@ -30,6 +37,7 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
     for script in scripts:
         print(f"== {script.name}", flush=True)
+        load = load_average()
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(
@@ -53,13 +61,23 @@ def main() -> int:
             body = f"**timed out** after {BUDGET_SECONDS} s"
         print(body, flush=True)
         doc = (script.read_text(encoding="utf-8").split('"""')[1].strip().splitlines() or [""])[0]
-        sections.append(f"## {script.stem}\n\n{doc}\n\n{body}\n\n_{took:.1f} s_\n")
+        sections.append(
+            f"## {script.stem}\n\n{doc}\n\n{body}\n\n_{took:.1f} s; load average at its start "
+            f"{load}_\n"
+        )
+    total = time.perf_counter() - started
     header = (
         "# kpibot benchmark report\n\n"
         f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `make bench` on "
-        f"{platform.machine()} with {os.cpu_count()} cores, Python {platform.python_version()}. "
+        f"{platform.machine()} with {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"in {total / 60:.1f} minutes. "
         "Every figure is a ratio to a baseline measured in the same run; absolute numbers are "
-        "beside it. Absolute numbers vary with the machine's load; the ratios are the result.\n"
+        "beside it. Absolute numbers vary with the machine's load; the ratios are the result.\n\n"
+        f"**Load average** (1 / 5 / 15 min): {load_before} when the run started, "
+        f"{load_average()} when it ended, on {os.cpu_count()} cores. The machine is shared (other "
+        "engineers run test suites on it): a load above the core count means the benchmarks "
+        "competed for the CPU, which inflates absolute times; each script's own load is noted "
+        "under its section.\n"
     )
     (HERE / "REPORT.md").write_text(header + "\n" + "\n".join(sections), encoding="utf-8")
     print(f"wrote {HERE / 'REPORT.md'}")
