@@ -199,14 +199,16 @@ def replay(
 
 @app.command()
 def demo() -> None:
-    """Play the bundled scenario (a week of a seller and an agency reporting) as a transcript."""
-    from bot.adapters.console import print_transcript
+    """Play the bundled scenario (a month of a seller and an agency at work) as a transcript."""
+    from bot.adapters.console import Transcript
     from bot.replay import demo_files, parse_script, run_replay
 
     texts, lines = demo_files()
     steps = parse_script(lines)
+    transcript = Transcript()
     with _errors_only():
-        asyncio.run(run_replay(texts, steps, on_event=print_transcript))
+        asyncio.run(run_replay(texts, steps, on_event=transcript))
+    transcript.flush()
 
 
 @contextlib.contextmanager

@@ -71,18 +71,44 @@ async def interactive(
     return 0
 
 
-def print_transcript(kind: str, payload: Any) -> None:
-    """The demo's readable transcript: who said what, and what the bot answered."""
-    if kind == "in":
-        cmd: Command = payload.command
-        at = cmd.at.strftime("%a %Y-%m-%d %H:%M")
-        who = cmd.name or cmd.user
-        sys.stdout.write(f"\n[{at}] {who} in {cmd.chat}:\n  {cmd.text}\n")
-        return
-    record: dict[str, Any] = payload
-    at = dt.datetime.fromisoformat(record["at"]).strftime("%a %Y-%m-%d %H:%M")
-    tag = "" if record["kind"] == "reply" else f" [{record['kind']}]"
-    sys.stdout.write(f"  kpibot → {record['to']}{tag} at {at}:\n")
-    sys.stdout.write(textwrap.indent(record["text"], "    ") + "\n")
-    for name in record.get("files", []):
-        sys.stdout.write(f"    📎 {name}\n")
+class Transcript:
+    """The demo's readable transcript: who said what, and what the bot answered.
+
+    The same message fanned out to several chats at one instant (a recap, a warning) is
+    printed once, with every recipient."""
+
+    def __init__(self, out: Any = None) -> None:
+        self.out = out or sys.stdout
+        self.pending: list[dict[str, Any]] = []
+
+    def __call__(self, kind: str, payload: Any) -> None:
+        if kind == "out":
+            record: dict[str, Any] = payload
+            if self.pending and not self._same(self.pending[-1], record):
+                self.flush()
+            self.pending.append(record)
+            return
+        self.flush()
+        if kind == "in":
+            cmd: Command = payload.command
+            at = cmd.at.strftime("%a %Y-%m-%d %H:%M")
+            who = cmd.name or cmd.user
+            self.out.write(f"\n[{at}] {who} in {cmd.chat}:\n  {cmd.text}\n")
+
+    @staticmethod
+    def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        keys = ("at", "kind", "text")
+        return all(a[k] == b[k] for k in keys) and a.get("files") == b.get("files")
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        record = self.pending[0]
+        to = ", ".join(r["to"] for r in self.pending)
+        self.pending = []
+        at = dt.datetime.fromisoformat(record["at"]).strftime("%a %Y-%m-%d %H:%M")
+        tag = "" if record["kind"] == "reply" else f" [{record['kind']}]"
+        self.out.write(f"  kpibot → {to}{tag} at {at}:\n")
+        self.out.write(textwrap.indent(record["text"], "    ") + "\n")
+        for name in record.get("files", []):
+            self.out.write(f"    📎 {name}\n")
