@@ -138,7 +138,7 @@ def _scheduled(output: str) -> list[tuple[str, str, str]]:
     found = []
     lines = output.splitlines()
     for header, body in itertools.pairwise(lines):
-        match = re.fullmatch(r"  kpibot → \S+ \[(\w+)\] at (\w{3} [\d-]{10} \d\d:\d\d):", header)
+        match = re.fullmatch(r"  kpibot → .+? \[(\w+)\] at (\w{3} [\d-]{10} \d\d:\d\d):", header)
         if match:
             found.append((match[1], match[2], body.strip()))
     return found
