@@ -8,7 +8,7 @@ concurrent claimers never wait for or take each other's rows; SQLite serializes 
 finishing write is fenced by ``(claimed_by, attempts)``: if the lease expired and another
 replica re-claimed the row, the late write changes nothing. A claim whose holder died is taken
 again once ``lease_until`` has passed; that is the one way a message can be sent twice
-(``docs/replicas.md``).
+(README, "Running several replicas on PostgreSQL").
 """
 
 from __future__ import annotations
