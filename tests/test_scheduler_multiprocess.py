@@ -3,7 +3,8 @@
 70 deals share a recap time, each linked to three chats: 210 messages (plus 70 recap jobs)
 come due at once. Three real OS processes start together and tick until the outbox is empty;
 one is killed with SIGKILL while it is sending. Every message must be sent, and a message may
-be sent twice only inside the documented lease window (README, "Running several replicas on PostgreSQL"): first by the
+be sent twice only inside the documented lease window (README, "Running several replicas on
+PostgreSQL"): first by the
 killed process before it died, again by a survivor after the dead claim's lease expired, no
 later than one lease and one tick after the death, and no more of them than the dead process
 had in flight.

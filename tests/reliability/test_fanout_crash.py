@@ -10,7 +10,8 @@ seeded RNG: after its first claim (a job being decided, or a batch being sent), 
 more sends of its own, plus a random part of one send's latency. A last run is left to finish.
 
 It proves that every chat gets its recap, and that a recap is repeated only inside the window
-the README ("Running several replicas on PostgreSQL") documents: only a message the killed process had in flight when it died,
+the README documents ("Running several replicas on PostgreSQL"): only a message the killed
+process had in flight when it died,
 no more of them than it sent to at once, sent again by a later process only after the dead
 claim's lease ran out (read from the outbox right after each kill), and promptly after that
 by the first process that lived long enough to reach it.
