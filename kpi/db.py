@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from kpi.errors import StorageError
 
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 """How long a SQLite writer waits for the write lock before giving up."""
@@ -225,3 +228,82 @@ def upgrade_sync(url: str) -> None:
     worker.join()
     if failure:
         raise failure[0]
+
+
+# --------------------------------------------------------------------------- transactions
+
+RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+"""PostgreSQL's serialization failure and deadlock: the transaction lost a race; run it again."""
+
+
+async def transaction(
+    engine: AsyncEngine,
+    work: Callable[[AsyncConnection], Awaitable[T]],
+    *,
+    write: bool,
+    attempts: int = 6,
+    retry_on: tuple[type[BaseException], ...] = (sa_exc.IntegrityError,),
+    label: str = "database",
+) -> T:
+    """Run ``work`` in one transaction, retrying lost races; map database failures.
+
+    The one transaction policy of every store (ledger, statements, outbox). ``async with
+    conn.begin()`` rolls back before any exception leaves it, so whatever is raised, nothing
+    was half-written. A write is tried up to ``attempts`` times when it raises one of
+    ``retry_on`` (a concurrent writer committed the same key first), meets a deadlock or a
+    serialization failure, or its connection dropped (the pool reconnects); a read twice.
+
+    Raises:
+        ValueError: The database refused a value (a data exception, or a bind-time check).
+        StorageError: The database is unreachable, failed otherwise, or every attempt lost.
+    """
+    tries = attempts if write else 2
+    last: BaseException | None = None
+    for attempt in range(1, tries + 1):
+        try:
+            async with engine.connect() as conn:
+                if not write:
+                    # SQLite: a reader takes no write lock (BEGIN DEFERRED, see make_engine).
+                    conn = await conn.execution_options(**{READ_ONLY: True})
+                async with conn.begin():
+                    return await work(conn)
+        except retry_on as exc:
+            last = exc
+        except sa_exc.DBAPIError as exc:
+            if _is_data_error(exc):
+                raise ValueError(f"value rejected by the database: {exc.orig}") from exc
+            if not _is_retryable(exc):
+                raise StorageError(f"{label}: database error: {describe_error(exc)}") from exc
+            last = exc
+        except sa_exc.StatementError as exc:
+            # A bind-time check (kpi.storage types) refused a value.
+            if isinstance(exc.orig, ValueError | TypeError):
+                raise ValueError(str(exc.orig)) from exc
+            raise
+        except (OSError, TimeoutError, sa_exc.TimeoutError) as exc:
+            raise StorageError(f"{label}: database unreachable: {describe_error(exc)}") from exc
+        log.debug("%s transaction lost a race (attempt %d): %s", label, attempt, last)
+    raise StorageError(
+        f"{label}: transaction failed {tries} times: {describe_error(last)}"
+    ) from last
+
+
+def _is_retryable(exc: sa_exc.DBAPIError) -> bool:
+    if exc.connection_invalidated:  # a dropped connection; the pool reconnects
+        return True
+    return getattr(exc.orig, "sqlstate", None) in RETRY_SQLSTATES
+
+
+def _is_data_error(exc: sa_exc.DBAPIError) -> bool:
+    # 22xxx: data exception (numeric field overflow, invalid datetime, ...).
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(exc, sa_exc.DataError) or (
+        isinstance(sqlstate, str) and sqlstate.startswith("22")
+    )
+
+
+def describe_error(exc: BaseException | None) -> str:
+    """The driver's message, never the statement's parameters or the URL."""
+    if isinstance(exc, sa_exc.StatementError) and exc.orig is not None:
+        return f"{type(exc.orig).__name__}: {exc.orig}"
+    return f"{type(exc).__name__}: {exc}"

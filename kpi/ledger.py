@@ -24,8 +24,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kpi.db import READ_ONLY
-from kpi.errors import StorageError
+from kpi.db import transaction
 from kpi.model import SIDES, ChatSide, Deal, Entry, Side, Verdict, other_side
 from kpi.storage import (
     canonical_decimal,
@@ -51,7 +50,6 @@ and the next attempt builds on what it committed (a redelivered message is then 
 head is then locked), so few attempts are needed however many writers there are."""
 
 # PostgreSQL SQLSTATEs worth retrying: serialization_failure, deadlock_detected.
-_RETRY_SQLSTATES = frozenset({"40001", "40P01"})
 _CHAT_SIDES = ("seller", "agency", "shared")
 _MAX_ALIAS_HOPS = 16
 
@@ -751,43 +749,17 @@ class Ledger:
         return await self._run(work, write=True)
 
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
-        """Run ``work`` in one transaction, retrying lost races; map database failures.
-
-        ``async with conn.begin()`` rolls the transaction back before any exception leaves
-        it, so whatever is raised here, nothing was half-written.
-        """
-        attempts = ATTEMPTS if write else 2
-        last: BaseException | None = None
-        for attempt in range(1, attempts + 1):
-            try:
-                async with self._engine.connect() as conn:
-                    if not write:
-                        # SQLite: a reader takes no write lock (BEGIN DEFERRED, see kpi.db).
-                        conn = await conn.execution_options(**{READ_ONLY: True})
-                    async with conn.begin():
-                        return await work(conn)
-            except (sa_exc.IntegrityError, _LostRace) as exc:
-                # A concurrent writer committed the same key first (same message, or the first
-                # head of a day), or a report's first attempt met a key it did not check for
-                # (see record_report). The next attempt reads what was committed.
-                last = exc
-            except sa_exc.DBAPIError as exc:
-                if _is_data_error(exc):
-                    raise ValueError(f"value rejected by the database: {exc.orig}") from exc
-                if not _is_retryable(exc):
-                    raise StorageError(f"database error: {_describe(exc)}") from exc
-                last = exc
-            except sa_exc.StatementError as exc:
-                # A bind-time check (kpi.storage types) refused a value.
-                if isinstance(exc.orig, ValueError | TypeError):
-                    raise ValueError(str(exc.orig)) from exc
-                raise
-            except (OSError, TimeoutError, sa_exc.TimeoutError) as exc:
-                raise StorageError(f"database unreachable: {_describe(exc)}") from exc
-            log.debug("ledger transaction lost a race (attempt %d): %s", attempt, _describe(last))
-        raise StorageError(
-            f"database transaction failed {attempts} times: {_describe(last)}"
-        ) from last
+        """One transaction under the shared policy (``kpi.db.transaction``); a report's first
+        attempt that met a key it did not check for (``_LostRace``, see record_report) is
+        retried like any lost race."""
+        return await transaction(
+            self._engine,
+            work,
+            write=write,
+            attempts=ATTEMPTS,
+            retry_on=(sa_exc.IntegrityError, _LostRace),
+            label="ledger",
+        )
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -802,25 +774,7 @@ def _check_side(side: str) -> None:
         raise ValueError(f"side must be one of {SIDES}, not {side!r}")
 
 
-def _is_retryable(exc: sa_exc.DBAPIError) -> bool:
-    if exc.connection_invalidated:  # a dropped connection; the pool reconnects
-        return True
-    return getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
 
-
-def _is_data_error(exc: sa_exc.DBAPIError) -> bool:
-    # 22xxx: data exception (numeric field overflow, invalid datetime, ...).
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    return isinstance(exc, sa_exc.DataError) or (
-        isinstance(sqlstate, str) and sqlstate.startswith("22")
-    )
-
-
-def _describe(exc: BaseException | None) -> str:
-    # The driver's message, never the statement's parameters or the URL.
-    if isinstance(exc, sa_exc.StatementError) and exc.orig is not None:
-        return f"{type(exc.orig).__name__}: {exc.orig}"
-    return f"{type(exc).__name__}: {exc}"
 
 
 async def _require_deal(conn: AsyncConnection, deal_id: str) -> None:

@@ -44,11 +44,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kpi.db import READ_ONLY
-from kpi.errors import StorageError
+from kpi.db import transaction
 from kpi.fees import FeeLine, FeeStatement
 from kpi.model import SIDES, Entry, Side, Verdict, other_side
 from kpi.periods import Period
@@ -89,7 +87,6 @@ ConfirmOutcome = Literal[
 
 _ATTEMPTS = 6
 # serialization_failure, deadlock_detected: another writer won; try again.
-_RETRY_SQLSTATES = frozenset({"40001", "40P01"})
 _FORMAT = 1
 """Version of the stored JSON documents, so that a later reader can tell old ones apart."""
 
@@ -564,33 +561,10 @@ class StatementStore:
         return await self._run(work, write=True)
 
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
-        """Run ``work`` in one transaction, retrying lost races; map database failures.
-
-        The same policy as the ledger's: a lost race (a concurrent insert of the same key, a
-        deadlock, a serialization failure) is retried; anything else is a ``StorageError``.
-        """
-        attempts = _ATTEMPTS if write else 2
-        last: BaseException | None = None
-        for attempt in range(1, attempts + 1):
-            try:
-                async with self._engine.connect() as conn:
-                    if not write:
-                        conn = await conn.execution_options(**{READ_ONLY: True})
-                    async with conn.begin():
-                        return await work(conn)
-            except sa_exc.IntegrityError as exc:
-                last = exc
-            except sa_exc.DBAPIError as exc:
-                retry = exc.connection_invalidated or (
-                    getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
-                )
-                if not retry:
-                    raise StorageError(f"statements: database error: {exc.orig}") from exc
-                last = exc
-            except (OSError, TimeoutError, sa_exc.TimeoutError) as exc:
-                raise StorageError(f"statements: database unreachable: {exc}") from exc
-            log.debug("statement transaction lost a race (attempt %d): %s", attempt, last)
-        raise StorageError(f"statements: transaction failed {attempts} times") from last
+        """One transaction under the ledger's policy (``kpi.db.transaction``)."""
+        return await transaction(
+            self._engine, work, write=write, attempts=_ATTEMPTS, label="statements"
+        )
 
 
 async def _lock_period(conn: AsyncConnection, deal_id: str, period: str) -> Row[Any] | None:

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kpi.db import READ_ONLY
+from kpi.db import transaction
 from kpi.storage import chat_links, deal_versions, deals
 from scheduler.tables import JOB_CHAT, cursors, escalations, outbox
 
@@ -47,7 +46,6 @@ T = TypeVar("T")
 FINAL = frozenset({"sent", "done", "missed", "skipped", "cancelled", "failed"})
 """Statuses a row never leaves."""
 
-_RETRY_SQLSTATES = frozenset({"40001", "40P01"})
 _ATTEMPTS = 5
 
 
@@ -195,22 +193,10 @@ class Outbox:
         return await self._run(work, write=True)
 
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
-        last: BaseException | None = None
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                async with self.engine.connect() as conn:
-                    if not write:
-                        conn = await conn.execution_options(**{READ_ONLY: True})
-                    async with conn.begin():
-                        return await work(conn)
-            except sa_exc.DBAPIError as exc:
-                sqlstate = getattr(exc.orig, "sqlstate", None)
-                if not (exc.connection_invalidated or sqlstate in _RETRY_SQLSTATES):
-                    raise
-                last = exc
-                log.debug("outbox transaction lost a race (attempt %d): %s", attempt, exc)
-        assert last is not None
-        raise last
+        # Inserts here are ON CONFLICT DO NOTHING, so a unique violation is a bug, not a race.
+        return await transaction(
+            self.engine, work, write=write, attempts=_ATTEMPTS, retry_on=(), label="outbox"
+        )
 
     # ---------------------------------------------------------------------- deals
 
