@@ -203,7 +203,7 @@ class Router:
 
         Outcomes: ``ok``, ``unknown`` (no such command), ``refused`` (no deal this chat may
         see, or not an admin), ``rejected`` (a ``UserError``: the input or the state refused
-        it), ``storage_failed``.
+        it), ``storage_failed``, ``failed`` (a bug; logged with its traceback).
         """
         name = ctx.name
         route = self.routes.get(name)
@@ -229,6 +229,11 @@ class Router:
             metrics.STORE_FAILURES.inc()
             log.exception("storage failure", extra={"command": name, "chat": ctx.cmd.chat})
             return "storage_failed", [ctx.reply(ctx.t("router.storage_failed"), kind="error")]
+        except Exception:
+            # A bug must not leave the person without an answer (nor a platform redelivering
+            # forever): say it failed; a resent report is never counted twice.
+            log.exception("command failed", extra={"command": name, "chat": ctx.cmd.chat})
+            return "failed", [ctx.reply(ctx.t("router.internal_error"), kind="error")]
 
     async def _resolve_deal(self, ctx: Context) -> Outgoing | None:
         """Pick the deal this chat may see; a refusal message when there is none."""

@@ -316,3 +316,17 @@ async def test_earlier_period_keeps_its_terms(core: Core) -> None:
     assert "base fee (trial): USD 1,500.00" in past
     now = (await say(core, SELLER_CHAT, SELLER, "/fee", at=dec, msg_id="f3"))[0].text
     assert "base fee: USD 4,000.00" in now
+
+
+async def test_an_unexpected_failure_still_gets_an_answer(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.router import Route
+
+    async def broken(ctx: object) -> list[Outgoing]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(core.router.routes, "kpi", Route(broken))
+    replies = await say(core, SELLER_CHAT, SELLER, "/kpi", msg_id="bug")
+    assert replies[0].kind == "error"
+    assert "Something went wrong" in replies[0].text
