@@ -95,8 +95,10 @@ def rss_kib(pid: int) -> int:
 
 def mib(kib: int, *, signed: bool = False) -> str:
     """KiB as MiB with one decimal (``+1.5`` with ``signed``)."""
-    value = Decimal(kib) / 1024
-    return f"{value:+.1f}" if signed else f"{value:.1f}"
+    value = (Decimal(kib) / 1024).quantize(Decimal("0.1"))
+    if not signed:
+        return f"{value}"
+    return f"{abs(value) if value == 0 else value:+}"  # never "-0.0"
 
 
 async def prepare(db: Path, days: int, starts: dt.date) -> int:

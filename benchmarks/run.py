@@ -60,7 +60,10 @@ def main() -> int:
             failed += 1
             body = f"**timed out** after {BUDGET_SECONDS} s"
         print(body, flush=True)
-        doc = (script.read_text(encoding="utf-8").split('"""')[1].strip().splitlines() or [""])[0]
+        # The docstring's first paragraph (its summary may run over more than one line).
+        doc = " ".join(
+            script.read_text(encoding="utf-8").split('"""')[1].strip().split("\n\n")[0].split()
+        )
         sections.append(
             f"## {script.stem}\n\n{doc}\n\n{body}\n\n_{took:.1f} s; load average at its start "
             f"{load}_\n"
