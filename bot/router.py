@@ -179,7 +179,8 @@ class Router:
             services=self.services,
             forget=self.forget,
         )
-        outcome = "crashed"  # logged if a handler raises; the adapter logs the traceback
+        # _dispatch answers every Exception; only a cancellation (shutdown) gets past it.
+        outcome = "interrupted"
         try:
             outcome, replies = await self._dispatch(ctx)
             if outcome == "ok" and any(r.kind == "error" for r in replies):
