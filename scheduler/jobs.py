@@ -246,10 +246,11 @@ class Jobs:
     async def _settled_reasons(self, deal: Deal, day: dt.date) -> set[str]:
         """Reasons not to escalate again: one still open, or one a contact acknowledged.
 
-        An acknowledged pace shortfall stays quiet for the rest of its period (the daily
-        warning in the group goes on; a new period raises it afresh); an acknowledged
-        disagreement is about one day and stays settled. An escalation that ran out of repeats
-        with nobody acknowledging starts again: it escalates until someone acknowledges."""
+        An open escalation runs its course (``repeat`` up to ``max`` notices, issue 6) and
+        stays open, listed by /escalations, until someone acknowledges it. An acknowledged pace
+        shortfall stays quiet for the rest of its period (the daily warning in the group goes
+        on; a new period raises it afresh); an acknowledged disagreement is about one day and
+        stays settled."""
         period_start = period_containing(deal.starts, deal.period, max(day, deal.starts)).start
         def settles(e: EscalationRecord) -> bool:
             if e.status == "open":
