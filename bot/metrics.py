@@ -11,4 +11,6 @@ STORE_FAILURES = Counter("kpibot_store_failures_total", "Ledger writes or reads 
 OUTBOX_LAG = Gauge(
     "kpibot_outbox_lag_seconds", "Age of the oldest due outbox message not yet sent"
 )
-ESCALATIONS_OPEN = Gauge("kpibot_escalations_open", "Escalations not yet acknowledged")
+ESCALATIONS_OPEN = Gauge(
+    "kpibot_escalations_open", "Escalations not acknowledged with notices still to send"
+)
