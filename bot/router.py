@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.core import Clock, Command, MessageKind, Outgoing, platform_of
 from bot.i18n import t
@@ -99,6 +99,29 @@ class Route:
     help_key: str | None = None
 
 
+V = TypeVar("V")
+
+
+class _Expiring(Generic[V]):
+    """Values loaded by key and kept for ``seconds`` (monotonic time)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._items: dict[str, tuple[float, V]] = {}
+
+    async def get(self, key: str, load: Callable[[str], Awaitable[V]]) -> V:
+        now = time.monotonic()
+        hit = self._items.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = await load(key)
+        self._items[key] = (now + self.seconds, value)
+        return value
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
 class Router:
     """Dispatches commands to handlers."""
 
@@ -124,9 +147,8 @@ class Router:
         # Chat links and current deal versions are read on every command; a short-lived cache
         # keeps them off the hot path. Changes made in this process clear it at once; a change
         # made by another replica is seen within ``cache_seconds``.
-        self.cache_seconds = cache_seconds
-        self._links: dict[str, tuple[float, list[tuple[str, str]]]] = {}
-        self._deals: dict[str, tuple[float, tuple[Deal, int] | None]] = {}
+        self._links: _Expiring[list[tuple[str, str]]] = _Expiring(cache_seconds)
+        self._deals: _Expiring[tuple[Deal, int] | None] = _Expiring(cache_seconds)
 
     def forget(self) -> None:
         """Drop cached links and deals (after a deal is applied or a chat is (un)linked)."""
@@ -135,23 +157,11 @@ class Router:
 
     async def links(self, chat: str) -> list[tuple[str, str]]:
         """The deals linked to ``chat`` (cached briefly)."""
-        now = time.monotonic()
-        hit = self._links.get(chat)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        linked = await self.ledger.deals_for_chat(chat)
-        self._links[chat] = (now + self.cache_seconds, linked)
-        return linked
+        return await self._links.get(chat, self.ledger.deals_for_chat)
 
     async def current_deal(self, deal_id: str) -> tuple[Deal, int] | None:
         """A deal's current version (cached briefly)."""
-        now = time.monotonic()
-        hit = self._deals.get(deal_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        current = await self.ledger.current_deal(deal_id)
-        self._deals[deal_id] = (now + self.cache_seconds, current)
-        return current
+        return await self._deals.get(deal_id, self.ledger.current_deal)
 
     def _guess_locale(self, text: str) -> str:
         return "zh" if _CJK.search(text) else self.default_locale
