@@ -182,10 +182,13 @@ def test_closed_total_lies_within_minimum_and_cap(
     fraction: Decimal,
 ) -> None:
     statement = run(plan, goals, figures, "final", currency, fraction)
+    # A clipped period prorates the minimum and the cap by the same fraction as the base.
     if plan.minimum is not None:
-        assert statement.total >= quantize_money(plan.minimum, currency)
+        minimum = quantize_money(plan.minimum * fraction, currency)
+        if plan.cap is None or minimum <= quantize_money(plan.cap * fraction, currency):
+            assert statement.total >= minimum
     if plan.cap is not None:
-        assert statement.total <= quantize_money(plan.cap, currency)
+        assert statement.total <= quantize_money(plan.cap * fraction, currency)
 
 
 @PROPS

@@ -210,8 +210,8 @@ CASES = [
         ),
         "6150.00",
     ),
-    # at_least with no figure at all: actual counts as 0, shortfall 1 = 20 steps = 2,000,
-    #   capped at 500; 5,000 + 0 + 0 - 500 = 4,500 < minimum 6,000: top-up 1,500 = 6,000.00
+    # at_least with no figure at all (issue 12, item 2): nothing reported is not judged, so
+    #   no deduction; 5,000 + 0 + 0 - 0 = 5,000 < minimum 6,000: top-up 1,000 = 6,000.00
     Case(
         "at_least deduction with no figure",
         REGULAR,
@@ -221,8 +221,8 @@ CASES = [
             ("base", "5000.00"),
             ("commission", "0.00"),
             ("bonus", "0.00"),
-            ("deduction", "-500.00"),
-            ("minimum", "1500.00"),
+            ("deduction", "0.00"),
+            ("minimum", "1000.00"),
         ),
         "6000.00",
     ),
@@ -471,10 +471,13 @@ def test_deduction_line_traces_by_hand() -> None:
         "of_amount": D("5000.00"),
         "uncapped": D("300"),
         "capped": False,
+        "bound": None,
+        "bound_amount": None,
     }
     capped = _run(CASES[8]).line("deduction")
     assert capped is not None
     assert capped.detail["capped"] is True
+    assert capped.detail["bound"] == "cap_rate"
     assert capped.detail["steps"] == 6
     assert capped.detail["uncapped"] == D("600")
 
@@ -482,10 +485,20 @@ def test_deduction_line_traces_by_hand() -> None:
 def test_minimum_and_cap_lines_trace_by_hand() -> None:
     minimum = _run(CASES[13]).line("minimum")
     assert minimum is not None
-    assert dict(minimum.detail) == {"minimum": D("6000.00"), "before": D("5450.00")}
+    assert dict(minimum.detail) == {
+        "minimum": D("6000.00"),
+        "before": D("5450.00"),
+        "full": D("6000"),
+        "fraction": ONE,
+    }
     cap = _run(CASES[15]).line("cap")
     assert cap is not None
-    assert dict(cap.detail) == {"cap": D("12000.00"), "before": D("15700.00")}
+    assert dict(cap.detail) == {
+        "cap": D("12000.00"),
+        "before": D("15700.00"),
+        "full": D("12000"),
+        "fraction": ONE,
+    }
 
 
 def test_percentage_bonus_traces_its_base() -> None:
@@ -552,7 +565,7 @@ def test_target_met(direction: str, value: Decimal | None, met: bool) -> None:
     [
         ("at_least", "50000", "41300", "0.174"),
         ("at_least", "50000", "60000", "0"),
-        ("at_least", "50000", None, "1"),  # no figure counts as 0
+        ("at_least", "50000", None, "0"),  # undefined is never judged (issue 12, item 2)
         ("at_least", "100", "-50", "1.5"),  # a negative actual misses by more than the target
         ("at_most", "0.08", "0.10", "0.25"),
         ("at_most", "0.08", "0.24", "2"),  # three times the ceiling: 200 % over
