@@ -127,6 +127,38 @@ def derive(
     return values
 
 
+def unreported_inputs(
+    metrics: Mapping[str, Metric], name: str, values: Mapping[str, Decimal | None]
+) -> list[str]:
+    """The reported metrics, read by derived metric ``name``, that have no value in ``values``.
+
+    When ``name`` has a value these were counted as 0 in a sum (``refunds`` in ``gmv -
+    refunds``), and an answer using it says so (issue 12, item 3). A reported metric gives
+    ``[]``; so does a derived one with no value (it is shown ``—`` instead).
+
+    Args:
+        metrics: The deal's metrics by name.
+        name: The metric shown.
+        values: The values the answer used (to date, projected or a what-if).
+
+    Returns:
+        The names, sorted, each once.
+    """
+    metric = metrics.get(name)
+    if metric is None or metric.formula is None or values.get(name) is None:
+        return []
+    found: set[str] = set()
+    pending = list(metric.formula.names)
+    while pending:
+        used = pending.pop()
+        inner = metrics.get(used)
+        if inner is not None and inner.formula is not None:
+            pending.extend(inner.formula.names)
+        elif values.get(used) is None:
+            found.add(used)
+    return sorted(found)
+
+
 def elapsed_days(period: Period, last_day: dt.date) -> int:
     """Days from the period's (clipped) start to ``last_day``, both included."""
     return (last_day - period.start).days + 1

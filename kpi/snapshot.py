@@ -14,8 +14,18 @@ from decimal import Decimal
 
 from kpi.fees import FeeStatement, compute_fee
 from kpi.ledger import Ledger
-from kpi.model import Deal, Entry, FeePlan, Verdict
-from kpi.pace import TargetStatus, Totals, derive, period_totals, project, statuses
+from kpi.model import Deal, Entry, FeePlan, Target, Verdict
+from kpi.pace import (
+    TargetStatus,
+    Totals,
+    derive,
+    period_totals,
+    project,
+    prorated_targets,
+    statuses,
+    unreported_days,
+    unreported_inputs,
+)
 from kpi.periods import Period, period_containing, proration
 from kpi.sides import Figure, resolve
 
@@ -34,6 +44,8 @@ class Snapshot:
     statuses: list[TargetStatus]
     entries: list[Entry] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    targets: tuple[Target, ...] = ()
+    """The period's targets: the deal's, prorated when the period is clipped (issue 12)."""
 
     @property
     def trial(self) -> bool:
@@ -58,6 +70,15 @@ class Snapshot:
         return (self.upto - self.period.start).days + 1
 
     @property
+    def unreported_days(self) -> dict[str, int]:
+        """Past days of the period without a report, by metric that has some (paced as 0)."""
+        return unreported_days(self.totals, self.period)
+
+    def unreported_inputs(self, metric: str, values: Mapping[str, Decimal | None]) -> list[str]:
+        """The reported metrics a derived ``metric`` counted as 0 in ``values`` (not reported)."""
+        return unreported_inputs(self.deal.metrics, metric, values)
+
+    @property
     def disagreements(self) -> list[Figure]:
         return sorted(
             (f for f in self.figures.values() if f.disagreement or f.disputes),
@@ -80,7 +101,7 @@ class Snapshot:
             values = derive(self.deal.metrics, base)
         return compute_fee(
             self.plan,
-            targets=self.deal.targets,
+            targets=self.targets,
             values=values,
             view=view,  # type: ignore[arg-type]
             currency=self.deal.currency,
@@ -105,6 +126,7 @@ async def snapshot(
     upto = min(today, period.end)
     totals = period_totals(figures.values(), terms.metrics, period, upto)
     projected = project(totals, terms.metrics, period)
+    targets = prorated_targets(terms.targets, terms.metrics, period)
     return Snapshot(
         deal=terms,
         period=period,
@@ -112,7 +134,8 @@ async def snapshot(
         figures=figures,
         totals=totals,
         projected=projected,
-        statuses=statuses(terms.targets, totals.values, projected),
+        statuses=statuses(targets, totals.values, projected),
         entries=entries,
         verdicts=verdicts,
+        targets=targets,
     )

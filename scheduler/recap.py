@@ -167,7 +167,8 @@ def _week_lines(
                 sums[metric] = (sums.get(metric) or Decimal(0)) + value
             parts.append(f"{metric} {fmt_value(deal, metric, value)}")
         lines.append(f"{names[day.weekday()]} {day:%m-%d}: " + " · ".join(parts))
-    totals = derive(deal.metrics, {m: sums.get(m, Decimal(0)) for m in base})
+    # A metric nobody reported this week has no total ("—"), not a total of 0 (issue 12).
+    totals = derive(deal.metrics, {m: sums.get(m) for m in base})
     shown = " · ".join(f"{m} {fmt_value(deal, m, totals.get(m))}" for m in deal.metrics)
     return lines, tr("recap.week_totals", totals=shown)
 
