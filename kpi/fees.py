@@ -397,12 +397,13 @@ def _deduction_line(
     uncapped = steps * deduction.per_step * of_amount
     # The plan's own caps, then the floors of issue 12: a deduction never takes more than
     # what it is a percentage of, nor more than the fee before deductions (``total``), so the
-    # fee never goes negative. The smallest bound wins; on a tie the first listed names it.
+    # fee never goes negative. The smallest bound wins; on a tie the first listed names it
+    # (``of: total`` is the fee itself, so its bound reads "capped at the fee").
     bounds = (
         ("cap_rate", None if deduction.cap_rate is None else deduction.cap_rate * of_amount),
         ("cap_amount", deduction.cap_amount),
-        ("of", of_amount),
         ("fee", total),
+        ("of", of_amount),
     )
     amount, bound = uncapped, None
     for name, limit in bounds:

@@ -26,7 +26,7 @@ from kpi.pace import (
     unreported_days,
     unreported_inputs,
 )
-from kpi.periods import Period, period_containing, proration
+from kpi.periods import Period, clip_to_end, period_containing, proration
 from kpi.sides import Figure, resolve
 
 
@@ -110,21 +110,37 @@ class Snapshot:
         )
 
 
-async def snapshot(
-    ledger: Ledger, deal: Deal, today: dt.date, *, period: Period | None = None
-) -> Snapshot:
-    """Read the period containing ``today`` (or ``period``) and compute where it stands.
+def current_period(deal: Deal, today: dt.date) -> Period:
+    """The deal's period for ``today``: the first before the start, the last after the end
+    (clipped to ``ends:``)."""
+    day = max(today, deal.starts)
+    if deal.ends is not None:
+        day = min(day, max(deal.ends, deal.starts))
+    return clip_to_end(period_containing(deal.starts, deal.period, day), deal.ends)
 
-    ``deal`` is the deal's current version; the period is judged by the terms that applied
-    to it (``Ledger.deal_for_period``)."""
-    if period is None:
-        period = period_containing(deal.starts, deal.period, max(today, deal.starts))
-    terms = await ledger.deal_for_period(deal.id, period.start)
-    entries = await ledger.current_entries(deal.id, period.start, period.end)
-    verdicts = await ledger.verdicts(deal.id, period.start, period.end)
-    figures = resolve(entries, verdicts, truth=terms.truth, tolerance=terms.tolerance)
-    upto = min(today, period.end)
-    totals = period_totals(figures.values(), terms.metrics, period, upto)
+
+def build_snapshot(
+    terms: Deal,
+    period: Period,
+    today: dt.date,
+    figures: dict[tuple[dt.date, str], Figure],
+    entries: list[Entry] | None = None,
+    verdicts: list[Verdict] | None = None,
+) -> Snapshot:
+    """Where a period stands, from its resolved figures (pure: no ledger, no clock).
+
+    Args:
+        terms: The terms that govern the period.
+        period: The period (already clipped to the deal's start and end).
+        today: The business day it is (totals run up to it, at most the period's end).
+        figures: The period's resolved figures.
+        entries: The entries they came from (kept for ``/history``-like views).
+        verdicts: The confirmations and disputes.
+
+    Returns:
+        The snapshot: totals, projection, prorated targets and their statuses.
+    """
+    totals = period_totals(figures.values(), terms.metrics, period, min(today, period.end))
     projected = project(totals, terms.metrics, period)
     targets = prorated_targets(terms.targets, terms.metrics, period)
     return Snapshot(
@@ -135,7 +151,22 @@ async def snapshot(
         totals=totals,
         projected=projected,
         statuses=statuses(targets, totals.values, projected),
-        entries=entries,
-        verdicts=verdicts,
+        entries=entries or [],
+        verdicts=verdicts or [],
         targets=targets,
     )
+
+
+async def snapshot(
+    ledger: Ledger, deal: Deal, today: dt.date, *, period: Period | None = None
+) -> Snapshot:
+    """Read the period containing ``today`` (or ``period``) and compute where it stands.
+
+    ``deal`` is the deal's current version; the period is judged by the terms that applied
+    to it (``Ledger.deal_for_period``). Its ``ends:`` clips the last period."""
+    period = current_period(deal, today) if period is None else clip_to_end(period, deal.ends)
+    terms = await ledger.deal_for_period(deal.id, period.start)
+    entries = await ledger.current_entries(deal.id, period.start, period.end)
+    verdicts = await ledger.verdicts(deal.id, period.start, period.end)
+    figures = resolve(entries, verdicts, truth=terms.truth, tolerance=terms.tolerance)
+    return build_snapshot(terms, period, today, figures, entries, verdicts)
