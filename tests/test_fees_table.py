@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -9,7 +10,10 @@ from decimal import Decimal
 import pytest
 
 from kpi.fees import FeeStatement, FeeView, commission_for, compute_fee, shortfall, target_met
-from kpi.model import Band, Bonus, Commission, Deduction, FeePlan, Target
+from kpi.formula import Formula
+from kpi.model import Band, Bonus, Commission, Deduction, FeePlan, Metric, Target
+from kpi.pace import derive, prorated_targets
+from kpi.periods import first_period
 
 D = Decimal
 ONE = D(1)
@@ -390,6 +394,288 @@ CASES = [
 ]
 
 
+# --- Issue 12: missing is not zero, floors, wording, clipped periods ----------------------------
+
+# The demo deal's metrics (bot/demo/acme-linkstar-us.yaml); derive() applies the formula rules.
+DEMO_METRICS = {
+    name: Metric(name, name, Formula.parse(formula) if formula else None)
+    for name, formula in (
+        ("gmv", None),
+        ("orders", None),
+        ("ad_spend", None),
+        ("refunds", None),
+        ("net_gmv", "gmv - refunds"),
+        ("roi", "gmv / ad_spend"),
+        ("refund_rate", "refunds / gmv"),
+    )
+}
+
+
+def derived(**base: str) -> dict[str, Decimal | None]:
+    """Period totals as the snapshot builds them: unreported base metrics are None."""
+    return derive(DEMO_METRICS, {name: D(value) for name, value in base.items()})
+
+
+# The demo deal's regular terms.
+DEMO = FeePlan(
+    base=D("3000"),
+    commission=TIERED,
+    bonus=GMV_ROI_BONUS,
+    deduction=Deduction(on="gmv", step=D("0.10"), per_step=D("0.10"), of="base", cap_rate=D("0.5")),
+    minimum=D("3000"),
+    cap=D("20000"),
+)
+DEMO_TARGETS = (
+    Target(metric="gmv", direction="at_least", value=D("50000")),
+    Target(metric="roi", direction="at_least", value=D("2.5")),
+    Target(metric="refund_rate", direction="at_most", value=D("0.08")),
+)
+# A month of 30 days clipped to its last 10 (starts: 2026-11-21).
+CLIPPED = first_period(dt.date(2026, 11, 21), "month")
+CLIPPED_TARGETS = prorated_targets(DEMO_TARGETS, DEMO_METRICS, CLIPPED)
+THIRD = D(10) / D(30)
+
+ROI_DEDUCTION = FeePlan(
+    base=D("3000"), deduction=Deduction(on="roi", step=D("0.10"), per_step=D("0.10"), of="base")
+)
+FLAT_GMV_10 = Commission(on="gmv", bands=(Band(rate=D("0.10")),))
+FLOOR_TOTAL = FeePlan(
+    base=D("6000"),
+    commission=FLAT_GMV_10,
+    deduction=Deduction(on="gmv", step=D("0.10"), per_step=D("0.50"), of="total"),
+)
+FLOOR_BASE = FeePlan(
+    base=D("3000"),
+    commission=Commission(on="gmv", bands=(Band(rate=D("0.05")),)),
+    deduction=Deduction(on="gmv", step=D("0.10"), per_step=D("0.30"), of="base"),
+)
+JPY_PLAN = FeePlan(
+    base=D("500000"),
+    commission=Commission(on="gmv", bands=(Band(rate=D("0.03")),)),
+    minimum=D("600000"),
+)
+JPY_GUARANTEE = FeePlan(
+    base=D("300000"),
+    deduction=Deduction(on="gmv", step=D("0.10"), per_step=D("0.40"), of="total"),
+)
+CNY_PLAN = FeePlan(base=D("7000"), commission=FLAT_GMV_10, cap=D("14000"))
+CNY_REFUNDS = FeePlan(
+    base=D("7000"),
+    deduction=Deduction(on="refund_rate", step=D("0.25"), per_step=D("0.05"), of="base"),
+)
+GMV_50K = (Target(metric="gmv", direction="at_least", value=D("50000")),)
+
+SEMANTICS_CASES = [
+    # Item 2: /report gmv 100000 ad_spend 0 -> roi = 100,000 / 0 is undefined, never a miss:
+    #   base 3,000; deduction on roi: not judged = 0             = 3,000.00
+    Case(
+        "roi over zero ad spend is undefined: no deduction",
+        ROI_DEDUCTION,
+        derived(gmv="100000", ad_spend="0"),
+        "final",
+        (("base", "3000.00"), ("deduction", "0.00")),
+        "3000.00",
+        targets=DEMO_TARGETS,
+    ),
+    # Item 2: roi undefined (no ad spend reported) never meets the bonus condition:
+    #   trial base 1,500 + commission 50,000 x 5 % + 7,000 x 8 % = 3,060 + bonus 0 = 4,560.00
+    Case(
+        "roi undefined: the bonus condition is not met",
+        TRIAL,
+        derived(gmv="60000", refunds="3000"),
+        "projected",
+        (("base", "1500.00"), ("commission", "3060.00"), ("bonus", "0.00")),
+        "4560.00",
+        trial=True,
+    ),
+    # Item 3: refunds unreported count as 0 in net_gmv = gmv - refunds (60,000 - 0):
+    #   commission 50,000 x 5 % + 10,000 x 8 % = 2,500 + 800 = 3,300; bonus: gmv 60,000 >=
+    #   50,000, roi 60,000 / 15,000 = 4 >= 3.5 -> 1,000; 1,500 + 3,300 + 1,000 = 5,800.00
+    Case(
+        "refunds unreported count as 0 in net_gmv, projected",
+        TRIAL,
+        derived(gmv="60000", ad_spend="15000"),
+        "projected",
+        (("base", "1500.00"), ("commission", "3300.00"), ("bonus", "1000.00")),
+        "5800.00",
+        trial=True,
+    ),
+    # Item 3, to date: net_gmv 20,000 - 0 -> commission 20,000 x 5 % = 1,000; gmv 20,000 <
+    #   50,000: no bonus; 1,500 + 1,000 = 2,500.00
+    Case(
+        "refunds unreported count as 0 in net_gmv, to date",
+        TRIAL,
+        derived(gmv="20000", ad_spend="5000"),
+        "to_date",
+        (("base", "1500.00"), ("commission", "1000.00"), ("bonus", "0.00")),
+        "2500.00",
+        trial=True,
+    ),
+    # Item 6: deduction {of: total, per_step: 50%} with GMV 0: shortfall 1 = 10 steps x 50 %
+    #   x 6,000 = 30,000, bounded by the fee before deductions 6,000: 6,000 - 6,000 = 0.00
+    Case(
+        "a deduction of the total never takes more than the fee",
+        FLOOR_TOTAL,
+        {"gmv": D("0")},
+        "final",
+        (("base", "6000.00"), ("commission", "0.00"), ("deduction", "-6000.00")),
+        "0.00",
+        targets=GMV_50K,
+    ),
+    # Item 6: gmv 10,000 is 80 % short = 8 steps x 30 % x base 3,000 = 7,200, bounded by the
+    #   base 3,000; commission 10,000 x 5 % = 500: 3,000 + 500 - 3,000 = 500.00
+    Case(
+        "a deduction of the base never takes more than the base",
+        FLOOR_BASE,
+        {"gmv": D("10000")},
+        "final",
+        (("base", "3000.00"), ("commission", "500.00"), ("deduction", "-3000.00")),
+        "500.00",
+        targets=GMV_50K,
+    ),
+    # Item 6, within the bounds: gmv 45,000 is 10 % short = 1 step x 30 % x 3,000 = 900;
+    #   commission 45,000 x 5 % = 2,250: 3,000 + 2,250 - 900 = 4,350.00
+    Case(
+        "a deduction within its bounds is unchanged",
+        FLOOR_BASE,
+        {"gmv": D("45000")},
+        "final",
+        (("base", "3000.00"), ("commission", "2250.00"), ("deduction", "-900.00")),
+        "4350.00",
+        targets=GMV_50K,
+    ),
+    # Item 7: gmv 49,800 is (50,000 - 49,800) / 50,000 = 0.4 % short, under one 10 % step: no
+    #   deduction; net_gmv 49,000 x 5 % = 2,450; bonus: gmv missed: 3,000 + 2,450 = 5,450.00
+    Case(
+        "gmv 0.4% short is under one step: no deduction",
+        DEMO,
+        derived(gmv="49800", refunds="800", ad_spend="10000"),
+        "final",
+        (("base", "3000.00"), ("commission", "2450.00"), ("bonus", "0.00"), ("deduction", "0.00")),
+        "5450.00",
+        targets=DEMO_TARGETS,
+    ),
+    # Item 7: refund_rate 11.6 % over the 8 % limit: (0.116 - 0.08) / 0.08 = 0.45 = 1 step of
+    #   0.25 -> 5 % of the total (2,000 + 3,000) = 250: 5,000 - 250 = 4,750.00
+    Case(
+        "refund_rate over the limit by one step",
+        REFUNDS,
+        {"gmv": D("30000"), "refund_rate": D("0.116")},
+        "final",
+        (("base", "2000.00"), ("commission", "3000.00"), ("deduction", "-250.00")),
+        "4750.00",
+    ),
+    # Item 8: 10 of 30 days: base 3,000 x 10/30 = 1,000; the gmv target 50,000 x 10/30 =
+    #   16,666.67 (roi and refund_rate kept). gmv 21,000 meets it; roi 21,000 / 6,000 = 3.5
+    #   >= 2.5: bonus 1,000; net_gmv 20,000 x 5 % = 1,000; no deduction; minimum 1,000 and
+    #   cap 6,666.67 do not apply: 1,000 + 1,000 + 1,000 = 3,000.00
+    Case(
+        "clipped month: the gmv target is prorated, the bonus is met",
+        DEMO,
+        derived(gmv="21000", refunds="1000", ad_spend="6000"),
+        "final",
+        (
+            ("base", "1000.00"),
+            ("commission", "1000.00"),
+            ("bonus", "1000.00"),
+            ("deduction", "0.00"),
+        ),
+        "3000.00",
+        fraction=THIRD,
+        targets=CLIPPED_TARGETS,
+    ),
+    # Item 8: gmv 2,000 vs the prorated 16,666.67: 88 % short = 8 steps x 10 % x base 1,000 =
+    #   800, capped at 50 % = 500; net_gmv 2,000 x 5 % = 100; 1,000 + 100 - 500 = 600 < the
+    #   minimum 3,000 x 10/30 = 1,000: top-up 400 = 1,000.00
+    Case(
+        "clipped month: the minimum is prorated",
+        DEMO,
+        derived(gmv="2000", refunds="0", ad_spend="1000"),
+        "final",
+        (
+            ("base", "1000.00"),
+            ("commission", "100.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-500.00"),
+            ("minimum", "400.00"),
+        ),
+        "1000.00",
+        fraction=THIRD,
+        targets=CLIPPED_TARGETS,
+    ),
+    # Item 8: net_gmv 150,000: 50,000 x 5 % + 100,000 x 8 % = 10,500; bonus 1,000; base 1,000:
+    #   12,500 > the cap 20,000 x 10/30 = 6,666.67: reduction 5,833.33 = 6,666.67
+    Case(
+        "clipped month: the cap is prorated",
+        DEMO,
+        derived(gmv="150000", refunds="0", ad_spend="10000"),
+        "final",
+        (
+            ("base", "1000.00"),
+            ("commission", "10500.00"),
+            ("bonus", "1000.00"),
+            ("deduction", "0.00"),
+            ("cap", "-5833.33"),
+        ),
+        "6666.67",
+        fraction=THIRD,
+        targets=CLIPPED_TARGETS,
+    ),
+    # JPY (no minor unit), 10 of 31 days: base 500,000 x 10/31 = 161,290.32 -> 161,290;
+    #   commission 500,000 x 3 % = 15,000; 176,290 < minimum 600,000 x 10/31 = 193,548.39 ->
+    #   193,548: top-up 17,258 = 193,548
+    Case(
+        "JPY clipped period: base and minimum prorated to whole yen",
+        JPY_PLAN,
+        {"gmv": D("500000")},
+        "final",
+        (("base", "161290"), ("commission", "15000"), ("minimum", "17258")),
+        "193548",
+        currency="JPY",
+        fraction=D(10) / D(31),
+        targets=(),
+    ),
+    # JPY 对赌: gmv 1,000,000 vs 5,000,000 is 80 % short = 8 steps x 40 % x 300,000 =
+    #   960,000, bounded by the fee 300,000: total 0 (never negative)
+    Case(
+        "JPY guarantee never leaves a negative fee",
+        JPY_GUARANTEE,
+        {"gmv": D("1000000")},
+        "final",
+        (("base", "300000"), ("deduction", "-300000")),
+        "0",
+        currency="JPY",
+        targets=(Target(metric="gmv", direction="at_least", value=D("5000000")),),
+    ),
+    # CNY week clipped to 3 of 7 days: base 7,000 x 3/7 = 3,000.00; commission 80,000 x 10 %
+    #   = 8,000; 11,000 > cap 14,000 x 3/7 = 6,000: reduction 5,000 = 6,000.00
+    Case(
+        "CNY clipped week: base and cap prorated",
+        CNY_PLAN,
+        {"gmv": D("80000")},
+        "final",
+        (("base", "3000.00"), ("commission", "8000.00"), ("cap", "-5000.00")),
+        "6000.00",
+        currency="CNY",
+        fraction=D(3) / D(7),
+        targets=(),
+    ),
+    # CNY: refund_rate 9 % over the 8 % limit by (0.09 - 0.08) / 0.08 = 12.5 %, under one
+    #   25 % step: no deduction = 7,000.00
+    Case(
+        "CNY refund_rate over the limit by less than one step: no deduction",
+        CNY_REFUNDS,
+        {"refund_rate": D("0.09")},
+        "final",
+        (("base", "7000.00"), ("deduction", "0.00")),
+        "7000.00",
+        currency="CNY",
+        targets=DEMO_TARGETS,
+    ),
+]
+CASES += SEMANTICS_CASES
+
+
 def _run(case: Case) -> FeeStatement:
     return compute_fee(
         case.plan,
@@ -416,6 +702,8 @@ def test_fee_table(case: Case) -> None:
 
 def test_table_has_enough_cases() -> None:
     assert len(CASES) >= 15
+    assert len(SEMANTICS_CASES) >= 15
+    assert {"JPY", "CNY"} <= {case.currency for case in SEMANTICS_CASES}
 
 
 # --- Tracing: each line carries what is needed to check it by hand --------------------------

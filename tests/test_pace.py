@@ -12,15 +12,16 @@ from hypothesis import strategies as st
 from kpi.formula import Formula
 from kpi.model import Entry, Metric, Target
 from kpi.pace import (
-    Totals,
     derive,
     elapsed_days,
+    pace_days,
     period_totals,
     project,
     prorated_targets,
     statuses,
     target_status,
     unreported_days,
+    unreported_inputs,
 )
 from kpi.periods import Period, first_period, period_containing
 from kpi.sides import Figure, resolve
@@ -429,3 +430,69 @@ def test_pace_values_are_decimal_and_match_the_elapsed_share(
     # pace = daily x elapsed / target.
     assert projected["gmv"] == totals.values["gmv"]
     assert status.pace == daily * elapsed / target
+
+
+# ---------------------------------------------------------------- issue 12: pace and proration
+
+WEEK = period_containing(D(2026, 11, 2), "week", D(2026, 11, 2))  # Mon Nov 2 - Sun Nov 8
+
+
+def test_a_week_reported_on_two_days_projects_its_actual_on_its_last_day() -> None:
+    figures = [fig(D(2026, 11, 2), "gmv", "10000"), fig(D(2026, 11, 3), "gmv", "4000")]
+    # Sunday Nov 8, the last day: nothing is left to extrapolate: projected = actual 14,000
+    # (before issue 12: 14,000 x 7 / 2 = 49,000, 3.5 times the actual).
+    on_last_day = period_totals(figures, TWO, WEEK, D(2026, 11, 8))
+    assert project(on_last_day, TWO, WEEK)["gmv"] == Decimal(14000)
+    assert unreported_days(on_last_day, WEEK) == {"gmv": 5}
+    # ...and after it ended (the recap on Monday reads the period as of Sunday or later).
+    after = period_totals(figures, TWO, WEEK, D(2026, 11, 12))
+    assert project(after, TWO, WEEK)["gmv"] == Decimal(14000)
+    # On Thursday, today unreported: elapsed Mon-Wed = 3 days, Wed counting as 0:
+    # 14,000 x 7 / 3 = 32,666.67 (not 14,000 x 7 / 2).
+    thursday = period_totals(figures, TWO, WEEK, D(2026, 11, 5))
+    assert project(thursday, TWO, WEEK)["gmv"] == Decimal(14000) * 7 / 3
+    # Once Thursday has a report it counts: (14,000 + 2,000) x 7 / 4 = 28,000.
+    reported = period_totals(
+        [*figures, fig(D(2026, 11, 5), "gmv", "2000")], TWO, WEEK, D(2026, 11, 5)
+    )
+    assert project(reported, TWO, WEEK)["gmv"] == Decimal(28000)
+
+
+@pytest.mark.parametrize(
+    ("upto", "last_day", "expected"),
+    [
+        (D(2026, 11, 5), None, 3),  # Mon-Wed: the days up to yesterday
+        (D(2026, 11, 5), D(2026, 11, 5), 4),  # plus today once today has a report
+        (D(2026, 11, 2), None, 0),  # the first day, nothing yet: no pace
+        (D(2026, 11, 8), D(2026, 11, 3), 7),  # the last day: the whole period
+    ],
+)
+def test_pace_days(upto: dt.date, last_day: dt.date | None, expected: int) -> None:
+    assert pace_days(WEEK, upto, last_day) == expected
+
+
+def test_clipped_month_prorates_at_least_targets_on_additive_metrics_only() -> None:
+    # Nov 21-30: 10 of 30 days. gmv 60,000 x 10/30 = 20,000.00; net_gmv (gmv - refunds, a
+    # difference) 30,000 x 10/30 = 10,000.00; roi (a ratio) and the at_most refunds stay.
+    first = first_period(D(2026, 11, 21), "month")
+    targets = (
+        Target("gmv", "at_least", Decimal(60000)),
+        Target("net_gmv", "at_least", Decimal(30000)),
+        Target("roi", "at_least", Decimal("3.5")),
+        Target("refunds", "at_most", Decimal(3000)),
+    )
+    gmv, net, roi, refunds = prorated_targets(targets, METRICS, first)
+    assert (gmv.value, net.value) == (Decimal("20000.00"), Decimal("10000.00"))
+    assert (roi, refunds) == targets[2:]
+    # 50,000 x 10/30 = 16,666.666... rounds half-up to 2 places.
+    (odd,) = prorated_targets((Target("gmv", "at_least", Decimal(50000)),), METRICS, first)
+    assert odd.value == Decimal("16666.67")
+    assert prorated_targets(targets, METRICS, NOV) == targets  # a whole month: unchanged
+
+
+def test_unreported_inputs_are_named() -> None:
+    values = derive(METRICS, {"gmv": Decimal(100)})
+    assert values["net_gmv"] == Decimal(100)  # 100 - refunds (unreported, 0)
+    assert unreported_inputs(METRICS, "net_gmv", values) == ["refunds"]
+    assert unreported_inputs(METRICS, "roi", values) == []  # undefined: shown "—" instead
+    assert unreported_inputs(METRICS, "gmv", values) == []
