@@ -106,7 +106,9 @@ def fee_line_text(
         shown = values if values is not None else snap.totals.values
         text = t(key, metric=metric, figure=fmt_value(deal, metric, shown.get(metric)), calc=calc)
         missing = snap.unreported_inputs(metric, shown)
-        return text + (t("sem.not_reported", names=", ".join(missing)) if missing else "")
+        if missing:
+            text += t("sem.not_reported", names=t("sem.list_sep").join(missing))
+        return text
     if line.kind == "bonus":
         when = ", ".join(d["when"])
         if d["met"]:

@@ -112,14 +112,14 @@ def period_notes(ctx_t: Any, snap: Snapshot) -> list[str]:
     lines = []
     missing = snap.unreported_days
     if missing:
-        items = ", ".join(
+        items = ctx_t("sem.list_sep").join(
             ctx_t("sem.days_item", metric=name, count=count) for name, count in missing.items()
         )
         lines.append(ctx_t("sem.days_not_reported", items=items))
     period = snap.period
     if period.days != period.calendar_days:
         full = {t.metric: t.value for t in snap.deal.targets}
-        scaled = ", ".join(
+        scaled = ctx_t("sem.list_sep").join(
             ctx_t(
                 "sem.clipped_target",
                 metric=t.metric,
@@ -169,7 +169,7 @@ def kpi_rich(ctx_t: Any, snap: Snapshot) -> dict[str, Any]:
         text = f"{name} {fmt_value(deal, name, snap.totals.values.get(name))}"
         missing = snap.unreported_inputs(name, snap.totals.values)
         if missing:
-            text += ctx_t("sem.not_reported", names=", ".join(missing))
+            text += ctx_t("sem.not_reported", names=ctx_t("sem.list_sep").join(missing))
         totals.append(text)
     return rich_message(
         period_title(ctx_t, snap),

@@ -1135,14 +1135,14 @@ def _top(r: _Reader, fields: dict[str, Node]) -> dict[str, Any]:
     values["effective"] = r.optional(fields, "effective", "", r.date)
     # issue 12: a deal may end; its last period is clipped and prorated like the first.
     values["ends"] = r.optional(fields, "ends", "", r.date)
-    if values["ends"] is not None and values["starts"] is not None:
-        if values["ends"] < values["starts"]:
-            r.problem(
-                "ends",
-                fields["ends"],
-                f"the deal ends ({values['ends']}) before it starts ({values['starts']}); "
-                "write a date on or after starts:",
-            )
+    ends, starts = values["ends"], values["starts"]
+    if ends is not None and starts is not None and ends < starts:
+        r.problem(
+            "ends",
+            fields["ends"],
+            f"the deal ends ({ends}) before it starts ({starts}); write a date on or after "
+            "starts:",
+        )
     values["tolerance"] = (
         r.rate(fields["tolerance"], "tolerance", "2%") if "tolerance" in fields else Decimal("0.02")
     )

@@ -77,7 +77,8 @@ def chart_data(snap: Snapshot) -> ChartData | None:
     if not days:
         return None
     values = tuple(_counted(snap.figures.get((d, metric))) for d in days)
-    target = deal.target_for(metric)
+    # The period's own targets: a clipped period's are prorated (issue 12).
+    target = next((tg for tg in snap.targets if tg.metric == metric), None)
     needed = None
     if target is not None and target.direction == "at_least" and snap.period.days > 0:
         needed = target.value / snap.period.days

@@ -6,14 +6,22 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from handlers.fee import fee_rich, final_rich, totals_text
+from handlers.kpi import flatten, kpi_rich
+from kpi.dealfile import load_deal
+from kpi.errors import DealFileError
 from kpi.fees import FeeStatement, FeeView, commission_for, compute_fee, shortfall, target_met
 from kpi.formula import Formula
-from kpi.model import Band, Bonus, Commission, Deduction, FeePlan, Metric, Target
+from kpi.model import Band, Bonus, Commission, Deal, Deduction, FeePlan, Metric, Target
 from kpi.pace import derive, prorated_targets
 from kpi.periods import first_period
+from kpi.sides import Figure
+from kpi.snapshot import Snapshot, build_snapshot, current_period
+from scheduler.recap import translator
 
 D = Decimal
 ONE = D(1)
@@ -946,3 +954,173 @@ def test_statement_is_read_only() -> None:
     assert base is not None
     with pytest.raises(TypeError):
         base.detail["full"] = D(1)  # type: ignore[index]
+
+
+# --- Issue 12 in the four views: to date, projected, what-if and the statement ----------------
+
+DEMO_TEXT = (Path(__file__).parent.parent / "bot" / "demo" / "acme-linkstar-us.yaml").read_text(
+    encoding="utf-8"
+)
+DEMO_DEAL = load_deal(DEMO_TEXT)
+
+
+def _figure(day: dt.date, metric: str, value: str) -> Figure:
+    return Figure(
+        day=day,
+        metric=metric,
+        seller=None,
+        agency=None,
+        value=D(value),
+        status="counted",
+        counted_side="seller",
+        disagreement=False,
+        confirmed_by=None,
+        disputes=(),
+    )
+
+
+def _daily(first: dt.date, count: int, **values: str) -> dict[tuple[dt.date, str], Figure]:
+    out = {}
+    for n in range(count):
+        day = first + dt.timedelta(days=n)
+        for metric, value in values.items():
+            out[(day, metric)] = _figure(day, metric, value)
+    return out
+
+
+def _snap(deal: Deal, today: dt.date, figures: dict[tuple[dt.date, str], Figure]) -> Snapshot:
+    return build_snapshot(deal, current_period(deal, today), today, figures)
+
+
+NOV_1 = dt.date(2026, 11, 1)
+# gmv 2,000 and ad_spend 500 on each of Nov 1-10; nobody reports refunds, orders or viewers.
+NO_REFUNDS = _daily(NOV_1, 10, gmv="2000", ad_spend="500")
+
+
+def test_unreported_refunds_count_as_0_in_all_four_views_and_are_named() -> None:
+    # November is the trial: base 1,500, no deduction. net_gmv = gmv - refunds (unreported: 0).
+    now = _snap(DEMO_DEAL, dt.date(2026, 11, 10), NO_REFUNDS)
+    # To date: net_gmv 20,000 x 5 % = 1,000.00.
+    assert now.fee("to_date").line("commission").amount == D("1000.00")  # type: ignore[union-attr]
+    # Projected over 30 of 10 days: net_gmv 60,000: 50,000 x 5 % + 10,000 x 8 % = 3,300.00
+    # (before issue 12: net_gmv None, commission 0, less than the fee already earned).
+    assert now.fee("projected").line("commission").amount == D("3300.00")  # type: ignore[union-attr]
+    # What-if gmv 45,000: net_gmv 45,000 x 5 % = 2,250.00.
+    what_if = now.fee("projected", {"gmv": D(45000)})
+    assert what_if.line("commission").amount == D("2250.00")  # type: ignore[union-attr]
+    # The statement, once November has ended: net_gmv 20,000 x 5 % = 1,000.00.
+    ended = _snap(DEMO_DEAL, dt.date(2026, 11, 30), NO_REFUNDS)
+    assert ended.fee("final").line("commission").amount == D("1000.00")  # type: ignore[union-attr]
+    text = flatten(fee_rich(translator("en"), now))
+    assert "commission on net_gmv 20,000: 20,000 × 5% (refunds not reported, counted as 0)" in text
+    assert "commission on net_gmv 60,000" in text
+    assert "refunds 未上报，按 0 计" in flatten(fee_rich(translator("zh"), now))
+    what_if_text = flatten(final_rich(translator("en"), now, what_if, what_if="gmv 45,000"))
+    assert "net_gmv 45,000" in what_if_text and "refunds —" in what_if_text
+
+
+def test_a_metric_nobody_reported_is_a_dash_and_a_ratio_over_it_is_never_judged() -> None:
+    snap = _snap(DEMO_DEAL, dt.date(2026, 11, 10), NO_REFUNDS)
+    assert snap.totals.values["viewers"] is None
+    assert snap.totals.values["refund_rate"] is None  # refunds / gmv: refunds unreported
+    text = flatten(kpi_rich(translator("en"), snap))
+    assert "viewers —" in text and "viewers 0" not in text
+    refund_line = next(line for line in text.splitlines() if "refund_rate" in line)
+    assert "behind" not in refund_line and "0.0%" not in refund_line
+    statement = totals_text(
+        DEMO_DEAL, _snap(DEMO_DEAL, dt.date(2026, 12, 1), NO_REFUNDS).totals.values
+    )
+    assert "viewers —" in statement and "refunds —" in statement
+
+
+def test_past_days_without_a_report_are_named_and_pace_as_0() -> None:
+    # Reports on Nov 1-10; today is Nov 14, not reported yet: 13 days elapsed, Nov 11-13 are 0.
+    snap = _snap(DEMO_DEAL, dt.date(2026, 11, 14), NO_REFUNDS)
+    # gmv 20,000 x 30 / 13 = 46,153.846...: shown to 2 decimals at most.
+    assert snap.projected["gmv"] == D(20000) * 30 / 13
+    text = flatten(kpi_rich(translator("en"), snap))
+    assert "46,153.85" in text and "46,153.846" not in text
+    assert "Days not reported (count as 0 for pace): gmv 3 day(s), ad_spend 3 day(s)" in text
+
+
+def test_the_deduction_says_under_one_step_and_over_the_limit() -> None:
+    december = dt.date(2026, 12, 31)
+    # gmv 49,800 for December (50,000 target): 0.4 % short, under one 10 % step.
+    under = _snap(DEMO_DEAL, december, {(december, "gmv"): _figure(december, "gmv", "49800")})
+    text = flatten(final_rich(translator("en"), under, under.fee("final")))
+    assert "deduction: gmv 0.4% short, under one step (10%): no deduction: USD 0.00" in text
+    assert "target met" not in text
+    # An at_most deduction: refund_rate 11.6 % against an 8 % limit, every 25 % over = 5 %.
+    at_most = load_deal(
+        DEMO_TEXT.replace(
+            "deduction: {on: gmv, step: 10%, per_step: 10%, of: base, cap: 50%}",
+            "deduction: {on: refund_rate, step: 25%, per_step: 5%, of: total}",
+        )
+    )
+    figures = {
+        (december, "gmv"): _figure(december, "gmv", "50000"),
+        (december, "refunds"): _figure(december, "refunds", "5800"),
+    }
+    over = _snap(at_most, december, figures)
+    text = flatten(final_rich(translator("en"), over, over.fee("final")))
+    # (0.116 - 0.08) / 0.08 = 45 % over = 1 step x 5 % of the total (3,000 + commission
+    # 44,200 x 5 % = 2,210 = 5,210) = 260.50.
+    assert "deduction: refund_rate ends at 11.6%, over the 8.0% limit by 45% → 1 step(s)" in text
+    assert "USD -260.50" in text
+    assert "short" not in text.split("deduction:")[1].split("\n")[0]
+
+
+def test_a_deduction_bounded_by_the_fee_says_so() -> None:
+    harsh = load_deal(
+        DEMO_TEXT.replace(
+            "deduction: {on: gmv, step: 10%, per_step: 10%, of: base, cap: 50%}",
+            "deduction: {on: gmv, step: 10%, per_step: 50%, of: total}",
+        ).replace("  minimum: 3000\n", "")
+    )
+    december = dt.date(2026, 12, 31)
+    snap = _snap(harsh, december, {(december, "gmv"): _figure(december, "gmv", "0")})
+    statement = snap.fee("final")
+    # gmv 0: 10 steps x 50 % of the total 3,000 = 15,000, capped at the fee 3,000: total 0.
+    assert statement.total == D("0.00")
+    text = flatten(final_rich(translator("en"), snap, statement))
+    assert "(capped at the fee: USD 3,000.00): USD -3,000.00" in text
+    assert "Total: USD 0.00" in text
+
+
+def test_a_clipped_first_month_prorates_targets_minimum_and_cap_in_every_view() -> None:
+    late = load_deal(DEMO_TEXT.replace("starts: 2026-11-01", "starts: 2026-11-21"))
+    figures = _daily(dt.date(2026, 11, 21), 5, gmv="4000", ad_spend="1000", refunds="100")
+    snap = _snap(late, dt.date(2026, 11, 25), figures)
+    # Nov 21-30: 10 of 30 days. gmv target 50,000 x 10/30 = 16,666.67; roi and the at_most
+    # refund_rate kept.
+    assert [t.value for t in snap.targets] == [D("16666.67"), D("2.5"), D("0.08")]
+    text = flatten(kpi_rich(translator("en"), snap))
+    assert "gmv 20,000 (target ≥ 16,666.67)" in text
+    assert "gmv 16,666.67 of 50,000" in text
+    # gmv 20,000 meets the prorated target now; projected 20,000 x 10 / 5 = 40,000 too.
+    assert snap.statuses[0].met_now and snap.statuses[0].on_track
+    # The trial's base 1,500 x 10/30 = 500.00 in every view.
+    for view in ("to_date", "projected", "final"):
+        assert snap.fee(view).line("base").amount == D("500.00")  # type: ignore[union-attr]
+
+
+def test_a_deal_that_ends_clips_and_prorates_its_last_period() -> None:
+    ending = load_deal(
+        DEMO_TEXT.replace("starts: 2026-11-01", "starts: 2026-11-01\nends: 2026-12-10")
+    )
+    assert ending.ends == dt.date(2026, 12, 10)
+    # Long after the end, the current period is still the last one: Dec 1-10, 10 of 31 days.
+    snap = _snap(ending, dt.date(2027, 1, 20), {})
+    assert (snap.period.start, snap.period.end) == (dt.date(2026, 12, 1), dt.date(2026, 12, 10))
+    assert snap.closed
+    # base 3,000 x 10/31 = 967.74; minimum 3,000 x 10/31 = 967.74 is already met.
+    final = snap.fee("final")
+    assert final.line("base").amount == D("967.74")  # type: ignore[union-attr]
+    assert final.total == D("967.74")
+    text = flatten(final_rich(translator("en"), snap, final))
+    assert "base fee (USD 3,000.00 prorated 10/31 days)" in text
+
+
+def test_a_deal_that_ends_before_it_starts_is_refused() -> None:
+    with pytest.raises(DealFileError, match="ends"):
+        load_deal(DEMO_TEXT.replace("starts: 2026-11-01", "starts: 2026-11-01\nends: 2026-10-31"))
