@@ -83,21 +83,18 @@ class Core:
         found = [await next_due(at) for next_due in self.next_due]
         return min((due for due in found if due is not None), default=None)
 
-    async def effective_date(self, deal: Deal) -> dt.date:
-        """When a deal version would take effect if applied now: ``effective:`` if the file
-        says, a new deal's start date, otherwise the start of the current period. A period is
-        judged by the terms in effect on its first day (``kpi.periods.takes_effect``)."""
-        if deal.effective is not None:
-            return deal.effective
-        if await self.ledger.current_deal(deal.id) is None:
-            return deal.starts
-        today = business_day(self.clock.now(), deal.timezone)
-        return period_containing(deal.starts, deal.period, max(today, deal.starts)).start
-
     async def apply_deal(self, deal: Deal, text: str) -> tuple[str, int]:
-        """Store a deal version, taking effect on :meth:`effective_date` (earlier periods
-        keep their terms)."""
-        effective = await self.effective_date(deal)
+        """Store a deal version. A new deal takes effect on its start date; a change takes
+        effect on ``effective:`` if the file says, otherwise at the start of the current
+        period (earlier periods keep their terms)."""
+        existing = await self.ledger.current_deal(deal.id)
+        if deal.effective is not None:
+            effective = deal.effective
+        elif existing is None:
+            effective = deal.starts
+        else:
+            today = business_day(self.clock.now(), deal.timezone)
+            effective = period_containing(deal.starts, deal.period, max(today, deal.starts)).start
         version = await self.ledger.apply_deal(
             deal, text, effective=effective, applied_at=self.clock.now()
         )

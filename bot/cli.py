@@ -98,9 +98,11 @@ def deal_apply(
         try:
             out = []
             for path, deal, text in loaded:
-                effective = await core.effective_date(deal)
                 deal_id, version = await core.apply_deal(deal, text)
-                when = _takes_effect_text(deal, effective)
+                # The date the stored version takes effect (the same text is no new version).
+                stored = await core.ledger.current_deal(deal_id)
+                effective = stored[0].effective if stored is not None else None
+                when = _takes_effect_text(deal, effective or deal.starts)
                 out.append(f"{path}: deal {deal_id} version {version}. {when}")
             return out
         finally:

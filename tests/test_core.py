@@ -330,3 +330,16 @@ async def test_an_unexpected_failure_still_gets_an_answer(
     replies = await say(core, SELLER_CHAT, SELLER, "/kpi", msg_id="bug")
     assert replies[0].kind == "error"
     assert "Something went wrong" in replies[0].text
+
+
+async def test_reports_after_the_deal_ends_are_refused_and_change_nothing(core: Core) -> None:
+    ending = DEAL_TEXT.replace("starts: 2026-11-01", "starts: 2026-11-01\nends: 2026-11-02")
+    await core.apply_deal_text(ending, "acme.yaml")
+    refused = await say(core, SELLER_CHAT, SELLER, "/report gmv 2000", msg_id="end1")
+    assert "ended on 2026-11-02" in refused[0].text
+    assert "2026-11-03" in refused[0].text
+    assert await entries(core) == {}
+    # A day up to the end is still taken.
+    saved = await say(core, SELLER_CHAT, SELLER, "/report gmv 2000 2026-11-02", msg_id="end2")
+    assert "2026-11-02" in saved[0].text and "ended" not in saved[0].text
+    assert await entries(core, 2) == {("gmv", "seller"): Decimal("2000")}
