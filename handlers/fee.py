@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.core import Outgoing
 from bot.router import Context
-from handlers.kpi import flatten, period_notes, rich_message
+from handlers.kpi import any_reported, flatten, period_notes, rich_message
 from handlers.render import fmt_value
 from kpi.commands import parse_what_if
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
@@ -164,7 +164,7 @@ def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
                 t("fee.effect_deduction", amount=format_money(deduction.amount, deal.currency))
             )
         if value is None:
-            key = "sem.effect_undefined" if _any_reported(snap, metric) else "fee.effect_no_data"
+            key = "sem.effect_undefined" if any_reported(snap, metric) else "fee.effect_no_data"
             out.append(t(key, metric=metric))
         elif target_met(target, value):
             out.append(
@@ -187,14 +187,6 @@ def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
                 )
             )
     return out
-
-
-def _any_reported(snap: Snapshot, metric: str) -> bool:
-    """Whether any reported metric that ``metric`` reads (or ``metric`` itself) has a figure."""
-    info = snap.deal.metrics.get(metric)
-    if info is None or info.formula is None:
-        return snap.totals.last_day.get(metric) is not None
-    return any(_any_reported(snap, used) for used in info.formula.names)
 
 
 def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:

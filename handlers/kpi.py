@@ -36,13 +36,17 @@ def flatten(rich: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def status_line(ctx_t: Any, deal: Deal, status: TargetStatus) -> str:
-    """One target: actual against target, pace and where it ends."""
+def status_line(ctx_t: Any, deal: Deal, status: TargetStatus, snap: Snapshot | None = None) -> str:
+    """One target: actual against target, pace and where it ends.
+
+    With ``snap``, a target with no value although its inputs were reported (roi over zero ad
+    spend) says it is undefined and not judged, rather than "no figures yet"."""
     target = status.target
     metric = target.metric
     pace = format_percent(status.pace, 0) if status.pace is not None else "—"
     if status.actual is None and status.projected is None:
-        verdict = ctx_t("kpi.no_data")
+        undefined = snap is not None and any_reported(snap, metric)
+        verdict = ctx_t("sem.not_judged" if undefined else "kpi.no_data")
     elif status.on_track:
         verdict = ctx_t("kpi.on_track")
     else:
@@ -56,6 +60,14 @@ def status_line(ctx_t: Any, deal: Deal, status: TargetStatus) -> str:
         projected=fmt_value(deal, metric, status.projected),
         verdict=verdict,
     )
+
+
+def any_reported(snap: Snapshot, metric: str) -> bool:
+    """Whether ``metric``, or any reported metric it reads, has a figure this period."""
+    info = snap.deal.metrics.get(metric)
+    if info is None or info.formula is None:
+        return snap.totals.last_day.get(metric) is not None
+    return any(any_reported(snap, used) for used in info.formula.names)
 
 
 def period_title(ctx_t: Any, snap: Snapshot) -> str:
@@ -159,7 +171,7 @@ def definition_lines(deal: Deal, metrics: set[str]) -> list[str]:
 
 def kpi_rich(ctx_t: Any, snap: Snapshot) -> dict[str, Any]:
     deal = snap.deal
-    targets = [status_line(ctx_t, deal, s) for s in snap.statuses]
+    targets = [status_line(ctx_t, deal, s, snap) for s in snap.statuses]
     shown = {s.target.metric for s in snap.statuses}
     # Every metric, "—" where there is no value: nobody reporting viewers is not 0 viewers.
     totals = []

@@ -213,7 +213,7 @@ async def build_recap(
             (tr("recap.by_day"), [*by_day, totals]),
             (
                 period_title(tr, snap),
-                [status_line(tr, terms, s) for s in snap.statuses] + fee_lines(tr, snap),
+                [status_line(tr, terms, s, snap) for s in snap.statuses] + fee_lines(tr, snap),
             ),
             (tr("kpi.disagreements"), disagreement_lines(tr, snap)),
             (None, missed_lines(tr, deal, missed)),

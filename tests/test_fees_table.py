@@ -1124,3 +1124,30 @@ def test_a_deal_that_ends_clips_and_prorates_its_last_period() -> None:
 def test_a_deal_that_ends_before_it_starts_is_refused() -> None:
     with pytest.raises(DealFileError, match="ends"):
         load_deal(DEMO_TEXT.replace("starts: 2026-11-01", "starts: 2026-11-01\nends: 2026-10-31"))
+
+
+def test_roi_over_zero_ad_spend_is_undefined_in_kpi_and_fee_and_deducts_nothing() -> None:
+    # /report gmv 100000 ad_spend 0 in December, with a deduction on roi (target 2.5).
+    roi_deal = load_deal(
+        DEMO_TEXT.replace(
+            "deduction: {on: gmv, step: 10%, per_step: 10%, of: base, cap: 50%}",
+            "deduction: {on: roi, step: 10%, per_step: 10%, of: base}",
+        )
+    )
+    day = dt.date(2026, 12, 1)
+    figures = {
+        (day, "gmv"): _figure(day, "gmv", "100000"),
+        (day, "ad_spend"): _figure(day, "ad_spend", "0"),
+    }
+    snap = _snap(roi_deal, day, figures)
+    assert snap.totals.values["roi"] is None
+    kpi_text = flatten(kpi_rich(translator("en"), snap))
+    roi_line = next(line for line in kpi_text.splitlines() if line.startswith("• roi"))
+    assert roi_line.startswith("• roi — (target ≥ 2.50)") and "undefined, not judged" in roi_line
+    for view in ("projected", "final"):
+        statement = snap.fee(view)
+        assert statement.line("deduction").amount == 0  # type: ignore[union-attr]
+        assert statement.line("bonus").amount == 0  # type: ignore[union-attr]
+    fee_text = flatten(fee_rich(translator("en"), snap))
+    assert "deduction: roi has no figure (not reported or undefined), not judged: none" in fee_text
+    assert "• roi: undefined at this pace, not judged" in fee_text
