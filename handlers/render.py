@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
 from kpi.model import Deal, Entry
-from kpi.money import format_figure, format_percent, minor_units, quantize_money
+from kpi.money import format_figure, format_percent, minor_units
 
 _PERCENT_SUFFIXES = ("rate", "cvr", "ctr")
 
@@ -26,13 +26,14 @@ def fmt_value(deal: Deal, metric: str, value: Decimal | None) -> str:
     if info is not None and info.formula is not None and "/" in info.formula.text:
         return format_figure(value, 2)
     # No more digits than the figure means (issue 12, item 11): a metric that declares its kind
-    # shows money at the currency's minor unit and counts whole; any other figure (a
-    # projection such as 32,727.2727...) at most 2 decimals, without trailing zeros.
+    # shows money to at most the currency's minor unit and counts whole; any other figure (a
+    # projection such as 32,727.2727...) at most 2 decimals. Trailing zeros are not added, so
+    # a reported 1,950 stays 1,950.
     kind = getattr(info, "kind", None)
     if kind == "money":
-        return format_figure(quantize_money(value, deal.currency), minor_units(deal.currency))
+        return format_figure(_at_most(value, minor_units(deal.currency)))
     if kind == "count":
-        return format_figure(value, 0)
+        return format_figure(_at_most(value, 0))
     return format_figure(_at_most(value, 2))
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from kpi.errors import UserError
 from kpi.fees import FeeStatement, compute_fee
 from kpi.ledger import Ledger
 from kpi.model import Deal, Entry, FeePlan, Target, Verdict
@@ -164,6 +165,8 @@ async def snapshot(
 
     ``deal`` is the deal's current version; the period is judged by the terms that applied
     to it (``Ledger.deal_for_period``). Its ``ends:`` clips the last period."""
+    if period is not None and deal.ends is not None and period.start > deal.ends:
+        raise UserError("sem.period_after_end", period=period.label, ends=deal.ends.isoformat())
     period = current_period(deal, today) if period is None else clip_to_end(period, deal.ends)
     terms = await ledger.deal_for_period(deal.id, period.start)
     entries = await ledger.current_entries(deal.id, period.start, period.end)
