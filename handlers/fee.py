@@ -62,12 +62,12 @@ def _deduction_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
         "step": _pct(d["step"]),
     }
     if not d["shortfall"]:
-        return t("sem.deduction_within" if at_most else "sem.deduction_met", **words)
+        return t("sem.deduction_within" if at_most else "fee.deduction_none", **words)
     if not d["steps"]:
         key = "sem.deduction_over_under_step" if at_most else "sem.deduction_short_under_step"
         return t(key, **words)
     text = t(
-        "sem.deduction_over" if at_most else "sem.deduction_short",
+        "sem.deduction_over" if at_most else "fee.deduction",
         steps=d["steps"],
         per_step=_pct(d["per_step"]),
         of=t(f"fee.of_{d['of']}"),
