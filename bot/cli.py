@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from kpi.model import Deal
 
 app = typer.Typer(
     help="kpibot: the KPI ledger bot for a seller and its TikTok Shop agency.",
@@ -95,13 +99,35 @@ def deal_apply(
             out = []
             for path, deal, text in loaded:
                 deal_id, version = await core.apply_deal(deal, text)
-                out.append(f"{path}: deal {deal_id} version {version}")
+                # The date the stored version takes effect (the same text is no new version).
+                stored = await core.ledger.current_deal(deal_id)
+                effective = stored[0].effective if stored is not None else None
+                when = _takes_effect_text(deal, effective or deal.starts)
+                out.append(f"{path}: deal {deal_id} version {version}. {when}")
             return out
         finally:
             await core.aclose()
 
     for line in asyncio.run(apply()):
         typer.echo(line)
+
+
+def _takes_effect_text(deal: Deal, effective: dt.date) -> str:
+    """Says plainly from which period a deal version applies (issue 12, item 10)."""
+    from bot.i18n import t
+    from kpi.periods import period_containing, takes_effect
+
+    period = takes_effect(deal.starts, deal.period, effective)
+    if period.start == effective:
+        return t("sem.effective_now", deal.locale, date=effective.isoformat(), period=period.label)
+    current = period_containing(deal.starts, deal.period, max(effective, deal.starts))
+    return t(
+        "sem.effective_next",
+        deal.locale,
+        date=period.start.isoformat(),
+        period=period.label,
+        current=current.label,
+    )
 
 
 @deal_app.command("check")

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.core import Outgoing
 from bot.router import Context
-from handlers.kpi import flatten, rich_message
+from handlers.kpi import any_reported, flatten, period_notes, rich_message
 from handlers.render import fmt_value
 from kpi.commands import parse_what_if
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
@@ -28,67 +28,113 @@ def _rate_parts(bands: Any, deal: Deal, metric: str) -> str:
     return " + ".join(parts) if parts else "0"
 
 
-def fee_line_text(t: T, deal: Deal, line: FeeLine, snap: Snapshot) -> str:
-    """How one fee line was computed, in words a person can check by hand."""
+def _pct(fraction: Decimal) -> str:
+    """A percentage with at most one decimal place and no trailing ``.0`` (``10%``, ``0.4%``)."""
+    return format_percent(fraction, 1).replace(".0%", "%")
+
+
+def _prorated(t: T, d: Mapping[str, Any], deal: Deal, snap: Snapshot) -> str:
+    """`` (USD 3,000.00 prorated 10/30 days)`` when a clipped period scaled the amount."""
+    if d.get("fraction", 1) == 1:
+        return ""
+    return " " + t(
+        "fee.prorated",
+        full=format_money(d["full"], deal.currency),
+        days=snap.period.days,
+        of_days=snap.period.calendar_days,
+    )
+
+
+def _deduction_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
+    """How the deduction was judged: undefined, met, under one step, or its steps and bound."""
+    metric = d["metric"]
+    if d["target"] is None:
+        return t("sem.deduction_no_target", metric=metric)
+    if d["actual"] is None:
+        return t("sem.deduction_undefined", metric=metric)
+    at_most = d["direction"] == "at_most"
+    words = {
+        "metric": metric,
+        "actual": fmt_value(deal, metric, d["actual"]),
+        "target": fmt_value(deal, metric, d["target"]),
+        "short": _pct(d["shortfall"]),
+        "over": _pct(d["shortfall"]),
+        "step": _pct(d["step"]),
+    }
+    if not d["shortfall"]:
+        return t("sem.deduction_within" if at_most else "fee.deduction_none", **words)
+    if not d["steps"]:
+        key = "sem.deduction_over_under_step" if at_most else "sem.deduction_short_under_step"
+        return t(key, **words)
+    text = t(
+        "sem.deduction_over" if at_most else "fee.deduction",
+        steps=d["steps"],
+        per_step=_pct(d["per_step"]),
+        of=t(f"fee.of_{d['of']}"),
+        of_amount=format_money(d["of_amount"], deal.currency),
+        **words,
+    )
+    if d.get("bound"):
+        text += t(
+            f"sem.bound_{d['bound']}",
+            amount=format_money(d["bound_amount"], deal.currency),
+            of=t(f"fee.of_{d['of']}"),
+        )
+    return text
+
+
+def fee_line_text(
+    t: T,
+    deal: Deal,
+    line: FeeLine,
+    snap: Snapshot,
+    values: Mapping[str, Decimal | None] | None = None,
+) -> str:
+    """How one fee line was computed, in words a person can check by hand.
+
+    ``values`` are the figures the statement used (the period to date when omitted): a
+    commission on a sum names the inputs it counted as 0 because nobody reported them."""
     d: Mapping[str, Any] = line.detail
     if line.kind == "base":
         text = t("fee.base_trial") if d.get("trial") else t("fee.base")
-        if d["fraction"] != 1:
-            text += " " + t(
-                "fee.prorated",
-                full=format_money(d["full"], deal.currency),
-                days=snap.period.days,
-                of_days=snap.period.calendar_days,
-            )
-        return text
+        return text + _prorated(t, d, deal, snap)
     if line.kind == "commission":
         metric = d["metric"]
         calc = _rate_parts(d["bands"], deal, metric)
         whole = d["tiers"] == "whole" and len(d["bands"])
         key = "fee.commission_whole" if whole else "fee.commission"
-        return t(key, metric=metric, figure=fmt_value(deal, metric, d["figure"]), calc=calc)
+        shown = values if values is not None else snap.totals.values
+        text = t(key, metric=metric, figure=fmt_value(deal, metric, shown.get(metric)), calc=calc)
+        missing = snap.unreported_inputs(metric, shown)
+        if missing:
+            text += t("sem.not_reported", names=t("sem.list_sep").join(missing))
+        return text
     if line.kind == "bonus":
         when = ", ".join(d["when"])
         if d["met"]:
             return t("fee.bonus_met", when=when)
         return t("fee.bonus_unmet", when=", ".join(d["unmet"]) or when)
     if line.kind == "deduction":
-        metric = d["metric"]
-        if not d["steps"]:
-            return t("fee.deduction_none", metric=metric)
-        return t(
-            "fee.deduction",
-            metric=metric,
-            short=format_percent(d["shortfall"], 1),
-            steps=d["steps"],
-            per_step=format_percent(d["per_step"], 1),
-            of=t(f"fee.of_{d['of']}"),
-            of_amount=format_money(d["of_amount"], deal.currency),
-        ) + (t("fee.capped") if d.get("capped") else "")
+        return _deduction_text(t, deal, d)
     if line.kind == "minimum":
-        return t("fee.minimum", minimum=format_money(d["minimum"], deal.currency))
-    return t("fee.cap", cap=format_money(d["cap"], deal.currency))
+        text = t("fee.minimum", minimum=format_money(d["minimum"], deal.currency))
+        return text + _prorated(t, d, deal, snap)
+    return t("fee.cap", cap=format_money(d["cap"], deal.currency)) + _prorated(t, d, deal, snap)
 
 
 def statement_lines(t: T, deal: Deal, statement: FeeStatement, snap: Snapshot) -> list[str]:
     """Every line with its amount, then the total."""
-    lines = [
-        f"• {fee_line_text(t, deal, line, snap)}: {format_money(line.amount, deal.currency)}"
+    return [
+        f"• {fee_line_text(t, deal, line, snap, statement.values)}: "
+        f"{format_money(line.amount, deal.currency)}"
         for line in statement.lines
     ]
-    return lines
 
 
 def totals_text(deal: Deal, values: Mapping[str, Decimal | None]) -> str:
-    """The figures a statement used, in the deal's metric order (``—`` when there are none)."""
-    return (
-        ", ".join(
-            f"{name} {fmt_value(deal, name, values.get(name))}"
-            for name in deal.metrics
-            if values.get(name) is not None
-        )
-        or "—"
-    )
+    """The figures a statement used, in the deal's metric order; ``—`` for one with no value
+    (never ``0``: a metric nobody reported is not a metric of zero)."""
+    return ", ".join(f"{name} {fmt_value(deal, name, values.get(name))}" for name in deal.metrics)
 
 
 def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
@@ -118,7 +164,8 @@ def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
                 t("fee.effect_deduction", amount=format_money(deduction.amount, deal.currency))
             )
         if value is None:
-            out.append(t("fee.effect_no_data", metric=metric))
+            key = "sem.effect_undefined" if any_reported(snap, metric) else "fee.effect_no_data"
+            out.append(t(key, metric=metric))
         elif target_met(target, value):
             out.append(
                 t(
@@ -131,9 +178,10 @@ def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
         else:
             out.append(
                 t(
-                    "fee.effect_short",
+                    "sem.effect_over" if target.direction == "at_most" else "fee.effect_short",
                     metric=metric,
                     projected=fmt_value(deal, metric, value),
+                    target=fmt_value(deal, metric, target.value),
                     short=format_percent(shortfall(target, value), 0),
                     effects="; ".join(effects) or t("fee.effect_nothing"),
                 )
@@ -172,6 +220,7 @@ def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
                 ],
             ),
             (t("fee.targets"), target_effects(t, snap, projected)),
+            (None, period_notes(t, snap)),
         ],
         footer=t("fee.footer", truth=t(f"truth.{deal.truth}")),
     )

@@ -8,7 +8,7 @@ from bot.core import Outgoing
 from bot.router import Context
 from handlers.render import fmt_day, fmt_target, fmt_value
 from kpi.model import Deal
-from kpi.money import format_percent
+from kpi.money import format_figure, format_percent
 from kpi.pace import TargetStatus
 from kpi.snapshot import Snapshot, snapshot
 
@@ -36,13 +36,17 @@ def flatten(rich: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def status_line(ctx_t: Any, deal: Deal, status: TargetStatus) -> str:
-    """One target: actual against target, pace and where it ends."""
+def status_line(ctx_t: Any, deal: Deal, status: TargetStatus, snap: Snapshot | None = None) -> str:
+    """One target: actual against target, pace and where it ends.
+
+    With ``snap``, a target with no value although its inputs were reported (roi over zero ad
+    spend) says it is undefined and not judged, rather than "no figures yet"."""
     target = status.target
     metric = target.metric
     pace = format_percent(status.pace, 0) if status.pace is not None else "—"
     if status.actual is None and status.projected is None:
-        verdict = ctx_t("kpi.no_data")
+        undefined = snap is not None and any_reported(snap, metric)
+        verdict = ctx_t("sem.not_judged" if undefined else "kpi.no_data")
     elif status.on_track:
         verdict = ctx_t("kpi.on_track")
     else:
@@ -56,6 +60,14 @@ def status_line(ctx_t: Any, deal: Deal, status: TargetStatus) -> str:
         projected=fmt_value(deal, metric, status.projected),
         verdict=verdict,
     )
+
+
+def any_reported(snap: Snapshot, metric: str) -> bool:
+    """Whether ``metric``, or any reported metric it reads, has a figure this period."""
+    info = snap.deal.metrics.get(metric)
+    if info is None or info.formula is None:
+        return snap.totals.last_day.get(metric) is not None
+    return any(any_reported(snap, used) for used in info.formula.names)
 
 
 def period_title(ctx_t: Any, snap: Snapshot) -> str:
@@ -107,6 +119,39 @@ def status_notes(ctx_t: Any, snap: Snapshot) -> list[str]:
     return lines
 
 
+def period_notes(ctx_t: Any, snap: Snapshot) -> list[str]:
+    """Past days nobody reported (paced as 0) and the proration of a clipped period."""
+    lines = []
+    missing = snap.unreported_days
+    if missing:
+        items = ctx_t("sem.list_sep").join(
+            ctx_t("sem.days_item", metric=name, count=count) for name, count in missing.items()
+        )
+        lines.append(ctx_t("sem.days_not_reported", items=items))
+    period = snap.period
+    if period.days != period.calendar_days:
+        full = {t.metric: t.value for t in snap.deal.targets}
+        scaled = ctx_t("sem.list_sep").join(
+            ctx_t(
+                "sem.clipped_target",
+                metric=t.metric,
+                value=format_figure(t.value, 2),
+                full=fmt_value(snap.deal, t.metric, full[t.metric]),
+            )
+            for t in snap.targets
+            if t.value != full.get(t.metric)
+        )
+        lines.append(
+            ctx_t(
+                "sem.clipped",
+                days=period.days,
+                of_days=period.calendar_days,
+                targets=scaled or "—",
+            )
+        )
+    return lines
+
+
 def definition_lines(deal: Deal, metrics: set[str]) -> list[str]:
     """Which definition each shown metric used (the contract's words or formula)."""
     lines = []
@@ -124,32 +169,27 @@ def definition_lines(deal: Deal, metrics: set[str]) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
-def _has_figures(snap: Snapshot, name: str) -> bool:
-    """Whether a metric has any counted figure this period (derived: all its inputs do)."""
-    metric = snap.deal.metrics.get(name)
-    if metric is None:
-        return False
-    if metric.formula is None:
-        return snap.totals.last_day.get(name) is not None
-    return all(_has_figures(snap, dep) for dep in metric.formula.names)
-
-
 def kpi_rich(ctx_t: Any, snap: Snapshot) -> dict[str, Any]:
     deal = snap.deal
-    targets = [status_line(ctx_t, deal, s) for s in snap.statuses]
+    targets = [status_line(ctx_t, deal, s, snap) for s in snap.statuses]
     shown = {s.target.metric for s in snap.statuses}
-    totals = [
-        f"{name} {fmt_value(deal, name, snap.totals.values.get(name))}"
-        for name in deal.metrics
-        if name not in shown and _has_figures(snap, name)
-    ]
+    # Every metric, "—" where there is no value: nobody reporting viewers is not 0 viewers.
+    totals = []
+    for name in deal.metrics:
+        if name in shown:
+            continue
+        text = f"{name} {fmt_value(deal, name, snap.totals.values.get(name))}"
+        missing = snap.unreported_inputs(name, snap.totals.values)
+        if missing:
+            text += ctx_t("sem.not_reported", names=ctx_t("sem.list_sep").join(missing))
+        totals.append(text)
     return rich_message(
         period_title(ctx_t, snap),
         [
             (ctx_t("kpi.targets"), targets),
             (ctx_t("kpi.other_totals"), [", ".join(totals)] if totals else []),
             (ctx_t("kpi.disagreements"), disagreement_lines(ctx_t, snap)),
-            (None, status_notes(ctx_t, snap)),
+            (None, [*status_notes(ctx_t, snap), *period_notes(ctx_t, snap)]),
             (ctx_t("kpi.definitions"), definition_lines(deal, shown)),
         ],
         footer=ctx_t("kpi.footer", truth=ctx_t(f"truth.{deal.truth}")),

@@ -34,6 +34,8 @@ async def report(ctx: Context) -> list[Outgoing]:
     args = parse_report(
         ctx.args, reportable=deal.base_metrics, derived=derived, today=today, starts=deal.starts
     )
+    if deal.ends is not None and args.day > deal.ends:  # issue 12: the deal has ended
+        raise UserError("sem.deal_ended", ends=deal.ends.isoformat(), day=args.day.isoformat())
     side = _require_side(ctx)
     result = await ctx.ledger.record_report(
         deal_id=deal.id,

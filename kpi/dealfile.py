@@ -87,6 +87,7 @@ _TOP_KEYS = (
     "timezone",
     "locale",
     "starts",
+    "ends",
     "effective",
     "period",
     "trial",
@@ -1132,6 +1133,16 @@ def _top(r: _Reader, fields: dict[str, Node]) -> dict[str, Any]:
         values[key] = r.choice(fields[key], key, options) if key in fields else default
     values["starts"] = r.optional(fields, "starts", "", r.date)
     values["effective"] = r.optional(fields, "effective", "", r.date)
+    # issue 12: a deal may end; its last period is clipped and prorated like the first.
+    values["ends"] = r.optional(fields, "ends", "", r.date)
+    ends, starts = values["ends"], values["starts"]
+    if ends is not None and starts is not None and ends < starts:
+        r.problem(
+            "ends",
+            fields["ends"],
+            f"the deal ends ({ends}) before it starts ({starts}); write a date on or after "
+            "starts:",
+        )
     values["tolerance"] = (
         r.rate(fields["tolerance"], "tolerance", "2%") if "tolerance" in fields else Decimal("0.02")
     )
@@ -1210,6 +1221,7 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
         chats=chats,
         schedule=schedule,
         effective=values["effective"],
+        ends=values["ends"],
     )
 
 

@@ -173,9 +173,9 @@ def target_met(target: Target, value: Decimal | None) -> bool:
 def shortfall(target: Target, value: Decimal | None) -> Decimal:
     """How far a figure misses its target, as a fraction of the target (0 when met).
 
-    ``at_least``: ``(target - actual) / target``; no figure counts as 0 (a full shortfall),
-    since the side that owes the figure has not shown it. ``at_most``: ``(actual - target) /
-    target``; no figure gives 0, since there is no evidence of an excess. The result can exceed
+    ``at_least``: ``(target - actual) / target``; ``at_most``: ``(actual - target) / target``.
+    No figure (an unreported metric, or a ratio over nothing) gives 0: what is undefined is
+    never judged, neither met nor missed (issue 12, item 2). The result can exceed
     1 (a negative actual, or an at_most figure more than double its target). A target of zero
     or below has no proportional shortfall: 0 when met, otherwise 1 (a full miss).
 
@@ -187,9 +187,7 @@ def shortfall(target: Target, value: Decimal | None) -> Decimal:
         A ``Decimal`` >= 0 (division to 50 significant digits).
     """
     if value is None:
-        if target.direction == "at_most":
-            return ZERO
-        value = ZERO
+        return ZERO
     _require_decimal(target.metric, value)
     if target_met(target, value):
         return ZERO
@@ -227,12 +225,16 @@ def compute_fee(
     * ``deduction`` (projected and final only; present even when 0): on the first target of
       metric ``on``, ``steps = floor(shortfall / step)`` computed exactly, and the amount is
       ``steps x per_step x of_amount``, where ``of_amount`` is the rounded base line or the
-      rounded ``total`` = base + commission + bonus. It is limited by ``cap_rate x of_amount``
-      and by ``cap_amount``. Without a target for ``on`` there is nothing to fall short of and
-      the deduction is 0. See :func:`shortfall` for figures that are missing.
-    * ``minimum`` (projected and final only): tops the total up to ``plan.minimum`` when below.
-    * ``cap`` (projected and final only): brings the total down to ``plan.cap`` when above.
-      When a plan's minimum exceeds its cap, the cap, applied last, wins.
+      rounded ``total`` = base + commission + bonus. It is limited by ``cap_rate x of_amount``,
+      by ``cap_amount``, by ``of_amount`` itself and by the fee before deductions, so the total
+      is never negative; ``detail["bound"]`` names the limit that applied (``cap_rate``,
+      ``cap_amount``, ``of`` or ``fee``). Without a target for ``on``, or without a figure
+      (undefined), there is nothing to judge and the deduction is 0.
+    * ``minimum`` (projected and final only): tops the total up to ``plan.minimum x
+      base_fraction`` when below.
+    * ``cap`` (projected and final only): brings the total down to ``plan.cap x
+      base_fraction`` when above. When a plan's minimum exceeds its cap, the cap, applied
+      last, wins.
 
     The ``to_date`` view shows base, commission and bonus only: deductions, minimum and cap
     are not applied before the period closes.
@@ -244,7 +246,8 @@ def compute_fee(
             ``projected`` view).
         view: Which view of the period this is.
         currency: ISO 4217 code; sets the rounding of each line.
-        base_fraction: Proration of the base, between 0 and 1.
+        base_fraction: Proration of a clipped period (covered days / calendar days), between
+            0 and 1; it prorates the base, the minimum and the cap.
         trial: Whether ``plan`` is the trial terms (recorded on the statement and base line).
 
     Returns:
@@ -304,17 +307,8 @@ def compute_fee(
                 )
             )
 
-        if closing and plan.minimum is not None:
-            before = _sum(lines)
-            minimum = money(plan.minimum)
-            if before < minimum:
-                lines.append(_line("minimum", minimum - before, minimum=minimum, before=before))
-
-        if closing and plan.cap is not None:
-            before = _sum(lines)
-            cap = money(plan.cap)
-            if before > cap:
-                lines.append(_line("cap", cap - before, cap=cap, before=before))
+        if closing:
+            lines.extend(_limit_lines(plan, _sum(lines), base_fraction, money))
 
     return FeeStatement(
         view=view,
@@ -324,6 +318,27 @@ def compute_fee(
         total=_sum(lines),
         values=MappingProxyType(dict(values)),
     )
+
+
+def _limit_lines(
+    plan: FeePlan, before: Decimal, fraction: Decimal, money: _Rounder
+) -> list[FeeLine]:
+    """The minimum's top-up and the cap's reduction, each prorated by ``fraction``.
+
+    A clipped period prorates the minimum and the cap like the base (issue 12, item 8)."""
+    lines: list[FeeLine] = []
+    if plan.minimum is not None:
+        minimum = money(plan.minimum * fraction)
+        if before < minimum:
+            detail = {"minimum": minimum, "before": before, "full": plan.minimum}
+            lines.append(_line("minimum", minimum - before, fraction=fraction, **detail))
+            before = minimum
+    if plan.cap is not None:
+        cap = money(plan.cap * fraction)
+        if before > cap:
+            detail = {"cap": cap, "before": before, "full": plan.cap}
+            lines.append(_line("cap", cap - before, fraction=fraction, **detail))
+    return lines
 
 
 def _bonus_line(
@@ -375,17 +390,25 @@ def _deduction_line(
     of_amount = base if deduction.of == "base" else total
     miss = ZERO
     steps = ZERO
-    if target is not None:
+    if target is not None and actual is not None:
         miss = shortfall(target, actual)
         if miss > ZERO and deduction.step > ZERO:
             steps = _full_steps(target, actual, miss, deduction.step)
     uncapped = steps * deduction.per_step * of_amount
-    limits = [uncapped]
-    if deduction.cap_rate is not None:
-        limits.append(deduction.cap_rate * of_amount)
-    if deduction.cap_amount is not None:
-        limits.append(deduction.cap_amount)
-    amount = max(min(limits), ZERO)
+    # The plan's own caps, then the floors of issue 12: a deduction never takes more than
+    # what it is a percentage of, nor more than the fee before deductions (``total``), so the
+    # fee never goes negative. The smallest bound wins; on a tie the first listed names it
+    # (``of: total`` is the fee itself, so its bound reads "capped at the fee").
+    bounds = (
+        ("cap_rate", None if deduction.cap_rate is None else deduction.cap_rate * of_amount),
+        ("cap_amount", deduction.cap_amount),
+        ("fee", total),
+        ("of", of_amount),
+    )
+    amount, bound = uncapped, None
+    for name, limit in bounds:
+        if limit is not None and limit < amount:
+            amount, bound = max(limit, ZERO), name
     return _line(
         "deduction",
         ZERO - money(amount),
@@ -400,7 +423,9 @@ def _deduction_line(
         of=deduction.of,
         of_amount=of_amount,
         uncapped=uncapped,
-        capped=amount < uncapped,
+        capped=bound is not None,
+        bound=bound,
+        bound_amount=money(amount) if bound is not None else None,
     )
 
 

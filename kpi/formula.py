@@ -24,6 +24,7 @@ _CONTEXT = Context(prec=PRECISION, traps=[InvalidOperation, DivisionByZero, Over
 # Deep nesting is never a real formula; the cap keeps the recursive parser far from Python's
 # recursion limit whatever text it is fed.
 MAX_DEPTH = 64
+_ZERO = Decimal(0)
 MAX_LENGTH = 500
 
 _TOKEN = re.compile(
@@ -189,27 +190,53 @@ def _names(node: Node) -> frozenset[str]:
     return frozenset()
 
 
-def _evaluate(node: Node, values: Mapping[str, Decimal | None]) -> Decimal | None:
+def _additive(node: Node) -> bool:
+    if isinstance(node, Name):
+        return True
+    if isinstance(node, Neg):
+        return _additive(node.operand)
+    if isinstance(node, BinOp):
+        return node.op in "+-" and _additive(node.left) and _additive(node.right)
+    return False
+
+
+class _Undefined:
+    """A result with no meaning (a ratio over zero), unlike an input nobody reported."""
+
+
+_UNDEFINED = _Undefined()
+_Result = Decimal | None | _Undefined
+
+
+def _evaluate(node: Node, values: Mapping[str, Decimal | None]) -> _Result:
+    """Evaluate a tree; ``None`` is an unreported input, ``_UNDEFINED`` a meaningless result."""
     if isinstance(node, Num):
         return node.value
     if isinstance(node, Name):
         return values.get(node.name)
     if isinstance(node, Neg):
         operand = _evaluate(node.operand, values)
-        return None if operand is None else -operand
+        return -operand if isinstance(operand, Decimal) else operand
     left = _evaluate(node.left, values)
     right = _evaluate(node.right, values)
+    if isinstance(left, _Undefined) or isinstance(right, _Undefined):
+        return _UNDEFINED
+    if node.op in "+-":
+        if left is None and right is None:
+            return None
+        # In a sum or difference an unreported input counts as 0 (issue 12): net_gmv is gmv
+        # while no refund is reported. Callers name such inputs (``Formula.missing``).
+        left = _ZERO if left is None else left
+        right = _ZERO if right is None else right
+        return left + right if node.op == "+" else left - right
     if left is None or right is None:
-        return None
-    if node.op == "+":
-        return left + right
-    if node.op == "-":
-        return left - right
+        # A product or ratio with an unreported side has no value (refund_rate without refunds).
+        return _UNDEFINED
     if node.op == "*":
         return left * right
     if right.is_zero():
         # A ratio over nothing (roi with no ad spend) has no value; it is not zero.
-        return None
+        return _UNDEFINED
     return left / right
 
 
@@ -257,14 +284,25 @@ class Formula:
             values: each metric's value; a missing name or ``None`` means "no value".
 
         Returns:
-            The exact result, or ``None`` when an input has no value or a divisor is zero.
+            The exact result, or ``None`` when it is undefined: a divisor is zero, or an
+            operand of ``*`` or ``/`` has no value, or neither operand of ``+``/``-`` has one.
+            An operand of ``+``/``-`` without a value, beside one with a value, counts as 0.
         """
         with localcontext(_CONTEXT):
             try:
-                return _evaluate(self.tree, values)
+                result = _evaluate(self.tree, values)
+                return result if isinstance(result, Decimal) else None
             except (InvalidOperation, Overflow):
                 # Only reachable with absurd magnitudes; "no value" is safer than a crash.
                 return None
+
+    @property
+    def additive(self) -> bool:
+        """Whether the formula only adds and subtracts metrics (``gmv - refunds``).
+
+        Such a metric sums over days like a reported one, so a target on it scales with the
+        days of a clipped period; a ratio or a product does not."""
+        return _additive(self.tree)
 
     def __str__(self) -> str:
         return self.text

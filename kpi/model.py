@@ -179,6 +179,8 @@ class Deal:
     schedule: Schedule
     effective: dt.date | None = None
     """The day these terms take effect (``None``: the loader's caller decides)."""
+    ends: dt.date | None = None
+    """The deal's last day (``None``: open-ended); its last period is clipped to it."""
 
     @property
     def base_metrics(self) -> tuple[str, ...]:

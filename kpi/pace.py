@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal
 
 from kpi.model import ZERO, Metric, Target
-from kpi.periods import Period
+from kpi.periods import Period, prorate
 from kpi.sides import Figure
+
+_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
 class Totals:
     """A period's figures so far.
 
-    ``values`` holds every metric: base metrics summed over their counted figures (``0`` when
-    none counted yet), derived metrics evaluated on those sums (None when undefined, e.g. a
-    ratio over zero). ``last_day`` (the latest day with a counted figure, None if none) and
-    ``days_reported`` (how many days have a counted figure) are kept for base metrics only."""
+    ``values`` holds every metric: base metrics summed over their counted figures (None when
+    none is counted yet: no report is not a report of 0), derived metrics evaluated on those
+    sums (see :meth:`kpi.formula.Formula.evaluate` for what an unreported input does).
+    ``last_day`` (the latest day with a counted figure, None if none) and ``days_reported``
+    (how many days have a counted figure) are kept for base metrics only. ``upto`` is the
+    day the totals run to (the snapshot's today, at most the period's last day)."""
 
     values: dict[str, Decimal | None]
     last_day: dict[str, dt.date | None]
     days_reported: dict[str, int]
+    upto: dt.date | None = None
 
 
 def period_totals(
@@ -34,10 +39,9 @@ def period_totals(
 ) -> Totals:
     """Sum the counted figures of a period up to a day.
 
-    A base metric with no counted figure totals ``Decimal(0)`` with ``last_day`` None: a sum of
-    nothing is zero (what the to-date fee should charge commission on), while ``last_day``
-    tells the projection there is no pace to extrapolate. Pending figures (value None) do not
-    count; provisional ones do.
+    A base metric with no counted figure totals None (shown ``—``, never ``0``); the fee
+    engine charges commission on it as 0 and judges no target on it. Pending figures (value
+    None) do not count; provisional ones do.
 
     Args:
         figures: Resolved figures (any days; those outside the window are skipped).
@@ -50,7 +54,7 @@ def period_totals(
     """
     last = min(upto, period.end)
     base = [name for name, metric in metrics.items() if not metric.derived]
-    sums: dict[str, Decimal] = dict.fromkeys(base, ZERO)
+    sums: dict[str, Decimal | None] = dict.fromkeys(base)
     last_day: dict[str, dt.date | None] = dict.fromkeys(base)
     days: dict[str, int] = dict.fromkeys(base, 0)
     for figure in figures:
@@ -58,13 +62,13 @@ def period_totals(
             continue
         if not period.start <= figure.day <= last:
             continue
-        sums[figure.metric] += figure.value
+        sums[figure.metric] = (sums[figure.metric] or ZERO) + figure.value
         days[figure.metric] += 1
         seen = last_day[figure.metric]
         if seen is None or figure.day > seen:
             last_day[figure.metric] = figure.day
     values = derive(metrics, sums)
-    return Totals(values=values, last_day=last_day, days_reported=days)
+    return Totals(values=values, last_day=last_day, days_reported=days, upto=last)
 
 
 def _derived_order(metrics: Mapping[str, Metric]) -> list[str]:
@@ -123,9 +127,76 @@ def derive(
     return values
 
 
+def unreported_inputs(
+    metrics: Mapping[str, Metric], name: str, values: Mapping[str, Decimal | None]
+) -> list[str]:
+    """The reported metrics, read by derived metric ``name``, that have no value in ``values``.
+
+    When ``name`` has a value these were counted as 0 in a sum (``refunds`` in ``gmv -
+    refunds``), and an answer using it says so (issue 12, item 3). A reported metric gives
+    ``[]``; so does a derived one with no value (it is shown ``—`` instead).
+
+    Args:
+        metrics: The deal's metrics by name.
+        name: The metric shown.
+        values: The values the answer used (to date, projected or a what-if).
+
+    Returns:
+        The names, sorted, each once.
+    """
+    metric = metrics.get(name)
+    if metric is None or metric.formula is None or values.get(name) is None:
+        return []
+    found: set[str] = set()
+    pending = list(metric.formula.names)
+    while pending:
+        used = pending.pop()
+        inner = metrics.get(used)
+        if inner is not None and inner.formula is not None:
+            pending.extend(inner.formula.names)
+        elif values.get(used) is None:
+            found.add(used)
+    return sorted(found)
+
+
 def elapsed_days(period: Period, last_day: dt.date) -> int:
     """Days from the period's (clipped) start to ``last_day``, both included."""
     return (last_day - period.start).days + 1
+
+
+def pace_days(period: Period, upto: dt.date, last_day: dt.date | None) -> int:
+    """The days a metric's pace is measured over (issue 12, item 4).
+
+    The days up to yesterday (``upto`` is today), plus today once today has a report
+    (``last_day == upto``); past days without a report count, as days of 0. From the period's
+    last day on, every day of the period has elapsed: nothing is left to extrapolate.
+
+    Args:
+        period: The period.
+        upto: Today, or the period's last day if it has ended.
+        last_day: The metric's latest day with a counted figure (None if none).
+
+    Returns:
+        Between 0 and ``period.days``.
+    """
+    if upto >= period.end:
+        return period.days
+    before_today = max((upto - period.start).days, 0)
+    return before_today + (1 if last_day == upto else 0)
+
+
+def unreported_days(totals: Totals, period: Period) -> dict[str, int]:
+    """Past days without a report, by base metric that has at least one (they pace as 0)."""
+    upto = totals.upto or period.end
+    out: dict[str, int] = {}
+    for name, reported in totals.days_reported.items():
+        last = totals.last_day.get(name)
+        if last is None:
+            continue
+        missing = pace_days(period, upto, last) - reported
+        if missing > 0:
+            out[name] = missing
+    return out
 
 
 def project(
@@ -133,31 +204,65 @@ def project(
 ) -> dict[str, Decimal | None]:
     """Project every metric to the end of the period at the current pace.
 
-    Each base metric is scaled by ``period.days / elapsed``, where ``elapsed`` runs from the
-    period's start to that metric's latest day with a counted figure (so a day not reported yet
-    does not drag the pace down). A base metric with no counted figure projects to None.
-    Derived metrics are recomputed from the projected sums: ratios are not scaled.
+    Each base metric's actual is extrapolated over the remaining days only: ``actual x
+    period.days / elapsed`` with ``elapsed`` from :func:`pace_days` (so the projection is
+    ``actual + actual / elapsed x remaining``). From the period's last day on it equals the
+    actual. A base metric with no counted figure projects to None. Derived metrics are
+    recomputed from the projected sums: ratios are not scaled.
 
     Args:
-        totals: The period's totals so far.
+        totals: The period's totals so far (``totals.upto`` is today).
         metrics: The deal's metrics by name.
         period: The period the totals are for.
 
     Returns:
         A value (or None) for every metric.
     """
+    upto = totals.upto or period.end
     scaled: dict[str, Decimal | None] = {}
     for name, metric in metrics.items():
         if metric.derived:
             continue
-        last = totals.last_day.get(name)
         total = totals.values.get(name)
-        if last is None or total is None:
+        elapsed = pace_days(period, upto, totals.last_day.get(name))
+        if total is None or elapsed <= 0:
             scaled[name] = None
-            continue
-        # Multiply before dividing so a whole-number pace stays exact.
-        scaled[name] = total * period.days / elapsed_days(period, last)
+        elif elapsed == period.days:
+            scaled[name] = total
+        else:
+            # Multiply before dividing so a whole-number pace stays exact.
+            scaled[name] = total * period.days / elapsed
     return derive(metrics, scaled)
+
+
+def prorated_targets(
+    targets: Iterable[Target], metrics: Mapping[str, Metric], period: Period
+) -> tuple[Target, ...]:
+    """The targets of a clipped period (issue 12, item 8).
+
+    An ``at_least`` target on an additive metric (a reported one, or a formula that only adds
+    and subtracts) is scaled by ``days / calendar_days`` and rounded half-up to 2 places
+    (60,000 over 10 of 30 days is 20,000.00). Ratio and ``at_most`` targets are kept.
+
+    Args:
+        targets: The deal's targets.
+        metrics: The deal's metrics by name.
+        period: The period (unclipped periods give the targets unchanged).
+
+    Returns:
+        The targets in the same order.
+    """
+    if period.days == period.calendar_days:
+        return tuple(targets)
+    out = []
+    for target in targets:
+        metric = metrics.get(target.metric)
+        additive = metric is not None and (metric.formula is None or metric.formula.additive)
+        if additive and target.direction == "at_least":
+            value = prorate(target.value, period).quantize(_CENT, rounding=ROUND_HALF_UP)
+            target = replace(target, value=value)
+        out.append(target)
+    return tuple(out)
 
 
 @dataclass(frozen=True)

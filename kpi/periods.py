@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -58,8 +58,9 @@ class Period:
 
     @property
     def clipped(self) -> bool:
-        """True for a first period that starts after its calendar start."""
-        return self.start != self.calendar_start
+        """True for a first period that starts after its calendar start, or a last one that
+        ends (with the deal) before its calendar end."""
+        return self.start != self.calendar_start or self.end != self.calendar_end
 
     def contains(self, day: dt.date) -> bool:
         """Whether ``day`` is one of the period's (clipped) days."""
@@ -219,6 +220,46 @@ def period_by_label(starts: dt.date, kind: PeriodKind, label: str) -> Period:
             first=_calendar_bounds(kind, starts)[2],
         )
     return period_containing(starts, kind, max(cal_start, starts))
+
+
+def clip_to_end(p: Period, ends: dt.date | None) -> Period:
+    """``p`` clipped to a deal's last day (unchanged for an open deal or an earlier period).
+
+    Args:
+        p: A period of the deal.
+        ends: The deal's ``ends:`` date, or None.
+
+    Returns:
+        The period with ``end`` at most ``ends`` (never before its start).
+    """
+    if ends is None or p.end <= ends or ends < p.start:
+        return p
+    return replace(p, end=ends)
+
+
+def last_period(starts: dt.date, kind: PeriodKind, ends: dt.date | None) -> Period | None:
+    """The deal's last period, clipped to ``ends`` (None for an open-ended deal)."""
+    if ends is None:
+        return None
+    return clip_to_end(period_containing(starts, kind, max(ends, starts)), ends)
+
+
+def takes_effect(starts: dt.date, kind: PeriodKind, effective: dt.date) -> Period:
+    """The first period judged by terms that take effect on ``effective``.
+
+    A period is judged by the terms in effect on its first day, so a change dated inside a
+    period applies from the next one (issue 12, item 10).
+
+    Args:
+        starts: The deal's start date.
+        kind: The deal's period kind.
+        effective: The day the terms take effect.
+
+    Returns:
+        The period containing ``effective`` if it starts that day, else the one after it.
+    """
+    period = period_containing(starts, kind, max(effective, starts))
+    return period if period.start >= effective else next_period(period, starts)
 
 
 def previous_period(p: Period, starts: dt.date) -> Period | None:

@@ -12,11 +12,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from kpi.errors import UserError
 from kpi.fees import FeeStatement, compute_fee
 from kpi.ledger import Ledger
-from kpi.model import Deal, Entry, FeePlan, Verdict
-from kpi.pace import TargetStatus, Totals, derive, period_totals, project, statuses
-from kpi.periods import Period, period_containing, proration
+from kpi.model import Deal, Entry, FeePlan, Target, Verdict
+from kpi.pace import (
+    TargetStatus,
+    Totals,
+    derive,
+    period_totals,
+    project,
+    prorated_targets,
+    statuses,
+    unreported_days,
+    unreported_inputs,
+)
+from kpi.periods import Period, clip_to_end, period_containing, proration
 from kpi.sides import Figure, resolve
 
 
@@ -34,6 +45,8 @@ class Snapshot:
     statuses: list[TargetStatus]
     entries: list[Entry] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    targets: tuple[Target, ...] = ()
+    """The period's targets: the deal's, prorated when the period is clipped (issue 12)."""
 
     @property
     def trial(self) -> bool:
@@ -58,6 +71,15 @@ class Snapshot:
         return (self.upto - self.period.start).days + 1
 
     @property
+    def unreported_days(self) -> dict[str, int]:
+        """Past days of the period without a report, by metric that has some (paced as 0)."""
+        return unreported_days(self.totals, self.period)
+
+    def unreported_inputs(self, metric: str, values: Mapping[str, Decimal | None]) -> list[str]:
+        """The reported metrics a derived ``metric`` counted as 0 in ``values`` (not reported)."""
+        return unreported_inputs(self.deal.metrics, metric, values)
+
+    @property
     def disagreements(self) -> list[Figure]:
         return sorted(
             (f for f in self.figures.values() if f.disagreement or f.disputes),
@@ -80,7 +102,7 @@ class Snapshot:
             values = derive(self.deal.metrics, base)
         return compute_fee(
             self.plan,
-            targets=self.deal.targets,
+            targets=self.targets,
             values=values,
             view=view,  # type: ignore[arg-type]
             currency=self.deal.currency,
@@ -89,22 +111,39 @@ class Snapshot:
         )
 
 
-async def snapshot(
-    ledger: Ledger, deal: Deal, today: dt.date, *, period: Period | None = None
-) -> Snapshot:
-    """Read the period containing ``today`` (or ``period``) and compute where it stands.
+def current_period(deal: Deal, today: dt.date) -> Period:
+    """The deal's period for ``today``: the first before the start, the last after the end
+    (clipped to ``ends:``)."""
+    day = max(today, deal.starts)
+    if deal.ends is not None:
+        day = min(day, max(deal.ends, deal.starts))
+    return clip_to_end(period_containing(deal.starts, deal.period, day), deal.ends)
 
-    ``deal`` is the deal's current version; the period is judged by the terms that applied
-    to it (``Ledger.deal_for_period``)."""
-    if period is None:
-        period = period_containing(deal.starts, deal.period, max(today, deal.starts))
-    terms = await ledger.deal_for_period(deal.id, period.start)
-    entries = await ledger.current_entries(deal.id, period.start, period.end)
-    verdicts = await ledger.verdicts(deal.id, period.start, period.end)
-    figures = resolve(entries, verdicts, truth=terms.truth, tolerance=terms.tolerance)
-    upto = min(today, period.end)
-    totals = period_totals(figures.values(), terms.metrics, period, upto)
+
+def build_snapshot(
+    terms: Deal,
+    period: Period,
+    today: dt.date,
+    figures: dict[tuple[dt.date, str], Figure],
+    entries: list[Entry] | None = None,
+    verdicts: list[Verdict] | None = None,
+) -> Snapshot:
+    """Where a period stands, from its resolved figures (pure: no ledger, no clock).
+
+    Args:
+        terms: The terms that govern the period.
+        period: The period (already clipped to the deal's start and end).
+        today: The business day it is (totals run up to it, at most the period's end).
+        figures: The period's resolved figures.
+        entries: The entries they came from (kept for ``/history``-like views).
+        verdicts: The confirmations and disputes.
+
+    Returns:
+        The snapshot: totals, projection, prorated targets and their statuses.
+    """
+    totals = period_totals(figures.values(), terms.metrics, period, min(today, period.end))
     projected = project(totals, terms.metrics, period)
+    targets = prorated_targets(terms.targets, terms.metrics, period)
     return Snapshot(
         deal=terms,
         period=period,
@@ -112,7 +151,25 @@ async def snapshot(
         figures=figures,
         totals=totals,
         projected=projected,
-        statuses=statuses(terms.targets, totals.values, projected),
-        entries=entries,
-        verdicts=verdicts,
+        statuses=statuses(targets, totals.values, projected),
+        entries=entries or [],
+        verdicts=verdicts or [],
+        targets=targets,
     )
+
+
+async def snapshot(
+    ledger: Ledger, deal: Deal, today: dt.date, *, period: Period | None = None
+) -> Snapshot:
+    """Read the period containing ``today`` (or ``period``) and compute where it stands.
+
+    ``deal`` is the deal's current version; the period is judged by the terms that applied
+    to it (``Ledger.deal_for_period``). Its ``ends:`` clips the last period."""
+    if period is not None and deal.ends is not None and period.start > deal.ends:
+        raise UserError("sem.period_after_end", period=period.label, ends=deal.ends.isoformat())
+    period = current_period(deal, today) if period is None else clip_to_end(period, deal.ends)
+    terms = await ledger.deal_for_period(deal.id, period.start)
+    entries = await ledger.current_entries(deal.id, period.start, period.end)
+    verdicts = await ledger.verdicts(deal.id, period.start, period.end)
+    figures = resolve(entries, verdicts, truth=terms.truth, tolerance=terms.tolerance)
+    return build_snapshot(terms, period, today, figures, entries, verdicts)

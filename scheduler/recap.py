@@ -77,7 +77,8 @@ def chart_data(snap: Snapshot) -> ChartData | None:
     if not days:
         return None
     values = tuple(_counted(snap.figures.get((d, metric))) for d in days)
-    target = deal.target_for(metric)
+    # The period's own targets: a clipped period's are prorated (issue 12).
+    target = next((tg for tg in snap.targets if tg.metric == metric), None)
     needed = None
     if target is not None and target.direction == "at_least" and snap.period.days > 0:
         needed = target.value / snap.period.days
@@ -167,7 +168,8 @@ def _week_lines(
                 sums[metric] = (sums.get(metric) or Decimal(0)) + value
             parts.append(f"{metric} {fmt_value(deal, metric, value)}")
         lines.append(f"{names[day.weekday()]} {day:%m-%d}: " + " · ".join(parts))
-    totals = derive(deal.metrics, {m: sums.get(m, Decimal(0)) for m in base})
+    # A metric nobody reported this week has no total ("—"), not a total of 0 (issue 12).
+    totals = derive(deal.metrics, {m: sums.get(m) for m in base})
     shown = " · ".join(f"{m} {fmt_value(deal, m, totals.get(m))}" for m in deal.metrics)
     return lines, tr("recap.week_totals", totals=shown)
 
@@ -211,7 +213,7 @@ async def build_recap(
             (tr("recap.by_day"), [*by_day, totals]),
             (
                 period_title(tr, snap),
-                [status_line(tr, terms, s) for s in snap.statuses] + fee_lines(tr, snap),
+                [status_line(tr, terms, s, snap) for s in snap.statuses] + fee_lines(tr, snap),
             ),
             (tr("kpi.disagreements"), disagreement_lines(tr, snap)),
             (None, missed_lines(tr, deal, missed)),

@@ -64,6 +64,17 @@ def job_time(schedule: Schedule, kind: JobKind) -> tuple[dt.time, int | None] | 
     return (schedule.reminder, None) if schedule.reminder is not None else None
 
 
+def last_slot_day(deal: Deal, kind: JobKind) -> dt.date | None:
+    """The last day a job kind runs for a deal that ends (None: it runs on).
+
+    Reminders and pace checks stop with the deal's last day; the recap runs on for a week,
+    so that the recap covering the deal's last days (and its final statement) still goes out.
+    """
+    if deal.ends is None:
+        return None
+    return deal.ends + dt.timedelta(days=7) if kind == "recap" else deal.ends
+
+
 def _days(first: dt.date, last: dt.date) -> Iterator[dt.date]:
     day = first
     while day <= last:
@@ -102,7 +113,9 @@ def due_slots(
     else:
         first = max(business_day(origin, tz), deal.starts)
     found: list[Slot] = []
-    for day in _days(first, business_day(now, tz)):
+    last = business_day(now, tz)
+    stop = last_slot_day(deal, kind)
+    for day in _days(first, last if stop is None else min(last, stop)):
         if weekday is not None and day.weekday() != weekday:
             continue
         due = local_datetime(day, at, tz).astimezone(dt.UTC)
@@ -150,8 +163,11 @@ def next_slot(
     else:
         first = max(first, business_day(origin, tz))
     first = max(first, deal.starts)
+    stop = last_slot_day(deal, kind)
     # Eight days hold at least one occurrence of a daily or weekly slot after ``first``.
     for day in _days(first, first + dt.timedelta(days=8)):
+        if stop is not None and day > stop:
+            return None
         if weekday is not None and day.weekday() != weekday:
             continue
         due = local_datetime(day, at, tz).astimezone(dt.UTC)

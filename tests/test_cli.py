@@ -179,3 +179,24 @@ def test_demo_shows_errors_but_no_lower_log_records(monkeypatch: pytest.MonkeyPa
     assert "missed slot" not in result.output and "scheduler started" not in result.output
     assert "ERROR kpibot.scheduler scheduled tick failed" in result.output
     assert logging.getLogger().level == level  # the demo leaves logging as it found it
+
+
+def test_deal_apply_says_from_which_period_a_change_takes_effect(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'k.db'}"
+    first = runner.invoke(app, ["deal", "apply", str(DEAL), "--db", db])
+    assert "Takes effect from 2026-11-01, the start of period 2026-11." in first.output
+    # A change dated inside December applies from January: a period keeps the terms it
+    # started with (issue 12, item 10).
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(
+        DEAL.read_text(encoding="utf-8").replace("base: 3000", "base: 3500")
+        + "effective: 2026-12-15\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["deal", "apply", str(changed), "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "version 2" in result.output
+    assert (
+        "Takes effect from 2027-01-01, the start of the next period (2027-01); "
+        "2026-12 keeps the terms it started with."
+    ) in result.output

@@ -227,7 +227,7 @@ async def test_agreed_truth_needs_confirmation(core: Core) -> None:
     replies = await say(core, "slack:C2", AGENCY, "/report gmv 2000", msg_id="g1")
     assert "confirms" in replies[0].text
     kpi = (await say(core, "telegram:-2001", SELLER, "/kpi", msg_id="g2"))[0].text
-    assert "Pending confirmation" in kpi and "gmv 0 (target" in kpi
+    assert "Pending confirmation" in kpi and "gmv — (target" in kpi  # pending is not 0
     confirm = (await say(core, "telegram:-2001", SELLER, "/confirm gmv", msg_id="g3"))[0].text
     assert "Confirmed the agency side's gmv 2,000 for 2026-11-03" in confirm
     kpi = (await say(core, "telegram:-2001", SELLER, "/kpi", msg_id="g4"))[0].text
@@ -330,3 +330,28 @@ async def test_an_unexpected_failure_still_gets_an_answer(
     replies = await say(core, SELLER_CHAT, SELLER, "/kpi", msg_id="bug")
     assert replies[0].kind == "error"
     assert "Something went wrong" in replies[0].text
+
+
+async def test_reports_after_the_deal_ends_are_refused_and_change_nothing(core: Core) -> None:
+    ending = DEAL_TEXT.replace("starts: 2026-11-01", "starts: 2026-11-01\nends: 2026-11-02")
+    await core.apply_deal_text(ending, "acme.yaml")
+    refused = await say(core, SELLER_CHAT, SELLER, "/report gmv 2000", msg_id="end1")
+    assert "ended on 2026-11-02" in refused[0].text
+    assert "2026-11-03" in refused[0].text
+    assert await entries(core) == {}
+    # A day up to the end is still taken.
+    saved = await say(core, SELLER_CHAT, SELLER, "/report gmv 2000 2026-11-02", msg_id="end2")
+    assert "2026-11-02" in saved[0].text and "ended" not in saved[0].text
+    assert await entries(core, 2) == {("gmv", "seller"): Decimal("2000")}
+
+
+async def test_a_period_after_the_deal_ended_has_no_statement(core: Core) -> None:
+    ending = DEAL_TEXT.replace("starts: 2026-11-01", "starts: 2026-11-01\nends: 2026-11-20")
+    await core.apply_deal_text(ending, "acme.yaml")
+    later = local(3).replace(month=12, day=15)
+    replies = await say(core, SELLER_CHAT, SELLER, "/fee 2026-12", at=later, msg_id="after1")
+    assert "2026-12 comes after the deal ended on 2026-11-20" in replies[0].text
+    # The last period is November, clipped to Nov 1-20 (20 of 30 days): the trial's base
+    # 1,500 x 20/30 = 1,000.00.
+    replies = await say(core, SELLER_CHAT, SELLER, "/fee 2026-11", at=later, msg_id="after2")
+    assert "USD 1,500.00 prorated 20/30 days): USD 1,000.00" in replies[0].text

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kpi.dealfile import load_deal
 from kpi.fees import FeeStatement, FeeView, commission_for, compute_fee
 from kpi.model import Band, Bonus, Commission, Deduction, FeePlan, Target
 from kpi.money import minor_units, quantize_money
+from kpi.periods import period_containing
+from kpi.sides import Figure
+from kpi.snapshot import build_snapshot
 
 # Derandomized so a run is reproducible; no deadline because CI machines vary in speed.
 PROPS = settings(max_examples=300, deadline=None, derandomize=True)
@@ -182,10 +189,13 @@ def test_closed_total_lies_within_minimum_and_cap(
     fraction: Decimal,
 ) -> None:
     statement = run(plan, goals, figures, "final", currency, fraction)
+    # A clipped period prorates the minimum and the cap by the same fraction as the base.
     if plan.minimum is not None:
-        assert statement.total >= quantize_money(plan.minimum, currency)
+        minimum = quantize_money(plan.minimum * fraction, currency)
+        if plan.cap is None or minimum <= quantize_money(plan.cap * fraction, currency):
+            assert statement.total >= minimum
     if plan.cap is not None:
-        assert statement.total <= quantize_money(plan.cap, currency)
+        assert statement.total <= quantize_money(plan.cap * fraction, currency)
 
 
 @PROPS
@@ -257,3 +267,114 @@ def test_no_float_anywhere_in_the_statement(
     for i, line in enumerate(statement.lines):
         _assert_no_float(line.amount, f"lines[{i}].amount")
         _assert_no_float(line.detail, f"lines[{i}]({line.kind}).detail")
+
+
+# --- Issue 12: the fee never goes negative, and the projection ends on the actual ------------
+
+# Deductions up to 100 % of the total per step: without the floors these drive a fee below 0.
+_harsh_deductions = st.builds(
+    Deduction,
+    on=st.sampled_from(METRICS),
+    step=money("0.01", "0.5"),
+    per_step=money("0", "1", places=2),
+    of=st.sampled_from(["base", "total"]),
+)
+
+
+@PROPS
+@given(
+    plan=plans(),
+    deduction=st.none() | _harsh_deductions,
+    goals=targets,
+    figures=values,
+    view=st.sampled_from(VIEWS),
+    currency=st.sampled_from(CURRENCIES),
+    fraction=fractions,
+)
+def test_no_plan_and_no_figures_give_a_negative_fee(
+    plan: FeePlan,
+    deduction: Deduction | None,
+    goals: tuple[Target, ...],
+    figures: dict[str, Decimal | None],
+    view: FeeView,
+    currency: str,
+    fraction: Decimal,
+) -> None:
+    if deduction is not None:
+        plan = dataclasses.replace(plan, deduction=deduction)
+    statement = run(plan, goals, figures, view, currency, fraction)
+    assert statement.total >= 0
+    line = statement.line("deduction")
+    if line is not None:
+        before = sum(
+            (x.amount for x in statement.lines if x.kind in ("base", "commission", "bonus")),
+            Decimal(0),
+        )
+        assert -line.amount <= before
+
+
+# The demo deal in December (its regular terms), with a deduction harsh enough to need the floor.
+_DEMO = (Path(__file__).parent.parent / "bot" / "demo" / "acme-linkstar-us.yaml").read_text(
+    encoding="utf-8"
+)
+HARSH_DEAL = load_deal(
+    _DEMO.replace(
+        "deduction: {on: gmv, step: 10%, per_step: 10%, of: base, cap: 50%}",
+        "deduction: {on: gmv, step: 10%, per_step: 50%, of: total}",
+    )
+)
+DECEMBER = period_containing(HARSH_DEAL.starts, "month", dt.date(2026, 12, 1))
+_reports = st.dictionaries(
+    st.tuples(
+        st.integers(min_value=0, max_value=DECEMBER.days - 1),
+        st.sampled_from(HARSH_DEAL.base_metrics),
+    ),
+    money("0", "20000"),
+    max_size=60,
+)
+
+
+def _figures(reports: dict[tuple[int, str], Decimal]) -> dict[tuple[dt.date, str], Figure]:
+    out = {}
+    for (offset, metric), value in reports.items():
+        day = DECEMBER.start + dt.timedelta(days=offset)
+        out[(day, metric)] = Figure(
+            day=day,
+            metric=metric,
+            seller=None,
+            agency=None,
+            value=value,
+            status="counted",
+            counted_side="seller",
+            disagreement=False,
+            confirmed_by=None,
+            disputes=(),
+        )
+    return out
+
+
+@PROPS
+@given(reports=_reports, today=st.integers(min_value=0, max_value=DECEMBER.days + 3))
+def test_for_any_reports_the_views_are_never_negative_and_end_on_the_final(
+    reports: dict[tuple[int, str], Decimal], today: int
+) -> None:
+    day = DECEMBER.start + dt.timedelta(days=today)
+    snap = build_snapshot(HARSH_DEAL, DECEMBER, day, _figures(reports))
+    to_date, projected = snap.fee("to_date"), snap.fee("projected")
+    what_if = snap.fee("projected", {"gmv": Decimal(0)})
+    assert to_date.total >= 0
+    assert projected.total >= 0
+    assert what_if.total >= 0
+    # The projection and the what-if never drop a line the to-date view has.
+    kinds = {line.kind for line in to_date.lines}
+    assert kinds <= {line.kind for line in projected.lines}
+    assert kinds <= {line.kind for line in what_if.lines}
+    # Additive figures only grow when extrapolated: the commission never projects below the
+    # commission already earned.
+    earned, expected = to_date.line("commission"), projected.line("commission")
+    assert earned is not None and expected is not None
+    assert expected.amount >= earned.amount
+    if day >= DECEMBER.end:
+        final = snap.fee("final")
+        assert projected.total == final.total
+        assert projected.lines == final.lines

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from handlers.fee import fee_rich, final_rich, totals_text
+from handlers.kpi import flatten, kpi_rich
+from kpi.dealfile import load_deal
+from kpi.errors import DealFileError
 from kpi.fees import FeeStatement, FeeView, commission_for, compute_fee, shortfall, target_met
-from kpi.model import Band, Bonus, Commission, Deduction, FeePlan, Target
+from kpi.formula import Formula
+from kpi.model import Band, Bonus, Commission, Deal, Deduction, FeePlan, Metric, Target
+from kpi.pace import derive, prorated_targets
+from kpi.periods import first_period
+from kpi.sides import Figure
+from kpi.snapshot import Snapshot, build_snapshot, current_period
+from scheduler.recap import translator
 
 D = Decimal
 ONE = D(1)
@@ -210,8 +222,8 @@ CASES = [
         ),
         "6150.00",
     ),
-    # at_least with no figure at all: actual counts as 0, shortfall 1 = 20 steps = 2,000,
-    #   capped at 500; 5,000 + 0 + 0 - 500 = 4,500 < minimum 6,000: top-up 1,500 = 6,000.00
+    # at_least with no figure at all (issue 12, item 2): nothing reported is not judged, so
+    #   no deduction; 5,000 + 0 + 0 - 0 = 5,000 < minimum 6,000: top-up 1,000 = 6,000.00
     Case(
         "at_least deduction with no figure",
         REGULAR,
@@ -221,8 +233,8 @@ CASES = [
             ("base", "5000.00"),
             ("commission", "0.00"),
             ("bonus", "0.00"),
-            ("deduction", "-500.00"),
-            ("minimum", "1500.00"),
+            ("deduction", "0.00"),
+            ("minimum", "1000.00"),
         ),
         "6000.00",
     ),
@@ -390,6 +402,288 @@ CASES = [
 ]
 
 
+# --- Issue 12: missing is not zero, floors, wording, clipped periods ----------------------------
+
+# The demo deal's metrics (bot/demo/acme-linkstar-us.yaml); derive() applies the formula rules.
+DEMO_METRICS = {
+    name: Metric(name, name, Formula.parse(formula) if formula else None)
+    for name, formula in (
+        ("gmv", None),
+        ("orders", None),
+        ("ad_spend", None),
+        ("refunds", None),
+        ("net_gmv", "gmv - refunds"),
+        ("roi", "gmv / ad_spend"),
+        ("refund_rate", "refunds / gmv"),
+    )
+}
+
+
+def derived(**base: str) -> dict[str, Decimal | None]:
+    """Period totals as the snapshot builds them: unreported base metrics are None."""
+    return derive(DEMO_METRICS, {name: D(value) for name, value in base.items()})
+
+
+# The demo deal's regular terms.
+DEMO = FeePlan(
+    base=D("3000"),
+    commission=TIERED,
+    bonus=GMV_ROI_BONUS,
+    deduction=Deduction(on="gmv", step=D("0.10"), per_step=D("0.10"), of="base", cap_rate=D("0.5")),
+    minimum=D("3000"),
+    cap=D("20000"),
+)
+DEMO_TARGETS = (
+    Target(metric="gmv", direction="at_least", value=D("50000")),
+    Target(metric="roi", direction="at_least", value=D("2.5")),
+    Target(metric="refund_rate", direction="at_most", value=D("0.08")),
+)
+# A month of 30 days clipped to its last 10 (starts: 2026-11-21).
+CLIPPED = first_period(dt.date(2026, 11, 21), "month")
+CLIPPED_TARGETS = prorated_targets(DEMO_TARGETS, DEMO_METRICS, CLIPPED)
+THIRD = D(10) / D(30)
+
+ROI_DEDUCTION = FeePlan(
+    base=D("3000"), deduction=Deduction(on="roi", step=D("0.10"), per_step=D("0.10"), of="base")
+)
+FLAT_GMV_10 = Commission(on="gmv", bands=(Band(rate=D("0.10")),))
+FLOOR_TOTAL = FeePlan(
+    base=D("6000"),
+    commission=FLAT_GMV_10,
+    deduction=Deduction(on="gmv", step=D("0.10"), per_step=D("0.50"), of="total"),
+)
+FLOOR_BASE = FeePlan(
+    base=D("3000"),
+    commission=Commission(on="gmv", bands=(Band(rate=D("0.05")),)),
+    deduction=Deduction(on="gmv", step=D("0.10"), per_step=D("0.30"), of="base"),
+)
+JPY_PLAN = FeePlan(
+    base=D("500000"),
+    commission=Commission(on="gmv", bands=(Band(rate=D("0.03")),)),
+    minimum=D("600000"),
+)
+JPY_GUARANTEE = FeePlan(
+    base=D("300000"),
+    deduction=Deduction(on="gmv", step=D("0.10"), per_step=D("0.40"), of="total"),
+)
+CNY_PLAN = FeePlan(base=D("7000"), commission=FLAT_GMV_10, cap=D("14000"))
+CNY_REFUNDS = FeePlan(
+    base=D("7000"),
+    deduction=Deduction(on="refund_rate", step=D("0.25"), per_step=D("0.05"), of="base"),
+)
+GMV_50K = (Target(metric="gmv", direction="at_least", value=D("50000")),)
+
+SEMANTICS_CASES = [
+    # Item 2: /report gmv 100000 ad_spend 0 -> roi = 100,000 / 0 is undefined, never a miss:
+    #   base 3,000; deduction on roi: not judged = 0             = 3,000.00
+    Case(
+        "roi over zero ad spend is undefined: no deduction",
+        ROI_DEDUCTION,
+        derived(gmv="100000", ad_spend="0"),
+        "final",
+        (("base", "3000.00"), ("deduction", "0.00")),
+        "3000.00",
+        targets=DEMO_TARGETS,
+    ),
+    # Item 2: roi undefined (no ad spend reported) never meets the bonus condition:
+    #   trial base 1,500 + commission 50,000 x 5 % + 7,000 x 8 % = 3,060 + bonus 0 = 4,560.00
+    Case(
+        "roi undefined: the bonus condition is not met",
+        TRIAL,
+        derived(gmv="60000", refunds="3000"),
+        "projected",
+        (("base", "1500.00"), ("commission", "3060.00"), ("bonus", "0.00")),
+        "4560.00",
+        trial=True,
+    ),
+    # Item 3: refunds unreported count as 0 in net_gmv = gmv - refunds (60,000 - 0):
+    #   commission 50,000 x 5 % + 10,000 x 8 % = 2,500 + 800 = 3,300; bonus: gmv 60,000 >=
+    #   50,000, roi 60,000 / 15,000 = 4 >= 3.5 -> 1,000; 1,500 + 3,300 + 1,000 = 5,800.00
+    Case(
+        "refunds unreported count as 0 in net_gmv, projected",
+        TRIAL,
+        derived(gmv="60000", ad_spend="15000"),
+        "projected",
+        (("base", "1500.00"), ("commission", "3300.00"), ("bonus", "1000.00")),
+        "5800.00",
+        trial=True,
+    ),
+    # Item 3, to date: net_gmv 20,000 - 0 -> commission 20,000 x 5 % = 1,000; gmv 20,000 <
+    #   50,000: no bonus; 1,500 + 1,000 = 2,500.00
+    Case(
+        "refunds unreported count as 0 in net_gmv, to date",
+        TRIAL,
+        derived(gmv="20000", ad_spend="5000"),
+        "to_date",
+        (("base", "1500.00"), ("commission", "1000.00"), ("bonus", "0.00")),
+        "2500.00",
+        trial=True,
+    ),
+    # Item 6: deduction {of: total, per_step: 50%} with GMV 0: shortfall 1 = 10 steps x 50 %
+    #   x 6,000 = 30,000, bounded by the fee before deductions 6,000: 6,000 - 6,000 = 0.00
+    Case(
+        "a deduction of the total never takes more than the fee",
+        FLOOR_TOTAL,
+        {"gmv": D("0")},
+        "final",
+        (("base", "6000.00"), ("commission", "0.00"), ("deduction", "-6000.00")),
+        "0.00",
+        targets=GMV_50K,
+    ),
+    # Item 6: gmv 10,000 is 80 % short = 8 steps x 30 % x base 3,000 = 7,200, bounded by the
+    #   base 3,000; commission 10,000 x 5 % = 500: 3,000 + 500 - 3,000 = 500.00
+    Case(
+        "a deduction of the base never takes more than the base",
+        FLOOR_BASE,
+        {"gmv": D("10000")},
+        "final",
+        (("base", "3000.00"), ("commission", "500.00"), ("deduction", "-3000.00")),
+        "500.00",
+        targets=GMV_50K,
+    ),
+    # Item 6, within the bounds: gmv 45,000 is 10 % short = 1 step x 30 % x 3,000 = 900;
+    #   commission 45,000 x 5 % = 2,250: 3,000 + 2,250 - 900 = 4,350.00
+    Case(
+        "a deduction within its bounds is unchanged",
+        FLOOR_BASE,
+        {"gmv": D("45000")},
+        "final",
+        (("base", "3000.00"), ("commission", "2250.00"), ("deduction", "-900.00")),
+        "4350.00",
+        targets=GMV_50K,
+    ),
+    # Item 7: gmv 49,800 is (50,000 - 49,800) / 50,000 = 0.4 % short, under one 10 % step: no
+    #   deduction; net_gmv 49,000 x 5 % = 2,450; bonus: gmv missed: 3,000 + 2,450 = 5,450.00
+    Case(
+        "gmv 0.4% short is under one step: no deduction",
+        DEMO,
+        derived(gmv="49800", refunds="800", ad_spend="10000"),
+        "final",
+        (("base", "3000.00"), ("commission", "2450.00"), ("bonus", "0.00"), ("deduction", "0.00")),
+        "5450.00",
+        targets=DEMO_TARGETS,
+    ),
+    # Item 7: refund_rate 11.6 % over the 8 % limit: (0.116 - 0.08) / 0.08 = 0.45 = 1 step of
+    #   0.25 -> 5 % of the total (2,000 + 3,000) = 250: 5,000 - 250 = 4,750.00
+    Case(
+        "refund_rate over the limit by one step",
+        REFUNDS,
+        {"gmv": D("30000"), "refund_rate": D("0.116")},
+        "final",
+        (("base", "2000.00"), ("commission", "3000.00"), ("deduction", "-250.00")),
+        "4750.00",
+    ),
+    # Item 8: 10 of 30 days: base 3,000 x 10/30 = 1,000; the gmv target 50,000 x 10/30 =
+    #   16,666.67 (roi and refund_rate kept). gmv 21,000 meets it; roi 21,000 / 6,000 = 3.5
+    #   >= 2.5: bonus 1,000; net_gmv 20,000 x 5 % = 1,000; no deduction; minimum 1,000 and
+    #   cap 6,666.67 do not apply: 1,000 + 1,000 + 1,000 = 3,000.00
+    Case(
+        "clipped month: the gmv target is prorated, the bonus is met",
+        DEMO,
+        derived(gmv="21000", refunds="1000", ad_spend="6000"),
+        "final",
+        (
+            ("base", "1000.00"),
+            ("commission", "1000.00"),
+            ("bonus", "1000.00"),
+            ("deduction", "0.00"),
+        ),
+        "3000.00",
+        fraction=THIRD,
+        targets=CLIPPED_TARGETS,
+    ),
+    # Item 8: gmv 2,000 vs the prorated 16,666.67: 88 % short = 8 steps x 10 % x base 1,000 =
+    #   800, capped at 50 % = 500; net_gmv 2,000 x 5 % = 100; 1,000 + 100 - 500 = 600 < the
+    #   minimum 3,000 x 10/30 = 1,000: top-up 400 = 1,000.00
+    Case(
+        "clipped month: the minimum is prorated",
+        DEMO,
+        derived(gmv="2000", refunds="0", ad_spend="1000"),
+        "final",
+        (
+            ("base", "1000.00"),
+            ("commission", "100.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-500.00"),
+            ("minimum", "400.00"),
+        ),
+        "1000.00",
+        fraction=THIRD,
+        targets=CLIPPED_TARGETS,
+    ),
+    # Item 8: net_gmv 150,000: 50,000 x 5 % + 100,000 x 8 % = 10,500; bonus 1,000; base 1,000:
+    #   12,500 > the cap 20,000 x 10/30 = 6,666.67: reduction 5,833.33 = 6,666.67
+    Case(
+        "clipped month: the cap is prorated",
+        DEMO,
+        derived(gmv="150000", refunds="0", ad_spend="10000"),
+        "final",
+        (
+            ("base", "1000.00"),
+            ("commission", "10500.00"),
+            ("bonus", "1000.00"),
+            ("deduction", "0.00"),
+            ("cap", "-5833.33"),
+        ),
+        "6666.67",
+        fraction=THIRD,
+        targets=CLIPPED_TARGETS,
+    ),
+    # JPY (no minor unit), 10 of 31 days: base 500,000 x 10/31 = 161,290.32 -> 161,290;
+    #   commission 500,000 x 3 % = 15,000; 176,290 < minimum 600,000 x 10/31 = 193,548.39 ->
+    #   193,548: top-up 17,258 = 193,548
+    Case(
+        "JPY clipped period: base and minimum prorated to whole yen",
+        JPY_PLAN,
+        {"gmv": D("500000")},
+        "final",
+        (("base", "161290"), ("commission", "15000"), ("minimum", "17258")),
+        "193548",
+        currency="JPY",
+        fraction=D(10) / D(31),
+        targets=(),
+    ),
+    # JPY 对赌: gmv 1,000,000 vs 5,000,000 is 80 % short = 8 steps x 40 % x 300,000 =
+    #   960,000, bounded by the fee 300,000: total 0 (never negative)
+    Case(
+        "JPY guarantee never leaves a negative fee",
+        JPY_GUARANTEE,
+        {"gmv": D("1000000")},
+        "final",
+        (("base", "300000"), ("deduction", "-300000")),
+        "0",
+        currency="JPY",
+        targets=(Target(metric="gmv", direction="at_least", value=D("5000000")),),
+    ),
+    # CNY week clipped to 3 of 7 days: base 7,000 x 3/7 = 3,000.00; commission 80,000 x 10 %
+    #   = 8,000; 11,000 > cap 14,000 x 3/7 = 6,000: reduction 5,000 = 6,000.00
+    Case(
+        "CNY clipped week: base and cap prorated",
+        CNY_PLAN,
+        {"gmv": D("80000")},
+        "final",
+        (("base", "3000.00"), ("commission", "8000.00"), ("cap", "-5000.00")),
+        "6000.00",
+        currency="CNY",
+        fraction=D(3) / D(7),
+        targets=(),
+    ),
+    # CNY: refund_rate 9 % over the 8 % limit by (0.09 - 0.08) / 0.08 = 12.5 %, under one
+    #   25 % step: no deduction = 7,000.00
+    Case(
+        "CNY refund_rate over the limit by less than one step: no deduction",
+        CNY_REFUNDS,
+        {"refund_rate": D("0.09")},
+        "final",
+        (("base", "7000.00"), ("deduction", "0.00")),
+        "7000.00",
+        currency="CNY",
+        targets=DEMO_TARGETS,
+    ),
+]
+CASES += SEMANTICS_CASES
+
+
 def _run(case: Case) -> FeeStatement:
     return compute_fee(
         case.plan,
@@ -416,6 +710,8 @@ def test_fee_table(case: Case) -> None:
 
 def test_table_has_enough_cases() -> None:
     assert len(CASES) >= 15
+    assert len(SEMANTICS_CASES) >= 15
+    assert {"JPY", "CNY"} <= {case.currency for case in SEMANTICS_CASES}
 
 
 # --- Tracing: each line carries what is needed to check it by hand --------------------------
@@ -471,10 +767,13 @@ def test_deduction_line_traces_by_hand() -> None:
         "of_amount": D("5000.00"),
         "uncapped": D("300"),
         "capped": False,
+        "bound": None,
+        "bound_amount": None,
     }
     capped = _run(CASES[8]).line("deduction")
     assert capped is not None
     assert capped.detail["capped"] is True
+    assert capped.detail["bound"] == "cap_rate"
     assert capped.detail["steps"] == 6
     assert capped.detail["uncapped"] == D("600")
 
@@ -482,10 +781,20 @@ def test_deduction_line_traces_by_hand() -> None:
 def test_minimum_and_cap_lines_trace_by_hand() -> None:
     minimum = _run(CASES[13]).line("minimum")
     assert minimum is not None
-    assert dict(minimum.detail) == {"minimum": D("6000.00"), "before": D("5450.00")}
+    assert dict(minimum.detail) == {
+        "minimum": D("6000.00"),
+        "before": D("5450.00"),
+        "full": D("6000"),
+        "fraction": ONE,
+    }
     cap = _run(CASES[15]).line("cap")
     assert cap is not None
-    assert dict(cap.detail) == {"cap": D("12000.00"), "before": D("15700.00")}
+    assert dict(cap.detail) == {
+        "cap": D("12000.00"),
+        "before": D("15700.00"),
+        "full": D("12000"),
+        "fraction": ONE,
+    }
 
 
 def test_percentage_bonus_traces_its_base() -> None:
@@ -552,7 +861,7 @@ def test_target_met(direction: str, value: Decimal | None, met: bool) -> None:
     [
         ("at_least", "50000", "41300", "0.174"),
         ("at_least", "50000", "60000", "0"),
-        ("at_least", "50000", None, "1"),  # no figure counts as 0
+        ("at_least", "50000", None, "0"),  # undefined is never judged (issue 12, item 2)
         ("at_least", "100", "-50", "1.5"),  # a negative actual misses by more than the target
         ("at_most", "0.08", "0.10", "0.25"),
         ("at_most", "0.08", "0.24", "2"),  # three times the ceiling: 200 % over
@@ -645,3 +954,200 @@ def test_statement_is_read_only() -> None:
     assert base is not None
     with pytest.raises(TypeError):
         base.detail["full"] = D(1)  # type: ignore[index]
+
+
+# --- Issue 12 in the four views: to date, projected, what-if and the statement ----------------
+
+DEMO_TEXT = (Path(__file__).parent.parent / "bot" / "demo" / "acme-linkstar-us.yaml").read_text(
+    encoding="utf-8"
+)
+DEMO_DEAL = load_deal(DEMO_TEXT)
+
+
+def _figure(day: dt.date, metric: str, value: str) -> Figure:
+    return Figure(
+        day=day,
+        metric=metric,
+        seller=None,
+        agency=None,
+        value=D(value),
+        status="counted",
+        counted_side="seller",
+        disagreement=False,
+        confirmed_by=None,
+        disputes=(),
+    )
+
+
+def _daily(first: dt.date, count: int, **values: str) -> dict[tuple[dt.date, str], Figure]:
+    out = {}
+    for n in range(count):
+        day = first + dt.timedelta(days=n)
+        for metric, value in values.items():
+            out[(day, metric)] = _figure(day, metric, value)
+    return out
+
+
+def _snap(deal: Deal, today: dt.date, figures: dict[tuple[dt.date, str], Figure]) -> Snapshot:
+    return build_snapshot(deal, current_period(deal, today), today, figures)
+
+
+NOV_1 = dt.date(2026, 11, 1)
+# gmv 2,000 and ad_spend 500 on each of Nov 1-10; nobody reports refunds, orders or viewers.
+NO_REFUNDS = _daily(NOV_1, 10, gmv="2000", ad_spend="500")
+
+
+def test_unreported_refunds_count_as_0_in_all_four_views_and_are_named() -> None:
+    # November is the trial: base 1,500, no deduction. net_gmv = gmv - refunds (unreported: 0).
+    now = _snap(DEMO_DEAL, dt.date(2026, 11, 10), NO_REFUNDS)
+    # To date: net_gmv 20,000 x 5 % = 1,000.00.
+    assert now.fee("to_date").line("commission").amount == D("1000.00")  # type: ignore[union-attr]
+    # Projected over 30 of 10 days: net_gmv 60,000: 50,000 x 5 % + 10,000 x 8 % = 3,300.00
+    # (before issue 12: net_gmv None, commission 0, less than the fee already earned).
+    assert now.fee("projected").line("commission").amount == D("3300.00")  # type: ignore[union-attr]
+    # What-if gmv 45,000: net_gmv 45,000 x 5 % = 2,250.00.
+    what_if = now.fee("projected", {"gmv": D(45000)})
+    assert what_if.line("commission").amount == D("2250.00")  # type: ignore[union-attr]
+    # The statement, once November has ended: net_gmv 20,000 x 5 % = 1,000.00.
+    ended = _snap(DEMO_DEAL, dt.date(2026, 11, 30), NO_REFUNDS)
+    assert ended.fee("final").line("commission").amount == D("1000.00")  # type: ignore[union-attr]
+    text = flatten(fee_rich(translator("en"), now))
+    assert "commission on net_gmv 20,000: 20,000 × 5% (refunds not reported, counted as 0)" in text
+    assert "commission on net_gmv 60,000" in text
+    assert "refunds 未上报，按 0 计" in flatten(fee_rich(translator("zh"), now))
+    what_if_text = flatten(final_rich(translator("en"), now, what_if, what_if="gmv 45,000"))
+    assert "net_gmv 45,000" in what_if_text and "refunds —" in what_if_text
+
+
+def test_a_metric_nobody_reported_is_a_dash_and_a_ratio_over_it_is_never_judged() -> None:
+    snap = _snap(DEMO_DEAL, dt.date(2026, 11, 10), NO_REFUNDS)
+    assert snap.totals.values["viewers"] is None
+    assert snap.totals.values["refund_rate"] is None  # refunds / gmv: refunds unreported
+    text = flatten(kpi_rich(translator("en"), snap))
+    assert "viewers —" in text and "viewers 0" not in text
+    refund_line = next(line for line in text.splitlines() if "refund_rate" in line)
+    assert "behind" not in refund_line and "0.0%" not in refund_line
+    statement = totals_text(
+        DEMO_DEAL, _snap(DEMO_DEAL, dt.date(2026, 12, 1), NO_REFUNDS).totals.values
+    )
+    assert "viewers —" in statement and "refunds —" in statement
+
+
+def test_past_days_without_a_report_are_named_and_pace_as_0() -> None:
+    # Reports on Nov 1-10; today is Nov 14, not reported yet: 13 days elapsed, Nov 11-13 are 0.
+    snap = _snap(DEMO_DEAL, dt.date(2026, 11, 14), NO_REFUNDS)
+    # gmv 20,000 x 30 / 13 = 46,153.846...: shown to 2 decimals at most.
+    assert snap.projected["gmv"] == D(20000) * 30 / 13
+    text = flatten(kpi_rich(translator("en"), snap))
+    assert "46,153.85" in text and "46,153.846" not in text
+    assert "Days not reported (count as 0 for pace): gmv 3 day(s), ad_spend 3 day(s)" in text
+
+
+def test_the_deduction_says_under_one_step_and_over_the_limit() -> None:
+    december = dt.date(2026, 12, 31)
+    # gmv 49,800 for December (50,000 target): 0.4 % short, under one 10 % step.
+    under = _snap(DEMO_DEAL, december, {(december, "gmv"): _figure(december, "gmv", "49800")})
+    text = flatten(final_rich(translator("en"), under, under.fee("final")))
+    assert "deduction: gmv 0.4% short, under one step (10%): no deduction: USD 0.00" in text
+    assert "target met" not in text
+    # An at_most deduction: refund_rate 11.6 % against an 8 % limit, every 25 % over = 5 %.
+    at_most = load_deal(
+        DEMO_TEXT.replace(
+            "deduction: {on: gmv, step: 10%, per_step: 10%, of: base, cap: 50%}",
+            "deduction: {on: refund_rate, step: 25%, per_step: 5%, of: total}",
+        )
+    )
+    figures = {
+        (december, "gmv"): _figure(december, "gmv", "50000"),
+        (december, "refunds"): _figure(december, "refunds", "5800"),
+    }
+    over = _snap(at_most, december, figures)
+    text = flatten(final_rich(translator("en"), over, over.fee("final")))
+    # (0.116 - 0.08) / 0.08 = 45 % over = 1 step x 5 % of the total (3,000 + commission
+    # 44,200 x 5 % = 2,210 = 5,210) = 260.50.
+    assert "deduction: refund_rate ends at 11.6%, over the 8.0% limit by 45% → 1 step(s)" in text
+    assert "USD -260.50" in text
+    assert "short" not in text.split("deduction:")[1].split("\n")[0]
+
+
+def test_a_deduction_bounded_by_the_fee_says_so() -> None:
+    harsh = load_deal(
+        DEMO_TEXT.replace(
+            "deduction: {on: gmv, step: 10%, per_step: 10%, of: base, cap: 50%}",
+            "deduction: {on: gmv, step: 10%, per_step: 50%, of: total}",
+        ).replace("  minimum: 3000\n", "")
+    )
+    december = dt.date(2026, 12, 31)
+    snap = _snap(harsh, december, {(december, "gmv"): _figure(december, "gmv", "0")})
+    statement = snap.fee("final")
+    # gmv 0: 10 steps x 50 % of the total 3,000 = 15,000, capped at the fee 3,000: total 0.
+    assert statement.total == D("0.00")
+    text = flatten(final_rich(translator("en"), snap, statement))
+    assert "(capped at the fee: USD 3,000.00): USD -3,000.00" in text
+    assert "Total: USD 0.00" in text
+
+
+def test_a_clipped_first_month_prorates_targets_minimum_and_cap_in_every_view() -> None:
+    late = load_deal(DEMO_TEXT.replace("starts: 2026-11-01", "starts: 2026-11-21"))
+    figures = _daily(dt.date(2026, 11, 21), 5, gmv="4000", ad_spend="1000", refunds="100")
+    snap = _snap(late, dt.date(2026, 11, 25), figures)
+    # Nov 21-30: 10 of 30 days. gmv target 50,000 x 10/30 = 16,666.67; roi and the at_most
+    # refund_rate kept.
+    assert [t.value for t in snap.targets] == [D("16666.67"), D("2.5"), D("0.08")]
+    text = flatten(kpi_rich(translator("en"), snap))
+    assert "gmv 20,000 (target ≥ 16,666.67)" in text
+    assert "gmv 16,666.67 of 50,000" in text
+    # gmv 20,000 meets the prorated target now; projected 20,000 x 10 / 5 = 40,000 too.
+    assert snap.statuses[0].met_now and snap.statuses[0].on_track
+    # The trial's base 1,500 x 10/30 = 500.00 in every view.
+    for view in ("to_date", "projected", "final"):
+        assert snap.fee(view).line("base").amount == D("500.00")  # type: ignore[union-attr]
+
+
+def test_a_deal_that_ends_clips_and_prorates_its_last_period() -> None:
+    ending = load_deal(
+        DEMO_TEXT.replace("starts: 2026-11-01", "starts: 2026-11-01\nends: 2026-12-10")
+    )
+    assert ending.ends == dt.date(2026, 12, 10)
+    # Long after the end, the current period is still the last one: Dec 1-10, 10 of 31 days.
+    snap = _snap(ending, dt.date(2027, 1, 20), {})
+    assert (snap.period.start, snap.period.end) == (dt.date(2026, 12, 1), dt.date(2026, 12, 10))
+    assert snap.closed
+    # base 3,000 x 10/31 = 967.74; minimum 3,000 x 10/31 = 967.74 is already met.
+    final = snap.fee("final")
+    assert final.line("base").amount == D("967.74")  # type: ignore[union-attr]
+    assert final.total == D("967.74")
+    text = flatten(final_rich(translator("en"), snap, final))
+    assert "base fee (USD 3,000.00 prorated 10/31 days)" in text
+
+
+def test_a_deal_that_ends_before_it_starts_is_refused() -> None:
+    with pytest.raises(DealFileError, match="ends"):
+        load_deal(DEMO_TEXT.replace("starts: 2026-11-01", "starts: 2026-11-01\nends: 2026-10-31"))
+
+
+def test_roi_over_zero_ad_spend_is_undefined_in_kpi_and_fee_and_deducts_nothing() -> None:
+    # /report gmv 100000 ad_spend 0 in December, with a deduction on roi (target 2.5).
+    roi_deal = load_deal(
+        DEMO_TEXT.replace(
+            "deduction: {on: gmv, step: 10%, per_step: 10%, of: base, cap: 50%}",
+            "deduction: {on: roi, step: 10%, per_step: 10%, of: base}",
+        )
+    )
+    day = dt.date(2026, 12, 1)
+    figures = {
+        (day, "gmv"): _figure(day, "gmv", "100000"),
+        (day, "ad_spend"): _figure(day, "ad_spend", "0"),
+    }
+    snap = _snap(roi_deal, day, figures)
+    assert snap.totals.values["roi"] is None
+    kpi_text = flatten(kpi_rich(translator("en"), snap))
+    roi_line = next(line for line in kpi_text.splitlines() if line.startswith("• roi"))
+    assert roi_line.startswith("• roi — (target ≥ 2.50)") and "undefined, not judged" in roi_line
+    for view in ("projected", "final"):
+        statement = snap.fee(view)
+        assert statement.line("deduction").amount == 0  # type: ignore[union-attr]
+        assert statement.line("bonus").amount == 0  # type: ignore[union-attr]
+    fee_text = flatten(fee_rich(translator("en"), snap))
+    assert "deduction: roi has no figure (not reported or undefined), not judged: none" in fee_text
+    assert "• roi: undefined at this pace, not judged" in fee_text

@@ -60,11 +60,19 @@ VALUES: dict[str, Decimal | None] = {
         ("gmv / zero", None),
         ("zero / zero", None),
         ("1 + gmv / (refunds - 3000)", None),
-        # A missing or None input has no value.
+        # A ratio or product with an unreported side has no value.
         ("gmv / missing", None),
-        ("nothing + 1", None),
+        ("missing / gmv", None),
         ("zero * nothing", None),
         ("-nothing", None),
+        # In a sum or difference an unreported input counts as 0 (issue 12, item 3):
+        # gmv 60,000 - refunds (unreported) = 60,000 - 0.
+        ("gmv - nothing", D("60000")),
+        ("nothing + 1", D("1")),
+        ("nothing - missing", None),  # nothing reported at all: no value
+        # ...but a sum with an undefined ratio in it stays undefined, never "0".
+        ("gmv + gmv / zero", None),
+        ("(gmv - nothing) / ad_spend", D("4")),
     ],
 )
 def test_evaluate(text: str, expected: Decimal | None) -> None:

@@ -12,13 +12,16 @@ from hypothesis import strategies as st
 from kpi.formula import Formula
 from kpi.model import Entry, Metric, Target
 from kpi.pace import (
-    Totals,
     derive,
     elapsed_days,
+    pace_days,
     period_totals,
     project,
+    prorated_targets,
     statuses,
     target_status,
+    unreported_days,
+    unreported_inputs,
 )
 from kpi.periods import Period, first_period, period_containing
 from kpi.sides import Figure, resolve
@@ -100,7 +103,7 @@ def test_worked_example_totals_on_nov_10() -> None:
         "gmv": Decimal(20000),
         "refunds": Decimal(1000),
         "ad_spend": Decimal(5000),
-        "orders": Decimal(0),
+        "orders": None,  # never reported: no value, shown "—" (issue 12, item 1)
         "net_gmv": Decimal(19000),
         "roi": Decimal(4),
     }
@@ -153,28 +156,29 @@ TWO = {"gmv": metric("gmv"), "ad_spend": metric("ad_spend"), "roi": metric("roi"
         pytest.param(
             [fig(D(2026, 10, 31), "gmv", "5"), fig(D(2026, 11, 1), "gmv", "7")],
             NOV, D(2026, 11, 30),
-            {"gmv": Decimal(7), "ad_spend": Decimal(0), "roi": None},  # roi = 7 / 0: no value
+            # ad_spend: no report, so no value (not 0); roi = 7 / nothing: no value.
+            {"gmv": Decimal(7), "ad_spend": None, "roi": None},
             {"gmv": D(2026, 11, 1), "ad_spend": None}, {"gmv": 1, "ad_spend": 0},
             id="days-before-the-period-skipped",
         ),
         pytest.param(
             [fig(D(2026, 11, 30), "gmv", "7"), fig(D(2026, 12, 1), "gmv", "5")],
             NOV, D(2026, 12, 15),
-            {"gmv": Decimal(7), "ad_spend": Decimal(0), "roi": None},
+            {"gmv": Decimal(7), "ad_spend": None, "roi": None},
             {"gmv": D(2026, 11, 30), "ad_spend": None}, {"gmv": 1, "ad_spend": 0},
             id="upto-after-the-period-stops-at-its-end",
         ),
         pytest.param(
             [fig(D(2026, 11, 3), "gmv", "7"), fig(D(2026, 11, 4), "gmv", "5")],
             NOV, D(2026, 11, 3),
-            {"gmv": Decimal(7), "ad_spend": Decimal(0), "roi": None},
+            {"gmv": Decimal(7), "ad_spend": None, "roi": None},
             {"gmv": D(2026, 11, 3), "ad_spend": None}, {"gmv": 1, "ad_spend": 0},
             id="days-after-upto-skipped",
         ),
         pytest.param(
             [fig(D(2026, 11, 3), "gmv", None), fig(D(2026, 11, 4), "gmv", "5", "provisional")],
             NOV, D(2026, 11, 30),
-            {"gmv": Decimal(5), "ad_spend": Decimal(0), "roi": None},
+            {"gmv": Decimal(5), "ad_spend": None, "roi": None},
             {"gmv": D(2026, 11, 4), "ad_spend": None}, {"gmv": 1, "ad_spend": 0},
             id="pending-skipped-provisional-counted",
         ),
@@ -189,7 +193,7 @@ TWO = {"gmv": metric("gmv"), "ad_spend": metric("ad_spend"), "roi": metric("roi"
         pytest.param(
             [fig(D(2026, 11, 3), "gmv", "6")],
             NOV, D(2026, 10, 31),
-            {"gmv": Decimal(0), "ad_spend": Decimal(0), "roi": None},
+            {"gmv": None, "ad_spend": None, "roi": None},
             {"gmv": None, "ad_spend": None}, {"gmv": 0, "ad_spend": 0},
             id="upto-before-the-period-is-empty",
         ),
@@ -204,7 +208,8 @@ def test_period_totals(
     reported: dict[str, int],
 ) -> None:
     totals = period_totals(figures, TWO, period, upto)
-    assert totals == Totals(values=values, last_day=last_day, days_reported=reported)
+    assert (totals.values, totals.last_day, totals.days_reported) == (values, last_day, reported)
+    assert totals.upto == min(upto, period.end)
 
 
 def test_ratio_of_sums_not_sum_of_ratios() -> None:
@@ -245,8 +250,11 @@ def test_derive_follows_dependencies_whatever_the_order() -> None:
     ("base", "net_gmv", "roi"),
     [
         ({"gmv": Decimal(10), "refunds": Decimal(1), "ad_spend": Decimal(0)}, Decimal(9), None),
-        ({"gmv": Decimal(10), "refunds": None, "ad_spend": Decimal(5)}, None, Decimal(2)),
-        ({"gmv": Decimal(10)}, None, None),  # missing base metrics are None
+        # refunds unreported: net_gmv = 10 - 0 (a difference counts it as 0); roi unaffected.
+        ({"gmv": Decimal(10), "refunds": None, "ad_spend": Decimal(5)}, Decimal(10), Decimal(2)),
+        # ad_spend unreported: roi = 10 / nothing has no value; net_gmv = 10 - 0.
+        ({"gmv": Decimal(10)}, Decimal(10), None),
+        ({}, None, None),  # nothing reported at all: no value anywhere
     ],
 )
 def test_derive_without_a_value(
@@ -272,8 +280,13 @@ def test_each_metric_uses_its_own_last_day() -> None:
     figures += [fig(d, "ad_spend", "50") for d in days(D(2026, 11, 1), D(2026, 11, 5))]
     totals = period_totals(figures, TWO, NOV, D(2026, 11, 10))
     projected = project(totals, TWO, NOV)
-    # gmv 1,000 x 30 / 10 = 3,000; ad_spend 250 x 30 / 5 = 1,500; roi 3,000 / 1,500 = 2.
-    assert projected == {"gmv": Decimal(3000), "ad_spend": Decimal(1500), "roi": Decimal(2)}
+    # Today is Nov 10. gmv has today's report: elapsed 10, 1,000 x 30 / 10 = 3,000.
+    # ad_spend has none today: elapsed = the 9 days up to yesterday, Nov 6-9 counting as 0:
+    # 250 x 30 / 9 = 833.33...; roi = 3,000 / 833.33... = 3.6.
+    assert projected["gmv"] == Decimal(3000)
+    assert projected["ad_spend"] == Decimal(250) * 30 / 9
+    assert round(projected["roi"], 20) == Decimal("3.6")  # type: ignore[arg-type]
+    assert unreported_days(totals, NOV) == {"ad_spend": 4}
 
 
 def test_a_gap_before_the_last_day_counts_as_elapsed() -> None:
@@ -281,8 +294,10 @@ def test_a_gap_before_the_last_day_counts_as_elapsed() -> None:
     totals = period_totals(figures, TWO, NOV, D(2026, 11, 10))
     assert totals.last_day["gmv"] == D(2026, 11, 6)
     assert totals.days_reported["gmv"] == 2
-    # 600 x 30 / 6 elapsed days = 3,000.
-    assert project(totals, TWO, NOV)["gmv"] == Decimal(3000)
+    # Today is Nov 10, not reported yet: elapsed = Nov 1-9 = 9 days, 7 of them without a
+    # report (counted as 0). 600 x 30 / 9 = 2,000.
+    assert project(totals, TWO, NOV)["gmv"] == Decimal(2000)
+    assert unreported_days(totals, NOV) == {"gmv": 7}
 
 
 def test_first_period_projects_over_its_clipped_days() -> None:
@@ -297,7 +312,7 @@ def test_first_period_projects_over_its_clipped_days() -> None:
 
 def test_no_figure_no_projection() -> None:
     totals = period_totals([], TWO, NOV, D(2026, 11, 10))
-    assert totals.values["gmv"] == Decimal(0)
+    assert totals.values["gmv"] is None
     assert project(totals, TWO, NOV) == {"gmv": None, "ad_spend": None, "roi": None}
 
 
@@ -411,5 +426,73 @@ def test_pace_values_are_decimal_and_match_the_elapsed_share(
     )
     for value in (*totals.values.values(), *projected.values(), status.pace):
         assert value is None or isinstance(value, Decimal)
-    # A constant daily figure projects to daily x days, so pace = daily x days / target.
-    assert status.pace == daily * elapsed * period.days / elapsed / target
+    # At the period's end the projection is the actual (the unreported days count as 0), so
+    # pace = daily x elapsed / target.
+    assert projected["gmv"] == totals.values["gmv"]
+    assert status.pace == daily * elapsed / target
+
+
+# ---------------------------------------------------------------- issue 12: pace and proration
+
+WEEK = period_containing(D(2026, 11, 2), "week", D(2026, 11, 2))  # Mon Nov 2 - Sun Nov 8
+
+
+def test_a_week_reported_on_two_days_projects_its_actual_on_its_last_day() -> None:
+    figures = [fig(D(2026, 11, 2), "gmv", "10000"), fig(D(2026, 11, 3), "gmv", "4000")]
+    # Sunday Nov 8, the last day: nothing is left to extrapolate: projected = actual 14,000
+    # (before issue 12: 14,000 x 7 / 2 = 49,000, 3.5 times the actual).
+    on_last_day = period_totals(figures, TWO, WEEK, D(2026, 11, 8))
+    assert project(on_last_day, TWO, WEEK)["gmv"] == Decimal(14000)
+    assert unreported_days(on_last_day, WEEK) == {"gmv": 5}
+    # ...and after it ended (the recap on Monday reads the period as of Sunday or later).
+    after = period_totals(figures, TWO, WEEK, D(2026, 11, 12))
+    assert project(after, TWO, WEEK)["gmv"] == Decimal(14000)
+    # On Thursday, today unreported: elapsed Mon-Wed = 3 days, Wed counting as 0:
+    # 14,000 x 7 / 3 = 32,666.67 (not 14,000 x 7 / 2).
+    thursday = period_totals(figures, TWO, WEEK, D(2026, 11, 5))
+    assert project(thursday, TWO, WEEK)["gmv"] == Decimal(14000) * 7 / 3
+    # Once Thursday has a report it counts: (14,000 + 2,000) x 7 / 4 = 28,000.
+    reported = period_totals(
+        [*figures, fig(D(2026, 11, 5), "gmv", "2000")], TWO, WEEK, D(2026, 11, 5)
+    )
+    assert project(reported, TWO, WEEK)["gmv"] == Decimal(28000)
+
+
+@pytest.mark.parametrize(
+    ("upto", "last_day", "expected"),
+    [
+        (D(2026, 11, 5), None, 3),  # Mon-Wed: the days up to yesterday
+        (D(2026, 11, 5), D(2026, 11, 5), 4),  # plus today once today has a report
+        (D(2026, 11, 2), None, 0),  # the first day, nothing yet: no pace
+        (D(2026, 11, 8), D(2026, 11, 3), 7),  # the last day: the whole period
+    ],
+)
+def test_pace_days(upto: dt.date, last_day: dt.date | None, expected: int) -> None:
+    assert pace_days(WEEK, upto, last_day) == expected
+
+
+def test_clipped_month_prorates_at_least_targets_on_additive_metrics_only() -> None:
+    # Nov 21-30: 10 of 30 days. gmv 60,000 x 10/30 = 20,000.00; net_gmv (gmv - refunds, a
+    # difference) 30,000 x 10/30 = 10,000.00; roi (a ratio) and the at_most refunds stay.
+    first = first_period(D(2026, 11, 21), "month")
+    targets = (
+        Target("gmv", "at_least", Decimal(60000)),
+        Target("net_gmv", "at_least", Decimal(30000)),
+        Target("roi", "at_least", Decimal("3.5")),
+        Target("refunds", "at_most", Decimal(3000)),
+    )
+    gmv, net, roi, refunds = prorated_targets(targets, METRICS, first)
+    assert (gmv.value, net.value) == (Decimal("20000.00"), Decimal("10000.00"))
+    assert (roi, refunds) == targets[2:]
+    # 50,000 x 10/30 = 16,666.666... rounds half-up to 2 places.
+    (odd,) = prorated_targets((Target("gmv", "at_least", Decimal(50000)),), METRICS, first)
+    assert odd.value == Decimal("16666.67")
+    assert prorated_targets(targets, METRICS, NOV) == targets  # a whole month: unchanged
+
+
+def test_unreported_inputs_are_named() -> None:
+    values = derive(METRICS, {"gmv": Decimal(100)})
+    assert values["net_gmv"] == Decimal(100)  # 100 - refunds (unreported, 0)
+    assert unreported_inputs(METRICS, "net_gmv", values) == ["refunds"]
+    assert unreported_inputs(METRICS, "roi", values) == []  # undefined: shown "—" instead
+    assert unreported_inputs(METRICS, "gmv", values) == []

@@ -101,6 +101,9 @@ async def test_a_warning_that_stands_two_checks_becomes_an_escalation() -> None:
             tick("2026-11-01T00:00:00-07:00"),
             *backfill("2026-11-03T09:00:00-08:00", dt.date(2026, 11, 1), 2, 1400),
             tick("2026-11-03T10:00:00-08:00"),
+            # Nov 3 reported too, so on Nov 4 the pace stands: 4,200 x 30 / 3 days = 42,000.
+            # (Unreported, Nov 3 would count as 0: 2,800 x 30 / 3 = 28,000, 56%.)
+            *backfill("2026-11-04T09:00:00-08:00", dt.date(2026, 11, 3), 1, 1400),
             tick("2026-11-04T10:00:00-08:00"),
         ]
     )
@@ -259,16 +262,18 @@ async def test_open_disagreement_escalates_after_two_days() -> None:
     schedule = 'schedule:\n  pace_check: "10:00"\n  escalation: {after: 4h, repeat: 12h, max: 1}\n'
     lines = [
         tick("2026-11-01T00:00:00-07:00"),
-        # 3,000 on day 2 of 30 is 90% of the pace: no warning, so no pace escalation.
-        say("2026-11-02T21:00:00-08:00", SELLER, "/report gmv 3000"),
-        say("2026-11-02T21:05:00-08:00", AGENCY, "/report gmv 3500"),
+        # 6,000 reported for day 2; later days unreported count as 0 for pace. Nov 4: 6,000 x
+        # 30 / 3 days = 60,000 (120%); Nov 5: 6,000 x 30 / 4 = 45,000, exactly 90% of the
+        # pace: no warning, so no pace escalation.
+        say("2026-11-02T21:00:00-08:00", SELLER, "/report gmv 6000"),
+        say("2026-11-02T21:05:00-08:00", AGENCY, "/report gmv 7000"),
         tick("2026-11-04T10:00:00-08:00"),
         tick("2026-11-05T10:00:00-08:00"),
     ]
     sent = await replay(deal_yaml(schedule=schedule), lines)
     escalations = of_kind(sent, "escalation")
     assert escalations and all(m["at"] == "2026-11-05T10:00:00-08:00" for m in escalations)
-    assert "disagree on 2026-11-02: gmv (seller 3,000, agency 3,500)" in escalations[0]["text"]
+    assert "disagree on 2026-11-02: gmv (seller 6,000, agency 7,000)" in escalations[0]["text"]
 
 
 async def test_after_an_outage_notices_wait_out_quiet_hours_and_only_the_latest_goes(

@@ -249,3 +249,38 @@ def test_a_long_outage_names_the_latest_missed_slots_and_counts_the_rest() -> No
     assert line.startswith("Not sent while the bot was offline (past the grace window): 4 earlier")
     assert "pace check 11-05 10:00" in line and "pace check 11-14 10:00" in line
     assert "11-04 10:00" not in line
+
+
+def test_a_deal_that_ends_stops_its_schedule_after_the_last_recap() -> None:
+    # The deal ends on Wednesday Nov 11. Reminders and pace checks stop that day; the recap
+    # of Monday Nov 16 (covering Nov 9-15, the deal's last days) is the last one.
+    schedule = Schedule(recap_weekday=0, recap_time=dt.time(9, 0), reminder=dt.time(22, 30))
+    deal = dataclasses.replace(make_deal(schedule), ends=dt.date(2026, 11, 11))
+    common: dict[str, Any] = {
+        "after": dt.date(2026, 11, 8),
+        "origin": utc("2026-10-01T00:00:00-07:00"),
+        "now": utc("2026-12-01T23:00:00-08:00"),
+    }
+    reminders = due_slots(deal, "reminder", **common)
+    assert [s.key for s in reminders] == ["2026-11-09", "2026-11-10", "2026-11-11"]
+    assert [s.key for s in due_slots(deal, "recap", **common)] == ["2026-11-09", "2026-11-16"]
+    assert (
+        next_slot(
+            deal,
+            "recap",
+            after=utc("2026-11-16T10:00:00-08:00"),
+            cursor=None,
+            origin=utc("2026-10-01T00:00:00-07:00"),
+        )
+        is None
+    )
+    assert (
+        next_slot(
+            deal,
+            "reminder",
+            after=utc("2026-11-11T23:00:00-08:00"),
+            cursor=None,
+            origin=utc("2026-10-01T00:00:00-07:00"),
+        )
+        is None
+    )
