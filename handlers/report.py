@@ -288,9 +288,8 @@ def _verdict_lines(ctx: Context, verdicts: list[Verdict]) -> str:
     marked so (a dispute after a confirmation takes its place)."""
     text = ""
     for index, v in enumerate(verdicts):
-        text += "\n    " + ctx.t(
-            f"history.{v.kind}", who=v.person_name or v.person, reason=v.reason
-        )
+        said = ctx.t(f"history.{v.kind}", who=v.person_name or v.person, reason=v.reason)
+        text += "\n    " + said.rstrip()
         if any(later.side == v.side for later in verdicts[index + 1 :]):
             text += ctx.t("trust.history_replaced")
     return text

@@ -468,6 +468,7 @@ def _metrics(r: _Reader, node: Node) -> dict[str, Metric]:
             if "kind" in fields:
                 chosen = _metric_kind(r, fields["kind"], _join(path, "kind"), formula)
                 if chosen is None:
+                    formula_nodes.pop(name, None)
                     continue
                 kind = chosen
             if description is None:
