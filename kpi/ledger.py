@@ -483,8 +483,8 @@ class Ledger:
             message_key: The source message's stable key.
             at: When the message was received (aware).
             skip_unchanged: A value equal to the current figure of its (day, metric, side)
-                is not stored (re-sending the figure on record is never a correction, whoever
-                of the side sends it, alone or with other metrics): its entry in the result is
+                that ``person`` reported is not stored (re-sending one's figure on record is
+                never a correction, alone or with other metrics): its entry in the result is
                 the current one, marked in ``kept``. When every value is unchanged nothing is
                 stored and the result has ``duplicate=True`` and ``unchanged=True``.
 
@@ -535,7 +535,12 @@ class Ledger:
             kept = {
                 metric
                 for metric, value in values
-                if skip_unchanged and (head := previous[metric]) is not None and head.value == value
+                if skip_unchanged
+                and (head := previous[metric]) is not None
+                and head.value == value
+                # Another person of the side sending the same figure takes it over: newest
+                # wins, and the figure is then theirs (the reply names whom it corrects).
+                and head.person == person
             }
             if len(kept) == len(metrics):
                 heads_now = tuple(cast(Entry, previous[metric]) for metric in metrics)

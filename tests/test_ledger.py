@@ -313,7 +313,7 @@ async def test_skip_unchanged_stores_nothing_for_the_same_figures(
     [
         ((("gmv", D("12500")), ("orders", D(341))), None),  # one figure differs
         ((("gmv", D("12500")), ("ad_spend", D(1))), None),  # one figure is new
-        ((("gmv", D("12500.00")), ("orders", D(341))), "slack:U-AGENCY2"),  # another person
+        ((("gmv", D("12500.00")), ("orders", D(341))), None),  # another spelling
     ],
 )
 async def test_a_figure_on_record_sent_with_another_metric_is_not_a_correction(
@@ -342,6 +342,18 @@ async def test_a_figure_on_record_sent_with_another_metric_is_not_a_correction(
     ]
     day_heads = await deal_ledger.current_entries(deal.id, DAY, DAY)
     assert next(e for e in day_heads if e.metric == "gmv").id == current.entries[0].id
+
+
+async def test_the_same_figure_from_another_person_of_the_side_takes_it_over(
+    deal_ledger: Ledger, deal: Deal
+) -> None:
+    first = await report(deal_ledger, deal, "m1", ("gmv", D("12500")), ("orders", D(340)))
+    result = await report(
+        deal_ledger, deal, "m2", ("gmv", D("12500")), person="slack:U-AGENCY2", skip_unchanged=True
+    )
+    assert not result.duplicate and result.kept == ()
+    assert result.superseded == (first.entries[0],)
+    assert result.entries[0].person == "slack:U-AGENCY2"
 
 
 async def test_without_skip_unchanged_the_same_figure_is_a_correction(
