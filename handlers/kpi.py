@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from bot.core import Outgoing
 from bot.router import Context
 from handlers.render import fmt_day, fmt_target, fmt_value
-from kpi.model import Deal
+from kpi.model import SIDES, Deal, other_side
 from kpi.money import format_figure, format_percent
 from kpi.pace import TargetStatus
+from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
 
 
@@ -108,14 +110,13 @@ def status_notes(ctx_t: Any, snap: Snapshot) -> list[str]:
     provisional = sorted(
         f"{fmt_day(f.day)} {f.metric}" for f in snap.figures.values() if f.status == "provisional"
     )
-    pending = sorted(
-        f"{fmt_day(f.day)} {f.metric}" for f in snap.figures.values() if f.status == "pending"
-    )
+    pending = [f for f in snap.figures.values() if f.status == "pending"]
     lines = []
     if provisional:
         lines.append(ctx_t("kpi.provisional", items=", ".join(provisional[:10])))
     if pending:
-        lines.append(ctx_t("kpi.pending", items=", ".join(pending[:10])))
+        lines.append(ctx_t("trust.pending_head", count=len(pending)))
+        lines.extend(pending_line(ctx_t, snap.deal, f) for f in sorted(pending, key=_by_day)[:10])
     return lines
 
 
@@ -150,6 +151,35 @@ def period_notes(ctx_t: Any, snap: Snapshot) -> list[str]:
             )
         )
     return lines
+
+
+def _by_day(figure: Figure) -> tuple[dt.date, str]:
+    return figure.day, figure.metric
+
+
+def pending_line(ctx_t: Any, deal: Deal, figure: Figure) -> str:
+    """A figure waiting for confirmation: each side's value, and who must confirm."""
+    values = ", ".join(
+        ctx_t(
+            "trust.pending_value",
+            side=ctx_t(f"side.{side}"),
+            value=fmt_value(deal, figure.metric, e.value),
+        )
+        for side in SIDES
+        if (e := figure.entry(side)) is not None
+    )
+    reported = [side for side in SIDES if figure.entry(side) is not None]
+    if len(reported) == 1:
+        waiting = ctx_t("trust.pending_by", side=ctx_t(f"side.{other_side(reported[0])}"))
+    else:
+        waiting = ctx_t("trust.pending_either")
+    return ctx_t(
+        "trust.pending_line",
+        day=fmt_day(figure.day),
+        metric=figure.metric,
+        values=values,
+        waiting=waiting,
+    )
 
 
 def definition_lines(deal: Deal, metrics: set[str]) -> list[str]:

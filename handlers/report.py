@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from bot.core import Outgoing
 from bot.router import Context
 from handlers.render import fmt_day, fmt_person, fmt_time, fmt_value
-from kpi.commands import parse_metric_day, parse_report
+from handlers.statement import late_effect
+from kpi.commands import Units, check_unit, parse_metric_day, parse_report
 from kpi.errors import UserError
-from kpi.model import Deal, Entry, Side, other_side
+from kpi.ledger import ReportResult
+from kpi.model import Deal, Entry, Side, Verdict, other_side
 from kpi.money import format_percent
+from kpi.numbers import fold_width, parse_figure
 from kpi.sides import agrees
 
 
@@ -26,17 +30,46 @@ def _require_side(ctx: Context) -> Side:
     return side
 
 
+def _speaking_side(ctx: Context) -> Side:
+    """The side a person writes for (reports, confirms, disputes), or a refusal.
+
+    The deal's ``members`` list wins over the chat: someone listed under the other side is
+    refused in a one-side chat, and under ``members_only`` so is someone listed nowhere."""
+    deal = _deal(ctx)
+    side = _require_side(ctx)
+    listed = deal.side_of_member(ctx.cmd.user)
+    if listed is not None and listed != side:
+        raise UserError(
+            "trust.other_side", side=ctx.t(f"side.{listed}"), chat_side=ctx.t(f"side.{side}")
+        )
+    if listed is None and deal.members_only:
+        raise UserError("trust.members_only", person=ctx.cmd.user, side=ctx.t(f"side.{side}"))
+    return side
+
+
+def units(deal: Deal) -> Units:
+    """The kinds of the deal's reported metrics and its currency, to check figures against."""
+    return Units(
+        kinds={name: m.kind for name, m in deal.metrics.items() if not m.derived},
+        currency=deal.currency,
+    )
+
+
 async def report(ctx: Context) -> list[Outgoing]:
     """``/report gmv 12000 [orders 340 ...] [DATE]``: store the day's figures for one side."""
     deal = _deal(ctx)
-    today = ctx.today
     derived = {n: m.formula.text for n, m in deal.metrics.items() if m.formula is not None}
     args = parse_report(
-        ctx.args, reportable=deal.base_metrics, derived=derived, today=today, starts=deal.starts
+        ctx.args,
+        reportable=deal.base_metrics,
+        derived=derived,
+        today=ctx.today,
+        starts=deal.starts,
+        units=units(deal),
     )
     if deal.ends is not None and args.day > deal.ends:  # issue 12: the deal has ended
         raise UserError("sem.deal_ended", ends=deal.ends.isoformat(), day=args.day.isoformat())
-    side = _require_side(ctx)
+    side = _speaking_side(ctx)
     result = await ctx.ledger.record_report(
         deal_id=deal.id,
         day=args.day,
@@ -47,43 +80,14 @@ async def report(ctx: Context) -> list[Outgoing]:
         chat=ctx.cmd.chat,
         message_key=ctx.message_key,
         at=ctx.cmd.at,
-        # Re-sending the figure already on record (a double-submitted command) is no correction.
+        # Re-sending the figure already on record (a double-submitted command, or the same
+        # figure sent again with another metric) is no correction.
         skip_unchanged=True,
     )
     if result.duplicate:
         return [ctx.reply(_already(ctx, deal, list(result.entries)))]
-    lines = [
-        ctx.t(
-            "report.saved",
-            day=fmt_day(args.day),
-            side=ctx.t(f"side.{side}"),
-        )
-    ]
-    other = other_side(side)
-    for entry, old, theirs in zip(result.entries, result.superseded, result.others, strict=True):
-        value = fmt_value(deal, entry.metric, entry.value)
-        if old is not None:
-            lines.append(
-                ctx.t(
-                    "report.line_corrected",
-                    metric=entry.metric,
-                    value=value,
-                    old=fmt_value(deal, entry.metric, old.value),
-                    id=entry.id,
-                )
-            )
-        else:
-            lines.append(ctx.t("report.line", metric=entry.metric, value=value, id=entry.id))
-        if theirs is not None and not agrees(entry.value, theirs.value, deal.tolerance):
-            lines.append(
-                ctx.t(
-                    "report.disagrees",
-                    metric=entry.metric,
-                    other=ctx.t(f"side.{other}"),
-                    theirs=fmt_value(deal, entry.metric, theirs.value),
-                    tolerance=format_percent(deal.tolerance, 1),
-                )
-            )
+    lines = [ctx.t("report.saved", day=fmt_day(args.day), side=ctx.t(f"side.{side}"))]
+    lines.extend(_report_lines(ctx, deal, side, result))
     pairs = list(zip(result.entries, result.others, strict=True))
     if deal.truth == "agreed":
         needs_note = not all(
@@ -91,10 +95,48 @@ async def report(ctx: Context) -> list[Outgoing]:
             for entry, theirs in pairs
         )
     else:
-        needs_note = deal.truth == other and any(theirs is None for _, theirs in pairs)
+        needs_note = deal.truth == other_side(side) and any(theirs is None for _, theirs in pairs)
     if needs_note:
         lines.append(_counting_note(ctx, deal, side))
+    lines.append(await late_effect(ctx.t, ctx.ledger, deal, ctx.today, args.day) or "")
     return [ctx.reply("\n".join(line for line in lines if line))]
+
+
+def _report_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) -> list[str]:
+    """One line per figure (new, corrected, or unchanged), each with any disagreement."""
+    lines = []
+    rows = zip(result.entries, result.superseded, result.others, strict=True)
+    for index, (entry, old, theirs) in enumerate(rows):
+        value = fmt_value(deal, entry.metric, entry.value)
+        params = {"metric": entry.metric, "value": value, "id": entry.id}
+        if result.is_kept(index):
+            lines.append(ctx.t("trust.line_unchanged", **params))
+        elif old is not None and old.person != entry.person:
+            lines.append(
+                ctx.t(
+                    "trust.line_corrected_other",
+                    old=fmt_value(deal, entry.metric, old.value),
+                    who=fmt_person(old),
+                    at=fmt_time(old.recorded_at, deal.timezone),
+                    **params,
+                )
+            )
+        elif old is not None:
+            old_value = fmt_value(deal, entry.metric, old.value)
+            lines.append(ctx.t("report.line_corrected", old=old_value, **params))
+        else:
+            lines.append(ctx.t("report.line", **params))
+        if theirs is not None and not agrees(entry.value, theirs.value, deal.tolerance):
+            lines.append(
+                ctx.t(
+                    "report.disagrees",
+                    metric=entry.metric,
+                    other=ctx.t(f"side.{other_side(side)}"),
+                    theirs=fmt_value(deal, entry.metric, theirs.value),
+                    tolerance=format_percent(deal.tolerance, 1),
+                )
+            )
+    return lines
 
 
 def _already(ctx: Context, deal: Deal, entries: list[Entry]) -> str:
@@ -133,17 +175,26 @@ async def _other_sides_entry(
 
 
 async def confirm(ctx: Context) -> list[Outgoing]:
-    """``/confirm METRIC [DATE]``: accept the other side's figure."""
+    """``/confirm METRIC [DATE] [VALUE]`` or ``/confirm #ID``: accept the other side's figure."""
     return await _verdict(ctx, "confirm")
 
 
 async def dispute(ctx: Context) -> list[Outgoing]:
-    """``/dispute METRIC [DATE] REASON``: record an objection to the other side's figure."""
+    """``/dispute METRIC [DATE] REASON`` or ``/dispute #ID REASON``: object to the other side's
+    figure."""
     return await _verdict(ctx, "dispute")
 
 
-async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Outgoing]:
-    deal = _deal(ctx)
+# "#12": an entry as /history numbers it (a deal tag always has a letter, see extract_deal_tag).
+_ENTRY_REF = re.compile(r"#(?P<id>[0-9]{1,18})(?:\s+(?P<rest>.*))?", re.DOTALL)
+
+
+async def _verdict_target(ctx: Context, deal: Deal, side: Side, kind: str) -> tuple[Entry, str]:
+    """The other side's entry a verdict is about, and the rest of the command."""
+    ref = _ENTRY_REF.fullmatch(fold_width(ctx.args).strip())
+    if ref is not None:
+        rest = (ref["rest"] or "").strip()
+        return await _entry_by_ref(ctx, deal, side, int(ref["id"])), rest
     metric, day, rest = parse_metric_day(
         ctx.args,
         known=deal.base_metrics,
@@ -152,42 +203,98 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
         need_metric=True,
     )
     assert metric is not None
-    reason = rest.strip()
-    if kind == "dispute" and not reason:
-        raise UserError("dispute.needs_reason", metric=metric)
-    side = _require_side(ctx)
     theirs = await _other_sides_entry(ctx, deal, metric, day, side)
     if theirs is None:
         raise UserError(
             "confirm.nothing", metric=metric, day=fmt_day(day) if day else "", kind=kind
         )
-    _verdict_row, duplicate = await ctx.ledger.record_verdict(
+    return theirs, rest.strip()
+
+
+async def _entry_by_ref(ctx: Context, deal: Deal, side: Side, entry_id: int) -> Entry:
+    """Entry ``#entry_id`` of this deal, if it is the other side's current figure."""
+    entry = await ctx.ledger.entry(entry_id)
+    if entry is None or entry.deal_id != deal.id:
+        raise UserError("trust.no_entry", id=entry_id)
+    if entry.side == side:
+        raise UserError("trust.own_entry", id=entry_id, side=ctx.t(f"side.{side}"))
+    heads = await ctx.ledger.current_entries(deal.id, entry.day, entry.day)
+    current = next(h for h in heads if h.metric == entry.metric and h.side == entry.side)
+    if current.id != entry.id:
+        raise UserError(
+            "trust.entry_superseded",
+            id=entry_id,
+            current=current.id,
+            metric=entry.metric,
+            value=fmt_value(deal, entry.metric, current.value),
+        )
+    return entry
+
+
+def _check_expected(ctx: Context, deal: Deal, theirs: Entry, text: str) -> None:
+    """``/confirm ... VALUE`` confirms only the figure the person saw: refuse another."""
+    expected, mark = parse_figure(text)
+    check_unit(theirs.metric, expected, mark, text, units(deal))
+    if expected != theirs.value:
+        raise UserError(
+            "trust.confirm_changed",
+            other=ctx.t(f"side.{theirs.side}"),
+            metric=theirs.metric,
+            day=fmt_day(theirs.day),
+            now=fmt_value(deal, theirs.metric, theirs.value),
+            expected=fmt_value(deal, theirs.metric, expected),
+            id=theirs.id,
+        )
+
+
+async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Outgoing]:
+    deal = _deal(ctx)
+    side = _speaking_side(ctx)
+    theirs, rest = await _verdict_target(ctx, deal, side, kind)
+    if kind == "dispute" and not rest:
+        raise UserError("dispute.needs_reason", metric=theirs.metric)
+    if kind == "confirm" and rest:
+        _check_expected(ctx, deal, theirs, rest)
+    stored, unchanged = await ctx.ledger.record_verdict(
         deal_id=deal.id,
         day=theirs.day,
-        metric=metric,
+        metric=theirs.metric,
         kind=kind,
         side=side,
         person=ctx.cmd.user,
         person_name=ctx.cmd.name,
         entry_id=theirs.id,
-        reason=reason,
+        reason=rest if kind == "dispute" else "",
         chat=ctx.cmd.chat,
         message_key=ctx.message_key,
         at=ctx.cmd.at,
     )
-    key = "confirm.done" if kind == "confirm" else "dispute.done"
-    text = ctx.t(
-        key,
-        metric=metric,
-        day=fmt_day(theirs.day),
-        other=ctx.t(f"side.{theirs.side}"),
-        value=fmt_value(deal, metric, theirs.value),
-        reason=reason,
-        id=theirs.id,
-    )
-    if duplicate:
+    params = {
+        "metric": theirs.metric,
+        "day": fmt_day(theirs.day),
+        "other": ctx.t(f"side.{theirs.side}"),
+        "value": fmt_value(deal, theirs.metric, theirs.value),
+        "reason": stored.reason,
+        "id": theirs.id,
+    }
+    text = ctx.t(f"{kind}.done", **params)
+    if unchanged and stored.message_key == ctx.message_key:
         text = ctx.t("report.already_verdict") + "\n" + text
+    elif unchanged:
+        text = ctx.t(f"trust.already_{kind}", who=stored.person_name or stored.person, **params)
     return [ctx.reply(text)]
+
+
+def _verdict_lines(ctx: Context, verdicts: list[Verdict]) -> str:
+    """An entry's verdicts, oldest first; one a later verdict of the same side replaced is
+    marked so (a dispute after a confirmation takes its place)."""
+    text = ""
+    for index, v in enumerate(verdicts):
+        said = ctx.t(f"history.{v.kind}", who=v.person_name or v.person, reason=v.reason)
+        text += "\n    " + said.rstrip()
+        if any(later.side == v.side for later in verdicts[index + 1 :]):
+            text += ctx.t("trust.history_replaced")
+    return text
 
 
 async def history(ctx: Context) -> list[Outgoing]:
@@ -215,17 +322,13 @@ async def history(ctx: Context) -> list[Outgoing]:
             who=fmt_person(entry),
             at=fmt_time(entry.recorded_at, deal.timezone),
         )
+        if entry.person not in deal.members.get(entry.side, ()):
+            line += ctx.t("trust.history_unlisted")
         if entry.supersedes is not None:
             line += ctx.t("history.supersedes", id=entry.supersedes)
         if entry.id not in heads:
             line += ctx.t("history.superseded")
-        for v in verdicts:
-            if v.entry_id == entry.id:
-                line += "\n    " + ctx.t(
-                    f"history.{v.kind}",
-                    who=v.person_name or v.person,
-                    reason=v.reason,
-                )
+        line += _verdict_lines(ctx, [v for v in verdicts if v.entry_id == entry.id])
         lines.append(line)
     by_key: dict[tuple[object, str], dict[str, Entry]] = {}
     for entry in current:

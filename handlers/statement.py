@@ -15,8 +15,9 @@ command line (:func:`statement_report`, which also gives the CSV rows).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +29,7 @@ from handlers.render import fmt_day, fmt_value
 from kpi.errors import UserError
 from kpi.fees import FeeStatement
 from kpi.ledger import Ledger
-from kpi.model import SIDES, ChatSide, Deal, Side, other_side
+from kpi.model import SIDES, ZERO, ChatSide, Deal, Side, other_side
 from kpi.money import format_money
 from kpi.periods import (
     Period,
@@ -40,16 +41,21 @@ from kpi.periods import (
 from kpi.snapshot import Snapshot, snapshot
 from kpi.statements import (
     ConfirmResult,
+    OpenFigure,
     StatementStore,
     StoredStatement,
     late_entries,
     late_verdicts,
+    open_figures,
 )
 
 T = Callable[..., str]
 
 CONFIRM_WORDS = frozenset({"confirm", "确认"})
 """The sub-command that confirms (``/statement confirm 2026-11``, ``/statement 确认``)."""
+
+ANYWAY_WORDS = frozenset({"anyway", "强制"})
+"""Closes a period with figures still open (``/statement confirm 2026-11 anyway``)."""
 
 CSV_HEADER = ("period", "view", "kind", "description", "amount", "currency")
 
@@ -208,6 +214,63 @@ def late_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
     return lines
 
 
+def late_metric_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
+    """Per metric, the period total the stored statement used and what it would be with the
+    listed late changes: the difference is the sum of the changes to the counted figures of
+    the listed days (so it adds up line by line)."""
+    deal = snap.deal
+    changed = {(e.day, e.metric) for e in late_entries(record, snap.entries)}
+    changed |= {(v.day, v.metric) for v in late_verdicts(record, snap.verdicts)}
+    diffs: dict[str, Decimal] = {}
+    for day, metric in changed:
+        old = record.figure(day, metric)
+        now = snap.figures.get((day, metric))
+        new_value = now.value if now is not None and now.value is not None else ZERO
+        diffs[metric] = diffs.get(metric, ZERO) + new_value - (old.value if old else ZERO)
+    lines = []
+    for metric, diff in sorted(diffs.items()):
+        stored = sum((f.value for f in record.figures if f.metric == metric), ZERO)
+        lines.append(
+            t(
+                "trust.late_metric",
+                metric=metric,
+                old=fmt_value(deal, metric, stored),
+                new=fmt_value(deal, metric, stored + diff),
+                diff=("+" if diff > 0 else "") + fmt_value(deal, metric, diff),
+            )
+        )
+    return lines
+
+
+def open_lines(t: T, figures: Sequence[OpenFigure]) -> list[str]:
+    """Figures not agreed yet: ``2026-11-03 gmv (pending)``."""
+    return [
+        t("trust.open_item", day=fmt_day(f.day), metric=f.metric, why=t(f"trust.open_{f.why}"))
+        for f in figures
+    ]
+
+
+async def late_effect(t: T, ledger: Ledger, deal: Deal, today: dt.date, day: dt.date) -> str | None:
+    """For a figure just recorded for ``day``: if its period is closed, say so, and what the
+    statement will show (a late correction, and the fee it would give); None otherwise."""
+    period = period_containing(deal.starts, deal.period, max(day, deal.starts))
+    record = await StatementStore(ledger.engine).get(deal.id, period.label)
+    if record is None or not record.closed or record.statement is None:
+        return None
+    assert record.closed_at is not None
+    snap = await snapshot(ledger, deal, today, period=period)
+    now = snap.fee("final").total
+    stored = record.statement.total
+    return t(
+        "trust.closed_period",
+        period=period.label,
+        closed=_local(record.closed_at, deal),
+        stored=_money(deal, stored),
+        total=_money(deal, now),
+        diff=_signed(deal, now - stored) if now != stored else _money(deal, ZERO),
+    )
+
+
 def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
     """A closed period: the stored statement as it was, and what was recorded since."""
     assert record.statement is not None and record.closed_at is not None
@@ -215,8 +278,12 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
     stored = record.statement
     sections = _body(t, snap, stored)
     sections.append((t("statement.confirmations"), _confirmation_lines(t, deal, record)))
+    if record.open_figures:
+        items = ", ".join(open_lines(t, record.open_figures))
+        sections.append((None, [t("trust.closed_with_open", items=items)]))
     late = late_lines(t, snap, record)
     if late:
+        late.extend(late_metric_lines(t, snap, record))
         now = snap.fee("final")
         if now.total != stored.total:
             late.append(
@@ -371,9 +438,11 @@ async def statement_report(
 async def statement(ctx: Context) -> list[Outgoing]:
     """``/statement [PERIOD]`` and ``/statement confirm [PERIOD]``."""
     assert ctx.deal is not None
-    words = ctx.args.split(maxsplit=1)
+    words = ctx.args.split()
     if words and words[0].casefold() in CONFIRM_WORDS:
-        return await _confirm(ctx, words[1].strip() if len(words) > 1 else "")
+        rest = [w for w in words[1:] if w.casefold() not in ANYWAY_WORDS]
+        anyway = len(rest) < len(words) - 1
+        return await _confirm(ctx, " ".join(rest), anyway=anyway)
     period = resolve_period(ctx.deal, ctx.today, ctx.args.strip(), command="statement")
     view = await build_statement(ctx.ledger, ctx.deal, ctx.today, period, ctx.t)
     return [ctx.reply(flatten(view.rich), rich=view.rich)]
@@ -385,7 +454,7 @@ def _side_chats(ctx: Context, sides: tuple[ChatSide, ...]) -> list[str]:
     return [c.id for c in ctx.deal.chats if c.side in sides and c.id != ctx.cmd.chat]
 
 
-async def _confirm(ctx: Context, label: str) -> list[Outgoing]:
+async def _confirm(ctx: Context, label: str, *, anyway: bool) -> list[Outgoing]:
     deal = ctx.deal
     assert deal is not None
     today = ctx.today
@@ -410,7 +479,16 @@ async def _confirm(ctx: Context, label: str) -> list[Outgoing]:
             end=period.end.isoformat(),
             example=previous.label,
         )
+    # Read before the figures: whatever is written after this is a late change.
+    position = await ctx.ledger.ledger_position(deal.id)
     snap = await snapshot(ctx.ledger, deal, today, period=period)
+    still_open = open_figures(snap.figures.values())
+    if still_open and not anyway:
+        raise UserError(
+            "trust.statement_open",
+            period=period.label,
+            items=", ".join(open_lines(ctx.t, still_open)),
+        )
     result = await StatementStore(ctx.ledger.engine).confirm(
         deal_id=deal.id,
         period=period,
@@ -422,6 +500,7 @@ async def _confirm(ctx: Context, label: str) -> list[Outgoing]:
         at=ctx.cmd.at,
         statement=snap.fee("final"),
         figures=snap.figures.values(),
+        position=position,
     )
     return _confirm_replies(ctx, snap, side, result)
 

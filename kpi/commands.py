@@ -10,11 +10,14 @@ from decimal import Decimal
 from typing import Final
 
 from kpi.errors import UserError
-from kpi.numbers import fold_width, is_unit_token, looks_numeric, parse_amount
+from kpi.model import MetricKind
+from kpi.numbers import fold_width, is_unit_token, looks_numeric, mark_fits, parse_figure
 
 __all__ = [
     "ALIASES",
     "ReportArgs",
+    "Units",
+    "check_unit",
     "extract_deal_tag",
     "parse_day",
     "parse_metric_day",
@@ -77,8 +80,10 @@ def split_command(text: str, bot_names: Collection[str] = ()) -> tuple[str, str]
 # ---------------------------------------------------------------------------------------------
 # Deal tags
 
+# A tag has a letter somewhere: "#12" is entry 12 as /history numbers it (/confirm #12).
 _TAG: Final = re.compile(
-    r"(?:^|\s+)#(?P<id>[A-Za-z0-9](?:[A-Za-z0-9_.\-]{0,62}[A-Za-z0-9])?)(?=\s|\Z)"
+    r"(?:^|\s+)#(?P<id>(?![0-9]+(?:\s|\Z))[A-Za-z0-9](?:[A-Za-z0-9_.\-]{0,62}[A-Za-z0-9])?)"
+    r"(?=\s|\Z)"
 )
 
 
@@ -87,6 +92,7 @@ def extract_deal_tag(args: str) -> tuple[str | None, str]:
 
     A chat linked to several deals says which one with a tag anywhere among the arguments:
     ``/report #acme-us gmv 12000``. The same tag may repeat; two different tags are refused.
+    Digits alone (``#12``) are no tag but an entry number, left in the arguments.
 
     Args:
         args: The arguments after the command word.
@@ -329,6 +335,39 @@ def _tokens(args: str) -> list[str]:
     return _SEPARATORS.sub(" ", fold_width(args)).split()
 
 
+@dataclass(frozen=True)
+class Units:
+    """What a deal's figures are: each reported metric's kind and the deal's currency."""
+
+    kinds: Mapping[str, MetricKind]
+    currency: str
+
+
+def check_unit(metric: str, value: Decimal, mark: str | None, text: str, units: Units) -> None:
+    """Refuse a figure that is not of its metric's kind (see :class:`kpi.model.Metric`).
+
+    Args:
+        metric: The metric's name.
+        value: The figure read.
+        mark: The currency mark written with it (``parse_figure``), or None.
+        text: The figure as typed, for the message.
+        units: The deal's kinds and currency.
+
+    Raises:
+        UserError: ``trust.wrong_currency`` (a money figure marked with another currency),
+            ``trust.not_money`` (a currency mark on a count or number), ``trust.count_whole``
+            (a count that is not a whole number). Params ``metric``, ``text``, ``currency``.
+    """
+    kind = units.kinds.get(metric, "number")
+    params = {"metric": metric, "text": text, "currency": units.currency}
+    if mark is not None and kind != "money":
+        raise UserError("trust.not_money", **params)
+    if mark is not None and not mark_fits(mark, units.currency):
+        raise UserError("trust.wrong_currency", mark=mark.upper(), **params)
+    if kind == "count" and value != value.to_integral_value():
+        raise UserError("trust.count_whole", **params)
+
+
 def _parse_pairs(
     tokens: list[str],
     *,
@@ -336,8 +375,10 @@ def _parse_pairs(
     derived: Mapping[str, str],
     codes: _Codes,
     today: dt.date | None,
+    units: Units | None = None,
 ) -> tuple[list[tuple[str, Decimal]], dt.date | None]:
-    """Walk ``METRIC VALUE`` pairs, with at most one day anywhere when ``today`` is given."""
+    """Walk ``METRIC VALUE`` pairs, with at most one day anywhere when ``today`` is given, each
+    figure checked against ``units`` when given."""
     names = _by_key([*reportable, *(name for name in derived if name not in reportable)])
     values: list[tuple[str, Decimal]] = []
     seen: set[str] = set()
@@ -398,7 +439,11 @@ def _parse_pairs(
         while at < len(tokens) and is_unit_token(tokens[at]):
             parts.append(tokens[at])
             at += 1
-        values.append((metric, parse_amount(" ".join(parts))))
+        text = " ".join(parts)
+        value, mark = parse_figure(text)
+        if units is not None:
+            check_unit(metric, value, mark, text, units)
+        values.append((metric, value))
         seen.add(metric)
     return values, day
 
@@ -410,6 +455,7 @@ def parse_report(
     derived: Mapping[str, str],
     today: dt.date,
     starts: dt.date,
+    units: Units | None = None,
 ) -> ReportArgs:
     """Read ``/report`` arguments: ``METRIC VALUE`` pairs and at most one day, in any order.
 
@@ -422,6 +468,8 @@ def parse_report(
         derived: The deal's derived metric names, each with its formula text.
         today: The current business day in the deal's time zone (the default day).
         starts: The deal's first day.
+        units: The deal's metric kinds and currency: a figure of another kind is refused
+            (:func:`check_unit`). None accepts any figure.
 
     Returns:
         The day and the figures in the order typed.
@@ -430,10 +478,16 @@ def parse_report(
         UserError: ``report.usage``, ``report.missing_value``, ``report.value_without_metric``,
             ``report.unknown_metric``, ``report.derived_metric``, ``report.duplicate_metric``,
             ``report.two_dates``, ``report.bad_date``, ``report.future_date``,
-            ``report.before_start``, and the ``number.*`` errors of ``parse_amount``.
+            ``report.before_start``, the ``number.*`` errors of ``parse_amount`` and the
+            ``trust.*`` errors of :func:`check_unit`.
     """
     values, day = _parse_pairs(
-        _tokens(args), reportable=reportable, derived=derived, codes=_REPORT_CODES, today=today
+        _tokens(args),
+        reportable=reportable,
+        derived=derived,
+        codes=_REPORT_CODES,
+        today=today,
+        units=units,
     )
     if not values:
         raise UserError("report.usage")

@@ -36,6 +36,7 @@ from kpi.model import (
     Escalation,
     FeePlan,
     Metric,
+    MetricKind,
     Schedule,
     Side,
     Target,
@@ -97,11 +98,21 @@ _TOP_KEYS = (
     "targets",
     "fees",
     "members",
+    "members_only",
     "admins",
     "contacts",
     "chats",
     "schedule",
 )
+METRIC_KINDS: tuple[MetricKind, ...] = ("money", "count", "number")
+DEFAULT_KINDS: dict[str, MetricKind] = {
+    "gmv": "money",
+    "refunds": "money",
+    "ad_spend": "money",
+    "orders": "count",
+    "viewers": "count",
+}
+"""The kind of a usual metric that does not declare one; any other metric is a ``number``."""
 _PLAN_KEYS = ("base", "commission", "bonus", "deduction", "minimum", "cap")
 _NONE = "none"
 _OFF = "off"
@@ -432,8 +443,9 @@ def _metrics(r: _Reader, node: Node) -> dict[str, Metric]:
             continue
         description: str | None
         formula: Formula | None = None
+        kind = DEFAULT_KINDS.get(name, "number")
         if isinstance(value_node, MappingNode):
-            fields = r.fields(value_node, path, ("description", "formula"))
+            fields = r.fields(value_node, path, ("description", "formula", "kind"))
             if fields is None:
                 continue
             if not fields:
@@ -454,6 +466,12 @@ def _metrics(r: _Reader, node: Node) -> dict[str, Metric]:
                     r.problem(formula_path, formula_node, str(error))
                     continue
                 formula_nodes[name] = (formula_path, formula_node)
+            if "kind" in fields:
+                chosen = _metric_kind(r, fields["kind"], _join(path, "kind"), formula)
+                if chosen is None:
+                    formula_nodes.pop(name, None)
+                    continue
+                kind = chosen
             if description is None:
                 assert formula is not None
                 description = formula.text
@@ -464,7 +482,7 @@ def _metrics(r: _Reader, node: Node) -> dict[str, Metric]:
             formula = _as_formula(description, known)
             if formula is not None:
                 formula_nodes[name] = (path, value_node)
-        metrics[name] = Metric(name=name, description=description, formula=formula)
+        metrics[name] = Metric(name=name, description=description, formula=formula, kind=kind)
 
     for name, (path, formula_node) in formula_nodes.items():
         formula = metrics[name].formula
@@ -481,6 +499,14 @@ def _metrics(r: _Reader, node: Node) -> dict[str, Metric]:
         path, formula_node = formula_nodes[name]
         r.problem(path, formula_node, f"formula cycle: {' -> '.join(cycle)}")
     return metrics
+
+
+def _metric_kind(r: _Reader, node: Node, path: str, formula: Formula | None) -> MetricKind | None:
+    """A reported metric's ``kind``; a derived one has none (its formula decides)."""
+    if formula is not None:
+        r.problem(path, node, "only a reported metric has a kind; remove it or the formula")
+        return None
+    return cast("MetricKind | None", r.choice(node, path, METRIC_KINDS))
 
 
 def _as_formula(text: str, known: frozenset[str]) -> Formula | None:
@@ -1092,12 +1118,12 @@ def _top(r: _Reader, fields: dict[str, Node]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if "id" in fields:
         raw = r.text(fields["id"], "id", "acme-linkstar-us")
-        if raw is not None and not _SLUG.fullmatch(raw):
+        if raw is not None and (not _SLUG.fullmatch(raw) or raw.isdigit()):
             r.problem(
                 "id",
                 fields["id"],
-                f"{raw!r} is not a deal id: 2-63 lowercase letters, digits and -, "
-                "e.g. acme-linkstar-us",
+                f"{raw!r} is not a deal id: 2-63 lowercase letters, digits and -, with a "
+                "letter (#12 is an entry number), e.g. acme-linkstar-us",
             )
         elif raw is not None:
             values["id"] = raw
@@ -1146,6 +1172,9 @@ def _top(r: _Reader, fields: dict[str, Node]) -> dict[str, Any]:
     values["tolerance"] = (
         r.rate(fields["tolerance"], "tolerance", "2%") if "tolerance" in fields else Decimal("0.02")
     )
+    values["members_only"] = False
+    if "members_only" in fields:
+        values["members_only"] = r.choice(fields["members_only"], "members_only", ("true", "false"))
     values["trial_periods"] = 0
     if "trial" in fields:
         trial = r.fields(fields["trial"], "trial", ("periods",), ("periods",), "{periods: 1}")
@@ -1222,6 +1251,7 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
         schedule=schedule,
         effective=values["effective"],
         ends=values["ends"],
+        members_only=values["members_only"] == "true",
     )
 
 

@@ -129,6 +129,13 @@ class ReportResult:
     duplicate: bool
     unchanged: bool = False
     others: tuple[Entry | None, ...] = ()
+    kept: tuple[bool, ...] = ()
+    """``kept[i]``: ``entries[i]`` is the side's figure already on record, re-sent with the same
+    value (``skip_unchanged``), so nothing was stored for it (empty: none was kept)."""
+
+    def is_kept(self, index: int) -> bool:
+        """Whether the value at ``index`` was the figure on record, stored again as nothing."""
+        return bool(self.kept) and self.kept[index]
 
 
 class DealVersion(NamedTuple):
@@ -475,10 +482,11 @@ class Ledger:
             chat: The source chat identity.
             message_key: The source message's stable key.
             at: When the message was received (aware).
-            skip_unchanged: Store nothing when every value is already current for its
-                (day, metric, side) and was reported by ``person`` (a double-submitted
-                command is not a correction); the result then has ``duplicate=True`` and
-                ``unchanged=True`` and its entries are those current ones.
+            skip_unchanged: A value equal to the current figure of its (day, metric, side)
+                that ``person`` reported is not stored (re-sending one's figure on record is
+                never a correction, alone or with other metrics): its entry in the result is
+                the current one, marked in ``kept``. When every value is unchanged nothing is
+                stored and the result has ``duplicate=True`` and ``unchanged=True``.
 
         Returns:
             What was stored, what it superseded, and the other side's current figures.
@@ -524,17 +532,24 @@ class Ledger:
                 # read: this transaction does not hold that head.
                 raise _LostRace(f"a concurrent report created a head of {deal_id} on {day}")
             others = tuple(current.get((metric, other)) for metric in metrics)
-            if skip_unchanged and all(
-                (head := previous[metric]) is not None
-                and head.value == value
-                and head.person == person
+            kept = {
+                metric
                 for metric, value in values
-            ):
+                if skip_unchanged
+                and (head := previous[metric]) is not None
+                and head.value == value
+                # Another person of the side sending the same figure takes it over: newest
+                # wins, and the figure is then theirs (the reply names whom it corrects).
+                and head.person == person
+            }
+            if len(kept) == len(metrics):
                 heads_now = tuple(cast(Entry, previous[metric]) for metric in metrics)
                 return replace(
                     await _duplicate_report(conn, list(heads_now), others=others),
                     unchanged=True,
+                    kept=(True,) * len(metrics),
                 )
+            written = [(metric, value) for metric, value in ordered if metric not in kept]
             rows = [
                 {
                     "deal_id": deal_id,
@@ -549,7 +564,7 @@ class Ledger:
                     "recorded_at": at,
                     "supersedes": _id_of(previous[metric]),
                 }
-                for metric, value in ordered
+                for metric, value in written
             ]
             # A list of parameter sets is sent as one multi-row INSERT ("insertmanyvalues"),
             # and, unlike .values(rows), its compiled form is cached. A unique violation (the
@@ -558,7 +573,7 @@ class Ledger:
             inserted = await conn.execute(_INSERT_ENTRIES, rows)
             new_ids = {str(metric): int(entry_id) for entry_id, metric in inserted}
             await _move_heads(
-                conn, deal_id, day, side, [(m, new_ids[m]) for m, _ in ordered], previous
+                conn, deal_id, day, side, [(m, new_ids[m]) for m, _ in written], previous
             )
             # The entries are what was just written: built here, not read back.
             made = {
@@ -576,13 +591,17 @@ class Ledger:
                     recorded_at=at.astimezone(dt.UTC),
                     supersedes=_id_of(previous[metric]),
                 )
-                for metric, value in ordered
+                for metric, value in written
             }
+            made.update({metric: cast(Entry, previous[metric]) for metric in kept})
             return ReportResult(
                 entries=tuple(made[metric] for metric in metrics),
-                superseded=tuple(previous[metric] for metric in metrics),
+                superseded=tuple(
+                    None if metric in kept else previous[metric] for metric in metrics
+                ),
                 duplicate=False,
                 others=others,
+                kept=tuple(metric in kept for metric in metrics) if kept else (),
             )
 
         return await self._write(work)
@@ -605,9 +624,15 @@ class Ledger:
     ) -> tuple[Verdict, bool]:
         """Store a side's confirmation of, or dispute against, a figure.
 
+        A side's verdicts on one entry are exclusive and idempotent: when the side's latest
+        verdict on ``entry_id`` is already this one (a confirmation, or a dispute with the same
+        reason), nothing is written and that verdict is returned. A dispute after a
+        confirmation (or the reverse) is stored and takes its place; both stay in the history.
+
         Returns:
-            The verdict, and whether it had already been stored (same ``message_key``), in
-            which case the stored one is returned and nothing is written.
+            The verdict, and whether nothing was written: the message was stored before (the
+            stored verdict has this ``message_key``) or the side's standing verdict is already
+            this one (it has another ``message_key``).
 
         Raises:
             ValueError: A bad kind or side.
@@ -623,8 +648,16 @@ class Ledger:
             if existing is not None:
                 return existing, True
             await _require_deal(conn, deal_id)
-            if entry_id is not None and await _entry(conn, entry_id) is None:
-                raise LookupError(f"unknown entry {entry_id}")
+            if entry_id is not None:
+                if await _entry(conn, entry_id) is None:
+                    raise LookupError(f"unknown entry {entry_id}")
+                standing = await _standing_verdict(conn, entry_id, side)
+                if (
+                    standing is not None
+                    and standing.kind == kind
+                    and (kind == "confirm" or standing.reason == reason)
+                ):
+                    return standing, True
             new_id = (
                 await conn.execute(
                     insert(verdicts)
@@ -732,6 +765,18 @@ class Ledger:
 
         return await self._read(work)
 
+    async def ledger_position(self, deal_id: str) -> tuple[int, int]:
+        """Where a deal's ledger stands: its highest entry id and highest verdict id (0: none).
+
+        Anything with a higher id was written later (ids follow the ledger's order, unlike the
+        times a platform stamps on messages), which is how a closed period finds late changes.
+        """
+
+        async def work(conn: AsyncConnection) -> tuple[int, int]:
+            return await _last_id(conn, entries, deal_id), await _last_id(conn, verdicts, deal_id)
+
+        return await self._read(work)
+
     async def entries_for_message(self, deal_id: str, message_key: str) -> list[Entry]:
         """The entries stored from one source message, in storage order."""
 
@@ -772,9 +817,6 @@ def _both(chat_id: str, resolved: str) -> tuple[str, ...]:
 def _check_side(side: str) -> None:
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}, not {side!r}")
-
-
-
 
 
 async def _require_deal(conn: AsyncConnection, deal_id: str) -> None:
@@ -966,6 +1008,26 @@ async def _verdict_for_message(
         )
     ).one_or_none()
     return None if row is None else _to_verdict(row)
+
+
+async def _standing_verdict(conn: AsyncConnection, entry_id: int, side: str) -> Verdict | None:
+    """A side's latest verdict on an entry (the one that stands)."""
+    row = (
+        await conn.execute(
+            select(verdicts)
+            .where(verdicts.c.entry_id == entry_id, verdicts.c.side == side)
+            .order_by(verdicts.c.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    return None if row is None else _to_verdict(row)
+
+
+async def _last_id(conn: AsyncConnection, table: Any, deal_id: str) -> int:
+    found = (
+        await conn.execute(select(func.max(table.c.id)).where(table.c.deal_id == deal_id))
+    ).scalar_one_or_none()
+    return 0 if found is None else int(found)
 
 
 def _to_entry(row: Row[Any]) -> Entry:

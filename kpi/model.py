@@ -20,6 +20,7 @@ Truth = Literal["seller", "agency", "agreed"]
 PeriodKind = Literal["week", "month", "quarter"]
 Direction = Literal["at_least", "at_most"]
 Locale = Literal["en", "zh"]
+MetricKind = Literal["money", "count", "number"]
 
 SIDES: tuple[Side, ...] = ("seller", "agency")
 ZERO = Decimal(0)
@@ -37,6 +38,10 @@ class Metric:
     name: str
     description: str
     formula: Formula | None = None
+    kind: MetricKind = "number"
+    """What a reported figure is: ``money`` (in the deal's currency; its currency marks
+    accepted), ``count`` (a whole number, no currency mark) or ``number`` (any figure, no
+    currency mark)."""
 
     @property
     def derived(self) -> bool:
@@ -181,6 +186,8 @@ class Deal:
     """The day these terms take effect (``None``: the loader's caller decides)."""
     ends: dt.date | None = None
     """The deal's last day (``None``: open-ended); its last period is clipped to it."""
+    members_only: bool = False
+    """Only people listed in ``members`` may report or confirm, even in a one-side chat."""
 
     @property
     def base_metrics(self) -> tuple[str, ...]:

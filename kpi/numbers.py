@@ -15,7 +15,9 @@ __all__ = [
     "format_plain",
     "is_unit_token",
     "looks_numeric",
+    "mark_fits",
     "parse_amount",
+    "parse_figure",
 ]
 
 MAX_AMOUNT: Final = Decimal(10) ** 12
@@ -52,8 +54,25 @@ _MAGNITUDE: Final = {
     "亿": 8,
     "億": 8,
 }
-_CURRENCY_BEFORE = r"US\$|\$|¥|USD|CNY|RMB"
-_CURRENCY_AFTER = r"USD|CNY|RMB|\$|美元|美金|元|块"
+_CURRENCY_BEFORE = r"US\$|\$|¥|USD|CNY|RMB|JPY"
+_CURRENCY_AFTER = r"USD|CNY|RMB|JPY|\$|美元|美金|元|块|円"
+
+# The currencies each mark may stand for. ``¥`` is both the yuan's and the yen's sign, so it
+# fits a CNY or a JPY deal; every other mark names one currency.
+_MARKS: Final = {
+    "$": ("USD",),
+    "us$": ("USD",),
+    "usd": ("USD",),
+    "美元": ("USD",),
+    "美金": ("USD",),
+    "¥": ("CNY", "JPY"),
+    "cny": ("CNY",),
+    "rmb": ("CNY",),
+    "元": ("CNY",),
+    "块": ("CNY",),
+    "jpy": ("JPY",),
+    "円": ("JPY",),
+}
 _MAG = "|".join(sorted(_MAGNITUDE, key=len, reverse=True))
 
 # Thousands groups must be exact (``12,000``; not ``12,00`` or ``1,2,3``). ``12.`` is accepted
@@ -158,14 +177,37 @@ def _shift(value: Decimal, places: int) -> Decimal:
     return Decimal((sign, tuple(kept), exponent))
 
 
+def mark_fits(mark: str, currency: str) -> bool:
+    """Whether a currency mark as returned by :func:`parse_figure` may stand for ``currency``.
+
+    Args:
+        mark: A mark such as ``$``, ``¥``, ``元`` or ``usd`` (casefolded).
+        currency: An ISO 4217 code, e.g. ``USD``.
+
+    Returns:
+        True for the currency's own marks (``$``/``USD`` for USD; ``¥``/``元``/``CNY`` for CNY;
+        ``¥``/``円``/``JPY`` for JPY).
+    """
+    return currency in _MARKS.get(mark.casefold(), ())
+
+
 def parse_amount(text: str) -> Decimal:
-    """Read a non-negative figure as typed in chat.
+    """Read a non-negative figure as typed in chat (see :func:`parse_figure`), its mark dropped.
+
+    Raises:
+        UserError: As :func:`parse_figure`.
+    """
+    return parse_figure(text)[0]
+
+
+def parse_figure(text: str) -> tuple[Decimal, str | None]:
+    """Read a non-negative figure as typed in chat, and the currency mark written with it.
 
     Accepts plain and grouped numbers (``12000``, ``12,000.50``), magnitude suffixes ``k``/``千``
     (thousand), ``w``/``万`` (ten thousand), ``m``/``百万`` (million), ``亿`` (hundred million),
     optionally after a space, currency marks before (``$``, ``US$``, ``¥``, ``USD``, ``CNY``,
-    ``RMB``) or after (``USD``, ``CNY``, ``RMB``, ``$``, ``美元``, ``元``, ``块``), and
-    full-width digits.
+    ``RMB``, ``JPY``) or after (``USD``, ``CNY``, ``RMB``, ``JPY``, ``$``, ``美元``, ``元``,
+    ``块``, ``円``), and full-width digits.
 
     A plain number keeps the scale it was written with (``12000.50`` stays ``12000.50``); a
     suffixed one is exact and integer-valued where possible (``1.2万`` is ``Decimal("12000")``).
@@ -175,7 +217,8 @@ def parse_amount(text: str) -> Decimal:
         text: The figure as typed.
 
     Returns:
-        The exact value.
+        The exact value, and the currency mark casefolded (``$``, ``¥``, ``usd``, ``元``...) or
+        None when there was none. Which currency a mark fits is :func:`mark_fits`'s to say.
 
     Raises:
         UserError: ``number.not_a_number`` (empty, not a figure, malformed grouping such as
@@ -213,7 +256,8 @@ def parse_amount(text: str) -> Decimal:
     trimmed = _trim_places(value, MAX_PLACES)
     if trimmed is None:
         raise UserError("number.too_precise", text=shown)
-    return trimmed.copy_abs()  # -0 reads as 0
+    mark = match["cur1"] or match["cur2"]
+    return trimmed.copy_abs(), None if mark is None else mark.casefold()  # -0 reads as 0
 
 
 def format_plain(value: Decimal) -> str:

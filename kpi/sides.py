@@ -62,9 +62,21 @@ class Figure:
         return self.value is not None
 
     @property
+    def settled(self) -> bool:
+        """A disagreement one side ended by confirming the other's figure: that figure counts,
+        and nobody needs to be warned about it again."""
+        return self.disagreement and self.confirmed_by is not None
+
+    @property
     def contested(self) -> bool:
-        """A disagreement beyond tolerance, or a standing dispute: either side should look."""
-        return self.disagreement or bool(self.disputes)
+        """A disagreement beyond tolerance nobody settled, or a standing dispute: either side
+        should look."""
+        return (self.disagreement and not self.settled) or bool(self.disputes)
+
+    @property
+    def open(self) -> bool:
+        """Not yet agreed: pending (counts nothing) or disputed."""
+        return self.status == "pending" or bool(self.disputes)
 
     def entry(self, side: Side) -> Entry | None:
         """The current entry of ``side``."""

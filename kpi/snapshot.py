@@ -82,7 +82,7 @@ class Snapshot:
     @property
     def disagreements(self) -> list[Figure]:
         return sorted(
-            (f for f in self.figures.values() if f.disagreement or f.disputes),
+            (f for f in self.figures.values() if f.contested),
             key=lambda f: (f.day, f.metric),
         )
 

@@ -57,6 +57,7 @@ __all__ = [
     "ConfirmOutcome",
     "ConfirmResult",
     "Confirmation",
+    "OpenFigure",
     "StatementStore",
     "StoredFigure",
     "StoredStatement",
@@ -65,6 +66,7 @@ __all__ = [
     "encode_statement",
     "late_entries",
     "late_verdicts",
+    "open_figures",
     "statement_confirmations",
     "statement_digest",
     "statements",
@@ -108,6 +110,10 @@ statements = Table(
     Column("figures", JSON(none_as_null=True), nullable=True),
     Column("closed_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # Where the ledger stood when the closing statement's figures were read (revision 0011).
+    Column("last_entry_id", _ID, nullable=True),
+    Column("last_verdict_id", _ID, nullable=True),
+    Column("open_figures", JSON(none_as_null=True), nullable=True),
     UniqueConstraint("deal_id", "period"),
     CheckConstraint("status IN ('open', 'closed')", name="status"),
 )
@@ -173,6 +179,27 @@ class StoredFigure:
 
 
 @dataclass(frozen=True)
+class OpenFigure:
+    """A figure not agreed when its period was closed: ``pending`` or ``disputed``."""
+
+    day: dt.date
+    metric: str
+    why: Literal["pending", "disputed"]
+
+
+def open_figures(figures: Iterable[Figure]) -> list[OpenFigure]:
+    """The figures not agreed yet (pending, or under a standing dispute), by day and metric."""
+    return sorted(
+        (
+            OpenFigure(f.day, f.metric, "pending" if f.status == "pending" else "disputed")
+            for f in figures
+            if f.open
+        ),
+        key=lambda f: (f.day, f.metric),
+    )
+
+
+@dataclass(frozen=True)
 class StoredStatement:
     """A deal's period as the statements table holds it."""
 
@@ -188,6 +215,11 @@ class StoredStatement:
     figures: tuple[StoredFigure, ...]
     """The counted figures the stored statement used (empty until closed)."""
     closed_at: dt.datetime | None
+    position: tuple[int, int] | None = None
+    """The deal's highest entry and verdict ids when the closing statement's figures were read:
+    a higher id is a late change. ``None`` for a period closed before revision 0011."""
+    open_figures: tuple[OpenFigure, ...] = ()
+    """The figures still pending or disputed when the period was closed (``anyway``)."""
 
     @property
     def closed(self) -> bool:
@@ -359,18 +391,22 @@ def late_entries(record: StoredStatement, entries: Iterable[Entry]) -> list[Entr
         entries: Entries of the deal.
 
     Returns:
-        Those with ``recorded_at`` after ``closed_at`` on a day of the period, by day, metric,
-        side. Empty for a statement that is not closed.
+        Those written after the statement's figures were read, on a day of the period, by
+        day, metric, side. "After" is the ledger's order (a higher entry id than
+        ``record.position``), not a timestamp: a correction in the same second as the close,
+        or a message its platform dated before the close but delivered after, is late too.
+        Periods closed before the position was kept fall back to ``recorded_at``. Empty for a
+        statement that is not closed.
     """
     if record.closed_at is None:
         return []
+    closed_at, position = record.closed_at, record.position
+
+    def late(e: Entry) -> bool:
+        return e.id > position[0] if position is not None else e.recorded_at > closed_at
+
     return sorted(
-        (
-            e
-            for e in entries
-            if e.recorded_at > record.closed_at
-            and record.period_start <= e.day <= record.period_end
-        ),
+        (e for e in entries if late(e) and record.period_start <= e.day <= record.period_end),
         key=lambda e: (e.day, e.metric, e.side),
     )
 
@@ -382,11 +418,12 @@ def late_verdicts(record: StoredStatement, verdicts: Iterable[Verdict]) -> list[
     """
     if record.closed_at is None:
         return []
-    return [
-        v
-        for v in verdicts
-        if v.recorded_at > record.closed_at and record.period_start <= v.day <= record.period_end
-    ]
+    closed_at, position = record.closed_at, record.position
+
+    def late(v: Verdict) -> bool:
+        return v.id > position[1] if position is not None else v.recorded_at > closed_at
+
+    return [v for v in verdicts if late(v) and record.period_start <= v.day <= record.period_end]
 
 
 # ------------------------------------------------------------------------------ the store
@@ -449,6 +486,7 @@ class StatementStore:
         at: dt.datetime,
         statement: FeeStatement,
         figures: Iterable[Figure],
+        position: tuple[int, int] | None = None,
     ) -> ConfirmResult:
         """Record a side's confirmation of an ended period's statement; close it when both agree.
 
@@ -475,7 +513,10 @@ class StatementStore:
             message_key: The source message's stable key.
             at: When the confirmation was sent (aware); the close time if it closes.
             statement: The ``final`` view of the period as the admin was shown it.
-            figures: The period's resolved figures (the counted ones are stored).
+            figures: The period's resolved figures (the counted ones are stored, and those
+                still open are named: see :func:`open_figures`).
+            position: :meth:`kpi.ledger.Ledger.ledger_position` read before ``figures`` were:
+                what the ledger held when the statement was computed; stored if it closes.
 
         Returns:
             The outcome and the period's record after it.
@@ -491,7 +532,12 @@ class StatementStore:
             raise ValueError("a confirmation time must be aware")
         document = encode_statement(statement)
         digest = statement_digest(document)
+        figures = list(figures)
         figure_rows = encode_figures(figures)
+        open_rows = [
+            {"day": f.day.isoformat(), "metric": f.metric, "why": f.why}
+            for f in open_figures(figures)
+        ]
 
         async def work(conn: AsyncConnection) -> ConfirmResult:
             found = (await conn.execute(select(deals.c.id).where(deals.c.id == deal_id))).first()
@@ -551,7 +597,15 @@ class StatementStore:
                 await conn.execute(
                     update(statements)
                     .where(statements.c.id == row.id)
-                    .values(status="closed", statement=document, figures=figure_rows, closed_at=at)
+                    .values(
+                        status="closed",
+                        statement=document,
+                        figures=figure_rows,
+                        closed_at=at,
+                        last_entry_id=None if position is None else position[0],
+                        last_verdict_id=None if position is None else position[1],
+                        open_figures=open_rows,
+                    )
                 )
                 outcome = "closed"
             fresh = await _lock_period(conn, deal_id, period.label)
@@ -621,4 +675,13 @@ async def _record(conn: AsyncConnection, row: Row[Any]) -> StoredStatement:
         statement=None if row.statement is None else decode_statement(row.statement),
         figures=_decode_figures(row.figures or ()),
         closed_at=row.closed_at,
+        position=(
+            None
+            if row.last_entry_id is None
+            else (int(row.last_entry_id), int(row.last_verdict_id or 0))
+        ),
+        open_figures=tuple(
+            OpenFigure(dt.date.fromisoformat(f["day"]), f["metric"], f["why"])
+            for f in row.open_figures or ()
+        ),
     )

@@ -19,7 +19,7 @@ from kpi.db import make_engine, upgrade
 from kpi.dealfile import load_deal_file
 from kpi.errors import StorageError
 from kpi.ledger import DealVersion, Ledger, ReportResult
-from kpi.model import ChatLink, Deal, Side
+from kpi.model import ChatLink, Deal, Side, Verdict
 from kpi.storage import entries, heads, value_fits
 
 D = Decimal
@@ -313,24 +313,47 @@ async def test_skip_unchanged_stores_nothing_for_the_same_figures(
     [
         ((("gmv", D("12500")), ("orders", D(341))), None),  # one figure differs
         ((("gmv", D("12500")), ("ad_spend", D(1))), None),  # one figure is new
-        ((("gmv", D("12500")),), "slack:U-AGENCY2"),  # another person of the same side
+        ((("gmv", D("12500.00")), ("orders", D(341))), None),  # another spelling
     ],
 )
-async def test_skip_unchanged_stores_a_report_that_changes_anything(
+async def test_a_figure_on_record_sent_with_another_metric_is_not_a_correction(
     deal_ledger: Ledger,
+    engine: AsyncEngine,
     deal: Deal,
     values: tuple[tuple[str, Decimal], ...],
     person: str | None,
 ) -> None:
     current = await report(deal_ledger, deal, "m1", ("gmv", D("12500")), ("orders", D(340)))
+    stored = await count_entries(engine)
 
     result = await report(deal_ledger, deal, "m2", *values, person=person, skip_unchanged=True)
 
     assert not result.duplicate
     assert not result.unchanged
-    # Every value of the message is stored, the unchanged ones too: one message, one unit.
-    assert [e.message_key for e in result.entries] == ["m2"] * len(values)
-    assert result.superseded[0] == current.entries[0]
+    # gmv is the figure on record: kept as it is (no new entry, nothing superseded) ...
+    assert result.kept == (True, False)
+    assert result.entries[0] == current.entries[0]
+    assert result.superseded[0] is None
+    # ... and only the changed or new figure is stored, from this message.
+    assert result.entries[1].message_key == "m2"
+    assert await count_entries(engine) == stored + 1
+    assert [e.metric for e in await deal_ledger.entries_for_message(deal.id, "m2")] == [
+        values[1][0]
+    ]
+    day_heads = await deal_ledger.current_entries(deal.id, DAY, DAY)
+    assert next(e for e in day_heads if e.metric == "gmv").id == current.entries[0].id
+
+
+async def test_the_same_figure_from_another_person_of_the_side_takes_it_over(
+    deal_ledger: Ledger, deal: Deal
+) -> None:
+    first = await report(deal_ledger, deal, "m1", ("gmv", D("12500")), ("orders", D(340)))
+    result = await report(
+        deal_ledger, deal, "m2", ("gmv", D("12500")), person="slack:U-AGENCY2", skip_unchanged=True
+    )
+    assert not result.duplicate and result.kept == ()
+    assert result.superseded == (first.entries[0],)
+    assert result.entries[0].person == "slack:U-AGENCY2"
 
 
 async def test_without_skip_unchanged_the_same_figure_is_a_correction(
@@ -383,6 +406,40 @@ async def test_verdicts_are_stored_once(deal_ledger: Ledger, deal: Deal) -> None
         await deal_ledger.record_verdict(**{**args, "kind": "maybe", "message_key": "v3"})
     with pytest.raises(LookupError):
         await deal_ledger.record_verdict(**{**args, "entry_id": 999_999, "message_key": "v4"})
+
+
+async def test_a_sides_confirm_and_dispute_of_one_entry_are_exclusive_and_idempotent(
+    deal_ledger: Ledger, deal: Deal
+) -> None:
+    entry = (await report(deal_ledger, deal, "m1", ("gmv", D("12000")))).entries[0]
+
+    async def verdict(kind: str, key: str, reason: str = "") -> tuple[Verdict, bool]:
+        return await deal_ledger.record_verdict(
+            deal_id=deal.id,
+            day=DAY,
+            metric="gmv",
+            kind=kind,  # type: ignore[arg-type]
+            side="seller",
+            person="telegram:5001",
+            person_name="Lily",
+            entry_id=entry.id,
+            reason=reason,
+            chat="telegram:-1001234",
+            message_key=key,
+            at=AT,
+        )
+
+    confirmed, skipped = await verdict("confirm", "v1")
+    again, skipped_again = await verdict("confirm", "v2")  # another message, same verdict
+    assert (skipped, skipped_again) == (False, True)
+    assert again == confirmed  # the standing confirmation, nothing new written
+    disputed, _ = await verdict("dispute", "v3", "refunds missing")
+    same_dispute, skipped_dispute = await verdict("dispute", "v4", "refunds missing")
+    assert skipped_dispute and same_dispute == disputed
+    # Both stay in the history; the dispute, the later one, is what stands.
+    assert await deal_ledger.verdicts(deal.id, DAY, DAY) == [confirmed, disputed]
+    reconfirmed, skipped_reconfirm = await verdict("confirm", "v5")
+    assert not skipped_reconfirm and reconfirmed.kind == "confirm"
 
 
 # ------------------------------------------------------------------------ chats and deals

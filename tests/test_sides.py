@@ -222,7 +222,10 @@ def test_resolve(
     assert figure.seller == entries.get("seller")
     assert figure.agency == entries.get("agency")
     assert figure.counts is (value is not None)
-    assert figure.contested is (disagreement or disputes > 0)
+    # A disagreement the other side settled by confirming the counted figure is no longer
+    # contested (issue 11, item 10); a standing dispute still is.
+    assert figure.settled is (disagreement and confirmed_by is not None)
+    assert figure.contested is ((disagreement and confirmed_by is None) or disputes > 0)
 
 
 # ---------------------------------------------------------------- corrections and verdict order

@@ -136,25 +136,16 @@ def mention_text(text: str, bot_user: str | None) -> str:
     return body if body.startswith(("/", "／")) else "/" + body
 
 
-def slash_message_id(
-    *, team: str, channel: str, user: str, command: str, text: str, timestamp: int
-) -> str:
-    """A stable id for a slash command, which Slack does not give.
+def slash_message_id(*, team: str, trigger_id: str, fallback: str) -> str:
+    """A stable id for one slash-command invocation: ``slash:<team>:<trigger_id>``.
 
-    ``slash:<team>:<channel>:<user>:<sha256(command text)[:16]>:<timestamp // 60>``.
-
-    Why this shape: Slack never retries a slash command, so the duplicates to catch are people
-    double-submitting the same command. ``trigger_id`` is unique per invocation and so cannot
-    catch them; a key built from who typed what, where, within the same minute can, and it is
-    the same on every replica because it is derived from the signed request alone (the ledger's
-    unique source-message key then refuses the second insert, whichever replica gets it).
-    ``timestamp`` is Slack's signed ``X-Slack-Request-Timestamp`` (the clock in Socket Mode).
-    A double-submit that straddles a minute boundary gets two keys; the core also treats a
-    report identical to the current figure as a no-op, so it still adds nothing. Typing the same
-    command again within a minute on purpose is therefore absorbed, which costs nothing: it
-    would have recorded the same figure."""
-    digest = hashlib.sha256(f"{command} {text}".encode()).hexdigest()[:16]
-    return f"slash:{team}:{channel}:{user}:{digest}:{timestamp // 60}"
+    Slack never retries a slash command, so every request is a command of its own: typing
+    ``/report gmv 12000`` again (after ``/report gmv 13000``, say) must be stored again, never
+    answered "Already recorded". ``trigger_id`` is unique per invocation, and it is in the
+    signed request, so every replica derives the same key. A double submit gets two keys and
+    is still harmless: the core stores nothing for a figure already on record. ``fallback``
+    (a digest of the whole signed payload) serves a payload without a ``trigger_id``."""
+    return f"slash:{team}:{trigger_id or fallback}"
 
 
 def _chunks(text: str, size: int) -> Iterator[str]:
@@ -604,11 +595,10 @@ class SlackAdapter:
             name=await self.display_name(user),
             message_id=slash_message_id(
                 team=str(command.get("team_id", "")),
-                channel=channel,
-                user=user,
-                command=name,
-                text=raw,
-                timestamp=timestamp,
+                trigger_id=str(command.get("trigger_id") or ""),
+                fallback=hashlib.sha256(
+                    f"{channel} {user} {name} {raw} {timestamp}".encode()
+                ).hexdigest()[:32],
             ),
             is_direct=channel.startswith("D") or command.get("channel_name") == "directmessage",
         )
