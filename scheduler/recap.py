@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -156,7 +157,7 @@ def _week_lines(
     tr: Translate, deal: Deal, days: Sequence[dt.date], figures: dict[tuple[dt.date, str], Figure]
 ) -> tuple[list[str], str]:
     base = deal.base_metrics
-    names = tr("recap.weekdays").split(",")
+    names = re.split("[,、]", tr("recap.weekdays"))
     lines = []
     sums: dict[str, Decimal | None] = {}
     for day in days:
