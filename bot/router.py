@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.core import Clock, Command, MessageKind, Outgoing, platform_of
-from bot.i18n import t
+from bot.i18n import metric_label, t, user_params
 from kpi.commands import extract_deal_tag, split_command
 from kpi.errors import StorageError, UserError
 from kpi.model import ChatSide, Deal, Side
@@ -50,6 +50,11 @@ class Context:
 
     def t(self, key: str, /, **params: Any) -> str:
         return t(key, self.locale, **params)
+
+    def metric_label(self, name: str) -> str:
+        """A metric's display name in this reply's language (the deal's label if it set one)."""
+        metric = self.deal.metrics.get(name) if self.deal is not None else None
+        return metric_label(name, self.locale, metric.labels if metric is not None else None)
 
     def reply(
         self, text: str, *, kind: MessageKind = "reply", rich: dict[str, Any] | None = None
@@ -233,7 +238,8 @@ class Router:
                     ]
             return "ok", await route.handler(ctx)
         except UserError as exc:
-            return "rejected", [ctx.reply(ctx.t(exc.code, **exc.params), kind="error")]
+            params = user_params(exc.params, ctx.locale, ctx.metric_label)
+            return "rejected", [ctx.reply(ctx.t(exc.code, **params), kind="error")]
         except StorageError:
             from bot import metrics
 

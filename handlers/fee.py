@@ -7,13 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core import Outgoing
+from bot.i18n import join_clauses, label_sep
 from bot.router import Context
 from handlers.kpi import flatten, rich_message
-from handlers.render import fmt_value
+from handlers.render import fmt_list, fmt_money, fmt_pair, fmt_value, label, period_name
 from kpi.commands import parse_what_if
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
 from kpi.model import Deal
-from kpi.money import format_money, format_percent
+from kpi.money import format_percent
 from kpi.snapshot import Snapshot, snapshot
 
 T = Callable[..., str]
@@ -34,9 +35,10 @@ def fee_line_text(t: T, deal: Deal, line: FeeLine, snap: Snapshot) -> str:
     if line.kind == "base":
         text = t("fee.base_trial") if d.get("trial") else t("fee.base")
         if d["fraction"] != 1:
-            text += " " + t(
+            # No space before a full-width bracket: "基础服务费（¥5,000.00 按 5/7 天折算）".
+            text += ("" if deal.locale == "zh" else " ") + t(
                 "fee.prorated",
-                full=format_money(d["full"], deal.currency),
+                full=fmt_money(deal, d["full"]),
                 days=snap.period.days,
                 of_days=snap.period.calendar_days,
             )
@@ -46,34 +48,38 @@ def fee_line_text(t: T, deal: Deal, line: FeeLine, snap: Snapshot) -> str:
         calc = _rate_parts(d["bands"], deal, metric)
         whole = d["tiers"] == "whole" and len(d["bands"])
         key = "fee.commission_whole" if whole else "fee.commission"
-        return t(key, metric=metric, figure=fmt_value(deal, metric, d["figure"]), calc=calc)
+        return t(
+            key, metric=label(deal, metric), figure=fmt_value(deal, metric, d["figure"]), calc=calc
+        )
     if line.kind == "bonus":
-        when = ", ".join(d["when"])
+        when = fmt_list(deal, (label(deal, m) for m in d["when"]))
         if d["met"]:
             return t("fee.bonus_met", when=when)
-        return t("fee.bonus_unmet", when=", ".join(d["unmet"]) or when)
+        unmet = fmt_list(deal, (label(deal, m) for m in d["unmet"]))
+        return t("fee.bonus_unmet", when=unmet or when)
     if line.kind == "deduction":
         metric = d["metric"]
         if not d["steps"]:
-            return t("fee.deduction_none", metric=metric)
+            return t("fee.deduction_none", metric=label(deal, metric))
         return t(
             "fee.deduction",
-            metric=metric,
+            metric=label(deal, metric),
             short=format_percent(d["shortfall"], 1),
             steps=d["steps"],
             per_step=format_percent(d["per_step"], 1),
             of=t(f"fee.of_{d['of']}"),
-            of_amount=format_money(d["of_amount"], deal.currency),
+            of_amount=fmt_money(deal, d["of_amount"]),
         ) + (t("fee.capped") if d.get("capped") else "")
     if line.kind == "minimum":
-        return t("fee.minimum", minimum=format_money(d["minimum"], deal.currency))
-    return t("fee.cap", cap=format_money(d["cap"], deal.currency))
+        return t("fee.minimum", minimum=fmt_money(deal, d["minimum"]))
+    return t("fee.cap", cap=fmt_money(deal, d["cap"]))
 
 
 def statement_lines(t: T, deal: Deal, statement: FeeStatement, snap: Snapshot) -> list[str]:
     """Every line with its amount, then the total."""
+    sep = label_sep(deal.locale)
     lines = [
-        f"• {fee_line_text(t, deal, line, snap)}: {format_money(line.amount, deal.currency)}"
+        f"• {fee_line_text(t, deal, line, snap)}{sep}{fmt_money(deal, line.amount)}"
         for line in statement.lines
     ]
     return lines
@@ -82,10 +88,13 @@ def statement_lines(t: T, deal: Deal, statement: FeeStatement, snap: Snapshot) -
 def totals_text(deal: Deal, values: Mapping[str, Decimal | None]) -> str:
     """The figures a statement used, in the deal's metric order (``—`` when there are none)."""
     return (
-        ", ".join(
-            f"{name} {fmt_value(deal, name, values.get(name))}"
-            for name in deal.metrics
-            if values.get(name) is not None
+        fmt_list(
+            deal,
+            (
+                fmt_pair(deal, name, values.get(name))
+                for name in deal.metrics
+                if values.get(name) is not None
+            ),
         )
         or "—"
     )
@@ -114,28 +123,26 @@ def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
             and deduction is not None
             and deduction.amount
         ):
-            effects.append(
-                t("fee.effect_deduction", amount=format_money(deduction.amount, deal.currency))
-            )
+            effects.append(t("fee.effect_deduction", amount=fmt_money(deal, deduction.amount)))
         if value is None:
-            out.append(t("fee.effect_no_data", metric=metric))
+            out.append(t("fee.effect_no_data", metric=label(deal, metric)))
         elif target_met(target, value):
             out.append(
                 t(
                     "fee.effect_ok",
-                    metric=metric,
+                    metric=label(deal, metric),
                     projected=fmt_value(deal, metric, value),
-                    effects="; ".join(effects) or t("fee.effect_nothing"),
+                    effects=join_clauses(effects, deal.locale) or t("fee.effect_nothing"),
                 )
             )
         else:
             out.append(
                 t(
                     "fee.effect_short",
-                    metric=metric,
+                    metric=label(deal, metric),
                     projected=fmt_value(deal, metric, value),
                     short=format_percent(shortfall(target, value), 0),
-                    effects="; ".join(effects) or t("fee.effect_nothing"),
+                    effects=join_clauses(effects, deal.locale) or t("fee.effect_nothing"),
                 )
             )
     return out
@@ -149,7 +156,7 @@ def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
     title = t(
         "fee.title_trial" if snap.trial else "fee.title",
         deal=deal.name,
-        period=snap.period.label,
+        period=period_name(deal, snap.period, dates=True),
         day=snap.elapsed_days,
         days=snap.period.days,
     )
@@ -160,7 +167,7 @@ def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
                 t("fee.to_date"),
                 [
                     *statement_lines(t, deal, to_date, snap),
-                    t("fee.total_to_date", total=format_money(to_date.total, deal.currency)),
+                    t("fee.total_to_date", total=fmt_money(deal, to_date.total)),
                 ],
             ),
             (
@@ -168,7 +175,7 @@ def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
                 [
                     t("fee.totals", totals=totals_text(deal, projected.values)),
                     *statement_lines(t, deal, projected, snap),
-                    t("fee.total_projected", total=format_money(projected.total, deal.currency)),
+                    t("fee.total_projected", total=fmt_money(deal, projected.total)),
                 ],
             ),
             (t("fee.targets"), target_effects(t, snap, projected)),
@@ -183,7 +190,7 @@ def final_rich(
     """A closed period's statement, or a what-if: every line and the total."""
     deal = snap.deal
     key = "fee.what_if_title" if what_if else "fee.final_title"
-    title = t(key, deal=deal.name, period=snap.period.label, what_if=what_if)
+    title = t(key, deal=deal.name, period=period_name(deal, snap.period), what_if=what_if)
     return rich_message(
         title,
         [
@@ -192,7 +199,7 @@ def final_rich(
                 None,
                 [
                     *statement_lines(t, deal, statement, snap),
-                    t("fee.total_final", total=format_money(statement.total, deal.currency)),
+                    t("fee.total_final", total=fmt_money(deal, statement.total)),
                 ],
             ),
         ],
@@ -208,10 +215,12 @@ async def fee(ctx: Context) -> list[Outgoing]:
     today = ctx.today
     words = args.split(maxsplit=1)
     if words and words[0].lower() in ("if", "如果", "假设"):
-        overrides = parse_what_if(words[1] if len(words) > 1 else "", known=deal.base_metrics)
+        overrides = parse_what_if(
+            words[1] if len(words) > 1 else "", known=deal.base_metrics, words=deal.metric_words
+        )
         snap = await snapshot(ctx.ledger, deal, today)
         statement = snap.fee("projected", overrides)
-        shown = ", ".join(f"{m} {fmt_value(deal, m, v)}" for m, v in overrides.items())
+        shown = fmt_list(deal, (fmt_pair(deal, m, v) for m, v in overrides.items()))
         rich = final_rich(ctx.t, snap, statement, what_if=shown)
     elif args:
         # Imported here: handlers.statement builds on this module's renderers.

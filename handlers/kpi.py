@@ -5,8 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core import Outgoing
+from bot.i18n import label_sep
 from bot.router import Context
-from handlers.render import fmt_day, fmt_target, fmt_value
+from handlers.render import (
+    fmt_day,
+    fmt_formula,
+    fmt_list,
+    fmt_pair,
+    fmt_target,
+    fmt_value,
+    label,
+    period_name,
+)
 from kpi.model import Deal
 from kpi.money import format_percent
 from kpi.pace import TargetStatus
@@ -49,7 +59,7 @@ def status_line(ctx_t: Any, deal: Deal, status: TargetStatus) -> str:
         verdict = ctx_t("kpi.behind")
     return ctx_t(
         "kpi.target_line",
-        metric=metric,
+        metric=label(deal, metric),
         actual=fmt_value(deal, metric, status.actual),
         target=fmt_target(deal, metric, target.direction, target.value),
         pace=pace,
@@ -63,7 +73,7 @@ def period_title(ctx_t: Any, snap: Snapshot) -> str:
     return ctx_t(
         key,
         deal=snap.deal.name,
-        period=snap.period.label,
+        period=period_name(snap.deal, snap.period, dates=True),
         day=snap.elapsed_days,
         days=snap.period.days,
     )
@@ -78,7 +88,7 @@ def disagreement_lines(ctx_t: Any, snap: Snapshot) -> list[str]:
         line = ctx_t(
             "kpi.disagreement",
             day=fmt_day(fig.day),
-            metric=fig.metric,
+            metric=label(deal, fig.metric),
             seller=seller,
             agency=agency,
             counted=fmt_value(deal, fig.metric, fig.value),
@@ -91,36 +101,55 @@ def disagreement_lines(ctx_t: Any, snap: Snapshot) -> list[str]:
     return lines
 
 
+ITEMS_SHOWN = 10
+"""Provisional or pending figures named in /kpi; any more are counted."""
+
+
+def _capped(ctx_t: Any, deal: Deal, items: list[str]) -> str:
+    """The first items, and how many more there are."""
+    shown = fmt_list(deal, items[:ITEMS_SHOWN])
+    if len(items) > ITEMS_SHOWN:
+        shown += " " + ctx_t("list.more", count=len(items) - ITEMS_SHOWN)
+    return shown
+
+
 def status_notes(ctx_t: Any, snap: Snapshot) -> list[str]:
     """Provisional and pending figures, so nobody mistakes them for settled ones."""
+    deal = snap.deal
     provisional = sorted(
-        f"{fmt_day(f.day)} {f.metric}" for f in snap.figures.values() if f.status == "provisional"
+        f"{fmt_day(f.day)} {label(deal, f.metric)}"
+        for f in snap.figures.values()
+        if f.status == "provisional"
     )
     pending = sorted(
-        f"{fmt_day(f.day)} {f.metric}" for f in snap.figures.values() if f.status == "pending"
+        f"{fmt_day(f.day)} {label(deal, f.metric)}"
+        for f in snap.figures.values()
+        if f.status == "pending"
     )
     lines = []
     if provisional:
-        lines.append(ctx_t("kpi.provisional", items=", ".join(provisional[:10])))
+        lines.append(ctx_t("kpi.provisional", items=_capped(ctx_t, deal, provisional)))
     if pending:
-        lines.append(ctx_t("kpi.pending", items=", ".join(pending[:10])))
+        lines.append(ctx_t("kpi.pending", items=_capped(ctx_t, deal, pending)))
     return lines
 
 
 def definition_lines(deal: Deal, metrics: set[str]) -> list[str]:
     """Which definition each shown metric used (the contract's words or formula)."""
     lines = []
+    sep = label_sep(deal.locale)
     for name in sorted(metrics):
         metric = deal.metrics.get(name)
         if metric is None:
             continue
-        text = metric.formula.text if metric.formula is not None else metric.description
-        lines.append(f"{name}: {text}")
-        if metric.formula is not None:
-            for dep in sorted(metric.formula.names):
+        formula = metric.formula
+        text = fmt_formula(deal, formula.text) if formula is not None else metric.description
+        lines.append(f"{label(deal, name)}{sep}{text}")
+        if formula is not None:
+            for dep in sorted(formula.names):
                 dep_metric = deal.metrics.get(dep)
                 if dep_metric is not None and dep_metric.formula is None and dep not in metrics:
-                    lines.append(f"{dep}: {dep_metric.description}")
+                    lines.append(f"{label(deal, dep)}{sep}{dep_metric.description}")
     return list(dict.fromkeys(lines))
 
 
@@ -139,7 +168,7 @@ def kpi_rich(ctx_t: Any, snap: Snapshot) -> dict[str, Any]:
     targets = [status_line(ctx_t, deal, s) for s in snap.statuses]
     shown = {s.target.metric for s in snap.statuses}
     totals = [
-        f"{name} {fmt_value(deal, name, snap.totals.values.get(name))}"
+        fmt_pair(deal, name, snap.totals.values.get(name))
         for name in deal.metrics
         if name not in shown and _has_figures(snap, name)
     ]
@@ -147,7 +176,7 @@ def kpi_rich(ctx_t: Any, snap: Snapshot) -> dict[str, Any]:
         period_title(ctx_t, snap),
         [
             (ctx_t("kpi.targets"), targets),
-            (ctx_t("kpi.other_totals"), [", ".join(totals)] if totals else []),
+            (ctx_t("kpi.other_totals"), [fmt_list(deal, totals)] if totals else []),
             (ctx_t("kpi.disagreements"), disagreement_lines(ctx_t, snap)),
             (None, status_notes(ctx_t, snap)),
             (ctx_t("kpi.definitions"), definition_lines(deal, shown)),

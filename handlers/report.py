@@ -6,8 +6,8 @@ from typing import Literal
 
 from bot.core import Outgoing
 from bot.router import Context
-from handlers.render import fmt_day, fmt_person, fmt_time, fmt_value
-from kpi.commands import parse_metric_day, parse_report
+from handlers.render import fmt_day, fmt_list, fmt_pair, fmt_person, fmt_time, fmt_value, label
+from kpi.commands import parse_metric_day, parse_report, resolve_metric
 from kpi.errors import UserError
 from kpi.model import Deal, Entry, Side, other_side
 from kpi.money import format_percent
@@ -26,13 +26,24 @@ def _require_side(ctx: Context) -> Side:
     return side
 
 
+HISTORY_SHOWN = 30
+"""``/history`` lists this many entries, newest first, and says how many more there are."""
+HISTORY_SCAN = 1000
+"""Entries counted beyond the shown ones (past this, ``1000+``)."""
+
+
 async def report(ctx: Context) -> list[Outgoing]:
     """``/report gmv 12000 [orders 340 ...] [DATE]``: store the day's figures for one side."""
     deal = _deal(ctx)
     today = ctx.today
     derived = {n: m.formula.text for n, m in deal.metrics.items() if m.formula is not None}
     args = parse_report(
-        ctx.args, reportable=deal.base_metrics, derived=derived, today=today, starts=deal.starts
+        ctx.args,
+        reportable=deal.base_metrics,
+        derived=derived,
+        today=today,
+        starts=deal.starts,
+        words=deal.metric_words,
     )
     side = _require_side(ctx)
     result = await ctx.ledger.record_report(
@@ -64,19 +75,21 @@ async def report(ctx: Context) -> list[Outgoing]:
             lines.append(
                 ctx.t(
                     "report.line_corrected",
-                    metric=entry.metric,
+                    metric=label(deal, entry.metric),
                     value=value,
                     old=fmt_value(deal, entry.metric, old.value),
                     id=entry.id,
                 )
             )
         else:
-            lines.append(ctx.t("report.line", metric=entry.metric, value=value, id=entry.id))
+            lines.append(
+                ctx.t("report.line", metric=label(deal, entry.metric), value=value, id=entry.id)
+            )
         if theirs is not None and not agrees(entry.value, theirs.value, deal.tolerance):
             lines.append(
                 ctx.t(
                     "report.disagrees",
-                    metric=entry.metric,
+                    metric=label(deal, entry.metric),
                     other=ctx.t(f"side.{other}"),
                     theirs=fmt_value(deal, entry.metric, theirs.value),
                     tolerance=format_percent(deal.tolerance, 1),
@@ -96,7 +109,7 @@ async def report(ctx: Context) -> list[Outgoing]:
 
 
 def _already(ctx: Context, deal: Deal, entries: list[Entry]) -> str:
-    shown = ", ".join(f"{e.metric} {fmt_value(deal, e.metric, e.value)}" for e in entries)
+    shown = fmt_list(deal, (fmt_pair(deal, e.metric, e.value) for e in entries))
     day = fmt_day(entries[0].day) if entries else ""
     return ctx.t("report.already", figures=shown, day=day)
 
@@ -148,6 +161,7 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
         today=ctx.today,
         starts=deal.starts,
         need_metric=True,
+        words=deal.metric_words,
     )
     assert metric is not None
     reason = rest.strip()
@@ -157,7 +171,10 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
     theirs = await _other_sides_entry(ctx, deal, metric, day, side)
     if theirs is None:
         raise UserError(
-            "confirm.nothing", metric=metric, day=fmt_day(day) if day else "", kind=kind
+            "confirm.nothing",
+            metric=label(deal, metric),
+            day=fmt_day(day) if day else "",
+            kind=kind,
         )
     _verdict_row, duplicate = await ctx.ledger.record_verdict(
         deal_id=deal.id,
@@ -176,7 +193,7 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
     key = "confirm.done" if kind == "confirm" else "dispute.done"
     text = ctx.t(
         key,
-        metric=metric,
+        metric=label(deal, metric),
         day=fmt_day(theirs.day),
         other=ctx.t(f"side.{theirs.side}"),
         value=fmt_value(deal, metric, theirs.value),
@@ -192,9 +209,23 @@ async def history(ctx: Context) -> list[Outgoing]:
     """``/history [METRIC] [DATE]``: every entry, who, side, when, and what it superseded."""
     deal = _deal(ctx)
     metric, day, _rest = parse_metric_day(
-        ctx.args, known=deal.base_metrics, today=ctx.today, starts=deal.starts, need_metric=False
+        ctx.args,
+        known=deal.base_metrics,
+        today=ctx.today,
+        starts=deal.starts,
+        need_metric=False,
+        words=deal.metric_words,
     )
-    entries = await ctx.ledger.history(deal.id, metric=metric, day=day, limit=30)
+    if _rest:
+        # "/history foo": say that foo is no metric rather than list everything.
+        resolve_metric(
+            _rest.split()[0],
+            deal.base_metrics,
+            code="history.unknown_metric",
+            words=deal.metric_words,
+        )
+    found = await ctx.ledger.history(deal.id, metric=metric, day=day, limit=HISTORY_SCAN)
+    entries = found[:HISTORY_SHOWN]
     if not entries:
         return [ctx.reply(ctx.t("history.empty"))]
     lines = [ctx.t("history.title", deal=deal.name)]
@@ -207,7 +238,7 @@ async def history(ctx: Context) -> list[Outgoing]:
             "history.line",
             id=entry.id,
             day=fmt_day(entry.day),
-            metric=entry.metric,
+            metric=label(deal, entry.metric),
             value=fmt_value(deal, entry.metric, entry.value),
             side=ctx.t(f"side.{entry.side}"),
             who=fmt_person(entry),
@@ -225,6 +256,9 @@ async def history(ctx: Context) -> list[Outgoing]:
                     reason=v.reason,
                 )
         lines.append(line)
+    if len(found) > len(entries):
+        more = len(found) - len(entries)
+        lines.append(ctx.t("list.more", count=f"{more}+" if len(found) == HISTORY_SCAN else more))
     by_key: dict[tuple[object, str], dict[str, Entry]] = {}
     for entry in current:
         if metric is None or entry.metric == metric:
@@ -236,7 +270,7 @@ async def history(ctx: Context) -> list[Outgoing]:
                 ctx.t(
                     "history.disagreement",
                     day=fmt_day(d),  # type: ignore[arg-type]
-                    metric=m,
+                    metric=label(deal, m),
                     seller=fmt_value(deal, m, s.value),
                     agency=fmt_value(deal, m, a.value),
                 )

@@ -24,7 +24,7 @@ from bot.core import Outgoing
 from bot.router import Context
 from handlers.fee import fee_line_text, fee_rich, final_rich, statement_lines, totals_text
 from handlers.kpi import disagreement_lines, flatten, rich_message, status_notes
-from handlers.render import fmt_day, fmt_value
+from handlers.render import fmt_day, fmt_list, fmt_value, label, period_name
 from kpi.errors import UserError
 from kpi.fees import FeeStatement
 from kpi.ledger import Ledger
@@ -105,7 +105,7 @@ def resolve_period(deal: Deal, today: dt.date, label: str | None, *, command: st
 
 
 def _money(deal: Deal, amount: Any) -> str:
-    return format_money(amount, deal.currency)
+    return format_money(amount, deal.currency, deal.locale)
 
 
 def _local(at: dt.datetime, deal: Deal) -> str:
@@ -185,7 +185,7 @@ def late_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
             t(
                 "statement.late_entry",
                 day=fmt_day(entry.day),
-                metric=entry.metric,
+                metric=label(deal, entry.metric),
                 value=fmt_value(deal, entry.metric, entry.value),
                 side=t(f"side.{entry.side}"),
                 who=entry.person_name or entry.person,
@@ -198,7 +198,7 @@ def late_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
             t(
                 f"statement.late_verdict_{verdict.kind}",
                 day=fmt_day(verdict.day),
-                metric=verdict.metric,
+                metric=label(deal, verdict.metric),
                 who=verdict.person_name or verdict.person,
                 side=t(f"side.{verdict.side}"),
                 at=_local(verdict.recorded_at, deal),
@@ -231,7 +231,7 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
         t(
             "statement.closed_title",
             deal=deal.name,
-            period=snap.period.label,
+            period=period_name(deal, snap.period, dates=True),
             closed=_local(record.closed_at, deal),
         ),
         sections,
@@ -242,7 +242,11 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
 
 def _signed(deal: Deal, amount: Any) -> str:
     text = _money(deal, amount)
-    return text.replace(f"{deal.currency} ", f"{deal.currency} +") if amount > 0 else text
+    if amount <= 0:
+        return text
+    # "USD +12.00", or "+¥12.00" where the language writes a symbol.
+    code = f"{deal.currency} "
+    return text.replace(code, code + "+") if text.startswith(code) else "+" + text
 
 
 def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> StatementView:
@@ -265,7 +269,7 @@ def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> Statement
         t(
             "statement.open_title",
             deal=deal.name,
-            period=snap.period.label,
+            period=period_name(deal, snap.period, dates=True),
             end=snap.period.end.isoformat(),
         ),
         sections,
@@ -281,7 +285,7 @@ def current_view(t: T, snap: Snapshot) -> StatementView:
     rich["title"] = t(
         "statement.current_title",
         deal=deal.name,
-        period=snap.period.label,
+        period=period_name(deal, snap.period, dates=True),
         day=snap.elapsed_days,
         days=snap.period.days,
     )
@@ -394,8 +398,15 @@ async def _confirm(ctx: Context, label: str) -> list[Outgoing]:
         raise UserError("statement.confirm_admin_only", period=period.label)
     side = ctx.side
     if side is None:
-        chats = ", ".join(
-            f"{c.id} ({ctx.t(f'side.{c.side}')})" for c in deal.chats if c.side != "shared"
+        chats = fmt_list(
+            deal,
+            (
+                f"{c.id}（{ctx.t(f'side.{c.side}')}）"
+                if deal.locale == "zh"
+                else f"{c.id} ({ctx.t(f'side.{c.side}')})"
+                for c in deal.chats
+                if c.side != "shared"
+            ),
         )
         raise UserError("statement.confirm_no_side", chats=chats or "—", period=period.label)
     if today <= period.end:
