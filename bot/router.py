@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("kpibot.router")
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+UMBRELLA = "kpibot"
+"""``/kpibot COMMAND ...`` is ``/COMMAND ...`` on every platform (Slack registers it)."""
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Context:
     linked: list[tuple[str, str]] = field(default_factory=list)
     forget: Callable[[], None] = lambda: None
     """Clears the router's cache of links and deals (after /link, /unlink)."""
+    bot_names: tuple[str, ...] = ()
+    """The bot's names on the platforms (for help that shows how to address it)."""
 
     def t(self, key: str, /, **params: Any) -> str:
         return t(key, self.locale, **params)
@@ -183,6 +187,11 @@ class Router:
             return []
         started = time.perf_counter()
         name, args = split
+        if name == UMBRELLA:
+            # Slack's umbrella form works everywhere: "/kpibot report gmv 1" is "/report gmv 1".
+            words = args.split(maxsplit=1)
+            name = words[0].lstrip("/").lower() if words else "help"
+            args = words[1] if len(words) > 1 else ""
         name = self.aliases.get(name, name)
         ctx = Context(
             cmd=cmd,
@@ -193,6 +202,7 @@ class Router:
             locale=self._guess_locale(cmd.text),
             services=self.services,
             forget=self.forget,
+            bot_names=self.bot_names,
         )
         # _dispatch answers every Exception; only a cancellation (shutdown) gets past it.
         outcome = "interrupted"
