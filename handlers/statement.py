@@ -494,7 +494,7 @@ def _confirm_replies(
         view = closed_view(ctx.t, snap, record)
         replies = [ctx.reply(notice + "\n\n" + flatten(view.rich), rich=view.rich)]
         for to in _side_chats(ctx, ("seller", "agency", "shared")):
-            replies.append(Outgoing(to=to, text=notice, kind="recap"))
+            replies.append(Outgoing(to=to, text=notice, kind="statement"))
         return replies
     if result.outcome == "reconfirm":
         assert result.voided is not None
@@ -532,7 +532,7 @@ def _confirm_replies(
             Outgoing(
                 to=to,
                 text=ctx.t("statement.confirm_request", who=who, total=total, **names),
-                kind="recap",
+                kind="statement",
             )
         )
     return replies

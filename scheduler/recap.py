@@ -112,6 +112,7 @@ def render_chart(data: ChartData, locale: str) -> Attachment:
         title=t("recap.chart_title", labels, metric=data.label(labels), period=data.period(labels)),
         bars_label=t("recap.chart_bars", labels, metric=data.label(labels)),
         line_label=t("recap.chart_line", labels),
+        locale=labels,
     )
     return Attachment(
         filename=f"{data.metric}-{data.period_label}.png",
