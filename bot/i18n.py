@@ -91,6 +91,12 @@ def formula_label(text: str, locale: str, label: Callable[[str], str]) -> str:
 QUOTE_LIMIT = 40
 """At most this many characters of what a person typed are quoted back (an unknown word)."""
 _QUOTED = ("word", "value", "text", "label")
+# A period label's form as a Chinese reader writes it (YYYY-Www reads as noise).
+_ZH_FORMS = {
+    "YYYY-Www": "2026-W45 或 2026年第45周",
+    "YYYY-MM": "2026-11 或 2026年11月",
+    "YYYY-Qn": "2026-Q4 或 2026年Q4",
+}
 
 
 def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
@@ -114,6 +120,8 @@ def user_params(
         out["known"] = join_list((label(n) for n in names), locale)
     if isinstance(out.get("formula"), str):
         out["formula"] = formula_label(out["formula"], locale, label)
+    if locale == "zh" and out.get("form") in _ZH_FORMS:
+        out["form"] = _ZH_FORMS[out["form"]]
     for key in _QUOTED:
         if isinstance(out.get(key), str):
             out[key] = quote(out[key])

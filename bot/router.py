@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.core import Clock, Command, MessageKind, Outgoing, platform_of
-from bot.i18n import metric_label, t, user_params
+from bot.i18n import join_list, metric_label, t, user_params
 from kpi.commands import extract_deal_tag, split_command
 from kpi.errors import StorageError, UserError
 from kpi.model import ChatSide, Deal, Side
@@ -234,6 +234,7 @@ class Router:
         name = ctx.name
         route = self.routes.get(name)
         if route is None:
+            await self._chat_locale(ctx)
             return "unknown", [
                 ctx.reply(ctx.t("router.unknown_command", command=name), kind="error")
             ]
@@ -248,6 +249,8 @@ class Router:
                     ]
             return "ok", await route.handler(ctx)
         except UserError as exc:
+            if ctx.deal is None:
+                await self._chat_locale(ctx)
             params = user_params(exc.params, ctx.locale, ctx.metric_label)
             return "rejected", [ctx.reply(ctx.t(exc.code, **params), kind="error")]
         except StorageError:
@@ -261,6 +264,16 @@ class Router:
             # forever): say it failed; a resent report is never counted twice.
             log.exception("command failed", extra={"command": name, "chat": ctx.cmd.chat})
             return "failed", [ctx.reply(ctx.t("router.internal_error"), kind="error")]
+
+    async def _chat_locale(self, ctx: Context) -> None:
+        """Before a deal is resolved, answer in the language of the chat's only deal (a guess
+        from the command's characters otherwise): /foo in a Chinese group is answered in
+        Chinese."""
+        linked = await self.links(ctx.cmd.chat)
+        if len({deal_id for deal_id, _ in linked}) == 1:
+            current = await self.current_deal(linked[0][0])
+            if current is not None:
+                ctx.locale = current[0].locale
 
     async def _resolve_deal(self, ctx: Context) -> Outgoing | None:
         """Pick the deal this chat may see; a refusal message when there is none."""
@@ -277,7 +290,7 @@ class Router:
             if not chosen:
                 return ctx.reply(ctx.t("router.not_linked_tag", tag=tag), kind="error")
         elif len(linked) > 1:
-            names = ", ".join(f"#{d}" for d, _ in linked)
+            names = join_list((f"#{d}" for d, _ in linked), ctx.locale)
             return ctx.reply(ctx.t("router.which_deal", deals=names), kind="error")
         else:
             chosen = linked
