@@ -192,3 +192,44 @@ async def test_errors_name_the_next_step(locale: str) -> None:
     long_reply = texts(sent, "2026-11-03T21:13", SHARED)[0]
     assert "利润" * 20 not in long_reply
     assert dt.date(2026, 11, 4).isoformat() in texts(sent, "2026-11-03T21:10", SHARED)[0]
+
+
+COMMAND_SET = [
+    ("/foo", ("未知命令“/foo”", "Unknown command “/foo”")),
+    ("/kpibot kpi", ("第 2/7 天", "day 2 of 7")),
+    ("/进度", ("第 2/7 天", "day 2 of 7")),
+    ("@kpibot 明细 成交额", ("历史记录", "History")),
+    ("/help", ("@kpibot 上报 成交额 1.2万", "kpibot commands")),
+]
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+async def test_one_command_set_in_the_chats_language(locale: str) -> None:
+    """The umbrella /kpibot COMMAND and the Chinese command words work in any chat; an
+    unknown command is answered in the deal's language; zh /help names the Chinese words."""
+    lines = [
+        say(f"2026-11-03T21:{10 + i}:00{CST}", SHARED, BOSS, text, name="王总", message_id=f"c{i}")
+        for i, (text, _) in enumerate(COMMAND_SET)
+    ]
+    sent = await play(locale, lines)
+    for i, (_, expected) in enumerate(COMMAND_SET):
+        reply = texts(sent, f"2026-11-03T21:{10 + i}", SHARED)[0]
+        assert expected[0 if locale == "zh" else 1] in reply, reply
+    help_text = texts(sent, "2026-11-03T21:14", SHARED)[0]
+    assert ("中文命令词" in help_text) == (locale == "zh")
+
+
+async def test_whoami_names_the_person_from_the_deals_contacts_when_the_platform_gives_none() -> (
+    None
+):
+    line = {
+        "at": f"2026-11-03T21:00:00{CST}",
+        "chat": SHARED,
+        "user": BOSS,
+        "text": "/whoami",
+        "id": "w",
+    }
+    sent = await play("zh", [line])
+    reply = texts(sent, "2026-11-03T21:00", SHARED)[0]
+    assert reply.startswith("您是 王总（ID：telegram:710200301）。")
+    assert "角色：管理员、第 1 级升级对接人" in reply
