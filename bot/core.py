@@ -6,7 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-MessageKind = Literal["reply", "recap", "warning", "reminder", "escalation", "error"]
+MessageKind = Literal[
+    "reply", "recap", "warning", "reminder", "escalation", "statement", "error"
+]
 
 
 def platform_of(identity: str) -> str:

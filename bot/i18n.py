@@ -8,8 +8,9 @@ file per area keep translations reviewable in a single diff, and the completenes
 
 from __future__ import annotations
 
+import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -47,3 +48,81 @@ def t(key: str, locale: str = "en", /, **params: Any) -> str:
         raise KeyError(f"no message {key!r} in the catalog")
     template = texts.get(locale) or texts["en"]
     return template.format(**params)
+
+
+# -- what code inserts into messages: metric names, lists, label separators ------------------
+
+_IDENTIFIER = re.compile(r"\b[a-z][a-z0-9_]*\b")
+_OPERATORS = {"zh": {"/": "÷", "*": "×"}}
+
+
+def metric_label(name: str, locale: str, labels: Mapping[str, str] | None = None) -> str:
+    """How a metric is named in ``locale``: the deal's own label, the catalog's built-in
+    ``metric.NAME`` label, or the key itself (a metric the catalog does not know)."""
+    if labels and labels.get(locale):
+        return labels[locale]
+    texts = catalog().get(f"metric.{name}")
+    return texts.get(locale, name) if texts else name
+
+
+def join_list(items: Iterable[str], locale: str) -> str:
+    """A list as the language writes it: ``a, b`` in English, ``甲、乙`` in Chinese."""
+    return ("、" if locale == "zh" else ", ").join(items)
+
+
+def join_clauses(items: Iterable[str], locale: str) -> str:
+    """Clauses that may hold commas themselves: ``a; b`` in English, ``甲；乙`` in Chinese."""
+    return ("；" if locale == "zh" else "; ").join(items)
+
+
+def label_sep(locale: str) -> str:
+    """What follows a label before its value: ``: `` in English, ``：`` in Chinese."""
+    return "：" if locale == "zh" else ": "
+
+
+def formula_label(text: str, locale: str, label: Callable[[str], str]) -> str:
+    """A formula with each metric name shown by ``label`` (``退款金额 ÷ 成交额`` in Chinese)."""
+    shown = _IDENTIFIER.sub(lambda m: label(m.group(0)), text)
+    for ascii_op, sign in _OPERATORS.get(locale, {}).items():
+        shown = shown.replace(f" {ascii_op} ", f" {sign} ")
+    return shown
+
+
+QUOTE_LIMIT = 40
+"""At most this many characters of what a person typed are quoted back (an unknown word)."""
+_QUOTED = ("word", "value", "text", "label")
+# A period label's form as a Chinese reader writes it (YYYY-Www reads as noise).
+_ZH_FORMS = {
+    "YYYY-Www": "2026-W45 或 2026年第45周",
+    "YYYY-MM": "2026-11 或 2026年11月",
+    "YYYY-Qn": "2026-Q4 或 2026年Q4",
+}
+
+
+def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters with ``…``: long input is never echoed whole."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def user_params(
+    params: Mapping[str, Any], locale: str, label: Callable[[str], str]
+) -> dict[str, Any]:
+    """A user error's parameters as its message shows them.
+
+    Metric names (``metric``, the ``known`` list, a ``formula``) become labels in ``locale``;
+    what the person typed is quoted at most :data:`QUOTE_LIMIT` characters long.
+    """
+    out = dict(params)
+    if isinstance(out.get("metric"), str):
+        out["metric"] = label(out["metric"])
+    if isinstance(out.get("known"), str):
+        names = [n for n in out["known"].split(", ") if n]
+        out["known"] = join_list((label(n) for n in names), locale)
+    if isinstance(out.get("formula"), str):
+        out["formula"] = formula_label(out["formula"], locale, label)
+    if locale == "zh" and out.get("form") in _ZH_FORMS:
+        out["form"] = _ZH_FORMS[out["form"]]
+    for key in _QUOTED:
+        if isinstance(out.get(key), str):
+            out[key] = quote(out[key])
+    return out

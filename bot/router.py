@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.core import Clock, Command, MessageKind, Outgoing, platform_of
-from bot.i18n import t
+from bot.i18n import join_list, metric_label, t, user_params
 from kpi.commands import extract_deal_tag, split_command
 from kpi.errors import StorageError, UserError
 from kpi.model import ChatSide, Deal, Side
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("kpibot.router")
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+UMBRELLA = "kpibot"
+"""``/kpibot COMMAND ...`` is ``/COMMAND ...`` on every platform (Slack registers it)."""
 
 
 @dataclass
@@ -47,9 +49,16 @@ class Context:
     linked: list[tuple[str, str]] = field(default_factory=list)
     forget: Callable[[], None] = lambda: None
     """Clears the router's cache of links and deals (after /link, /unlink)."""
+    bot_names: tuple[str, ...] = ()
+    """The bot's names on the platforms (for help that shows how to address it)."""
 
     def t(self, key: str, /, **params: Any) -> str:
         return t(key, self.locale, **params)
+
+    def metric_label(self, name: str) -> str:
+        """A metric's display name in this reply's language (the deal's label if it set one)."""
+        metric = self.deal.metrics.get(name) if self.deal is not None else None
+        return metric_label(name, self.locale, metric.labels if metric is not None else None)
 
     def reply(
         self, text: str, *, kind: MessageKind = "reply", rich: dict[str, Any] | None = None
@@ -178,6 +187,11 @@ class Router:
             return []
         started = time.perf_counter()
         name, args = split
+        if name == UMBRELLA:
+            # Slack's umbrella form works everywhere: "/kpibot report gmv 1" is "/report gmv 1".
+            words = args.split(maxsplit=1)
+            name = words[0].lstrip("/").lower() if words else "help"
+            args = words[1] if len(words) > 1 else ""
         name = self.aliases.get(name, name)
         ctx = Context(
             cmd=cmd,
@@ -188,6 +202,7 @@ class Router:
             locale=self._guess_locale(cmd.text),
             services=self.services,
             forget=self.forget,
+            bot_names=self.bot_names,
         )
         # _dispatch answers every Exception; only a cancellation (shutdown) gets past it.
         outcome = "interrupted"
@@ -219,6 +234,7 @@ class Router:
         name = ctx.name
         route = self.routes.get(name)
         if route is None:
+            await self._chat_locale(ctx)
             return "unknown", [
                 ctx.reply(ctx.t("router.unknown_command", command=name), kind="error")
             ]
@@ -233,7 +249,10 @@ class Router:
                     ]
             return "ok", await route.handler(ctx)
         except UserError as exc:
-            return "rejected", [ctx.reply(ctx.t(exc.code, **exc.params), kind="error")]
+            if ctx.deal is None:
+                await self._chat_locale(ctx)
+            params = user_params(exc.params, ctx.locale, ctx.metric_label)
+            return "rejected", [ctx.reply(ctx.t(exc.code, **params), kind="error")]
         except StorageError:
             from bot import metrics
 
@@ -245,6 +264,16 @@ class Router:
             # forever): say it failed; a resent report is never counted twice.
             log.exception("command failed", extra={"command": name, "chat": ctx.cmd.chat})
             return "failed", [ctx.reply(ctx.t("router.internal_error"), kind="error")]
+
+    async def _chat_locale(self, ctx: Context) -> None:
+        """Before a deal is resolved, answer in the language of the chat's only deal (a guess
+        from the command's characters otherwise): /foo in a Chinese group is answered in
+        Chinese."""
+        linked = await self.links(ctx.cmd.chat)
+        if len({deal_id for deal_id, _ in linked}) == 1:
+            current = await self.current_deal(linked[0][0])
+            if current is not None:
+                ctx.locale = current[0].locale
 
     async def _resolve_deal(self, ctx: Context) -> Outgoing | None:
         """Pick the deal this chat may see; a refusal message when there is none."""
@@ -261,7 +290,7 @@ class Router:
             if not chosen:
                 return ctx.reply(ctx.t("router.not_linked_tag", tag=tag), kind="error")
         elif len(linked) > 1:
-            names = ", ".join(f"#{d}" for d, _ in linked)
+            names = join_list((f"#{d}" for d, _ in linked), ctx.locale)
             return ctx.reply(ctx.t("router.which_deal", deals=names), kind="error")
         else:
             chosen = linked

@@ -6,10 +6,11 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from bot.core import Outgoing
+from bot.i18n import join_list
 from bot.router import Context
 from handlers.render import fmt_time
 from kpi.errors import UserError
-from scheduler.escalation import describe
+from scheduler.escalation import EscalationRecord, describe
 
 if TYPE_CHECKING:
     from scheduler.service import SchedulerService
@@ -36,7 +37,7 @@ async def ack(ctx: Context) -> list[Outgoing]:
         return [ctx.reply(ctx.t("escalation.not_running"), kind="error")]
     contact = next((c for c in deal.contacts if c.who == ctx.cmd.user), None)
     if contact is None:
-        contacts = ", ".join(c.name or c.who for c in deal.contacts) or "—"
+        contacts = join_list((c.name or c.who for c in deal.contacts), ctx.locale) or "—"
         raise UserError(
             "escalation.not_contact", person=ctx.cmd.name or ctx.cmd.user, contacts=contacts
         )
@@ -47,7 +48,7 @@ async def ack(ctx: Context) -> list[Outgoing]:
     )
     if not acked:
         return [ctx.reply(ctx.t("escalation.nothing_open", deal=deal.name))]
-    items = "; ".join(f"#{e.id} {describe(deal, e.detail, ctx.locale)}" for e in acked)
+    items = "\n".join([await _stopped(ctx, service, e) for e in acked])
     if note:
         text = ctx.t("escalation.acked", who=who, items=items, note=note)
     else:
@@ -57,6 +58,15 @@ async def ack(ctx: Context) -> list[Outgoing]:
     if ctx.cmd.chat not in chats:
         out.insert(0, ctx.reply(text))
     return out
+
+
+async def _stopped(ctx: Context, service: SchedulerService, esc: EscalationRecord) -> str:
+    """One acknowledged escalation and how many of its notices will not be sent now."""
+    assert ctx.deal is not None
+    rows = await service.store.rows(escalation_id=esc.id)
+    stopped = sum(1 for r in rows if r.status == "cancelled")
+    reason = describe(ctx.deal, esc.detail, ctx.locale)
+    return ctx.t("escalation.acked_item", id=esc.id, reason=reason, stopped=stopped)
 
 
 async def escalations(ctx: Context) -> list[Outgoing]:
@@ -81,7 +91,8 @@ async def escalations(ctx: Context) -> list[Outgoing]:
                     started=fmt_time(esc.started_at, deal.timezone),
                     reason=reason,
                     sent=progress.sent,
-                    levels=", ".join(str(level) for level in progress.levels_told) or "—",
+                    levels=join_list((str(lv) for lv in progress.levels_told), ctx.locale)
+                    or "—",
                     next=fmt_time(progress.next_due, deal.timezone)
                     if progress.next_due is not None
                     else ctx.t("escalation.list_none_next"),

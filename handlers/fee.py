@@ -7,13 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core import Outgoing
+from bot.i18n import join_clauses, label_sep
 from bot.router import Context
 from handlers.kpi import any_reported, flatten, period_notes, rich_message
-from handlers.render import fmt_value
+from handlers.render import fmt_list, fmt_money, fmt_pair, fmt_value, label, period_name
 from kpi.commands import parse_what_if
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
 from kpi.model import Deal
-from kpi.money import format_money, format_percent
+from kpi.money import format_percent
 from kpi.snapshot import Snapshot, snapshot
 
 T = Callable[..., str]
@@ -37,9 +38,10 @@ def _prorated(t: T, d: Mapping[str, Any], deal: Deal, snap: Snapshot) -> str:
     """`` (USD 3,000.00 prorated 10/30 days)`` when a clipped period scaled the amount."""
     if d.get("fraction", 1) == 1:
         return ""
-    return " " + t(
+    # No space before a full-width bracket: "基础服务费（¥5,000.00 按 5/7 天折算）".
+    return ("" if deal.locale == "zh" else " ") + t(
         "fee.prorated",
-        full=format_money(d["full"], deal.currency),
+        full=fmt_money(deal, d["full"]),
         days=snap.period.days,
         of_days=snap.period.calendar_days,
     )
@@ -48,13 +50,14 @@ def _prorated(t: T, d: Mapping[str, Any], deal: Deal, snap: Snapshot) -> str:
 def _deduction_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
     """How the deduction was judged: undefined, met, under one step, or its steps and bound."""
     metric = d["metric"]
+    name = label(deal, metric)
     if d["target"] is None:
-        return t("sem.deduction_no_target", metric=metric)
+        return t("sem.deduction_no_target", metric=name)
     if d["actual"] is None:
-        return t("sem.deduction_undefined", metric=metric)
+        return t("sem.deduction_undefined", metric=name)
     at_most = d["direction"] == "at_most"
     words = {
-        "metric": metric,
+        "metric": name,
         "actual": fmt_value(deal, metric, d["actual"]),
         "target": fmt_value(deal, metric, d["target"]),
         "short": _pct(d["shortfall"]),
@@ -71,13 +74,13 @@ def _deduction_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
         steps=d["steps"],
         per_step=_pct(d["per_step"]),
         of=t(f"fee.of_{d['of']}"),
-        of_amount=format_money(d["of_amount"], deal.currency),
+        of_amount=fmt_money(deal, d["of_amount"]),
         **words,
     )
     if d.get("bound"):
         text += t(
             f"sem.bound_{d['bound']}",
-            amount=format_money(d["bound_amount"], deal.currency),
+            amount=fmt_money(deal, d["bound_amount"]),
             of=t(f"fee.of_{d['of']}"),
         )
     return text
@@ -104,29 +107,32 @@ def fee_line_text(
         whole = d["tiers"] == "whole" and len(d["bands"])
         key = "fee.commission_whole" if whole else "fee.commission"
         shown = values if values is not None else snap.totals.values
-        text = t(key, metric=metric, figure=fmt_value(deal, metric, shown.get(metric)), calc=calc)
+        figure = fmt_value(deal, metric, shown.get(metric))
+        text = t(key, metric=label(deal, metric), figure=figure, calc=calc)
         missing = snap.unreported_inputs(metric, shown)
         if missing:
-            text += t("sem.not_reported", names=t("sem.list_sep").join(missing))
+            text += t("sem.not_reported", names=fmt_list(deal, (label(deal, m) for m in missing)))
         return text
     if line.kind == "bonus":
-        when = ", ".join(d["when"])
+        when = fmt_list(deal, (label(deal, m) for m in d["when"]))
         if d["met"]:
             return t("fee.bonus_met", when=when)
-        return t("fee.bonus_unmet", when=", ".join(d["unmet"]) or when)
+        unmet = fmt_list(deal, (label(deal, m) for m in d["unmet"]))
+        return t("fee.bonus_unmet", when=unmet or when)
     if line.kind == "deduction":
         return _deduction_text(t, deal, d)
     if line.kind == "minimum":
-        text = t("fee.minimum", minimum=format_money(d["minimum"], deal.currency))
+        text = t("fee.minimum", minimum=fmt_money(deal, d["minimum"]))
         return text + _prorated(t, d, deal, snap)
-    return t("fee.cap", cap=format_money(d["cap"], deal.currency)) + _prorated(t, d, deal, snap)
+    return t("fee.cap", cap=fmt_money(deal, d["cap"])) + _prorated(t, d, deal, snap)
 
 
 def statement_lines(t: T, deal: Deal, statement: FeeStatement, snap: Snapshot) -> list[str]:
     """Every line with its amount, then the total."""
+    sep = label_sep(deal.locale)
     return [
-        f"• {fee_line_text(t, deal, line, snap, statement.values)}: "
-        f"{format_money(line.amount, deal.currency)}"
+        f"• {fee_line_text(t, deal, line, snap, statement.values)}{sep}"
+        f"{fmt_money(deal, line.amount)}"
         for line in statement.lines
     ]
 
@@ -134,7 +140,7 @@ def statement_lines(t: T, deal: Deal, statement: FeeStatement, snap: Snapshot) -
 def totals_text(deal: Deal, values: Mapping[str, Decimal | None]) -> str:
     """The figures a statement used, in the deal's metric order; ``—`` for one with no value
     (never ``0``: a metric nobody reported is not a metric of zero)."""
-    return ", ".join(f"{name} {fmt_value(deal, name, values.get(name))}" for name in deal.metrics)
+    return fmt_list(deal, (fmt_pair(deal, name, values.get(name)) for name in deal.metrics))
 
 
 def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
@@ -160,30 +166,28 @@ def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
             and deduction is not None
             and deduction.amount
         ):
-            effects.append(
-                t("fee.effect_deduction", amount=format_money(deduction.amount, deal.currency))
-            )
+            effects.append(t("fee.effect_deduction", amount=fmt_money(deal, deduction.amount)))
         if value is None:
             key = "sem.effect_undefined" if any_reported(snap, metric) else "fee.effect_no_data"
-            out.append(t(key, metric=metric))
+            out.append(t(key, metric=label(deal, metric)))
         elif target_met(target, value):
             out.append(
                 t(
                     "fee.effect_ok",
-                    metric=metric,
+                    metric=label(deal, metric),
                     projected=fmt_value(deal, metric, value),
-                    effects="; ".join(effects) or t("fee.effect_nothing"),
+                    effects=join_clauses(effects, deal.locale) or t("fee.effect_nothing"),
                 )
             )
         else:
             out.append(
                 t(
                     "sem.effect_over" if target.direction == "at_most" else "fee.effect_short",
-                    metric=metric,
+                    metric=label(deal, metric),
                     projected=fmt_value(deal, metric, value),
                     target=fmt_value(deal, metric, target.value),
                     short=format_percent(shortfall(target, value), 0),
-                    effects="; ".join(effects) or t("fee.effect_nothing"),
+                    effects=join_clauses(effects, deal.locale) or t("fee.effect_nothing"),
                 )
             )
     return out
@@ -197,7 +201,7 @@ def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
     title = t(
         "fee.title_trial" if snap.trial else "fee.title",
         deal=deal.name,
-        period=snap.period.label,
+        period=period_name(deal, snap.period, dates=True),
         day=snap.elapsed_days,
         days=snap.period.days,
     )
@@ -208,7 +212,7 @@ def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
                 t("fee.to_date"),
                 [
                     *statement_lines(t, deal, to_date, snap),
-                    t("fee.total_to_date", total=format_money(to_date.total, deal.currency)),
+                    t("fee.total_to_date", total=fmt_money(deal, to_date.total)),
                 ],
             ),
             (
@@ -216,7 +220,7 @@ def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
                 [
                     t("fee.totals", totals=totals_text(deal, projected.values)),
                     *statement_lines(t, deal, projected, snap),
-                    t("fee.total_projected", total=format_money(projected.total, deal.currency)),
+                    t("fee.total_projected", total=fmt_money(deal, projected.total)),
                 ],
             ),
             (t("fee.targets"), target_effects(t, snap, projected)),
@@ -232,7 +236,7 @@ def final_rich(
     """A closed period's statement, or a what-if: every line and the total."""
     deal = snap.deal
     key = "fee.what_if_title" if what_if else "fee.final_title"
-    title = t(key, deal=deal.name, period=snap.period.label, what_if=what_if)
+    title = t(key, deal=deal.name, period=period_name(deal, snap.period), what_if=what_if)
     return rich_message(
         title,
         [
@@ -241,7 +245,7 @@ def final_rich(
                 None,
                 [
                     *statement_lines(t, deal, statement, snap),
-                    t("fee.total_final", total=format_money(statement.total, deal.currency)),
+                    t("fee.total_final", total=fmt_money(deal, statement.total)),
                 ],
             ),
         ],
@@ -257,10 +261,12 @@ async def fee(ctx: Context) -> list[Outgoing]:
     today = ctx.today
     words = args.split(maxsplit=1)
     if words and words[0].lower() in ("if", "如果", "假设"):
-        overrides = parse_what_if(words[1] if len(words) > 1 else "", known=deal.base_metrics)
+        overrides = parse_what_if(
+            words[1] if len(words) > 1 else "", known=deal.base_metrics, words=deal.metric_words
+        )
         snap = await snapshot(ctx.ledger, deal, today)
         statement = snap.fee("projected", overrides)
-        shown = ", ".join(f"{m} {fmt_value(deal, m, v)}" for m, v in overrides.items())
+        shown = fmt_list(deal, (fmt_pair(deal, m, v) for m, v in overrides.items()))
         rich = final_rich(ctx.t, snap, statement, what_if=shown)
     elif args:
         # Imported here: handlers.statement builds on this module's renderers.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.core import Outgoing
+from bot.core import Outgoing, platform_of
+from bot.i18n import join_list
 from bot.router import Context
 from kpi.errors import UserError
 from kpi.model import ChatSide
@@ -23,16 +24,36 @@ HELP_COMMANDS = (
 )
 
 
-async def help_(ctx: Context) -> list[Outgoing]:
-    """``/help``: every command and its form, in the chat's language."""
+async def _chat_locale(ctx: Context) -> None:
+    """Answer in the language of the deal linked to the chat, before any deal is resolved."""
     if ctx.deal is None:
         linked = await ctx.ledger.deals_for_chat(ctx.cmd.chat)
         if len(linked) == 1:
             current = await ctx.ledger.current_deal(linked[0][0])
             if current is not None:
                 ctx.locale = current[0].locale
+
+
+def _mention(ctx: Context) -> str:
+    """How to address the bot before a command word on this chat's platform."""
+    if platform_of(ctx.cmd.chat) == "slack":
+        return "/kpibot"
+    name = next((n.lstrip("@") for n in ctx.bot_names if not n.lstrip("@").isdigit()), "kpibot")
+    return "@" + name
+
+
+LINK_SIDES = {"卖家": "seller", "服务商": "agency", "共用": "shared", "双方共用": "shared"}
+"""Chinese words for the side a chat is linked as (``/link #项目ID 服务商``)."""
+
+
+async def help_(ctx: Context) -> list[Outgoing]:
+    """``/help``: every command and its form, in the chat's language (in Chinese, also the
+    Chinese command words and how to address the bot before them)."""
+    await _chat_locale(ctx)
     lines = [ctx.t("help.title")]
     lines += [ctx.t(f"help.{name}") for name in HELP_COMMANDS]
+    if ctx.locale == "zh":
+        lines.append(ctx.t("help.aliases", mention=_mention(ctx)))
     lines.append(ctx.t("help.footer"))
     return [ctx.reply("\n".join(lines))]
 
@@ -40,16 +61,21 @@ async def help_(ctx: Context) -> list[Outgoing]:
 async def whoami(ctx: Context) -> list[Outgoing]:
     """``/whoami``: your identity, your side and role, and the deals this chat sees."""
     user = ctx.cmd.user
-    lines = [ctx.t("whoami.you", who=user, name=ctx.cmd.name or user)]
+    await _chat_locale(ctx)
     linked = await ctx.ledger.deals_for_chat(ctx.cmd.chat)
+    pairs = [(side, await ctx.ledger.current_deal(deal_id)) for deal_id, side in linked]
+    deals = [(side, found[0]) for side, found in pairs if found is not None]
+    # The platform may give no name (a console or a bare id): the deals' contacts may.
+    known_as = next(
+        (c.name for _, d in deals for c in d.contacts if c.who == user and c.name), None
+    )
+    given = ctx.cmd.name if ctx.cmd.name != user else None
+    lines = [ctx.t("whoami.you", who=user, name=given or known_as or user)]
     if not linked:
         lines.append(ctx.t("router.not_linked"))
         return [ctx.reply("\n".join(lines))]
-    for deal_id, chat_side in linked:
-        current = await ctx.ledger.current_deal(deal_id)
-        if current is None:
-            continue
-        deal = current[0]
+    for chat_side, deal in deals:
+        deal_id = deal.id
         ctx.locale = deal.locale
         side = chat_side if chat_side in ("seller", "agency") else deal.side_of_member(user)
         roles = []
@@ -65,7 +91,7 @@ async def whoami(ctx: Context) -> list[Outgoing]:
                 name=deal.name,
                 chat_side=ctx.t(f"side.{chat_side}"),
                 side=ctx.t(f"side.{side}") if side else ctx.t("side.none"),
-                roles=", ".join(roles) if roles else "—",
+                roles=join_list(roles, ctx.locale) if roles else "—",
             )
         )
     return [ctx.reply("\n".join(lines))]
@@ -78,8 +104,10 @@ async def link(ctx: Context) -> list[Outgoing]:
     so the command cannot be used to discover deals."""
     from kpi.commands import extract_deal_tag
 
+    await _chat_locale(ctx)
     tag, rest = extract_deal_tag(ctx.args)
-    side = rest.strip().lower() or "shared"
+    word = rest.strip().lower() or "shared"
+    side = LINK_SIDES.get(word, word)
     if tag is None or side not in ("seller", "agency", "shared"):
         raise UserError("link.usage")
     chat_side: ChatSide = side  # type: ignore[assignment]

@@ -6,8 +6,18 @@ import datetime as dt
 from typing import Any
 
 from bot.core import Outgoing
+from bot.i18n import label_sep
 from bot.router import Context
-from handlers.render import fmt_day, fmt_target, fmt_value
+from handlers.render import (
+    fmt_day,
+    fmt_formula,
+    fmt_list,
+    fmt_pair,
+    fmt_target,
+    fmt_value,
+    label,
+    period_name,
+)
 from kpi.model import SIDES, Deal, other_side
 from kpi.money import format_figure, format_percent
 from kpi.pace import TargetStatus
@@ -55,7 +65,7 @@ def status_line(ctx_t: Any, deal: Deal, status: TargetStatus, snap: Snapshot | N
         verdict = ctx_t("kpi.behind")
     return ctx_t(
         "kpi.target_line",
-        metric=metric,
+        metric=label(deal, metric),
         actual=fmt_value(deal, metric, status.actual),
         target=fmt_target(deal, metric, target.direction, target.value),
         pace=pace,
@@ -77,7 +87,7 @@ def period_title(ctx_t: Any, snap: Snapshot) -> str:
     return ctx_t(
         key,
         deal=snap.deal.name,
-        period=snap.period.label,
+        period=period_name(snap.deal, snap.period, dates=True),
         day=snap.elapsed_days,
         days=snap.period.days,
     )
@@ -92,7 +102,7 @@ def disagreement_lines(ctx_t: Any, snap: Snapshot) -> list[str]:
         line = ctx_t(
             "kpi.disagreement",
             day=fmt_day(fig.day),
-            metric=fig.metric,
+            metric=label(deal, fig.metric),
             seller=seller,
             agency=agency,
             counted=fmt_value(deal, fig.metric, fig.value),
@@ -105,18 +115,36 @@ def disagreement_lines(ctx_t: Any, snap: Snapshot) -> list[str]:
     return lines
 
 
+ITEMS_SHOWN = 10
+"""Provisional or pending figures named in /kpi; any more are counted."""
+
+
+def _capped(ctx_t: Any, deal: Deal, items: list[str]) -> str:
+    """The first items, and how many more there are."""
+    shown = fmt_list(deal, items[:ITEMS_SHOWN])
+    if len(items) > ITEMS_SHOWN:
+        shown += " " + ctx_t("list.more", count=len(items) - ITEMS_SHOWN)
+    return shown
+
+
 def status_notes(ctx_t: Any, snap: Snapshot) -> list[str]:
     """Provisional and pending figures, so nobody mistakes them for settled ones."""
+    deal = snap.deal
     provisional = sorted(
-        f"{fmt_day(f.day)} {f.metric}" for f in snap.figures.values() if f.status == "provisional"
+        f"{fmt_day(f.day)} {label(deal, f.metric)}"
+        for f in snap.figures.values()
+        if f.status == "provisional"
     )
     pending = [f for f in snap.figures.values() if f.status == "pending"]
     lines = []
     if provisional:
-        lines.append(ctx_t("kpi.provisional", items=", ".join(provisional[:10])))
+        lines.append(ctx_t("kpi.provisional", items=_capped(ctx_t, deal, provisional)))
     if pending:
         lines.append(ctx_t("trust.pending_head", count=len(pending)))
-        lines.extend(pending_line(ctx_t, snap.deal, f) for f in sorted(pending, key=_by_day)[:10])
+        ordered = sorted(pending, key=_by_day)
+        lines.extend(pending_line(ctx_t, deal, f) for f in ordered[:ITEMS_SHOWN])
+        if len(ordered) > ITEMS_SHOWN:
+            lines.append(ctx_t("list.more", count=len(ordered) - ITEMS_SHOWN))
     return lines
 
 
@@ -125,22 +153,29 @@ def period_notes(ctx_t: Any, snap: Snapshot) -> list[str]:
     lines = []
     missing = snap.unreported_days
     if missing:
-        items = ctx_t("sem.list_sep").join(
-            ctx_t("sem.days_item", metric=name, count=count) for name, count in missing.items()
+        items = fmt_list(
+            snap.deal,
+            (
+                ctx_t("sem.days_item", metric=label(snap.deal, name), count=count)
+                for name, count in missing.items()
+            ),
         )
         lines.append(ctx_t("sem.days_not_reported", items=items))
     period = snap.period
     if period.days != period.calendar_days:
         full = {t.metric: t.value for t in snap.deal.targets}
-        scaled = ctx_t("sem.list_sep").join(
-            ctx_t(
-                "sem.clipped_target",
-                metric=t.metric,
-                value=format_figure(t.value, 2),
-                full=fmt_value(snap.deal, t.metric, full[t.metric]),
-            )
-            for t in snap.targets
-            if t.value != full.get(t.metric)
+        scaled = fmt_list(
+            snap.deal,
+            (
+                ctx_t(
+                    "sem.clipped_target",
+                    metric=label(snap.deal, t.metric),
+                    value=format_figure(t.value, 2),
+                    full=fmt_value(snap.deal, t.metric, full[t.metric]),
+                )
+                for t in snap.targets
+                if t.value != full.get(t.metric)
+            ),
         )
         lines.append(
             ctx_t(
@@ -159,14 +194,17 @@ def _by_day(figure: Figure) -> tuple[dt.date, str]:
 
 def pending_line(ctx_t: Any, deal: Deal, figure: Figure) -> str:
     """A figure waiting for confirmation: each side's value, and who must confirm."""
-    values = ", ".join(
-        ctx_t(
-            "trust.pending_value",
-            side=ctx_t(f"side.{side}"),
-            value=fmt_value(deal, figure.metric, e.value),
-        )
-        for side in SIDES
-        if (e := figure.entry(side)) is not None
+    values = fmt_list(
+        deal,
+        (
+            ctx_t(
+                "trust.pending_value",
+                side=ctx_t(f"side.{side}"),
+                value=fmt_value(deal, figure.metric, e.value),
+            )
+            for side in SIDES
+            if (e := figure.entry(side)) is not None
+        ),
     )
     reported = [side for side in SIDES if figure.entry(side) is not None]
     if len(reported) == 1:
@@ -176,7 +214,7 @@ def pending_line(ctx_t: Any, deal: Deal, figure: Figure) -> str:
     return ctx_t(
         "trust.pending_line",
         day=fmt_day(figure.day),
-        metric=figure.metric,
+        metric=label(deal, figure.metric),
         values=values,
         waiting=waiting,
     )
@@ -185,17 +223,19 @@ def pending_line(ctx_t: Any, deal: Deal, figure: Figure) -> str:
 def definition_lines(deal: Deal, metrics: set[str]) -> list[str]:
     """Which definition each shown metric used (the contract's words or formula)."""
     lines = []
+    sep = label_sep(deal.locale)
     for name in sorted(metrics):
         metric = deal.metrics.get(name)
         if metric is None:
             continue
-        text = metric.formula.text if metric.formula is not None else metric.description
-        lines.append(f"{name}: {text}")
-        if metric.formula is not None:
-            for dep in sorted(metric.formula.names):
+        formula = metric.formula
+        text = fmt_formula(deal, formula.text) if formula is not None else metric.description
+        lines.append(f"{label(deal, name)}{sep}{text}")
+        if formula is not None:
+            for dep in sorted(formula.names):
                 dep_metric = deal.metrics.get(dep)
                 if dep_metric is not None and dep_metric.formula is None and dep not in metrics:
-                    lines.append(f"{dep}: {dep_metric.description}")
+                    lines.append(f"{label(deal, dep)}{sep}{dep_metric.description}")
     return list(dict.fromkeys(lines))
 
 
@@ -208,16 +248,17 @@ def kpi_rich(ctx_t: Any, snap: Snapshot) -> dict[str, Any]:
     for name in deal.metrics:
         if name in shown:
             continue
-        text = f"{name} {fmt_value(deal, name, snap.totals.values.get(name))}"
+        text = fmt_pair(deal, name, snap.totals.values.get(name))
         missing = snap.unreported_inputs(name, snap.totals.values)
         if missing:
-            text += ctx_t("sem.not_reported", names=ctx_t("sem.list_sep").join(missing))
+            names = fmt_list(deal, (label(deal, m) for m in missing))
+            text += ctx_t("sem.not_reported", names=names)
         totals.append(text)
     return rich_message(
         period_title(ctx_t, snap),
         [
             (ctx_t("kpi.targets"), targets),
-            (ctx_t("kpi.other_totals"), [", ".join(totals)] if totals else []),
+            (ctx_t("kpi.other_totals"), [fmt_list(deal, totals)] if totals else []),
             (ctx_t("kpi.disagreements"), disagreement_lines(ctx_t, snap)),
             (None, [*status_notes(ctx_t, snap), *period_notes(ctx_t, snap)]),
             (ctx_t("kpi.definitions"), definition_lines(deal, shown)),

@@ -36,4 +36,14 @@ ALIASES: dict[str, str] = {
     "异议": "dispute",
     "收到": "ack",
     "升级": "escalations",
+    "进度": "kpi",
+    "结算单": "statement",
+    "结算": "statement",
+    "明细": "history",
+    "升级记录": "escalations",
+    "绑定": "link",
+    "解绑": "unlink",
 }
+"""Command words besides the Latin names. Telegram and Slack deliver only Latin slash commands,
+so the Chinese words work after a mention (``@kpibot 上报 成交额 1.2万``), after ``/kpibot`` on
+Slack, and as typed in the console; ``/help`` in Chinese lists them (``help.aliases``)."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
+from bot.i18n import formula_label, join_list, metric_label
 from kpi.model import Deal, Entry
-from kpi.money import format_figure, format_percent, minor_units
+from kpi.money import format_figure, format_money, format_percent, minor_units
+from kpi.periods import Period
 
 _PERCENT_SUFFIXES = ("rate", "cvr", "ctr")
 
@@ -45,6 +48,34 @@ def _at_most(value: Decimal, places: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP).normalize()
 
 
+def label(deal: Deal, name: str) -> str:
+    """A metric's display name in the deal's language (``成交额`` for ``gmv`` in Chinese)."""
+    metric = deal.metrics.get(name)
+    return metric_label(name, deal.locale, metric.labels if metric is not None else None)
+
+
+def fmt_pair(deal: Deal, name: str, value: Decimal | None) -> str:
+    """``成交额 12,000``: a metric's label and its value."""
+    return f"{label(deal, name)} {fmt_value(deal, name, value)}"
+
+
+def fmt_list(deal: Deal, items: Iterable[str]) -> str:
+    """Items joined as the deal's language lists them (``、`` in Chinese)."""
+    return join_list(items, deal.locale)
+
+
+def fmt_formula(deal: Deal, text: str) -> str:
+    """A formula in the deal's language: ``退款金额 ÷ 成交额`` for ``refunds / gmv``."""
+    return formula_label(
+        text, deal.locale, lambda name: label(deal, name) if name in deal.metrics else name
+    )
+
+
+def fmt_money(deal: Deal, amount: Decimal) -> str:
+    """An amount in the deal's currency, written as the deal's language writes money."""
+    return format_money(amount, deal.currency, deal.locale)
+
+
 def fmt_target(deal: Deal, metric: str, direction: str, value: Decimal) -> str:
     """``≥ 50,000`` or ``≤ 8.0%``."""
     sign = "≥" if direction == "at_least" else "≤"
@@ -63,3 +94,41 @@ def fmt_time(at: dt.datetime, tz: str) -> str:
     from zoneinfo import ZoneInfo
 
     return at.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _span(period: Period, locale: str) -> str:
+    """The days a period covers: ``11月2日–11月8日`` or ``Nov 2–8`` (``Oct 30–Nov 5``)."""
+    start, end = period.start, period.end
+    if locale == "zh":
+        return f"{start.month}月{start.day}日–{end.month}月{end.day}日"
+    first = f"{_MONTHS[start.month - 1]} {start.day}"
+    last = str(end.day) if end.month == start.month else f"{_MONTHS[end.month - 1]} {end.day}"
+    return f"{first}–{last}"
+
+
+def period_name(deal: Deal, period: Period, *, dates: bool = False) -> str:
+    """A period as people say it, in the deal's language.
+
+    Chinese: ``2026年第45周``, ``2026年11月``, ``2026年Q4`` (each also typed back as a label).
+    English keeps the label (``2026-W45``, ``2026-11``). With ``dates`` (titles), a week says
+    which days it covers, since companies number weeks differently: ``2026年第45周（11月2日–
+    11月8日）``, ``week 45 (Nov 2–8)``.
+    """
+    label, zh = period.label, deal.locale == "zh"
+    year = period.calendar_start.year
+    if period.kind == "week" and "-W" in label:
+        number = int(label.rsplit("W", 1)[1])
+        name = f"{year}年第{number}周" if zh else f"week {number}"
+        if not dates:
+            return name if zh else label
+        return f"{name}（{_span(period, 'zh')}）" if zh else f"{name} ({_span(period, 'en')})"
+    if not zh:
+        return label
+    if period.kind == "month" and len(label) == 7:
+        return f"{year}年{period.calendar_start.month}月"
+    if period.kind == "quarter" and "-Q" in label:
+        return f"{year}年{label.rsplit('-', 1)[1]}"
+    return label

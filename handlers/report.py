@@ -7,9 +7,9 @@ from typing import Literal
 
 from bot.core import Outgoing
 from bot.router import Context
-from handlers.render import fmt_day, fmt_person, fmt_time, fmt_value
+from handlers.render import fmt_day, fmt_list, fmt_pair, fmt_person, fmt_time, fmt_value, label
 from handlers.statement import late_effect
-from kpi.commands import Units, check_unit, parse_metric_day, parse_report
+from kpi.commands import Units, check_unit, parse_metric_day, parse_report, resolve_metric
 from kpi.errors import UserError
 from kpi.ledger import ReportResult
 from kpi.model import Deal, Entry, Side, Verdict, other_side
@@ -55,6 +55,12 @@ def units(deal: Deal) -> Units:
     )
 
 
+HISTORY_SHOWN = 30
+"""``/history`` lists this many entries, newest first, and says how many more there are."""
+HISTORY_SCAN = 1000
+"""Entries counted beyond the shown ones (past this, ``1000+``)."""
+
+
 async def report(ctx: Context) -> list[Outgoing]:
     """``/report gmv 12000 [orders 340 ...] [DATE]``: store the day's figures for one side."""
     deal = _deal(ctx)
@@ -66,6 +72,7 @@ async def report(ctx: Context) -> list[Outgoing]:
         today=ctx.today,
         starts=deal.starts,
         units=units(deal),
+        words=deal.metric_words,
     )
     if deal.ends is not None and args.day > deal.ends:  # issue 12: the deal has ended
         raise UserError("sem.deal_ended", ends=deal.ends.isoformat(), day=args.day.isoformat())
@@ -108,7 +115,7 @@ def _report_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) ->
     rows = zip(result.entries, result.superseded, result.others, strict=True)
     for index, (entry, old, theirs) in enumerate(rows):
         value = fmt_value(deal, entry.metric, entry.value)
-        params = {"metric": entry.metric, "value": value, "id": entry.id}
+        params = {"metric": label(deal, entry.metric), "value": value, "id": entry.id}
         if result.is_kept(index):
             lines.append(ctx.t("trust.line_unchanged", **params))
         elif old is not None and old.person != entry.person:
@@ -130,7 +137,7 @@ def _report_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) ->
             lines.append(
                 ctx.t(
                     "report.disagrees",
-                    metric=entry.metric,
+                    metric=label(deal, entry.metric),
                     other=ctx.t(f"side.{other_side(side)}"),
                     theirs=fmt_value(deal, entry.metric, theirs.value),
                     tolerance=format_percent(deal.tolerance, 1),
@@ -140,7 +147,7 @@ def _report_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) ->
 
 
 def _already(ctx: Context, deal: Deal, entries: list[Entry]) -> str:
-    shown = ", ".join(f"{e.metric} {fmt_value(deal, e.metric, e.value)}" for e in entries)
+    shown = fmt_list(deal, (fmt_pair(deal, e.metric, e.value) for e in entries))
     day = fmt_day(entries[0].day) if entries else ""
     return ctx.t("report.already", figures=shown, day=day)
 
@@ -201,12 +208,16 @@ async def _verdict_target(ctx: Context, deal: Deal, side: Side, kind: str) -> tu
         today=ctx.today,
         starts=deal.starts,
         need_metric=True,
+        words=deal.metric_words,
     )
     assert metric is not None
     theirs = await _other_sides_entry(ctx, deal, metric, day, side)
     if theirs is None:
         raise UserError(
-            "confirm.nothing", metric=metric, day=fmt_day(day) if day else "", kind=kind
+            "confirm.nothing",
+            metric=label(deal, metric),
+            day=fmt_day(day) if day else "",
+            kind=kind,
         )
     return theirs, rest.strip()
 
@@ -270,7 +281,7 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
         at=ctx.cmd.at,
     )
     params = {
-        "metric": theirs.metric,
+        "metric": label(deal, theirs.metric),
         "day": fmt_day(theirs.day),
         "other": ctx.t(f"side.{theirs.side}"),
         "value": fmt_value(deal, theirs.metric, theirs.value),
@@ -301,9 +312,23 @@ async def history(ctx: Context) -> list[Outgoing]:
     """``/history [METRIC] [DATE]``: every entry, who, side, when, and what it superseded."""
     deal = _deal(ctx)
     metric, day, _rest = parse_metric_day(
-        ctx.args, known=deal.base_metrics, today=ctx.today, starts=deal.starts, need_metric=False
+        ctx.args,
+        known=deal.base_metrics,
+        today=ctx.today,
+        starts=deal.starts,
+        need_metric=False,
+        words=deal.metric_words,
     )
-    entries = await ctx.ledger.history(deal.id, metric=metric, day=day, limit=30)
+    if _rest:
+        # "/history foo": say that foo is no metric rather than list everything.
+        resolve_metric(
+            _rest.split()[0],
+            deal.base_metrics,
+            code="history.unknown_metric",
+            words=deal.metric_words,
+        )
+    found = await ctx.ledger.history(deal.id, metric=metric, day=day, limit=HISTORY_SCAN)
+    entries = found[:HISTORY_SHOWN]
     if not entries:
         return [ctx.reply(ctx.t("history.empty"))]
     lines = [ctx.t("history.title", deal=deal.name)]
@@ -316,7 +341,7 @@ async def history(ctx: Context) -> list[Outgoing]:
             "history.line",
             id=entry.id,
             day=fmt_day(entry.day),
-            metric=entry.metric,
+            metric=label(deal, entry.metric),
             value=fmt_value(deal, entry.metric, entry.value),
             side=ctx.t(f"side.{entry.side}"),
             who=fmt_person(entry),
@@ -330,6 +355,9 @@ async def history(ctx: Context) -> list[Outgoing]:
             line += ctx.t("history.superseded")
         line += _verdict_lines(ctx, [v for v in verdicts if v.entry_id == entry.id])
         lines.append(line)
+    if len(found) > len(entries):
+        more = len(found) - len(entries)
+        lines.append(ctx.t("list.more", count=f"{more}+" if len(found) == HISTORY_SCAN else more))
     by_key: dict[tuple[object, str], dict[str, Entry]] = {}
     for entry in current:
         if metric is None or entry.metric == metric:
@@ -341,7 +369,7 @@ async def history(ctx: Context) -> list[Outgoing]:
                 ctx.t(
                     "history.disagreement",
                     day=fmt_day(d),  # type: ignore[arg-type]
-                    metric=m,
+                    metric=label(deal, m),
                     seller=fmt_value(deal, m, s.value),
                     agency=fmt_value(deal, m, a.value),
                 )

@@ -25,7 +25,7 @@ from bot.core import Outgoing
 from bot.router import Context
 from handlers.fee import fee_line_text, fee_rich, final_rich, statement_lines, totals_text
 from handlers.kpi import disagreement_lines, flatten, rich_message, status_notes
-from handlers.render import fmt_day, fmt_value
+from handlers.render import fmt_day, fmt_list, fmt_value, label, period_name
 from kpi.errors import UserError
 from kpi.fees import FeeStatement
 from kpi.ledger import Ledger
@@ -111,7 +111,7 @@ def resolve_period(deal: Deal, today: dt.date, label: str | None, *, command: st
 
 
 def _money(deal: Deal, amount: Any) -> str:
-    return format_money(amount, deal.currency)
+    return format_money(amount, deal.currency, deal.locale)
 
 
 def _local(at: dt.datetime, deal: Deal) -> str:
@@ -191,7 +191,7 @@ def late_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
             t(
                 "statement.late_entry",
                 day=fmt_day(entry.day),
-                metric=entry.metric,
+                metric=label(deal, entry.metric),
                 value=fmt_value(deal, entry.metric, entry.value),
                 side=t(f"side.{entry.side}"),
                 who=entry.person_name or entry.person,
@@ -204,7 +204,7 @@ def late_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
             t(
                 f"statement.late_verdict_{verdict.kind}",
                 day=fmt_day(verdict.day),
-                metric=verdict.metric,
+                metric=label(deal, verdict.metric),
                 who=verdict.person_name or verdict.person,
                 side=t(f"side.{verdict.side}"),
                 at=_local(verdict.recorded_at, deal),
@@ -233,7 +233,7 @@ def late_metric_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str
         lines.append(
             t(
                 "trust.late_metric",
-                metric=metric,
+                metric=label(deal, metric),
                 old=fmt_value(deal, metric, stored),
                 new=fmt_value(deal, metric, stored + diff),
                 diff=("+" if diff > 0 else "") + fmt_value(deal, metric, diff),
@@ -242,12 +242,20 @@ def late_metric_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str
     return lines
 
 
-def open_lines(t: T, figures: Sequence[OpenFigure]) -> list[str]:
-    """Figures not agreed yet: ``2026-11-03 gmv (pending)``."""
-    return [
-        t("trust.open_item", day=fmt_day(f.day), metric=f.metric, why=t(f"trust.open_{f.why}"))
-        for f in figures
-    ]
+def open_lines(t: T, deal: Deal, figures: Sequence[OpenFigure]) -> str:
+    """Figures not agreed yet, as one list: ``2026-11-03 GMV (pending), …``."""
+    return fmt_list(
+        deal,
+        (
+            t(
+                "trust.open_item",
+                day=fmt_day(f.day),
+                metric=label(deal, f.metric),
+                why=t(f"trust.open_{f.why}"),
+            )
+            for f in figures
+        ),
+    )
 
 
 async def late_effect(t: T, ledger: Ledger, deal: Deal, today: dt.date, day: dt.date) -> str | None:
@@ -279,7 +287,7 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
     sections = _body(t, snap, stored)
     sections.append((t("statement.confirmations"), _confirmation_lines(t, deal, record)))
     if record.open_figures:
-        items = ", ".join(open_lines(t, record.open_figures))
+        items = open_lines(t, deal, record.open_figures)
         sections.append((None, [t("trust.closed_with_open", items=items)]))
     late = late_lines(t, snap, record)
     if late:
@@ -298,7 +306,7 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
         t(
             "statement.closed_title",
             deal=deal.name,
-            period=snap.period.label,
+            period=period_name(deal, snap.period, dates=True),
             closed=_local(record.closed_at, deal),
         ),
         sections,
@@ -309,7 +317,11 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
 
 def _signed(deal: Deal, amount: Any) -> str:
     text = _money(deal, amount)
-    return text.replace(f"{deal.currency} ", f"{deal.currency} +") if amount > 0 else text
+    if amount <= 0:
+        return text
+    # "USD +12.00", or "+¥12.00" where the language writes a symbol.
+    code = f"{deal.currency} "
+    return text.replace(code, code + "+") if text.startswith(code) else "+" + text
 
 
 def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> StatementView:
@@ -332,7 +344,7 @@ def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> Statement
         t(
             "statement.open_title",
             deal=deal.name,
-            period=snap.period.label,
+            period=period_name(deal, snap.period, dates=True),
             end=snap.period.end.isoformat(),
         ),
         sections,
@@ -348,7 +360,7 @@ def current_view(t: T, snap: Snapshot) -> StatementView:
     rich["title"] = t(
         "statement.current_title",
         deal=deal.name,
-        period=snap.period.label,
+        period=period_name(deal, snap.period, dates=True),
         day=snap.elapsed_days,
         days=snap.period.days,
     )
@@ -463,8 +475,15 @@ async def _confirm(ctx: Context, label: str, *, anyway: bool) -> list[Outgoing]:
         raise UserError("statement.confirm_admin_only", period=period.label)
     side = ctx.side
     if side is None:
-        chats = ", ".join(
-            f"{c.id} ({ctx.t(f'side.{c.side}')})" for c in deal.chats if c.side != "shared"
+        chats = fmt_list(
+            deal,
+            (
+                f"{c.id}（{ctx.t(f'side.{c.side}')}）"
+                if deal.locale == "zh"
+                else f"{c.id} ({ctx.t(f'side.{c.side}')})"
+                for c in deal.chats
+                if c.side != "shared"
+            ),
         )
         raise UserError("statement.confirm_no_side", chats=chats or "—", period=period.label)
     if today <= period.end:
@@ -487,7 +506,7 @@ async def _confirm(ctx: Context, label: str, *, anyway: bool) -> list[Outgoing]:
         raise UserError(
             "trust.statement_open",
             period=period.label,
-            items=", ".join(open_lines(ctx.t, still_open)),
+            items=open_lines(ctx.t, deal, still_open),
         )
     result = await StatementStore(ctx.ledger.engine).confirm(
         deal_id=deal.id,
@@ -562,7 +581,7 @@ def _confirm_replies(
         view = closed_view(ctx.t, snap, record)
         replies = [ctx.reply(notice + "\n\n" + flatten(view.rich), rich=view.rich)]
         for to in _side_chats(ctx, ("seller", "agency", "shared")):
-            replies.append(Outgoing(to=to, text=notice, kind="recap"))
+            replies.append(Outgoing(to=to, text=notice, kind="statement"))
         return replies
     if result.outcome == "reconfirm":
         assert result.voided is not None
@@ -600,7 +619,7 @@ def _confirm_replies(
             Outgoing(
                 to=to,
                 text=ctx.t("statement.confirm_request", who=who, total=total, **names),
-                kind="recap",
+                kind="statement",
             )
         )
     return replies

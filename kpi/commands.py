@@ -137,6 +137,16 @@ ALIASES: Final[Mapping[str, str]] = {
     # Chinese
     "成交额": "gmv",
     "销售额": "gmv",
+    "成交金额": "gmv",
+    "支付金额": "gmv",
+    "成交订单": "orders",
+    "广告消耗": "ad_spend",
+    "广告": "ad_spend",
+    "投放": "ad_spend",
+    "场观": "viewers",
+    "退款后成交额": "net_gmv",
+    "投产": "roi",
+    "成交转化率": "cvr",
     "订单": "orders",
     "订单数": "orders",
     "订单量": "orders",
@@ -171,8 +181,13 @@ def _key(word: str) -> str:
     return _JOINERS.sub("_", fold_width(word).strip().casefold())
 
 
-def _by_key(known: Collection[str]) -> dict[str, str]:
-    return {_key(name): name for name in known}
+def _by_key(known: Collection[str], words: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Known names by ``_key``, plus a deal's own words for them (its metric labels)."""
+    by_key = {_key(name): name for name in known}
+    for word, name in (words or {}).items():
+        if name in known:
+            by_key.setdefault(_key(word), name)
+    return by_key
 
 
 def _lookup(word: str, by_key: Mapping[str, str]) -> str | None:
@@ -189,7 +204,11 @@ def _known_text(known: Collection[str]) -> str:
 
 
 def resolve_metric(
-    word: str, known: Collection[str], *, code: str = "report.unknown_metric"
+    word: str,
+    known: Collection[str],
+    *,
+    code: str = "report.unknown_metric",
+    words: Mapping[str, str] | None = None,
 ) -> str:
     """The metric a word names: the name itself (any case) or an alias such as ``spend``/``投流``.
 
@@ -197,6 +216,7 @@ def resolve_metric(
         word: What the user typed.
         known: The metric names it may resolve to.
         code: The catalog key raised when nothing matches (each command shows its own form).
+        words: The deal's own words for its metrics (labels), each to its metric name.
 
     Returns:
         The name as spelled in ``known``.
@@ -205,7 +225,7 @@ def resolve_metric(
         UserError: ``code`` (default ``report.unknown_metric``) with params ``word`` and
             ``known`` (the sorted names, comma-joined).
     """
-    name = _lookup(word, _by_key(known))
+    name = _lookup(word, _by_key(known, words))
     if name is None:
         raise UserError(code, word=word, known=_known_text(known))
     return name
@@ -224,6 +244,11 @@ _RELATIVE: Final = {
     "昨天": 1,
     "昨日": 1,
     "前天": 2,
+    # Future days are named only to be refused with the right reason (not "unknown metric").
+    "tomorrow": -1,
+    "明天": -1,
+    "明日": -1,
+    "后天": -2,
 }
 _FULL_DATE: Final = re.compile(
     r"(?P<y>[0-9]{4})(?:(?P<sep>[-/.])(?P<m>[0-9]{1,2})(?P=sep)(?P<d>[0-9]{1,2})"
@@ -253,7 +278,12 @@ def parse_day(word: str, *, today: dt.date) -> dt.date | None:
     """
     folded = fold_width(word).strip().casefold()
     if folded in _RELATIVE:
-        return today - dt.timedelta(days=_RELATIVE[folded])
+        relative = today - dt.timedelta(days=_RELATIVE[folded])
+        if relative > today:
+            raise UserError(
+                "report.future_date", day=relative.isoformat(), today=today.isoformat()
+            )
+        return relative
     full = _FULL_DATE.fullmatch(folded)
     month_day = None if full else _MONTH_DAY.fullmatch(folded)
     if full is not None:
@@ -368,6 +398,16 @@ def check_unit(metric: str, value: Decimal, mark: str | None, text: str, units: 
         raise UserError("trust.count_whole", **params)
 
 
+_THOUSANDS: Final = re.compile(r"[0-9]{3}")
+
+
+def _refuse_spaced_figure(tokens: list[str], at: int) -> None:
+    """``gmv 12 000``: a figure grouped with spaces reads as two; say how to write it."""
+    if at > 0 and looks_numeric(tokens[at - 1]) and _THOUSANDS.fullmatch(tokens[at]):
+        typed = f"{tokens[at - 1]} {tokens[at]}"
+        raise UserError("report.spaced_figure", text=typed, joined=typed.replace(" ", ""))
+
+
 def _parse_pairs(
     tokens: list[str],
     *,
@@ -376,10 +416,11 @@ def _parse_pairs(
     codes: _Codes,
     today: dt.date | None,
     units: Units | None = None,
+    words: Mapping[str, str] | None = None,
 ) -> tuple[list[tuple[str, Decimal]], dt.date | None]:
     """Walk ``METRIC VALUE`` pairs, with at most one day anywhere when ``today`` is given, each
-    figure checked against ``units`` when given."""
-    names = _by_key([*reportable, *(name for name in derived if name not in reportable)])
+    figure checked against ``units`` when given; ``words`` are the deal's labels for metrics."""
+    names = _by_key([*reportable, *(name for name in derived if name not in reportable)], words)
     values: list[tuple[str, Decimal]] = []
     seen: set[str] = set()
     day: dt.date | None = None
@@ -410,6 +451,7 @@ def _parse_pairs(
             at += 1
             continue
         if looks_numeric(token) or is_unit_token(token):
+            _refuse_spaced_figure(tokens, at)
             raise UserError(codes.value_without_metric, value=token)
         metric, glued_value = metric_of(token)
         if metric is None:
@@ -456,6 +498,7 @@ def parse_report(
     today: dt.date,
     starts: dt.date,
     units: Units | None = None,
+    words: Mapping[str, str] | None = None,
 ) -> ReportArgs:
     """Read ``/report`` arguments: ``METRIC VALUE`` pairs and at most one day, in any order.
 
@@ -470,6 +513,7 @@ def parse_report(
         starts: The deal's first day.
         units: The deal's metric kinds and currency: a figure of another kind is refused
             (:func:`check_unit`). None accepts any figure.
+        words: The deal's own words for its metrics (labels), each to its metric name.
 
     Returns:
         The day and the figures in the order typed.
@@ -488,6 +532,7 @@ def parse_report(
         codes=_REPORT_CODES,
         today=today,
         units=units,
+        words=words,
     )
     if not values:
         raise UserError("report.usage")
@@ -496,12 +541,15 @@ def parse_report(
     return ReportArgs(day=day, values=tuple(values))
 
 
-def parse_what_if(args: str, *, known: Collection[str]) -> dict[str, Decimal]:
+def parse_what_if(
+    args: str, *, known: Collection[str], words: Mapping[str, str] | None = None
+) -> dict[str, Decimal]:
     """Read the ``METRIC VALUE`` pairs of ``/fee if gmv 60000 refunds 2000``.
 
     Args:
         args: The text after ``if``.
         known: The metric names a period total may be given for.
+        words: The deal's own words for its metrics (labels), each to its metric name.
 
     Returns:
         Metric name to the assumed period total, in the order typed.
@@ -511,7 +559,7 @@ def parse_what_if(args: str, *, known: Collection[str]) -> dict[str, Decimal]:
             ``fee.if_unknown_metric``, ``fee.if_duplicate_metric``, and the ``number.*`` errors.
     """
     values, _ = _parse_pairs(
-        _tokens(args), reportable=known, derived={}, codes=_WHAT_IF_CODES, today=None
+        _tokens(args), reportable=known, derived={}, codes=_WHAT_IF_CODES, today=None, words=words
     )
     if not values:
         raise UserError("fee.if_usage")
@@ -531,6 +579,7 @@ def parse_metric_day(
     today: dt.date,
     starts: dt.date,
     need_metric: bool,
+    words: Mapping[str, str] | None = None,
 ) -> tuple[str | None, dt.date | None, str]:
     """Read a leading metric and day, in either order, and keep the rest as typed.
 
@@ -546,6 +595,7 @@ def parse_metric_day(
         today: The current business day in the deal's time zone.
         starts: The deal's first day.
         need_metric: Whether a metric is required.
+        words: The deal's own words for its metrics (labels), each to its metric name.
 
     Returns:
         ``(metric or None, day or None, rest)`` with the rest stripped at both ends, its inner
@@ -556,7 +606,7 @@ def parse_metric_day(
             (params ``word``, ``known``), ``report.two_dates``, ``report.bad_date``,
             ``report.future_date``, ``report.before_start``.
     """
-    names = _by_key(known)
+    names = _by_key(known, words)
     metric: str | None = None
     day: dt.date | None = None
     rest_at = 0

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Final, Literal, TypeVar, cast
 
 import yaml
 from babel.numbers import is_currency
@@ -425,6 +425,20 @@ class _Reader:
 # -- sections --------------------------------------------------------------------------------
 
 
+_LABEL_LOCALES: Final = ("en", "zh")
+
+
+def _labels(r: _Reader, node: Node, path: str) -> dict[str, str] | None:
+    """A metric's display names per language: ``label: {zh: 成交额, en: GMV}``."""
+    fields = r.fields(node, path, _LABEL_LOCALES, example="{zh: 直播时长, en: live hours}")
+    if fields is None:
+        return None
+    labels = {loc: r.text(text, _join(path, loc), "直播时长") for loc, text in fields.items()}
+    if any(text is None for text in labels.values()):
+        return None
+    return {loc: text for loc, text in labels.items() if text is not None}
+
+
 def _metrics(r: _Reader, node: Node) -> dict[str, Metric]:
     entries = r.entries(node, "metrics", "metric names to descriptions or formulas")
     if isinstance(node, MappingNode) and not entries:
@@ -444,13 +458,19 @@ def _metrics(r: _Reader, node: Node) -> dict[str, Metric]:
         description: str | None
         formula: Formula | None = None
         kind = DEFAULT_KINDS.get(name, "number")
+        labels: dict[str, str] = {}
         if isinstance(value_node, MappingNode):
-            fields = r.fields(value_node, path, ("description", "formula", "kind"))
+            fields = r.fields(value_node, path, ("description", "formula", "kind", "label"))
             if fields is None:
                 continue
-            if not fields:
+            if not fields.keys() - {"label", "kind"}:
                 r.problem(path, value_node, "give a description, a formula, or both")
                 continue
+            if "label" in fields:
+                read = _labels(r, fields["label"], _join(path, "label"))
+                if read is None:
+                    continue
+                labels = read
             description = r.optional(fields, "description", path, r.text)
             if "description" in fields and description is None:
                 continue
@@ -482,7 +502,9 @@ def _metrics(r: _Reader, node: Node) -> dict[str, Metric]:
             formula = _as_formula(description, known)
             if formula is not None:
                 formula_nodes[name] = (path, value_node)
-        metrics[name] = Metric(name=name, description=description, formula=formula, kind=kind)
+        metrics[name] = Metric(
+            name=name, description=description, formula=formula, kind=kind, labels=labels
+        )
 
     for name, (path, formula_node) in formula_nodes.items():
         formula = metrics[name].formula

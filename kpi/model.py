@@ -7,6 +7,7 @@ stored as fractions (``8%`` is ``Decimal("0.08")``). Nothing here does I/O or re
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
@@ -42,6 +43,9 @@ class Metric:
     """What a reported figure is: ``money`` (in the deal's currency; its currency marks
     accepted), ``count`` (a whole number, no currency mark) or ``number`` (any figure, no
     currency mark)."""
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """Display names per locale set by the deal (``label: {zh: …, en: …}``); the catalog's
+    built-in ``metric.NAME`` labels apply where none is set."""
 
     @property
     def derived(self) -> bool:
@@ -192,6 +196,11 @@ class Deal:
     @property
     def base_metrics(self) -> tuple[str, ...]:
         return tuple(name for name, m in self.metrics.items() if not m.derived)
+
+    @property
+    def metric_words(self) -> dict[str, str]:
+        """The deal's own labels for its metrics, each to the metric's name (for parsing)."""
+        return {text: name for name, m in self.metrics.items() for text in m.labels.values()}
 
     def side_of_member(self, person: str) -> Side | None:
         for side in SIDES:

@@ -66,12 +66,20 @@ def quantize_money(amount: Decimal, currency: str) -> Decimal:
     return abs(rounded) if rounded.is_zero() else rounded
 
 
+# How Chinese readers write the currencies they meet: yuan with ¥ (in a CNY deal it cannot be
+# mistaken for yen), US dollars with US$; any other currency keeps its code.
+_ZH_SYMBOLS = {"CNY": "¥", "USD": "US$"}
+
+
 def format_money(amount: Decimal, currency: str, locale: str = "en") -> str:
     """Display an amount as ``CODE number``, rounded half-up to the minor unit.
 
-    The currency code comes first in every locale (``USD 5,560.00``, ``JPY 12,000``) so that
-    cross-border teams never confuse ``$`` or ``¥``. A negative amount keeps the code first
-    and signs the number: ``USD -300.00``.
+    In English the currency code comes first (``USD 5,560.00``, ``JPY 12,000``) so that
+    cross-border teams never confuse ``$`` or ``¥``; a negative amount keeps the code first
+    and signs the number: ``USD -300.00``. In Chinese, yuan and US dollars take the symbol a
+    Chinese reader writes, glued to the figure and signed before it (``¥5,000.00``,
+    ``-¥2,000.00``, ``US$1,500.00``); other currencies keep ``CODE number``. Money is never
+    shown in 万: an amount must be checkable to the cent.
 
     Args:
         amount: The amount; rounded with :func:`quantize_money` before display.
@@ -84,7 +92,12 @@ def format_money(amount: Decimal, currency: str, locale: str = "en") -> str:
     digits = minor_units(currency)
     pattern = "#,##0" + ("." + "0" * digits if digits else "")
     # Rounded here, half-up, so Babel's own (half-even) rounding never has anything to do.
-    number = format_decimal(quantize_money(amount, currency), format=pattern, locale=locale)
+    rounded = quantize_money(amount, currency)
+    symbol = _ZH_SYMBOLS.get(currency) if locale == "zh" else None
+    if symbol is not None:
+        number = format_decimal(abs(rounded), format=pattern, locale=locale)
+        return f"{'-' if rounded < 0 else ''}{symbol}{number}"
+    number = format_decimal(rounded, format=pattern, locale=locale)
     return f"{currency} {number}"
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
 
-__all__ = ["cjk_font", "daily_chart"]
+__all__ = ["cjk_font", "daily_chart", "wan"]
 
 _CJK_HINTS = (
     "cjk",
@@ -28,15 +28,37 @@ _CJK_HINTS = (
 )
 
 
+def _preference(name: str) -> tuple[bool, bool]:
+    """Sort key: Simplified Chinese first (Noto's ``… CJK SC``), then sans-serif faces."""
+    lowered = name.lower()
+    return (not lowered.endswith(" sc"), "sans" not in lowered)
+
+
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
-    """The family name of an installed font with Chinese glyphs, if there is one."""
+    """The family name of an installed font with Chinese glyphs, if there is one.
+
+    Debian's ``fonts-noto-cjk`` (installed by ``.ci/run`` and the README's set-up) gives
+    ``Noto Sans CJK SC``, preferred here: Simplified Chinese glyph forms, sans-serif like the
+    rest of the chart. Any other CJK family found is used otherwise.
+    """
     from matplotlib import font_manager
 
-    for entry in font_manager.fontManager.ttflist:
-        if any(hint in entry.name.lower() for hint in _CJK_HINTS):
-            return str(entry.name)
-    return None
+    names = {
+        str(entry.name)
+        for entry in font_manager.fontManager.ttflist
+        if any(hint in entry.name.lower() for hint in _CJK_HINTS)
+    }
+    return min(sorted(names), key=_preference) if names else None
+
+
+def wan(value: float, _position: object = None) -> str:
+    """An axis figure as a Chinese reader glances at it: ``1.5万`` from 15,000 (10,000 and up;
+    smaller figures as they are). Only for the chart's axis: text keeps exact figures."""
+    if abs(value) < 10_000:
+        return f"{value:,.0f}"
+    shown = f"{value / 10_000:.2f}".rstrip("0").rstrip(".")
+    return f"{shown}万"
 
 
 def daily_chart(
@@ -47,6 +69,7 @@ def daily_chart(
     title: str,
     bars_label: str,
     line_label: str,
+    locale: str = "en",
 ) -> bytes:
     """Draw the chart as PNG bytes.
 
@@ -57,6 +80,7 @@ def daily_chart(
         title: The chart title (ASCII unless a Chinese font is installed).
         bars_label: Legend text of the bars.
         line_label: Legend text of the target line.
+        locale: ``zh`` writes the axis figures in 万 (``1.5万``).
 
     Returns:
         A PNG image.
@@ -87,6 +111,12 @@ def daily_chart(
     axes.legend(loc="upper left", fontsize=8, prop={"family": family} if family else None)
     axes.spines[["top", "right"]].set_visible(False)
     axes.tick_params(labelsize=8)
+    if locale == "zh":
+        from matplotlib.ticker import FuncFormatter
+
+        axes.yaxis.set_major_formatter(FuncFormatter(wan))
+        if family is not None:
+            axes.tick_params(labelfontfamily=family)
     # Fixed margins: tight_layout would draw the whole figure a second time.
     figure.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.12)
     out = io.BytesIO()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,23 +22,42 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Outgoing
-from bot.i18n import t
+from bot.i18n import metric_label, t
 from kpi.model import Deal
+from kpi.money import format_percent
 from scheduler import messages
 from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow, insert_for, row_values
 from scheduler.slots import escalation_steps
 from scheduler.tables import escalations, outbox
 
 __all__ = [
+    "DISAGREEMENT_OPEN",
     "EscalationRecord",
     "Escalations",
     "Progress",
     "describe",
+    "merged_notice",
+    "notice_groups",
     "plan_escalation",
     "start_escalation",
 ]
 
 ESCALATION_KIND = "escalation"
+
+DISAGREEMENT_OPEN = dt.timedelta(days=2)
+"""A disagreement open longer than this escalates."""
+
+
+def triggers(deal: Deal) -> str:
+    """What starts an escalation, told in every first notice (and the README)."""
+    rules = deal.schedule
+    return t(
+        "escalation.triggers",
+        deal.locale,
+        escalate=format_percent(rules.escalate_below),
+        warn=format_percent(rules.warn_below),
+        hours=int(DISAGREEMENT_OPEN.total_seconds() // 3600),
+    )
 
 
 @dataclass(frozen=True)
@@ -99,10 +119,11 @@ def describe(deal: Deal, detail: dict[str, Any], locale: str | None = None) -> s
         if detail.get("why") == "repeated"
         else ("escalation.reason_pace")
     )
+    metric = deal.metrics.get(detail["metric"])
     return t(
         key,
         loc,
-        metric=detail["metric"],
+        metric=metric_label(detail["metric"], loc, metric.labels if metric else None),
         pace=detail["pace"],
         threshold=detail["threshold"],
         actual=detail["actual"],
@@ -141,6 +162,8 @@ def plan_escalation(
                 round=step.round,
                 max=max(rules.max, 1),
             )
+            if step.round == 1:
+                text += "\n" + triggers(deal)
             rows.append(
                 NewRow(
                     deal_id=deal.id,
@@ -308,3 +331,57 @@ class Escalations:
             next_due=min((r.due_at for r in pending), default=None),
             remaining=len(pending),
         )
+
+
+def notice_step(slot: str) -> tuple[int, int]:
+    """The level and round of a notice from its slot (``…/L<level>.<round>``); (0, 0) if none."""
+    try:
+        level, round_ = slot.rsplit("/L", 1)[1].split(".", 1)
+        return int(level), int(round_)
+    except (IndexError, ValueError):
+        return 0, 0
+
+
+def merged_notice(deal: Deal, notices: Sequence[tuple[dict[str, Any], str]]) -> Outgoing:
+    """One message for several escalations' notices due to one person at one moment.
+
+    Args:
+        deal: The deal the escalations belong to.
+        notices: Each escalation's detail with its notice's slot, in sending order.
+
+    Returns:
+        The message: a title, one numbered line per escalation with its level and round, and
+        one ``/ack`` hint (an acknowledgement stops every open escalation of the deal).
+    """
+    loc = deal.locale
+    most = max(deal.schedule.escalation.max, 1)
+    lines = [t("escalation.merged_title", loc, deal=deal.name, count=len(notices))]
+    for number, (detail, slot) in enumerate(notices, 1):
+        level, round_ = notice_step(slot)
+        lines.append(
+            t(
+                "escalation.merged_item",
+                loc,
+                number=number,
+                reason=describe(deal, detail),
+                level=level,
+                round=round_,
+                max=most,
+            )
+        )
+    if any(notice_step(slot)[1] == 1 for _, slot in notices):
+        lines.append(triggers(deal))
+    lines.append(t("escalation.merged_ack", loc))
+    return Outgoing(to="", text="\n".join(lines), kind="escalation")
+
+
+def notice_groups(rows: Sequence[OutboxRow]) -> list[list[OutboxRow]]:
+    """Escalation notices in one claimed batch that go to one person for one deal, where
+    more than one escalation is involved: each such group is sent as one message."""
+    groups: dict[tuple[str, str], list[OutboxRow]] = {}
+    for row in rows:
+        # Direct notices only: a refusal note in a group ("!" in its slot) stays as it is.
+        if row.escalation_id is None or not row.chat.startswith("dm:") or "!" in row.slot:
+            continue
+        groups.setdefault((row.deal_id, row.chat), []).append(row)
+    return [g for g in groups.values() if len({r.escalation_id for r in g}) > 1]

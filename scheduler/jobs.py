@@ -16,17 +16,24 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core import Outgoing, platform_of
+from bot.i18n import join_clauses, join_list
 from handlers.kpi import status_line
-from handlers.render import fmt_target, fmt_time, fmt_value
+from handlers.render import fmt_money, fmt_target, fmt_time, fmt_value, label
 from kpi.ledger import Ledger
 from kpi.model import SIDES, Deal, Side
-from kpi.money import format_money, format_percent
+from kpi.money import format_percent
 from kpi.pace import TargetStatus
 from kpi.periods import business_day, period_containing
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
 from scheduler import messages
-from scheduler.escalation import EscalationRecord, Escalations, describe, plan_escalation
+from scheduler.escalation import (
+    DISAGREEMENT_OPEN,
+    EscalationRecord,
+    Escalations,
+    describe,
+    plan_escalation,
+)
 from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow
 from scheduler.recap import ChartData, Translate, build_recap, translator
 
@@ -34,8 +41,6 @@ __all__ = ["DISAGREEMENT_OPEN", "JobOutcome", "Jobs", "fee_effect"]
 
 log = logging.getLogger(__name__)
 
-DISAGREEMENT_OPEN = dt.timedelta(days=2)
-"""A disagreement open longer than this escalates."""
 
 
 @dataclass
@@ -74,16 +79,15 @@ def fee_effect(tr: Translate, snap: Snapshot, status: TargetStatus) -> str | Non
     except (ValueError, ArithmeticError, LookupError):
         log.exception("fee effect for %s", deal.id)
         return None
-    money = lambda amount: format_money(amount, deal.currency, deal.locale)  # noqa: E731
     if on_target is not None and on_target.total != projected.total:
         return tr(
             "pace.fee_cost",
-            projected=money(projected.total),
-            on_target=money(on_target.total),
-            difference=money(abs(on_target.total - projected.total)),
-            metric=target.metric,
+            projected=fmt_money(deal, projected.total),
+            on_target=fmt_money(deal, on_target.total),
+            difference=fmt_money(deal, abs(on_target.total - projected.total)),
+            metric=label(deal, target.metric),
         )
-    return tr("pace.fee_projected", projected=money(projected.total))
+    return tr("pace.fee_projected", projected=fmt_money(deal, projected.total))
 
 
 def _arisen(figure: Figure) -> dt.datetime | None:
@@ -196,14 +200,18 @@ class Jobs:
                 stale.setdefault(figure.day, []).append((figure, arisen))
         for day_, figures in sorted(stale.items()):
             # One escalation per day, however many metrics disagree on it.
-            items = ", ".join(
-                tr(
-                    "escalation.disagreement_item",
-                    metric=f.metric,
-                    seller=fmt_value(terms, f.metric, f.seller.value if f.seller else None),
-                    agency=fmt_value(terms, f.metric, f.agency.value if f.agency else None),
-                )
-                for f, _ in figures
+            # Clauses: each item holds a comma of its own.
+            items = join_clauses(
+                (
+                    tr(
+                        "escalation.disagreement_item",
+                        metric=label(terms, f.metric),
+                        seller=fmt_value(terms, f.metric, f.seller.value if f.seller else None),
+                        agency=fmt_value(terms, f.metric, f.agency.value if f.agency else None),
+                    )
+                    for f, _ in figures
+                ),
+                deal.locale,
             )
             since = min(arisen for _, arisen in figures)
             detail = {
@@ -290,7 +298,7 @@ class Jobs:
             text = tr(
                 "reminder.text",
                 day=day.isoformat(),
-                sides=", ".join(tr(f"side.{s}") for s in sides),
+                sides=join_list((tr(f"side.{s}") for s in sides), deal.locale),
                 example=example,
             )
             outcome.messages.append(
@@ -309,4 +317,5 @@ class Jobs:
     def _example(deal: Deal) -> str:
         metrics = list(deal.base_metrics)[:2]
         figures = [Decimal(12000), Decimal(340)]
-        return "/report " + " ".join(f"{m} {v}" for m, v in zip(metrics, figures, strict=False))
+        pairs = zip(metrics, figures, strict=False)
+        return "/report " + " ".join(f"{label(deal, m)} {v}" for m, v in pairs)

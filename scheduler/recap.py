@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
 from bot.core import Attachment, Outgoing
-from bot.i18n import t
+from bot.i18n import join_list, label_sep, metric_label, t
 from handlers.kpi import (
     disagreement_lines,
     flatten,
@@ -25,7 +26,7 @@ from handlers.kpi import (
     rich_message,
     status_line,
 )
-from handlers.render import fmt_value
+from handlers.render import fmt_pair, period_name
 from kpi.ledger import Ledger
 from kpi.model import Deal
 from kpi.money import format_money
@@ -59,6 +60,18 @@ class ChartData:
     values: tuple[Decimal | None, ...]
     needed_per_day: Decimal | None
     period_label: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """The deal's own labels for the metric, per locale (the catalog's apply otherwise)."""
+    period_names: Mapping[str, str] = field(default_factory=dict)
+    """The period as each language names it (``2026年第45周``); the label otherwise."""
+
+    def period(self, locale: str) -> str:
+        """The period's name on the chart in ``locale``."""
+        return self.period_names.get(locale, self.period_label)
+
+    def label(self, locale: str) -> str:
+        """The metric's name on the chart in ``locale``."""
+        return metric_label(self.metric, locale, self.labels)
 
 
 def chart_data(snap: Snapshot) -> ChartData | None:
@@ -82,7 +95,9 @@ def chart_data(snap: Snapshot) -> ChartData | None:
     needed = None
     if target is not None and target.direction == "at_least" and snap.period.days > 0:
         needed = target.value / snap.period.days
-    return ChartData(metric, tuple(days), values, needed, snap.period.label)
+    labels = deal.metrics[metric].labels
+    names: dict[str, str] = {deal.locale: period_name(deal, snap.period)}
+    return ChartData(metric, tuple(days), values, needed, snap.period.label, labels, names)
 
 
 def render_chart(data: ChartData, locale: str) -> Attachment:
@@ -95,14 +110,15 @@ def render_chart(data: ChartData, locale: str) -> Attachment:
         data.days,
         data.values,
         data.needed_per_day,
-        title=t("recap.chart_title", labels, metric=data.metric, period=data.period_label),
-        bars_label=t("recap.chart_bars", labels, metric=data.metric),
+        title=t("recap.chart_title", labels, metric=data.label(labels), period=data.period(labels)),
+        bars_label=t("recap.chart_bars", labels, metric=data.label(labels)),
         line_label=t("recap.chart_line", labels),
+        locale=labels,
     )
     return Attachment(
         filename=f"{data.metric}-{data.period_label}.png",
         content=png,
-        title=t("recap.chart_title", locale, metric=data.metric, period=data.period_label),
+        title=t("recap.chart_title", locale, metric=data.label(locale), period=data.period(locale)),
     )
 
 
@@ -139,8 +155,12 @@ def missed_lines(tr: Translate, deal: Deal, missed: Sequence[OutboxRow]) -> list
         return []
     zone = _zone(deal)
     shown = list(missed)[-MISSED_SHOWN:]
-    items = ", ".join(
-        f"{tr('recap.kind_' + row.kind)} {row.due_at.astimezone(zone):%m-%d %H:%M}" for row in shown
+    items = join_list(
+        (
+            f"{tr('recap.kind_' + row.kind)} {row.due_at.astimezone(zone):%m-%d %H:%M}"
+            for row in shown
+        ),
+        deal.locale,
     )
     if len(missed) > len(shown):
         items = tr("recap.missed_more", count=len(missed) - len(shown)) + " " + items
@@ -157,7 +177,7 @@ def _week_lines(
     tr: Translate, deal: Deal, days: Sequence[dt.date], figures: dict[tuple[dt.date, str], Figure]
 ) -> tuple[list[str], str]:
     base = deal.base_metrics
-    names = tr("recap.weekdays").split(",")
+    names = re.split("[,、]", tr("recap.weekdays"))
     lines = []
     sums: dict[str, Decimal | None] = {}
     for day in days:
@@ -166,11 +186,12 @@ def _week_lines(
             value = _counted(figures.get((day, metric)))
             if value is not None:
                 sums[metric] = (sums.get(metric) or Decimal(0)) + value
-            parts.append(f"{metric} {fmt_value(deal, metric, value)}")
-        lines.append(f"{names[day.weekday()]} {day:%m-%d}: " + " · ".join(parts))
+            parts.append(fmt_pair(deal, metric, value))
+        sep = label_sep(deal.locale)
+        lines.append(f"{names[day.weekday()]} {day:%m-%d}{sep}" + " · ".join(parts))
     # A metric nobody reported this week has no total ("—"), not a total of 0 (issue 12).
     totals = derive(deal.metrics, {m: sums.get(m) for m in base})
-    shown = " · ".join(f"{m} {fmt_value(deal, m, totals.get(m))}" for m in deal.metrics)
+    shown = " · ".join(fmt_pair(deal, m, totals.get(m)) for m in deal.metrics)
     return lines, tr("recap.week_totals", totals=shown)
 
 

@@ -37,7 +37,7 @@ from bot.core import Delivered, Outgoing
 from bot.i18n import t
 from kpi.model import Deal
 from scheduler import messages
-from scheduler.escalation import Escalations, start_escalation
+from scheduler.escalation import Escalations, merged_notice, notice_groups, start_escalation
 from scheduler.jobs import JobOutcome, Jobs
 from scheduler.outbox import NewRow, Outbox, OutboxRow, insert_ignore, row_values
 from scheduler.pacing import Pacer, paces_itself
@@ -319,6 +319,7 @@ class SchedulerService:
     async def _send_all(self, rows: Sequence[OutboxRow], batch: _Batch) -> None:
         """Send claimed messages: each chat's in order, chats concurrently, all paced."""
         rows = await self._drop_superseded(rows, batch)
+        rows, merged = await self._merge_notices(rows)
         by_chat: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_chat.setdefault(row.chat, []).append(row)
@@ -327,12 +328,49 @@ class SchedulerService:
         async def chat_worker(chat_rows: list[OutboxRow]) -> None:
             async with gate:
                 for row in chat_rows:
+                    others = merged.get(row.id, [])
                     try:
-                        await self._send(row, batch)
+                        sent = await self._send(row, batch)
+                        # The merged notices went with it, or go again on their own.
+                        for other in others:
+                            if sent:
+                                await self.store.finish(other, "sent", self.core.clock.now())
+                            else:
+                                await self.store.release(other)
                     finally:
                         batch.done(row)
+                        for other in others:
+                            batch.done(other)
 
         await asyncio.gather(*(chat_worker(chat_rows) for chat_rows in by_chat.values()))
+
+    async def _merge_notices(
+        self, rows: Sequence[OutboxRow]
+    ) -> tuple[list[OutboxRow], dict[int, list[OutboxRow]]]:
+        """Notices of several open escalations due to one person at once become one message
+        (sent as the first row; the others are marked sent with it)."""
+        merged: dict[int, list[OutboxRow]] = {}
+        replaced: dict[int, OutboxRow] = {}
+        for group in notice_groups(rows):
+            deal = await self._deal(group[0].deal_id)
+            if deal is None:
+                continue
+            records = {e.id: e for e in await self.escalations.of_deal(deal.id)}
+            # An acknowledged one is left to _send, which cancels it.
+            live = [
+                r
+                for r in group
+                if getattr(records.get(r.escalation_id or 0), "status", "") == "open"
+            ]
+            if len({r.escalation_id for r in live}) < 2:
+                continue
+            notices = [(records[r.escalation_id or 0].detail, r.slot) for r in live]
+            payload = messages.encode(merged_notice(deal, notices))
+            first, *others = live
+            replaced[first.id] = dataclasses.replace(first, payload=payload)
+            merged[first.id] = others
+        gone = {o.id for others in merged.values() for o in others}
+        return [replaced.get(r.id, r) for r in rows if r.id not in gone], merged
 
     async def _drop_superseded(self, rows: Sequence[OutboxRow], batch: _Batch) -> list[OutboxRow]:
         """After an outage several notices of one escalation to one person can be due at once;
@@ -365,21 +403,22 @@ class SchedulerService:
             return None
         return defer_quiet(now, quiet, deal.timezone)
 
-    async def _send(self, row: OutboxRow, batch: _Batch) -> None:
+    async def _send(self, row: OutboxRow, batch: _Batch) -> bool:
+        """Send one claimed row; whether it was delivered."""
         now = self.core.clock.now()
         if row.escalation_id is not None:
             status = await self.store.escalation_status(row.escalation_id)
             if status != "open":
                 await self.store.finish(row, "cancelled", now, error="acknowledged")
-                return
+                return False
             # Due before the quiet hours but only reached in them (the bot was down): wait.
             later = await self._quiet_until(row, now)
             if later is not None:
                 await self.store.postpone(row, later)
-                return
+                return False
         if row.payload is None:
             await self.store.finish(row, "failed", now, error="no payload")
-            return
+            return False
         msg = messages.decode(row.payload, row.chat)
         port = self.core.port_for(row.chat)
         if port is not None and not paces_itself(port) and port.platform in self.pacer.limits:
@@ -387,7 +426,7 @@ class SchedulerService:
         if not batch.covers(row, self._monotonic()):
             # Our claim may have expired: another replica may take the row; never race it.
             await self.store.release(row)
-            return
+            return False
         try:
             delivered = await self.core.deliver(msg)
         except Exception as exc:  # an adapter should not raise; never let one stop the batch
@@ -397,7 +436,7 @@ class SchedulerService:
         if delivered.ok:
             if not await self.store.finish(row, "sent", now, message_id=delivered.message_id):
                 log.warning("sent after losing the claim", extra={"row": row.id, "to": row.chat})
-            return
+            return True
         error = delivered.error or "refused"
         if error == "dm_refused" and row.chat.startswith("dm:"):
             notes = await self._refusal_notes(row, msg, now)
@@ -406,9 +445,10 @@ class SchedulerService:
                 await insert_ignore(conn, outbox, [row_values(n, now) for n in notes])
 
             await self.store.finish(row, "failed", now, error=error, extra=note)
-            return
+            return False
         log.warning("delivery refused", extra={"to": row.chat, "error": error})
         await self._failed(row, now, error)
+        return False
 
     async def _refusal_notes(self, row: OutboxRow, msg: Outgoing, now: dt.datetime) -> list[NewRow]:
         """A note in every linked chat that a contact could not be reached directly."""

@@ -242,7 +242,9 @@ def escalation_steps(
     The first level is told at ``started``; each further level ``after`` later than the one
     before it (and the levels told earlier keep being told). Each level's notice repeats every
     ``repeat`` until it has been sent ``max`` times. A notice due in quiet hours waits for
-    their end: it is deferred, never dropped.
+    their end: it is deferred, never dropped, and keeps its own number; the level's next
+    notice follows ``repeat`` after the deferred one. So rounds never share an instant and
+    the numbering has no gaps (1/4, 2/4, 3/4 at 09:00 after the quiet hours, 4/4 later).
 
     Args:
         started: When the escalation started (aware).
@@ -256,10 +258,10 @@ def escalation_steps(
     steps: list[EscalationStep] = []
     start = started.astimezone(dt.UTC)
     for index, level in enumerate(sorted(set(levels))):
-        first = start + rules.after * index
+        nominal = start + rules.after * index
         for round_ in range(1, max(rules.max, 1) + 1):
-            nominal = first + rules.repeat * (round_ - 1)
-            steps.append(
-                EscalationStep(level, round_, nominal, defer_quiet(nominal, rules.quiet, tz))
-            )
+            due = defer_quiet(nominal, rules.quiet, tz)
+            steps.append(EscalationStep(level, round_, nominal, due))
+            # The next notice counts from when this one actually goes.
+            nominal = due + rules.repeat
     return sorted(steps, key=lambda s: (s.due, s.nominal, s.level))

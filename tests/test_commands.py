@@ -235,10 +235,29 @@ def test_relative_days_cross_year_boundaries() -> None:
 
 
 @pytest.mark.parametrize(
-    "word", ["gmv", "12000", "11.20", "20261120", "1.2万", "", "tomorrow", "2026-11", "11-20-2026"]
+    "word", ["gmv", "12000", "11.20", "20261120", "1.2万", "", "2026-11", "11-20-2026"]
 )
 def test_not_a_day(word: str) -> None:
     assert parse_day(word, today=TODAY) is None
+
+
+@pytest.mark.parametrize(
+    ("word", "day"), [("tomorrow", "2026-11-21"), ("明天", "2026-11-21"), ("后天", "2026-11-22")]
+)
+def test_a_future_day_by_name_is_refused_as_future_not_as_an_unknown_word(
+    word: str, day: str
+) -> None:
+    with pytest.raises(UserError) as info:
+        parse_day(word, today=TODAY)
+    assert (info.value.code, info.value.params) == (
+        "report.future_date",
+        {"day": day, "today": TODAY.isoformat()},
+    )
+
+
+def test_a_figure_grouped_with_a_space_is_refused_with_the_figure_to_write() -> None:
+    exc = error_of(report, "gmv 12 000")
+    assert (exc.code, exc.params) == ("report.spaced_figure", {"text": "12 000", "joined": "12000"})
 
 
 @pytest.mark.parametrize(
@@ -367,11 +386,7 @@ def test_report_forms(args: str, day: dt.date, values: list[tuple[str, str]]) ->
             "report.unknown_metric",
             {"word": "gvm", "known": "ad_spend, gmv, orders, refunds, viewers"},
         ),
-        (
-            "gmv 1 tomorrow",
-            "report.unknown_metric",
-            {"word": "tomorrow", "known": "ad_spend, gmv, orders, refunds, viewers"},
-        ),
+        ("gmv 1 tomorrow", "report.future_date", {"day": "2026-11-21", "today": "2026-11-20"}),
         ("gmv -12000", "number.negative", {"text": "-12000"}),
         ("gmv 12,00", "number.not_a_number", {"text": "12,00"}),
         ("gmv abc", "number.not_a_number", {"text": "abc"}),

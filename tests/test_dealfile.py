@@ -1428,3 +1428,40 @@ def test_dates_outside_the_calendar_range_are_rejected() -> None:
     with pytest.raises(DealFileError) as info:
         load_deal(EXAMPLE.replace("starts: 2026-11-01", "starts: 9999-12-01"))
     assert any(key == "starts" and "out of range" in msg for key, _line, msg in info.value.problems)
+
+
+# -- metric labels (issue 13) -------------------------------------------------------------------
+
+CHINESE = CHINESE_PATH.read_text(encoding="utf-8")
+VIEWERS = "  viewers: 当日直播间观看人数（去重）\n"
+
+
+def test_a_metric_may_set_its_label_per_language() -> None:
+    text = CHINESE.replace(
+        VIEWERS,
+        "  viewers:\n    description: 当日直播间观看人数（去重）\n"
+        "    label: {zh: 场观人数, en: unique viewers}\n",
+    )
+    deal = load_deal(text)
+    assert dict(deal.metrics["viewers"].labels) == {"zh": "场观人数", "en": "unique viewers"}
+    assert deal.metric_words == {"场观人数": "viewers", "unique viewers": "viewers"}
+    assert deal.metrics["gmv"].labels == {}
+
+
+@pytest.mark.parametrize(
+    ("label", "fragment"),
+    [
+        ("label: {fr: spectateurs}", "fr"),
+        ("label: 场观人数", "mapping"),
+        ("label: {zh: ''}", "value is needed"),
+    ],
+)
+def test_a_bad_label_is_named_with_its_key(label: str, fragment: str) -> None:
+    text = CHINESE.replace(VIEWERS, f"  viewers:\n    description: 观看人数\n    {label}\n")
+    problems = problems_of(text)
+    assert any(k.startswith("metrics.viewers.label") and fragment in m for k, _, m in problems)
+
+
+def test_a_label_alone_is_not_a_metric_definition() -> None:
+    text = CHINESE.replace(VIEWERS, "  viewers:\n    label: {zh: 场观人数}\n")
+    assert any(k == "metrics.viewers" for k, _, _ in problems_of(text))

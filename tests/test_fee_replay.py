@@ -222,30 +222,30 @@ def test_the_worked_example_in_chinese(tmp_path: Path) -> None:
     sent = play(acme_variant(locale="zh"), script, tmp_path)
 
     text = one_reply(sent, fee)
-    assert "2026-11 服务费（试运行期条款），第 10/30 天" in text
+    assert "2026年11月服务费（试运营期条款），第 10/30 天" in text
     assert "截至目前" in text
-    assert "• 基础服务费（试运行期）: USD 1,500.00" in text
-    assert "net_gmv 19,000 的提成：19,000 × 5%: USD 950.00" in text
-    assert "• 达成奖励：尚未达成（gmv）: USD 0.00" in text
-    assert "截至目前合计：USD 2,450.00" in text
-    assert "50,000 × 5% + 7,000 × 8%: USD 3,060.00" in text
-    assert "• 达成奖励：目标已达成（gmv, roi）: USD 1,000.00" in text
-    assert "预计期末合计：USD 5,560.00" in text
+    assert "• 基础服务费（试运营期）：US$1,500.00" in text
+    assert "净成交额 19,000 提成（19,000 × 5%）：US$950.00" in text
+    assert "• 达成奖励（暂未达标：成交额）：US$0.00" in text
+    assert "截至目前合计：US$2,450.00" in text
+    assert "50,000 × 5% + 7,000 × 8%）：US$3,060.00" in text
+    assert "• 达成奖励（已达标：成交额、ROI）：US$1,000.00" in text
+    assert "预计期末合计：US$5,560.00" in text
 
     text = one_reply(sent, what_if)
-    assert "假设 2026-11 期末为 gmv 40,000" in text
-    assert "合计：USD 3,350.00" in text
+    assert "假设测算：2026年11月 期末数据为 成交额 40,000" in text
+    assert "合计：US$3,350.00" in text
 
     text = one_reply(sent, ended)
-    assert "2026-11 结算单（已于 2026-11-30 结束，尚未结账）" in text
-    assert "保底 USD 3,000.00：补足: USD 550.00" in text
-    assert "合计：USD 3,000.00" in text
+    assert "2026年11月结算单（2026-11-30 已结束，待双方确认）" in text
+    assert "保底补差（保底 US$3,000.00）：US$550.00" in text
+    assert "合计：US$3,000.00" in text
 
-    assert "已代表卖家方确认 2026-11 结算单（合计 USD 3,000.00）" in one_reply(sent, seller)
-    assert any("2026-11 结算单已结账" in r["text"] for r in replies_at(sent, agency))
+    assert "已代表卖家确认 2026-11 结算单（合计 US$3,000.00）" in one_reply(sent, seller)
+    assert any("2026-11 结算单已锁定" in r["text"] for r in replies_at(sent, agency))
     text = one_reply(sent, closed)
-    assert "2026-11 结算单 🔒 已于 2026-12-02 09:02 结账" in text
-    assert "合计：USD 3,000.00" in text
+    assert "2026年11月结算单 🔒 2026-12-02 09:02 已锁定" in text
+    assert "合计：US$3,000.00" in text
 
 
 def test_the_chinese_weekly_deal(tmp_path: Path) -> None:
@@ -276,21 +276,24 @@ def test_the_chinese_weekly_deal(tmp_path: Path) -> None:
     sent = play(WANXIANG, script, tmp_path)
 
     text = one_reply(sent, fee)
-    assert "• 基础服务费: CNY 5,000.00" in text
-    assert "gmv 60,000 的提成（全额按达到档位费率）：60,000 × 3%: CNY 1,800.00" in text
-    assert "截至目前合计：CNY 6,800.00" in text
-    assert "140,000 × 4%: CNY 5,600.00" in text
-    assert "预计期末合计：CNY 10,600.00" in text
+    assert "• 基础服务费：¥5,000.00" in text
+    assert "成交额 60,000 提成（全额按所达档位计：60,000 × 3%）：¥1,800.00" in text
+    assert "截至目前合计：¥6,800.00" in text
+    assert "140,000 × 4%）：¥5,600.00" in text
+    assert "预计期末合计：¥10,600.00" in text
 
     text = one_reply(sent, week)
-    assert "2026-W45 结算单（已于 2026-11-08 结束，尚未结账）" in text
-    assert "合计：CNY 6,800.00" in text
-    assert "… 服务商方：等待服务商方管理员确认" in text
+    assert "2026年第45周（11月2日–11月8日）结算单（2026-11-08 已结束，待双方确认）" in text
+    assert "合计：¥6,800.00" in text
+    assert "… 服务商：待服务商管理员确认" in text
 
-    assert "王总 已代表卖家方确认 2026-W45 结算单（合计 CNY 6,800.00）" in one_reply(sent, first)
+    assert "王总 已代表卖家确认 2026-W45 结算单（合计 ¥6,800.00）" in one_reply(sent, first)
     closing = [r for r in replies_at(sent, second) if r["kind"] == "reply"]
+    # The notices to the deal's other chats are statements, not recaps.
+    notices = [r for r in replies_at(sent, second) if r["kind"] != "reply"]
+    assert notices and {r["kind"] for r in notices} == {"statement"}
     assert (
-        "🔒 2026-W45 结算单已结账：卖家 王总、服务商 林晓 均已确认。合计 CNY 6,800.00"
+        "🔒 2026-W45 结算单已锁定：卖家 王总、服务商 林晓 均已确认，合计 ¥6,800.00"
         in (closing[0]["text"])
     )
 

@@ -88,8 +88,8 @@ async def test_recap_follows_the_deal_locale() -> None:
     recaps = [m for m in of_kind(sent, "recap") if m["at"] == "2026-11-09T09:00:00-08:00"]
     assert len(recaps) == len(LINKED)
     assert "📊 周报" in recaps[0]["text"]
-    assert "本周合计：gmv 5,100" in recaps[0]["text"]
-    assert "截至目前费用" in recaps[0]["text"]
+    assert "上周合计：成交额 5,100" in recaps[0]["text"]
+    assert "服务费：截至目前" in recaps[0]["text"]
 
 
 async def test_a_warning_that_stands_two_checks_becomes_an_escalation() -> None:

@@ -197,10 +197,31 @@ def test_escalation_plan_levels_repeats_and_quiet_deferral() -> None:
         ("L2.1", "03 14:00"),
         ("L1.2", "04 08:00"),  # 22:00 is quiet
         ("L2.2", "04 08:00"),  # 02:00 is quiet
-        ("L1.3", "04 10:00"),
-        ("L2.3", "04 14:00"),
+        ("L1.3", "04 20:00"),  # repeat counts from the deferred notice
+        ("L2.3", "04 20:00"),
     ]
     assert all(s.due >= s.nominal for s in steps)
+
+
+def test_a_notice_deferred_by_quiet_hours_keeps_its_number_and_the_next_follows_repeat_later() -> (
+    None
+):
+    """max 4, repeat 6h, quiet 23:00-09:00, started 11:00: 11:00, 17:00, then the 23:00 notice
+    goes at 09:00 as 3/4 and 4/4 at 15:00; no two rounds share an instant, none is skipped."""
+    rules = Escalation(
+        after=dt.timedelta(hours=2),
+        repeat=dt.timedelta(hours=6),
+        max=4,
+        quiet=(dt.time(23, 0), dt.time(9, 0)),
+    )
+    steps = escalation_steps(utc("2026-11-03T11:00:00-08:00"), [1], rules, LA)
+    local = dt.timezone(dt.timedelta(hours=-8))
+    assert [(s.round, s.due.astimezone(local).strftime("%d %H:%M")) for s in steps] == [
+        (1, "03 11:00"),
+        (2, "03 17:00"),
+        (3, "04 09:00"),
+        (4, "04 15:00"),
+    ]
 
 
 def test_outbox_payload_round_trip() -> None:

@@ -48,9 +48,14 @@ COMMANDS: tuple[str, ...] = (
     "dispute",
     "statement",
     "ack",
+    "escalations",
+    "whoami",
+    "link",
+    "unlink",
     "kpibot",
 )
-"""The slash commands the manifest declares (without the slash)."""
+"""The slash commands the manifest declares (without the slash): every command ``/help``
+lists, and the ``/kpibot`` umbrella for the rest (``/kpibot help``)."""
 
 EVENTS_PATH = "/slack/events"
 
