@@ -1,4 +1,5 @@
-"""The ``kpibot`` command line (typer): run, db, deal, chat, replay, demo, statement."""
+"""The ``kpibot`` command line (typer): run, web, db, deal, chat, replay, demo, statement,
+dashboard-link, export, restore."""
 
 from __future__ import annotations
 
@@ -297,6 +298,70 @@ def statement(
             writer = csv.writer(out)
             writer.writerow(CSV_HEADER)
             writer.writerows(view.rows)
+
+
+@app.command()
+def web() -> None:
+    """Serve only the HTTP side (the dashboard, /healthz, /metrics): no platform, no scheduler."""
+    from bot.app import run_web
+    from bot.logs import setup_logging
+
+    settings = _settings()
+    if settings.secret_key is None:
+        typer.echo(
+            "SECRET_KEY is not set: the dashboard signs its links with it. Set it in .env "
+            "(see .env.example), then run kpibot web again.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    setup_logging(settings)
+    try:
+        raise typer.Exit(asyncio.run(run_web(settings)))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@app.command("dashboard-link")
+def dashboard_link(
+    deal: Annotated[str, typer.Option(help="The deal id, e.g. acme-linkstar-us.")],
+    side: Annotated[str, typer.Option(help="Whose view: seller, agency or shared.")] = "shared",
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=366, help="Days the link stays valid (default DASHBOARD_LINK_DAYS)."
+        ),
+    ] = None,
+    db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
+) -> None:
+    """Print a signed link to a deal's dashboard (as /dashboard gives in a chat)."""
+    from bot.dashboard.links import VIEW_SIDES, Links
+
+    settings = _settings(db)
+    if settings.secret_key is None:
+        typer.echo("SECRET_KEY is not set: set it (see .env.example) to sign links.", err=True)
+        raise typer.Exit(2)
+    if side not in VIEW_SIDES:
+        typer.echo(f"--side must be seller, agency or shared, not {side!r}", err=True)
+        raise typer.Exit(2)
+
+    async def issue() -> str | None:
+        from bot.app import build_core
+
+        core = await build_core(settings)
+        try:
+            if await core.ledger.current_deal(deal) is None:
+                return None
+            links = core.router.services["dashboard"]
+            assert isinstance(links, Links)
+            return links.url(links.token(deal, side, core.clock.now(), days))  # type: ignore[arg-type]
+        finally:
+            await core.aclose()
+
+    url = asyncio.run(issue())
+    if url is None:
+        typer.echo(f"unknown deal {deal!r}; kpibot deal list shows the stored deals", err=True)
+        raise typer.Exit(1)
+    typer.echo(url)
 
 
 def main() -> None:

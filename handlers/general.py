@@ -17,6 +17,8 @@ HELP_COMMANDS = (
     "dispute",
     "ack",
     "escalations",
+    "dashboard",
+    "export",
     "whoami",
     "link",
     "unlink",

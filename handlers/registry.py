@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.router import Route
-from handlers import escalation, fee, general, kpi, report, statement
+from handlers import dashboard, escalation, export, fee, general, kpi, report, statement
 
 ROUTES: dict[str, Route] = {
     "report": Route(report.report),
@@ -20,6 +20,8 @@ ROUTES: dict[str, Route] = {
     "whoami": Route(general.whoami, needs_deal=False),
     "link": Route(general.link, needs_deal=False),
     "unlink": Route(general.unlink, admin=True),
+    "dashboard": Route(dashboard.dashboard),
+    "export": Route(export.export),
 }
 
 ALIASES: dict[str, str] = {
@@ -36,4 +38,6 @@ ALIASES: dict[str, str] = {
     "异议": "dispute",
     "收到": "ack",
     "升级": "escalations",
+    "看板": "dashboard",
+    "导出": "export",
 }

@@ -1,0 +1,73 @@
+"""``/export [PERIOD]``: a period's ledger, daily figures and statement as an XLSX file.
+
+:func:`period_sheets` is the one builder of a period's export; the command line
+(``kpibot export``) and the dashboard's download use it too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from bot.core import Attachment, Outgoing
+from bot.router import Context
+from handlers.statement import CSV_HEADER, build_statement, resolve_period
+from kpi.export import Sheet, daily_sheet, ledger_sheet, verdict_sheet, xlsx_bytes
+from kpi.ledger import Ledger
+from kpi.model import Deal
+from kpi.periods import Period, period_containing
+from kpi.snapshot import snapshot
+
+T = Callable[..., str]
+
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def period_sheets(
+    ledger: Ledger, deal: Deal, today: dt.date, period: Period, t: T
+) -> list[Sheet]:
+    """A period's export: the audit trail, verdicts, daily figures by side, the statement.
+
+    Args:
+        ledger: The ledger.
+        deal: The deal (its current version; the period is judged by its own terms).
+        today: The business day the period is seen from.
+        period: The period.
+        t: The translation of the statement's line descriptions.
+    """
+    snap = await snapshot(ledger, deal, today, period=period)
+    trail = await ledger.entries_between(deal.id, period.start, period.end)
+    view = await build_statement(ledger, deal, today, period, t)
+    statement = Sheet("statement", CSV_HEADER, list(view.rows))
+    return [
+        ledger_sheet(trail, {e.id for e in snap.entries}),
+        verdict_sheet(snap.verdicts),
+        daily_sheet(snap.figures.values()),
+        statement,
+    ]
+
+
+def export_filename(deal: Deal, period: Period, extension: str) -> str:
+    """``acme-linkstar-us-2026-11.xlsx``."""
+    return f"{deal.id}-{period.label}.{extension}"
+
+
+async def export(ctx: Context) -> list[Outgoing]:
+    """``/export [PERIOD]``: the period's workbook, sent into the chat."""
+    assert ctx.deal is not None
+    deal = ctx.deal
+    today = ctx.today
+    label = ctx.args.strip()
+    if label:
+        period = resolve_period(deal, today, label, command="export")
+    else:
+        period = period_containing(deal.starts, deal.period, max(today, deal.starts))
+    sheets = await period_sheets(ctx.ledger, deal, today, period, ctx.t)
+    attachment = Attachment(
+        filename=export_filename(deal, period, "xlsx"),
+        content=xlsx_bytes(sheets),
+        mime=XLSX_MIME,
+        title=ctx.t("export.title", name=deal.name, period=period.label),
+    )
+    text = ctx.t("export.sent", name=deal.name, period=period.label, entries=len(sheets[0].rows))
+    return [Outgoing(to=ctx.cmd.chat, text=text, files=(attachment,))]
