@@ -19,6 +19,8 @@ from kpi.model import Deal
 from kpi.periods import business_day, period_containing
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
+
     from bot.web import Route
 
 log = logging.getLogger("kpibot")
@@ -246,3 +248,15 @@ async def run_web(settings: Settings, *, ready: Callable[[int], None] | None = N
         await runner.cleanup()
         await core.aclose()
     return 0
+
+
+def all_tables() -> list[Table]:
+    """Every kpibot table, in foreign-key order: what a backup holds."""
+    import importlib
+
+    from kpi.storage import metadata
+
+    # Each of these modules puts its tables on the shared metadata when imported.
+    for module in ("kpi.statements", "scheduler.tables", "bot.dashboard.links"):
+        importlib.import_module(module)
+    return list(metadata.sorted_tables)
