@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 
 from bot.core import Attachment, Outgoing
 from bot.router import Context
 from handlers.statement import CSV_HEADER, build_statement, resolve_period
-from kpi.export import Sheet, daily_sheet, ledger_sheet, verdict_sheet, xlsx_bytes
+from kpi.export import Cell, Sheet, daily_sheet, ledger_sheet, verdict_sheet, xlsx_bytes
 from kpi.ledger import Ledger
 from kpi.model import Deal
 from kpi.periods import Period, period_containing
@@ -38,7 +39,9 @@ async def period_sheets(
     snap = await snapshot(ledger, deal, today, period=period)
     trail = await ledger.entries_between(deal.id, period.start, period.end)
     view = await build_statement(ledger, deal, today, period, t)
-    statement = Sheet("statement", CSV_HEADER, list(view.rows))
+    # The amount goes out as a number (a deduction's "-300.00" is not text to neutralise).
+    rows: list[tuple[Cell, ...]] = [(*r[:4], Decimal(r[4]), r[5]) for r in view.rows]
+    statement = Sheet("statement", CSV_HEADER, rows)
     return [
         ledger_sheet(trail, {e.id for e in snap.entries}),
         verdict_sheet(snap.verdicts),

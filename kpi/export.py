@@ -84,6 +84,12 @@ def neutralise(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
+def _safe(cell: Cell) -> str:
+    """A cell as text for a spreadsheet: typed text neutralised; a number, date or instant is
+    never a formula, so ``-300.00`` stays a number."""
+    return neutralise(cell) if isinstance(cell, str) else _text(cell)
+
+
 def _text(cell: Cell) -> str:
     if cell is None:
         return ""
@@ -172,7 +178,7 @@ def write_csv(sheets: Sequence[Sheet], out: Path) -> list[Path]:
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(sheet.header)
-            writer.writerows([neutralise(_text(c)) for c in row] for row in sheet.rows)
+            writer.writerows([_safe(c) for c in row] for row in sheet.rows)
         written.append(path)
     return written
 
@@ -193,7 +199,7 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
         ws = book.create_sheet(sheet.name)
         ws.append(list(sheet.header))
         for row in sheet.rows:
-            ws.append([neutralise(_text(c)) for c in row])
+            ws.append([_safe(c) for c in row])
         for cells in ws.iter_rows():
             for cell in cells:
                 cell.data_type = "s"  # openpyxl reads a leading "=" as a formula otherwise
