@@ -18,6 +18,8 @@ from kpi.db import make_engine, upgrade
 from kpi.export_backup import BackupError, dump, restore
 from tests.conftest import _fresh_pg_database
 
+WANXIANG_FILE = Path(__file__).resolve().parents[1] / "bot" / "demo" / "shenzhen-wanxiang-cn.yaml"
+
 AFTER = dt.datetime(2026, 12, 2, 18, tzinfo=dt.UTC)
 ASKS = [
     ("telegram:-1001234", "telegram:5001", "/fee"),
@@ -66,6 +68,7 @@ async def test_a_restored_backup_reproduces_every_statement_and_fee_answer(
     db_url: str, target_url: str
 ) -> None:
     texts, script = demo_files()
+    texts.append((WANXIANG_FILE.name, WANXIANG_FILE.read_text(encoding="utf-8")))
     await run_replay(texts, parse_script(script), db_url=db_url)
     lines = await backup_of(db_url)
     assert json.loads(lines[0])["kpibot_backup"] == 1
@@ -91,6 +94,7 @@ async def test_the_restored_database_takes_new_reports_after_the_restored_ids(
     db_url: str, target_url: str
 ) -> None:
     texts, script = demo_files()
+    texts.append((WANXIANG_FILE.name, WANXIANG_FILE.read_text(encoding="utf-8")))
     await run_replay(texts, parse_script(script)[:12], db_url=db_url)
     lines = await backup_of(db_url)
     await upgrade(target_url)
@@ -120,6 +124,7 @@ async def test_a_restore_into_a_database_with_rows_is_refused_and_writes_nothing
     db_url: str,
 ) -> None:
     texts, script = demo_files()
+    texts.append((WANXIANG_FILE.name, WANXIANG_FILE.read_text(encoding="utf-8")))
     await run_replay(texts, parse_script(script)[:6], db_url=db_url)
     lines = await backup_of(db_url)
     engine = make_engine(db_url)

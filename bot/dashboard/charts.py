@@ -55,7 +55,7 @@ def _frame(series: Series, top: Decimal, ticks: list[Decimal]) -> list[str]:
         )
     count = len(series.days)
     for i, day in enumerate(series.days):
-        if i in (0, count - 1) or (count > 10 and i % 7 == 0 and count - 1 - i >= 3):
+        if count <= 14 or i in (0, count - 1) or (i % 7 == 0 and count - 1 - i >= 3):
             x = LEFT + (i + 0.5) * (WIDTH - LEFT - RIGHT) / count
             parts.append(
                 f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
