@@ -1,0 +1,166 @@
+"""Benchmark: the dashboard page for a deal with 3 years of history vs one with 1 month, and
+50 concurrent viewers.
+
+The page reads the period on show (its entries, verdicts and escalations) and one row per
+closed statement, so its cost must not grow with a deal's history. This script loads the same
+two deals as ``bench_fee.py`` (its loader, database set-up and deal files), serves the
+dashboard on the real aiohttp server, and fetches each deal's page over HTTP: the median time
+of each and their ratio (the aim: at most 1.5x). Then 50 viewers fetch the 3-year deal's page
+at once, several times each: the p50, p95 and worst latency and the pages per second. Printed
+as Markdown tables on SQLite and PostgreSQL (``benchmarks/run.py`` collects them).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_dashboard.py [--backend sqlite|postgres|both]
+        [--runs 30] [--viewers 50] [--rounds 4]
+        [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+
+Exit status 1 when a ratio exceeds the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+from pydantic import SecretStr
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import bench_fee  # noqa: E402
+from bot.app import build_core, dashboard_routes  # noqa: E402
+from bot.core import VirtualClock  # noqa: E402
+from bot.dashboard.links import Links  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.web import bound_port, build_web_app, serve  # noqa: E402
+
+DEALS = (("long-history", bench_fee.LONG_START), ("short-history", bench_fee.SHORT_START))
+
+
+async def fetch(session: aiohttp.ClientSession, url: str) -> float:
+    """One page; returns the seconds it took (the whole body read)."""
+    started = time.perf_counter()
+    async with session.get(url) as response:
+        body = await response.read()
+    elapsed = time.perf_counter() - started
+    assert response.status == 200 and b"<table" in body, response.status
+    return elapsed
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which ``share`` of ``values`` fall (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+async def measure(
+    urls: dict[str, str], runs: int, viewers: int, rounds: int
+) -> tuple[dict[str, float], list[float], float]:
+    """Median page times per deal; then every latency of the concurrent viewers and the
+    wall time they took."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):  # warm up pools, templates and the deal parser
+            for url in urls.values():
+                await fetch(session, url)
+        times: dict[str, list[float]] = {deal: [] for deal in urls}
+        for n in range(runs):
+            # Interleaved, so that drift (cache, CPU) affects both alike.
+            order = list(urls) if n % 2 else list(reversed(urls))
+            for deal in order:
+                times[deal].append(await fetch(session, urls[deal]))
+    medians = {deal: statistics.median(t) * 1000 for deal, t in times.items()}
+
+    connector = aiohttp.TCPConnector(limit=viewers)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def viewer() -> list[float]:
+            return [await fetch(session, urls["long-history"]) for _ in range(rounds)]
+
+        began = time.perf_counter()
+        latencies = [t for got in await asyncio.gather(*(viewer() for _ in range(viewers)))
+                     for t in got]  # fmt: skip
+        wall = time.perf_counter() - began
+    return medians, latencies, wall
+
+
+async def bench(backend: str, args: argparse.Namespace) -> tuple[Decimal, str]:
+    """Both measurements on one backend; returns the ratio and the concurrency table row."""
+    async with bench_fee.database(backend, args.pg) as url:
+        clock = VirtualClock(bench_fee.NOW)
+        settings = Settings(  # type: ignore[call-arg]
+            database_url=url, secret_key=SecretStr("bench"), _env_file=None
+        )
+        core = await build_core(settings, clock=clock)
+        runner = None
+        try:
+            loaded = {}
+            for deal_id, start in DEALS:
+                await core.apply_deal_text(bench_fee.deal_text(deal_id, start), f"{deal_id}.yaml")
+                loaded[deal_id] = await bench_fee.bulk_load(core, deal_id, start, bench_fee.TODAY)
+            runner = await serve(build_web_app(dashboard_routes(core)), "127.0.0.1", 0)
+            links = core.router.services["dashboard"]
+            assert isinstance(links, Links)
+            base = f"http://127.0.0.1:{bound_port(runner)}"
+            urls = {
+                deal: f"{base}/d/{links.token(deal, 'seller', clock.now())}" for deal, _ in DEALS
+            }
+            medians, latencies, wall = await measure(urls, args.runs, args.viewers, args.rounds)
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+            await core.aclose()
+    ratio = Decimal(str(medians["long-history"])) / Decimal(str(medians["short-history"]))
+    verdict = "ok" if ratio <= bench_fee.LIMIT else f"**over {bench_fee.LIMIT}x**"
+    entries = f"{loaded['long-history']:,} / {loaded['short-history']:,}"
+    print(
+        f"| {backend} | {entries} | {medians['long-history']:.1f} "
+        f"| {medians['short-history']:.1f} | {ratio:.2f} {verdict} |",
+        flush=True,
+    )
+    row = (
+        f"| {backend} | {args.viewers} × {args.rounds} | {percentile(latencies, 0.5) * 1000:.0f} "
+        f"| {percentile(latencies, 0.95) * 1000:.0f} | {max(latencies) * 1000:.0f} "
+        f"| {len(latencies) / wall:.1f} |"
+    )
+    return ratio, row
+
+
+async def main(argv: list[str] | None = None) -> int:
+    """Run on the chosen backends; 1 when a ratio is over the limit."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--viewers", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--pg", default=bench_fee.PG_DEFAULT)
+    args = parser.parse_args(argv)
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    print(
+        f"The dashboard page over HTTP (`kpibot web`'s server), median of {args.runs} "
+        "interleaved fetches each; the history is loaded by `bench_fee.py`'s loader.\n"
+    )
+    print("| database | entries (3 years / 1 month) | page 3 years (ms) | page 1 month (ms) "
+          "| ratio (aim ≤ 1.5) |")  # fmt: skip
+    print("|---|---|---|---|---|", flush=True)
+    worst, rows = Decimal(0), []
+    for backend in backends:
+        ratio, row = await bench(backend, args)
+        worst = max(worst, ratio)
+        rows.append(row)
+    print("\nConcurrent viewers of the 3-year deal's page (one process, one event loop):\n")
+    print("| database | viewers × pages | p50 (ms) | p95 (ms) | worst (ms) | pages/s |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(rows), flush=True)
+    return 0 if worst <= bench_fee.LIMIT else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
