@@ -48,6 +48,8 @@ COMMANDS: tuple[str, ...] = (
     "dispute",
     "statement",
     "ack",
+    "dashboard",
+    "export",
     "kpibot",
 )
 """The slash commands the manifest declares (without the slash)."""
