@@ -147,3 +147,17 @@ async def test_a_malformed_backup_is_refused_with_its_line_number(db_url: str) -
             await restore(engine, all_tables(), [header, "{oops"])
     finally:
         await engine.dispose()
+
+
+async def test_a_sqlite_backup_moves_to_postgresql_unchanged(sqlite_url: str, pg_url: str) -> None:
+    texts, script = demo_files()
+    await run_replay(texts, parse_script(script)[:40], db_url=sqlite_url)
+    lines = await backup_of(sqlite_url)
+    await upgrade(pg_url)
+    engine = make_engine(pg_url)
+    try:
+        await restore(engine, all_tables(), lines)
+    finally:
+        await engine.dispose()
+    assert await backup_of(pg_url) == lines
+    assert await answers(pg_url) == await answers(sqlite_url)
