@@ -42,6 +42,7 @@ async def dashboard(ctx: Context) -> list[Outgoing]:
         name=deal.name,
         side=ctx.t(f"side.{side}"),
         until=until.strftime("%Y-%m-%d %H:%M"),
+        tz=deal.timezone,
         url=links.url(token),
     )
     return [ctx.reply(text)]
