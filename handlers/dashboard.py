@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.core import Outgoing
-from bot.dashboard.links import Links, ViewSide
 from bot.router import Context
 from kpi.errors import UserError
+from kpi.model import ChatSide
 
 REVOKE_WORDS = frozenset({"revoke", "撤销", "作废"})
 
 
-def _links(ctx: Context) -> Links | None:
-    found = ctx.services.get("dashboard")
-    return found if isinstance(found, Links) else None
+class DashboardLinks(Protocol):
+    """What ``/dashboard`` needs from the link service (``bot.dashboard.links.Links``)."""
+
+    days: int
+
+    def token(
+        self, deal_id: str, side: ChatSide, now: dt.datetime, days: int | None = None
+    ) -> str: ...
+
+    def url(self, token: str) -> str: ...
+
+    async def revoke(self, deal_id: str, now: dt.datetime) -> None: ...
+
+
+def _links(ctx: Context) -> DashboardLinks | None:
+    # Registered by the wiring (bot.app) only when SECRET_KEY is set.
+    found: DashboardLinks | None = ctx.services.get("dashboard")
+    return found
 
 
 async def dashboard(ctx: Context) -> list[Outgoing]:
@@ -34,7 +50,7 @@ async def dashboard(ctx: Context) -> list[Outgoing]:
         return [ctx.reply(ctx.t("dashboard.revoked", name=deal.name))]
     if words:
         raise UserError("dashboard.usage", given=ctx.args.strip())
-    side: ViewSide = ctx.chat_side or "shared"
+    side: ChatSide = ctx.chat_side or "shared"
     token = links.token(deal.id, side, now)
     until = (now + dt.timedelta(days=links.days)).astimezone(ZoneInfo(deal.timezone))
     text = ctx.t(

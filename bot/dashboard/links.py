@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import Column, ForeignKey, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kpi.db import transaction
+from kpi.model import ChatSide
 from kpi.storage import UtcDateTime, metadata
 
-ViewSide = Literal["seller", "agency", "shared"]
+ViewSide = ChatSide
+"""Whose view a link shows: a chat's side (``shared`` sees both alike)."""
 VIEW_SIDES: tuple[ViewSide, ...] = ("seller", "agency", "shared")
 
 _SALT = "kpibot.dashboard.link"

@@ -47,7 +47,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _secured(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception:
+            # Logged here, without the request: aiohttp's own error line would not name the
+            # token, but an exception's text might; the traceback is what a developer needs.
+            log.exception("dashboard request failed", extra={"outcome": "failed"})
+            response = web.Response(text="500: the page failed; it has been logged.", status=500)
         response.headers.update(SECURITY_HEADERS)
         return response
 
