@@ -202,6 +202,7 @@ def _install_dashboard(core: Core) -> None:
     """With ``SECRET_KEY`` set, ``/dashboard`` can sign links (``services["dashboard"]``)."""
     settings = core.settings
     if settings.secret_key is None:
+        log.debug("dashboard off: SECRET_KEY is not set")
         return
     from bot.dashboard.links import Links
 

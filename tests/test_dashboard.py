@@ -224,3 +224,24 @@ async def test_the_token_never_appears_in_the_logs(
     assert caplog.records
     leaks = [r for r in caplog.records if token[-20:] in r.getMessage() + str(r.__dict__)]
     assert [f"{r.name}: {r.getMessage()[:200]}" for r in leaks] == []
+
+
+async def test_the_jsonl_download_holds_the_periods_rows_by_sheet(core: Core, server: str) -> None:
+    import json
+
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 2100 orders 52", local(2))
+    token = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3)))
+    status, headers, body = await get(f"{server}/d/{token}/export.jsonl?period=2026-11")
+    assert status == 200 and "attachment" in headers["Content-Disposition"]
+    rows = [json.loads(line) for line in body.splitlines()]
+    assert {r["sheet"] for r in rows} == {"ledger", "daily", "statement"}
+    assert [r["value"] for r in rows if r["sheet"] == "ledger" and r["metric"] == "gmv"] == ["2100"]
+
+
+async def test_a_bad_period_on_the_page_says_why_in_the_deals_language(
+    core: Core, server: str
+) -> None:
+    token = token_of(await say(core, ZH_CHAT, ZH_ADMIN, "/看板", local(3)))
+    status, headers, body = await get(f"{server}/d/{token}?period=2030-W01")
+    assert status == 400 and "尚未开始" in body
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'")

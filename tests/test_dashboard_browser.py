@@ -209,6 +209,10 @@ def test_the_page_shows_the_ledgers_figures_then_switches_to_chinese(
         page, "#period-heading"
     )
     assert page.errors == []  # no CSP violation, no failed resource
+    page.click("#periods a >> nth=0")  # the newest period, still in Chinese
+    page.wait_for_load_state()
+    assert "2026-11" not in page.locator("#period-heading").inner_text()
+    assert page.locator("html").get_attribute("lang") == "zh-Hans"
 
 
 def test_the_xlsx_download_reads_back_with_the_ledgers_figures(

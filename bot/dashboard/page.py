@@ -94,6 +94,7 @@ async def page_context(
         "other_locale": "zh" if locale == "en" else "en",
         "deal": snap.deal,
         "side": t(f"side.{side}"),
+        "side_key": side,
         "period": period,
         "heading": _heading(t, snap),
         "glance": _glance(snap),
