@@ -409,6 +409,9 @@ def export(
     if deal is None:
         typer.echo("give --deal ID (or --all for a full backup)", err=True)
         raise typer.Exit(2)
+    if lang is not None and lang not in ("en", "zh"):
+        typer.echo(f"--lang must be en or zh, not {lang!r}", err=True)
+        raise typer.Exit(2)
     from kpi.export import jsonl_lines, write_csv, xlsx_bytes
 
     sheets = asyncio.run(_export_deal(_settings(db), deal, period, lang))
@@ -461,7 +464,7 @@ async def _export_deal(
             )
             raise typer.Exit(1)
         deal = current[0]
-        t = T(lang if lang in ("en", "zh") else deal.locale)
+        t = T(lang or deal.locale)
         today = business_day(core.clock.now(), deal.timezone)
         try:
             period = (

@@ -126,6 +126,9 @@ def test_export_refuses_bad_arguments_and_writes_nothing(
     assert no_deal.exit_code == 2 and "--deal" in no_deal.output
     all_xlsx = runner.invoke(app, ["export", "--all", "--format", "xlsx", "--out", str(out)])
     assert all_xlsx.exit_code == 2 and "--format jsonl" in all_xlsx.output
+    bad_lang = runner.invoke(app, ["export", "--deal", "acme-linkstar-us", "--format", "jsonl",
+                                   "--out", str(out), "--lang", "fr"])  # fmt: skip
+    assert bad_lang.exit_code == 2 and "en or zh" in bad_lang.output
     args = ["export", "--deal", "nope", "--format", "jsonl", "--out", str(out), "--db", demo_db]
     unknown = runner.invoke(app, args)
     assert unknown.exit_code == 1 and "unknown deal 'nope'" in unknown.output
