@@ -167,7 +167,8 @@ def daily_sheet(figures: Iterable[Figure]) -> Sheet:
 
 
 def write_csv(sheets: Sequence[Sheet], out: Path) -> list[Path]:
-    """Write one CSV file per sheet: ``report.csv`` → ``report-ledger.csv``, ...
+    """Write one CSV file per sheet: ``report.csv`` → ``report-ledger.csv``, ... (UTF-8
+    with a byte-order mark).
 
     Returns:
         The files written, in the order of ``sheets``.
@@ -175,7 +176,9 @@ def write_csv(sheets: Sequence[Sheet], out: Path) -> list[Path]:
     written = []
     for sheet in sheets:
         path = out.with_name(f"{out.stem}-{sheet.name}{out.suffix or '.csv'}")
-        with path.open("w", encoding="utf-8", newline="") as handle:
+        # utf-8-sig: the byte-order mark tells Excel the file is UTF-8 (Chinese names and
+        # descriptions would show garbled otherwise); other readers skip it.
+        with path.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(sheet.header)
             writer.writerows([_safe(c) for c in row] for row in sheet.rows)

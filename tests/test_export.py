@@ -48,7 +48,8 @@ SHEET = Sheet(
 def test_csv_neutralises_formulas_and_keeps_values_exact(tmp_path: Path) -> None:
     [path] = write_csv([SHEET], tmp_path / "out.csv")
     assert path.name == "out-ledger.csv"
-    rows = list(csv.reader(path.open(encoding="utf-8")))
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel reads it as UTF-8
+    rows = list(csv.reader(path.open(encoding="utf-8-sig")))
     assert rows[1][0] == "'=cmd|' /C calc'!A0"
     assert rows[1][1:] == ["0.1", "2026-11-03", ""]
     # A number is never a formula: a negative amount stays a number.
