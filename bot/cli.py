@@ -450,10 +450,9 @@ async def _export_deal(
 ) -> list[Sheet]:
     from bot.app import build_core
     from bot.dashboard.page import T
-    from handlers.export import period_sheets
-    from handlers.statement import resolve_period
+    from handlers.export import chosen_period, period_sheets
     from kpi.errors import UserError
-    from kpi.periods import business_day, period_containing
+    from kpi.periods import business_day
 
     core = await build_core(settings)
     try:
@@ -467,11 +466,7 @@ async def _export_deal(
         t = T(lang or deal.locale)
         today = business_day(core.clock.now(), deal.timezone)
         try:
-            period = (
-                resolve_period(deal, today, label, command="statement")
-                if label
-                else period_containing(deal.starts, deal.period, max(today, deal.starts))
-            )
+            period = chosen_period(deal, today, label, command="statement")
         except UserError as exc:
             typer.echo(t(exc.code, **exc.params), err=True)
             raise typer.Exit(2) from None

@@ -50,6 +50,17 @@ async def period_sheets(
     ]
 
 
+def chosen_period(deal: Deal, today: dt.date, label: str | None, *, command: str) -> Period:
+    """The period ``label`` names, or the current one without a label.
+
+    Raises:
+        UserError: A label that names no started period (its message names ``/command``).
+    """
+    if label:
+        return resolve_period(deal, today, label, command=command)
+    return period_containing(deal.starts, deal.period, max(today, deal.starts))
+
+
 def export_filename(deal: Deal, period: Period, extension: str) -> str:
     """``acme-linkstar-us-2026-11.xlsx``."""
     return f"{deal.id}-{period.label}.{extension}"
@@ -60,11 +71,7 @@ async def export(ctx: Context) -> list[Outgoing]:
     assert ctx.deal is not None
     deal = ctx.deal
     today = ctx.today
-    label = ctx.args.strip()
-    if label:
-        period = resolve_period(deal, today, label, command="export")
-    else:
-        period = period_containing(deal.starts, deal.period, max(today, deal.starts))
+    period = chosen_period(deal, today, ctx.args.strip(), command="export")
     sheets = await period_sheets(ctx.ledger, deal, today, period, ctx.t)
     attachment = Attachment(
         filename=export_filename(deal, period, "xlsx"),

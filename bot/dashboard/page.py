@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 from bot.dashboard import charts
 from bot.dashboard.links import ViewSide
 from bot.i18n import t as translate
+from handlers.export import chosen_period
 from handlers.fee import fee_line_text
 from handlers.render import fmt_target, fmt_value
-from handlers.statement import resolve_period
 from kpi.fees import FeeStatement
 from kpi.ledger import Ledger
 from kpi.model import Deal, Entry
@@ -83,7 +83,7 @@ async def page_context(
     t = T(locale)
     today = business_day(now, deal.timezone)
     current = period_containing(deal.starts, deal.period, max(today, deal.starts))
-    period = resolve_period(deal, today, label, command="statement") if label else current
+    period = chosen_period(deal, today, label, command="statement")
     snap = await snapshot(src.ledger, deal, today, period=period)
     closed = await src.statements.closed(deal.id)
     record = next((r for r in closed if r.period == period.label), None)

@@ -24,7 +24,7 @@ from bot.web import Route
 from kpi.errors import UserError
 from kpi.export import jsonl_lines, xlsx_bytes
 from kpi.model import Deal
-from kpi.periods import business_day, period_containing
+from kpi.periods import business_day
 
 log = logging.getLogger("kpibot.dashboard")
 
@@ -40,7 +40,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store, max-age=0",
     "Pragma": "no-cache",
 }
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -148,18 +147,12 @@ class Dashboard:
         if found is None:
             return self.refused()
         _grant, deal = found
-        from handlers.export import export_filename, period_sheets
-        from handlers.statement import resolve_period
+        from handlers.export import chosen_period, export_filename, period_sheets
 
         t = T(self._locale(request, deal))
         today = business_day(self.clock.now(), deal.timezone)
-        label = request.query.get("period") or None
         try:
-            period = (
-                resolve_period(deal, today, label, command="export")
-                if label
-                else period_containing(deal.starts, deal.period, max(today, deal.starts))
-            )
+            period = chosen_period(deal, today, request.query.get("period"), command="export")
         except UserError as exc:
             return self._render("problem.html", status=400, t=t, text=t(exc.code, **exc.params))
         sheets = await period_sheets(self.sources.ledger, deal, today, period, t)
@@ -172,6 +165,8 @@ class Dashboard:
         if isinstance(got, web.Response):
             return got
         _deal, name, sheets = got
+        from handlers.export import XLSX_MIME
+
         return _attachment(xlsx_bytes(sheets), name.format(ext="xlsx"), XLSX_MIME)
 
     async def download_jsonl(self, request: web.Request) -> web.Response:
