@@ -5,8 +5,9 @@ The page reads the period on show (its entries, verdicts and escalations) and on
 closed statement, so its cost must not grow with a deal's history. This script loads the same
 two deals as ``bench_fee.py`` (its loader, database set-up and deal files), serves the
 dashboard on the real aiohttp server, and fetches each deal's page over HTTP: the median time
-of each and their ratio (the aim: at most 1.5x). Then 50 viewers fetch the 3-year deal's page
-at once, several times each: the p50, p95 and worst latency and the pages per second. Printed
+of each and their ratio (the aim: at most 1.5x), every page rendered afresh. Then 50 viewers
+fetch the 3-year deal's page at once, several times each, without and with the reuse of a
+rendered page: the p50, p95 and worst latency and the pages per second. Printed
 as Markdown tables on SQLite and PostgreSQL (``benchmarks/run.py`` collects them).
 
 Usage::
@@ -27,8 +28,10 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+from aiohttp import web
 from pydantic import SecretStr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,9 +39,10 @@ if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_fee  # noqa: E402
-from bot.app import build_core, dashboard_routes  # noqa: E402
+from bot.app import Core, build_core, dashboard_routes  # noqa: E402
 from bot.core import VirtualClock  # noqa: E402
 from bot.dashboard.links import Links  # noqa: E402
+from bot.dashboard.web import PAGE_SECONDS  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.web import bound_port, build_web_app, serve  # noqa: E402
 
@@ -61,11 +65,8 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
-async def measure(
-    urls: dict[str, str], runs: int, viewers: int, rounds: int
-) -> tuple[dict[str, float], list[float], float]:
-    """Median page times per deal; then every latency of the concurrent viewers and the
-    wall time they took."""
+async def medians(urls: dict[str, str], runs: int) -> dict[str, float]:
+    """Median page time per deal (ms), fetched one at a time."""
     async with aiohttp.ClientSession() as session:
         for _ in range(3):  # warm up pools, templates and the deal parser
             for url in urls.values():
@@ -76,61 +77,78 @@ async def measure(
             order = list(urls) if n % 2 else list(reversed(urls))
             for deal in order:
                 times[deal].append(await fetch(session, urls[deal]))
-    medians = {deal: statistics.median(t) * 1000 for deal, t in times.items()}
+    return {deal: statistics.median(t) * 1000 for deal, t in times.items()}
 
+
+async def viewers_at_once(url: str, viewers: int, rounds: int) -> tuple[list[float], float]:
+    """``viewers`` clients fetching ``url`` ``rounds`` times each, all at once: every
+    latency, and the wall time they took."""
     connector = aiohttp.TCPConnector(limit=viewers)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def viewer() -> list[float]:
-            return [await fetch(session, urls["long-history"]) for _ in range(rounds)]
+            return [await fetch(session, url) for _ in range(rounds)]
 
         began = time.perf_counter()
-        latencies = [t for got in await asyncio.gather(*(viewer() for _ in range(viewers)))
-                     for t in got]  # fmt: skip
+        got = await asyncio.gather(*(viewer() for _ in range(viewers)))
         wall = time.perf_counter() - began
-    return medians, latencies, wall
+    return [t for one in got for t in one], wall
 
 
-async def bench(backend: str, args: argparse.Namespace) -> tuple[Decimal, str]:
-    """Both measurements on one backend; returns the ratio and the concurrency table row."""
+def concurrency_row(backend: str, cache: str, args: argparse.Namespace, got: Any) -> str:
+    latencies, wall = got
+    return (
+        f"| {backend} | {cache} | {args.viewers} × {args.rounds} "
+        f"| {percentile(latencies, 0.5) * 1000:.0f} | {percentile(latencies, 0.95) * 1000:.0f} "
+        f"| {max(latencies) * 1000:.0f} | {len(latencies) / wall:.1f} |"
+    )
+
+
+async def serve_dashboard(core: Core, page_seconds: float | None) -> web.AppRunner:
+    """The dashboard on its own port (``page_seconds=0``: every page rendered afresh)."""
+    return await serve(
+        build_web_app(dashboard_routes(core, page_seconds=page_seconds)), "127.0.0.1", 0
+    )
+
+
+async def bench(backend: str, args: argparse.Namespace) -> tuple[Decimal, list[str]]:
+    """Both measurements on one backend; returns the ratio and the concurrency table rows."""
     async with bench_fee.database(backend, args.pg) as url:
         clock = VirtualClock(bench_fee.NOW)
         settings = Settings(  # type: ignore[call-arg]
             database_url=url, secret_key=SecretStr("bench"), _env_file=None
         )
         core = await build_core(settings, clock=clock)
-        runner = None
+        runners: list[web.AppRunner] = []
         try:
             loaded = {}
             for deal_id, start in DEALS:
                 await core.apply_deal_text(bench_fee.deal_text(deal_id, start), f"{deal_id}.yaml")
                 loaded[deal_id] = await bench_fee.bulk_load(core, deal_id, start, bench_fee.TODAY)
-            runner = await serve(build_web_app(dashboard_routes(core)), "127.0.0.1", 0)
+            runners = [await serve_dashboard(core, 0), await serve_dashboard(core, None)]
             links = core.router.services["dashboard"]
             assert isinstance(links, Links)
-            base = f"http://127.0.0.1:{bound_port(runner)}"
-            urls = {
-                deal: f"{base}/d/{links.token(deal, 'seller', clock.now())}" for deal, _ in DEALS
-            }
-            medians, latencies, wall = await measure(urls, args.runs, args.viewers, args.rounds)
+            tokens = {deal: links.token(deal, "seller", clock.now()) for deal, _ in DEALS}
+            fresh, cached = (f"http://127.0.0.1:{bound_port(r)}/d/" for r in runners)
+            times = await medians({d: fresh + tok for d, tok in tokens.items()}, args.runs)
+            rows = [
+                concurrency_row(backend, name, args, await viewers_at_once(
+                    base + tokens["long-history"], args.viewers, args.rounds))
+                for name, base in (("none", fresh), (f"{PAGE_SECONDS:g} s", cached))
+            ]  # fmt: skip
         finally:
-            if runner is not None:
+            for runner in runners:
                 await runner.cleanup()
             await core.aclose()
-    ratio = Decimal(str(medians["long-history"])) / Decimal(str(medians["short-history"]))
+    ratio = Decimal(str(times["long-history"])) / Decimal(str(times["short-history"]))
     verdict = "ok" if ratio <= bench_fee.LIMIT else f"**over {bench_fee.LIMIT}x**"
     entries = f"{loaded['long-history']:,} / {loaded['short-history']:,}"
     print(
-        f"| {backend} | {entries} | {medians['long-history']:.1f} "
-        f"| {medians['short-history']:.1f} | {ratio:.2f} {verdict} |",
+        f"| {backend} | {entries} | {times['long-history']:.1f} "
+        f"| {times['short-history']:.1f} | {ratio:.2f} {verdict} |",
         flush=True,
     )
-    row = (
-        f"| {backend} | {args.viewers} × {args.rounds} | {percentile(latencies, 0.5) * 1000:.0f} "
-        f"| {percentile(latencies, 0.95) * 1000:.0f} | {max(latencies) * 1000:.0f} "
-        f"| {len(latencies) / wall:.1f} |"
-    )
-    return ratio, row
+    return ratio, rows
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -152,12 +170,17 @@ async def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|", flush=True)
     worst, rows = Decimal(0), []
     for backend in backends:
-        ratio, row = await bench(backend, args)
+        ratio, more = await bench(backend, args)
         worst = max(worst, ratio)
-        rows.append(row)
-    print("\nConcurrent viewers of the 3-year deal's page (one process, one event loop):\n")
-    print("| database | viewers × pages | p50 (ms) | p95 (ms) | worst (ms) | pages/s |")
-    print("|---|---|---|---|---|---|")
+        rows.extend(more)
+    print(
+        "\nConcurrent viewers of the 3-year deal's page (one process, one event loop), without "
+        "and with the reuse of a rendered page for a few seconds:\n"
+    )
+    print(
+        "| database | page reuse | viewers × pages | p50 (ms) | p95 (ms) | worst (ms) | pages/s |"
+    )
+    print("|---|---|---|---|---|---|---|")
     print("\n".join(rows), flush=True)
     return 0 if worst <= bench_fee.LIMIT else 1
 

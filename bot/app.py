@@ -214,8 +214,10 @@ def _install_dashboard(core: Core) -> None:
     )
 
 
-def dashboard_routes(core: Core) -> list[Route]:
-    """The dashboard's routes for the bot's HTTP server (none without ``SECRET_KEY``)."""
+def dashboard_routes(core: Core, *, page_seconds: float | None = None) -> list[Route]:
+    """The dashboard's routes for the bot's HTTP server (none without ``SECRET_KEY``).
+
+    ``page_seconds`` overrides how long a rendered page is reused (benchmarks measure 0)."""
     from bot.dashboard.links import Links
     from bot.dashboard.page import Sources
     from bot.dashboard.web import Dashboard
@@ -224,7 +226,8 @@ def dashboard_routes(core: Core) -> list[Route]:
     if not isinstance(links, Links):
         return []
     sources = Sources.over(core.ledger)
-    return Dashboard(links, sources, core.clock, core.router.current_deal).routes()
+    extra = {} if page_seconds is None else {"page_seconds": page_seconds}
+    return Dashboard(links, sources, core.clock, core.router.current_deal, **extra).routes()
 
 
 async def run_web(settings: Settings, *, ready: Callable[[int], None] | None = None) -> int:

@@ -245,3 +245,32 @@ async def test_a_bad_period_on_the_page_says_why_in_the_deals_language(
     status, headers, body = await get(f"{server}/d/{token}?period=2030-W01")
     assert status == 400 and "尚未开始" in body
     assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+async def test_a_rendered_page_is_reused_briefly_with_each_viewers_own_token(core: Core) -> None:
+    import asyncio
+
+    from bot.dashboard.page import Sources
+    from bot.dashboard.web import Dashboard
+
+    links = core.router.services["dashboard"]
+    dashboard = Dashboard(
+        links, Sources.over(core.ledger), core.clock, core.ledger.current_deal, page_seconds=3.0
+    )
+    runner = await serve(build_web_app(dashboard.routes()), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{bound_port(runner)}"
+    try:
+        first = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3)))
+        second = token_of(await say(core, SELLER_CHAT, SELLER_ADMIN, "/dashboard", local(3, 23)))
+        assert first != second
+        _s, _h, before = await get(f"{base}/d/{first}")
+        await say(core, SELLER_CHAT, SELLER, "/report gmv 4321", local(3))
+        _s, _h, reused = await get(f"{base}/d/{second}")
+        assert "4,321" not in reused  # the page rendered a moment ago
+        assert f"/d/{second}/export.xlsx" in reused and first not in reused
+        assert f"/d/{first}/export.xlsx" in before
+        await asyncio.sleep(3.1)
+        _s, _h, fresh = await get(f"{base}/d/{second}")
+        assert "4,321" in fresh
+    finally:
+        await runner.cleanup()

@@ -8,7 +8,10 @@ server's access log is off and our own lines carry the deal and outcome only).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -43,6 +46,37 @@ SECURITY_HEADERS = {
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+PAGE_SECONDS = 5.0
+"""How long a rendered page is reused (the router caches deals as long): when a whole meeting
+opens the link at once, one render serves everyone."""
+
+
+class _Pages:
+    """Rendered pages kept for a few seconds; concurrent viewers of one page share one render.
+
+    A page is stored with a placeholder where the viewer's token goes (each viewer may hold a
+    different link to the same page); a failed render is not kept."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._items: dict[tuple[str, ...], tuple[float, asyncio.Future[str]]] = {}
+
+    async def get(self, key: tuple[str, ...], render: Callable[[], Awaitable[str]]) -> str:
+        now = time.monotonic()
+        hit = self._items.get(key)
+        if hit is not None and hit[0] > now:
+            return await asyncio.shield(hit[1])
+        if len(self._items) > 256:  # drop what has expired, so the dict stays small
+            self._items = {k: v for k, v in self._items.items() if v[0] > now}
+        future = asyncio.ensure_future(render())
+        if self.seconds > 0:
+            self._items[key] = (now + self.seconds, future)
+        try:
+            return await asyncio.shield(future)
+        except BaseException:
+            self._items.pop(key, None)
+            raise
+
 
 def _secured(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -70,6 +104,7 @@ class Dashboard:
         sources: Sources,
         clock: Clock,
         current_deal: Callable[[str], Awaitable[tuple[Deal, int] | None]],
+        page_seconds: float = PAGE_SECONDS,
     ) -> None:
         """Create the dashboard.
 
@@ -78,11 +113,14 @@ class Dashboard:
             sources: The stores pages read.
             clock: The time links are judged by and pages are "as of".
             current_deal: A deal's current version (the router's cached lookup will do).
+            page_seconds: How long a rendered page is reused (0: never).
         """
         self.links = links
         self.sources = sources
         self.clock = clock
         self.current_deal = current_deal
+        self._pages = _Pages(page_seconds)
+        self._slot = f"token-{secrets.token_hex(16)}"  # where each viewer's token goes
         self.env = Environment(
             loader=PackageLoader("bot.dashboard", "templates"),
             autoescape=select_autoescape(default=True),
@@ -115,8 +153,11 @@ class Dashboard:
         asked = request.query.get("lang", "")
         return asked if asked in LOCALES else deal.locale
 
+    def _html(self, name: str, **context: Any) -> str:
+        return self.env.get_template(name).render(**context)
+
     def _render(self, name: str, status: int = 200, **context: Any) -> web.Response:
-        html = self.env.get_template(name).render(**context)
+        html = self._html(name, **context)
         return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
     def refused(self) -> web.Response:
@@ -131,16 +172,23 @@ class Dashboard:
         grant, deal = found
         locale = self._locale(request, deal)
         label = request.query.get("period") or None
-        try:
+        key = (deal.id, grant.side, label or "", locale)
+
+        async def render() -> str:
             context = await page_context(
                 self.sources, deal, grant.side, label, locale, self.clock.now()
             )
+            query = {"lang": locale, "period": context["period"].label}
+            return self._html("dashboard.html", token=self._slot, q=query, **context)
+
+        try:
+            html = await self._pages.get(key, render)
         except UserError as exc:
             t = T(locale)
             return self._render("problem.html", status=400, t=t, text=t(exc.code, **exc.params))
         log.info("dashboard page", extra={"deal": deal.id, "outcome": "ok"})
-        query = {"lang": locale, "period": context["period"].label}
-        return self._render("dashboard.html", token=request.match_info["token"], q=query, **context)
+        html = html.replace(self._slot, request.match_info["token"])
+        return web.Response(text=html, content_type="text/html", charset="utf-8")
 
     async def _sheets(self, request: web.Request) -> tuple[Deal, str, list[Any]] | web.Response:
         found = await self._grant(request)
