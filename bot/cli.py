@@ -395,8 +395,10 @@ def export(
     ] = None,
     db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
 ) -> None:
-    """Write a deal's period (the ledger with its audit trail, verdicts, daily figures by side,
-    the statement) or, with --all, a backup of everything that kpibot restore reads back."""
+    """Write a deal's period as CSV, XLSX or JSON lines, or (--all) a backup of everything.
+
+    A period: the ledger with its audit trail, the verdicts, the daily figures by side and the
+    statement. A backup: every row of every table, which kpibot restore reads back."""
     if all_:
         if fmt is not ExportFormat.jsonl or deal or period:
             typer.echo(
