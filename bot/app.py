@@ -19,6 +19,8 @@ from kpi.model import Deal
 from kpi.periods import business_day, period_containing
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
+
     from bot.web import Route
 
 log = logging.getLogger("kpibot")
@@ -130,6 +132,7 @@ async def build_core(
     router = Router(ROUTES, ledger=ledger, clock=clock, aliases=ALIASES)
     core = Core(settings, clock, ledger, router)
     router.services["core"] = core
+    _install_dashboard(core)
     import scheduler
 
     install = getattr(scheduler, "install", None)
@@ -169,6 +172,7 @@ async def run(settings: Settings) -> int:
         stoppers.append(telegram.stop)
     from bot.web import build_web_app, serve
 
+    routes.extend(dashboard_routes(core))
     runner = await serve(build_web_app(routes), settings.http_host, settings.http_port)
     log.info("kpibot running", extra={"host": settings.http_host, "port": settings.http_port})
     scheduler_stop = await _start_scheduler(core)
@@ -192,3 +196,71 @@ async def _start_scheduler(core: Core) -> Callable[[], Awaitable[None]] | None:
     except ImportError:
         return None
     return await start(core)
+
+
+def _install_dashboard(core: Core) -> None:
+    """With ``SECRET_KEY`` set, ``/dashboard`` can sign links (``services["dashboard"]``)."""
+    settings = core.settings
+    if settings.secret_key is None:
+        log.debug("dashboard off: SECRET_KEY is not set")
+        return
+    from bot.dashboard.links import Links
+
+    core.router.services["dashboard"] = Links(
+        settings.secret_key.get_secret_value(),
+        core.ledger.engine,
+        settings.public_url,
+        settings.dashboard_link_days,
+    )
+
+
+def dashboard_routes(core: Core, *, page_seconds: float | None = None) -> list[Route]:
+    """The dashboard's routes for the bot's HTTP server (none without ``SECRET_KEY``).
+
+    ``page_seconds`` overrides how long a rendered page is reused (benchmarks measure 0)."""
+    from bot.dashboard.links import Links
+    from bot.dashboard.page import Sources
+    from bot.dashboard.web import Dashboard
+
+    links = core.router.services.get("dashboard")
+    if not isinstance(links, Links):
+        return []
+    sources = Sources.over(core.ledger)
+    extra = {} if page_seconds is None else {"page_seconds": page_seconds}
+    return Dashboard(links, sources, core.clock, core.router.current_deal, **extra).routes()
+
+
+async def run_web(settings: Settings, *, ready: Callable[[int], None] | None = None) -> int:
+    """``kpibot web``: serve only the HTTP side (dashboard, ``/healthz``, ``/metrics``).
+
+    No platform and no scheduler run: for looking at the dashboard locally.
+    """
+    if settings.secret_key is None:
+        return 2
+    from bot.web import bound_port, build_web_app, serve
+
+    core = await build_core(settings)
+    runner = await serve(
+        build_web_app(dashboard_routes(core)), settings.http_host, settings.http_port
+    )
+    log.info("kpibot web serving", extra={"host": settings.http_host, "port": settings.http_port})
+    if ready is not None:
+        ready(bound_port(runner))
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        await core.aclose()
+    return 0
+
+
+def all_tables() -> list[Table]:
+    """Every kpibot table, in foreign-key order: what a backup holds."""
+    import importlib
+
+    from kpi.storage import metadata
+
+    # Each of these modules puts its tables on the shared metadata when imported.
+    for module in ("kpi.statements", "scheduler.tables", "bot.dashboard.links"):
+        importlib.import_module(module)
+    return list(metadata.sorted_tables)

@@ -1,10 +1,12 @@
-"""The ``kpibot`` command line (typer): run, db, deal, chat, replay, demo, statement."""
+"""The ``kpibot`` command line (typer): run, web, db, deal, chat, replay, demo, statement,
+dashboard-link, export, restore."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime as dt
+import enum
 import json
 import logging
 import sys
@@ -18,6 +20,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from kpi.model import Deal
+    from kpi.export import Sheet
 
 app = typer.Typer(
     help="kpibot: the KPI ledger bot for a seller and its TikTok Shop agency.",
@@ -323,6 +326,208 @@ def statement(
             writer = csv.writer(out)
             writer.writerow(CSV_HEADER)
             writer.writerows(view.rows)
+
+
+@app.command()
+def web() -> None:
+    """Serve only the HTTP side (the dashboard, /healthz, /metrics): no platform, no scheduler."""
+    from bot.app import run_web
+    from bot.logs import setup_logging
+
+    settings = _settings()
+    if settings.secret_key is None:
+        typer.echo(
+            "SECRET_KEY is not set: the dashboard signs its links with it. Set it in .env "
+            "(see .env.example), then run kpibot web again.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    setup_logging(settings)
+    try:
+        raise typer.Exit(asyncio.run(run_web(settings)))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@app.command("dashboard-link")
+def dashboard_link(
+    deal: Annotated[str, typer.Option(help="The deal id, e.g. acme-linkstar-us.")],
+    side: Annotated[str, typer.Option(help="Whose view: seller, agency or shared.")] = "shared",
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=366, help="Days the link stays valid (default DASHBOARD_LINK_DAYS)."
+        ),
+    ] = None,
+    db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
+) -> None:
+    """Print a signed link to a deal's dashboard (as /dashboard gives in a chat)."""
+    from bot.dashboard.links import VIEW_SIDES, Links
+
+    settings = _settings(db)
+    if settings.secret_key is None:
+        typer.echo("SECRET_KEY is not set: set it (see .env.example) to sign links.", err=True)
+        raise typer.Exit(2)
+    if side not in VIEW_SIDES:
+        typer.echo(f"--side must be seller, agency or shared, not {side!r}", err=True)
+        raise typer.Exit(2)
+
+    async def issue() -> str | None:
+        from bot.app import build_core
+
+        core = await build_core(settings)
+        try:
+            if await core.ledger.current_deal(deal) is None:
+                return None
+            links = core.router.services["dashboard"]
+            assert isinstance(links, Links)
+            return links.url(links.token(deal, side, core.clock.now(), days))  # type: ignore[arg-type]
+        finally:
+            await core.aclose()
+
+    url = asyncio.run(issue())
+    if url is None:
+        typer.echo(f"unknown deal {deal!r}; kpibot deal list shows the stored deals", err=True)
+        raise typer.Exit(1)
+    typer.echo(url)
+
+
+class ExportFormat(enum.StrEnum):
+    """What ``kpibot export`` writes."""
+
+    csv = "csv"
+    xlsx = "xlsx"
+    jsonl = "jsonl"
+
+
+@app.command()
+def export(
+    out: Annotated[
+        Path, typer.Option(help="The file to write (csv: one file per table, named after it).")
+    ],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv, xlsx or jsonl.")],
+    deal: Annotated[str | None, typer.Option(help="The deal id, e.g. acme-linkstar-us.")] = None,
+    period: Annotated[
+        str | None, typer.Option(help="The period, e.g. 2026-11 (default: the current one).")
+    ] = None,
+    all_: Annotated[
+        bool,
+        typer.Option("--all", help="A full backup of every deal and table (with --format jsonl)."),
+    ] = False,
+    lang: Annotated[
+        str | None, typer.Option(help="Language of the statement's descriptions (en, zh).")
+    ] = None,
+    db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
+) -> None:
+    """Write a deal's period as CSV, XLSX or JSON lines, or (--all) a backup of everything.
+
+    A period: the ledger with its audit trail, the verdicts, the daily figures by side and the
+    statement. A backup: every row of every table, which kpibot restore reads back."""
+    if all_:
+        if fmt is not ExportFormat.jsonl or deal or period:
+            typer.echo(
+                "--all writes a backup: use it with --format jsonl and no --deal/--period", err=True
+            )
+            raise typer.Exit(2)
+        count = asyncio.run(_backup(_settings(db), out))
+        typer.echo(f"{out}: backup of {count} rows")
+        return
+    if deal is None:
+        typer.echo("give --deal ID (or --all for a full backup)", err=True)
+        raise typer.Exit(2)
+    if lang is not None and lang not in ("en", "zh"):
+        typer.echo(f"--lang must be en or zh, not {lang!r}", err=True)
+        raise typer.Exit(2)
+    from kpi.export import jsonl_lines, write_csv, xlsx_bytes
+
+    sheets = asyncio.run(_export_deal(_settings(db), deal, period, lang))
+    if fmt is ExportFormat.csv:
+        for path in write_csv(sheets, out):
+            typer.echo(str(path))
+        return
+    if fmt is ExportFormat.xlsx:
+        out.write_bytes(xlsx_bytes(sheets))
+    else:
+        out.write_text("".join(line + "\n" for line in jsonl_lines(sheets)), encoding="utf-8")
+    typer.echo(f"{out}: {', '.join(f'{s.name} {len(s.rows)} rows' for s in sheets)}")
+
+
+async def _backup(settings: Settings, out: Path) -> int:
+    from bot.app import all_tables, build_core
+    from kpi.export_backup import dump
+
+    core = await build_core(settings)
+    count = -1  # the header line is not a row
+    try:
+        with out.open("w", encoding="utf-8") as handle:
+            async for line in dump(core.ledger.engine, all_tables()):
+                handle.write(line + "\n")
+                count += 1
+    finally:
+        await core.aclose()
+    return count
+
+
+async def _export_deal(
+    settings: Settings,
+    deal_id: str,
+    label: str | None,
+    lang: str | None,
+) -> list[Sheet]:
+    from bot.app import build_core
+    from bot.dashboard.page import T
+    from handlers.export import chosen_period, period_sheets
+    from kpi.errors import UserError
+    from kpi.periods import business_day
+
+    core = await build_core(settings)
+    try:
+        current = await core.ledger.current_deal(deal_id)
+        if current is None:
+            typer.echo(
+                f"unknown deal {deal_id!r}; kpibot deal list shows the stored deals", err=True
+            )
+            raise typer.Exit(1)
+        deal = current[0]
+        t = T(lang or deal.locale)
+        today = business_day(core.clock.now(), deal.timezone)
+        try:
+            period = chosen_period(deal, today, label, command="statement")
+        except UserError as exc:
+            typer.echo(t(exc.code, **exc.params), err=True)
+            raise typer.Exit(2) from None
+        return await period_sheets(core.ledger, deal, today, period, t)
+    finally:
+        await core.aclose()
+
+
+@app.command()
+def restore(
+    backup: Annotated[Path, typer.Argument(help="A file from kpibot export --all.", exists=True)],
+    db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
+) -> None:
+    """Load a backup into an empty database (migrated first); nothing is written on a problem."""
+    from kpi.export_backup import BackupError
+
+    try:
+        counts = asyncio.run(_restore(_settings(db), backup))
+    except BackupError as exc:
+        typer.echo(f"{backup}: {exc}; nothing was restored", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(", ".join(f"{name} {n}" for name, n in counts.items()) or "the backup holds no rows")
+
+
+async def _restore(settings: Settings, backup: Path) -> dict[str, int]:
+    from bot.app import all_tables, build_core
+    from kpi.export_backup import restore as restore_rows
+
+    # No deals_dir: a backup goes into an empty database, before any deal file is applied.
+    core = await build_core(settings.model_copy(update={"deals_dir": None}))
+    try:
+        with backup.open(encoding="utf-8") as lines:
+            return await restore_rows(core.ledger.engine, all_tables(), lines)
+    finally:
+        await core.aclose()
 
 
 def main() -> None:

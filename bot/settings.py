@@ -57,3 +57,18 @@ class Settings(BaseSettings):
     @property
     def telegram_enabled(self) -> bool:
         return self.telegram_bot_token is not None
+
+    # --- Dashboard and exports (issue 16) ---
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs dashboard links; required to serve the dashboard. Changing it "
+        "invalidates every link given out.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:3000",
+        description="The address people open dashboard links at (this server, as the "
+        "outside sees it).",
+    )
+    dashboard_link_days: int = Field(
+        default=7, ge=1, le=366, description="How many days a dashboard link stays valid."
+    )

@@ -18,6 +18,8 @@ HELP_COMMANDS = (
     "dispute",
     "ack",
     "escalations",
+    "dashboard",
+    "export",
     "whoami",
     "link",
     "unlink",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.router import Route
-from handlers import escalation, fee, general, kpi, report, statement
+from handlers import dashboard, escalation, export, fee, general, kpi, report, statement
 
 ROUTES: dict[str, Route] = {
     "report": Route(report.report),
@@ -20,6 +20,8 @@ ROUTES: dict[str, Route] = {
     "whoami": Route(general.whoami, needs_deal=False),
     "link": Route(general.link, needs_deal=False),
     "unlink": Route(general.unlink, admin=True),
+    "dashboard": Route(dashboard.dashboard),
+    "export": Route(export.export),
 }
 
 ALIASES: dict[str, str] = {
@@ -43,6 +45,8 @@ ALIASES: dict[str, str] = {
     "升级记录": "escalations",
     "绑定": "link",
     "解绑": "unlink",
+    "看板": "dashboard",
+    "导出": "export",
 }
 """Command words besides the Latin names. Telegram and Slack deliver only Latin slash commands,
 so the Chinese words work after a mention (``@kpibot 上报 成交额 1.2万``), after ``/kpibot`` on

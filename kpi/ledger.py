@@ -785,6 +785,23 @@ class Ledger:
 
         return await self._read(work)
 
+    async def entries_between(self, deal_id: str, start: dt.date, end: dt.date) -> list[Entry]:
+        """Every entry on a day in ``[start, end]``, superseded ones included, oldest first.
+
+        The audit trail of a period (dashboard, exports); it reads through the
+        ``(deal_id, day)`` index, so its cost follows the period, not the deal's history.
+        """
+
+        async def work(conn: AsyncConnection) -> list[Entry]:
+            rows = await conn.execute(
+                select(entries)
+                .where(entries.c.deal_id == deal_id, entries.c.day.between(start, end))
+                .order_by(entries.c.id)
+            )
+            return [_to_entry(row) for row in rows]
+
+        return await self._read(work)
+
     # ------------------------------------------------------------------------ transactions
 
     async def _read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:

@@ -879,3 +879,21 @@ def test_long_rich_messages_stay_within_block_kit_limits() -> None:
     )
     many_blocks = render_blocks(many)
     assert many_blocks is not None and len(many_blocks) == 50
+
+
+async def test_export_uploads_the_workbook_through_files_upload_v2(bot: Bot) -> None:
+    """``/export`` (issue 16): the period's XLSX goes into the channel in the three-step upload."""
+    import io
+
+    from openpyxl import load_workbook
+
+    assert (await bot.command("/export")).status == 200
+    await bot.adapter.drain()
+
+    [get_url] = bot.fake.of("files.getUploadURLExternal")
+    assert get_url.params["filename"].endswith(".xlsx")
+    [upload] = bot.fake.of("upload")
+    book = load_workbook(io.BytesIO(upload.body))
+    assert book.sheetnames == ["ledger", "verdicts", "daily", "statement"]
+    [complete] = bot.fake.of("files.completeUploadExternal")
+    assert complete.params["channel_id"] == AGENCY_CHANNEL

@@ -631,3 +631,26 @@ def test_fake_parses_html_like_telegram() -> None:
     for bad in ("<script>x</script>", "a < b", "AT&T", "<b>open"):
         with pytest.raises(ValueError):
             parse_html(bad)
+
+
+async def test_export_sends_the_workbook_as_a_document(
+    tg: FakeTelegram, core: Core, adapter: TelegramAdapter
+) -> None:
+    """``/export`` (issue 16): the period's XLSX goes out with ``sendDocument``, not as a photo."""
+    import io
+
+    from openpyxl import load_workbook
+
+    tg.push_message(GROUP, "/export", user_id=MEMBER)
+
+    await tg.wait_for(lambda: len(tg.sent(GROUP)) == 2)
+
+    assert [c.method for c in tg.sent(GROUP)] == ["sendMessage", "sendDocument"]
+    [content] = tg.calls_to("sendDocument")[0].files.values()
+    assert load_workbook(io.BytesIO(content)).sheetnames == [
+        "ledger",
+        "verdicts",
+        "daily",
+        "statement",
+    ]
+    assert "daily figures by side" in tg.texts(GROUP)[0]

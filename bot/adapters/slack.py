@@ -52,6 +52,8 @@ COMMANDS: tuple[str, ...] = (
     "whoami",
     "link",
     "unlink",
+    "dashboard",
+    "export",
     "kpibot",
 )
 """The slash commands the manifest declares (without the slash): every command ``/help``

@@ -60,13 +60,13 @@ ALLOWED_UPDATES = ("message",)
 
 COMMANDS = (
     "report", "kpi", "fee", "history", "confirm", "dispute", "statement", "ack", "escalations",
-    "help", "start", "whoami", "link", "unlink",
+    "dashboard", "export", "help", "start", "whoami", "link", "unlink",
 )  # fmt: skip
 """Commands the bot answers (``/cmd`` and ``/cmd@botname``); the core routes them."""
 
 MENU = (
     "report", "kpi", "fee", "history", "confirm", "dispute", "statement", "ack", "escalations",
-    "whoami", "link",
+    "dashboard", "export", "whoami", "link",
 )  # fmt: skip
 """Commands shown in Telegram's menu, described from the ``help.<command>`` catalog entries."""
 MENU_LOCALES = ("en", "zh")

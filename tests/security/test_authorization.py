@@ -26,6 +26,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import SecretStr
 
 from bot.app import Core, build_core
 from bot.core import Command, Outgoing, VirtualClock
@@ -251,6 +252,14 @@ MATRIX: tuple[Row, ...] = (
         "Nothing to acknowledge"),
     Row("escalations", "/escalations",
         cells("ok", "not_linked", "ok", "ok", "ok"), "ACME Home x Linkstar"),
+    # Issue 16: whoever may read the deal in a chat may open its dashboard and export it; only
+    # an admin revokes the links (revocations are not ledger state: nothing else changes).
+    Row("dashboard", "/dashboard",
+        cells("ok", "not_linked", "ok", "ok", "ok"), "https://kpi.example.com/d/"),
+    Row("dashboard", "/dashboard revoke",
+        cells("admin_only", "not_linked", "admin_only", "ok", "admin_only"), "revoked"),
+    Row("export", "/export 2026-11",
+        cells("ok", "not_linked", "ok", "ok", "ok"), "daily figures by side"),
 )  # fmt: skip
 
 ROWS_BY_COMMAND: dict[str, list[Row]] = {}
@@ -271,6 +280,8 @@ def expected_text(outcome: str, row: Row, persona: Persona) -> str | None:
     if outcome == "admin_only":
         if row.confirms_statement:
             return t("statement.confirm_admin_only", "en", period="2026-11")
+        if row.text.startswith("/dashboard revoke"):
+            return t("dashboard.revoke_admin_only", "en")
         return t("router.admin_only", "en", command=name)
     if outcome == "link_refused":
         return t("link.refused", "en", tag=DEAL)
@@ -337,10 +348,20 @@ async def prepare_world(url: str) -> State:
         await core.aclose()
 
 
+def settings_for(url: str) -> Settings:
+    """The cells' settings: the dashboard is on (issue 16), so /dashboard answers with a link."""
+    return Settings(  # type: ignore[call-arg]
+        database_url=url,
+        secret_key=SecretStr("authorization-matrix"),
+        public_url="https://kpi.example.com",
+        _env_file=None,
+    )
+
+
 async def run_cell(url: str, row: Row, persona_key: str) -> tuple[list[Outgoing], State]:
     """One command by one persona through a core on ``url``: the replies and the state after."""
     persona = PERSONAS[persona_key]
-    settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+    settings = settings_for(url)
     core = await build_core(settings, clock=VirtualClock(NOW), migrate=False)
     try:
         replies = await core.handle(
@@ -473,8 +494,9 @@ async def test_a_chat_not_linked_learns_nothing_from_any_command(
     (so /link is refused too), as in the matrix and again naming the deal with ``#tag``: no
     deal id, name, figure, contact or member in any answer, and nothing stored."""
     persona = Persona(UNLINKED_CHAT, SELLER_MEMBER, None, "Wei (seller ops)")
-    settings = Settings(database_url=world.copy(tmp_path), _env_file=None)  # type: ignore[call-arg]
-    core = await build_core(settings, clock=VirtualClock(NOW), migrate=False)
+    core = await build_core(
+        settings_for(world.copy(tmp_path)), clock=VirtualClock(NOW), migrate=False
+    )
     try:
         for command in sorted(ROUTES):
             for row in ROWS_BY_COMMAND[command]:

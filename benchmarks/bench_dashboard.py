@@ -1,0 +1,189 @@
+"""Benchmark: the dashboard page for a deal with 3 years of history vs one with 1 month, and
+50 concurrent viewers.
+
+The page reads the period on show (its entries, verdicts and escalations) and one row per
+closed statement, so its cost must not grow with a deal's history. This script loads the same
+two deals as ``bench_fee.py`` (its loader, database set-up and deal files), serves the
+dashboard on the real aiohttp server, and fetches each deal's page over HTTP: the median time
+of each and their ratio (the aim: at most 1.5x), every page rendered afresh. Then 50 viewers
+fetch the 3-year deal's page at once, several times each, without and with the reuse of a
+rendered page: the p50, p95 and worst latency and the pages per second. Printed
+as Markdown tables on SQLite and PostgreSQL (``benchmarks/run.py`` collects them).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_dashboard.py [--backend sqlite|postgres|both]
+        [--runs 30] [--viewers 50] [--rounds 4]
+        [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+
+Exit status 1 when a ratio exceeds the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from pydantic import SecretStr
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import bench_fee  # noqa: E402
+from bot.app import Core, build_core, dashboard_routes  # noqa: E402
+from bot.core import VirtualClock  # noqa: E402
+from bot.dashboard.links import Links  # noqa: E402
+from bot.dashboard.web import PAGE_SECONDS  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.web import bound_port, build_web_app, serve  # noqa: E402
+
+DEALS = (("long-history", bench_fee.LONG_START), ("short-history", bench_fee.SHORT_START))
+
+
+async def fetch(session: aiohttp.ClientSession, url: str) -> float:
+    """One page; returns the seconds it took (the whole body read)."""
+    started = time.perf_counter()
+    async with session.get(url) as response:
+        body = await response.read()
+    elapsed = time.perf_counter() - started
+    assert response.status == 200 and b"<table" in body, response.status
+    return elapsed
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which ``share`` of ``values`` fall (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+async def medians(urls: dict[str, str], runs: int) -> dict[str, float]:
+    """Median page time per deal (ms), fetched one at a time."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):  # warm up pools, templates and the deal parser
+            for url in urls.values():
+                await fetch(session, url)
+        times: dict[str, list[float]] = {deal: [] for deal in urls}
+        for n in range(runs):
+            # Interleaved, so that drift (cache, CPU) affects both alike.
+            order = list(urls) if n % 2 else list(reversed(urls))
+            for deal in order:
+                times[deal].append(await fetch(session, urls[deal]))
+    return {deal: statistics.median(t) * 1000 for deal, t in times.items()}
+
+
+async def viewers_at_once(url: str, viewers: int, rounds: int) -> tuple[list[float], float]:
+    """``viewers`` clients fetching ``url`` ``rounds`` times each, all at once: every
+    latency, and the wall time they took."""
+    connector = aiohttp.TCPConnector(limit=viewers)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def viewer() -> list[float]:
+            return [await fetch(session, url) for _ in range(rounds)]
+
+        began = time.perf_counter()
+        got = await asyncio.gather(*(viewer() for _ in range(viewers)))
+        wall = time.perf_counter() - began
+    return [t for one in got for t in one], wall
+
+
+def concurrency_row(backend: str, cache: str, args: argparse.Namespace, got: Any) -> str:
+    latencies, wall = got
+    return (
+        f"| {backend} | {cache} | {args.viewers} × {args.rounds} "
+        f"| {percentile(latencies, 0.5) * 1000:.0f} | {percentile(latencies, 0.95) * 1000:.0f} "
+        f"| {max(latencies) * 1000:.0f} | {len(latencies) / wall:.1f} |"
+    )
+
+
+async def serve_dashboard(core: Core, page_seconds: float | None) -> web.AppRunner:
+    """The dashboard on its own port (``page_seconds=0``: every page rendered afresh)."""
+    return await serve(
+        build_web_app(dashboard_routes(core, page_seconds=page_seconds)), "127.0.0.1", 0
+    )
+
+
+async def bench(backend: str, args: argparse.Namespace) -> tuple[Decimal, list[str]]:
+    """Both measurements on one backend; returns the ratio and the concurrency table rows."""
+    async with bench_fee.database(backend, args.pg) as url:
+        clock = VirtualClock(bench_fee.NOW)
+        settings = Settings(  # type: ignore[call-arg]
+            database_url=url, secret_key=SecretStr("bench"), _env_file=None
+        )
+        core = await build_core(settings, clock=clock)
+        runners: list[web.AppRunner] = []
+        try:
+            loaded = {}
+            for deal_id, start in DEALS:
+                await core.apply_deal_text(bench_fee.deal_text(deal_id, start), f"{deal_id}.yaml")
+                loaded[deal_id] = await bench_fee.bulk_load(core, deal_id, start, bench_fee.TODAY)
+            runners = [await serve_dashboard(core, 0), await serve_dashboard(core, None)]
+            links = core.router.services["dashboard"]
+            assert isinstance(links, Links)
+            tokens = {deal: links.token(deal, "seller", clock.now()) for deal, _ in DEALS}
+            fresh, cached = (f"http://127.0.0.1:{bound_port(r)}/d/" for r in runners)
+            times = await medians({d: fresh + tok for d, tok in tokens.items()}, args.runs)
+            rows = [
+                concurrency_row(backend, name, args, await viewers_at_once(
+                    base + tokens["long-history"], args.viewers, args.rounds))
+                for name, base in (("none", fresh), (f"{PAGE_SECONDS:g} s", cached))
+            ]  # fmt: skip
+        finally:
+            for runner in runners:
+                await runner.cleanup()
+            await core.aclose()
+    ratio = Decimal(str(times["long-history"])) / Decimal(str(times["short-history"]))
+    verdict = "ok" if ratio <= bench_fee.LIMIT else f"**over {bench_fee.LIMIT}x**"
+    entries = f"{loaded['long-history']:,} / {loaded['short-history']:,}"
+    print(
+        f"| {backend} | {entries} | {times['long-history']:.1f} "
+        f"| {times['short-history']:.1f} | {ratio:.2f} {verdict} |",
+        flush=True,
+    )
+    return ratio, rows
+
+
+async def main(argv: list[str] | None = None) -> int:
+    """Run on the chosen backends; 1 when a ratio is over the limit."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--viewers", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--pg", default=bench_fee.PG_DEFAULT)
+    args = parser.parse_args(argv)
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    print(
+        f"The dashboard page over HTTP (`kpibot web`'s server), median of {args.runs} "
+        "interleaved fetches each; the history is loaded by `bench_fee.py`'s loader.\n"
+    )
+    print("| database | entries (3 years / 1 month) | page 3 years (ms) | page 1 month (ms) "
+          "| ratio (aim ≤ 1.5) |")  # fmt: skip
+    print("|---|---|---|---|---|", flush=True)
+    worst, rows = Decimal(0), []
+    for backend in backends:
+        ratio, more = await bench(backend, args)
+        worst = max(worst, ratio)
+        rows.extend(more)
+    print(
+        "\nConcurrent viewers of the 3-year deal's page (one process, one event loop), without "
+        "and with the reuse of a rendered page for a few seconds:\n"
+    )
+    print(
+        "| database | page reuse | viewers × pages | p50 (ms) | p95 (ms) | worst (ms) | pages/s |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows), flush=True)
+    return 0 if worst <= bench_fee.LIMIT else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

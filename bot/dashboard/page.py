@@ -1,0 +1,346 @@
+"""What a dashboard page shows, gathered from the ledger and rendered into plain values.
+
+Everything here reads only the period on show (its entries, verdicts and escalations) plus
+one row per closed statement, so a deal with years of history costs about what a new one does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.dashboard import charts
+from bot.dashboard.links import ViewSide
+from bot.i18n import t as translate
+from handlers.export import chosen_period
+from handlers.fee import fee_line_text
+from handlers.render import fmt_target, fmt_value
+from kpi.fees import FeeStatement
+from kpi.ledger import Ledger
+from kpi.model import Deal, Entry
+from kpi.money import format_money, format_percent, minor_units
+from kpi.periods import Period, business_day, first_period, next_period, period_containing
+from kpi.sides import Figure
+from kpi.snapshot import Snapshot, snapshot
+from kpi.statements import StatementStore, StoredStatement
+from scheduler.escalation import EscalationRecord, Escalations, describe
+from scheduler.outbox import Outbox
+
+
+class T:
+    """``t(key, **params)``: a catalog message in one language."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = locale
+
+    def __call__(self, key: str, /, **params: Any) -> str:
+        return translate(key, self.locale, **params)
+
+    def join(self, items: list[str]) -> str:
+        """A list as each language writes it (``a, b`` / ``a、b``)."""
+        return ("、" if self.locale == "zh" else ", ").join(items)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The stores a page reads."""
+
+    ledger: Ledger
+    statements: StatementStore
+    escalations: Escalations
+
+    @classmethod
+    def over(cls, ledger: Ledger) -> Sources:
+        """The stores over the ledger's database."""
+        engine = ledger.engine
+        return cls(ledger, StatementStore(engine), Escalations(Outbox(engine, worker="dashboard")))
+
+
+def local(at: dt.datetime, deal: Deal) -> str:
+    """An instant as the deal's local ``YYYY-MM-DD HH:MM``."""
+    return at.astimezone(ZoneInfo(deal.timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+async def page_context(
+    src: Sources, deal: Deal, side: ViewSide, label: str | None, locale: str, now: dt.datetime
+) -> dict[str, Any]:
+    """Everything the dashboard template shows for one period.
+
+    Args:
+        src: The stores.
+        deal: The deal's current version.
+        side: Whose view (``seller``, ``agency`` or ``shared``).
+        label: The period's label (``None``: the current period).
+        locale: ``en`` or ``zh``.
+        now: The current instant.
+
+    Raises:
+        UserError: A label that names no started period of the deal.
+    """
+    t = T(locale)
+    today = business_day(now, deal.timezone)
+    current = period_containing(deal.starts, deal.period, max(today, deal.starts))
+    period = chosen_period(deal, today, label, command="statement")
+    snap = await snapshot(src.ledger, deal, today, period=period)
+    closed = await src.statements.closed(deal.id)
+    record = next((r for r in closed if r.period == period.label), None)
+    trail = await src.ledger.entries_between(deal.id, period.start, period.end)
+    return {
+        "t": t,
+        "locale": locale,
+        "other_locale": "zh" if locale == "en" else "en",
+        "deal": snap.deal,
+        "side": t(f"side.{side}"),
+        "side_key": side,
+        "period": period,
+        "heading": _heading(t, snap),
+        "glance": _glance(snap),
+        "fees": _fees(t, snap, record),
+        "charts": _charts(t, snap),
+        "daily": [_daily_row(t, snap.deal, f) for f in _base_figures(snap)],
+        "statement": _statement(t, snap, record),
+        "audit": _audit(t, snap.deal, trail),
+        "verdicts": _verdicts(t, snap),
+        "escalations": await _escalations(t, src, snap),
+        "periods": _periods(t, deal, current, period, closed),
+        "footer": t(
+            "dash.footer", at=local(now, deal), tz=deal.timezone, truth=t(f"truth.{deal.truth}")
+        ),
+    }
+
+
+def _heading(t: T, snap: Snapshot) -> str:
+    p = snap.period
+    params = {"period": p.label, "start": p.start.isoformat(), "end": p.end.isoformat()}
+    if snap.closed:
+        return t("dash.period_ended", **params)
+    return t("dash.period", day=snap.elapsed_days, days=p.days, **params)
+
+
+def _glance(snap: Snapshot) -> list[dict[str, Any]]:
+    deal = snap.deal
+    rows = []
+    for status in snap.statuses:
+        target = status.target
+        rows.append(
+            {
+                "metric": target.metric,
+                "target": fmt_target(deal, target.metric, target.direction, target.value),
+                "actual": fmt_value(deal, target.metric, status.actual),
+                "pace": format_percent(status.pace, 0) if status.pace is not None else "—",
+                "projected": fmt_value(deal, target.metric, status.projected),
+                "behind": status.projected is not None and not status.on_track,
+            }
+        )
+    return rows
+
+
+def _fees(t: T, snap: Snapshot, record: StoredStatement | None) -> list[tuple[str, str]]:
+    money = snap.deal.currency
+    if record is not None and record.statement is not None:
+        return [(t("dash.fee_final"), format_money(record.statement.total, money))]
+    if snap.closed:
+        return [(t("dash.fee_final"), format_money(snap.fee("final").total, money))]
+    return [
+        (t("dash.fee_to_date"), format_money(snap.fee("to_date").total, money)),
+        (t("dash.fee_projected"), format_money(snap.fee("projected").total, money)),
+    ]
+
+
+def _chart_metric(snap: Snapshot) -> tuple[str, Decimal] | None:
+    """The first ``at least`` target on a reported metric (GMV in most deals)."""
+    for target in snap.deal.targets:
+        if target.direction == "at_least" and target.metric in snap.deal.base_metrics:
+            return target.metric, target.value
+    return None
+
+
+def _charts(t: T, snap: Snapshot) -> list[Any]:
+    found = _chart_metric(snap)
+    if found is None:
+        return []
+    metric, target = found
+    period = snap.period
+    days = [period.start + dt.timedelta(days=i) for i in range(period.days)]
+    daily = [
+        f.value if (f := snap.figures.get((day, metric))) is not None else None for day in days
+    ]
+    per_day = target / period.days
+    upto = snap.elapsed_days
+    drawn = [
+        charts.bars(
+            charts.Series(
+                t("dash.chart_daily", metric=metric),
+                days,
+                daily,
+                [per_day] * len(days),
+                (t("dash.legend_actual"), t("dash.legend_daily_target")),
+            )
+        ),
+        charts.lines(
+            charts.Series(
+                t("dash.chart_cumulative", metric=metric),
+                days,
+                charts.cumulative(daily, upto),
+                [per_day * (i + 1) for i in range(len(days))],
+                (t("dash.legend_actual"), t("dash.legend_pace")),
+            )
+        ),
+    ]
+    titles = [t("dash.chart_daily", metric=metric), t("dash.chart_cumulative", metric=metric)]
+    return [{"title": title, "svg": svg} for title, svg in zip(titles, drawn, strict=True)]
+
+
+def _base_figures(snap: Snapshot) -> list[Figure]:
+    base = snap.deal.base_metrics
+    order = {name: i for i, name in enumerate(snap.deal.metrics)}
+    found = [f for f in snap.figures.values() if f.metric in base]
+    return sorted(found, key=lambda f: (f.day, order.get(f.metric, 0), f.metric))
+
+
+def _daily_row(t: T, deal: Deal, f: Figure) -> dict[str, Any]:
+    notes = [t(f"dash.status_{f.status}")]
+    if f.confirmed_by is not None:
+        notes.append(t("dash.confirmed_by", side=t(f"side.{f.confirmed_by}")))
+    if f.disagreement:
+        notes.append(t("dash.disagreement"))
+    if f.disputes:
+        notes.append(t("dash.disputed"))
+    return {
+        "day": f.day.isoformat(),
+        "metric": f.metric,
+        "seller": fmt_value(deal, f.metric, f.seller.value if f.seller else None),
+        "agency": fmt_value(deal, f.metric, f.agency.value if f.agency else None),
+        "counted": fmt_value(deal, f.metric, f.value),
+        "status": t.join(notes),
+        "contested": f.contested,
+        "pending": f.status == "pending",
+    }
+
+
+def _lines(t: T, snap: Snapshot, statement: FeeStatement) -> dict[str, Any]:
+    deal = snap.deal
+    return {
+        "lines": [
+            (fee_line_text(t, deal, line, snap), format_money(line.amount, deal.currency))
+            for line in statement.lines
+        ],
+        "total": format_money(statement.total, deal.currency),
+    }
+
+
+def _statement(t: T, snap: Snapshot, record: StoredStatement | None) -> dict[str, Any]:
+    deal = snap.deal
+    rounding = t("dash.rounding", places=minor_units(deal.currency), currency=deal.currency)
+    if record is not None and record.statement is not None and record.closed_at is not None:
+        views = [(t("dash.fee_final"), _lines(t, snap, record.statement))]
+        note = t("dash.statement_locked", at=local(record.closed_at, deal))
+    elif snap.closed:
+        views = [(t("dash.fee_final"), _lines(t, snap, snap.fee("final")))]
+        note = t("dash.statement_not_final")
+    else:
+        views = [
+            (t("dash.fee_to_date"), _lines(t, snap, snap.fee("to_date"))),
+            (t("dash.fee_projected"), _lines(t, snap, snap.fee("projected"))),
+        ]
+        note = t("dash.statement_not_final")
+    return {"views": views, "note": note, "rounding": rounding}
+
+
+def _audit(t: T, deal: Deal, trail: list[Entry]) -> list[dict[str, Any]]:
+    by_id = {e.id: e for e in trail}
+    replaced = {e.supersedes for e in trail if e.supersedes is not None}
+    rows = []
+    for e in sorted(trail, key=lambda e: e.id, reverse=True):
+        old = by_id.get(e.supersedes) if e.supersedes is not None else None
+        corrects = ""
+        if e.supersedes is not None:
+            was = fmt_value(deal, e.metric, old.value) if old else "—"
+            corrects = t("dash.corrects", id=e.supersedes, old=was)
+        rows.append(
+            {
+                "id": e.id,
+                "recorded": local(e.recorded_at, deal),
+                "who": e.person_name or e.person,
+                "side": t(f"side.{e.side}"),
+                "day": e.day.isoformat(),
+                "metric": e.metric,
+                "value": fmt_value(deal, e.metric, e.value),
+                "source": e.message_key,
+                "corrects": corrects,
+                "superseded": e.id in replaced,
+            }
+        )
+    return rows
+
+
+def _verdicts(t: T, snap: Snapshot) -> list[dict[str, Any]]:
+    deal = snap.deal
+    return [
+        {
+            "recorded": local(v.recorded_at, deal),
+            "who": v.person_name or v.person,
+            "side": t(f"side.{v.side}"),
+            "day": v.day.isoformat(),
+            "metric": v.metric,
+            "kind": t(f"dash.verdict_{v.kind}"),
+            "reason": v.reason,
+        }
+        for v in sorted(snap.verdicts, key=lambda v: v.id, reverse=True)
+    ]
+
+
+async def _escalations(t: T, src: Sources, snap: Snapshot) -> list[dict[str, Any]]:
+    deal = snap.deal
+    period = snap.period
+
+    def within(e: EscalationRecord) -> bool:
+        return period.contains(business_day(e.started_at, deal.timezone))
+
+    rows = []
+    for e in filter(within, await src.escalations.of_deal(deal.id)):
+        if e.status == "open":
+            state = t("dash.esc_open")
+        else:
+            at = local(e.acked_at, deal) if e.acked_at else "—"
+            state = t("dash.esc_acked", who=e.acked_name or e.acked_by or "—", at=at)
+        rows.append(
+            {
+                "started": local(e.started_at, deal),
+                "reason": describe(deal, e.detail, t.locale),
+                "state": state,
+                "open": e.status == "open",
+            }
+        )
+    return rows
+
+
+def _periods(
+    t: T, deal: Deal, current: Period, shown: Period, closed: list[StoredStatement]
+) -> list[dict[str, Any]]:
+    by_label = {r.period: r for r in closed}
+    rows = []
+    period = first_period(deal.starts, deal.period)
+    while period.start <= current.start:
+        record = by_label.get(period.label)
+        if period == current:
+            state = t("dash.period_current")
+        elif record is not None and record.statement is not None:
+            state = t(
+                "dash.period_locked", total=format_money(record.statement.total, deal.currency)
+            )
+        else:
+            state = t("dash.period_open")
+        rows.append(
+            {
+                "label": period.label,
+                "dates": f"{period.start.isoformat()} – {period.end.isoformat()}",
+                "state": state,
+                "shown": period == shown,
+            }
+        )
+        period = next_period(period, deal.starts)
+    return list(reversed(rows))

@@ -1,0 +1,64 @@
+"""``/dashboard``: a signed link to the deal's dashboard; ``/dashboard revoke`` (admins)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot.core import Outgoing
+from bot.router import Context
+from kpi.errors import UserError
+from kpi.model import ChatSide
+
+REVOKE_WORDS = frozenset({"revoke", "撤销", "作废"})
+
+
+class DashboardLinks(Protocol):
+    """What ``/dashboard`` needs from the link service (``bot.dashboard.links.Links``)."""
+
+    days: int
+
+    def token(
+        self, deal_id: str, side: ChatSide, now: dt.datetime, days: int | None = None
+    ) -> str: ...
+
+    def url(self, token: str) -> str: ...
+
+    async def revoke(self, deal_id: str, now: dt.datetime) -> None: ...
+
+
+def _links(ctx: Context) -> DashboardLinks | None:
+    # Registered by the wiring (bot.app) only when SECRET_KEY is set.
+    found: DashboardLinks | None = ctx.services.get("dashboard")
+    return found
+
+
+async def dashboard(ctx: Context) -> list[Outgoing]:
+    """``/dashboard``: a link valid for ``DASHBOARD_LINK_DAYS``, seen as this chat's side."""
+    assert ctx.deal is not None
+    deal = ctx.deal
+    links = _links(ctx)
+    if links is None:
+        raise UserError("dashboard.not_configured")
+    words = ctx.args.split()
+    now = ctx.cmd.at
+    if words and words[0].casefold() in REVOKE_WORDS:
+        if not ctx.is_admin:
+            raise UserError("dashboard.revoke_admin_only")
+        await links.revoke(deal.id, now)
+        return [ctx.reply(ctx.t("dashboard.revoked", name=deal.name))]
+    if words:
+        raise UserError("dashboard.usage", given=ctx.args.strip())
+    side: ChatSide = ctx.chat_side or "shared"
+    token = links.token(deal.id, side, now)
+    until = (now + dt.timedelta(days=links.days)).astimezone(ZoneInfo(deal.timezone))
+    text = ctx.t(
+        "dashboard.link",
+        name=deal.name,
+        side=ctx.t(f"side.{side}"),
+        until=until.strftime("%Y-%m-%d %H:%M"),
+        tz=deal.timezone,
+        url=links.url(token),
+    )
+    return [ctx.reply(text)]

@@ -1,0 +1,222 @@
+"""Tabular exports of a deal's period: the audit trail, daily figures by side, the statement.
+
+Each export is a list of :class:`Sheet`; the writers turn sheets into CSV files, one XLSX
+workbook or JSON lines. Values stay exact: a ``Decimal`` is written as its plain decimal
+string (CSV, JSON) or as a text cell (XLSX), never through a float.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from kpi.model import Entry, Verdict
+from kpi.sides import Figure
+
+Cell = str | int | Decimal | dt.date | dt.datetime | None
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What spreadsheets read as the start of a formula (OWASP "CSV injection")."""
+
+LEDGER_HEADER = (
+    "entry_id",
+    "day",
+    "metric",
+    "value",
+    "side",
+    "person",
+    "person_name",
+    "chat",
+    "message_key",
+    "recorded_at_utc",
+    "corrects_entry",
+    "current",
+)
+VERDICT_HEADER = (
+    "verdict_id",
+    "day",
+    "metric",
+    "kind",
+    "side",
+    "person",
+    "person_name",
+    "entry_id",
+    "reason",
+    "chat",
+    "message_key",
+    "recorded_at_utc",
+)
+DAILY_HEADER = (
+    "day",
+    "metric",
+    "seller",
+    "agency",
+    "counted",
+    "counted_side",
+    "status",
+    "disagreement",
+    "confirmed_by",
+    "disputed",
+)
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One table of an export: a name, a header and rows of cells."""
+
+    name: str
+    header: tuple[str, ...]
+    rows: list[tuple[Cell, ...]]
+
+
+def neutralise(text: str) -> str:
+    """A text cell a spreadsheet shows as text, never runs as a formula.
+
+    A cell starting with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) gets a leading
+    apostrophe, which Excel, LibreOffice and Google Sheets read as "this is text".
+    """
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _safe(cell: Cell) -> str:
+    """A cell as text for a spreadsheet: typed text neutralised; a number, date or instant is
+    never a formula, so ``-300.00`` stays a number."""
+    return neutralise(cell) if isinstance(cell, str) else _text(cell)
+
+
+def _text(cell: Cell) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, Decimal):
+        return format(cell, "f")
+    if isinstance(cell, dt.datetime):
+        return cell.astimezone(dt.UTC).isoformat()
+    if isinstance(cell, dt.date):
+        return cell.isoformat()
+    return str(cell)
+
+
+def ledger_sheet(all_entries: Iterable[Entry], current_ids: set[int]) -> Sheet:
+    """Every entry, superseded ones included, oldest first: the audit trail."""
+    rows: list[tuple[Cell, ...]] = [
+        (
+            e.id,
+            e.day,
+            e.metric,
+            e.value,
+            e.side,
+            e.person,
+            e.person_name,
+            e.chat,
+            e.message_key,
+            e.recorded_at,
+            e.supersedes,
+            "yes" if e.id in current_ids else "no",
+        )
+        for e in sorted(all_entries, key=lambda e: e.id)
+    ]
+    return Sheet("ledger", LEDGER_HEADER, rows)
+
+
+def verdict_sheet(verdicts: Iterable[Verdict]) -> Sheet:
+    """Every confirmation and dispute, oldest first."""
+    rows: list[tuple[Cell, ...]] = [
+        (
+            v.id,
+            v.day,
+            v.metric,
+            v.kind,
+            v.side,
+            v.person,
+            v.person_name,
+            v.entry_id,
+            v.reason,
+            v.chat,
+            v.message_key,
+            v.recorded_at,
+        )
+        for v in sorted(verdicts, key=lambda v: v.id)
+    ]
+    return Sheet("verdicts", VERDICT_HEADER, rows)
+
+
+def daily_sheet(figures: Iterable[Figure]) -> Sheet:
+    """One row per day and metric: each side's current figure and the one that counts."""
+    rows: list[tuple[Cell, ...]] = [
+        (
+            f.day,
+            f.metric,
+            f.seller.value if f.seller else None,
+            f.agency.value if f.agency else None,
+            f.value,
+            f.counted_side,
+            f.status,
+            "yes" if f.disagreement else "no",
+            f.confirmed_by,
+            "yes" if f.disputes else "no",
+        )
+        for f in sorted(figures, key=lambda f: (f.day, f.metric))
+    ]
+    return Sheet("daily", DAILY_HEADER, rows)
+
+
+def write_csv(sheets: Sequence[Sheet], out: Path) -> list[Path]:
+    """Write one CSV file per sheet: ``report.csv`` → ``report-ledger.csv``, ... (UTF-8
+    with a byte-order mark).
+
+    Returns:
+        The files written, in the order of ``sheets``.
+    """
+    written = []
+    for sheet in sheets:
+        path = out.with_name(f"{out.stem}-{sheet.name}{out.suffix or '.csv'}")
+        # utf-8-sig: the byte-order mark tells Excel the file is UTF-8 (Chinese names and
+        # descriptions would show garbled otherwise); other readers skip it.
+        with path.open("w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(sheet.header)
+            writer.writerows([_safe(c) for c in row] for row in sheet.rows)
+        written.append(path)
+    return written
+
+
+def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
+    """One workbook with a worksheet per sheet, as the bytes of an ``.xlsx`` file.
+
+    Numbers are written as text cells holding their exact decimal string: a spreadsheet cell
+    is a binary float and would change ``0.1``; whoever sums them chooses to convert.
+    """
+    from openpyxl import Workbook
+
+    book = Workbook()
+    default = book.active
+    if default is not None:
+        book.remove(default)
+    for sheet in sheets:
+        ws = book.create_sheet(sheet.name)
+        ws.append(list(sheet.header))
+        for row in sheet.rows:
+            ws.append([_safe(c) for c in row])
+        for cells in ws.iter_rows():
+            for cell in cells:
+                cell.data_type = "s"  # openpyxl reads a leading "=" as a formula otherwise
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def jsonl_lines(sheets: Sequence[Sheet]) -> Iterable[str]:
+    """One JSON object per row: ``{"sheet": name, column: value, ...}`` (values as text)."""
+    for sheet in sheets:
+        for row in sheet.rows:
+            record: dict[str, str | None] = {"sheet": sheet.name}
+            record.update(
+                {k: None if c is None else _text(c) for k, c in zip(sheet.header, row, strict=True)}
+            )
+            yield json.dumps(record, ensure_ascii=False)

@@ -1,0 +1,276 @@
+"""The dashboard: links from the chat (/dashboard, revoke), the pages' security, /export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+from openpyxl import load_workbook
+from pydantic import SecretStr
+
+from bot.app import Core, build_core, dashboard_routes
+from bot.core import Command, Outgoing, VirtualClock
+from bot.dashboard.links import LinkRefused, Links
+from bot.settings import Settings
+from bot.web import bound_port, build_web_app, serve
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "bot" / "demo"
+LA = ZoneInfo("America/Los_Angeles")
+SELLER_CHAT, SELLER_ADMIN, SELLER = "telegram:-1001234", "telegram:5001", "telegram:5002"
+AGENCY_CHAT, AGENCY = "slack:C0AGENCY", "slack:U0AGENCY1"
+ZH_CHAT, ZH_ADMIN = "telegram:-1003344556677", "telegram:710200301"
+URL_RE = re.compile(r"https?://\S+/d/(\S+)")
+
+
+def local(day: int, hour: int = 22) -> dt.datetime:
+    return dt.datetime(2026, 11, day, hour, tzinfo=LA)
+
+
+@pytest.fixture
+async def core(db_url: str) -> AsyncIterator[Core]:
+    settings = Settings(  # type: ignore[call-arg]
+        database_url=db_url,
+        secret_key=SecretStr("test-secret"),
+        public_url="https://kpi.example.com/",
+        _env_file=None,
+    )
+    core = await build_core(settings, clock=VirtualClock(local(3)))
+    for name in ("acme-linkstar-us.yaml", "shenzhen-wanxiang-cn.yaml"):
+        await core.apply_deal_file(DEMO / name)
+    yield core
+    await core.aclose()
+
+
+async def say(core: Core, chat: str, user: str, text: str, at: dt.datetime) -> list[Outgoing]:
+    assert isinstance(core.clock, VirtualClock)
+    core.clock.set(at)
+    return await core.handle(
+        Command(chat=chat, user=user, text=text, at=at, message_id=f"{text}@{at.isoformat()}")
+    )
+
+
+def token_of(replies: list[Outgoing]) -> str:
+    found = URL_RE.search(replies[0].text)
+    assert found is not None, replies[0].text
+    return found.group(1)
+
+
+async def test_dashboard_answers_a_link_scoped_to_the_deal_and_the_chats_side(core: Core) -> None:
+    replies = await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3))
+    assert replies[0].kind == "reply"
+    assert "https://kpi.example.com/d/" in replies[0].text
+    assert "2026-11-10" in replies[0].text  # valid for DASHBOARD_LINK_DAYS (7) from Nov 3
+    links = core.router.services["dashboard"]
+    assert isinstance(links, Links)
+    grant = await links.check(token_of(replies), core.clock.now())
+    assert (grant.deal_id, grant.side) == ("acme-linkstar-us", "seller")
+
+
+async def test_the_chinese_command_answers_in_chinese_with_the_shared_side(core: Core) -> None:
+    replies = await say(core, ZH_CHAT, ZH_ADMIN, "/看板", local(3))
+    assert "看板" in replies[0].text and "双方共用" in replies[0].text
+    links = core.router.services["dashboard"]
+    grant = await links.check(token_of(replies), core.clock.now())
+    assert (grant.deal_id, grant.side) == ("shenzhen-wanxiang-cn", "shared")
+
+
+async def test_a_link_expires_after_its_days(core: Core) -> None:
+    replies = await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3))
+    links = core.router.services["dashboard"]
+    await links.check(token_of(replies), local(10, 21))
+    with pytest.raises(LinkRefused, match="expired"):
+        await links.check(token_of(replies), local(10, 23))
+
+
+async def test_only_an_admin_revokes_and_revoking_refuses_every_earlier_link(core: Core) -> None:
+    old = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3)))
+    refused = await say(core, SELLER_CHAT, SELLER, "/dashboard revoke", local(4))
+    assert refused[0].kind == "error" and "admin" in refused[0].text
+    links = core.router.services["dashboard"]
+    await links.check(old, local(4))  # a refused revoke changed nothing
+    done = await say(core, SELLER_CHAT, SELLER_ADMIN, "/dashboard revoke", local(4))
+    assert "revoked" in done[0].text
+    with pytest.raises(LinkRefused, match="revoked"):
+        await links.check(old, local(5))
+    new = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", local(5)))
+    await links.check(new, local(5))
+
+
+async def test_a_tampered_token_or_another_secret_is_refused(core: Core) -> None:
+    token = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3)))
+    links = core.router.services["dashboard"]
+    flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(LinkRefused):
+        await links.check(flipped, local(3))
+    other = Links("another-secret", core.ledger.engine, "http://x", 7)
+    with pytest.raises(LinkRefused):
+        await other.check(token, local(3))
+
+
+async def test_an_unknown_word_after_dashboard_is_refused_with_the_right_forms(core: Core) -> None:
+    replies = await say(core, SELLER_CHAT, SELLER, "/dashboard please", local(3))
+    assert replies[0].kind == "error"
+    assert "/dashboard revoke" in replies[0].text
+
+
+async def test_without_a_secret_key_dashboard_says_how_to_set_it_up(db_url: str) -> None:
+    settings = Settings(database_url=db_url, _env_file=None)  # type: ignore[call-arg]
+    core = await build_core(settings, clock=VirtualClock(local(3)))
+    try:
+        await core.apply_deal_file(DEMO / "acme-linkstar-us.yaml")
+        replies = await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3))
+        assert replies[0].kind == "error" and "SECRET_KEY" in replies[0].text
+        assert dashboard_routes(core) == []
+    finally:
+        await core.aclose()
+
+
+async def test_export_sends_the_periods_workbook_into_the_chat(core: Core) -> None:
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 2100 orders 52", local(2))
+    await say(core, AGENCY_CHAT, AGENCY, "/report gmv =SUM(1) orders 50", local(2))
+    await say(core, AGENCY_CHAT, AGENCY, "/report gmv 2000 orders 50", local(2, 23))
+    replies = await say(core, SELLER_CHAT, SELLER, "/export", local(3))
+    [reply] = replies
+    [attachment] = reply.files
+    assert attachment.filename == "acme-linkstar-us-2026-11.xlsx"
+    assert attachment.mime.endswith("spreadsheetml.sheet")
+    book = load_workbook(io.BytesIO(attachment.content))
+    assert book.sheetnames == ["ledger", "verdicts", "daily", "statement"]
+    daily = {(r[0], r[1]): r for r in book["daily"].iter_rows(min_row=2, values_only=True)}
+    assert daily[("2026-11-02", "gmv")][2:5] == ("2100", "2000", "2100")
+    assert daily[("2026-11-02", "gmv")][7] == "yes"  # 5% apart: a disagreement
+    ledger = list(book["ledger"].iter_rows(min_row=2, values_only=True))
+    assert [r[3] for r in ledger if r[2] == "gmv"] == ["2100", "2000"]
+
+
+async def test_export_of_a_future_period_is_refused_with_an_example(core: Core) -> None:
+    replies = await say(core, SELLER_CHAT, SELLER, "/export 2027-01", local(3))
+    assert replies[0].kind == "error" and "/export 2026-11" in replies[0].text
+
+
+# ------------------------------------------------------------------------------ HTTP
+
+
+@pytest.fixture
+async def server(core: Core) -> AsyncIterator[str]:
+    runner = await serve(build_web_app(dashboard_routes(core)), "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{bound_port(runner)}"
+    await runner.cleanup()
+
+
+async def get(url: str) -> tuple[int, dict[str, str], str]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        body = (await response.read()).decode("utf-8", errors="replace")
+        return response.status, dict(response.headers), body
+
+
+async def test_a_page_carries_the_security_headers_and_no_inline_script(
+    core: Core, server: str
+) -> None:
+    token = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3)))
+    status, headers, body = await get(f"{server}/d/{token}")
+    assert status == 200
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "unsafe-inline" not in csp and "script-src" not in csp
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in headers["Cache-Control"]
+    assert "<script" not in body and " style=" not in body
+    assert "ACME Home x Linkstar" in body
+
+
+async def test_tampered_expired_and_revoked_links_get_one_403_naming_no_deal(
+    core: Core, server: str
+) -> None:
+    token = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3)))
+    answers = [await get(f"{server}/d/{token[:-1]}x")]
+    assert isinstance(core.clock, VirtualClock)
+    core.clock.set(local(11))
+    answers.append(await get(f"{server}/d/{token}"))
+    core.clock.set(local(4))
+    await say(core, SELLER_CHAT, SELLER_ADMIN, "/dashboard revoke", local(4))
+    answers.append(await get(f"{server}/d/{token}"))
+    answers.append(await get(f"{server}/d/{token}/export.xlsx"))
+    assert [status for status, _h, _b in answers] == [403, 403, 403, 403]
+    bodies = {body for _s, _h, body in answers}
+    assert len(bodies) == 1  # the same page whatever the reason
+    [body] = bodies
+    assert "ACME" not in body and "acme" not in body and "此链接无法打开" in body
+    assert all(h["Referrer-Policy"] == "no-referrer" for _s, h, _b in answers)
+
+
+async def test_a_link_for_one_deal_never_shows_another(core: Core, server: str) -> None:
+    token = token_of(await say(core, ZH_CHAT, ZH_ADMIN, "/看板", local(3)))
+    _status, _h, body = await get(f"{server}/d/{token}")
+    assert "深圳万象家居" in body and "ACME" not in body
+
+
+async def test_the_token_never_appears_in_the_logs(
+    core: Core, server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3)))
+    await get(f"{server}/d/{token}")
+    await get(f"{server}/d/{token}/export.xlsx")
+    await get(f"{server}/d/{token}x")
+    assert caplog.records
+    leaks = [r for r in caplog.records if token[-20:] in r.getMessage() + str(r.__dict__)]
+    assert [f"{r.name}: {r.getMessage()[:200]}" for r in leaks] == []
+
+
+async def test_the_jsonl_download_holds_the_periods_rows_by_sheet(core: Core, server: str) -> None:
+    import json
+
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 2100 orders 52", local(2))
+    token = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3)))
+    status, headers, body = await get(f"{server}/d/{token}/export.jsonl?period=2026-11")
+    assert status == 200 and "attachment" in headers["Content-Disposition"]
+    rows = [json.loads(line) for line in body.splitlines()]
+    assert {r["sheet"] for r in rows} == {"ledger", "daily", "statement"}
+    assert [r["value"] for r in rows if r["sheet"] == "ledger" and r["metric"] == "gmv"] == ["2100"]
+
+
+async def test_a_bad_period_on_the_page_says_why_in_the_deals_language(
+    core: Core, server: str
+) -> None:
+    token = token_of(await say(core, ZH_CHAT, ZH_ADMIN, "/看板", local(3)))
+    status, headers, body = await get(f"{server}/d/{token}?period=2030-W01")
+    assert status == 400 and "尚未开始" in body
+    assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+async def test_a_rendered_page_is_reused_briefly_with_each_viewers_own_token(core: Core) -> None:
+    import asyncio
+
+    from bot.dashboard.page import Sources
+    from bot.dashboard.web import Dashboard
+
+    links = core.router.services["dashboard"]
+    dashboard = Dashboard(
+        links, Sources.over(core.ledger), core.clock, core.ledger.current_deal, page_seconds=3.0
+    )
+    runner = await serve(build_web_app(dashboard.routes()), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{bound_port(runner)}"
+    try:
+        first = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3)))
+        second = token_of(await say(core, SELLER_CHAT, SELLER_ADMIN, "/dashboard", local(3, 23)))
+        assert first != second
+        _s, _h, before = await get(f"{base}/d/{first}")
+        await say(core, SELLER_CHAT, SELLER, "/report gmv 4321", local(3))
+        _s, _h, reused = await get(f"{base}/d/{second}")
+        assert "4,321" not in reused  # the page rendered a moment ago
+        assert f"/d/{second}/export.xlsx" in reused and first not in reused
+        assert f"/d/{first}/export.xlsx" in before
+        await asyncio.sleep(3.1)
+        _s, _h, fresh = await get(f"{base}/d/{second}")
+        assert "4,321" in fresh
+    finally:
+        await runner.cleanup()
