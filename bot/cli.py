@@ -19,8 +19,8 @@ import typer
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from kpi.model import Deal
     from kpi.export import Sheet
+    from kpi.model import Deal
 
 app = typer.Typer(
     help="kpibot: the KPI ledger bot for a seller and its TikTok Shop agency.",
