@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from cachetools import TTLCache
+
 from bot.core import Clock, Command, MessageKind, Outgoing, platform_of
 from bot.i18n import t
 from kpi.commands import extract_deal_tag, split_command
@@ -102,20 +104,32 @@ class Route:
 V = TypeVar("V")
 
 
-class _Expiring(Generic[V]):
-    """Values loaded by key and kept for ``seconds`` (monotonic time)."""
+_SHOWN_NAME = 32
+"""An unknown command's name is quoted back at most this long (it is whatever was typed)."""
 
-    def __init__(self, seconds: float) -> None:
+
+class _Expiring(Generic[V]):
+    """Values loaded by key, kept for ``seconds`` and at most ``size`` of them.
+
+    Keys are chat and deal ids, which anyone who can message the bot chooses: the least
+    recently used go first, so the cache never grows past ``size``."""
+
+    def __init__(
+        self, seconds: float, size: int = 10_000, timer: Callable[[], float] = time.monotonic
+    ) -> None:
         self.seconds = seconds
-        self._items: dict[str, tuple[float, V]] = {}
+        self._items: TTLCache[str, V] = TTLCache(size, seconds, timer=timer)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     async def get(self, key: str, load: Callable[[str], Awaitable[V]]) -> V:
-        now = time.monotonic()
-        hit = self._items.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        try:
+            return self._items[key]
+        except KeyError:
+            pass
         value = await load(key)
-        self._items[key] = (now + self.seconds, value)
+        self._items[key] = value
         return value
 
     def clear(self) -> None:
@@ -136,6 +150,8 @@ class Router:
         bot_names: tuple[str, ...] = (),
         default_locale: str = "en",
         cache_seconds: float = 5.0,
+        cache_size: int = 10_000,
+        cache_timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.routes = dict(routes)
         self.aliases = dict(aliases or {})
@@ -147,8 +163,12 @@ class Router:
         # Chat links and current deal versions are read on every command; a short-lived cache
         # keeps them off the hot path. Changes made in this process clear it at once; a change
         # made by another replica is seen within ``cache_seconds``.
-        self._links: _Expiring[list[tuple[str, str]]] = _Expiring(cache_seconds)
-        self._deals: _Expiring[tuple[Deal, int] | None] = _Expiring(cache_seconds)
+        self._links: _Expiring[list[tuple[str, str]]] = _Expiring(
+            cache_seconds, cache_size, cache_timer
+        )
+        self._deals: _Expiring[tuple[Deal, int] | None] = _Expiring(
+            cache_seconds, cache_size, cache_timer
+        )
 
     def forget(self) -> None:
         """Drop cached links and deals (after a deal is applied or a chat is (un)linked)."""
@@ -179,6 +199,9 @@ class Router:
         started = time.perf_counter()
         name, args = split
         name = self.aliases.get(name, name)
+        if name not in self.routes and len(name) > _SHOWN_NAME:
+            # An unknown word is echoed back and logged: only its start, never all of it.
+            name = name[: _SHOWN_NAME - 1] + "…"
         ctx = Context(
             cmd=cmd,
             name=name,

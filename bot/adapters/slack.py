@@ -566,7 +566,7 @@ class SlackAdapter:
         post_interval: float = 1.0,
         name_ttl: float = 3600.0,
         max_concurrent: int = 16,
-        max_pending: int = 1000,
+        max_pending: int = 2000,
         wall: Callable[[], float] = time.time,
     ) -> None:
         if settings.slack_bot_token is None:
