@@ -104,8 +104,21 @@ class Route:
 V = TypeVar("V")
 
 
-_SHOWN_NAME = 32
-"""An unknown command's name is quoted back at most this long (it is whatever was typed)."""
+_SHOWN = 64
+"""A word of the input that an error quotes back is shown at most this long: it is whatever
+was typed, and a webhook update can carry a 100,000-character word (once 25 messages back)."""
+_LISTS = frozenset({"known", "chats", "formula"})
+"""Error parameters the bot itself composes (lists of metrics or chats, a formula): whole."""
+
+
+def _shortened(params: Mapping[str, Any]) -> dict[str, Any]:
+    """An error's parameters with every quoted input cut to :data:`_SHOWN` characters."""
+    return {
+        key: value[: _SHOWN - 1] + "…"
+        if isinstance(value, str) and len(value) > _SHOWN and key not in _LISTS
+        else value
+        for key, value in params.items()
+    }
 
 
 class _Expiring(Generic[V]):
@@ -199,9 +212,6 @@ class Router:
         started = time.perf_counter()
         name, args = split
         name = self.aliases.get(name, name)
-        if name not in self.routes and len(name) > _SHOWN_NAME:
-            # An unknown word is echoed back and logged: only its start, never all of it.
-            name = name[: _SHOWN_NAME - 1] + "…"
         ctx = Context(
             cmd=cmd,
             name=name,
@@ -256,7 +266,8 @@ class Router:
                     ]
             return "ok", await route.handler(ctx)
         except UserError as exc:
-            return "rejected", [ctx.reply(ctx.t(exc.code, **exc.params), kind="error")]
+            text = ctx.t(exc.code, **_shortened(exc.params))
+            return "rejected", [ctx.reply(text, kind="error")]
         except StorageError:
             from bot import metrics
 

@@ -46,8 +46,9 @@ class BodyRefused(Exception):
         return web.Response(status=self.status, text=self.reason)
 
 
-async def read_body(request: web.Request, limit: int, seconds: float = BODY_TIMEOUT) -> bytes:
-    """The raw request body, at most ``limit`` bytes, read within ``seconds``.
+async def read_body(request: web.Request, limit: int, seconds: float | None = None) -> bytes:
+    """The raw request body, at most ``limit`` bytes, read within ``seconds`` (default
+    :data:`BODY_TIMEOUT`).
 
     A declared ``Content-Length`` over the limit is refused before a byte is read; a chunked
     body is refused as soon as it passes the limit.
@@ -61,7 +62,7 @@ async def read_body(request: web.Request, limit: int, seconds: float = BODY_TIME
     chunks: list[bytes] = []
     size = 0
     try:
-        async with asyncio.timeout(seconds):
+        async with asyncio.timeout(BODY_TIMEOUT if seconds is None else seconds):
             async for chunk in request.content.iter_chunked(64 * 1024):
                 size += len(chunk)
                 if size > limit:

@@ -1,0 +1,502 @@
+"""The HTTP surface under hostile traffic (issue 19): one test per numbered finding.
+
+1 log flooding and forged lines, 2 unauthenticated 500s, 3 the Telegram webhook answering only
+after its replies, 4 ``/link`` to a side the admin is not on, 5 Slack ``team_id`` ignored,
+6 no read timeout, 7 unbounded caches and queues, 8 ``"message": "x"`` → 500, 9 ``/metrics``
+open on the public port. Each ran against the real bolt app / python-telegram-bot and the fake
+platform servers (``tests/fakes``), with kpibot's own log setup writing to a buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import io
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+from telegram.ext import BaseRateLimiter
+
+from bot import web as bot_web
+from bot.adapters.slack import SlackAdapter
+from bot.adapters.telegram import SECRET_HEADER, TelegramAdapter, TelegramPort
+from bot.app import Core
+from bot.core import Command, Outgoing
+from bot.logs import setup_logging
+from bot.router import Router
+from bot.settings import Settings
+from bot.web import bound_port, build_web_app, serve
+from kpi.dealfile import DealFileError, load_deal
+from tests.fakes.slack_api import SIGNING_SECRET, TEAM
+from tests.fakes.telegram_api import FakeTelegram
+from tests.test_slack import AGENCY_ADMIN, AGENCY_CHANNEL, DEAL_YAML, Bot, slack_settings
+from tests.test_telegram import GROUP, MEMBER, WEBHOOK_URL, all_entries, make_settings, running
+
+SECRET = "s3cret-Token_1"
+ONE_MB = 1_000_000
+FORGED = "\n2026-12-02 10:14:00,000 CRITICAL kpibot forged line"
+
+
+@dataclass
+class Written:
+    """kpibot's log output (``setup_logging``, text format) and every record at ERROR+."""
+
+    buffer: io.StringIO
+    errors: list[logging.LogRecord]
+
+    @property
+    def size(self) -> int:
+        return len(self.buffer.getvalue().encode())
+
+    @property
+    def lines(self) -> list[str]:
+        return self.buffer.getvalue().splitlines()
+
+
+class _Errors(logging.Handler):
+    def __init__(self, into: list[logging.LogRecord]) -> None:
+        super().__init__(logging.ERROR)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record)
+
+
+@pytest.fixture
+def written() -> Iterator[Written]:
+    """kpibot's production logging at INFO into a buffer, as ``kpibot run`` sets it up."""
+    root = logging.getLogger()
+    saved, level = list(root.handlers), root.level
+    setup_logging(Settings(_env_file=None, log_level="INFO"))  # type: ignore[call-arg]
+    buffer = io.StringIO()
+    [handler] = root.handlers
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(buffer)
+    errors: list[logging.LogRecord] = []
+    root.addHandler(_Errors(errors))
+    try:
+        yield Written(buffer, errors)
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
+
+
+def sign(body: bytes, timestamp: str | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    """Slack's signature headers over the raw bytes (any bytes, UTF-8 or not)."""
+    ts = timestamp if timestamp is not None else str(int(time.time()))
+    digest = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256)
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": "v0=" + digest.hexdigest()}
+
+
+def slash(text: str, *, team: str = TEAM, user: str = AGENCY_ADMIN) -> bytes:
+    return urlencode(
+        {
+            "token": "legacy-token-value",
+            "team_id": team,
+            "channel_id": AGENCY_CHANNEL,
+            "channel_name": "ops",
+            "user_id": user,
+            "command": "/report",
+            "text": text,
+            "api_app_id": "A0FAKE",
+            "response_url": "https://hooks.slack.example/commands/T0/secret-response-url",
+            "trigger_id": f"trig.{time.monotonic_ns()}",
+        }
+    ).encode()
+
+
+async def post(bot_: Bot, body: bytes, headers: dict[str, str]) -> int:
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **headers}
+    async with bot_.http.post(bot_.url, data=body, headers=headers) as response:
+        await response.read()
+        return response.status
+
+
+# -------------------------------------------------------- 1. log flooding and forged lines
+
+
+async def test_unsigned_megabyte_posts_add_one_short_line_to_the_log_in_all(
+    bot: Bot, written: Written
+) -> None:
+    """20 unsigned 1 MB posts, one with a forged log line inside, and a stale but genuinely
+    signed command: all refused, and the log grows by one short line per reason (rate-limited),
+    with nothing of any body: no forged line, no response_url, no legacy token."""
+    flood = b"text=" + b"A" * ONE_MB
+    forged = ("text=" + FORGED * 10).encode() + b"B" * ONE_MB
+    statuses = [await post(bot, flood, {}) for _ in range(19)]
+    statuses.append(await post(bot, forged, sign(forged, secret="not-the-secret")))
+    stale = slash("gmv 12000")
+    statuses.append(await post(bot, stale, sign(stale, str(int(time.time()) - 3600))))
+
+    assert set(statuses) <= {401, 413}  # 413: the signed-looking one is read, and too large
+    assert written.size < 200 * len(statuses)
+    # One line per reason (no timestamp, too large, stale) in the minute, each short.
+    assert len(written.lines) <= 3
+    assert all(len(line) < 200 for line in written.lines)
+    text = written.buffer.getvalue()
+    assert "AAAA" not in text and "CRITICAL" not in text
+    assert "secret-response-url" not in text and "legacy-token-value" not in text
+    assert await bot.entries() == []
+
+
+# --------------------------------------------------------- 2. unauthenticated 500s
+
+
+NOW_TS = "{now}"
+UNSIGNED_CASES = [
+    pytest.param(b"\xff\xfe\x00 not utf-8", "application/json", NOW_TS, id="non-utf8"),
+    pytest.param(b'{"type": "event_callback", "event": {', "application/json", NOW_TS, id="trunc"),
+    pytest.param(b"[1,2]", "application/json", NOW_TS, id="json-array"),
+    pytest.param(b"payload=%7Bnot-json", "application/x-www-form-urlencoded", NOW_TS, id="payload"),
+    pytest.param(b"text=hi", "application/x-www-form-urlencoded", "²", id="superscript-ts"),
+    pytest.param(b"text=hi", "application/x-www-form-urlencoded", "9" * 5000, id="5000-digit-ts"),
+    pytest.param(b"text=hi", "application/x-www-form-urlencoded", "１２３", id="fullwidth-ts"),
+    pytest.param(b"text=hi", "application/x-www-form-urlencoded", " 123", id="spaced-ts"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "timestamp"), UNSIGNED_CASES)
+async def test_unverified_bodies_are_refused_before_anything_parses_them(
+    bot: Bot, written: Written, body: bytes, content_type: str, timestamp: str
+) -> None:
+    """Bodies that used to be decoded and parsed before the signature check (500 with an ERROR
+    traceback) are refused with 401 and no ERROR."""
+    ts = timestamp.replace(NOW_TS, str(int(time.time())))
+    headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts}
+    headers["X-Slack-Signature"] = "v0=" + "0" * 64
+    assert await post(bot, body, headers) == 401
+    assert written.errors == []
+    assert "Traceback" not in written.buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"\xff\xfe not utf-8", "application/json"),
+        (b'{"type": "event_callback", "event": {', "application/json"),
+        (b"[1,2]", "application/json"),
+        (b"payload=%7Bnot-json", "application/x-www-form-urlencoded"),
+        (b'{"type": "event_callback", "event": "x"}', "application/json"),
+    ],
+)
+async def test_malformed_signed_bodies_get_400_without_an_error(
+    bot: Bot, written: Written, body: bytes, content_type: str
+) -> None:
+    headers = {"Content-Type": content_type, **sign(body)}
+    assert await post(bot, body, headers) == 400
+    assert written.errors == []
+
+
+# ---------------------------------------------- 3. the webhook acknowledges before replying
+
+
+class HeldSends(BaseRateLimiter[int]):
+    """A rate limiter that holds every Bot API call until released: a slow platform."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def process_request(  # type: ignore[override]
+        self, callback: Any, args: Any, kwargs: Any, endpoint: str, data: Any, rate_limit_args: Any
+    ) -> Any:
+        if endpoint in ("sendMessage", "sendPhoto", "sendDocument"):
+            await self.release.wait()
+        return await callback(*args, **kwargs)
+
+
+@pytest.fixture
+def webhook_settings(tg: FakeTelegram, database_url: str) -> Settings:
+    return make_settings(
+        tg,
+        database_url,
+        telegram_webhook_url=WEBHOOK_URL,
+        telegram_webhook_secret=SecretStr(SECRET),
+    )
+
+
+@pytest.fixture
+async def webhook(
+    core: Core, webhook_settings: Settings, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[TelegramAdapter, str, HeldSends]]:
+    held = HeldSends()
+    async with running(core, webhook_settings, rate_limiter=held) as adapter:
+        runner = await serve(build_web_app(adapter.web_routes()), "127.0.0.1", 0)
+        try:
+            yield adapter, f"http://127.0.0.1:{bound_port(runner)}/telegram/webhook", held
+        finally:
+            held.release.set()
+            await runner.cleanup()
+
+
+async def test_webhook_answers_once_stored_while_the_reply_is_still_held(
+    tg: FakeTelegram, core: Core, webhook: tuple[TelegramAdapter, str, HeldSends]
+) -> None:
+    _, url, held = webhook
+    update = tg.message_update(GROUP, "/report gmv 12000", user_id=MEMBER)
+    async with aiohttp.ClientSession() as http:
+        answer = http.post(url, json=update, headers={SECRET_HEADER: SECRET})
+        async with asyncio.timeout(5):
+            async with answer as response:
+                assert response.status == 200
+    assert len(await all_entries(core)) == 1
+    assert tg.sent(GROUP) == []  # the reply is still held by the "platform"
+    held.release.set()
+    await tg.wait_for(lambda: len(tg.sent(GROUP)) == 1)
+
+
+async def test_a_huge_unknown_word_gets_one_short_answer(
+    tg: FakeTelegram, webhook: tuple[TelegramAdapter, str, HeldSends]
+) -> None:
+    """``/report <a 100,000-character word>``: the error quoting the word used to come back
+    whole, in 25 messages; now one message quotes its start."""
+    _, url, held = webhook
+    held.release.set()
+    word = "x" * 100_000
+    update = tg.message_update(GROUP, f"/report {word}", user_id=MEMBER)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, json=update, headers={SECRET_HEADER: SECRET}) as response,
+    ):
+        assert response.status == 200
+    await tg.wait_for(lambda: len(tg.sent(GROUP)) >= 1)
+    await asyncio.sleep(0.2)
+    [reply] = tg.texts(GROUP)
+    assert len(reply) < 300
+    assert "x" * 63 in reply and "x" * 65 not in reply
+
+
+# --------------------------------------------------- 4. admins link only their own side
+
+
+def _say(core: Core, chat: str, user: str, text: str, *, direct: bool = False) -> Command:
+    return Command(
+        chat=chat, user=user, text=text, at=core.clock.now(), message_id=None, is_direct=direct
+    )
+
+
+async def test_a_seller_admin_cannot_link_a_chat_as_the_agency(core: Core) -> None:
+    """``telegram:5001`` is a seller admin of the demo deal: ``agency`` is refused (and the chat
+    stays unlinked); ``seller`` and ``shared`` are allowed."""
+    chat, admin = "telegram:-777", f"telegram:{MEMBER}"
+    [refused] = await core.handle(_say(core, chat, admin, "/link #acme-linkstar-us agency"))
+    assert refused.kind == "error"
+    assert "seller" in refused.text
+    assert await core.ledger.deals_for_chat(chat) == []
+
+    [done] = await core.handle(_say(core, chat, admin, "/link #acme-linkstar-us seller"))
+    assert done.kind != "error"
+    assert await core.ledger.deals_for_chat(chat) == [("acme-linkstar-us", "seller")]
+    [shared] = await core.handle(_say(core, "telegram:-778", admin, "/link #acme-linkstar-us"))
+    assert shared.kind != "error"
+
+
+def test_deal_check_refuses_an_admin_on_no_side() -> None:
+    text = DEAL_YAML.replace(
+        "admins: [slack:U0SELLER1, slack:U0AGENCY2]",
+        "admins: [slack:U0SELLER1, slack:U0AGENCY2, slack:U0NOBODY]",
+    )
+    with pytest.raises(DealFileError) as caught:
+        load_deal(text, "deal.yaml")
+    assert "admins[2]" in str(caught.value)
+    assert "slack:U0NOBODY is on no side" in str(caught.value)
+    # An admin who is only a contact keeps their contact's side (deal files of today work).
+    contact_only = DEAL_YAML.replace(
+        "admins: [slack:U0SELLER1, slack:U0AGENCY2]", "admins: [slack:U0AGENCY2]"
+    ).replace("seller: [slack:U0SELLER1, slack:U0SELLER2]", "seller: [slack:U0SELLER2]")
+    contact_only = contact_only.replace(
+        "admins: [slack:U0AGENCY2]", "admins: [slack:U0AGENCY2, slack:U0SELLER1]"
+    )
+    assert load_deal(contact_only, "deal.yaml").side_of_admin("slack:U0SELLER1") == "seller"
+
+
+# ----------------------------------------------------- 5. Slack workspace must match
+
+
+async def test_a_command_from_another_workspace_is_not_taken(bot: Bot) -> None:
+    """The agency admin's user id, but from team ``T0OTHER``: nothing stored, and the person
+    is told why (bolt's auth.test says the app is installed in ``TEAM``)."""
+    body = slash("gmv 12000", team="T0OTHER")
+    async with bot.http.post(
+        bot.url,
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", **sign(body)},
+    ) as response:
+        assert response.status == 200
+        answer = await response.json()
+    await bot.adapter.drain()
+    assert await bot.entries() == []
+    assert "workspace" in answer["text"]
+    # The same command from the installed workspace is taken.
+    ok = slash("gmv 12000")
+    assert await post(bot, ok, sign(ok)) == 200
+    await bot.adapter.drain()
+    assert len(await bot.entries()) == 1
+
+
+# ---------------------------------------------------------------- 6. read timeouts
+
+
+async def test_slow_connections_are_closed(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 connections that never finish their headers are closed after the header timeout;
+    a body that stops arriving gets 408 after the body timeout."""
+    app = build_web_app(bot.adapter.web_routes())
+    runner = await serve(app, "127.0.0.1", 0, header_timeout=0.5)
+    port = bound_port(runner)
+    monkeypatch.setattr(bot_web, "BODY_TIMEOUT", 0.5)
+    try:
+        streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(200)]
+        for _, writer in streams:
+            writer.write(b"POST /slack/events HTTP/1.1\r\nHost: x\r\n")
+        async with asyncio.timeout(5):
+            closed = await asyncio.gather(*(reader.read() for reader, _ in streams))
+        assert all(data == b"" for data in closed)
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = sign(b"x" * 100)
+        writer.write(
+            b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in head.items()).encode()
+            + b"\r\n"
+            + b"x" * 10
+        )
+        async with asyncio.timeout(5):
+            status_line = await reader.readline()
+        assert b" 408 " in status_line
+        for _, w in [*streams, (reader, writer)]:
+            w.close()
+    finally:
+        await runner.cleanup()
+
+
+# -------------------------------------------------------- 7. bounded caches and queues
+
+
+async def test_router_caches_keep_a_bounded_number_of_chats(core: Core) -> None:
+    router = Router({}, ledger=core.ledger, clock=core.clock, cache_size=50)
+    for n in range(500):
+        await router.links(f"telegram:-{n}")
+    assert len(router._links) <= 50
+
+
+async def test_telegram_names_are_bounded(webhook: tuple[TelegramAdapter, str, HeldSends]) -> None:
+    adapter, _, _ = webhook
+    port: TelegramPort = adapter.port
+    for n in range(20_000):
+        port.names[str(n)] = f"person {n}"
+    assert len(port.names) <= 10_000
+    assert port.names.get("19999") == "person 19999"
+
+
+async def test_pending_slack_commands_are_bounded_and_the_rest_told_to_retry(
+    tmp_path: Path, bot: Bot
+) -> None:
+    """With 5 commands pending, the 6th is answered "busy, try again" at once and not queued."""
+    release = asyncio.Event()
+    handle = bot.core.handle
+
+    async def slow(cmd: Command) -> list[Outgoing]:
+        await release.wait()
+        return await handle(cmd)
+
+    bot.core.handle = slow  # type: ignore[method-assign]
+    adapter = SlackAdapter(bot.core, slack_settings(tmp_path, bot.fake), max_pending=5)
+    runner = await serve(build_web_app(adapter.web_routes()), "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{bound_port(runner)}/slack/events"
+    try:
+        answers = []
+        for n in range(8):
+            body = slash(f"orders {n + 1}")
+            headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+            async with bot.http.post(url, data=body, headers=headers) as response:
+                assert response.status == 200
+                answers.append(await response.text())
+        assert len(adapter._tasks) == 5
+        assert sum("busy" in a for a in answers) == 3
+        release.set()
+        await adapter.drain()
+    finally:
+        await runner.cleanup()
+        await adapter.stop()
+
+
+# ------------------------------------------------- 8. malformed update with the right secret
+
+
+@pytest.mark.parametrize(
+    "update",
+    [{"update_id": 1, "message": "x"}, {"update_id": [1], "message": None}, [1, 2], "x"],
+)
+async def test_a_malformed_update_with_the_right_secret_is_400_not_500(
+    written: Written, webhook: tuple[TelegramAdapter, str, HeldSends], update: Any
+) -> None:
+    _, url, _ = webhook
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, json=update, headers={SECRET_HEADER: SECRET}) as response,
+    ):
+        assert response.status == 400
+    assert written.errors == []
+
+
+# --------------------------------------------------------------------- 9. /metrics
+
+
+async def test_metrics_are_not_on_the_public_port_without_a_token_or_their_own_port() -> None:
+    plain = Settings(_env_file=None)  # type: ignore[call-arg]
+    token = Settings(_env_file=None, metrics_token=SecretStr("m-token-1"))  # type: ignore[call-arg]
+    own = Settings(_env_file=None, metrics_port=0)  # type: ignore[call-arg]
+    async with aiohttp.ClientSession() as http:
+        runner = await serve(build_web_app((), plain), "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{bound_port(runner)}"
+        async with http.get(base + "/metrics") as response:
+            assert response.status == 404
+        async with http.get(base + "/healthz") as response:
+            assert await response.json() == {"ok": True}
+        await runner.cleanup()
+
+        runner = await serve(build_web_app((), token), "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{bound_port(runner)}"
+        for given in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "m-token-1"}):
+            async with http.get(base + "/metrics", headers=given) as response:
+                assert response.status == 401
+        good = {"Authorization": "Bearer m-token-1"}
+        async with http.get(base + "/metrics", headers=good) as response:
+            assert response.status == 200
+            assert "kpibot_" in await response.text()
+        await runner.cleanup()
+
+        app = build_web_app((), own)
+        runner = await serve(app, "127.0.0.1", 0)
+        side = bot_web.metrics_runner(app)
+        assert side is not None
+        async with http.get(f"http://127.0.0.1:{bound_port(runner)}/metrics") as response:
+            assert response.status == 404
+        async with http.get(f"http://127.0.0.1:{bound_port(side)}/metrics") as response:
+            assert response.status == 200
+        await runner.cleanup()
+        assert not side.addresses  # stopped with the main server
+
+
+def test_timestamps_are_parsed_strictly() -> None:
+    from bot.adapters.slack import check_timestamp
+
+    now = 1_800_000_000.0
+    assert check_timestamp(str(int(now)), now) is None
+    assert check_timestamp(str(int(now) - 301), now) == "stale timestamp"
+    for bad in ("²", "9" * 13, "", " 1", "1.5", "-1", "١٢٣"):
+        assert check_timestamp(bad, now) == "bad timestamp"
