@@ -12,11 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import io
-import logging
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -31,63 +28,19 @@ from bot.adapters.slack import SlackAdapter
 from bot.adapters.telegram import SECRET_HEADER, TelegramAdapter, TelegramPort
 from bot.app import Core
 from bot.core import Command, Outgoing
-from bot.logs import setup_logging
 from bot.router import Router
 from bot.settings import Settings
 from bot.web import bound_port, build_web_app, serve
 from kpi.dealfile import DealFileError, load_deal
 from tests.fakes.slack_api import SIGNING_SECRET, TEAM
 from tests.fakes.telegram_api import FakeTelegram
+from tests.security.conftest import Written
 from tests.test_slack import AGENCY_ADMIN, AGENCY_CHANNEL, DEAL_YAML, Bot, slack_settings
 from tests.test_telegram import GROUP, MEMBER, WEBHOOK_URL, all_entries, make_settings, running
 
 SECRET = "s3cret-Token_1"
 ONE_MB = 1_000_000
 FORGED = "\n2026-12-02 10:14:00,000 CRITICAL kpibot forged line"
-
-
-@dataclass
-class Written:
-    """kpibot's log output (``setup_logging``, text format) and every record at ERROR+."""
-
-    buffer: io.StringIO
-    errors: list[logging.LogRecord]
-
-    @property
-    def size(self) -> int:
-        return len(self.buffer.getvalue().encode())
-
-    @property
-    def lines(self) -> list[str]:
-        return self.buffer.getvalue().splitlines()
-
-
-class _Errors(logging.Handler):
-    def __init__(self, into: list[logging.LogRecord]) -> None:
-        super().__init__(logging.ERROR)
-        self.into = into
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(record)
-
-
-@pytest.fixture
-def written() -> Iterator[Written]:
-    """kpibot's production logging at INFO into a buffer, as ``kpibot run`` sets it up."""
-    root = logging.getLogger()
-    saved, level = list(root.handlers), root.level
-    setup_logging(Settings(_env_file=None, log_level="INFO"))  # type: ignore[call-arg]
-    buffer = io.StringIO()
-    [handler] = root.handlers
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(buffer)
-    errors: list[logging.LogRecord] = []
-    root.addHandler(_Errors(errors))
-    try:
-        yield Written(buffer, errors)
-    finally:
-        root.handlers[:] = saved
-        root.setLevel(level)
 
 
 def sign(body: bytes, timestamp: str | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
