@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import prometheus_client
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.settings import Settings
 
@@ -107,6 +108,26 @@ class RateLimitedWarning:
         )
 
 
+class _QuietBadHttp(logging.Filter):
+    """On ``aiohttp.server``: a request that is not even valid HTTP (a garbage request line,
+    an 8 KB header) becomes one rate-limited WARNING line instead of an ERROR with a traceback
+    quoting the bytes sent. Errors of kpibot's own handlers still pass through whole."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = RateLimitedWarning(log)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            self.refused("malformed HTTP")
+            return False
+        return True
+
+
+_QUIET_BAD_HTTP = _QuietBadHttp()
+
+
 async def healthz(_request: web.Request) -> web.Response:
     """Liveness: the process serves HTTP. It does not touch the database, so a slow database
     never makes a load balancer kill healthy replicas. It says ok and nothing more."""
@@ -177,6 +198,9 @@ async def _start_runner(
     # access_log=None: a busy Slack workspace would otherwise log every event; our own logs
     # carry the command and the deal instead. keepalive_timeout also closes a new connection
     # that has not sent a whole request head in time (aiohttp arms it at connection start).
+    server_log = logging.getLogger("aiohttp.server")
+    if _QUIET_BAD_HTTP not in server_log.filters:
+        server_log.addFilter(_QUIET_BAD_HTTP)
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=header_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -132,6 +132,36 @@ async def test_unverified_bodies_are_refused_before_anything_parses_them(
 
 
 @pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x00\xff garbage\r\n\r\n",
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 20_000 + b"\r\n\r\n",
+        b"POST /slack/events HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+        b"GET /%ff\nCRITICAL forged HTTP/1.1\r\n\r\n",
+        b"POST /slack/events HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+    ids=["garbage", "long-header", "negative-length", "forged-line", "bad-chunk"],
+)
+async def test_requests_that_are_not_http_get_400_and_no_traceback(
+    bot: Bot, written: Written, raw: bytes
+) -> None:
+    """aiohttp used to log each with an ERROR and a traceback quoting the bytes sent."""
+    runner = await serve(build_web_app(bot.adapter.web_routes()), "127.0.0.1", 0)
+    try:
+        for _ in range(3):
+            reader, writer = await asyncio.open_connection("127.0.0.1", bound_port(runner))
+            writer.write(raw)
+            assert b" 400 " in await reader.readline()
+            writer.close()
+        await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    assert written.errors == []
+    assert len(written.lines) <= 1
+    assert "CRITICAL" not in written.buffer.getvalue()
+
+
+@pytest.mark.parametrize(
     ("body", "content_type"),
     [
         (b"\xff\xfe not utf-8", "application/json"),
