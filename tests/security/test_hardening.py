@@ -10,6 +10,7 @@ platform servers (``tests/fakes``), with kpibot's own log setup writing to a buf
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import time
@@ -153,6 +154,7 @@ async def test_requests_that_are_not_http_get_400_and_no_traceback(
             writer.write(raw)
             assert b" 400 " in await reader.readline()
             writer.close()
+            await writer.wait_closed()
         await asyncio.sleep(0.05)
     finally:
         await runner.cleanup()
@@ -362,6 +364,8 @@ async def test_slow_connections_are_closed(bot: Bot, monkeypatch: pytest.MonkeyP
         assert b" 408 " in status_line
         for _, w in [*streams, (reader, writer)]:
             w.close()
+            with contextlib.suppress(ConnectionError):
+                await w.wait_closed()
     finally:
         await runner.cleanup()
 
