@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -181,6 +182,25 @@ async def test_malformed_signed_bodies_get_400_without_an_error(
     assert written.errors == []
 
 
+async def test_bolt_logs_a_signed_unhandled_event_as_one_short_line(
+    bot: Bot, written: Written
+) -> None:
+    """bolt answers 404 to an event no listener handles and quotes its body in a warning: the
+    line stays one line, cut short, with the forged line inside escaped."""
+    event = {
+        "type": "event_callback",
+        "team_id": TEAM,
+        "event_id": "EvUnhandled1",
+        "event": {"type": "reaction_added", "user": AGENCY_ADMIN, "reaction": FORGED * 500},
+    }
+    body = json.dumps(event).encode()
+    assert await post(bot, body, {"Content-Type": "application/json", **sign(body)}) == 404
+    bolt_lines = [line for line in written.lines if "slack.bolt" in line or "slack_bolt" in line]
+    assert bolt_lines
+    assert all(len(line.encode()) < 600 for line in bolt_lines)
+    assert not any(line.startswith("2026-12-02 10:14") for line in written.lines)
+
+
 # ---------------------------------------------- 3. the webhook acknowledges before replying
 
 
@@ -263,6 +283,33 @@ async def test_a_huge_unknown_word_gets_one_short_answer(
     [reply] = tg.texts(GROUP)
     assert len(reply) < 300
     assert "x" * 63 in reply and "x" * 65 not in reply
+
+
+async def test_a_full_reply_backlog_answers_503_and_telegram_redelivers(
+    tg: FakeTelegram, core: Core, webhook_settings: Settings
+) -> None:
+    """One sender with room for one waiting command: while the platform holds the first reply,
+    a second command is stored and queued, a third gets 503 (not stored: Telegram redelivers)."""
+    held = HeldSends()
+    async with running(core, webhook_settings, rate_limiter=held, reply_senders=1,
+                       reply_backlog=1) as adapter:  # fmt: skip
+        runner = await serve(build_web_app(adapter.web_routes()), "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{bound_port(runner)}/telegram/webhook"
+        statuses = []
+        try:
+            async with aiohttp.ClientSession() as http:
+                for text in ("/report gmv 1000", "/report orders 10", "/report refunds 5"):
+                    update = tg.message_update(GROUP, text, user_id=MEMBER)
+                    headers = {SECRET_HEADER: SECRET}
+                    async with http.post(url, json=update, headers=headers) as response:
+                        statuses.append(response.status)
+                    await asyncio.sleep(0.1)  # the sender takes the first reply and waits
+            assert statuses == [200, 200, 503]
+            assert len(await all_entries(core)) == 2
+        finally:
+            held.release.set()
+            await runner.cleanup()
+    assert len(tg.sent(GROUP)) == 2
 
 
 # --------------------------------------------------- 4. admins link only their own side
