@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         "of a platform's per-token budget (Telegram's 30 messages a second).",
     )
 
-    # -- HTTP hardening (issue 19): where /metrics is served --------------------------------
+    # -- HTTP hardening (issue 19): /metrics, connection timeouts -----------------------------
     metrics_host: str = Field(
         default="127.0.0.1", description="Interface of the separate /metrics server."
     )
@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         default=None,
         description="If set, /metrics answers only 'Authorization: Bearer <token>'. Without "
         "it and without METRICS_PORT, /metrics is not served at all.",
+    )
+    http_header_timeout: float = Field(
+        default=75.0,
+        gt=0,
+        description="Seconds a connection may take to send its request head, or stay idle "
+        "between requests; keep it above the load balancer's idle timeout.",
     )
 
     @property

@@ -22,14 +22,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Handler]
 """``(method, path, handler)``, e.g. ``("POST", "/slack/events", handle)``."""
 
-HEADER_TIMEOUT = 10.0
-"""Seconds a new connection has to send a complete request head (and an idle keep-alive
-connection stays open): slow-header connections are closed instead of held forever."""
+HEADER_TIMEOUT = 75.0
+"""Seconds a new connection has to send a complete request head, and an idle keep-alive
+connection stays open (``HTTP_HEADER_TIMEOUT``; aiohttp has one timer for both). Slow-header
+connections are closed instead of held forever; it stays above the 60-second idle timeout of
+common load balancers, which would otherwise reuse a connection just as kpibot closes it (502)."""
 BODY_TIMEOUT = 10.0
 """Seconds a request body may take to arrive once its head is in (:func:`read_body`)."""
 MAX_BODY = 1024 * 1024
 """The largest body any route accepts; each route reads with its own, smaller, limit."""
 
+_SETTINGS = web.AppKey("settings", Settings)
 _METRICS_SETTINGS = web.AppKey("metrics_settings", Settings)
 _METRICS_RUNNER = web.AppKey("metrics_runner", web.AppRunner)
 
@@ -181,6 +184,8 @@ def build_web_app(
     """
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_get("/healthz", healthz)
+    if settings is not None:
+        app[_SETTINGS] = settings
     if settings is None:
         app.router.add_get("/metrics", metrics)
     elif settings.metrics_port is not None:
@@ -209,7 +214,7 @@ async def _start_runner(
 
 
 async def serve(
-    app: web.Application, host: str, port: int, *, header_timeout: float = HEADER_TIMEOUT
+    app: web.Application, host: str, port: int, *, header_timeout: float | None = None
 ) -> web.AppRunner:
     """Start serving ``app`` on ``host``:``port`` (port 0 picks a free port).
 
@@ -217,12 +222,16 @@ async def serve(
         app: The application from :func:`build_web_app`.
         host: Interface to listen on (``HTTP_HOST``).
         port: Port to listen on (``HTTP_PORT``).
-        header_timeout: Seconds a connection may take to send a request head, or stay idle.
+        header_timeout: Seconds a connection may take to send a request head, or stay idle
+            (default: the app's ``HTTP_HEADER_TIMEOUT``, else :data:`HEADER_TIMEOUT`).
 
     Returns:
         The started runner; ``await runner.cleanup()`` stops it (and the metrics server
         :func:`build_web_app` asked for). :func:`bound_port` tells the port actually bound.
     """
+    if header_timeout is None:
+        configured = app.get(_SETTINGS)
+        header_timeout = configured.http_header_timeout if configured else HEADER_TIMEOUT
     settings = app.get(_METRICS_SETTINGS)
     if settings is not None:
         metrics_app = web.Application(client_max_size=1024)
