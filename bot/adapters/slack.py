@@ -600,22 +600,26 @@ class SlackAdapter:
         )
         secret = settings.slack_signing_secret
         self._secret = secret.get_secret_value().encode() if secret is not None else b""
-        self.app = AsyncApp(
+        self.app = self._bolt_app()
+        self.port = SlackPort(
+            self.client, ChannelPacer(post_interval, monotonic=monotonic, sleep=sleep)
+        )
+
+    def _bolt_app(self) -> AsyncApp:
+        app = AsyncApp(
             client=self.client,
-            signing_secret=secret.get_secret_value() if secret is not None else "",
+            signing_secret=self._secret.decode(),
             name="kpibot",
             logger=_bolt_logger(),
             # handle_http verifies the raw bytes before bolt sees them; bolt's verifier would
             # log a refused body whole, and Socket Mode has no signatures.
             request_verification_enabled=False,
         )
-        self.app.middleware(self._same_workspace)
+        app.middleware(self._same_workspace)
         for name in COMMANDS:
-            self.app.command("/" + name)(self._on_command)
-        self.app.event("app_mention")(self._on_mention)
-        self.port = SlackPort(
-            self.client, ChannelPacer(post_interval, monotonic=monotonic, sleep=sleep)
-        )
+            app.command("/" + name)(self._on_command)
+        app.event("app_mention")(self._on_mention)
+        return app
 
     # -- running ---------------------------------------------------------------------------
 
