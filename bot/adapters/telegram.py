@@ -425,6 +425,7 @@ class TelegramAdapter:
         seen_capacity: int = 10_000,
         reply_senders: int = 4,
         reply_backlog: int = 256,
+        reply_drain: float = 30.0,
     ) -> None:
         """Build the python-telegram-bot application (no network until :meth:`start`).
 
@@ -443,6 +444,7 @@ class TelegramAdapter:
                 the same one, so its replies keep their order).
             reply_backlog: Webhook mode: commands whose replies may wait per sender; when a
                 chat's sender is full, its updates get 503 and Telegram redelivers them later.
+            reply_drain: Webhook mode: seconds :meth:`stop` waits for queued replies.
         """
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
@@ -493,6 +495,7 @@ class TelegramAdapter:
             [asyncio.Queue(reply_backlog) for _ in range(reply_senders)] if self.webhook_url else []
         )
         self._senders: list[asyncio.Task[None]] = []
+        self.reply_drain = reply_drain
         self.application.add_handler(
             CommandHandler(COMMANDS, self._on_command, filters=filters.UpdateType.MESSAGE)
         )
@@ -546,9 +549,15 @@ class TelegramAdapter:
             self._stopping.set()
             await self._poller
             self._poller = None
-        # Replies of acknowledged updates go out before the HTTP client closes.
-        for queue in self._queues:
-            await queue.join()
+        # Replies of acknowledged updates go out before the HTTP client closes, for as long
+        # as a stop may take (a rate-limited group sends 20 a minute).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.reply_drain):
+                for queue in self._queues:
+                    await queue.join()
+        unsent = sum(queue.qsize() for queue in self._queues)
+        if unsent:
+            log.warning("telegram replies not sent at stop", extra={"commands": unsent})
         for sender in self._senders:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -691,11 +700,18 @@ class TelegramAdapter:
             self._refused("telegram malformed update")
             return web.Response(status=400, text="not an update")
         chat = update.effective_chat
-        if self._queues and self._queue_for(chat.id if chat else 0).full():
+        if self._queues and self._queue_for(chat.id if chat else None).full():
             self._refused("telegram busy")
             return web.Response(status=503, text="busy")
         if self._first_time(update.update_id):
-            await self.application.process_update(update)
+            try:
+                await self.application.process_update(update)
+            except Exception:
+                # The handlers' own errors go to _on_error inside process_update; what gets
+                # out is python-telegram-bot tripping over a malformed update (a dict as a
+                # chat id): a bad request, not a reason for Telegram to redeliver it.
+                self._refused("telegram update not processable")
+                return web.Response(status=400, text="not an update")
         return web.Response(text="ok")
 
     def _parse_update(self, raw: bytes) -> Update | None:
@@ -705,7 +721,15 @@ class TelegramAdapter:
             if not isinstance(data, dict):
                 return None
             update = Update.de_json(data, self.application.bot)
-            if not isinstance(update.update_id, int):
+            message = update.message
+            if not isinstance(update.update_id, int) or (
+                message is not None
+                and not (
+                    isinstance(message.chat.id, int)
+                    and (message.from_user is None or isinstance(message.from_user.id, int))
+                    and isinstance(message.text, str | None)
+                )
+            ):
                 return None
         except Exception:
             # python-telegram-bot's de_json raises whatever malformed data trips it on
@@ -713,8 +737,10 @@ class TelegramAdapter:
             return None
         return update
 
-    def _queue_for(self, chat_id: int) -> asyncio.Queue[_Replies]:
-        return self._queues[chat_id % len(self._queues)]
+    def _queue_for(self, chat_id: object) -> asyncio.Queue[_Replies]:
+        # A chat id is an int from Telegram; a malformed one (with the right secret) shares
+        # the first sender rather than failing here.
+        return self._queues[chat_id % len(self._queues) if isinstance(chat_id, int) else 0]
 
     async def _send_queued(self, queue: asyncio.Queue[_Replies]) -> None:
         """Send queued replies, in order, until cancelled."""

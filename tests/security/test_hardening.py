@@ -476,7 +476,23 @@ async def test_pending_slack_commands_are_bounded_and_the_rest_told_to_retry(
 
 @pytest.mark.parametrize(
     "update",
-    [{"update_id": 1, "message": "x"}, {"update_id": [1], "message": None}, [1, 2], "x"],
+    [
+        {"update_id": 1, "message": "x"},
+        {"update_id": [1], "message": None},
+        [1, 2],
+        "x",
+        {
+            "update_id": 7,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": {"a": 1}, "type": "group"},
+                "from": {"id": 5001, "is_bot": False, "first_name": "A"},
+                "text": "/report gmv 1",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
+            },
+        },
+    ],
 )
 async def test_a_malformed_update_with_the_right_secret_is_400_not_500(
     written: Written, webhook: tuple[TelegramAdapter, str, HeldSends], update: Any
