@@ -173,7 +173,7 @@ async def run(settings: Settings) -> int:
     from bot.web import build_web_app, serve
 
     routes.extend(dashboard_routes(core))
-    runner = await serve(build_web_app(routes), settings.http_host, settings.http_port)
+    runner = await serve(build_web_app(routes, settings), settings.http_host, settings.http_port)
     log.info("kpibot running", extra={"host": settings.http_host, "port": settings.http_port})
     scheduler_stop = await _start_scheduler(core)
     try:

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from cachetools import TTLCache
+
 from bot.core import Clock, Command, MessageKind, Outgoing, platform_of
 from bot.i18n import join_list, metric_label, t, user_params
 from kpi.commands import extract_deal_tag, split_command
@@ -111,20 +113,45 @@ class Route:
 V = TypeVar("V")
 
 
-class _Expiring(Generic[V]):
-    """Values loaded by key and kept for ``seconds`` (monotonic time)."""
+_SHOWN = 64
+"""A word of the input that an error quotes back is shown at most this long: it is whatever
+was typed, and a webhook update can carry a 100,000-character word (once 25 messages back)."""
+_LISTS = frozenset({"known", "chats", "formula"})
+"""Error parameters the bot itself composes (lists of metrics or chats, a formula): whole."""
 
-    def __init__(self, seconds: float) -> None:
+
+def _shortened(params: Mapping[str, Any]) -> dict[str, Any]:
+    """An error's parameters with every quoted input cut to :data:`_SHOWN` characters."""
+    return {
+        key: value[: _SHOWN - 1] + "…"
+        if isinstance(value, str) and len(value) > _SHOWN and key not in _LISTS
+        else value
+        for key, value in params.items()
+    }
+
+
+class _Expiring(Generic[V]):
+    """Values loaded by key, kept for ``seconds`` and at most ``size`` of them.
+
+    Keys are chat and deal ids, which anyone who can message the bot chooses: the least
+    recently used go first, so the cache never grows past ``size``."""
+
+    def __init__(
+        self, seconds: float, size: int = 10_000, timer: Callable[[], float] = time.monotonic
+    ) -> None:
         self.seconds = seconds
-        self._items: dict[str, tuple[float, V]] = {}
+        self._items: TTLCache[str, V] = TTLCache(size, seconds, timer=timer)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     async def get(self, key: str, load: Callable[[str], Awaitable[V]]) -> V:
-        now = time.monotonic()
-        hit = self._items.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        try:
+            return self._items[key]
+        except KeyError:
+            pass
         value = await load(key)
-        self._items[key] = (now + self.seconds, value)
+        self._items[key] = value
         return value
 
     def clear(self) -> None:
@@ -145,6 +172,8 @@ class Router:
         bot_names: tuple[str, ...] = (),
         default_locale: str = "en",
         cache_seconds: float = 5.0,
+        cache_size: int = 10_000,
+        cache_timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.routes = dict(routes)
         self.aliases = dict(aliases or {})
@@ -156,8 +185,12 @@ class Router:
         # Chat links and current deal versions are read on every command; a short-lived cache
         # keeps them off the hot path. Changes made in this process clear it at once; a change
         # made by another replica is seen within ``cache_seconds``.
-        self._links: _Expiring[list[tuple[str, str]]] = _Expiring(cache_seconds)
-        self._deals: _Expiring[tuple[Deal, int] | None] = _Expiring(cache_seconds)
+        self._links: _Expiring[list[tuple[str, str]]] = _Expiring(
+            cache_seconds, cache_size, cache_timer
+        )
+        self._deals: _Expiring[tuple[Deal, int] | None] = _Expiring(
+            cache_seconds, cache_size, cache_timer
+        )
 
     def forget(self) -> None:
         """Drop cached links and deals (after a deal is applied or a chat is (un)linked)."""
@@ -251,7 +284,7 @@ class Router:
         except UserError as exc:
             if ctx.deal is None:
                 await self._chat_locale(ctx)
-            params = user_params(exc.params, ctx.locale, ctx.metric_label)
+            params = user_params(_shortened(exc.params), ctx.locale, ctx.metric_label)
             return "rejected", [ctx.reply(ctx.t(exc.code, **params), kind="error")]
         except StorageError:
             from bot import metrics

@@ -50,6 +50,29 @@ class Settings(BaseSettings):
         "of a platform's per-token budget (Telegram's 30 messages a second).",
     )
 
+    # -- HTTP hardening (issue 19): /metrics, connection timeouts -----------------------------
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Interface of the separate /metrics server."
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="If set, /metrics is served only on METRICS_HOST:METRICS_PORT, not on the "
+        "public HTTP port.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="If set, /metrics answers only 'Authorization: Bearer <token>'. Without "
+        "it and without METRICS_PORT, /metrics is not served at all.",
+    )
+    http_header_timeout: float = Field(
+        default=75.0,
+        gt=0,
+        description="Seconds a connection may take to send its request head, or stay idle "
+        "between requests; keep it above the load balancer's idle timeout.",
+    )
+
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None

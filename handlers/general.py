@@ -100,7 +100,8 @@ async def whoami(ctx: Context) -> list[Outgoing]:
 
 
 async def link(ctx: Context) -> list[Outgoing]:
-    """``/link #deal-id seller|agency|shared``: link this chat to a deal (deal admins only).
+    """``/link #deal-id seller|agency|shared``: link this chat to a deal (deal admins only), as
+    the admin's own side (:meth:`~kpi.model.Deal.side_of_admin`) or shared.
 
     The same refusal is given whether the deal does not exist or the person is not its admin,
     so the command cannot be used to discover deals."""
@@ -118,6 +119,15 @@ async def link(ctx: Context) -> list[Outgoing]:
         return [ctx.reply(ctx.t("link.refused", tag=tag), kind="error")]
     deal = current[0]
     ctx.locale = deal.locale
+    own = deal.side_of_admin(ctx.cmd.user)
+    if own is None:
+        return [ctx.reply(ctx.t("hardening.link_no_side", deal=deal.id), kind="error")]
+    if chat_side not in (own, "shared"):
+        # Linking a chat as the other side would let this admin report that side's figures.
+        text = ctx.t(
+            "hardening.link_other_side", deal=deal.id, side=ctx.t(f"side.{own}"), keyword=own
+        )
+        return [ctx.reply(text, kind="error")]
     await ctx.ledger.link_chat(ctx.cmd.chat, deal.id, chat_side)
     ctx.forget()
     return [ctx.reply(ctx.t("link.done", deal=deal.id, name=deal.name, side=ctx.t(f"side.{side}")))]

@@ -999,6 +999,30 @@ def _contacts(
     return tuple(contacts)
 
 
+def _admins_on_a_side(
+    r: _Reader,
+    admins: list[tuple[str, Node]],
+    members: dict[Side, tuple[str, ...]],
+    contacts: tuple[Contact, ...],
+) -> None:
+    """Every admin acts for one side: the one ``members`` lists them under, else the side of
+    their ``contacts`` entry. An admin with neither (or a contact of both sides) could link a
+    chat as either side and report the other side's figures, so the file is refused."""
+    for index, (who, node) in enumerate(admins):
+        if any(who in people for people in members.values()):
+            continue
+        sides = {contact.side for contact in contacts if contact.who == who}
+        if len(sides) == 1:
+            continue
+        where = "is a contact of both sides" if sides else "is on no side"
+        r.problem(
+            f"admins[{index}]",
+            node,
+            f"{who} {where}: list them under members.seller or members.agency"
+            + ("" if sides else ", or give them one contacts entry with their side"),
+        )
+
+
 def _chats(r: _Reader, node: Node) -> tuple[ChatLink, ...]:
     chats: list[ChatLink] = []
     seen: set[str] = set()
@@ -1237,17 +1261,14 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
     elif values["trial_periods"]:
         trial_fees = fees
     members_given = (_members(r, fields["members"]) if "members" in fields else None) or {}
-    admins = tuple(
-        person
-        for person, _ in (
-            _identities(r, fields["admins"], "admins", "slack:U07ABC123")
-            if "admins" in fields
-            else []
-        )
+    admin_nodes = (
+        _identities(r, fields["admins"], "admins", "slack:U07ABC123") if "admins" in fields else []
     )
+    admins = tuple(person for person, _ in admin_nodes)
     contacts = (
         _contacts(r, fields["contacts"], members_given, admins) if "contacts" in fields else ()
     )
+    _admins_on_a_side(r, admin_nodes, members_given, contacts)
     chats = _chats(r, fields["chats"]) if "chats" in fields else ()
     schedule = _schedule(r, fields["schedule"]) if "schedule" in fields else Schedule()
     if r.problems:

@@ -208,6 +208,17 @@ class Deal:
                 return side
         return None
 
+    def side_of_admin(self, person: str) -> Side | None:
+        """The side an admin acts for: where ``members`` lists them, else their one
+        ``contacts`` side; ``None`` for a non-admin or an admin of no (or both) sides."""
+        if person not in self.admins:
+            return None
+        side = self.side_of_member(person)
+        if side is not None:
+            return side
+        sides = {contact.side for contact in self.contacts if contact.who == person}
+        return sides.pop() if len(sides) == 1 else None
+
     def chat(self, chat_id: str) -> ChatLink | None:
         for link in self.chats:
             if link.id == chat_id:

@@ -441,11 +441,12 @@ async def test_non_admin_is_refused_admin_only_commands(bot: Bot) -> None:
     assert await bot.core.ledger.deals_for_chat("slack:C09NEW") == []
     assert await bot.core.ledger.deals_for_chat(f"slack:{SHARED_CHANNEL}") == [(DEAL, "shared")]
 
-    # The same command from an admin goes through (so the refusal was about the person).
-    await bot.command("/kpibot", f"link #{DEAL} seller", channel="C09NEW", user=AGENCY_ADMIN)
+    # The same command from an admin goes through (so the refusal was about the person); an
+    # agency admin links a chat as the agency's (a seller chat is not theirs to open).
+    await bot.command("/kpibot", f"link #{DEAL} agency", channel="C09NEW", user=AGENCY_ADMIN)
     await bot.adapter.drain()
     assert "now linked" in bot.answers()[-1]
-    assert await bot.core.ledger.deals_for_chat("slack:C09NEW") == [(DEAL, "seller")]
+    assert await bot.core.ledger.deals_for_chat("slack:C09NEW") == [(DEAL, "agency")]
 
 
 async def test_429_is_retried_after_retry_after(bot: Bot) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
+import json
 import logging
 import random
 import re
@@ -14,8 +16,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
+from cachetools import TTLCache
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -26,10 +32,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.core import Clock, Command, Delivered, Outgoing, native_id, platform_of
+from bot.i18n import t
+from bot.web import BodyRefused, RateLimitedWarning, read_body
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-    from slack_bolt.request.async_request import AsyncBoltRequest
     from slack_sdk.http_retry.request import HttpRequest
     from slack_sdk.http_retry.response import HttpResponse
     from slack_sdk.http_retry.state import RetryState
@@ -60,6 +67,12 @@ COMMANDS: tuple[str, ...] = (
 lists, and the ``/kpibot`` umbrella for the rest (``/kpibot help``)."""
 
 EVENTS_PATH = "/slack/events"
+MAX_BODY = 512 * 1024
+"""The largest body ``/slack/events`` reads (Slack's own payloads are far smaller)."""
+MAX_AGE = 5 * 60
+"""How far (seconds) a request's signed timestamp may be from now, either way (Slack's rule)."""
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_CJK_TEXT = re.compile(r"[\u4e00-\u9fff]")
 
 Sleep = Callable[[float], Awaitable[None]]
 Monotonic = Callable[[], float]
@@ -236,6 +249,87 @@ def render_blocks(msg: Outgoing) -> list[dict[str, Any]] | None:
         blocks = blocks[: _BLOCKS_MAX - 1]
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "…"}]})
     return blocks or None
+
+
+# -- verification ------------------------------------------------------------------------------
+
+
+def check_timestamp(timestamp: str, now: float) -> str | None:
+    """Why ``X-Slack-Request-Timestamp`` is refused, or ``None`` when it is fresh.
+
+    Only 1 to 12 ASCII digits are a timestamp: ``str.isdigit`` also accepts ``²`` and ``int``
+    accepts 5,000 digits, and each of those used to end in a 500 with a traceback."""
+    if not _TIMESTAMP.fullmatch(timestamp):
+        return "bad timestamp"
+    if abs(now - int(timestamp)) > MAX_AGE:
+        return "stale timestamp"
+    return None
+
+
+def check_signature(secret: bytes, timestamp: str, signature: str, body: bytes) -> str | None:
+    """Why ``X-Slack-Signature`` is refused for the raw ``body``, or ``None`` when it matches.
+
+    The HMAC is computed over the bytes as received: slack_sdk's ``SignatureVerifier`` decodes
+    them as UTF-8 first, which raises on a body that is not, before anything is verified."""
+    base = b"v0:" + timestamp.encode("ascii") + b":" + body
+    expected = b"v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest().encode("ascii")
+    given = signature.encode("utf-8", "surrogateescape")
+    return None if hmac.compare_digest(expected, given) else "bad signature"
+
+
+def parse_signed(body: bytes, content_type: str) -> dict[str, Any] | None:
+    """A signed body as bolt will read it, or ``None`` when it is malformed (answered 400).
+
+    bolt's own parser is used, so what passes here is exactly what bolt gets; anything it
+    would raise on, or read as something other than an object, is refused here instead."""
+    try:
+        parsed = parse_body(body.decode("utf-8"), content_type or None)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    if not all(isinstance(parsed.get(key, {}), dict) for key in ("event", "team", "user")):
+        return None
+    return parsed
+
+
+class ShortLines(logging.Filter):
+    """Keeps bolt's log records to one short line: control characters escaped, cut at 300.
+
+    bolt puts request bodies into some messages (unhandled requests, missing acks); a body is
+    what the sender chose, so it must neither fill the log nor start a forged line."""
+
+    LIMIT = 300
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = repr(record.getMessage())[1:-1]
+        if len(message) > self.LIMIT:
+            message = message[: self.LIMIT] + "…"
+        record.msg, record.args = message, None
+        return True
+
+
+_SHORT_LINES = ShortLines()
+
+
+def _bolt_logger() -> logging.Logger:
+    """bolt's base logger, with :class:`ShortLines`; bolt copies its filters to the loggers
+    of its middlewares, so this must run before the ``AsyncApp`` is built."""
+    logger = logging.getLogger("kpibot.slack.bolt")
+    if _SHORT_LINES not in logger.filters:
+        logger.addFilter(_SHORT_LINES)
+    return logger
+
+
+def _locale_of(body: dict[str, Any]) -> str:
+    """Chinese when the person wrote Chinese (the deal's language is not known yet)."""
+    return "zh" if _CJK_TEXT.search(str(body.get("text") or "")) else "en"
+
+
+def _ephemeral(text: str) -> BoltResponse:
+    """An acknowledgement that shows ``text`` to the person who typed the command only."""
+    body = json.dumps({"response_type": "ephemeral", "text": text}, ensure_ascii=False)
+    return BoltResponse(status=200, body=body, headers={"content-type": "application/json"})
 
 
 # -- rate limits -------------------------------------------------------------------------------
@@ -454,6 +548,9 @@ class SlackAdapter:
         post_interval: Least seconds between two posts to one channel.
         name_ttl: Seconds a display name from users.info is reused.
         max_concurrent: Commands handled at the same time; the rest wait in order.
+        max_pending: Commands acknowledged but not yet answered; past it, a command is told
+            "busy, try again" and an event is answered 503 (Slack retries it later).
+        wall: Seconds since the epoch, for the 5-minute window of signed timestamps.
     """
 
     def __init__(
@@ -467,15 +564,20 @@ class SlackAdapter:
         post_interval: float = 1.0,
         name_ttl: float = 3600.0,
         max_concurrent: int = 16,
+        max_pending: int = 2000,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         if settings.slack_bot_token is None:
             raise ValueError("SLACK_BOT_TOKEN is not set")
         self.core = core
         self.settings = settings
         self._monotonic = monotonic
-        self._name_ttl = name_ttl
-        self._names: dict[str, tuple[str, float]] = {}
+        self._wall = wall
+        # Bounded both ways: 10,000 people at most, each for name_ttl seconds.
+        self._names: TTLCache[str, str] = TTLCache(10_000, name_ttl, timer=monotonic)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._max_pending = max_pending
+        self._refused = RateLimitedWarning(log)
         # Commands are acknowledged at once but handled at most ``max_concurrent`` at a time:
         # a burst then queues here, in order, instead of as hundreds of writers contending
         # for the database (SQLite has one writer; a queue there ends in "database is locked").
@@ -495,18 +597,27 @@ class SlackAdapter:
             retry_handlers=self._retry_handlers,
         )
         secret = settings.slack_signing_secret
-        self.app = AsyncApp(
-            client=self.client,
-            signing_secret=secret.get_secret_value() if secret is not None else "",
-            name="kpibot",
-            logger=logging.getLogger("kpibot.slack.bolt"),
-        )
-        for name in COMMANDS:
-            self.app.command("/" + name)(self._on_command)
-        self.app.event("app_mention")(self._on_mention)
+        self._secret = secret.get_secret_value().encode() if secret is not None else b""
+        self.app = self._bolt_app()
         self.port = SlackPort(
             self.client, ChannelPacer(post_interval, monotonic=monotonic, sleep=sleep)
         )
+
+    def _bolt_app(self) -> AsyncApp:
+        app = AsyncApp(
+            client=self.client,
+            signing_secret=self._secret.decode(),
+            name="kpibot",
+            logger=_bolt_logger(),
+            # handle_http verifies the raw bytes before bolt sees them; bolt's verifier would
+            # log a refused body whole, and Socket Mode has no signatures.
+            request_verification_enabled=False,
+        )
+        app.middleware(self._same_workspace)
+        for name in COMMANDS:
+            app.command("/" + name)(self._on_command)
+        app.event("app_mention")(self._on_mention)
+        return app
 
     # -- running ---------------------------------------------------------------------------
 
@@ -524,15 +635,67 @@ class SlackAdapter:
         return [("POST", EVENTS_PATH, self.handle_http)]
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """One Slack HTTP request through bolt (which verifies the signature and timestamp).
+        """One Slack HTTP request: verified on its raw bytes, then parsed, then given to bolt.
 
-        A timestamp header that is not a number is refused here: bolt's verifier would raise
-        on it and answer 500 with an error logged, for a request that is simply not Slack's."""
-        timestamp = request.headers.get("X-Slack-Request-Timestamp")
-        if timestamp is not None and not timestamp.strip().isdigit():
+        Nothing of an unverified request is decoded, parsed or logged: it gets 401 (413 when
+        too large, 408 when too slow) and at most one short rate-limited WARNING line. A signed
+        body that is malformed gets 400; when too many commands are pending, 503 or a "busy"
+        answer (:meth:`_busy`)."""
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        reason = check_timestamp(timestamp, self._wall())
+        raw = b""
+        if reason is None:
+            try:
+                raw = await read_body(request, MAX_BODY)
+            except BodyRefused as refused:
+                self._refused(f"slack body {refused.reason}")
+                return refused.response()
+            signature = request.headers.get("X-Slack-Signature", "")
+            reason = check_signature(self._secret, timestamp, signature, raw)
+        if reason is not None:
+            self._refused(f"slack {reason}")
             return web.Response(status=401, text="invalid request")
-        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
+        body = parse_signed(raw, request.content_type)
+        if body is None:
+            self._refused("slack malformed signed body")
+            return web.Response(status=400, text="malformed request")
+        if len(self._tasks) >= self._max_pending:
+            return await to_aiohttp_response(self._busy(body))
+        bolt_request = AsyncBoltRequest(
+            body=raw.decode("utf-8"),
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    def _busy(self, body: dict[str, Any]) -> BoltResponse:
+        """The answer when ``max_pending`` commands are waiting: a slash command is told to
+        try again (Slack never retries one); an event gets 503 and Slack redelivers it."""
+        self._refused("slack busy")
+        if body.get("command"):
+            return _ephemeral(t("hardening.busy", _locale_of(body)))
+        return BoltResponse(status=503, body="busy", headers={"Retry-After": "60"})
+
+    async def _same_workspace(
+        self,
+        context: AsyncBoltContext,
+        body: dict[str, Any],
+        next: Callable[[], Awaitable[BoltResponse]],  # bolt injects arguments by name
+    ) -> BoltResponse:
+        """bolt middleware: only the workspace (and Enterprise Grid org) this app is installed
+        in may use it. bolt's authorization ran ``auth.test`` (once, cached) before this, so
+        ``authorize_result`` says where the token belongs; the request says where it is from.
+        A user id from another workspace must not pass for an admin with the same id."""
+        installed = context.authorize_result
+        if installed is None or (
+            (installed.enterprise_id or None) == (context.enterprise_id or None)
+            and (installed.team_id is None or installed.team_id == context.team_id)
+        ):
+            return await next()
+        self._refused("slack other workspace")
+        if body.get("command"):
+            return _ephemeral(t("hardening.other_workspace", _locale_of(body)))
+        return BoltResponse(status=200, body="")
 
     async def start_socket_mode(self) -> None:
         """Connect to Slack over Socket Mode with ``SLACK_APP_TOKEN`` and return once connected.
@@ -637,8 +800,6 @@ class SlackAdapter:
         except Exception:
             # The core turns user and storage errors into answers; anything else is a bug, and
             # the person must still learn that the command did not go through.
-            from bot.i18n import t
-
             log.exception("command failed", extra={"chat": cmd.chat, "text": cmd.text})
             return [Outgoing(to=cmd.chat, text=t("router.storage_failed"), kind="error")]
 
@@ -671,15 +832,14 @@ class SlackAdapter:
         """The person's Slack display name from users.info, cached for ``name_ttl`` seconds.
 
         Empty when Slack does not say (the core then shows the identity)."""
-        now = self._monotonic()
         cached = self._names.get(user)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None:
+            return cached
         try:
             info = await self.client.users_info(user=user)
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("users.info failed", extra={"user": user, "error": repr(exc)})
-            return cached[0] if cached else ""
+            return ""
         person = info.get("user") or {}
         profile = person.get("profile") or {}
         name = str(
@@ -689,9 +849,7 @@ class SlackAdapter:
             or person.get("name")
             or ""
         )
-        if len(self._names) > 10_000:
-            self._names.clear()
-        self._names[user] = (name, now + self._name_ttl)
+        self._names[user] = name
         return name
 
 

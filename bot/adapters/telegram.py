@@ -8,15 +8,18 @@ import datetime as dt
 import hashlib
 import hmac
 import html
+import json
 import logging
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from cachetools import LRUCache
 from telegram import BotCommand, Message, ReplyParameters, Update
 from telegram.constants import ChatAction, ChatType, MessageEntityType, ParseMode
 from telegram.error import (
@@ -42,6 +45,7 @@ from telegram.ext import (
 
 from bot.core import Attachment, Command, Delivered, DeliveryPort, Outgoing, native_id, platform_of
 from bot.i18n import t
+from bot.web import BodyRefused, RateLimitedWarning, read_body
 
 if TYPE_CHECKING:
     from bot.app import Core
@@ -55,6 +59,8 @@ MESSAGE_LIMIT = 4096
 """Telegram's limit on a message's text after entity parsing, in UTF-16 code units."""
 CAPTION_LIMIT = 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_BODY = 256 * 1024
+"""The largest webhook body read: an update carries at most a few 4,096-character texts."""
 ALLOWED_UPDATES = ("message",)
 """Only messages: commands, mentions and the migration service messages all arrive as these."""
 
@@ -167,15 +173,18 @@ class TelegramPort:
         self,
         application: Application[Any, Any, Any, Any, Any, Any],
         *,
-        names: dict[str, str] | None = None,
+        names: MutableMapping[str, str] | None = None,
         on_migrated: Callable[[int, int], Awaitable[None]] | None = None,
     ) -> None:
         self.application = application
         self.paces = application.bot.rate_limiter is not None
         """True when python-telegram-bot's rate limiter applies Telegram's limits, so that the
         scheduler's own pacing (``scheduler.pacing.paces_itself``) does not pace twice."""
-        self.names: dict[str, str] = names if names is not None else {}
-        """Display names by user id, learned from incoming messages (for mentions)."""
+        self.names: MutableMapping[str, str] = (
+            names if names is not None else LRUCache(maxsize=10_000)
+        )
+        """Display names by user id, learned from incoming messages (for mentions); the
+        10,000 most recently used are kept."""
         self.on_migrated = on_migrated
 
     async def send(self, message: Outgoing, *, reply_to: int | None = None) -> Delivered:
@@ -387,6 +396,15 @@ def _install_redaction(token: str) -> None:
             logger.addFilter(_REDACT)
 
 
+@dataclass(frozen=True)
+class _Replies:
+    """A command's answers, waiting to be sent after its update was acknowledged."""
+
+    message: Message
+    cmd: Command
+    replies: list[Outgoing]
+
+
 class TelegramAdapter:
     """Runs the Telegram side of the bot: polling or webhook in, core commands, replies out.
 
@@ -405,6 +423,9 @@ class TelegramAdapter:
         typing_after: float = 1.0,
         concurrency: int = 8,
         seen_capacity: int = 10_000,
+        reply_senders: int = 4,
+        reply_backlog: int = 256,
+        reply_drain: float = 30.0,
     ) -> None:
         """Build the python-telegram-bot application (no network until :meth:`start`).
 
@@ -419,6 +440,11 @@ class TelegramAdapter:
             typing_after: Show "typing…" when the core takes longer than this, in seconds.
             concurrency: Chats processed at once; one chat's updates are always in order.
             seen_capacity: How many recent ``update_id`` values to remember in this process.
+            reply_senders: Webhook mode: background senders of replies (a chat always uses
+                the same one, so its replies keep their order).
+            reply_backlog: Webhook mode: commands whose replies may wait per sender; when a
+                chat's sender is full, its updates get 503 and Telegram redelivers them later.
+            reply_drain: Webhook mode: seconds :meth:`stop` waits for queued replies.
         """
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
@@ -464,6 +490,12 @@ class TelegramAdapter:
         self._stopping = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._started = False
+        self._refused = RateLimitedWarning(log)
+        self._queues: list[asyncio.Queue[_Replies]] = (
+            [asyncio.Queue(reply_backlog) for _ in range(reply_senders)] if self.webhook_url else []
+        )
+        self._senders: list[asyncio.Task[None]] = []
+        self.reply_drain = reply_drain
         self.application.add_handler(
             CommandHandler(COMMANDS, self._on_command, filters=filters.UpdateType.MESSAGE)
         )
@@ -494,6 +526,10 @@ class TelegramAdapter:
         self._started = True
         await self._set_menu()
         if self.webhook_url:
+            self._senders = [
+                asyncio.create_task(self._send_queued(queue), name=f"telegram-replies-{index}")
+                for index, queue in enumerate(self._queues)
+            ]
             await self.application.bot.set_webhook(
                 self.webhook_url, secret_token=self._secret, allowed_updates=ALLOWED_UPDATES
             )
@@ -513,6 +549,20 @@ class TelegramAdapter:
             self._stopping.set()
             await self._poller
             self._poller = None
+        # Replies of acknowledged updates go out before the HTTP client closes, for as long
+        # as a stop may take (a rate-limited group sends 20 a minute).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.reply_drain):
+                for queue in self._queues:
+                    await queue.join()
+        unsent = sum(queue.qsize() for queue in self._queues)
+        if unsent:
+            log.warning("telegram replies not sent at stop", extra={"commands": unsent})
+        for sender in self._senders:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        self._senders = []
         if self._started:
             self._started = False
             await self.application.stop()
@@ -626,28 +676,83 @@ class TelegramAdapter:
         return [("POST", self.webhook_path, self.handle_webhook)]
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
-        """Check the secret header, then process the update before answering.
+        """Check the secret header, then store the update's command, then answer; replies go
+        out afterwards from a background sender (:meth:`_send_queued`).
 
-        Processing before the 200 means a crash mid-command makes Telegram redeliver,
-        rather than the update being lost; the ledger dedupes the redelivery.
+        Handling before the 200 means a crash mid-command makes Telegram redeliver, rather
+        than the update being lost (the ledger dedupes the redelivery); sending after it means
+        a slow or rate-limited chat never delays the answer past Telegram's webhook timeout.
+        A refused request is logged as one short rate-limited line, without its content.
         """
-        given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), self._secret.encode()):
-            log.warning("telegram webhook refused: bad secret")
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given, self._secret.encode()):
+            self._refused("telegram bad secret")
             return web.Response(status=403, text="forbidden")
         if not self._started:
             # Stopping (or not started): Telegram retries later, perhaps on another replica.
             return web.Response(status=503, text="not running")
         try:
-            data = await request.json()
-            update = Update.de_json(data, self.application.bot) if isinstance(data, dict) else None
-        except (ValueError, TypeError, KeyError):
-            update = None
+            update = self._parse_update(await read_body(request, MAX_BODY))
+        except BodyRefused as refused:
+            self._refused(f"telegram body {refused.reason}")
+            return refused.response()
         if update is None:
+            self._refused("telegram malformed update")
             return web.Response(status=400, text="not an update")
+        chat = update.effective_chat
+        if self._queues and self._queue_for(chat.id if chat else None).full():
+            self._refused("telegram busy")
+            return web.Response(status=503, text="busy")
         if self._first_time(update.update_id):
-            await self.application.process_update(update)
+            try:
+                await self.application.process_update(update)
+            except Exception:
+                # The handlers' own errors go to _on_error inside process_update; what gets
+                # out is python-telegram-bot tripping over a malformed update (a dict as a
+                # chat id): a bad request, not a reason for Telegram to redeliver it.
+                self._refused("telegram update not processable")
+                return web.Response(status=400, text="not an update")
         return web.Response(text="ok")
+
+    def _parse_update(self, raw: bytes) -> Update | None:
+        """The update in a webhook body, or ``None`` when it is not one."""
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                return None
+            update = Update.de_json(data, self.application.bot)
+            message = update.message
+            if not isinstance(update.update_id, int) or (
+                message is not None
+                and not (
+                    isinstance(message.chat.id, int)
+                    and (message.from_user is None or isinstance(message.from_user.id, int))
+                    and isinstance(message.text, str | None)
+                )
+            ):
+                return None
+        except Exception:
+            # python-telegram-bot's de_json raises whatever malformed data trips it on
+            # (``"message": "x"`` is an AttributeError); the secret was right, the body is not.
+            return None
+        return update
+
+    def _queue_for(self, chat_id: object) -> asyncio.Queue[_Replies]:
+        # A chat id is an int from Telegram; a malformed one (with the right secret) shares
+        # the first sender rather than failing here.
+        return self._queues[chat_id % len(self._queues) if isinstance(chat_id, int) else 0]
+
+    async def _send_queued(self, queue: asyncio.Queue[_Replies]) -> None:
+        """Send queued replies, in order, until cancelled."""
+        while True:
+            pending = await queue.get()
+            try:
+                await self._send_replies(pending.message, pending.cmd, pending.replies)
+            except Exception:
+                # A bug in sending must not stop this sender for the other chats it serves.
+                log.exception("telegram replies failed", extra={"chat": pending.cmd.chat})
+            finally:
+                queue.task_done()
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -694,6 +799,13 @@ class TelegramAdapter:
             typing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await typing
+        if self._queues:
+            # Webhook: the command is stored; its replies wait for the background sender.
+            await self._queue_for(message.chat.id).put(_Replies(message, cmd, replies))
+        else:
+            await self._send_replies(message, cmd, replies)
+
+    async def _send_replies(self, message: Message, cmd: Command, replies: list[Outgoing]) -> None:
         for reply in replies:
             if reply.to == cmd.chat:
                 await self.port.send(reply, reply_to=message.message_id)

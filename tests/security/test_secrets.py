@@ -207,7 +207,7 @@ async def test_slack_flows_leak_no_secret(logs: Logs, bot: Bot, tmp_path: Path) 
 
     logs.replies += slack_texts(bot.fake)
     assert any("Saved" in text for text in logs.replies)
-    assert any("Invalid request signature" in text for text in logs.raw.texts)
+    assert any("request refused: slack bad signature" in text for text in logs.raw.texts)
     assert any("invalid_auth" in text for text in logs.raw.texts)
     logs.assert_no_secret()
 
@@ -289,7 +289,7 @@ async def test_telegram_flows_leak_no_secret(
     logs.replies += telegram_texts(tg)
     assert len(tg.sent(GROUP)) == 3
     assert any("sendMessage" in text for text in logs.raw.texts)  # httpx's request lines
-    assert any("webhook refused" in text for text in logs.raw.texts)
+    assert any("request refused: telegram bad secret" in text for text in logs.raw.texts)
     logs.assert_no_secret()
 
 
