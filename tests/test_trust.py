@@ -229,8 +229,8 @@ def test_counts_take_whole_numbers_and_numbers_take_fractions() -> None:
 
 def test_metric_kinds_come_from_the_deal_file_with_defaults() -> None:
     text = DEAL_TEXT.replace(
-        "  viewers: {description: \"Live room unique viewers\", kind: count}",
-        "  viewers: {description: \"Live room unique viewers\", kind: count}\n"
+        '  viewers: {description: "Live room unique viewers", kind: count}',
+        '  viewers: {description: "Live room unique viewers", kind: count}\n'
         "  live_hours: {description: Hours live}\n"
         "  samples: {description: Samples sent, kind: count}\n"
         "  bonus_paid: {description: Creator bonuses, kind: money}",
