@@ -114,7 +114,7 @@ def _by_day(figure: Figure) -> tuple[dt.date, str]:
 
 def pending_line(ctx_t: Any, deal: Deal, figure: Figure) -> str:
     """A figure waiting for confirmation: each side's value, and who must confirm."""
-    values = ", ".join(
+    values = ctx_t("trust.list_sep").join(
         ctx_t(
             "trust.pending_value",
             side=ctx_t(f"side.{side}"),

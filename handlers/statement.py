@@ -229,6 +229,8 @@ def late_metric_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str
         diffs[metric] = diffs.get(metric, ZERO) + new_value - (old.value if old else ZERO)
     lines = []
     for metric, diff in sorted(diffs.items()):
+        if not diff:
+            continue  # a late entry that changes no counted figure (e.g. still pending)
         stored = sum((f.value for f in record.figures if f.metric == metric), ZERO)
         lines.append(
             t(
@@ -266,8 +268,11 @@ async def late_effect(t: T, ledger: Ledger, deal: Deal, today: dt.date, day: dt.
         period=period.label,
         closed=_local(record.closed_at, deal),
         stored=_money(deal, stored),
-        total=_money(deal, now),
-        diff=_signed(deal, now - stored) if now != stored else _money(deal, ZERO),
+        effect=(
+            t("trust.fee_would_be", total=_money(deal, now), diff=_signed(deal, now - stored))
+            if now != stored
+            else t("trust.fee_unchanged", total=_money(deal, stored))
+        ),
     )
 
 
@@ -279,7 +284,7 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
     sections = _body(t, snap, stored)
     sections.append((t("statement.confirmations"), _confirmation_lines(t, deal, record)))
     if record.open_figures:
-        items = ", ".join(open_lines(t, record.open_figures))
+        items = t("trust.list_sep").join(open_lines(t, record.open_figures))
         sections.append((None, [t("trust.closed_with_open", items=items)]))
     late = late_lines(t, snap, record)
     if late:
@@ -487,7 +492,7 @@ async def _confirm(ctx: Context, label: str, *, anyway: bool) -> list[Outgoing]:
         raise UserError(
             "trust.statement_open",
             period=period.label,
-            items=", ".join(open_lines(ctx.t, still_open)),
+            items=ctx.t("trust.list_sep").join(open_lines(ctx.t, still_open)),
         )
     result = await StatementStore(ctx.ledger.engine).confirm(
         deal_id=deal.id,
