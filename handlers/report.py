@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Literal
 
@@ -15,7 +16,7 @@ from kpi.ledger import ReportResult
 from kpi.model import Deal, Entry, Side, Verdict, other_side
 from kpi.money import format_percent
 from kpi.numbers import fold_width, parse_figure
-from kpi.sides import agrees
+from kpi.sides import agrees, resolve
 
 
 def _deal(ctx: Context) -> Deal:
@@ -280,7 +281,31 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
         text = ctx.t("report.already_verdict") + "\n" + text
     elif unchanged:
         text = ctx.t(f"trust.already_{kind}", who=stored.person_name or stored.person, **params)
+    elif kind == "confirm":
+        text += await _settle_escalation(ctx, deal, theirs.day)
     return [ctx.reply(text)]
+
+
+async def _settle_escalation(ctx: Context, deal: Deal, day: dt.date) -> str:
+    """A confirmation that leaves nothing contested on its day ends that day's disagreement
+    escalation (its unsent notices are cancelled); the reply then says so."""
+    service = ctx.services.get("scheduler")
+    if service is None:
+        return ""
+    current = await ctx.ledger.current_entries(deal.id, day, day)
+    verdicts = await ctx.ledger.verdicts(deal.id, day, day)
+    figures = resolve(current, verdicts, truth=deal.truth, tolerance=deal.tolerance)
+    if any(f.contested for f in figures.values()):
+        return ""
+    settled = await service.escalations.ack(
+        deal.id,
+        person=ctx.cmd.user,
+        name=ctx.cmd.name or ctx.cmd.user,
+        note=ctx.t("trust.settled_note"),
+        at=ctx.cmd.at,
+        reason=f"disagreement:{day.isoformat()}",
+    )
+    return "\n" + ctx.t("trust.escalation_settled", day=fmt_day(day)) if settled else ""
 
 
 def _verdict_lines(ctx: Context, verdicts: list[Verdict]) -> str:

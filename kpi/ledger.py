@@ -652,12 +652,9 @@ class Ledger:
                 if await _entry(conn, entry_id) is None:
                     raise LookupError(f"unknown entry {entry_id}")
                 standing = await _standing_verdict(conn, entry_id, side)
-                if (
-                    standing is not None
-                    and standing.kind == kind
-                    and (kind == "confirm" or standing.reason == reason)
-                ):
-                    return standing, True
+                same = standing is not None and standing.kind == kind
+                if same and (kind == "confirm" or cast(Verdict, standing).reason == reason):
+                    return cast(Verdict, standing), True
             new_id = (
                 await conn.execute(
                     insert(verdicts)

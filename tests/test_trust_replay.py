@@ -4,7 +4,8 @@ The script (run it with ``kpibot replay tests/replays/trust.jsonl --deal
 tests/replays/trust-deal.yaml``) plays, on the example deal under ``truth: agreed``: a figure
 re-sent with another metric (item 2), an agency member typing in the seller's chat (4), a yuan
 figure in a USD deal and a fractional count (6, 7), confirming by value, a second confirm
-(8, 9), the settled disagreement never raised again while an unsettled one escalates (10), and
+(8, 9), the settled disagreement never raised again while an unsettled one escalates until a
+confirmation settles it too (10), and
 ``/kpi``'s pending list (11).
 """
 
@@ -68,6 +69,11 @@ async def test_the_trust_script_plays_every_rule_end_to_end(sent: list[dict[str,
     assert "Disagreements" not in settled and "Pending" not in settled
     # ... and from every warning, escalation and recap, while the unsettled one escalates.
     scheduled = [r for r in sent if r["kind"] not in ("reply", "error")]
-    assert any("2026-11-04: viewers" in r["text"] for r in scheduled if r["kind"] == "escalation")
+    notices = [r for r in scheduled if r["kind"] == "escalation" and "2026-11-04" in r["text"]]
+    assert notices and all("viewers (seller 1,000, agency 2,000)" in r["text"] for r in notices)
+    # Confirming the agency's viewers settles 2026-11-04: its escalation closes, and none of
+    # its remaining notices goes out.
+    assert "its escalation is closed" in answer(sent, "07T11:30:00")
+    assert max(r["at"] for r in notices) < "2026-11-07T11:30:00-08:00"
     assert not [r for r in scheduled if "12,000" in r["text"] or "2026-11-03 gmv" in r["text"]]
     assert "2026-11-03 gmv" not in answer(sent, "09T11:00:00")
