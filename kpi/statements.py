@@ -603,7 +603,7 @@ class StatementStore:
                 await conn.execute(
                     update(statements)
                     .where(statements.c.id == row.id)
-                    .values(closed_values, closed_at=at)
+                    .values({**closed_values, "closed_at": at})
                 )
                 outcome = "closed"
             fresh = await _lock_period(conn, deal_id, period.label)
