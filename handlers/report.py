@@ -232,7 +232,12 @@ async def _entry_by_ref(ctx: Context, deal: Deal, side: Side, entry_id: int) -> 
 
 def _check_expected(ctx: Context, deal: Deal, theirs: Entry, text: str) -> None:
     """``/confirm ... VALUE`` confirms only the figure the person saw: refuse another."""
-    expected, mark = parse_figure(text)
+    try:
+        expected, mark = parse_figure(text)
+    except UserError:
+        raise UserError(
+            "trust.confirm_value", text=text, metric=theirs.metric, day=fmt_day(theirs.day)
+        ) from None
     check_unit(theirs.metric, expected, mark, text, units(deal))
     if expected != theirs.value:
         raise UserError(

@@ -284,6 +284,8 @@ async def test_confirm_with_a_value_confirms_only_that_value(core: Core) -> None
     assert "nothing confirmed" in text
     day = dt.date(2026, 11, 3)
     assert await core.ledger.verdicts(AGREED, day, day) == []
+    text = await say(core, A_SELLER_CHAT, SELLER, "/confirm gmv 2026-11-03 looks right")
+    assert "/confirm takes the figure you agree with" in text
     text = await say(core, A_SELLER_CHAT, SELLER, "/confirm gmv 2026-11-03 $50,000")
     assert "Confirmed the agency side's gmv 50,000 for 2026-11-03" in text
 
