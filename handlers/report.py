@@ -190,9 +190,10 @@ _ENTRY_REF = re.compile(r"#(?P<id>[0-9]{1,18})(?:\s+(?P<rest>.*))?", re.DOTALL)
 
 async def _verdict_target(ctx: Context, deal: Deal, side: Side, kind: str) -> tuple[Entry, str]:
     """The other side's entry a verdict is about, and the rest of the command."""
-    ref = _ENTRY_REF.fullmatch(fold_width(ctx.args).strip())
+    args = ctx.args.strip()
+    ref = _ENTRY_REF.fullmatch(fold_width(args))  # one character for one: offsets carry over
     if ref is not None:
-        rest = (ref["rest"] or "").strip()
+        rest = args[ref.start("rest") :].strip() if ref["rest"] else ""
         return await _entry_by_ref(ctx, deal, side, int(ref["id"])), rest
     metric, day, rest = parse_metric_day(
         ctx.args,

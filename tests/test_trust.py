@@ -297,6 +297,8 @@ async def test_confirm_without_a_value_names_it_and_confirm_by_entry_number(core
     orders = next(e for e in await core.ledger.history(AGREED) if e.metric == "orders")
     text = await say(core, A_SELLER_CHAT, SELLER, f"/confirm #{orders.id}")
     assert f"orders 300 for 2026-11-03 (#{orders.id})" in text
+    disputed = await say(core, A_SELLER_CHAT, SELLER, f"/dispute ＃{orders.id} 少了退款，请核对")
+    assert "少了退款，请核对" in disputed
     own = await say(core, A_AGENCY_CHAT, AGENCY, f"/confirm #{orders.id}")
     assert "your own side's" in own
     assert "no entry #99999" in await say(core, A_SELLER_CHAT, SELLER, "/confirm #99999")
