@@ -394,8 +394,11 @@ async def test_late_entries_are_found_by_ledger_order_and_add_up(core: Core) -> 
         at=close - dt.timedelta(minutes=1),
         now=close + dt.timedelta(minutes=5),
     )
+    # A dispute in the same second as the close is a late change too.
+    await say(core, AGENCY_CHAT, AGENCY, "/dispute gmv 2026-11-04 export says 2,400", at=close)
     text = await say(core, SELLER_CHAT, SELLER, "/statement 2026-11", at=local(2, month=12))
     assert "2026-11-03 gmv 1,500" in text and "2026-11-04 gmv 2,500" in text
+    assert "2026-11-04 gmv: disputed by" in text and "export says 2,400" in text
     assert "gmv for the period would be 4,000 instead of 3,000 (+1,000" in text
 
 
