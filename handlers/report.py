@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Literal
 
@@ -15,7 +16,7 @@ from kpi.ledger import ReportResult
 from kpi.model import Deal, Entry, Side, Verdict, other_side
 from kpi.money import format_percent
 from kpi.numbers import fold_width, parse_figure
-from kpi.sides import agrees
+from kpi.sides import agrees, resolve
 
 
 def _deal(ctx: Context) -> Deal:
@@ -198,9 +199,10 @@ _ENTRY_REF = re.compile(r"#(?P<id>[0-9]{1,18})(?:\s+(?P<rest>.*))?", re.DOTALL)
 
 async def _verdict_target(ctx: Context, deal: Deal, side: Side, kind: str) -> tuple[Entry, str]:
     """The other side's entry a verdict is about, and the rest of the command."""
-    ref = _ENTRY_REF.fullmatch(fold_width(ctx.args).strip())
+    args = ctx.args.strip()
+    ref = _ENTRY_REF.fullmatch(fold_width(args))  # one character for one: offsets carry over
     if ref is not None:
-        rest = (ref["rest"] or "").strip()
+        rest = args[ref.start("rest") :].strip() if ref["rest"] else ""
         return await _entry_by_ref(ctx, deal, side, int(ref["id"])), rest
     metric, day, rest = parse_metric_day(
         ctx.args,
@@ -244,7 +246,12 @@ async def _entry_by_ref(ctx: Context, deal: Deal, side: Side, entry_id: int) -> 
 
 def _check_expected(ctx: Context, deal: Deal, theirs: Entry, text: str) -> None:
     """``/confirm ... VALUE`` confirms only the figure the person saw: refuse another."""
-    expected, mark = parse_figure(text)
+    try:
+        expected, mark = parse_figure(text)
+    except UserError:
+        raise UserError(
+            "trust.confirm_value", text=text, metric=theirs.metric, day=fmt_day(theirs.day)
+        ) from None
     check_unit(theirs.metric, expected, mark, text, units(deal))
     if expected != theirs.value:
         raise UserError(
@@ -293,7 +300,31 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
         text = ctx.t("report.already_verdict") + "\n" + text
     elif unchanged:
         text = ctx.t(f"trust.already_{kind}", who=stored.person_name or stored.person, **params)
+    elif kind == "confirm":
+        text += await _settle_escalation(ctx, deal, theirs.day)
     return [ctx.reply(text)]
+
+
+async def _settle_escalation(ctx: Context, deal: Deal, day: dt.date) -> str:
+    """A confirmation that leaves nothing contested on its day ends that day's disagreement
+    escalation (its unsent notices are cancelled); the reply then says so."""
+    service = ctx.services.get("scheduler")
+    if service is None:
+        return ""
+    current = await ctx.ledger.current_entries(deal.id, day, day)
+    verdicts = await ctx.ledger.verdicts(deal.id, day, day)
+    figures = resolve(current, verdicts, truth=deal.truth, tolerance=deal.tolerance)
+    if any(f.contested for f in figures.values()):
+        return ""
+    settled = await service.escalations.ack(
+        deal.id,
+        person=ctx.cmd.user,
+        name=ctx.cmd.name or ctx.cmd.user,
+        note=ctx.t("trust.settled_note"),
+        at=ctx.cmd.at,
+        reason=f"disagreement:{day.isoformat()}",
+    )
+    return "\n" + ctx.t("trust.escalation_settled", day=fmt_day(day)) if settled else ""
 
 
 def _verdict_lines(ctx: Context, verdicts: list[Verdict]) -> str:

@@ -229,6 +229,8 @@ def late_metric_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str
         diffs[metric] = diffs.get(metric, ZERO) + new_value - (old.value if old else ZERO)
     lines = []
     for metric, diff in sorted(diffs.items()):
+        if not diff:
+            continue  # a late entry that changes no counted figure (e.g. still pending)
         stored = sum((f.value for f in record.figures if f.metric == metric), ZERO)
         lines.append(
             t(
@@ -274,8 +276,11 @@ async def late_effect(t: T, ledger: Ledger, deal: Deal, today: dt.date, day: dt.
         period=period.label,
         closed=_local(record.closed_at, deal),
         stored=_money(deal, stored),
-        total=_money(deal, now),
-        diff=_signed(deal, now - stored) if now != stored else _money(deal, ZERO),
+        effect=(
+            t("trust.fee_would_be", total=_money(deal, now), diff=_signed(deal, now - stored))
+            if now != stored
+            else t("trust.fee_unchanged", total=_money(deal, stored))
+        ),
     )
 
 

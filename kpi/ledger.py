@@ -649,15 +649,15 @@ class Ledger:
                 return existing, True
             await _require_deal(conn, deal_id)
             if entry_id is not None:
-                if await _entry(conn, entry_id) is None:
+                # Locking the (immutable) entry serializes the verdicts on it on PostgreSQL, so
+                # two confirmations sent at once store one (SQLite serializes every writer).
+                locked = select(entries.c.id).where(entries.c.id == entry_id).with_for_update()
+                if (await conn.execute(locked)).first() is None:
                     raise LookupError(f"unknown entry {entry_id}")
                 standing = await _standing_verdict(conn, entry_id, side)
-                if (
-                    standing is not None
-                    and standing.kind == kind
-                    and (kind == "confirm" or standing.reason == reason)
-                ):
-                    return standing, True
+                same = standing is not None and standing.kind == kind
+                if same and (kind == "confirm" or cast(Verdict, standing).reason == reason):
+                    return cast(Verdict, standing), True
             new_id = (
                 await conn.execute(
                     insert(verdicts)

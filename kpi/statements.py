@@ -533,11 +533,17 @@ class StatementStore:
         document = encode_statement(statement)
         digest = statement_digest(document)
         figures = list(figures)
-        figure_rows = encode_figures(figures)
-        open_rows = [
-            {"day": f.day.isoformat(), "metric": f.metric, "why": f.why}
-            for f in open_figures(figures)
-        ]
+        closed_values = {
+            "status": "closed",
+            "statement": document,
+            "figures": encode_figures(figures),
+            "last_entry_id": None if position is None else position[0],
+            "last_verdict_id": None if position is None else position[1],
+            "open_figures": [
+                {"day": f.day.isoformat(), "metric": f.metric, "why": f.why}
+                for f in open_figures(figures)
+            ],
+        }
 
         async def work(conn: AsyncConnection) -> ConfirmResult:
             found = (await conn.execute(select(deals.c.id).where(deals.c.id == deal_id))).first()
@@ -597,15 +603,7 @@ class StatementStore:
                 await conn.execute(
                     update(statements)
                     .where(statements.c.id == row.id)
-                    .values(
-                        status="closed",
-                        statement=document,
-                        figures=figure_rows,
-                        closed_at=at,
-                        last_entry_id=None if position is None else position[0],
-                        last_verdict_id=None if position is None else position[1],
-                        open_figures=open_rows,
-                    )
+                    .values({**closed_values, "closed_at": at})
                 )
                 outcome = "closed"
             fresh = await _lock_period(conn, deal_id, period.label)

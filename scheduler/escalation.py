@@ -253,21 +253,29 @@ class Escalations:
         return open_ + closed
 
     async def ack(
-        self, deal_id: str, *, person: str, name: str, note: str, at: dt.datetime
+        self,
+        deal_id: str,
+        *,
+        person: str,
+        name: str,
+        note: str,
+        at: dt.datetime,
+        reason: str | None = None,
     ) -> list[EscalationRecord]:
-        """Acknowledge every open escalation of a deal and cancel its unsent messages.
+        """Acknowledge every open escalation of a deal (only the one of ``reason`` when given,
+        e.g. a disagreement a confirmation settled) and cancel its unsent messages.
 
         Returns:
             The escalations acknowledged now (empty when none was open).
         """
 
         async def work(conn: AsyncConnection) -> list[EscalationRecord]:
-            rows = await conn.execute(
-                select(escalations)
-                .where(escalations.c.deal_id == deal_id, escalations.c.status == "open")
-                .order_by(escalations.c.id)
-                .with_for_update()
+            query = select(escalations).where(
+                escalations.c.deal_id == deal_id, escalations.c.status == "open"
             )
+            if reason is not None:
+                query = query.where(escalations.c.reason == reason)
+            rows = await conn.execute(query.order_by(escalations.c.id).with_for_update())
             opened = [_record(r) for r in rows]
             if not opened:
                 return []

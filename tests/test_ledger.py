@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import replace
@@ -440,6 +441,14 @@ async def test_a_sides_confirm_and_dispute_of_one_entry_are_exclusive_and_idempo
     assert await deal_ledger.verdicts(deal.id, DAY, DAY) == [confirmed, disputed]
     reconfirmed, skipped_reconfirm = await verdict("confirm", "v5")
     assert not skipped_reconfirm and reconfirmed.kind == "confirm"
+    # Two confirmations sent at once after a dispute: one is stored, the other finds it.
+    await verdict("dispute", "v6", "still wrong")
+    results = await asyncio.gather(verdict("confirm", "v7"), verdict("confirm", "v8"))
+    assert sorted(skipped for _, skipped in results) == [False, True]
+    assert [v.kind for v in await deal_ledger.verdicts(deal.id, DAY, DAY)][-2:] == [
+        "dispute",
+        "confirm",
+    ]
 
 
 # ------------------------------------------------------------------------ chats and deals

@@ -229,9 +229,9 @@ def test_counts_take_whole_numbers_and_numbers_take_fractions() -> None:
 
 def test_metric_kinds_come_from_the_deal_file_with_defaults() -> None:
     text = DEAL_TEXT.replace(
-        '  viewers: "Live room unique viewers"',
-        '  viewers: "Live room unique viewers"\n'
-        "  live_hours: {description: Hours live, kind: number}\n"
+        '  viewers: {description: "Live room unique viewers", kind: count}',
+        '  viewers: {description: "Live room unique viewers", kind: count}\n'
+        "  live_hours: {description: Hours live}\n"
         "  samples: {description: Samples sent, kind: count}\n"
         "  bonus_paid: {description: Creator bonuses, kind: money}",
     )
@@ -284,6 +284,8 @@ async def test_confirm_with_a_value_confirms_only_that_value(core: Core) -> None
     assert "nothing confirmed" in text
     day = dt.date(2026, 11, 3)
     assert await core.ledger.verdicts(AGREED, day, day) == []
+    text = await say(core, A_SELLER_CHAT, SELLER, "/confirm gmv 2026-11-03 looks right")
+    assert "/confirm takes the figure you agree with" in text
     text = await say(core, A_SELLER_CHAT, SELLER, "/confirm gmv 2026-11-03 $50,000")
     assert "Confirmed the agency side's gmv 50,000 for 2026-11-03" in text
 
@@ -295,6 +297,8 @@ async def test_confirm_without_a_value_names_it_and_confirm_by_entry_number(core
     orders = next(e for e in await core.ledger.history(AGREED) if e.metric == "orders")
     text = await say(core, A_SELLER_CHAT, SELLER, f"/confirm #{orders.id}")
     assert f"orders 300 for 2026-11-03 (#{orders.id})" in text
+    disputed = await say(core, A_SELLER_CHAT, SELLER, f"/dispute ＃{orders.id} 少了退款，请核对")
+    assert "少了退款，请核对" in disputed
     own = await say(core, A_AGENCY_CHAT, AGENCY, f"/confirm #{orders.id}")
     assert "your own side's" in own
     assert "no entry #99999" in await say(core, A_SELLER_CHAT, SELLER, "/confirm #99999")
@@ -390,8 +394,11 @@ async def test_late_entries_are_found_by_ledger_order_and_add_up(core: Core) -> 
         at=close - dt.timedelta(minutes=1),
         now=close + dt.timedelta(minutes=5),
     )
+    # A dispute in the same second as the close is a late change too.
+    await say(core, AGENCY_CHAT, AGENCY, "/dispute gmv 2026-11-04 export says 2,400", at=close)
     text = await say(core, SELLER_CHAT, SELLER, "/statement 2026-11", at=local(2, month=12))
     assert "2026-11-03 gmv 1,500" in text and "2026-11-04 gmv 2,500" in text
+    assert "2026-11-04 gmv: disputed by" in text and "export says 2,400" in text
     assert "gmv for the period would be 4,000 instead of 3,000 (+1,000" in text
 
 

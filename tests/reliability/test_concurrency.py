@@ -37,7 +37,8 @@ REPORTERS_PER_SIDE = 50
 ROUNDS = 4
 REDELIVERED = 0.2
 LINE = re.compile(
-    r"^  (?P<metric>\w+) (?P<value>\S+)  \(#(?P<id>\d+)(?:, corrects (?P<old>\S+))?\)$"
+    r"^  (?P<metric>\w+) (?P<value>\S+)  \(#(?P<id>\d+)"
+    r"(?:, corrects (?P<old>\S+)(?: reported by .+ at \d\d-\d\d \d\d:\d\d)?)?\)$"
 )
 
 Key = tuple[dt.date, str, str]  # (day, metric, side)
@@ -79,7 +80,9 @@ def plan(rng: random.Random) -> list[list[Message]]:
         ("agency", f"slack:{AGENCY_CHANNEL}", "slack:UR{:03d}"),
     ):
         for i in range(REPORTERS_PER_SIDE):
-            user = person.format(7000 + i if side == "seller" else i)
+            # Unlisted people speak for their chat's side; 6000+ avoids telegram:7001, whom the
+            # demo deal lists under members.agency (refused in the seller's chat, issue 11).
+            user = person.format(6000 + i if side == "seller" else i)
             mine = []
             for _ in range(ROUNDS):
                 n = next(numbers)
