@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.core import Clock, Command, MessageKind, Outgoing, platform_of
-from bot.i18n import join_list, metric_label, t, user_params
+from bot.i18n import join_list, metric_label, quote, t, user_params
 from kpi.commands import extract_deal_tag, split_command
 from kpi.errors import StorageError, UserError
 from kpi.model import ChatSide, Deal, Side
@@ -236,7 +236,7 @@ class Router:
         if route is None:
             await self._chat_locale(ctx)
             return "unknown", [
-                ctx.reply(ctx.t("router.unknown_command", command=name), kind="error")
+                ctx.reply(ctx.t("router.unknown_command", command=quote(name)), kind="error")
             ]
         try:
             if route.needs_deal:
