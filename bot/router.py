@@ -49,8 +49,6 @@ class Context:
     linked: list[tuple[str, str]] = field(default_factory=list)
     forget: Callable[[], None] = lambda: None
     """Clears the router's cache of links and deals (after /link, /unlink)."""
-    bot_names: tuple[str, ...] = ()
-    """The bot's names on the platforms (for help that shows how to address it)."""
 
     def t(self, key: str, /, **params: Any) -> str:
         return t(key, self.locale, **params)
@@ -202,7 +200,6 @@ class Router:
             locale=self._guess_locale(cmd.text),
             services=self.services,
             forget=self.forget,
-            bot_names=self.bot_names,
         )
         # _dispatch answers every Exception; only a cancellation (shutdown) gets past it.
         outcome = "interrupted"
