@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from cachetools import TTLCache
 
 from bot.core import Clock, Command, MessageKind, Outgoing, platform_of
-from bot.i18n import join_list, metric_label, t, user_params
+from bot.i18n import join_list, metric_label, quote, t, user_params
 from kpi.commands import extract_deal_tag, split_command
 from kpi.errors import StorageError, UserError
 from kpi.model import ChatSide, Deal, Side
@@ -51,8 +51,6 @@ class Context:
     linked: list[tuple[str, str]] = field(default_factory=list)
     forget: Callable[[], None] = lambda: None
     """Clears the router's cache of links and deals (after /link, /unlink)."""
-    bot_names: tuple[str, ...] = ()
-    """The bot's names on the platforms (for help that shows how to address it)."""
 
     def t(self, key: str, /, **params: Any) -> str:
         return t(key, self.locale, **params)
@@ -235,7 +233,6 @@ class Router:
             locale=self._guess_locale(cmd.text),
             services=self.services,
             forget=self.forget,
-            bot_names=self.bot_names,
         )
         # _dispatch answers every Exception; only a cancellation (shutdown) gets past it.
         outcome = "interrupted"
@@ -269,7 +266,7 @@ class Router:
         if route is None:
             await self._chat_locale(ctx)
             return "unknown", [
-                ctx.reply(ctx.t("router.unknown_command", command=name), kind="error")
+                ctx.reply(ctx.t("router.unknown_command", command=quote(name)), kind="error")
             ]
         try:
             if route.needs_deal:

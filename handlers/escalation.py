@@ -66,7 +66,8 @@ async def _stopped(ctx: Context, service: SchedulerService, esc: EscalationRecor
     rows = await service.store.rows(escalation_id=esc.id)
     stopped = sum(1 for r in rows if r.status == "cancelled")
     reason = describe(ctx.deal, esc.detail, ctx.locale)
-    return ctx.t("escalation.acked_item", id=esc.id, reason=reason, stopped=stopped)
+    key = "escalation.acked_item" if stopped else "escalation.acked_item_all_sent"
+    return ctx.t(key, id=esc.id, reason=reason, stopped=stopped)
 
 
 async def escalations(ctx: Context) -> list[Outgoing]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.core import Outgoing, platform_of
+from bot.core import Outgoing
 from bot.i18n import join_list
 from bot.router import Context
 from kpi.errors import UserError
@@ -37,11 +37,11 @@ async def _chat_locale(ctx: Context) -> None:
 
 
 def _mention(ctx: Context) -> str:
-    """How to address the bot before a command word on this chat's platform."""
-    if platform_of(ctx.cmd.chat) == "slack":
-        return "/kpibot"
-    name = next((n.lstrip("@") for n in ctx.bot_names if not n.lstrip("@").isdigit()), "kpibot")
-    return "@" + name
+    """How to address the bot before a command word on this chat's platform: the platform's
+    port knows (``@username`` on Telegram, ``/kpibot`` on Slack); ``@kpibot`` otherwise."""
+    core = ctx.services.get("core")
+    port = core.port_for(ctx.cmd.chat) if core is not None else None
+    return str(getattr(port, "mention", "@kpibot"))
 
 
 LINK_SIDES = {"卖家": "seller", "服务商": "agency", "共用": "shared", "双方共用": "shared"}

@@ -389,6 +389,13 @@ async def history(ctx: Context) -> list[Outgoing]:
     if len(found) > len(entries):
         more = len(found) - len(entries)
         lines.append(ctx.t("list.more", count=f"{more}+" if len(found) == HISTORY_SCAN else more))
+    lines += _disagreements(ctx, deal, metric, current)
+    return [ctx.reply("\n".join(lines))]
+
+
+def _disagreements(ctx: Context, deal: Deal, metric: str | None, current: list[Entry]) -> list[str]:
+    """The days where the two sides' current figures disagree (for ``metric``, or all)."""
+    lines = []
     by_key: dict[tuple[object, str], dict[str, Entry]] = {}
     for entry in current:
         if metric is None or entry.metric == metric:
@@ -405,4 +412,4 @@ async def history(ctx: Context) -> list[Outgoing]:
                     agency=fmt_value(deal, m, a.value),
                 )
             )
-    return [ctx.reply("\n".join(lines))]
+    return lines

@@ -100,9 +100,9 @@ def resolve_period(deal: Deal, today: dt.date, label: str | None, *, command: st
         current = period_containing(deal.starts, deal.period, max(today, deal.starts))
         raise UserError(
             f"{command}.future_period",
-            period=period.label,
+            period=period_name(deal, period),
             start=period.start.isoformat(),
-            current=current.label,
+            current=period_name(deal, current),
         )
     return period
 
@@ -341,7 +341,7 @@ def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> Statement
             t("statement.confirmations"),
             [
                 *_confirmation_lines(t, deal, record),
-                t("statement.how_to_close", period=snap.period.label),
+                t("statement.how_to_close", period=period_name(deal, snap.period)),
             ],
         )
     )
@@ -369,7 +369,11 @@ def current_view(t: T, snap: Snapshot) -> StatementView:
         day=snap.elapsed_days,
         days=snap.period.days,
     )
-    notice = t("statement.not_final", period=snap.period.label, end=snap.period.end.isoformat())
+    notice = t(
+        "statement.not_final",
+        period=period_name(deal, snap.period),
+        end=snap.period.end.isoformat(),
+    )
     rich["sections"].insert(0, {"title": None, "lines": [notice]})
     rows = _rows(t, snap, snap.fee("to_date"), "to_date") + _rows(
         t, snap, snap.fee("projected"), "projected"
@@ -402,7 +406,7 @@ async def past_fee_rich(t: T, ledger: Ledger, snap: Snapshot) -> dict[str, Any]:
             "title": t("statement.confirmations"),
             "lines": [
                 *_confirmation_lines(t, snap.deal, record),
-                t("statement.how_to_close", period=snap.period.label),
+                t("statement.how_to_close", period=period_name(snap.deal, snap.period)),
             ],
         }
     )
@@ -477,7 +481,7 @@ async def _confirm(ctx: Context, label: str, *, anyway: bool) -> list[Outgoing]:
     today = ctx.today
     period = resolve_period(deal, today, label, command="statement")
     if not ctx.is_admin:
-        raise UserError("statement.confirm_admin_only", period=period.label)
+        raise UserError("statement.confirm_admin_only", period=period_name(deal, period))
     side = ctx.side
     if side is None:
         chats = fmt_list(
@@ -490,18 +494,22 @@ async def _confirm(ctx: Context, label: str, *, anyway: bool) -> list[Outgoing]:
                 if c.side != "shared"
             ),
         )
-        raise UserError("statement.confirm_no_side", chats=chats or "—", period=period.label)
+        raise UserError(
+            "statement.confirm_no_side", chats=chats or "—", period=period_name(deal, period)
+        )
     if today <= period.end:
         previous = previous_period(period, deal.starts)
         if previous is None:
             raise UserError(
-                "statement.confirm_none_ended", period=period.label, end=period.end.isoformat()
+                "statement.confirm_none_ended",
+                period=period_name(deal, period),
+                end=period.end.isoformat(),
             )
         raise UserError(
             "statement.confirm_not_ended",
-            period=period.label,
+            period=period_name(deal, period),
             end=period.end.isoformat(),
-            example=previous.label,
+            example=period_name(deal, previous),
         )
     # Read before the figures: whatever is written after this is a late change.
     position = await ctx.ledger.ledger_position(deal.id)
@@ -534,7 +542,8 @@ def _confirm_replies(
 ) -> list[Outgoing]:
     deal = snap.deal
     record = result.record
-    period = snap.period.label
+    # In Chinese "2026年11月": it reads naturally and is typed back as a label too.
+    period = period_name(deal, snap.period)
     other = other_side(side)
     names = {"side": ctx.t(f"side.{side}"), "other": ctx.t(f"side.{other}"), "period": period}
     who = ctx.cmd.name or ctx.cmd.user

@@ -12,6 +12,7 @@ import io
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 __all__ = ["cjk_font", "daily_chart", "wan"]
 
@@ -59,6 +60,15 @@ def wan(value: float, _position: object = None) -> str:
         return f"{value:,.0f}"
     shown = f"{value / 10_000:.2f}".rstrip("0").rstrip(".")
     return f"{shown}万"
+
+
+def _chinese_axis(axes: Any, family: str | None) -> None:
+    """Axis figures in 万, drawn with the CJK font."""
+    from matplotlib.ticker import FuncFormatter
+
+    axes.yaxis.set_major_formatter(FuncFormatter(wan))
+    if family is not None:
+        axes.tick_params(labelfontfamily=family)
 
 
 def daily_chart(
@@ -112,11 +122,7 @@ def daily_chart(
     axes.spines[["top", "right"]].set_visible(False)
     axes.tick_params(labelsize=8)
     if locale == "zh":
-        from matplotlib.ticker import FuncFormatter
-
-        axes.yaxis.set_major_formatter(FuncFormatter(wan))
-        if family is not None:
-            axes.tick_params(labelfontfamily=family)
+        _chinese_axis(axes, family)
     # Fixed margins: tight_layout would draw the whole figure a second time.
     figure.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.12)
     out = io.BytesIO()

@@ -241,8 +241,8 @@ def test_the_worked_example_in_chinese(tmp_path: Path) -> None:
     assert "保底补差（保底 US$3,000.00）：US$550.00" in text
     assert "合计：US$3,000.00" in text
 
-    assert "已代表卖家确认 2026-11 结算单（合计 US$3,000.00）" in one_reply(sent, seller)
-    assert any("2026-11 结算单已锁定" in r["text"] for r in replies_at(sent, agency))
+    assert "已代表卖家确认 2026年11月 结算单（合计 US$3,000.00）" in one_reply(sent, seller)
+    assert any("2026年11月 结算单已锁定" in r["text"] for r in replies_at(sent, agency))
     text = one_reply(sent, closed)
     assert "2026年11月结算单 🔒 2026-12-02 09:02 已锁定" in text
     assert "合计：US$3,000.00" in text
@@ -287,13 +287,13 @@ def test_the_chinese_weekly_deal(tmp_path: Path) -> None:
     assert "合计：¥6,800.00" in text
     assert "… 服务商：待服务商管理员确认" in text
 
-    assert "王总 已代表卖家确认 2026-W45 结算单（合计 ¥6,800.00）" in one_reply(sent, first)
+    assert "王总 已代表卖家确认 2026年第45周 结算单（合计 ¥6,800.00）" in one_reply(sent, first)
     closing = [r for r in replies_at(sent, second) if r["kind"] == "reply"]
     # The notices to the deal's other chats are statements, not recaps.
     notices = [r for r in replies_at(sent, second) if r["kind"] != "reply"]
     assert notices and {r["kind"] for r in notices} == {"statement"}
     assert (
-        "🔒 2026-W45 结算单已锁定：卖家 王总、服务商 林晓 均已确认，合计 ¥6,800.00"
+        "🔒 2026年第45周 结算单已锁定：卖家 王总、服务商 林晓 均已确认，合计 ¥6,800.00"
         in (closing[0]["text"])
     )
 
@@ -305,5 +305,7 @@ def test_statement_help_forms_are_in_both_languages(locale: str, tmp_path: Path)
     refused = script.say((12, 2, 9), AGENCY_CHAT, "slack:U0AGENCY1", "/statement confirm")
     future = script.say((12, 2, 9, 1), SELLER_CHAT, SELLER_ADMIN, "/fee 2027-03")
     sent = play(acme_variant(locale=locale), script, tmp_path)
-    assert "/statement confirm 2026-11" in one_reply(sent, refused)
-    assert "/fee 2026-12" in one_reply(sent, future)
+    # In Chinese the period is named as people say it, and typed back as it is shown.
+    month, next_month = ("2026年11月", "2026年12月") if locale == "zh" else ("2026-11", "2026-12")
+    assert f"/statement confirm {month}" in one_reply(sent, refused)
+    assert f"/fee {next_month}" in one_reply(sent, future)

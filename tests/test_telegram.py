@@ -654,3 +654,19 @@ async def test_export_sends_the_workbook_as_a_document(
         "statement",
     ]
     assert "daily figures by side" in tg.texts(GROUP)[0]
+
+
+async def test_chinese_help_names_the_bots_own_mention_and_the_chinese_words_work_after_it(
+    tg: FakeTelegram, core: Core, adapter: TelegramAdapter
+) -> None:
+    """``/上报`` never reaches a bot in a Telegram group, so the Chinese /help shows the words
+    after the bot's real @username, and ``@bot 进度`` is answered."""
+    text = DEMO_DEAL.read_text(encoding="utf-8").replace("locale: en", "locale: zh", 1)
+    await core.apply_deal_text(text, str(DEMO_DEAL))
+    tg.push_message(GROUP, "/help", user_id=MEMBER)
+    await tg.wait_for(lambda: len(tg.sent(GROUP)) == 1)
+    tg.push_message(GROUP, f"@{BOT_USERNAME} 进度", user_id=MEMBER)
+    await tg.wait_for(lambda: len(tg.sent(GROUP)) == 2)
+    help_text, kpi_text = tg.texts(GROUP)
+    assert f"@{BOT_USERNAME} 上报 成交额 1.2万" in help_text
+    assert "目标" in kpi_text and "预计达成" in kpi_text

@@ -455,6 +455,9 @@ class SlackPort:
 
     platform = PLATFORM
 
+    mention = "/kpibot"
+    """How a channel addresses the bot before a command word: the umbrella command."""
+
     def __init__(self, client: AsyncWebClient, pacer: ChannelPacer) -> None:
         self.client = client
         self.pacer = pacer

@@ -187,6 +187,14 @@ class TelegramPort:
         10,000 most recently used are kept."""
         self.on_migrated = on_migrated
 
+    @property
+    def mention(self) -> str:
+        """How a group addresses the bot before a command word (``@kpi_bot 上报 …``)."""
+        try:
+            return "@" + self.application.bot.username
+        except RuntimeError:  # not started yet (get_me not called): the usual name
+            return "@kpibot"
+
     async def send(self, message: Outgoing, *, reply_to: int | None = None) -> Delivered:
         """Send one message; ``reply_to`` threads it under that message of the same chat.
 
