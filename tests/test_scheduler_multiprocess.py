@@ -298,6 +298,12 @@ async def outbox_rows(url: str) -> list[Any]:
         await engine.dispose()
 
 
+def first_after(run: Run, sends: dict[str, list[dict[str, Any]]], at: float) -> float:
+    """Seconds from ``at`` to the first message a survivor sent after it (the hand-over)."""
+    later = [r["t"] for rs in sends.values() for r in rs if r["proc"] != VICTIM and r["t"] > at]
+    return round(min(later) - at, 3)
+
+
 def expected_keys() -> set[str]:
     keys = {
         f"{chat}|📊 Weekly recap — Deal {i:04d} — 11-01 to 11-01"
@@ -345,6 +351,10 @@ async def test_a_replica_killed_mid_fan_out_leaves_nothing_unsent_and_repeats_at
         # ... by a survivor once the dead claim's lease ran out, within one lease and a tick.
         assert second["t"] - first["t"] >= lease * 0.8 - 0.5, key
         assert second["t"] - killed_at <= lease + tick_seconds(lease) + 2.0, key
+    # Shown with pytest -s: the figures README's "The duplicate window" quotes.
+    print(
+        f"\nSIGKILL: {len(duplicates)} sent twice, hand-over {first_after(run, sends, killed_at)} s"
+    )
     assert len(duplicates) <= 5, f"{len(duplicates)} sent twice"
     await assert_all_sent_and_marked(pg_url)
     # The victim held claims that the survivors took over after the lease.
@@ -374,6 +384,11 @@ async def test_a_replica_stopped_mid_fan_out_exits_0_and_the_others_send_the_res
     await assert_all_sent_and_marked(pg_url)
 
     report = run.stopped(VICTIM)
+    print(
+        f"\nSIGTERM: exit {run.procs[VICTIM].returncode} after {exited_at - stopped_at:.3f} s"
+        f" (drain {report['seconds']} s), hand-over {first_after(run, sends, stopped_at)} s,"
+        f" all sent {max(r['t'] for rs in sends.values() for r in rs) - stopped_at:.3f} s; {report}"
+    )
     assert report["released"] > 0, report  # it was mid fan-out, holding unstarted rows
     assert report["in_flight"] > 0 and report["left_to_lease"] == 0, report
     assert report["settled"] == report["in_flight"], report
