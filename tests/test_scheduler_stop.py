@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -196,3 +197,50 @@ async def test_the_first_signal_asks_for_a_stop_and_a_second_exits_at_once() -> 
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_kpibot_run_stops_cleanly_on_sigterm_and_exits_0(tmp_path: Path) -> None:
+    from tests.fakes.telegram_api import TOKEN, FakeTelegram
+
+    async with FakeTelegram() as tg:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_BASE_URL": tg.base_url,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+            "HTTP_PORT": "0",
+            "LOG_FORMAT": "json",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "kpibot"),
+            "run",
+            cwd=tmp_path,  # no .env here
+            env=env,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        lines: list[dict[str, object]] = []
+
+        async def read_until(message: str) -> None:
+            assert proc.stderr is not None
+            while not any(line.get("message") == message for line in lines):
+                raw = await proc.stderr.readline()
+                assert raw, f"kpibot run ended before {message!r}: {lines[-5:]}"
+                if raw.startswith(b"{"):
+                    lines.append(json.loads(raw))
+
+        try:
+            await asyncio.wait_for(read_until("scheduler started"), 60)
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(read_until("stopped"), 30)
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    stopped = next(line for line in lines if line.get("message") == "stopped")
+    assert {"released", "in_flight", "settled", "left_to_lease", "seconds"} <= set(stopped)
+    assert stopped["left_to_lease"] == 0
+    messages_logged = [line.get("message") for line in lines]
+    assert messages_logged.index("stopping") < messages_logged.index("scheduler stopped")
