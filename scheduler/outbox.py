@@ -206,7 +206,8 @@ class Outbox:
         self.engine = engine
         self.worker = worker
         self._marks: list[tuple[OutboxRow, str | None, dt.datetime, asyncio.Future[bool]]] = []
-        self._marker: asyncio.Task[None] | None = None
+        self._marking = False
+        self._markers: set[asyncio.Task[None]] = set()
         self._more_marks = asyncio.Event()
         self._mark_conn: AsyncConnection | None = None
 
@@ -484,15 +485,18 @@ class Outbox:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._marks.append((row, message_id, now, done))
         self._more_marks.set()
-        if self._marker is None or self._marker.done():
-            self._marker = asyncio.create_task(self._write_marks())
+        if not self._marking:
+            self._marking = True
+            marker = asyncio.create_task(self._write_marks())
+            self._markers.add(marker)
+            marker.add_done_callback(self._markers.discard)
         # Shielded: a send cancelled while it waits (a stop's grace ran out) is still marked.
         return await asyncio.shield(done)
 
     async def marks_written(self) -> None:
         """Wait until every mark handed to :meth:`mark_sent` is committed (or failed)."""
-        while self._marker is not None and not self._marker.done():
-            await asyncio.wait({self._marker})
+        while self._markers:
+            await asyncio.wait(set(self._markers))
 
     async def _write_marks(self) -> None:
         try:
@@ -504,6 +508,8 @@ class Outbox:
                         await asyncio.wait_for(self._more_marks.wait(), _MARKS_LINGER)
                     except TimeoutError:
                         if not self._marks:
+                            # Before any await: a mark from now on starts a new writer.
+                            self._marking = False
                             return
                 group = self._marks[:_MARKS_PER_COMMIT]
                 del self._marks[:_MARKS_PER_COMMIT]
@@ -524,6 +530,7 @@ class Outbox:
                     if not done.done():
                         done.set_result(row.id in kept)
         finally:
+            self._marking = False
             await self._drop_mark_connection()
 
     async def _mark_group(
