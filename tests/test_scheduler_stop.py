@@ -76,6 +76,33 @@ async def test_given_back_rows_are_pending_at_once_and_another_replicas_are_left
     assert sorted(r.id for r in again) == sorted(r.id for r in given)
 
 
+async def test_the_marks_connection_goes_back_to_the_pool_with_synchronous_commit(
+    pg_url: str,
+) -> None:
+    from contextlib import AsyncExitStack
+
+    from sqlalchemy import text
+
+    from kpi.db import make_engine, upgrade
+
+    await upgrade(pg_url)
+    engine = make_engine(pg_url)
+    try:
+        mine = Outbox(engine, worker="mine")
+        await mine.enqueue(rows(3), T0)
+        held = await mine.claim(T0, LEASE, 10)
+        assert await asyncio.gather(*(mine.mark_sent(r, "m", T0) for r in held)) == [True] * 3
+        await mine.marks_written()
+        # Every pooled connection (the marks one among them) commits synchronously again:
+        # ledger writes must never inherit the marks' asynchronous commit.
+        async with AsyncExitStack() as stack:
+            conns = [await stack.enter_async_context(engine.connect()) for _ in range(3)]
+            settings = [(await c.execute(text("SHOW synchronous_commit"))).scalar() for c in conns]
+        assert settings == ["on"] * 3
+    finally:
+        await engine.dispose()
+
+
 # ------------------------------------------------------------------- the service
 
 
