@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
+import os
+import signal
+import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.core import Clock, Command, Delivered, DeliveryPort, Outgoing, SystemClock, platform_of
 from bot.router import Router
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Table
 
     from bot.web import Route
+    from scheduler.runner import Stop
 
 log = logging.getLogger("kpibot")
 
@@ -145,10 +151,75 @@ async def build_core(
     return core
 
 
+class StopSignals:
+    """SIGTERM and SIGINT: the first asks for a clean stop, a second one exits at once.
+
+    ``docker stop`` and Kubernetes send SIGTERM, then SIGKILL after their own grace period
+    (10 s and 30 s by default); Ctrl-C sends SIGINT. The handlers run on the event loop, so a
+    signal never interrupts a send between the platform's answer and its ``sent`` mark.
+    """
+
+    def __init__(self) -> None:
+        self.received = asyncio.Event()
+        self.name: str | None = None
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Handle SIGTERM and SIGINT on ``loop`` (the running loop of the main thread)."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self.received.is_set():
+            log.warning("second signal: exiting at once", extra={"signal": sig.name})
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            sys.stderr.flush()
+            # The shell convention for "killed by this signal"; nothing is waited for.
+            os._exit(128 + sig.value)
+        self.name = sig.name
+        log.info("stopping", extra={"signal": sig.name})
+        self.received.set()
+
+    async def wait(self) -> str | None:
+        """Wait for the first signal; returns its name."""
+        await self.received.wait()
+        return self.name
+
+
+async def shut_down(
+    core: Core,
+    scheduler_stop: Stop | None,
+    closers: list[Callable[[], Awaitable[None]]],
+) -> dict[str, Any]:
+    """Stop in order: the scheduler (its sends in flight finish, unstarted claims go back),
+    then ``closers`` (HTTP server, platform clients), then the database; log ``stopped``.
+
+    Returns:
+        The counts logged with ``stopped``.
+    """
+    started = time.monotonic()
+    counts: dict[str, Any] = {}
+    if scheduler_stop is not None:
+        counts.update(dataclasses.asdict(await scheduler_stop()))
+    for close in closers:
+        try:
+            await close()
+        except Exception:
+            # A client that fails to close must not keep the others (or the database) open.
+            log.exception("error while stopping")
+    await core.aclose()
+    counts["seconds"] = round(time.monotonic() - started, 3)
+    log.info("stopped", extra=counts)
+    return counts
+
+
 async def run(settings: Settings) -> int:
-    """``kpibot run``: start the configured platforms, the HTTP server and the scheduler."""
+    """``kpibot run``: start the configured platforms, the HTTP server and the scheduler, and
+    run until SIGTERM or SIGINT (see :class:`StopSignals` and :func:`shut_down`)."""
     if not (settings.slack_enabled or settings.telegram_enabled):
         return 2
+    signals = StopSignals()
+    signals.install(asyncio.get_running_loop())
     core = await build_core(settings)
     stoppers: list[Callable[[], Awaitable[None]]] = []
     routes: list[Route] = []
@@ -177,25 +248,21 @@ async def run(settings: Settings) -> int:
     log.info("kpibot running", extra={"host": settings.http_host, "port": settings.http_port})
     scheduler_stop = await _start_scheduler(core)
     try:
-        await asyncio.Event().wait()
+        await signals.wait()
     finally:
-        if scheduler_stop is not None:
-            await scheduler_stop()
-        # Stop taking requests first, then let the adapters finish what is in flight.
-        await runner.cleanup()
-        for stop in reversed(stoppers):
-            await stop()
-        await core.aclose()
+        # The scheduler's sends in flight still need the platform clients; stop taking
+        # requests next, then let the adapters finish what is in flight and close.
+        await shut_down(core, scheduler_stop, [runner.cleanup, *reversed(stoppers)])
     return 0
 
 
-async def _start_scheduler(core: Core) -> Callable[[], Awaitable[None]] | None:
+async def _start_scheduler(core: Core) -> Stop | None:
     """Start the scheduler when it is installed in this build."""
     try:
         from scheduler.runner import start
     except ImportError:
         return None
-    return await start(core)
+    return await start(core, grace=core.settings.shutdown_grace_seconds)
 
 
 def _install_dashboard(core: Core) -> None:

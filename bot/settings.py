@@ -73,6 +73,14 @@ class Settings(BaseSettings):
         "between requests; keep it above the load balancer's idle timeout.",
     )
 
+    # --- graceful stop (issue 20) ---
+    shutdown_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM/SIGINT, how long the scheduler's sends already under way may "
+        "take to finish and be marked sent before the process exits anyway.",
+    )
+
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None

@@ -8,19 +8,24 @@ concurrent claimers never wait for or take each other's rows; SQLite serializes 
 finishing write is fenced by ``(claimed_by, attempts)``: if the lease expired and another
 replica re-claimed the row, the late write changes nothing. A claim whose holder died is taken
 again once ``lease_until`` has passed; that is the one way a message can be sent twice
-(README, "Running several replicas on PostgreSQL").
+(README, "Running several replicas on PostgreSQL"). So that it repeats only what was truly in
+flight, each send is marked ``sent`` as soon as the platform accepts it, by a group commit
+(:meth:`Outbox.mark_sent`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, tuple_, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -47,6 +52,9 @@ FINAL = frozenset({"sent", "done", "missed", "skipped", "cancelled", "failed"})
 """Statuses a row never leaves."""
 
 _ATTEMPTS = 5
+_MARKS_PER_COMMIT = 500
+_MARKS_LINGER = 0.05
+"""Seconds the marks connection is kept after the last mark, for the next one."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,22 @@ def row_values(row: NewRow, now: dt.datetime) -> dict[str, Any]:
     }
 
 
+_MARK_SENT_PG = text(
+    """
+    UPDATE outbox SET status = 'sent', finished_at = m.at, lease_until = NULL,
+        message_id = m.message_id
+    FROM unnest(CAST(:ids AS BIGINT[]), CAST(:attempts AS INTEGER[]),
+                CAST(:messages AS VARCHAR[]), CAST(:at AS TIMESTAMPTZ[]))
+        AS m(id, attempts, message_id, at)
+    WHERE outbox.id = m.id AND outbox.attempts = m.attempts
+        AND outbox.status = 'claimed' AND outbox.claimed_by = :worker
+    RETURNING outbox.id
+    """
+)
+"""Marks a group sent in one statement whose text does not depend on the group's size, so
+PostgreSQL prepares and plans it once (a ``VALUES`` list would be a new statement per size)."""
+
+
 class Outbox:
     """The outbox and escalation tables over an async engine."""
 
@@ -181,6 +205,11 @@ class Outbox:
         """
         self.engine = engine
         self.worker = worker
+        self._marks: list[tuple[OutboxRow, str | None, dt.datetime, asyncio.Future[bool]]] = []
+        self._marking = False
+        self._markers: set[asyncio.Task[None]] = set()
+        self._more_marks = asyncio.Event()
+        self._mark_conn: AsyncConnection | None = None
 
     # ------------------------------------------------------------------ transactions
 
@@ -375,16 +404,22 @@ class Outbox:
         """
         if not rows:
             return set()
+        fences = [(row.id, row.attempts) for row in rows]
 
         async def work(conn: AsyncConnection) -> set[int]:
-            held: set[int] = set()
-            for row in rows:
-                result = await conn.execute(
-                    update(outbox).where(self._mine(row)).values(lease_until=until)
+            # One statement: a row-by-row renewal would hold the batch's row locks for as many
+            # round trips, and every "sent" mark of the batch would wait behind them.
+            result = await conn.execute(
+                update(outbox)
+                .where(
+                    tuple_(outbox.c.id, outbox.c.attempts).in_(fences),
+                    outbox.c.status == "claimed",
+                    outbox.c.claimed_by == self.worker,
                 )
-                if result.rowcount:
-                    held.add(row.id)
-            return held
+                .values(lease_until=until)
+                .returning(outbox.c.id)
+            )
+            return {int(found) for found in result.scalars()}
 
         return await self.write(work)
 
@@ -433,6 +468,170 @@ class Outbox:
 
         return await self.write(work)
 
+    async def mark_sent(self, row: OutboxRow, message_id: str | None, now: dt.datetime) -> bool:
+        """Record that the platform accepted a claimed message: ``finish(row, "sent", ...)``,
+        committed together with the other marks that arrive meanwhile.
+
+        A mark is written at once when none is being written; the marks that arrive while one
+        is, go together in the next statement. On PostgreSQL that is one ``UPDATE ... FROM
+        unnest(...) RETURNING`` on a connection held while marks keep coming (autocommit: one
+        round trip, no checkout): 64 sends answered at once are marked in two or three
+        statements, not 64 transactions queueing for the pool, so a crash repeats only the
+        few sends whose mark was still on its way. Fenced like :meth:`finish`.
+
+        Returns:
+            False when the claim had been lost; that row was not written.
+        """
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._marks.append((row, message_id, now, done))
+        self._more_marks.set()
+        if not self._marking:
+            self._marking = True
+            marker = asyncio.create_task(self._write_marks())
+            self._markers.add(marker)
+            marker.add_done_callback(self._markers.discard)
+        # Shielded: a send cancelled while it waits (a stop's grace ran out) is still marked.
+        return await asyncio.shield(done)
+
+    async def marks_written(self) -> None:
+        """Wait until every mark handed to :meth:`mark_sent` is committed (or failed)."""
+        while self._markers:
+            await asyncio.wait(set(self._markers))
+
+    async def _write_marks(self) -> None:
+        try:
+            while True:
+                if not self._marks:
+                    # Keep the connection a moment: in a fan-out the next answer is near.
+                    self._more_marks.clear()
+                    try:
+                        await asyncio.wait_for(self._more_marks.wait(), _MARKS_LINGER)
+                    except TimeoutError:
+                        if not self._marks:
+                            # Before any await: a mark from now on starts a new writer.
+                            self._marking = False
+                            return
+                group = self._marks[:_MARKS_PER_COMMIT]
+                del self._marks[:_MARKS_PER_COMMIT]
+                marks = sorted(((r, m, n) for r, m, n, _ in group), key=lambda x: x[0].id)
+                began = time.monotonic()
+                try:
+                    kept = await self._mark_group(marks)
+                except Exception as exc:
+                    for *_, done in group:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                log.debug(
+                    "sent marks written",
+                    extra={"marks": len(group), "ms": round((time.monotonic() - began) * 1000, 1)},
+                )
+                for row, _, _, done in group:
+                    if not done.done():
+                        done.set_result(row.id in kept)
+        finally:
+            self._marking = False
+            await self._drop_mark_connection()
+
+    async def _mark_group(
+        self, marks: Sequence[tuple[OutboxRow, str | None, dt.datetime]]
+    ) -> set[int]:
+        if self.engine.dialect.name == "postgresql":
+            try:
+                return await self._mark_group_held(marks)
+            except (sa_exc.DBAPIError, OSError) as exc:
+                # The held connection broke: the ordinary transaction (pool, retries) decides.
+                log.info("marking on the held connection failed: %s", type(exc).__name__)
+                await self._drop_mark_connection()
+        return await self._mark_group_executemany(marks)
+
+    async def _mark_group_held(
+        self, marks: Sequence[tuple[OutboxRow, str | None, dt.datetime]]
+    ) -> set[int]:
+        if self._mark_conn is None:
+            conn = await self.engine.connect()
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            # Asynchronous commit: the mark is visible to every replica when the statement
+            # returns, without waiting for the WAL flush (measured: 16 ms at the median on a
+            # busy disk, against 1-6 ms). Only a crash of PostgreSQL itself within ~0.6 s
+            # (3 x wal_writer_delay) can lose a mark: that row is then re-sent after its lease,
+            # a duplicate as after a replica crash, never a lost message.
+            await conn.execute(text("SET synchronous_commit TO off"))
+            self._mark_conn = conn
+        for _, _, now in marks:
+            if now.tzinfo is None:
+                raise ValueError(f"timestamps must be aware datetimes, not {now!r}")
+        result = await self._mark_conn.execute(
+            _MARK_SENT_PG,
+            {
+                "ids": [row.id for row, _, _ in marks],
+                "attempts": [row.attempts for row, _, _ in marks],
+                "messages": [None if m is None else m[:200] for _, m, _ in marks],
+                "at": [now.astimezone(dt.UTC) for _, _, now in marks],
+                "worker": self.worker,
+            },
+        )
+        return {int(found) for found in result.scalars()}
+
+    async def _mark_group_executemany(
+        self, marks: Sequence[tuple[OutboxRow, str | None, dt.datetime]]
+    ) -> set[int]:
+        params = [
+            {
+                "m_id": row.id,
+                "m_attempts": row.attempts,
+                "m_message": None if message_id is None else message_id[:200],
+                "m_at": now,
+            }
+            for row, message_id, now in marks
+        ]
+        statement = (
+            update(outbox)
+            .where(
+                outbox.c.id == bindparam("m_id"),
+                outbox.c.attempts == bindparam("m_attempts"),
+                outbox.c.status == "claimed",
+                outbox.c.claimed_by == self.worker,
+            )
+            .values(
+                status="sent",
+                finished_at=bindparam("m_at"),
+                lease_until=None,
+                message_id=bindparam("m_message"),
+            )
+        )
+        fences = [(row.id, row.attempts) for row, _, _ in marks]
+
+        async def work(conn: AsyncConnection) -> set[int]:
+            await conn.execute(statement, params)
+            # An executemany reports no per-row count: read back which marks took. A row
+            # another replica re-claimed has another claimed_by (or attempts).
+            found = await conn.execute(
+                select(outbox.c.id).where(
+                    tuple_(outbox.c.id, outbox.c.attempts).in_(fences),
+                    outbox.c.status == "sent",
+                    outbox.c.claimed_by == self.worker,
+                )
+            )
+            return {int(found_id) for found_id in found.scalars()}
+
+        return await self.write(work)
+
+    async def _drop_mark_connection(self) -> None:
+        conn, self._mark_conn = self._mark_conn, None
+        if conn is None:
+            return
+        try:
+            # Back to the pool with the server's default: ledger writes keep synchronous commit.
+            await conn.execute(text("RESET synchronous_commit"))
+        except Exception:
+            log.debug("resetting the marks connection failed", exc_info=True)
+            await conn.invalidate()  # never reused with asynchronous commit
+        try:
+            await conn.close()
+        except Exception:  # already broken: the pool discards it
+            log.debug("closing the marks connection failed", exc_info=True)
+
     async def retry_later(self, row: OutboxRow, due: dt.datetime, error: str) -> bool:
         """Give a claimed row back as pending, due again at ``due``."""
 
@@ -478,6 +677,39 @@ class Outbox:
                 .values(status="pending", claimed_by=None, lease_until=None)
             )
             return bool(result.rowcount)
+
+        return await self.write(work)
+
+    async def release_all(self, rows: Sequence[OutboxRow]) -> int:
+        """Give back, in one transaction, claimed rows this worker has not started (a stop).
+
+        Each row goes back to ``pending`` with its lease cleared and the claim not counted as
+        an attempt, so another replica takes it on its next tick. Fenced like :meth:`finish`:
+        a row this worker no longer holds is left alone.
+
+        Returns:
+            How many rows were given back.
+        """
+        if not rows:
+            return 0
+        fences = [(row.id, row.attempts) for row in rows]
+
+        async def work(conn: AsyncConnection) -> int:
+            result = await conn.execute(
+                update(outbox)
+                .where(
+                    tuple_(outbox.c.id, outbox.c.attempts).in_(fences),
+                    outbox.c.status == "claimed",
+                    outbox.c.claimed_by == self.worker,
+                )
+                .values(
+                    status="pending",
+                    claimed_by=None,
+                    lease_until=None,
+                    attempts=outbox.c.attempts - 1,
+                )
+            )
+            return int(result.rowcount)
 
         return await self.write(work)
 

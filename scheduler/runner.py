@@ -5,14 +5,17 @@ This is the only module that imports APScheduler. Each process runs its own
 sharing a persistent job store between processes (they would each run the job), and nothing
 here needs one, because every tick asks the database what is due and claims it. A tick that is
 still running when the next one is due is skipped (``max_instances=1``), missed wake-ups are
-coalesced into one, and stopping lets a running tick finish its sends, so that a clean stop
-never leaves a claimed row to wait for its lease.
+coalesced into one. Stopping (SIGTERM) stops the timer, gives every claimed row not yet started
+back at once and lets the sends under way finish and be marked, within a grace period: a clean
+stop leaves no claim to wait for its lease (README, "Running several replicas on PostgreSQL").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -20,10 +23,16 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from scheduler import SERVICE
+from scheduler.service import StopReport
+
 if TYPE_CHECKING:
     from bot.app import Core
 
-__all__ = ["JOB_ID", "start"]
+__all__ = ["JOB_ID", "Stop", "start"]
+
+Stop = Callable[[], Awaitable[StopReport]]
+"""Stops the timer and the running tick; returns what became of the claimed rows."""
 
 log = logging.getLogger("kpibot.scheduler")
 
@@ -31,18 +40,19 @@ JOB_ID = "kpibot-tick"
 """The wake-up job's stable id."""
 
 
-async def start(
-    core: Core, *, every: float = 30.0, stop_timeout: float = 60.0
-) -> Callable[[], Awaitable[None]]:
+async def start(core: Core, *, every: float = 30.0, grace: float = 30.0) -> Stop:
     """Start waking ``core.tick(core.clock.now())`` every ``every`` seconds, at once first.
 
     Args:
         core: The bot core (with the scheduler installed in ``core.ticks``).
         every: Seconds between wake-ups.
-        stop_timeout: How long stopping waits for a running tick to finish its sends.
+        grace: How long stopping waits for the sends under way to finish
+            (``SHUTDOWN_GRACE_SECONDS``).
 
     Returns:
-        An async function that stops the timer and waits for a running tick.
+        An async function that stops: no new tick, no new claim, unstarted claims given back at
+        once, the running tick's sends under way finished (or, after ``grace``, cancelled and
+        left to their lease).
     """
     running: set[asyncio.Task[None]] = set()
 
@@ -71,21 +81,31 @@ async def start(
         coalesce=True,
         max_instances=1,
         misfire_grace_time=max(int(every), 1),
-        next_run_time=core.clock.now(),
+        # APScheduler keeps wall-clock time, whatever clock the core's work runs on.
+        next_run_time=dt.datetime.now(dt.UTC),
     )
     scheduler.start()
     log.info("scheduler started", extra={"every": every})
 
-    async def stop() -> None:
+    async def stop() -> StopReport:
         scheduler.shutdown(wait=False)
+        service = core.router.services.get(SERVICE)
+        report = StopReport()
+        if service is not None:
+            report = await service.begin_stop()
         # shutdown() is posted to the loop; let it run before waiting on the tick.
         await asyncio.sleep(0)
+        left = 0
         if running:
-            done, _ = await asyncio.wait(set(running), timeout=stop_timeout)
+            done, _ = await asyncio.wait(set(running), timeout=grace)
+            left = 0 if service is None else service.in_flight()
             for task in set(running) - done:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        log.info("scheduler stopped")
+        if service is not None:
+            report = await service.end_stop(report, left)
+        log.info("scheduler stopped", extra=dataclasses.asdict(report))
+        return report
 
     return stop

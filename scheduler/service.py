@@ -13,7 +13,9 @@
    due at its own time (deferred past quiet hours), and ``/ack`` cancels the ones not yet sent.
 
 While a batch is being sent, a heartbeat renews its lease, so only a replica that *died* loses
-its claims; a claim is never sent after its lease could have expired.
+its claims; a claim is never sent after its lease could have expired. A replica that is told to
+stop (:meth:`SchedulerService.begin_stop`) claims nothing more, gives back every claimed row it
+has not started, in one transaction, and lets the sends under way finish and be marked.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from scheduler.tables import JOB_CHAT, outbox
 if TYPE_CHECKING:
     from bot.app import Core
 
-__all__ = ["SchedulerService", "default_worker"]
+__all__ = ["SchedulerService", "StopReport", "default_worker"]
 
 log = logging.getLogger("kpibot.scheduler")
 
@@ -62,6 +64,20 @@ MAX_BACKOFF = dt.timedelta(minutes=30)
 def default_worker() -> str:
     """A claim name unique to this process: host, pid and a random suffix."""
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class StopReport:
+    """What a stopping replica did with the rows it had claimed (logged with ``stopped``)."""
+
+    released: int = 0
+    """Claimed rows not started, given back (pending) at once for the other replicas."""
+    in_flight: int = 0
+    """Sends (and jobs) under way when the stop began."""
+    settled: int = 0
+    """Of those, the ones that finished and were marked (sent, failed...) before the exit."""
+    left_to_lease: int = 0
+    """Still under way when the grace period ran out: cancelled, retried after their lease."""
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -109,6 +125,9 @@ class SchedulerService:
         self.batch = batch
         self.concurrency = concurrency
         self._deals: dict[str, tuple[int, Deal]] = {}
+        self._stopping = False
+        self._batches: set[_Batch] = set()
+        self._released = 0
 
     @property
     def lease(self) -> dt.timedelta:
@@ -147,6 +166,50 @@ class SchedulerService:
         lag = 0.0 if oldest is None else max((present - oldest).total_seconds(), 0.0)
         metrics.OUTBOX_LAG.set(lag)
         metrics.ESCALATIONS_OPEN.set(opened)
+
+    # ---------------------------------------------------------------------- stop
+
+    async def begin_stop(self) -> StopReport:
+        """Stop claiming, and give back at once every claimed row whose work has not started.
+
+        The rows given back are pending again with their lease cleared, so the other replicas
+        take them on their next tick instead of after the lease. Sends under way go on; wait
+        for the running tick, then call :meth:`end_stop`.
+
+        Returns:
+            How many rows were given back and how many sends were under way.
+        """
+        self._stopping = True
+        rows = [row for batch in self._batches for row in batch.give_back()]
+        in_flight = self.in_flight()
+        await self._give_back(rows)
+        return StopReport(released=self._released, in_flight=in_flight)
+
+    def in_flight(self) -> int:
+        """Sends (and jobs) under way now."""
+        return sum(batch.in_flight() for batch in self._batches)
+
+    async def end_stop(self, report: StopReport, left: int) -> StopReport:
+        """Wait for the last ``sent`` marks, and give the final counts.
+
+        Args:
+            report: What :meth:`begin_stop` returned.
+            left: Sends still under way when the grace period ran out (then cancelled).
+        """
+        await self.store.marks_written()
+        return dataclasses.replace(
+            report,
+            released=self._released,
+            settled=max(report.in_flight - left, 0),
+            left_to_lease=left,
+        )
+
+    async def _give_back(self, rows: Sequence[OutboxRow]) -> None:
+        try:
+            self._released += await self.store.release_all(rows)
+        except Exception:
+            # The database is gone: the rows wait for their lease, as after a crash.
+            log.exception("could not give back the claimed rows; they wait for their lease")
 
     # ------------------------------------------------------------------- enqueue
 
@@ -239,20 +302,29 @@ class SchedulerService:
         last renewal found it still held.
         """
         for _ in range(max_rounds):
+            if self._stopping:
+                return
             claimed_at = self._monotonic()
             rows = await self.store.claim(now, self.lease, self.batch, at=self.core.clock.now())
             if not rows:
                 return
+            if self._stopping:  # the stop began while this claim was being made
+                await self._give_back(rows)
+                return
             batch = _Batch({row.id: row for row in rows}, claimed_at + self._safe_lease())
+            self._batches.add(batch)
             heartbeat = asyncio.create_task(self._heartbeat(batch))
             try:
                 for row in (r for r in rows if r.is_job):
+                    if not batch.start(row):
+                        continue  # given back by a stop
                     try:
                         await self._run_job(row, now)
                     finally:
                         batch.done(row)
                 await self._send_all([r for r in rows if not r.is_job], batch)
             finally:
+                self._batches.discard(batch)
                 heartbeat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await heartbeat
@@ -405,6 +477,8 @@ class SchedulerService:
 
     async def _send(self, row: OutboxRow, batch: _Batch) -> bool:
         """Send one claimed row; whether it was delivered."""
+        if row.id in batch.given_back:
+            return False
         now = self.core.clock.now()
         if row.escalation_id is not None:
             status = await self.store.escalation_status(row.escalation_id)
@@ -423,10 +497,14 @@ class SchedulerService:
         port = self.core.port_for(row.chat)
         if port is not None and not paces_itself(port) and port.platform in self.pacer.limits:
             await self.pacer.wait(row.chat, cost=1 + len(msg.files))
+        if not batch.start(row):
+            return False  # a stop gave it back while it waited: another replica sends it
         if not batch.covers(row, self._monotonic()):
             # Our claim may have expired: another replica may take the row; never race it.
             await self.store.release(row)
             return False
+        # Nothing may await between start() and deliver(): a stop gives back exactly the rows
+        # not started, and every started one is sent and marked.
         try:
             delivered = await self.core.deliver(msg)
         except Exception as exc:  # an adapter should not raise; never let one stop the batch
@@ -434,7 +512,7 @@ class SchedulerService:
             delivered = Delivered(ok=False, error=type(exc).__name__)
         now = self.core.clock.now()
         if delivered.ok:
-            if not await self.store.finish(row, "sent", now, message_id=delivered.message_id):
+            if not await self.store.mark_sent(row, delivered.message_id, now):
                 log.warning("sent after losing the claim", extra={"row": row.id, "to": row.chat})
             return True
         error = delivered.error or "refused"
@@ -474,15 +552,41 @@ class SchedulerService:
 
 
 class _Batch:
-    """The rows of one claim still being worked on, and until when the lease surely holds."""
+    """The rows of one claim still being worked on, and until when the lease surely holds.
+
+    A row is *started* from the moment its send (or job) begins; until then a stop may give it
+    back. Both happen without an ``await`` in between, so no row is both sent and given back.
+    """
 
     def __init__(self, held: dict[int, OutboxRow], safe_until: float) -> None:
         self.held = held
         self.safe_until = safe_until
         self.lost: set[int] = set()
+        self.started: set[int] = set()
+        self.given_back: set[int] = set()
+
+    def start(self, row: OutboxRow) -> bool:
+        """Mark a row's work as begun; False when a stop already gave it back."""
+        if row.id in self.given_back:
+            return False
+        self.started.add(row.id)
+        return True
+
+    def give_back(self) -> list[OutboxRow]:
+        """Take every held row not started out of the batch (a stop releases them)."""
+        rows = [row for row_id, row in self.held.items() if row_id not in self.started]
+        for row in rows:
+            self.given_back.add(row.id)
+            del self.held[row.id]
+        return rows
+
+    def in_flight(self) -> int:
+        """Rows started and not done."""
+        return len(self.started)
 
     def done(self, row: OutboxRow) -> None:
         self.held.pop(row.id, None)
+        self.started.discard(row.id)
 
     def renewed(self, kept: set[int], safe_until: float) -> None:
         self.lost |= set(self.held) - kept

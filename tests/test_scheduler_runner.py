@@ -8,6 +8,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 from bot.core import SystemClock
 from scheduler import runner
@@ -15,9 +16,10 @@ from scheduler import runner
 
 @dataclass
 class FakeCore:
-    """What the runner needs: a clock and ``tick``."""
+    """What the runner needs: a clock, ``tick`` and the router's services (no scheduler)."""
 
     clock: SystemClock = field(default_factory=SystemClock)
+    router: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(services={}))
     ticks: list[dt.datetime] = field(default_factory=list)
     ticked: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event | None = None

@@ -3,7 +3,7 @@ random point, and a fresh process resumes after each kill.
 
 70 deals share a Monday 09:00 recap, each linked to three chats: 70 recap jobs, then 210
 messages. One scheduler process at a time works through them (the replica of
-``tests/test_scheduler_multiprocess.py``: lease 3 s, batches of 20, 4 chats at once, each send
+``tests/reliability/fanout_replica.py``: lease 3 s, batches of 20, 4 chats at once, each send
 logged *before* 0.1 s of simulated platform latency, so a kill in that latency is a message the
 platform accepted but the outbox never marked sent). Each run is killed at a point drawn from a
 seeded RNG: after its first claim (a job being decided, or a batch being sent), after 0 to 3
@@ -42,7 +42,7 @@ from sqlalchemy import func, select
 from kpi.db import make_engine
 from scheduler import messages
 from scheduler.tables import JOB_CHAT, outbox
-from tests.test_scheduler_multiprocess import (
+from tests.reliability.fanout_replica import (
     BASE,
     CHATS_PER_DEAL,
     CONCURRENCY,
