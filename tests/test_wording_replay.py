@@ -32,23 +32,29 @@ def say(at: str, chat: str, user: str, text: str, *, name: str, message_id: str)
 def deal_text(locale: str) -> str:
     """The demo deal in ``locale``; viewers carry the deal's own label."""
     text = DEAL.replace("locale: zh", f"locale: {locale}")
+    plain = "  viewers: {description: 当日直播间观看人数（去重）, kind: count}\n"
+    assert plain in text, "the demo deal's viewers line changed; update this test"
     return text.replace(
-        "  viewers: 当日直播间观看人数（去重）\n",
-        "  viewers:\n    description: 当日直播间观看人数（去重）\n"
+        plain,
+        "  viewers:\n    description: 当日直播间观看人数（去重）\n    kind: count\n"
         "    label: {zh: 场观人数, en: unique viewers}\n",
     )
 
 
-def week(gmv_by_day: dict[int, tuple[int, int]]) -> list[dict[str, Any]]:
-    """Both sides report each day of week 45 at 20:30/20:40 (seller, agency figures)."""
+def week(
+    gmv_by_day: dict[int, tuple[int, int]], spend_by_day: dict[int, int] | None = None
+) -> list[dict[str, Any]]:
+    """Both sides report each day of week 45 at 20:30/20:40 (seller, agency figures); both
+    report the day's ad_spend (5,000 unless ``spend_by_day`` says otherwise)."""
     lines = []
     for day, (seller, agency) in gmv_by_day.items():
+        spend = (spend_by_day or {}).get(day, 5000)
         lines.append(
             say(
                 f"2026-11-{day:02d}T20:30:00{CST}",
                 SHARED,
                 BOSS,
-                f"/report 成交额 {seller} 订单数 300 广告消耗 5000 退款 600 场观人数 9000",
+                f"/report 成交额 {seller} 订单数 300 广告消耗 {spend} 退款 600 场观人数 9000",
                 name="王总",
                 message_id=f"s{day}",
             )
@@ -58,7 +64,7 @@ def week(gmv_by_day: dict[int, tuple[int, int]]) -> list[dict[str, Any]]:
                 f"2026-11-{day:02d}T20:40:00{CST}",
                 AGENCY_CHAT,
                 LIN,
-                f"/report gmv {agency} orders 300 spend 5000 refunds 600 viewers 9000",
+                f"/report gmv {agency} orders 300 spend {spend} refunds 600 viewers 9000",
                 name="林晓",
                 message_id=f"a{day}",
             )
@@ -71,10 +77,12 @@ def texts(sent: list[dict[str, Any]], at: str, to: str | None = None) -> list[st
     return [m["text"] for m in sent if m["at"].startswith(at) and (to is None or m["to"] == to)]
 
 
-async def play(locale: str, extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def play(
+    locale: str, extra: list[dict[str, Any]], *, spend: dict[int, int] | None = None
+) -> list[dict[str, Any]]:
     steady = {d: (14000, 14000) for d in range(2, 9)}
     steady[4] = (14000, 16000)  # a disagreement on Wednesday
-    lines = [*week(steady), *extra, tick(f"2026-11-09T10:30:00{CST}")]
+    lines = [*week(steady, spend), *extra, tick(f"2026-11-09T10:30:00{CST}")]
     return await replay(deal_text(locale), by_time(lines))
 
 
@@ -147,12 +155,20 @@ async def test_escalations_due_to_one_person_at_one_moment_go_as_one_message_and
     locale: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Saturday 11:00: roi warned twice in a row and Wednesday's disagreement open for two
-    days both escalate; each contact gets one message listing both, with one /ack hint."""
+    days both escalate; each contact gets one message listing both, with one /ack hint.
+
+    Pace counts the days up to yesterday, and Wednesday's pending gmv does not count while
+    its ad_spend does. With 3,000 a day spent Monday to Wednesday roi stays on pace on
+    Thursday (28,000 / 9,000 = 3.11); 8,000 a day from Thursday on puts it behind on Friday
+    (42,000 / 17,000 = 2.47, 82%) and again on Saturday (56,000 / 25,000 = 2.24, 75%): a
+    warning at two checks in a row, at the very check where the disagreement turns 48 hours
+    old."""
     register_escalation_routes(monkeypatch)
     ack = say(
         f"2026-11-07T12:00:00{CST}", SHARED, BOSS, "/ack 已跟进", name="王总", message_id="ack"
     )
-    sent = await play(locale, [ack])
+    spend = {2: 3000, 3: 3000, 4: 3000, 5: 8000, 6: 8000, 7: 8000, 8: 8000}
+    sent = await play(locale, [ack], spend=spend)
     at_once = [
         m for m in sent if m["at"].startswith("2026-11-07T11:00") and m["to"] == f"dm:{BOSS}"
     ]
