@@ -1433,7 +1433,11 @@ def test_dates_outside_the_calendar_range_are_rejected() -> None:
 # -- metric labels (issue 13) -------------------------------------------------------------------
 
 CHINESE = CHINESE_PATH.read_text(encoding="utf-8")
-VIEWERS = "  viewers: 当日直播间观看人数（去重）\n"
+VIEWERS = "  viewers: {description: 当日直播间观看人数（去重）, kind: count}\n"
+
+
+def test_the_chinese_demo_still_has_the_viewers_line_these_tests_replace() -> None:
+    assert VIEWERS in CHINESE
 
 
 def test_a_metric_may_set_its_label_per_language() -> None:

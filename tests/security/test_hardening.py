@@ -285,7 +285,8 @@ async def test_a_huge_unknown_word_gets_one_short_answer(
     await asyncio.sleep(0.2)
     [reply] = tg.texts(GROUP)
     assert len(reply) < 300
-    assert "x" * 63 in reply and "x" * 65 not in reply
+    # At most 40 characters of a typed word are quoted back (issue 13): 39 and an ellipsis.
+    assert "x" * 39 + "…" in reply and "x" * 40 not in reply
 
 
 async def test_a_full_reply_backlog_answers_503_and_telegram_redelivers(
