@@ -95,8 +95,9 @@ def fee_line_text(
 ) -> str:
     """How one fee line was computed, in words a person can check by hand.
 
-    ``values`` are the figures the statement used (the period to date when omitted): a
-    commission on a sum names the inputs it counted as 0 because nobody reported them."""
+    ``values`` are the figures the statement used (pass ``statement.values``; the period to
+    date when omitted): a commission on a sum names the inputs it counted as 0 because
+    nobody reported them."""
     d: Mapping[str, Any] = line.detail
     if line.kind == "base":
         text = t("fee.base_trial") if d.get("trial") else t("fee.base")

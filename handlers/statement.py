@@ -125,7 +125,7 @@ def _rows(t: T, snap: Snapshot, statement: FeeStatement, view: str) -> list[Row]
             snap.period.label,
             view,
             line.kind,
-            fee_line_text(t, deal, line, snap),
+            fee_line_text(t, deal, line, snap, statement.values),
             str(line.amount),
             statement.currency,
         )

@@ -1181,16 +1181,7 @@ def _top(r: _Reader, fields: dict[str, Node]) -> dict[str, Any]:
         values[key] = r.choice(fields[key], key, options) if key in fields else default
     values["starts"] = r.optional(fields, "starts", "", r.date)
     values["effective"] = r.optional(fields, "effective", "", r.date)
-    # issue 12: a deal may end; its last period is clipped and prorated like the first.
-    values["ends"] = r.optional(fields, "ends", "", r.date)
-    ends, starts = values["ends"], values["starts"]
-    if ends is not None and starts is not None and ends < starts:
-        r.problem(
-            "ends",
-            fields["ends"],
-            f"the deal ends ({ends}) before it starts ({starts}); write a date on or after "
-            "starts:",
-        )
+    values["ends"] = _ends(r, fields, values["starts"])
     values["tolerance"] = (
         r.rate(fields["tolerance"], "tolerance", "2%") if "tolerance" in fields else Decimal("0.02")
     )
@@ -1203,6 +1194,18 @@ def _top(r: _Reader, fields: dict[str, Node]) -> dict[str, Any]:
         if trial is not None and "periods" in trial:
             values["trial_periods"] = r.integer(trial["periods"], "trial.periods", 0, "1")
     return values
+
+
+def _ends(r: _Reader, fields: dict[str, Node], starts: dt.date | None) -> dt.date | None:
+    """``ends:``, the deal's last day (issue 12): its last period is clipped and prorated."""
+    ends = r.optional(fields, "ends", "", r.date)
+    if ends is not None and starts is not None and ends < starts:
+        r.problem(
+            "ends",
+            fields["ends"],
+            f"the deal ends ({ends}) before it starts ({starts}); write a date on or after starts:",
+        )
+    return ends
 
 
 def _known_zone(name: str) -> bool:
@@ -1233,8 +1236,7 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
         fees, trial_fees = _fees(r, fields["fees"], names, values["trial_periods"])
     elif values["trial_periods"]:
         trial_fees = fees
-    members_given = _members(r, fields["members"]) if "members" in fields else {}
-    members_given = members_given or {}
+    members_given = (_members(r, fields["members"]) if "members" in fields else None) or {}
     admins = tuple(
         person
         for person, _ in (

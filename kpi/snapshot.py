@@ -43,10 +43,10 @@ class Snapshot:
     totals: Totals
     projected: dict[str, Decimal | None]
     statuses: list[TargetStatus]
+    targets: tuple[Target, ...]
+    """The period's targets: the deal's, prorated when the period is clipped (issue 12)."""
     entries: list[Entry] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
-    targets: tuple[Target, ...] = ()
-    """The period's targets: the deal's, prorated when the period is clipped (issue 12)."""
 
     @property
     def trial(self) -> bool:

@@ -22,6 +22,7 @@ from bot.i18n import join_list, label_sep, metric_label, t
 from handlers.kpi import (
     disagreement_lines,
     flatten,
+    period_notes,
     period_title,
     rich_message,
     status_line,
@@ -234,7 +235,11 @@ async def build_recap(
             (tr("recap.by_day"), [*by_day, totals]),
             (
                 period_title(tr, snap),
-                [status_line(tr, terms, s, snap) for s in snap.statuses] + fee_lines(tr, snap),
+                [
+                    *(status_line(tr, terms, s, snap) for s in snap.statuses),
+                    *fee_lines(tr, snap),
+                    *period_notes(tr, snap),  # days not reported, a clipped period
+                ],
             ),
             (tr("kpi.disagreements"), disagreement_lines(tr, snap)),
             (None, missed_lines(tr, deal, missed)),

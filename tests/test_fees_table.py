@@ -12,6 +12,7 @@ import pytest
 
 from handlers.fee import fee_rich, final_rich, totals_text
 from handlers.kpi import flatten, kpi_rich
+from handlers.statement import current_view
 from kpi.dealfile import load_deal
 from kpi.errors import DealFileError
 from kpi.fees import FeeStatement, FeeView, commission_for, compute_fee, shortfall, target_met
@@ -1151,3 +1152,13 @@ def test_roi_over_zero_ad_spend_is_undefined_in_kpi_and_fee_and_deducts_nothing(
     fee_text = flatten(fee_rich(translator("en"), snap))
     assert "deduction: roi has no figure (not reported or undefined), not judged: none" in fee_text
     assert "• roi: undefined at this pace, not judged" in fee_text
+
+
+def test_the_statement_rows_describe_each_view_with_its_own_figures() -> None:
+    snap = _snap(DEMO_DEAL, dt.date(2026, 11, 10), NO_REFUNDS)
+    view = current_view(translator("en"), snap)
+    commission = {row[1]: row[3] for row in view.rows if row[2] == "commission"}
+    # To date net_gmv 20,000; projected 20,000 x 30 / 10 = 60,000; both name the refunds.
+    assert commission["to_date"].startswith("commission on net_gmv 20,000:")
+    assert commission["projected"].startswith("commission on net_gmv 60,000:")
+    assert all("refunds not reported, counted as 0" in text for text in commission.values())

@@ -77,6 +77,23 @@ async def test_recap_keeps_its_local_time_across_the_daylight_saving_change() ->
     assert first["files"] == ["gmv-2026-10.png"]
 
 
+async def test_recap_week_totals_show_a_dash_for_what_nobody_reported() -> None:
+    """Only gmv is reported (1,700 on Nov 2-4): the week's other totals are "—", not 0;
+    net_gmv counts the unreported refunds as 0, roi over no ad spend has no value."""
+    text = deal_yaml(schedule="schedule:\n  recap: mon 09:00\n")
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        *(say(f"2026-11-0{d}T21:00:00-08:00", SELLER, "/report gmv 1700") for d in (2, 3, 4)),
+        tick("2026-11-09T09:00:00-08:00"),
+    ]
+    sent = await replay(text, lines)
+    recap = next(m for m in of_kind(sent, "recap") if m["at"] == "2026-11-09T09:00:00-08:00")
+    assert (
+        "Week totals: gmv 5,100 · orders — · ad_spend — · refunds — · net_gmv 5,100 · roi —"
+    ) in recap["text"]
+    assert "orders 0" not in recap["text"] and "refunds 0" not in recap["text"]
+
+
 async def test_recap_follows_the_deal_locale() -> None:
     text = deal_yaml(locale="zh", schedule="schedule:\n  recap: mon 09:00\n")
     lines = [
