@@ -47,6 +47,72 @@ def _prorated(t: T, d: Mapping[str, Any], deal: Deal, snap: Snapshot) -> str:
     )
 
 
+def _points(t: T, fraction: Decimal) -> str:
+    """Percentage points (``3.4pt``, ``3.4 个百分点``) of a difference between two rates."""
+    return t("contracts.points", points=_pct(fraction).removesuffix("%"))
+
+
+def score_shares(t: T, deal: Deal, shares: Any) -> str:
+    """Each weighted target's share of the score (``GMV 75% × 60% = 45%``), listed."""
+    parts = []
+    for share in shares:
+        words = {"metric": label(deal, share.target.metric), "weight": _pct(share.target.weight)}
+        if share.achievement is None:
+            parts.append(t("contracts.share_missing", **words))
+        else:
+            parts.append(
+                t(
+                    "contracts.share",
+                    achievement=_pct(share.achievement),
+                    share=_pct(share.share),
+                    **words,
+                )
+            )
+    return fmt_list(deal, parts)
+
+
+def _performance_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
+    """The score, the floor when it applies, and each target's share."""
+    score = _pct(d["score"])
+    if d["below_floor"]:
+        text = t("contracts.performance_floor", score=score, floor=_pct(d["floor"]))
+    else:
+        text = t("contracts.performance", score=score, full=fmt_money(deal, d["full"]))
+    text += t("contracts.score_shares", shares=score_shares(t, deal, d["shares"]))
+    if d["missing"]:
+        names = fmt_list(deal, (label(deal, m) for m in d["missing"]))
+        text += t("contracts.score_missing", names=names)
+    return text
+
+
+def _guarantee_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
+    """Whether the guarantee was met, and how the refund was reckoned."""
+    metric = d["metric"]
+    words = {
+        "metric": label(deal, metric),
+        "actual": fmt_value(deal, metric, d["actual"]),
+        "at_least": fmt_value(deal, metric, d["at_least"]),
+    }
+    if d["actual"] is None:
+        return t("contracts.guarantee_undefined", **words)
+    if not d["shortfall"]:
+        return t("contracts.guarantee_met", **words)
+    of = t("fee.of_base") if d["of"] == "base" else t("contracts.of_fees")
+    text = t(
+        f"contracts.guarantee_{d['refund']}",
+        short=_pct(d["shortfall"]),
+        steps=d["steps"],
+        step=_pct(d["step"] or Decimal(0)),
+        per_step=_pct(d["per_step"] or Decimal(0)),
+        of=of,
+        of_amount=fmt_money(deal, d["of_amount"]),
+        **words,
+    )
+    if d.get("bound"):
+        text += t(f"sem.bound_{d['bound']}", amount=fmt_money(deal, d["bound_amount"]), of=of)
+    return text
+
+
 def _deduction_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
     """How the deduction was judged: undefined, met, under one step, or its steps and bound."""
     metric = d["metric"]
@@ -56,13 +122,14 @@ def _deduction_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
     if d["actual"] is None:
         return t("sem.deduction_undefined", metric=name)
     at_most = d["direction"] == "at_most"
+    points = d.get("unit") == "points"
     words = {
         "metric": name,
         "actual": fmt_value(deal, metric, d["actual"]),
         "target": fmt_value(deal, metric, d["target"]),
-        "short": _pct(d["shortfall"]),
-        "over": _pct(d["shortfall"]),
-        "step": _pct(d["step"]),
+        "short": _points(t, d["points"]) if points else _pct(d["shortfall"]),
+        "over": _points(t, d["points"]) if points else _pct(d["shortfall"]),
+        "step": _points(t, d["step"]) if points else _pct(d["step"]),
     }
     if not d["shortfall"]:
         return t("sem.deduction_within" if at_most else "fee.deduction_none", **words)
@@ -122,6 +189,10 @@ def fee_line_text(
         return t("fee.bonus_unmet", when=unmet or when)
     if line.kind == "deduction":
         return _deduction_text(t, deal, d)
+    if line.kind == "performance":
+        return _performance_text(t, deal, d)
+    if line.kind == "guarantee":
+        return _guarantee_text(t, deal, d)
     if line.kind == "minimum":
         text = t("fee.minimum", minimum=fmt_money(deal, d["minimum"]))
         return text + _prorated(t, d, deal, snap)
@@ -131,11 +202,14 @@ def fee_line_text(
 def statement_lines(t: T, deal: Deal, statement: FeeStatement, snap: Snapshot) -> list[str]:
     """Every line with its amount, then the total."""
     sep = label_sep(deal.locale)
-    return [
+    lines = [
         f"• {fee_line_text(t, deal, line, snap, statement.values)}{sep}"
         f"{fmt_money(deal, line.amount)}"
         for line in statement.lines
     ]
+    if statement.owed_by_agency:
+        lines.append(t("contracts.owed", amount=fmt_money(deal, statement.owed_by_agency)))
+    return lines
 
 
 def totals_text(deal: Deal, values: Mapping[str, Decimal | None]) -> str:
@@ -144,30 +218,40 @@ def totals_text(deal: Deal, values: Mapping[str, Decimal | None]) -> str:
     return fmt_list(deal, (fmt_pair(deal, name, values.get(name)) for name in deal.metrics))
 
 
+def _effects(t: T, snap: Snapshot, projected: FeeStatement, metric: str) -> list[str]:
+    """What one metric's projected figure does to each term that names it."""
+    deal, plan = snap.deal, snap.plan
+    target = deal.target_for(metric)
+    value = projected.values.get(metric)
+    effects = []
+    if any(metric in bonus.when for bonus in plan.bonuses) and target is not None:
+        met = target_met(target, value)
+        effects.append(t("fee.effect_bonus_kept" if met else "fee.effect_bonus_lost"))
+    performance = projected.line("performance")
+    if performance is not None:
+        effects.extend(
+            t("contracts.effect_share", share=_pct(share.share))
+            for share in performance.detail["shares"]
+            if share.target.metric == metric and share.achievement is not None
+        )
+    for line in (*projected.lines_of("deduction"), *projected.lines_of("guarantee")):
+        if line.detail["metric"] == metric and line.amount:
+            key = (
+                "fee.effect_deduction" if line.kind == "deduction" else "contracts.effect_guarantee"
+            )
+            effects.append(t(key, amount=fmt_money(deal, line.amount)))
+    return effects
+
+
 def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
     """What each target's pace does to the fee ("GMV ends at 41,300, 17% short: ...")."""
     deal = snap.deal
-    plan = snap.plan
     out = []
     for status in snap.statuses:
         target = status.target
         metric = target.metric
         value = projected.values.get(metric)
-        effects = []
-        if plan.bonus is not None and metric in plan.bonus.when:
-            bonus = projected.line("bonus")
-            if target_met(target, value):
-                effects.append(t("fee.effect_bonus_kept"))
-            elif bonus is not None:
-                effects.append(t("fee.effect_bonus_lost"))
-        deduction = projected.line("deduction")
-        if (
-            plan.deduction is not None
-            and plan.deduction.on == metric
-            and deduction is not None
-            and deduction.amount
-        ):
-            effects.append(t("fee.effect_deduction", amount=fmt_money(deal, deduction.amount)))
+        effects = join_clauses(_effects(t, snap, projected, metric), deal.locale)
         if value is None:
             key = "sem.effect_undefined" if any_reported(snap, metric) else "fee.effect_no_data"
             out.append(t(key, metric=label(deal, metric)))
@@ -177,7 +261,7 @@ def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
                     "fee.effect_ok",
                     metric=label(deal, metric),
                     projected=fmt_value(deal, metric, value),
-                    effects=join_clauses(effects, deal.locale) or t("fee.effect_nothing"),
+                    effects=effects or t("fee.effect_nothing"),
                 )
             )
         else:
@@ -188,7 +272,7 @@ def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
                     projected=fmt_value(deal, metric, value),
                     target=fmt_value(deal, metric, target.value),
                     short=format_percent(shortfall(target, value), 0),
-                    effects=join_clauses(effects, deal.locale) or t("fee.effect_nothing"),
+                    effects=effects or t("fee.effect_nothing"),
                 )
             )
     return out

@@ -342,9 +342,9 @@ VARIANTS: list[tuple[str, str, str, Callable[[Deal], Any], Any]] = [
     (
         "target weight",
         "{at_least: 2.5}",
-        "{at_least: 2.5, weight: 25%}",
+        "{at_least: 2.5, weight: 100%}",  # the only weight: weights add up to 100% (issue 18)
         lambda d: d.targets[1].weight,
-        D("0.25"),
+        D("1"),
     ),
     (
         "trial switches commission off",

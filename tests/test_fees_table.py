@@ -763,6 +763,8 @@ def test_deduction_line_traces_by_hand() -> None:
         "shortfall": D("0.174"),
         "steps": D(3),
         "step": D("0.05"),
+        "unit": "relative",
+        "points": D("8700"),  # the distance past the target, read only for steps in points
         "per_step": D("0.02"),
         "of": "base",
         "of_amount": D("5000.00"),
