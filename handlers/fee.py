@@ -29,7 +29,7 @@ def _rate_parts(bands: Any, deal: Deal, metric: str) -> str:
     return " + ".join(parts) if parts else "0"
 
 
-def _pct(fraction: Decimal) -> str:
+def pct(fraction: Decimal) -> str:
     """A percentage with at most one decimal place and no trailing ``.0`` (``10%``, ``0.4%``)."""
     return format_percent(fraction, 1).replace(".0%", "%")
 
@@ -49,40 +49,42 @@ def _prorated(t: T, d: Mapping[str, Any], deal: Deal, snap: Snapshot) -> str:
 
 def _points(t: T, fraction: Decimal) -> str:
     """Percentage points (``3.4pt``, ``3.4 个百分点``) of a difference between two rates."""
-    return t("contracts.points", points=_pct(fraction).removesuffix("%"))
+    return t("contracts.points", points=pct(fraction).removesuffix("%"))
 
 
-def score_shares(t: T, deal: Deal, shares: Any) -> str:
-    """Each weighted target's share of the score (``GMV 75% × 60% = 45%``), listed."""
+def score_shares(t: T, deal: Deal, shares: Any, *, with_share: bool = True) -> str:
+    """Each weighted target's share of the score: ``GMV 75% × 60% = 45%`` listed, or (without
+    ``with_share``) the terms of the sum joined by `` + ``; ``—`` for a target with no figure."""
     parts = []
     for share in shares:
-        words = {"metric": label(deal, share.target.metric), "weight": _pct(share.target.weight)}
+        words = {"metric": label(deal, share.target.metric), "weight": pct(share.target.weight)}
         if share.achievement is None:
-            parts.append(t("contracts.share_missing", **words))
+            key = "contracts.share_missing" if with_share else "contracts.term_missing"
+            parts.append(t(key, **words))
         else:
-            parts.append(
-                t(
-                    "contracts.share",
-                    achievement=_pct(share.achievement),
-                    share=_pct(share.share),
-                    **words,
-                )
-            )
-    return fmt_list(deal, parts)
+            key = "contracts.share" if with_share else "contracts.term"
+            achievement = pct(share.achievement)
+            parts.append(t(key, achievement=achievement, share=pct(share.share), **words))
+    return fmt_list(deal, parts) if with_share else " + ".join(parts)
+
+
+def score_missing(t: T, deal: Deal, missing: Any) -> str:
+    """`` (GMV: no figure, no credit)`` for weighted targets with no figure, else empty."""
+    if not missing:
+        return ""
+    return t("contracts.score_missing", names=fmt_list(deal, (label(deal, m) for m in missing)))
 
 
 def _performance_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
-    """The score, the floor when it applies, and each target's share."""
-    score = _pct(d["score"])
+    """The score as the sum of its terms, the floor when it applies, and the amount."""
+    words = {
+        "score": pct(d["score"]),
+        "shares": score_shares(t, deal, d["shares"], with_share=False),
+        "missing": score_missing(t, deal, d["missing"]),
+    }
     if d["below_floor"]:
-        text = t("contracts.performance_floor", score=score, floor=_pct(d["floor"]))
-    else:
-        text = t("contracts.performance", score=score, full=fmt_money(deal, d["full"]))
-    text += t("contracts.score_shares", shares=score_shares(t, deal, d["shares"]))
-    if d["missing"]:
-        names = fmt_list(deal, (label(deal, m) for m in d["missing"]))
-        text += t("contracts.score_missing", names=names)
-    return text
+        return t("contracts.performance_floor", floor=pct(d["floor"]), **words)
+    return t("contracts.performance", full=fmt_money(deal, d["full"]), **words)
 
 
 def _guarantee_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
@@ -100,10 +102,10 @@ def _guarantee_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
     of = t("fee.of_base") if d["of"] == "base" else t("contracts.of_fees")
     text = t(
         f"contracts.guarantee_{d['refund']}",
-        short=_pct(d["shortfall"]),
+        short=pct(d["shortfall"]),
         steps=d["steps"],
-        step=_pct(d["step"] or Decimal(0)),
-        per_step=_pct(d["per_step"] or Decimal(0)),
+        step=pct(d["step"] or Decimal(0)),
+        per_step=pct(d["per_step"] or Decimal(0)),
         of=of,
         of_amount=fmt_money(deal, d["of_amount"]),
         **words,
@@ -127,9 +129,9 @@ def _deduction_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
         "metric": name,
         "actual": fmt_value(deal, metric, d["actual"]),
         "target": fmt_value(deal, metric, d["target"]),
-        "short": _points(t, d["points"]) if points else _pct(d["shortfall"]),
-        "over": _points(t, d["points"]) if points else _pct(d["shortfall"]),
-        "step": _points(t, d["step"]) if points else _pct(d["step"]),
+        "short": _points(t, d["points"]) if points else pct(d["shortfall"]),
+        "over": _points(t, d["points"]) if points else pct(d["shortfall"]),
+        "step": _points(t, d["step"]) if points else pct(d["step"]),
     }
     if not d["shortfall"]:
         return t("sem.deduction_within" if at_most else "fee.deduction_none", **words)
@@ -139,7 +141,7 @@ def _deduction_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
     text = t(
         "sem.deduction_over" if at_most else "fee.deduction",
         steps=d["steps"],
-        per_step=_pct(d["per_step"]),
+        per_step=pct(d["per_step"]),
         of=t(f"fee.of_{d['of']}"),
         of_amount=fmt_money(deal, d["of_amount"]),
         **words,
@@ -202,14 +204,18 @@ def fee_line_text(
 def statement_lines(t: T, deal: Deal, statement: FeeStatement, snap: Snapshot) -> list[str]:
     """Every line with its amount, then the total."""
     sep = label_sep(deal.locale)
-    lines = [
+    return [
         f"• {fee_line_text(t, deal, line, snap, statement.values)}{sep}"
         f"{fmt_money(deal, line.amount)}"
         for line in statement.lines
     ]
-    if statement.owed_by_agency:
-        lines.append(t("contracts.owed", amount=fmt_money(deal, statement.owed_by_agency)))
-    return lines
+
+
+def owed_lines(t: T, deal: Deal, statement: FeeStatement) -> list[str]:
+    """ "The agency owes the seller ¥X" when a guarantee refund took the total below zero."""
+    if not statement.owed_by_agency:
+        return []
+    return [t("contracts.owed", amount=fmt_money(deal, statement.owed_by_agency))]
 
 
 def totals_text(deal: Deal, values: Mapping[str, Decimal | None]) -> str:
@@ -230,7 +236,7 @@ def _effects(t: T, snap: Snapshot, projected: FeeStatement, metric: str) -> list
     performance = projected.line("performance")
     if performance is not None:
         effects.extend(
-            t("contracts.effect_share", share=_pct(share.share))
+            t("contracts.effect_share", share=pct(share.share))
             for share in performance.detail["shares"]
             if share.target.metric == metric and share.achievement is not None
         )
@@ -306,6 +312,7 @@ def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
                     t("fee.totals", totals=totals_text(deal, projected.values)),
                     *statement_lines(t, deal, projected, snap),
                     t("fee.total_projected", total=fmt_money(deal, projected.total)),
+                    *owed_lines(t, deal, projected),
                 ],
             ),
             (t("fee.targets"), target_effects(t, snap, projected)),
@@ -331,6 +338,7 @@ def final_rich(
                 [
                     *statement_lines(t, deal, statement, snap),
                     t("fee.total_final", total=fmt_money(deal, statement.total)),
+                    *owed_lines(t, deal, statement),
                 ],
             ),
         ],
