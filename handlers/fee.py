@@ -57,14 +57,14 @@ def score_shares(t: T, deal: Deal, shares: Any, *, with_share: bool = True) -> s
     ``with_share``) the terms of the sum joined by `` + ``; ``—`` for a target with no figure."""
     parts = []
     for share in shares:
-        words = {"metric": label(deal, share.target.metric), "weight": pct(share.target.weight)}
-        if share.achievement is None:
+        words = {"metric": label(deal, share["metric"]), "weight": pct(share["weight"])}
+        if share["achievement"] is None:
             key = "contracts.share_missing" if with_share else "contracts.term_missing"
             parts.append(t(key, **words))
         else:
             key = "contracts.share" if with_share else "contracts.term"
-            achievement = pct(share.achievement)
-            parts.append(t(key, achievement=achievement, share=pct(share.share), **words))
+            achievement = pct(share["achievement"])
+            parts.append(t(key, achievement=achievement, share=pct(share["share"]), **words))
     return fmt_list(deal, parts) if with_share else " + ".join(parts)
 
 
@@ -236,9 +236,9 @@ def _effects(t: T, snap: Snapshot, projected: FeeStatement, metric: str) -> list
     performance = projected.line("performance")
     if performance is not None:
         effects.extend(
-            t("contracts.effect_share", share=pct(share.share))
+            t("contracts.effect_share", share=pct(share["share"]))
             for share in performance.detail["shares"]
-            if share.target.metric == metric and share.achievement is not None
+            if share["metric"] == metric and share["achievement"] is not None
         )
     for line in (*projected.lines_of("deduction"), *projected.lines_of("guarantee")):
         if line.detail["metric"] == metric and line.amount:

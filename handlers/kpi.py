@@ -260,13 +260,13 @@ def score_lines(ctx_t: Any, snap: Snapshot) -> list[str]:
         ctx_t(
             "contracts.kpi_score",
             score=pct(now.value),
-            shares=score_shares(ctx_t, deal, now.shares),
+            shares=score_shares(ctx_t, deal, now.details),
             missing=score_missing(ctx_t, deal, now.missing),
         ),
         ctx_t(
             "contracts.kpi_score_projected",
             score=pct(projected.value),
-            shares=score_shares(ctx_t, deal, projected.shares),
+            shares=score_shares(ctx_t, deal, projected.details),
         ),
     ]
 

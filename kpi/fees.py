@@ -129,6 +129,26 @@ class Score:
         """The weighted metrics with no figure (they earned no credit)."""
         return tuple(s.target.metric for s in self.shares if s.achievement is None)
 
+    @property
+    def details(self) -> tuple[Mapping[str, Any], ...]:
+        """The shares as plain read-only mappings (how a fee line carries them, so that a
+        stored statement keeps them): ``metric, direction, target, weight, actual,
+        achievement, share``."""
+        return tuple(
+            MappingProxyType(
+                {
+                    "metric": s.target.metric,
+                    "direction": s.target.direction,
+                    "target": s.target.value,
+                    "weight": s.target.weight,
+                    "actual": s.actual,
+                    "achievement": s.achievement,
+                    "share": s.share,
+                }
+            )
+            for s in self.shares
+        )
+
 
 @dataclass(frozen=True)
 class FeeStatement:
@@ -468,7 +488,7 @@ def _performance_line(
         floor=performance.floor,
         cap=performance.cap,
         below_floor=below,
-        shares=score.shares,
+        shares=score.details,
         missing=score.missing,
     )
 

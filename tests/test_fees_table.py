@@ -1490,7 +1490,7 @@ def test_the_issue_example_score_traces_each_share() -> None:
     line = _run(CONTRACT_CASES[0]).line("performance")
     assert line is not None
     assert line.detail["score"] == D("0.83")
-    assert [(s.target.metric, s.achievement, s.share) for s in line.detail["shares"]] == [
+    assert [(s["metric"], s["achievement"], s["share"]) for s in line.detail["shares"]] == [
         ("gmv", D("0.75"), D("0.45")),
         ("roi", D("1.1"), D("0.22")),
         ("refund_rate", D("0.8"), D("0.16")),
