@@ -1511,3 +1511,14 @@ def test_points_steps_trace_the_points_past_the_target() -> None:
     assert line.detail["unit"] == "points"
     assert line.detail["points"] == D("0.034")  # 11.4 % - 8 % = 3.4 points
     assert line.detail["steps"] == 3
+
+
+@pytest.mark.parametrize("case", CONTRACT_CASES, ids=[c.id for c in CONTRACT_CASES])
+def test_a_contract_statement_is_stored_and_read_back_unchanged(case: Case) -> None:
+    # A locked statement is kept as JSON; the score's shares must come back as they were.
+    from kpi.statements import decode_statement, encode_statement
+
+    statement = _run(case)
+    back = decode_statement(encode_statement(statement))
+    assert back.lines == statement.lines
+    assert back.total == statement.total
