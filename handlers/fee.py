@@ -49,7 +49,9 @@ def _prorated(t: T, d: Mapping[str, Any], deal: Deal, snap: Snapshot) -> str:
 
 def _points(t: T, fraction: Decimal) -> str:
     """Percentage points (``3.4pt``, ``3.4 个百分点``) of a difference between two rates."""
-    return t("contracts.points", points=pct(fraction).removesuffix("%"))
+    # Two places: a rate shown as 11.3% may be 11.25%, and its 3.25 points decide the steps.
+    points = format_percent(fraction, 2).removesuffix("%").rstrip("0").removesuffix(".")
+    return t("contracts.points", points=points)
 
 
 def score_shares(t: T, deal: Deal, shares: Any, *, with_share: bool = True) -> str:

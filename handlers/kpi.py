@@ -256,6 +256,8 @@ def score_lines(ctx_t: Any, snap: Snapshot) -> list[str]:
     now = weighted_score(snap.targets, snap.totals.values, cap)
     base = {m: snap.projected.get(m) for m in deal.base_metrics}
     projected = weighted_score(snap.targets, derive(deal.metrics, base), cap)
+    if len(now.missing) == len(now.shares):
+        return [ctx_t("contracts.kpi_score_none")]
     return [
         ctx_t(
             "contracts.kpi_score",
