@@ -104,3 +104,12 @@ def test_each_bonus_is_its_own_line_and_a_missing_figure_earns_no_credit(tmp_pat
     assert "• bonus: targets met (gmv, roi): CNY 1,000.00" in text
     assert "guarantee: gmv 160,000, at least 100,000: met, no refund: CNY 0.00" in text
     assert "Total: CNY 13,326.67" in text
+
+
+def test_kpi_before_any_figure_says_the_score_has_no_figures_yet(tmp_path: Path) -> None:
+    script = Script(SHANGHAI)
+    kpi = script.say((11, 2, 10), SHARED, SELLER, "/kpi")
+    sent = play(deal("zh"), script, tmp_path)
+    text = one_reply(sent, kpi)
+    assert "KPI 加权得分：暂无数据" in text
+    assert "× 60% = 0" not in text

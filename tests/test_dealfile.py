@@ -1662,3 +1662,17 @@ def test_a_performance_fee_needs_weighted_targets() -> None:
     assert "deal.yaml:36: fees.performance: the performance fee is paid on the weighted score" in (
         str(caught.value)
     )
+
+
+def test_trial_terms_may_switch_the_performance_fee_and_the_guarantee_off() -> None:
+    text = _with_issue_fees().replace(
+        "  guarantee: {on: gmv, at_least: 100000, refund: proportional, of: base}\n",
+        "  guarantee: {on: gmv, at_least: 100000, refund: proportional, of: base}\n"
+        "  trial_terms: {performance: none, guarantee: none, base: 3000}\n",
+    )
+    text = text.replace("period: week\n", "period: week\ntrial: {periods: 1}\n")
+    deal = load_deal(text)
+    assert deal.trial_fees is not None
+    assert deal.trial_fees.performance is None and deal.trial_fees.guarantee is None
+    assert deal.trial_fees.base == D("3000")
+    assert deal.fees.performance is not None and deal.fees.guarantee is not None

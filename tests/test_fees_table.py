@@ -1522,3 +1522,27 @@ def test_a_contract_statement_is_stored_and_read_back_unchanged(case: Case) -> N
     back = decode_statement(encode_statement(statement))
     assert back.lines == statement.lines
     assert back.total == statement.total
+
+
+def test_the_csv_statement_has_a_row_saying_the_agency_owes_the_seller() -> None:
+    """The issue's fee terms on the Chinese demo deal, week 45 closed, one day reported:
+    gmv 20,000, refunds 4,000, ad spend 10,000. Score 8% + 13.3% + 8% = 29.3% < 60%: no
+    performance fee; deduction 12 points capped at 50% of 5,000 = 2,500; guarantee 80% of
+    5,000 = 4,000. Total 5,000 - 2,500 - 4,000 = -1,500.00: the agency owes 1,500.00."""
+    from handlers.statement import open_view
+    from tests.test_contracts_replay import deal as contract_deal
+
+    for locale, owed in (
+        ("en", "The agency owes the seller CNY 1,500.00"),
+        ("zh", "服务商应退还卖家 ¥1,500.00"),
+    ):
+        terms = load_deal(contract_deal(locale))
+        monday = dt.date(2026, 11, 2)
+        figures = _daily(monday, 1, gmv="20000", refunds="4000", ad_spend="10000")
+        period = first_period(terms.starts, terms.period)
+        snap = build_snapshot(terms, period, dt.date(2026, 11, 10), figures)
+        view = open_view(translator(locale), snap, None)
+        rows = [(r[2], r[4]) for r in view.rows]
+        assert rows[-2:] == [("total", "-1500.00"), ("owed_by_agency", "1500.00")]
+        assert view.rows[-1][3].startswith(owed)
+        assert sum(D(amount) for kind, amount in rows[:-2]) == D("-1500.00")
