@@ -283,7 +283,25 @@ def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
                     effects=effects or t("fee.effect_nothing"),
                 )
             )
-    return out
+    return out + _guarantee_only(t, snap, projected)
+
+
+def _guarantee_only(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
+    """The guarantee's refund when its metric has no target (no target line carries it)."""
+    deal = snap.deal
+    line = projected.line("guarantee")
+    if line is None or not line.amount or deal.target_for(line.detail["metric"]) is not None:
+        return []
+    metric = line.detail["metric"]
+    return [
+        t(
+            "contracts.effect_guarantee_only",
+            metric=label(deal, metric),
+            projected=fmt_value(deal, metric, line.detail["actual"]),
+            at_least=fmt_value(deal, metric, line.detail["at_least"]),
+            amount=fmt_money(deal, line.amount),
+        )
+    ]
 
 
 def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:

@@ -113,3 +113,20 @@ def test_kpi_before_any_figure_says_the_score_has_no_figures_yet(tmp_path: Path)
     text = one_reply(sent, kpi)
     assert "KPI 加权得分：暂无数据" in text
     assert "× 60% = 0" not in text
+
+
+def test_a_guarantee_on_a_metric_without_a_target_says_what_it_does(tmp_path: Path) -> None:
+    """Guarantee: at least 1,000 orders a week. Monday's 100 orders project to 700 over 7
+    days: 30% short → 30% of base 5,000 = 1,500 refunded at this pace."""
+    text = deal("en").replace(
+        "{on: gmv, at_least: 100000, refund: proportional, of: base}",
+        "{on: orders, at_least: 1000, refund: proportional, of: base}",
+    )
+    script = Script(SHANGHAI)
+    week(script, "/report gmv 20000 refunds 1000 ad_spend 5000 orders 100 viewers 5000")
+    fee = script.say((11, 2, 22), SHARED, SELLER, "/fee")
+    sent = play(text, script, tmp_path)
+    assert (
+        "• at this pace orders ends at 700, below the guaranteed 1,000: guarantee refund "
+        "CNY -1,500.00"
+    ) in one_reply(sent, fee)
