@@ -592,6 +592,7 @@ def _targets(
     """The targets, and the metrics whose target is written as a percentage."""
     targets: list[Target] = []
     percent: set[str] = set()
+    known_problems = len(r.problems)
     for name, key_node, value_node in r.entries(node, "targets", "metric names to targets"):
         target = _target(r, name, key_node, value_node, metrics)
         if target is not None:
@@ -602,7 +603,8 @@ def _targets(
                 percent.add(name)
     weights = [t.weight for t in targets if t.weight is not None]
     total = sum(weights, Decimal(0))
-    if weights and total != 1:
+    # A target refused above may have carried a weight: its sum would only mislead.
+    if weights and total != 1 and len(r.problems) == known_problems:
         listed = " + ".join(f"{w.scaleb(2).normalize():f}%" for w in weights)
         r.problem(
             "targets",

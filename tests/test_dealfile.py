@@ -1676,3 +1676,14 @@ def test_trial_terms_may_switch_the_performance_fee_and_the_guarantee_off() -> N
     assert deal.trial_fees.performance is None and deal.trial_fees.guarantee is None
     assert deal.trial_fees.base == D("3000")
     assert deal.fees.performance is not None and deal.fees.guarantee is not None
+
+
+def test_a_refused_weighted_target_does_not_also_report_a_wrong_weight_sum() -> None:
+    text = _with_issue_fees().replace(
+        "    at_least: 3\n    weight: 20%", "    at_least: x\n    weight: 20%"
+    )
+    with pytest.raises(DealFileError) as caught:
+        load_deal(text, "deal.yaml")
+    keys = [key for key, _, _ in caught.value.problems]
+    assert "targets.roi.at_least" in keys
+    assert "targets" not in keys  # no "weights add up to 80%" on top of the real problem
