@@ -188,8 +188,16 @@ class _Reader:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.codes: dict[int, tuple[str, dict[str, Any]]] = {}
+        self.locale = "en"
 
-    def problem(self, path: str, node: Node | None, message: str) -> None:
+    def problem(
+        self, path: str, node: Node | None, message: str, code: str = "", **params: Any
+    ) -> None:
+        """Record a problem; ``code`` (a catalog key) and ``params`` give it a rendering in
+        each language (:attr:`DealFileError.codes`)."""
+        if code:
+            self.codes[len(self.problems)] = (code, params)
         self.problems.append((path or DOCUMENT, None if node is None else _line(node), message))
 
     # -- structure -------------------------------------------------------------------------
@@ -606,11 +614,15 @@ def _targets(
     # A target refused above may have carried a weight: its sum would only mislead.
     if weights and total != 1 and len(r.problems) == known_problems:
         listed = " + ".join(f"{w.scaleb(2).normalize():f}%" for w in weights)
+        shown = f"{total.scaleb(2).normalize():f}%"
         r.problem(
             "targets",
             node,
-            f"the weights add up to {total.scaleb(2).normalize():f}% ({listed}); "
+            f"the weights add up to {shown} ({listed}); "
             "they must add up to 100%, e.g. 60% + 20% + 20%",
+            "dealfile.weights_sum",
+            total=shown,
+            listed=listed,
         )
     return tuple(targets), frozenset(percent)
 
@@ -847,8 +859,9 @@ def _deduction(r: _Reader, node: Node, path: str, names: _Names) -> Deduction | 
         r.problem(
             _join(path, "step"),
             fields["step"],
-            f"a step in points needs a target written as a percentage, e.g. {on}: "
-            "{at_most: 8%}; for other targets write a relative step, e.g. step: 10%",
+            "a step in points needs a target written as a percentage, e.g. at_most: 8%; "
+            "for other targets write a relative step, e.g. step: 10%",
+            "dealfile.points_need_percent",
         )
         ok = False
     per_step = r.optional(fields, "per_step", path, lambda n, p: r.rate(n, p, "10%"))
@@ -880,14 +893,26 @@ def _step(
     if raw is None:
         return None, "relative"
     match = _POINTS.fullmatch(raw)
+    if match is None and raw.endswith("%"):
+        return r.rate(node, path, "10%", positive=True), "relative"
     if match is None:
-        return r.rate(
-            node, path, "10% (of the target) or 1pt (percentage points)", positive=True
-        ), ("relative")
+        r.problem(
+            path,
+            node,
+            f"{raw!r} is not a step; write a percentage of the target (10%) or percentage "
+            "points (1pt)",
+            "dealfile.step_form",
+            raw=raw,
+        )
+        return None, "relative"
     points = Decimal(match["num"]).scaleb(-2)
     if points <= 0 or points > 1:
         r.problem(
-            path, node, f"{raw} is out of range: a step in points is above 0pt, at most 100pt"
+            path,
+            node,
+            f"{raw} is out of range: a step in points is above 0pt, at most 100pt",
+            "dealfile.points_range",
+            raw=raw,
         )
         return None, "points"
     return points, "points"
@@ -924,7 +949,12 @@ def _performance(r: _Reader, node: Node, path: str, names: _Names) -> Performanc
         value is not None or key not in fields for key, value in (("floor", floor), ("cap", cap))
     )
     if cap is not None and cap < 1:
-        r.problem(_join(path, "cap"), fields["cap"], "a score cap is at least 100%, e.g. 120%")
+        r.problem(
+            _join(path, "cap"),
+            fields["cap"],
+            "a score cap is at least 100%, e.g. 120%",
+            "dealfile.score_cap",
+        )
         ok = False
     if not names.weighted:
         r.problem(
@@ -932,6 +962,7 @@ def _performance(r: _Reader, node: Node, path: str, names: _Names) -> Performanc
             node,
             "the performance fee is paid on the weighted score: give targets a weight, "
             "e.g. gmv: {at_least: 150,000, weight: 60%}",
+            "dealfile.performance_needs_weights",
         )
         ok = False
     if not ok or amount is None:
@@ -1006,7 +1037,11 @@ def _refund(r: _Reader, node: Node | None, path: str) -> _Refund | None:
         return None
     if raw != "proportional":
         r.problem(
-            path, node, f"{raw!r}: write proportional or a step, e.g. {{step: 10%, per_step: 20%}}"
+            path,
+            node,
+            f"{raw!r}: write proportional or a step, e.g. {{step: 10%, per_step: 20%}}",
+            "dealfile.refund_form",
+            raw=raw,
         )
         return None
     return "proportional", None, None
@@ -1031,7 +1066,7 @@ def _terms(
     if not isinstance(node, SequenceNode):
         return read(node, path)
     if not node.value:
-        r.problem(path, node, "list at least one term, or remove the key")
+        r.problem(path, node, "list at least one term, or remove the key", "dealfile.empty_terms")
         return None
     terms = [read(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
     if any(term is None for term in terms):
@@ -1443,6 +1478,7 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
     if fields is None:
         return None
     values = _top(r, fields)
+    r.locale = values["locale"] or "en"
     metrics = _metrics(r, fields["metrics"]) if "metrics" in fields else {}
     known = frozenset(metrics)
     targets, percent = (
@@ -1567,7 +1603,7 @@ def load_deal(text: str, source: str = "<deal>") -> Deal:
     except RecursionError:
         raise DealFileError(source, [(DOCUMENT, None, "nested too deeply")]) from None
     if deal is None:
-        raise DealFileError(source, reader.problems)
+        raise DealFileError(source, reader.problems, codes=reader.codes, locale=reader.locale)
     return deal
 
 

@@ -1580,7 +1580,7 @@ CONTRACT_REJECTED: list[tuple[str, str, str, str, int, str]] = [
         "step: 1 point,",
         "fees.deduction[0].step",
         44,
-        "10% (of the target) or 1pt (percentage points)",
+        "'1 point' is not a step; write a percentage of the target (10%) or percentage points",
     ),
     (
         "a bad bonus in a list names its place",
@@ -1687,3 +1687,55 @@ def test_a_refused_weighted_target_does_not_also_report_a_wrong_weight_sum() -> 
     keys = [key for key, _, _ in caught.value.problems]
     assert "targets.roi.at_least" in keys
     assert "targets" not in keys  # no "weights add up to 80%" on top of the real problem
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        (
+            "zh",
+            [
+                "项目文件未通过校验：",
+                "deal.yaml:27: targets: KPI 权重合计为 110%（60% + 30% + 20%），应合计 100%，"
+                "例如 60% + 20% + 20%",
+                "deal.yaml:44: fees.deduction[0].step: "
+                "按百分点计档（1pt）仅适用于以百分比填写的目标（如退款率上限 8%）；"
+                "其他目标请按目标的百分比计档，例如 step: 10%",
+            ],
+        ),
+        (
+            "en",
+            [
+                "deal file rejected:",
+                "deal.yaml:27: targets: the weights add up to 110% (60% + 30% + 20%); they must "
+                "add up to 100%, e.g. 60% + 20% + 20%",
+                "deal.yaml:44: fees.deduction[0].step: a step in points needs a target written as "
+                "a percentage, e.g. at_most: 8%; for other targets write a relative step, "
+                "e.g. step: 10%",
+            ],
+        ),
+    ],
+)
+def test_deal_check_gives_contract_problems_in_the_files_language(
+    locale: str, expected: list[str], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    text = (
+        _with_issue_fees()
+        .replace("    at_least: 3\n    weight: 20%", "    at_least: 3\n    weight: 30%")
+        .replace("{on: refund_rate, step: 1pt,", "{on: gmv, step: 1pt,")
+        .replace("locale: zh", f"locale: {locale}")
+    )
+    path = tmp_path / "deal.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["deal", "check", str(path)])
+    assert result.exit_code == 1
+    shown = result.output.replace(str(tmp_path) + "/", "").splitlines()
+    assert shown == expected
+    if locale == "en":  # the English rendering is the error's own text
+        with pytest.raises(DealFileError) as caught:
+            load_deal(text, "deal.yaml")
+        assert str(caught.value).splitlines() == expected
