@@ -91,7 +91,8 @@ async def escalations(ctx: Context) -> list[Outgoing]:
                     started=fmt_time(esc.started_at, deal.timezone),
                     reason=reason,
                     sent=progress.sent,
-                    levels=join_list((str(lv) for lv in progress.levels_told), ctx.locale) or "—",
+                    levels=join_list((str(lv) for lv in progress.levels_told), ctx.locale)
+                    or "—",
                     next=fmt_time(progress.next_due, deal.timezone)
                     if progress.next_due is not None
                     else ctx.t("escalation.list_none_next"),

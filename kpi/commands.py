@@ -280,7 +280,9 @@ def parse_day(word: str, *, today: dt.date) -> dt.date | None:
     if folded in _RELATIVE:
         relative = today - dt.timedelta(days=_RELATIVE[folded])
         if relative > today:
-            raise UserError("report.future_date", day=relative.isoformat(), today=today.isoformat())
+            raise UserError(
+                "report.future_date", day=relative.isoformat(), today=today.isoformat()
+            )
         return relative
     full = _FULL_DATE.fullmatch(folded)
     month_day = None if full else _MONTH_DAY.fullmatch(folded)
