@@ -19,6 +19,7 @@ import typer
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from kpi.errors import DealFileError
     from kpi.export import Sheet
     from kpi.model import Deal
 
@@ -32,6 +33,22 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 deal_app = typer.Typer(help="Deals: contract as code.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(deal_app, name="deal")
+
+
+def deal_error_text(exc: DealFileError) -> str:
+    """A rejected deal file's problems as ``file:line: key: problem``, in the file's language.
+
+    Problems with a catalog rendering (the contract terms of issue 18) are given in the
+    file's ``locale``; the others keep the loader's English wording."""
+    from bot.i18n import t
+
+    locale = exc.locale
+    lines = [t("dealfile.rejected", locale)]
+    for index, (key, line, message) in enumerate(exc.problems):
+        code = exc.codes.get(index)
+        text = message if code is None else t(code[0], locale, **code[1])
+        lines.append(f"{exc.source}:{line if line is not None else '?'}: {key}: {text}")
+    return "\n".join(lines)
 
 
 def _settings(db: str | None = None) -> Settings:
@@ -89,7 +106,7 @@ def deal_apply(
         try:
             loaded.append((path, *load_deal_file(path)))
         except DealFileError as exc:
-            typer.echo(str(exc), err=True)
+            typer.echo(deal_error_text(exc), err=True)
             failed = True
     if failed:
         raise typer.Exit(1)
@@ -149,7 +166,7 @@ def deal_check(
                 f"{path}: ok ({deal.id}, {len(deal.metrics)} metrics, {len(deal.targets)} targets)"
             )
         except DealFileError as exc:
-            typer.echo(str(exc), err=True)
+            typer.echo(deal_error_text(exc), err=True)
             failed = True
     if failed:
         raise typer.Exit(1)
@@ -220,7 +237,7 @@ def replay(
     try:
         sent = asyncio.run(run_replay(texts, steps, db_url=db))
     except DealFileError as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(deal_error_text(exc), err=True)
         raise typer.Exit(1) from None
     for record in sent:
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")

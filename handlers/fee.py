@@ -29,7 +29,7 @@ def _rate_parts(bands: Any, deal: Deal, metric: str) -> str:
     return " + ".join(parts) if parts else "0"
 
 
-def _pct(fraction: Decimal) -> str:
+def pct(fraction: Decimal) -> str:
     """A percentage with at most one decimal place and no trailing ``.0`` (``10%``, ``0.4%``)."""
     return format_percent(fraction, 1).replace(".0%", "%")
 
@@ -47,6 +47,76 @@ def _prorated(t: T, d: Mapping[str, Any], deal: Deal, snap: Snapshot) -> str:
     )
 
 
+def _points(t: T, fraction: Decimal) -> str:
+    """Percentage points (``3.4pt``, ``3.4 个百分点``) of a difference between two rates."""
+    # Two places: a rate shown as 11.3% may be 11.25%, and its 3.25 points decide the steps.
+    points = format_percent(fraction, 2).removesuffix("%").rstrip("0").removesuffix(".")
+    return t("contracts.points", points=points)
+
+
+def score_shares(t: T, deal: Deal, shares: Any, *, with_share: bool = True) -> str:
+    """Each weighted target's share of the score: ``GMV 75% × 60% = 45%`` listed, or (without
+    ``with_share``) the terms of the sum joined by `` + ``; ``—`` for a target with no figure."""
+    parts = []
+    for share in shares:
+        words = {"metric": label(deal, share["metric"]), "weight": pct(share["weight"])}
+        if share["achievement"] is None:
+            key = "contracts.share_missing" if with_share else "contracts.term_missing"
+            parts.append(t(key, **words))
+        else:
+            key = "contracts.share" if with_share else "contracts.term"
+            achievement = pct(share["achievement"])
+            parts.append(t(key, achievement=achievement, share=pct(share["share"]), **words))
+    return fmt_list(deal, parts) if with_share else " + ".join(parts)
+
+
+def score_missing(t: T, deal: Deal, missing: Any) -> str:
+    """`` (GMV: no figure, no credit)`` for weighted targets with no figure, else empty."""
+    if not missing:
+        return ""
+    return t("contracts.score_missing", names=fmt_list(deal, (label(deal, m) for m in missing)))
+
+
+def _performance_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
+    """The score as the sum of its terms, the floor when it applies, and the amount."""
+    words = {
+        "score": pct(d["score"]),
+        "shares": score_shares(t, deal, d["shares"], with_share=False),
+        "missing": score_missing(t, deal, d["missing"]),
+    }
+    if d["below_floor"]:
+        return t("contracts.performance_floor", floor=pct(d["floor"]), **words)
+    return t("contracts.performance", full=fmt_money(deal, d["full"]), **words)
+
+
+def _guarantee_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
+    """Whether the guarantee was met, and how the refund was reckoned."""
+    metric = d["metric"]
+    words = {
+        "metric": label(deal, metric),
+        "actual": fmt_value(deal, metric, d["actual"]),
+        "at_least": fmt_value(deal, metric, d["at_least"]),
+    }
+    if d["actual"] is None:
+        return t("contracts.guarantee_undefined", **words)
+    if not d["shortfall"]:
+        return t("contracts.guarantee_met", **words)
+    of = t("fee.of_base") if d["of"] == "base" else t("contracts.of_fees")
+    text = t(
+        f"contracts.guarantee_{d['refund']}",
+        short=pct(d["shortfall"]),
+        steps=d["steps"],
+        step=pct(d["step"] or Decimal(0)),
+        per_step=pct(d["per_step"] or Decimal(0)),
+        of=of,
+        of_amount=fmt_money(deal, d["of_amount"]),
+        **words,
+    )
+    if d.get("bound"):
+        text += t(f"sem.bound_{d['bound']}", amount=fmt_money(deal, d["bound_amount"]), of=of)
+    return text
+
+
 def _deduction_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
     """How the deduction was judged: undefined, met, under one step, or its steps and bound."""
     metric = d["metric"]
@@ -56,13 +126,14 @@ def _deduction_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
     if d["actual"] is None:
         return t("sem.deduction_undefined", metric=name)
     at_most = d["direction"] == "at_most"
+    points = d.get("unit") == "points"
     words = {
         "metric": name,
         "actual": fmt_value(deal, metric, d["actual"]),
         "target": fmt_value(deal, metric, d["target"]),
-        "short": _pct(d["shortfall"]),
-        "over": _pct(d["shortfall"]),
-        "step": _pct(d["step"]),
+        "short": _points(t, d["points"]) if points else pct(d["shortfall"]),
+        "over": _points(t, d["points"]) if points else pct(d["shortfall"]),
+        "step": _points(t, d["step"]) if points else pct(d["step"]),
     }
     if not d["shortfall"]:
         return t("sem.deduction_within" if at_most else "fee.deduction_none", **words)
@@ -72,7 +143,7 @@ def _deduction_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
     text = t(
         "sem.deduction_over" if at_most else "fee.deduction",
         steps=d["steps"],
-        per_step=_pct(d["per_step"]),
+        per_step=pct(d["per_step"]),
         of=t(f"fee.of_{d['of']}"),
         of_amount=fmt_money(deal, d["of_amount"]),
         **words,
@@ -122,6 +193,10 @@ def fee_line_text(
         return t("fee.bonus_unmet", when=unmet or when)
     if line.kind == "deduction":
         return _deduction_text(t, deal, d)
+    if line.kind == "performance":
+        return _performance_text(t, deal, d)
+    if line.kind == "guarantee":
+        return _guarantee_text(t, deal, d)
     if line.kind == "minimum":
         text = t("fee.minimum", minimum=fmt_money(deal, d["minimum"]))
         return text + _prorated(t, d, deal, snap)
@@ -138,36 +213,53 @@ def statement_lines(t: T, deal: Deal, statement: FeeStatement, snap: Snapshot) -
     ]
 
 
+def owed_lines(t: T, deal: Deal, statement: FeeStatement) -> list[str]:
+    """ "The agency owes the seller ¥X" when a guarantee refund took the total below zero."""
+    if not statement.owed_by_agency:
+        return []
+    return [t("contracts.owed", amount=fmt_money(deal, statement.owed_by_agency))]
+
+
 def totals_text(deal: Deal, values: Mapping[str, Decimal | None]) -> str:
     """The figures a statement used, in the deal's metric order; ``—`` for one with no value
     (never ``0``: a metric nobody reported is not a metric of zero)."""
     return fmt_list(deal, (fmt_pair(deal, name, values.get(name)) for name in deal.metrics))
 
 
+def _effects(t: T, snap: Snapshot, projected: FeeStatement, metric: str) -> list[str]:
+    """What one metric's projected figure does to each term that names it."""
+    deal, plan = snap.deal, snap.plan
+    target = deal.target_for(metric)
+    value = projected.values.get(metric)
+    effects = []
+    if any(metric in bonus.when for bonus in plan.bonuses) and target is not None:
+        met = target_met(target, value)
+        effects.append(t("fee.effect_bonus_kept" if met else "fee.effect_bonus_lost"))
+    performance = projected.line("performance")
+    if performance is not None:
+        effects.extend(
+            t("contracts.effect_share", share=pct(share["share"]))
+            for share in performance.detail["shares"]
+            if share["metric"] == metric and share["achievement"] is not None
+        )
+    for line in (*projected.lines_of("deduction"), *projected.lines_of("guarantee")):
+        if line.detail["metric"] == metric and line.amount:
+            key = (
+                "fee.effect_deduction" if line.kind == "deduction" else "contracts.effect_guarantee"
+            )
+            effects.append(t(key, amount=fmt_money(deal, line.amount)))
+    return effects
+
+
 def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
     """What each target's pace does to the fee ("GMV ends at 41,300, 17% short: ...")."""
     deal = snap.deal
-    plan = snap.plan
     out = []
     for status in snap.statuses:
         target = status.target
         metric = target.metric
         value = projected.values.get(metric)
-        effects = []
-        if plan.bonus is not None and metric in plan.bonus.when:
-            bonus = projected.line("bonus")
-            if target_met(target, value):
-                effects.append(t("fee.effect_bonus_kept"))
-            elif bonus is not None:
-                effects.append(t("fee.effect_bonus_lost"))
-        deduction = projected.line("deduction")
-        if (
-            plan.deduction is not None
-            and plan.deduction.on == metric
-            and deduction is not None
-            and deduction.amount
-        ):
-            effects.append(t("fee.effect_deduction", amount=fmt_money(deal, deduction.amount)))
+        effects = join_clauses(_effects(t, snap, projected, metric), deal.locale)
         if value is None:
             key = "sem.effect_undefined" if any_reported(snap, metric) else "fee.effect_no_data"
             out.append(t(key, metric=label(deal, metric)))
@@ -177,7 +269,7 @@ def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
                     "fee.effect_ok",
                     metric=label(deal, metric),
                     projected=fmt_value(deal, metric, value),
-                    effects=join_clauses(effects, deal.locale) or t("fee.effect_nothing"),
+                    effects=effects or t("fee.effect_nothing"),
                 )
             )
         else:
@@ -188,10 +280,28 @@ def target_effects(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
                     projected=fmt_value(deal, metric, value),
                     target=fmt_value(deal, metric, target.value),
                     short=format_percent(shortfall(target, value), 0),
-                    effects=join_clauses(effects, deal.locale) or t("fee.effect_nothing"),
+                    effects=effects or t("fee.effect_nothing"),
                 )
             )
-    return out
+    return out + _guarantee_only(t, snap, projected)
+
+
+def _guarantee_only(t: T, snap: Snapshot, projected: FeeStatement) -> list[str]:
+    """The guarantee's refund when its metric has no target (no target line carries it)."""
+    deal = snap.deal
+    line = projected.line("guarantee")
+    if line is None or not line.amount or deal.target_for(line.detail["metric"]) is not None:
+        return []
+    metric = line.detail["metric"]
+    return [
+        t(
+            "contracts.effect_guarantee_only",
+            metric=label(deal, metric),
+            projected=fmt_value(deal, metric, line.detail["actual"]),
+            at_least=fmt_value(deal, metric, line.detail["at_least"]),
+            amount=fmt_money(deal, line.amount),
+        )
+    ]
 
 
 def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
@@ -222,6 +332,7 @@ def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
                     t("fee.totals", totals=totals_text(deal, projected.values)),
                     *statement_lines(t, deal, projected, snap),
                     t("fee.total_projected", total=fmt_money(deal, projected.total)),
+                    *owed_lines(t, deal, projected),
                 ],
             ),
             (t("fee.targets"), target_effects(t, snap, projected)),
@@ -247,6 +358,7 @@ def final_rich(
                 [
                     *statement_lines(t, deal, statement, snap),
                     t("fee.total_final", total=fmt_money(deal, statement.total)),
+                    *owed_lines(t, deal, statement),
                 ],
             ),
         ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from bot.core import Outgoing
@@ -18,9 +19,10 @@ from handlers.render import (
     label,
     period_name,
 )
+from kpi.fees import weighted_score
 from kpi.model import SIDES, Deal, other_side
 from kpi.money import format_figure, format_percent
-from kpi.pace import TargetStatus
+from kpi.pace import TargetStatus, derive
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
 
@@ -239,9 +241,42 @@ def definition_lines(deal: Deal, metrics: set[str]) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
+def score_lines(ctx_t: Any, snap: Snapshot) -> list[str]:
+    """The weighted KPI score to date with each target's share, and at this pace (issue 18).
+
+    Empty when no target has a weight. Each achievement counts up to the performance fee's
+    score cap (100% without a performance fee)."""
+    if not any(t.weight is not None for t in snap.targets):
+        return []
+    # Imported here: handlers.fee builds on this module's renderers.
+    from handlers.fee import pct, score_missing, score_shares
+
+    deal = snap.deal
+    cap = snap.plan.performance.cap if snap.plan.performance is not None else Decimal(1)
+    now = weighted_score(snap.targets, snap.totals.values, cap)
+    base = {m: snap.projected.get(m) for m in deal.base_metrics}
+    projected = weighted_score(snap.targets, derive(deal.metrics, base), cap)
+    if len(now.missing) == len(now.shares):
+        return [ctx_t("contracts.kpi_score_none")]
+    return [
+        ctx_t(
+            "contracts.kpi_score",
+            score=pct(now.value),
+            shares=score_shares(ctx_t, deal, now.details),
+            missing=score_missing(ctx_t, deal, now.missing),
+        ),
+        ctx_t(
+            "contracts.kpi_score_projected",
+            score=pct(projected.value),
+            shares=score_shares(ctx_t, deal, projected.details),
+        ),
+    ]
+
+
 def kpi_rich(ctx_t: Any, snap: Snapshot) -> dict[str, Any]:
     deal = snap.deal
     targets = [status_line(ctx_t, deal, s, snap) for s in snap.statuses]
+    targets.extend(score_lines(ctx_t, snap))
     shown = {s.target.metric for s in snap.statuses}
     # Every metric, "—" where there is no value: nobody reporting viewers is not 0 viewers.
     totals = []

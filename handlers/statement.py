@@ -23,7 +23,14 @@ from zoneinfo import ZoneInfo
 
 from bot.core import Outgoing
 from bot.router import Context
-from handlers.fee import fee_line_text, fee_rich, final_rich, statement_lines, totals_text
+from handlers.fee import (
+    fee_line_text,
+    fee_rich,
+    final_rich,
+    owed_lines,
+    statement_lines,
+    totals_text,
+)
 from handlers.kpi import disagreement_lines, flatten, rich_message, status_notes
 from handlers.render import fmt_day, fmt_list, fmt_value, label, period_name
 from kpi.errors import UserError
@@ -141,6 +148,10 @@ def _rows(t: T, snap: Snapshot, statement: FeeStatement, view: str) -> list[Row]
             statement.currency,
         )
     )
+    for text in owed_lines(t, deal, statement):
+        # The one negative total (a guarantee refund larger than the fee) says who pays whom.
+        owed = str(statement.owed_by_agency)
+        rows.append((snap.period.label, view, "owed_by_agency", text, owed, statement.currency))
     return rows
 
 
@@ -156,6 +167,7 @@ def _body(t: T, snap: Snapshot, statement: FeeStatement) -> list[tuple[str | Non
             [
                 *statement_lines(t, deal, statement, snap),
                 t("statement.total", total=_money(deal, statement.total)),
+                *owed_lines(t, deal, statement),
             ],
         ),
     ]

@@ -35,8 +35,10 @@ from kpi.model import (
     Deduction,
     Escalation,
     FeePlan,
+    Guarantee,
     Metric,
     MetricKind,
+    Performance,
     Schedule,
     Side,
     Target,
@@ -113,7 +115,17 @@ DEFAULT_KINDS: dict[str, MetricKind] = {
     "viewers": "count",
 }
 """The kind of a usual metric that does not declare one; any other metric is a ``number``."""
-_PLAN_KEYS = ("base", "commission", "bonus", "deduction", "minimum", "cap")
+_PLAN_KEYS = (
+    "base",
+    "commission",
+    "performance",
+    "bonus",
+    "deduction",
+    "guarantee",
+    "minimum",
+    "cap",
+)
+_POINTS = re.compile(r"(?P<num>\d+(?:\.\d+)?)pt")
 _NONE = "none"
 _OFF = "off"
 
@@ -162,6 +174,9 @@ class _Names:
 
     metrics: frozenset[str]
     targets: frozenset[str]
+    percent_targets: frozenset[str] = frozenset()
+    """Targets written as a percentage (``at_most: 8%``): the ones a ``1pt`` step fits."""
+    weighted: bool = False
 
 
 _MIN_YEAR = 2000
@@ -173,8 +188,16 @@ class _Reader:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.codes: dict[int, tuple[str, dict[str, Any]]] = {}
+        self.locale = "en"
 
-    def problem(self, path: str, node: Node | None, message: str) -> None:
+    def problem(
+        self, path: str, node: Node | None, message: str, code: str = "", **params: Any
+    ) -> None:
+        """Record a problem; ``code`` (a catalog key) and ``params`` give it a rendering in
+        each language (:attr:`DealFileError.codes`)."""
+        if code:
+            self.codes[len(self.problems)] = (code, params)
         self.problems.append((path or DOCUMENT, None if node is None else _line(node), message))
 
     # -- structure -------------------------------------------------------------------------
@@ -571,48 +594,80 @@ def _cycles(metrics: dict[str, Metric]) -> list[tuple[str, list[str]]]:
     return found
 
 
-def _targets(r: _Reader, node: Node, metrics: frozenset[str]) -> tuple[Target, ...]:
+def _targets(
+    r: _Reader, node: Node, metrics: frozenset[str]
+) -> tuple[tuple[Target, ...], frozenset[str]]:
+    """The targets, and the metrics whose target is written as a percentage."""
     targets: list[Target] = []
+    percent: set[str] = set()
+    known_problems = len(r.problems)
     for name, key_node, value_node in r.entries(node, "targets", "metric names to targets"):
-        path = _join("targets", name)
-        if name not in metrics:
-            r.problem(
-                path,
-                key_node,
-                f"unknown metric {name!r}; known: {', '.join(sorted(metrics)) or '(none)'}",
-            )
-            continue
-        fields = r.fields(
+        target = _target(r, name, key_node, value_node, metrics)
+        if target is not None:
+            targets.append(target)
+            bound = cast("MappingNode", value_node).value
+            raw = next(str(v.value) for k, v in bound if k.value == target.direction)
+            if raw.strip().endswith("%"):
+                percent.add(name)
+    weights = [t.weight for t in targets if t.weight is not None]
+    total = sum(weights, Decimal(0))
+    # A target refused above may have carried a weight: its sum would only mislead.
+    if weights and total != 1 and len(r.problems) == known_problems:
+        listed = " + ".join(f"{w.scaleb(2).normalize():f}%" for w in weights)
+        shown = f"{total.scaleb(2).normalize():f}%"
+        r.problem(
+            "targets",
+            node,
+            f"the weights add up to {shown} ({listed}); "
+            "they must add up to 100%, e.g. 60% + 20% + 20%",
+            "dealfile.weights_sum",
+            total=shown,
+            listed=listed,
+        )
+    return tuple(targets), frozenset(percent)
+
+
+def _target(
+    r: _Reader, name: str, key_node: Node, value_node: Node, metrics: frozenset[str]
+) -> Target | None:
+    path = _join("targets", name)
+    if name not in metrics:
+        r.problem(
+            path,
+            key_node,
+            f"unknown metric {name!r}; known: {', '.join(sorted(metrics)) or '(none)'}",
+        )
+        return None
+    fields = r.fields(
+        value_node,
+        path,
+        ("at_least", "at_most", "weight"),
+        example="{at_least: 50,000}",
+    )
+    if fields is None:
+        return None
+    directions = [key for key in ("at_least", "at_most") if key in fields]
+    if len(directions) != 1:
+        r.problem(
+            path,
             value_node,
-            path,
-            ("at_least", "at_most", "weight"),
-            example="{at_least: 50,000}",
+            "give exactly one of at_least or at_most, e.g. at_least: 50,000",
         )
-        if fields is None:
-            continue
-        directions = [key for key in ("at_least", "at_most") if key in fields]
-        if len(directions) != 1:
-            r.problem(
-                path,
-                value_node,
-                "give exactly one of at_least or at_most, e.g. at_least: 50,000",
-            )
-            continue
-        direction = cast("Literal['at_least', 'at_most']", directions[0])
-        value = r.number_or_percent(fields[direction], _join(path, direction), "50,000 or 5%")
-        weight = r.optional(
-            fields,
-            "weight",
-            path,
-            lambda n, p: r.number_or_percent(n, p, "0.5 or 50%"),
-        )
-        if weight is not None and weight <= 0:
-            r.problem(_join(path, "weight"), fields["weight"], "a weight must be more than 0")
-            continue
-        if value is None or ("weight" in fields and weight is None):
-            continue
-        targets.append(Target(metric=name, direction=direction, value=value, weight=weight))
-    return tuple(targets)
+        return None
+    direction = cast("Literal['at_least', 'at_most']", directions[0])
+    value = r.number_or_percent(fields[direction], _join(path, direction), "50,000 or 5%")
+    weight = r.optional(
+        fields,
+        "weight",
+        path,
+        lambda n, p: r.number_or_percent(n, p, "0.5 or 50%"),
+    )
+    if weight is not None and weight <= 0:
+        r.problem(_join(path, "weight"), fields["weight"], "a weight must be more than 0")
+        return None
+    if value is None or ("weight" in fields and weight is None):
+        return None
+    return Target(metric=name, direction=direction, value=value, weight=weight)
 
 
 def _commission(r: _Reader, node: Node, path: str, names: _Names) -> Commission | None:
@@ -799,25 +854,22 @@ def _deduction(r: _Reader, node: Node, path: str, names: _Names) -> Deduction | 
             f"{', '.join(sorted(names.targets)) or '(none)'}",
         )
         ok = False
-    step = r.optional(fields, "step", path, lambda n, p: r.rate(n, p, "10%", positive=True))
+    step, unit = _step(r, fields.get("step"), _join(path, "step"))
+    if unit == "points" and on is not None and on not in names.percent_targets:
+        r.problem(
+            _join(path, "step"),
+            fields["step"],
+            "a step in points needs a target written as a percentage, e.g. at_most: 8%; "
+            "for other targets write a relative step, e.g. step: 10%",
+            "dealfile.points_need_percent",
+        )
+        ok = False
     per_step = r.optional(fields, "per_step", path, lambda n, p: r.rate(n, p, "10%"))
     of = r.optional(fields, "of", path, lambda n, p: r.choice(n, p, ("base", "total")))
     if "of" in fields and of is None:
         ok = False
-    cap_rate: Decimal | None = None
-    cap_amount: Decimal | None = None
-    cap_node = fields.get("cap")
-    if cap_node is not None:
-        cap_path = _join(path, "cap")
-        raw = r.text(cap_node, cap_path, "50% or 2,000")
-        if raw is None:
-            ok = False
-        elif raw.endswith("%"):
-            cap_rate = r.rate(cap_node, cap_path, "50%")
-            ok = ok and cap_rate is not None
-        else:
-            cap_amount = r.amount(cap_node, cap_path, "2,000")
-            ok = ok and cap_amount is not None
+    cap_rate, cap_amount, cap_ok = _cap(r, fields.get("cap"), _join(path, "cap"))
+    ok = ok and cap_ok
     if not ok or on is None or step is None or per_step is None:
         return None
     return Deduction(
@@ -827,19 +879,218 @@ def _deduction(r: _Reader, node: Node, path: str, names: _Names) -> Deduction | 
         of=cast("Literal['base', 'total']", of or "base"),
         cap_rate=cap_rate,
         cap_amount=cap_amount,
+        unit=unit,
     )
 
 
-_Part = Decimal | Commission | Bonus | Deduction
+def _step(
+    r: _Reader, node: Node | None, path: str
+) -> tuple[Decimal | None, Literal["relative", "points"]]:
+    """A step: relative to the target (``10%``) or in percentage points (``1pt``)."""
+    if node is None:
+        return None, "relative"
+    raw = r.text(node, path, "10% or 1pt")
+    if raw is None:
+        return None, "relative"
+    match = _POINTS.fullmatch(raw)
+    if match is None and raw.endswith("%"):
+        return r.rate(node, path, "10%", positive=True), "relative"
+    if match is None:
+        r.problem(
+            path,
+            node,
+            f"{raw!r} is not a step; write a percentage of the target (10%) or percentage "
+            "points (1pt)",
+            "dealfile.step_form",
+            raw=raw,
+        )
+        return None, "relative"
+    points = Decimal(match["num"]).scaleb(-2)
+    if points <= 0 or points > 1:
+        r.problem(
+            path,
+            node,
+            f"{raw} is out of range: a step in points is above 0pt, at most 100pt",
+            "dealfile.points_range",
+            raw=raw,
+        )
+        return None, "points"
+    return points, "points"
+
+
+def _cap(r: _Reader, node: Node | None, path: str) -> tuple[Decimal | None, Decimal | None, bool]:
+    """A cap written as a percentage (of the ``of`` amount) or as an amount: (rate, amount, ok)."""
+    if node is None:
+        return None, None, True
+    raw = r.text(node, path, "50% or 2,000")
+    if raw is None:
+        return None, None, False
+    if raw.endswith("%"):
+        rate = r.rate(node, path, "50%")
+        return rate, None, rate is not None
+    amount = r.amount(node, path, "2,000")
+    return None, amount, amount is not None
+
+
+def _performance(r: _Reader, node: Node, path: str, names: _Names) -> Performance | None:
+    fields = r.fields(
+        node,
+        path,
+        ("amount", "floor", "cap"),
+        required=("amount",),
+        example="{amount: 8,000, floor: 60%, cap: 120%}",
+    )
+    if fields is None:
+        return None
+    amount = r.optional(fields, "amount", path, lambda n, p: r.amount(n, p, "8,000"))
+    floor = r.optional(fields, "floor", path, lambda n, p: r.rate(n, p, "60%"))
+    cap = r.optional(fields, "cap", path, lambda n, p: r.rate(n, p, "120%", at_most_100=False))
+    ok = amount is not None and all(
+        value is not None or key not in fields for key, value in (("floor", floor), ("cap", cap))
+    )
+    if cap is not None and cap < 1:
+        r.problem(
+            _join(path, "cap"),
+            fields["cap"],
+            "a score cap is at least 100%, e.g. 120%",
+            "dealfile.score_cap",
+        )
+        ok = False
+    if not names.weighted:
+        r.problem(
+            path,
+            node,
+            "the performance fee is paid on the weighted score: give targets a weight, "
+            "e.g. gmv: {at_least: 150,000, weight: 60%}",
+            "dealfile.performance_needs_weights",
+        )
+        ok = False
+    if not ok or amount is None:
+        return None
+    return Performance(amount=amount, floor=floor or Decimal(0), cap=cap or Decimal(1))
+
+
+def _guarantee(r: _Reader, node: Node, path: str, names: _Names) -> Guarantee | None:
+    fields = r.fields(
+        node,
+        path,
+        ("on", "at_least", "refund", "of", "cap"),
+        required=("on", "at_least"),
+        example="{on: gmv, at_least: 100,000, refund: proportional, of: base}",
+    )
+    if fields is None:
+        return None
+    on = r.optional(fields, "on", path, r.text)
+    ok = on is not None
+    if on is not None and on not in names.metrics:
+        r.problem(
+            _join(path, "on"),
+            fields["on"],
+            f"unknown metric {on!r}; known: {', '.join(sorted(names.metrics))}",
+        )
+        ok = False
+    at_least = r.optional(
+        fields, "at_least", path, lambda n, p: r.number_or_percent(n, p, "100,000 or 90%")
+    )
+    of = r.optional(fields, "of", path, lambda n, p: r.choice(n, p, ("base", "fees")))
+    refund = _refund(r, fields.get("refund"), _join(path, "refund"))
+    cap_rate, cap_amount, cap_ok = _cap(r, fields.get("cap"), _join(path, "cap"))
+    if not (ok and cap_ok) or at_least is None or refund is None or ("of" in fields and not of):
+        return None
+    kind, step, per_step = refund
+    return Guarantee(
+        on=cast("str", on),
+        at_least=at_least,
+        refund=kind,
+        of=cast("Literal['base', 'fees']", of or "base"),
+        step=step,
+        per_step=per_step,
+        cap_rate=Decimal(1) if cap_rate is None else cap_rate,
+        cap_amount=cap_amount,
+    )
+
+
+_Refund = tuple[Literal["proportional", "stepped"], Decimal | None, Decimal | None]
+
+
+def _refund(r: _Reader, node: Node | None, path: str) -> _Refund | None:
+    """``proportional`` (the default) or ``{step: 10%, per_step: 20%}``."""
+    if node is None:
+        return "proportional", None, None
+    if isinstance(node, MappingNode):
+        fields = r.fields(
+            node,
+            path,
+            ("step", "per_step"),
+            required=("step", "per_step"),
+            example="{step: 10%, per_step: 20%}",
+        )
+        if fields is None or len(fields) < 2:
+            return None
+        step = r.rate(fields["step"], _join(path, "step"), "10%", positive=True)
+        per_step = r.rate(fields["per_step"], _join(path, "per_step"), "20%")
+        if step is None or per_step is None:
+            return None
+        return "stepped", step, per_step
+    raw = r.text(node, path, "proportional")
+    if raw is None:
+        return None
+    if raw != "proportional":
+        r.problem(
+            path,
+            node,
+            f"{raw!r}: write proportional or a step, e.g. {{step: 10%, per_step: 20%}}",
+            "dealfile.refund_form",
+            raw=raw,
+        )
+        return None
+    return "proportional", None, None
+
+
+_Part = (
+    Decimal
+    | Commission
+    | Bonus
+    | tuple[Bonus, ...]
+    | Deduction
+    | tuple[Deduction, ...]
+    | Performance
+    | Guarantee
+)
+
+
+def _terms(
+    r: _Reader, node: Node, path: str, read: Callable[[Node, str], T | None]
+) -> T | tuple[T, ...] | None:
+    """One term (a mapping) or a list of terms, each read by ``read``; ``None`` on a problem."""
+    if not isinstance(node, SequenceNode):
+        return read(node, path)
+    if not node.value:
+        r.problem(path, node, "list at least one term, or remove the key", "dealfile.empty_terms")
+        return None
+    terms = [read(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
+    if any(term is None for term in terms):
+        return None
+    return tuple(cast("list[T]", terms))
 
 
 def _plan_part(r: _Reader, key: str, node: Node, path: str, names: _Names) -> _Part | None:
     if key == "commission":
         return _commission(r, node, path, names)
     if key == "bonus":
-        return _bonus(r, node, path, names)
+        bonuses: Bonus | tuple[Bonus, ...] | None = _terms(
+            r, node, path, lambda n, p: _bonus(r, n, p, names)
+        )
+        return bonuses
     if key == "deduction":
-        return _deduction(r, node, path, names)
+        deductions: Deduction | tuple[Deduction, ...] | None = _terms(
+            r, node, path, lambda n, p: _deduction(r, n, p, names)
+        )
+        return deductions
+    if key == "performance":
+        return _performance(r, node, path, names)
+    if key == "guarantee":
+        return _guarantee(r, node, path, names)
     return r.amount(node, path)
 
 
@@ -1251,10 +1502,18 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
     if fields is None:
         return None
     values = _top(r, fields)
+    r.locale = values["locale"] or "en"
     metrics = _metrics(r, fields["metrics"]) if "metrics" in fields else {}
     known = frozenset(metrics)
-    targets = _targets(r, fields["targets"], known) if "targets" in fields else ()
-    names = _Names(metrics=known, targets=frozenset(t.metric for t in targets))
+    targets, percent = (
+        _targets(r, fields["targets"], known) if "targets" in fields else ((), frozenset())
+    )
+    names = _Names(
+        metrics=known,
+        targets=frozenset(t.metric for t in targets),
+        percent_targets=percent,
+        weighted=any(t.weight is not None for t in targets),
+    )
     fees, trial_fees = FeePlan(), None
     if "fees" in fields:
         fees, trial_fees = _fees(r, fields["fees"], names, values["trial_periods"])
@@ -1365,7 +1624,7 @@ def load_deal(text: str, source: str = "<deal>") -> Deal:
     except RecursionError:
         raise DealFileError(source, [(DOCUMENT, None, "nested too deeply")]) from None
     if deal is None:
-        raise DealFileError(source, reader.problems)
+        raise DealFileError(source, reader.problems, codes=reader.codes, locale=reader.locale)
     return deal
 
 

@@ -21,11 +21,24 @@ class UserError(KpiError, ValueError):
 
 
 class DealFileError(KpiError, ValueError):
-    """A deal file was rejected whole. ``problems`` lists ``(key path, line, message)``."""
+    """A deal file was rejected whole. ``problems`` lists ``(key path, line, message)``.
 
-    def __init__(self, source: str, problems: list[tuple[str, int | None, str]]) -> None:
+    ``codes`` maps a problem's index to ``(catalog key, params)`` for the problems that have a
+    rendering in the message catalog (issue 18's contract terms), so that the command line can
+    print them in the file's ``locale`` (``kpibot deal check`` on a ``locale: zh`` file)."""
+
+    def __init__(
+        self,
+        source: str,
+        problems: list[tuple[str, int | None, str]],
+        *,
+        codes: dict[int, tuple[str, dict[str, Any]]] | None = None,
+        locale: str = "en",
+    ) -> None:
         self.source = source
         self.problems = problems
+        self.codes = codes or {}
+        self.locale = locale
         lines = [
             f"{source}:{line if line is not None else '?'}: {key}: {message}"
             for key, line, message in problems

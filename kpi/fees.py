@@ -4,10 +4,11 @@ Pure functions over ``Decimal``: no I/O, no clock. The caller decides which figu
 deal's ``truth``), scales them for a projection, and computes the proration fraction of the
 base; this module applies the plan.
 
-Order of calculation (issue 3): base + commission + bonus - deduction, then the minimum, then the
-cap. Arithmetic is exact; each line is rounded half-up to the currency's minor unit and the
-total is the sum of the rounded lines. Every line carries a ``detail`` mapping with the numbers
-needed to check it by hand; every number in it is a ``Decimal``.
+Order of calculation (issues 3 and 18): base + commission + performance + bonuses - deductions,
+then the minimum, then the cap, then the guarantee (对赌) refund. Arithmetic is exact; each
+line is rounded half-up to the currency's minor unit and the total is the sum of the rounded
+lines. Every line carries a ``detail`` mapping with the numbers needed to check it by hand;
+every number in it is a ``Decimal``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ from decimal import (
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
-from kpi.model import ZERO, Bonus, Commission, Deduction, FeePlan, Target
+from kpi.model import (
+    ZERO,
+    Bonus,
+    Commission,
+    Deduction,
+    FeePlan,
+    Guarantee,
+    Performance,
+    Target,
+)
 from kpi.money import quantize_money
 
 __all__ = [
@@ -34,14 +44,19 @@ __all__ = [
     "FeeStatement",
     "FeeView",
     "LineKind",
+    "Score",
+    "ScoreShare",
     "commission_for",
     "compute_fee",
     "shortfall",
     "target_met",
+    "weighted_score",
 ]
 
 FeeView = Literal["to_date", "projected", "final"]
-LineKind = Literal["base", "commission", "bonus", "deduction", "minimum", "cap"]
+LineKind = Literal[
+    "base", "commission", "performance", "bonus", "deduction", "minimum", "cap", "guarantee"
+]
 
 # The per-currency rounding handed to the line builders.
 _Rounder = Callable[[Decimal], Decimal]
@@ -65,20 +80,74 @@ class FeeLine:
 
     Attributes:
         kind: What the line is.
-        amount: Rounded to the currency's minor unit; deduction and cap lines are negative
-            (or zero).
+        amount: Rounded to the currency's minor unit; deduction, cap and guarantee lines are
+            negative (or zero).
         detail: Everything needed to trace the line by hand (read-only; numbers are
             ``Decimal``). Keys per kind:
             base ``full, fraction, trial``; commission ``metric, figure, tiers, bands``
             (``bands`` is ``((portion, rate, amount), ...)`` with exact amounts); bonus
             ``when, met, unmet, amount, percent, of, of_amount``; deduction ``metric,
             direction, target, actual, shortfall, steps, step, per_step, of, of_amount,
-            uncapped, capped``; minimum ``minimum, before``; cap ``cap, before``.
+            uncapped, capped, unit, points``; performance ``full, score, floor, cap,
+            below_floor, shares, missing``; minimum ``minimum, before``; cap ``cap, before``;
+            guarantee ``metric, at_least, actual, shortfall, refund, steps, step, per_step,
+            of, of_amount, bound``.
     """
 
     kind: LineKind
     amount: Decimal
     detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ScoreShare:
+    """One weighted target's part of the score.
+
+    Attributes:
+        target: The target (its ``weight`` is set).
+        actual: The period figure, or ``None`` when there is none.
+        achievement: The figure's achievement up to the cap, or ``None`` without a figure.
+        share: ``weight x achievement`` (0 without a figure: no credit).
+    """
+
+    target: Target
+    actual: Decimal | None
+    achievement: Decimal | None
+    share: Decimal
+
+
+@dataclass(frozen=True)
+class Score:
+    """The weighted KPI score: ``value`` is the sum of the shares (a fraction, exact)."""
+
+    value: Decimal
+    cap: Decimal
+    shares: tuple[ScoreShare, ...]
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The weighted metrics with no figure (they earned no credit)."""
+        return tuple(s.target.metric for s in self.shares if s.achievement is None)
+
+    @property
+    def details(self) -> tuple[Mapping[str, Any], ...]:
+        """The shares as plain read-only mappings (how a fee line carries them, so that a
+        stored statement keeps them): ``metric, direction, target, weight, actual,
+        achievement, share``."""
+        return tuple(
+            MappingProxyType(
+                {
+                    "metric": s.target.metric,
+                    "direction": s.target.direction,
+                    "target": s.target.value,
+                    "weight": s.target.weight,
+                    "actual": s.actual,
+                    "achievement": s.achievement,
+                    "share": s.share,
+                }
+            )
+            for s in self.shares
+        )
 
 
 @dataclass(frozen=True)
@@ -105,6 +174,16 @@ class FeeStatement:
     def line(self, kind: LineKind) -> FeeLine | None:
         """The first line of a kind, or ``None`` when the statement has none."""
         return next((line for line in self.lines if line.kind == kind), None)
+
+    def lines_of(self, kind: LineKind) -> tuple[FeeLine, ...]:
+        """Every line of a kind (a plan may list several bonuses and deductions)."""
+        return tuple(line for line in self.lines if line.kind == kind)
+
+    @property
+    def owed_by_agency(self) -> Decimal:
+        """What the agency owes the seller: ``-total`` when a guarantee took the total below
+        zero (the one line allowed to), else 0."""
+        return -self.total if self.total < ZERO else ZERO
 
 
 def commission_for(
@@ -216,25 +295,33 @@ def compute_fee(
       never prorated by elapsed days, in any view.
     * ``commission``: :func:`commission_for` on ``values[commission.on]`` (missing or ``None``
       counts as 0).
-    * ``bonus``: always present when the plan has one, with amount 0 and ``met`` False until
-      every target on every metric in ``when`` is met on ``values``. A ``when`` metric without
-      any target counts as unmet (a condition nobody can check pays nothing). The amount is
-      the fixed ``amount`` plus ``percent`` x the rounded ``of`` line (``commission``, ``base``
-      or ``subtotal`` = base + commission; ``of`` defaults to commission); the plan is meant
-      to set only one of the two.
-    * ``deduction`` (projected and final only; present even when 0): on the first target of
-      metric ``on``, ``steps = floor(shortfall / step)`` computed exactly, and the amount is
+    * ``performance`` (issue 18): ``performance.amount x score`` where the score is
+      :func:`weighted_score` of ``targets`` on ``values``; 0 when the score is below
+      ``performance.floor``.
+    * ``bonus`` (one line per bonus term): always present when the plan has one, with amount
+      0 and ``met`` False until every target on every metric in ``when`` is met on
+      ``values``. A ``when`` metric without any target counts as unmet (a condition nobody
+      can check pays nothing). The amount is the fixed ``amount`` plus ``percent`` x the
+      rounded ``of`` line (``commission``, ``base`` or ``subtotal`` = base + commission;
+      ``of`` defaults to commission); the plan is meant to set only one of the two.
+    * ``deduction`` (projected and final only; one line per term, present even when 0): on the
+      first target of metric ``on``, ``steps = floor(shortfall / step)`` computed exactly
+      (``unit: points``: ``floor(|actual - target| / step)``), and the amount is
       ``steps x per_step x of_amount``, where ``of_amount`` is the rounded base line or the
       rounded ``total`` = base + commission + bonus. It is limited by ``cap_rate x of_amount``,
-      by ``cap_amount``, by ``of_amount`` itself and by the fee before deductions, so the total
-      is never negative; ``detail["bound"]`` names the limit that applied (``cap_rate``,
+      by ``cap_amount``, by ``of_amount`` itself and by what is left of the fee after the
+      earlier deductions, so deductions never take the total below zero;
+      ``detail["bound"]`` names the limit that applied (``cap_rate``,
       ``cap_amount``, ``of`` or ``fee``). Without a target for ``on``, or without a figure
       (undefined), there is nothing to judge and the deduction is 0.
     * ``minimum`` (projected and final only): tops the total up to ``plan.minimum x
       base_fraction`` when below.
     * ``cap`` (projected and final only): brings the total down to ``plan.cap x
-      base_fraction`` when above. When a plan's minimum exceeds its cap, the cap, applied
-      last, wins.
+      base_fraction`` when above. When a plan's minimum exceeds its cap, the cap wins.
+    * ``guarantee`` (projected and final only; present even when 0): when the figure of
+      ``guarantee.on`` is below ``at_least``, the agency refunds the shortfall's share (or its
+      steps) of the rounded base or of the fee so far (``fees``), bounded by its caps. The one
+      line that may take the total below zero (:attr:`FeeStatement.owed_by_agency`).
 
     The ``to_date`` view shows base, commission and bonus only: deductions, minimum and cap
     are not applied before the period closes.
@@ -267,49 +354,10 @@ def compute_fee(
         if value is not None:
             _require_decimal(metric, value)
 
-    def money(amount: Decimal) -> Decimal:
-        return quantize_money(amount, currency)
-
-    closing = view != "to_date"
-    lines: list[FeeLine] = []
     with localcontext(_CONTEXT):
-        base = ZERO
-        if plan.base is not None:
-            base = money(plan.base * base_fraction)
-            lines.append(_line("base", base, full=plan.base, fraction=base_fraction, trial=trial))
-
-        commission = ZERO
-        if plan.commission is not None:
-            figure = values.get(plan.commission.on) or ZERO
-            exact, bands = commission_for(plan.commission, figure)
-            commission = money(exact)
-            lines.append(
-                _line(
-                    "commission",
-                    commission,
-                    metric=plan.commission.on,
-                    figure=figure,
-                    tiers=plan.commission.tiers,
-                    bands=bands,
-                )
-            )
-
-        bonus = ZERO
-        if plan.bonus is not None:
-            bonus_line = _bonus_line(plan.bonus, targets, values, base, commission, money)
-            bonus = bonus_line.amount
-            lines.append(bonus_line)
-
-        if closing and plan.deduction is not None:
-            lines.append(
-                _deduction_line(
-                    plan.deduction, targets, values, base, base + commission + bonus, money
-                )
-            )
-
-        if closing:
-            lines.extend(_limit_lines(plan, _sum(lines), base_fraction, money))
-
+        lines = _plan_lines(
+            plan, targets, values, view != "to_date", currency, base_fraction, trial
+        )
     return FeeStatement(
         view=view,
         currency=currency,
@@ -317,6 +365,178 @@ def compute_fee(
         lines=tuple(lines),
         total=_sum(lines),
         values=MappingProxyType(dict(values)),
+    )
+
+
+def _plan_lines(
+    plan: FeePlan,
+    targets: Sequence[Target],
+    values: Mapping[str, Decimal | None],
+    closing: bool,
+    currency: str,
+    fraction: Decimal,
+    trial: bool,
+) -> list[FeeLine]:
+    """Every line of the plan in order of calculation (see :func:`compute_fee`)."""
+
+    def money(amount: Decimal) -> Decimal:
+        return quantize_money(amount, currency)
+
+    lines: list[FeeLine] = []
+    base = ZERO
+    if plan.base is not None:
+        base = money(plan.base * fraction)
+        lines.append(_line("base", base, full=plan.base, fraction=fraction, trial=trial))
+    commission = ZERO
+    if plan.commission is not None:
+        lines.append(_commission_line(plan.commission, values, money))
+        commission = lines[-1].amount
+    if plan.performance is not None:
+        lines.append(_performance_line(plan.performance, targets, values, money))
+    lines.extend(
+        _bonus_line(bonus, targets, values, base, commission, money) for bonus in plan.bonuses
+    )
+    if not closing:
+        return lines
+    before = _sum(lines)
+    remaining = before
+    for deduction in plan.deductions:
+        lines.append(_deduction_line(deduction, targets, values, base, before, remaining, money))
+        remaining += lines[-1].amount
+    lines.extend(_limit_lines(plan, _sum(lines), fraction, money))
+    if plan.guarantee is not None:
+        lines.append(_guarantee_line(plan.guarantee, values, base, _sum(lines), money))
+    return lines
+
+
+def _commission_line(
+    commission: Commission, values: Mapping[str, Decimal | None], money: _Rounder
+) -> FeeLine:
+    figure = values.get(commission.on) or ZERO
+    exact, bands = commission_for(commission, figure)
+    return _line(
+        "commission",
+        money(exact),
+        metric=commission.on,
+        figure=figure,
+        tiers=commission.tiers,
+        bands=bands,
+    )
+
+
+def _achievement(target: Target, value: Decimal | None, cap: Decimal) -> Decimal | None:
+    """One target's achievement, from 0 up to ``cap``; ``None`` without a figure.
+
+    ``actual / target`` for at_least, ``target / actual`` for at_most; an at_most figure of 0
+    (or below) achieves the cap, and a target of 0 or below achieves the cap when met, else 0.
+    """
+    if value is None:
+        return None
+    if target.direction == "at_most" and value <= ZERO:
+        return cap
+    if target.value <= ZERO:
+        return cap if target_met(target, value) else ZERO
+    ratio = value / target.value if target.direction == "at_least" else target.value / value
+    return min(max(ratio, ZERO), cap)
+
+
+def weighted_score(
+    targets: Sequence[Target], values: Mapping[str, Decimal | None], cap: Decimal = _ONE
+) -> Score:
+    """The weighted KPI score (KPI达成率加权得分) of the targets that have a weight.
+
+    Each weighted target contributes ``weight x achievement`` (see :func:`_achievement`),
+    each achievement counted up to ``cap``; a target with no figure earns no credit and is
+    listed in :attr:`Score.missing`. Exact to 50 significant digits, never rounded here.
+
+    Args:
+        targets: The deal's targets; those without a weight are left out.
+        values: Period figures by metric (``None``: no figure).
+        cap: The most any one achievement counts for (``performance.cap``; 100% by default).
+
+    Returns:
+        The score, within ``[0, cap]`` when the weights add up to 100%.
+    """
+    with localcontext(_CONTEXT):
+        shares = []
+        for target in targets:
+            if target.weight is None:
+                continue
+            value = values.get(target.metric)
+            if value is not None:
+                _require_decimal(target.metric, value)
+            achieved = _achievement(target, value, cap)
+            share = ZERO if achieved is None else target.weight * achieved
+            shares.append(ScoreShare(target, value, achieved, share))
+        return Score(value=sum((s.share for s in shares), ZERO), cap=cap, shares=tuple(shares))
+
+
+def _performance_line(
+    performance: Performance,
+    targets: Sequence[Target],
+    values: Mapping[str, Decimal | None],
+    money: _Rounder,
+) -> FeeLine:
+    score = weighted_score(targets, values, performance.cap)
+    below = score.value < performance.floor
+    amount = ZERO if below else performance.amount * score.value
+    return _line(
+        "performance",
+        money(amount),
+        full=performance.amount,
+        score=score.value,
+        floor=performance.floor,
+        cap=performance.cap,
+        below_floor=below,
+        shares=score.details,
+        missing=score.missing,
+    )
+
+
+def _guarantee_line(
+    guarantee: Guarantee,
+    values: Mapping[str, Decimal | None],
+    base: Decimal,
+    fees: Decimal,
+    money: _Rounder,
+) -> FeeLine:
+    """The agency's refund when ``guarantee.on`` misses ``at_least`` (negative or zero).
+
+    No figure: nothing is judged, no refund (a metric nobody reported is not a miss)."""
+    actual = values.get(guarantee.on)
+    of_amount = base if guarantee.of == "base" else fees
+    miss, steps, refund = ZERO, ZERO, ZERO
+    if actual is not None and actual < guarantee.at_least:
+        gap = guarantee.at_least - actual
+        miss = gap / guarantee.at_least if guarantee.at_least > ZERO else _ONE
+        if guarantee.refund == "proportional":
+            refund = miss * of_amount
+        elif guarantee.step is not None and guarantee.per_step is not None:
+            unit = guarantee.at_least * guarantee.step if guarantee.at_least > ZERO else _ONE
+            steps = gap // unit
+            refund = steps * guarantee.per_step * of_amount
+    bound = None
+    for name, limit in (
+        ("cap_rate", guarantee.cap_rate * of_amount),
+        ("cap_amount", guarantee.cap_amount),
+    ):
+        if limit is not None and limit < refund:
+            refund, bound = max(limit, ZERO), name
+    return _line(
+        "guarantee",
+        ZERO - money(refund),
+        metric=guarantee.on,
+        at_least=guarantee.at_least,
+        actual=actual,
+        shortfall=miss,
+        refund=guarantee.refund,
+        steps=steps,
+        step=guarantee.step,
+        per_step=guarantee.per_step,
+        of=guarantee.of,
+        of_amount=of_amount,
+        bound=bound,
+        bound_amount=money(refund) if bound is not None else None,
     )
 
 
@@ -383,6 +603,7 @@ def _deduction_line(
     values: Mapping[str, Decimal | None],
     base: Decimal,
     total: Decimal,
+    remaining: Decimal,
     money: _Rounder,
 ) -> FeeLine:
     target = next((t for t in targets if t.metric == deduction.on), None)
@@ -393,7 +614,11 @@ def _deduction_line(
     if target is not None and actual is not None:
         miss = shortfall(target, actual)
         if miss > ZERO and deduction.step > ZERO:
-            steps = _full_steps(target, actual, miss, deduction.step)
+            steps = (
+                _miss(target, actual) // deduction.step
+                if deduction.unit == "points"
+                else _full_steps(target, actual, miss, deduction.step)
+            )
     uncapped = steps * deduction.per_step * of_amount
     # The plan's own caps, then the floors of issue 12: a deduction never takes more than
     # what it is a percentage of, nor more than the fee before deductions (``total``), so the
@@ -402,7 +627,7 @@ def _deduction_line(
     bounds = (
         ("cap_rate", None if deduction.cap_rate is None else deduction.cap_rate * of_amount),
         ("cap_amount", deduction.cap_amount),
-        ("fee", total),
+        ("fee", max(remaining, ZERO)),
         ("of", of_amount),
     )
     amount, bound = uncapped, None
@@ -419,6 +644,8 @@ def _deduction_line(
         shortfall=miss,
         steps=steps,
         step=deduction.step,
+        unit=deduction.unit,
+        points=_miss(target, actual) if target is not None and actual is not None else ZERO,
         per_step=deduction.per_step,
         of=deduction.of,
         of_amount=of_amount,

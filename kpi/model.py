@@ -108,18 +108,73 @@ class Deduction:
     of: Literal["base", "total"] = "base"
     cap_rate: Decimal | None = None
     cap_amount: Decimal | None = None
+    unit: Literal["relative", "points"] = "relative"
+    """``relative``: ``step`` is a fraction of the target (``10%``); ``points``: ``step`` is in
+    percentage points of the figure itself (``1pt`` is ``Decimal("0.01")``), so refund rate
+    11.4% against ``at_most: 8%`` is 3 steps of 1pt (issue 18)."""
+
+
+@dataclass(frozen=True)
+class Performance:
+    """The performance fee (绩效服务费): ``amount`` x the weighted KPI score.
+
+    The score is the weighted sum of each weighted target's achievement (``actual / target``
+    for at_least, ``target / actual`` for at_most), each counted up to ``cap``. Below ``floor``
+    the performance fee is 0 (issue 18)."""
+
+    amount: Decimal
+    floor: Decimal = Decimal(0)
+    cap: Decimal = Decimal(1)
+
+
+@dataclass(frozen=True)
+class Guarantee:
+    """A guarantee clause (对赌/保量): when ``on`` misses ``at_least``, the agency refunds.
+
+    ``refund`` is ``proportional`` (the shortfall's share of the ``of`` amount) or ``stepped``
+    (every full ``step`` of shortfall refunds ``per_step`` of it). ``of`` is ``base`` or
+    ``fees`` (the fee before the guarantee). The refund is bounded by ``cap_rate`` x the ``of``
+    amount (default 100%) and by ``cap_amount`` when set."""
+
+    on: str
+    at_least: Decimal
+    refund: Literal["proportional", "stepped"] = "proportional"
+    of: Literal["base", "fees"] = "base"
+    step: Decimal | None = None
+    per_step: Decimal | None = None
+    cap_rate: Decimal = Decimal(1)
+    cap_amount: Decimal | None = None
 
 
 @dataclass(frozen=True)
 class FeePlan:
-    """The fee plan (费用结构) for ordinary periods, or the resolved trial terms."""
+    """The fee plan (费用结构) for ordinary periods, or the resolved trial terms.
+
+    ``bonus`` and ``deduction`` are one term or several (a deal file may list them);
+    :attr:`bonuses` and :attr:`deductions` always give a tuple."""
 
     base: Decimal | None = None
     commission: Commission | None = None
-    bonus: Bonus | None = None
-    deduction: Deduction | None = None
+    bonus: Bonus | tuple[Bonus, ...] | None = None
+    deduction: Deduction | tuple[Deduction, ...] | None = None
     minimum: Decimal | None = None
     cap: Decimal | None = None
+    performance: Performance | None = None
+    guarantee: Guarantee | None = None
+
+    @property
+    def bonuses(self) -> tuple[Bonus, ...]:
+        """Every bonus term, in the order written."""
+        if self.bonus is None:
+            return ()
+        return self.bonus if isinstance(self.bonus, tuple) else (self.bonus,)
+
+    @property
+    def deductions(self) -> tuple[Deduction, ...]:
+        """Every deduction term, in the order written."""
+        if self.deduction is None:
+            return ()
+        return self.deduction if isinstance(self.deduction, tuple) else (self.deduction,)
 
 
 @dataclass(frozen=True)

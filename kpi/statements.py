@@ -93,7 +93,9 @@ _FORMAT = 1
 """Version of the stored JSON documents, so that a later reader can tell old ones apart."""
 
 # Detail keys of fee lines whose string values are text, never numbers (see kpi.fees.FeeLine).
-_TEXT_KEYS = frozenset({"metric", "tiers", "of", "direction", "when", "unmet"})
+_TEXT_KEYS = frozenset(
+    {"metric", "tiers", "of", "direction", "when", "unmet", "missing", "unit", "refund", "bound"}
+)
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -271,6 +273,9 @@ def _encode_value(value: Any) -> Any:
 def _decode_value(key: str, value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_decode_value(key, v) for v in value)
+    if isinstance(value, dict):
+        # A nested mapping (the performance line's shares) decodes like a line's detail.
+        return MappingProxyType({k: _decode_value(k, v) for k, v in value.items()})
     if isinstance(value, str) and key not in _TEXT_KEYS:
         try:
             return Decimal(value)

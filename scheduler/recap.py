@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.core import Attachment, Outgoing
 from bot.i18n import join_list, label_sep, metric_label, t
+from handlers.fee import pct
 from handlers.kpi import (
     disagreement_lines,
     flatten,
@@ -137,13 +138,20 @@ def fee_lines(tr: Translate, snap: Snapshot) -> list[str]:
     except (ValueError, ArithmeticError, LookupError):
         log.exception("fee for the recap of %s", snap.deal.id)
         return []
-    return [
-        tr(
-            "recap.fee",
-            to_date=format_money(to_date.total, currency, locale),
-            projected=format_money(projected.total, currency, locale),
-        )
-    ]
+    text = tr(
+        "recap.fee",
+        to_date=format_money(to_date.total, currency, locale),
+        projected=format_money(projected.total, currency, locale),
+    )
+    # Issue 18: the projected score behind the performance fee, and who pays whom when a
+    # guarantee refund takes the projected total below zero.
+    performance = projected.line("performance")
+    if performance is not None:
+        text += tr("contracts.recap_score", score=pct(performance.detail["score"]))
+    if projected.owed_by_agency:
+        owed = format_money(projected.owed_by_agency, currency, locale)
+        text += tr("contracts.recap_owed", amount=owed)
+    return [text]
 
 
 MISSED_SHOWN = 10

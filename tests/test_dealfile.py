@@ -28,6 +28,8 @@ from kpi.model import (
     Deduction,
     Escalation,
     FeePlan,
+    Guarantee,
+    Performance,
     Schedule,
     Target,
 )
@@ -342,9 +344,9 @@ VARIANTS: list[tuple[str, str, str, Callable[[Deal], Any], Any]] = [
     (
         "target weight",
         "{at_least: 2.5}",
-        "{at_least: 2.5, weight: 25%}",
+        "{at_least: 2.5, weight: 100%}",  # the only weight: weights add up to 100% (issue 18)
         lambda d: d.targets[1].weight,
-        D("0.25"),
+        D("1"),
     ),
     (
         "trial switches commission off",
@@ -1469,3 +1471,275 @@ def test_a_bad_label_is_named_with_its_key(label: str, fragment: str) -> None:
 def test_a_label_alone_is_not_a_metric_definition() -> None:
     text = CHINESE.replace(VIEWERS, "  viewers:\n    label: {zh: 场观人数}\n")
     assert any(k == "metrics.viewers" for k, _, _ in problems_of(text))
+
+
+# --- Issue 18: weights, performance, lists of terms, points, guarantee -----------------------
+
+ISSUE_FEES = """fees:
+  base: 5000
+  performance: {amount: 8000, floor: 60%, cap: 120%}
+  bonus:                      # one term, or a list of terms
+    - {when: [gmv], amount: 500}
+    - {when: [gmv, roi], amount: 1000}
+  deduction:                  # one term, or a list; `step` relative (10%) or in points (1pt)
+    - {on: refund_rate, step: 1pt, per_step: 5%, of: base, cap: 50%}
+  guarantee: {on: gmv, at_least: 100000, refund: proportional, of: base}
+"""
+
+
+def _with_issue_fees(text: str = CHINESE) -> str:
+    start = text.index("fees:\n")
+    end = text.index("\nmembers:")
+    return text[:start] + ISSUE_FEES + text[end:]
+
+
+def test_the_issue_deal_file_keys_load_as_written() -> None:
+    deal = load_deal(_with_issue_fees())
+    assert [t.weight for t in deal.targets] == [D("0.60"), D("0.20"), D("0.20")]
+    plan = deal.fees
+    assert plan.base == D("5000")
+    assert plan.commission is None
+    assert plan.performance == Performance(amount=D("8000"), floor=D("0.60"), cap=D("1.20"))
+    assert plan.bonuses == (
+        Bonus(when=("gmv",), amount=D("500")),
+        Bonus(when=("gmv", "roi"), amount=D("1000")),
+    )
+    assert plan.deductions == (
+        Deduction(
+            on="refund_rate",
+            step=D("0.01"),
+            per_step=D("0.05"),
+            of="base",
+            cap_rate=D("0.50"),
+            unit="points",
+        ),
+    )
+    assert plan.guarantee == Guarantee(
+        on="gmv", at_least=D("100000"), refund="proportional", of="base"
+    )
+
+
+def test_a_stepped_guarantee_of_the_fees_with_a_cap_loads() -> None:
+    text = _with_issue_fees().replace(
+        "  guarantee: {on: gmv, at_least: 100000, refund: proportional, of: base}",
+        "  guarantee:\n    on: gmv\n    at_least: 100,000\n    refund: {step: 10%, per_step: 20%}\n"
+        "    of: fees\n    cap: 3,000",
+    )
+    guarantee = load_deal(text).fees.guarantee
+    assert guarantee == Guarantee(
+        on="gmv",
+        at_least=D("100000"),
+        refund="stepped",
+        of="fees",
+        step=D("0.10"),
+        per_step=D("0.20"),
+        cap_amount=D("3000"),
+    )
+
+
+CONTRACT_REJECTED: list[tuple[str, str, str, str, int, str]] = [
+    (
+        "weights that do not add up to 100%",
+        "    at_least: 3\n    weight: 20%",
+        "    at_least: 3\n    weight: 30%",
+        "targets",
+        27,
+        "the weights add up to 110% (60% + 30% + 20%); they must add up to 100%",
+    ),
+    (
+        "a weight removed: the others add up to 40%",
+        "    weight: 60%\n",
+        "",
+        "targets",
+        27,
+        "add up to 40%",
+    ),
+    (
+        "a score cap under 100%",
+        "cap: 120%}",
+        "cap: 90%}",
+        "fees.performance.cap",
+        39,
+        "a score cap is at least 100%",
+    ),
+    (
+        "a performance fee without an amount",
+        "{amount: 8000, floor: 60%, cap: 120%}",
+        "{floor: 60%, cap: 120%}",
+        "fees.performance.amount",
+        39,
+        "'amount' is missing",
+    ),
+    (
+        "a step in points on a target that is not a percentage",
+        "{on: refund_rate, step: 1pt,",
+        "{on: gmv, step: 1pt,",
+        "fees.deduction[0].step",
+        44,
+        "a step in points needs a target written as a percentage",
+    ),
+    (
+        "a step that is neither a percentage nor points",
+        "step: 1pt,",
+        "step: 1 point,",
+        "fees.deduction[0].step",
+        44,
+        "'1 point' is not a step; write a percentage of the target (10%) or percentage points",
+    ),
+    (
+        "a bad bonus in a list names its place",
+        "{when: [gmv, roi], amount: 1000}",
+        "{when: [gmv, cvr], amount: 1000}",
+        "fees.bonus[1].when[1]",
+        42,
+        "'cvr' has no target",
+    ),
+    (
+        "an empty list of bonuses",
+        "  bonus:                      # one term, or a list of terms\n"
+        "    - {when: [gmv], amount: 500}\n    - {when: [gmv, roi], amount: 1000}",
+        "  bonus: []",
+        "fees.bonus",
+        40,
+        "list at least one term",
+    ),
+    (
+        "a guarantee on an unknown metric",
+        "{on: gmv, at_least: 100000",
+        "{on: sales, at_least: 100000",
+        "fees.guarantee.on",
+        45,
+        "unknown metric 'sales'",
+    ),
+    (
+        "a guarantee refund that is not a known form",
+        "refund: proportional",
+        "refund: all",
+        "fees.guarantee.refund",
+        45,
+        "write proportional or a step, e.g. {step: 10%, per_step: 20%}",
+    ),
+    (
+        "a guarantee of something else than base or fees",
+        "refund: proportional, of: base}",
+        "refund: proportional, of: total}",
+        "fees.guarantee.of",
+        45,
+        "'total' is not one of: base, fees",
+    ),
+    (
+        "a guarantee without its level",
+        "{on: gmv, at_least: 100000, refund",
+        "{on: gmv, refund",
+        "fees.guarantee.at_least",
+        45,
+        "'at_least' is missing",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "line_number", "fragment"),
+    [case[1:] for case in CONTRACT_REJECTED],
+    ids=[case[0] for case in CONTRACT_REJECTED],
+)
+def test_contract_terms_rejected(
+    old: str, new: str, key: str, line_number: int, fragment: str
+) -> None:
+    text = _with_issue_fees()
+    assert old in text
+    with pytest.raises(DealFileError) as caught:
+        load_deal(text.replace(old, new, 1), "deal.yaml")
+    assert (key, line_number) in [(k, n) for k, n, _ in caught.value.problems], (
+        caught.value.problems
+    )
+    message = next(m for k, n, m in caught.value.problems if (k, n) == (key, line_number))
+    assert fragment in message
+    assert f"deal.yaml:{line_number}: {key}: " in str(caught.value)
+
+
+def test_a_performance_fee_needs_weighted_targets() -> None:
+    text = re.sub(r"\n    weight: \d+%", "", _with_issue_fees())
+    with pytest.raises(DealFileError) as caught:
+        load_deal(text, "deal.yaml")
+    # Three weight lines removed: the performance term moves up from line 39 to 36.
+    assert "deal.yaml:36: fees.performance: the performance fee is paid on the weighted score" in (
+        str(caught.value)
+    )
+
+
+def test_trial_terms_may_switch_the_performance_fee_and_the_guarantee_off() -> None:
+    text = _with_issue_fees().replace(
+        "  guarantee: {on: gmv, at_least: 100000, refund: proportional, of: base}\n",
+        "  guarantee: {on: gmv, at_least: 100000, refund: proportional, of: base}\n"
+        "  trial_terms: {performance: none, guarantee: none, base: 3000}\n",
+    )
+    text = text.replace("period: week\n", "period: week\ntrial: {periods: 1}\n")
+    deal = load_deal(text)
+    assert deal.trial_fees is not None
+    assert deal.trial_fees.performance is None and deal.trial_fees.guarantee is None
+    assert deal.trial_fees.base == D("3000")
+    assert deal.fees.performance is not None and deal.fees.guarantee is not None
+
+
+def test_a_refused_weighted_target_does_not_also_report_a_wrong_weight_sum() -> None:
+    text = _with_issue_fees().replace(
+        "    at_least: 3\n    weight: 20%", "    at_least: x\n    weight: 20%"
+    )
+    with pytest.raises(DealFileError) as caught:
+        load_deal(text, "deal.yaml")
+    keys = [key for key, _, _ in caught.value.problems]
+    assert "targets.roi.at_least" in keys
+    assert "targets" not in keys  # no "weights add up to 80%" on top of the real problem
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        (
+            "zh",
+            [
+                "项目文件未通过校验：",
+                "deal.yaml:27: targets: KPI 权重合计为 110%（60% + 30% + 20%），应合计 100%，"
+                "例如 60% + 20% + 20%",
+                "deal.yaml:44: fees.deduction[0].step: "
+                "按百分点计档（1pt）仅适用于以百分比填写的目标（如退款率上限 8%）；"
+                "其他目标请按目标的百分比计档，例如 step: 10%",
+            ],
+        ),
+        (
+            "en",
+            [
+                "deal file rejected:",
+                "deal.yaml:27: targets: the weights add up to 110% (60% + 30% + 20%); they must "
+                "add up to 100%, e.g. 60% + 20% + 20%",
+                "deal.yaml:44: fees.deduction[0].step: a step in points needs a target written as "
+                "a percentage, e.g. at_most: 8%; for other targets write a relative step, "
+                "e.g. step: 10%",
+            ],
+        ),
+    ],
+)
+def test_deal_check_gives_contract_problems_in_the_files_language(
+    locale: str, expected: list[str], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    text = (
+        _with_issue_fees()
+        .replace("    at_least: 3\n    weight: 20%", "    at_least: 3\n    weight: 30%")
+        .replace("{on: refund_rate, step: 1pt,", "{on: gmv, step: 1pt,")
+        .replace("locale: zh", f"locale: {locale}")
+    )
+    path = tmp_path / "deal.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["deal", "check", str(path)])
+    assert result.exit_code == 1
+    shown = result.output.replace(str(tmp_path) + "/", "").splitlines()
+    assert shown == expected
+    if locale == "en":  # the English rendering is the error's own text
+        with pytest.raises(DealFileError) as caught:
+            load_deal(text, "deal.yaml")
+        assert str(caught.value).splitlines() == expected

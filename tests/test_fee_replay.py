@@ -249,14 +249,21 @@ def test_the_worked_example_in_chinese(tmp_path: Path) -> None:
 
 
 def test_the_chinese_weekly_deal(tmp_path: Path) -> None:
-    """深圳万象 × 联星: weekly, truth agreed, whole-volume tiers, bonus 10% of commission.
+    """深圳万象 × 联星: weekly, truth agreed, whole-volume tiers, bonus 10% of commission, a
+    performance fee of 3,000 × the 60/20/20 weighted score (floor 60%, cap 120%), a 保量
+    guarantee of 100,000 GMV refunding base in proportion.
 
     Both sides report the same figures for Mon-Wed (Nov 2-4), so they count. To date:
-    base 5,000 + commission on gmv 60,000 at the 3% band (whole) = 1,800.00; bonus unmet;
-    total 6,800.00. Projected over 7 days of 3: gmv 140,000 → the 4% band on all of it =
-    5,600.00; gmv 140,000 < 150,000, so no bonus; refund_rate 5% ≤ 8%: deduction 0.00;
-    total 10,600.00. Final (the week's counted figures, gmv 60,000): 5,000 + 1,800 + 0 - 0
-    = 6,800.00, within the minimum 4,000 and the cap 20,000.
+    base 5,000 + commission on gmv 60,000 at the 3% band (whole) = 1,800.00; score: gmv
+    60,000 / 150,000 = 40% × 60% = 24%, roi 4 / 3 = 133% counted as 120% × 20% = 24%, refund
+    rate 8% / 5% = 160% counted as 120% × 20% = 24% → 72%, performance 3,000 × 72% =
+    2,160.00; bonus unmet; total 8,960.00. Projected over 7 days of 3: gmv 140,000 → the 4%
+    band on all of it = 5,600.00; score 93.3% × 60% = 56% + 24% + 24% = 104% → 3,120.00; no
+    bonus (140,000 < 150,000); deduction 0.00; guarantee met (140,000 ≥ 100,000): 0.00;
+    total 5,000 + 5,600 + 3,120 = 13,720.00. Final (the week's counted figures, gmv 60,000):
+    5,000 + 1,800 + 2,160 + 0 - 0 = 8,960 within the minimum 4,000 and the cap 20,000; then
+    the guarantee: 60,000 is 40% short of 100,000 → 40% × base 5,000 = 2,000 refunded;
+    total 6,960.00.
     """
     shared, seller, agency = "telegram:-1003344556677", "telegram:710200301", "telegram:583920114"
     script = Script(SHANGHAI)
@@ -278,22 +285,33 @@ def test_the_chinese_weekly_deal(tmp_path: Path) -> None:
     text = one_reply(sent, fee)
     assert "• 基础服务费：¥5,000.00" in text
     assert "成交额 60,000 提成（全额按所达档位计：60,000 × 3%）：¥1,800.00" in text
-    assert "截至目前合计：¥6,800.00" in text
+    assert (
+        "• 绩效服务费（KPI 得分 = 成交额 40% × 60% + ROI 120% × 20% + 退款率 120% × 20% = 72%，"
+        "× ¥3,000.00）：¥2,160.00"
+    ) in text
+    assert "截至目前合计：¥8,960.00" in text
     assert "140,000 × 4%）：¥5,600.00" in text
-    assert "预计期末合计：¥10,600.00" in text
+    assert "成交额 93.3% × 60% + ROI 120% × 20% + 退款率 120% × 20% = 104%" in text
+    assert "• 对赌退款（成交额 140,000，已达保量 100,000，无退款）：¥0.00" in text
+    assert "预计期末合计：¥13,720.00" in text
+    assert "• 成交额：按当前进度期末预计 140,000，偏离目标 7% → 无达成奖励；贡献得分 56%" in text
 
     text = one_reply(sent, week)
     assert "2026年第45周（11月2日–11月8日）结算单（2026-11-08 已结束，待双方确认）" in text
-    assert "合计：¥6,800.00" in text
+    assert (
+        "• 对赌退款（成交额 60,000，低于保量 100,000 40% → 退还基础服务费¥5,000.00 的 40%）："
+        "-¥2,000.00"
+    ) in text
+    assert "合计：¥6,960.00" in text
     assert "… 服务商：待服务商管理员确认" in text
 
-    assert "王总 已代表卖家确认 2026年第45周 结算单（合计 ¥6,800.00）" in one_reply(sent, first)
+    assert "王总 已代表卖家确认 2026年第45周 结算单（合计 ¥6,960.00）" in one_reply(sent, first)
     closing = [r for r in replies_at(sent, second) if r["kind"] == "reply"]
     # The notices to the deal's other chats are statements, not recaps.
     notices = [r for r in replies_at(sent, second) if r["kind"] != "reply"]
     assert notices and {r["kind"] for r in notices} == {"statement"}
     assert (
-        "🔒 2026年第45周 结算单已锁定：卖家 王总、服务商 林晓 均已确认，合计 ¥6,800.00"
+        "🔒 2026年第45周 结算单已锁定：卖家 王总、服务商 林晓 均已确认，合计 ¥6,960.00"
         in (closing[0]["text"])
     )
 

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kpi.dealfile import load_deal
-from kpi.fees import FeeStatement, FeeView, commission_for, compute_fee
-from kpi.model import Band, Bonus, Commission, Deduction, FeePlan, Target
+from kpi.fees import FeeStatement, FeeView, commission_for, compute_fee, weighted_score
+from kpi.model import Band, Bonus, Commission, Deduction, FeePlan, Guarantee, Target
 from kpi.money import minor_units, quantize_money
 from kpi.periods import period_containing
 from kpi.sides import Figure
@@ -378,3 +378,126 @@ def test_for_any_reports_the_views_are_never_negative_and_end_on_the_final(
         final = snap.fee("final")
         assert projected.total == final.total
         assert projected.lines == final.lines
+
+
+# --- Issue 18: weighted score, bonuses, guarantee ---------------------------------------------
+
+_achieved = st.none() | money("-1000", "3000000", places=3)
+_weights = st.lists(st.integers(min_value=1, max_value=97), min_size=3, max_size=3).map(
+    lambda ws: (Decimal(ws[0]), Decimal(ws[1]), Decimal(ws[2]))
+)
+
+
+def _weighted(raw: tuple[Decimal, Decimal, Decimal]) -> tuple[Target, ...]:
+    """Three targets whose weights are ``raw`` scaled to add up to exactly 100 %."""
+    total = sum(raw)
+    first, second = raw[0] / total, raw[1] / total
+    weights = (first, second, Decimal(1) - first - second)
+    return (
+        Target(metric="gmv", direction="at_least", value=Decimal("150000"), weight=weights[0]),
+        Target(metric="roi", direction="at_least", value=Decimal("3"), weight=weights[1]),
+        Target(metric="refund_rate", direction="at_most", value=Decimal("0.08"), weight=weights[2]),
+    )
+
+
+@PROPS
+@given(
+    raw=_weights,
+    gmv=_achieved,
+    roi=st.none() | money("0", "50", places=2),
+    refund_rate=st.none() | money("0", "2", places=4),
+    cap=money("1", "2", places=2),
+)
+def test_the_score_lies_within_0_and_the_cap(
+    raw: tuple[Decimal, Decimal, Decimal],
+    gmv: Decimal | None,
+    roi: Decimal | None,
+    refund_rate: Decimal | None,
+    cap: Decimal,
+) -> None:
+    values = {"gmv": gmv, "roi": roi, "refund_rate": refund_rate}
+    score = weighted_score(_weighted(raw), values, cap)
+    # The weights are rounded to 50 digits, so the sum may miss the cap by that last digit.
+    assert 0 <= score.value <= cap * (1 + Decimal("1e-40"))
+    for share in score.shares:
+        assert share.achievement is None or 0 <= share.achievement <= cap
+
+
+@PROPS
+@given(
+    plan=plans(),
+    bonus=st.builds(
+        Bonus,
+        when=st.lists(st.sampled_from(METRICS), min_size=1, max_size=3, unique=True).map(tuple),
+        amount=money("0", "5000"),
+    ),
+    values=values,
+    view=st.sampled_from(VIEWS),
+)
+def test_adding_a_met_bonus_never_lowers_the_fee(
+    plan: FeePlan, bonus: Bonus, values: Mapping[str, Decimal | None], view: FeeView
+) -> None:
+    # The bonus is met by construction: its targets are set at the figures themselves.
+    met = tuple(
+        Target(metric=m, direction="at_least", value=values.get(m) or Decimal(0))
+        for m in bonus.when
+    )
+    figures_met = {**values, **{m: values.get(m) or Decimal(0) for m in bonus.when}}
+    without = compute_fee(plan, targets=met, values=figures_met, view=view, currency="USD")
+    more = dataclasses.replace(plan, bonus=(*plan.bonuses, bonus))
+    with_bonus = compute_fee(more, targets=met, values=figures_met, view=view, currency="USD")
+    assert with_bonus.lines_of("bonus")[-1].detail["met"] is True
+    assert with_bonus.total >= without.total
+
+
+@PROPS
+@given(
+    plan=plans(),
+    at_least=money("0", "200000"),
+    extra=money("0", "100000"),
+    refund=st.sampled_from(("proportional", "stepped")),
+    of=st.sampled_from(("base", "fees")),
+    values=values,
+    view=st.sampled_from(VIEWS),
+)
+def test_a_guarantee_never_applies_when_its_target_is_met(
+    plan: FeePlan,
+    at_least: Decimal,
+    extra: Decimal,
+    refund: Literal["proportional", "stepped"],
+    of: Literal["base", "fees"],
+    values: Mapping[str, Decimal | None],
+    view: FeeView,
+) -> None:
+    guarantee = Guarantee(
+        on="gmv",
+        at_least=at_least,
+        refund=refund,
+        of=of,
+        step=Decimal("0.1") if refund == "stepped" else None,
+        per_step=Decimal("0.2") if refund == "stepped" else None,
+    )
+    met = {**values, "gmv": at_least + extra}
+    without = compute_fee(plan, targets=(), values=met, view=view, currency="USD")
+    guarded = dataclasses.replace(plan, guarantee=guarantee)
+    statement = compute_fee(guarded, targets=(), values=met, view=view, currency="USD")
+    assert all(line.amount == 0 for line in statement.lines_of("guarantee"))
+    assert statement.total == without.total
+
+
+@PROPS
+@given(
+    plan=plans(),
+    guarantee_on=money("0", "200000"),
+    values=values,
+)
+def test_only_the_guarantee_takes_the_total_below_zero(
+    plan: FeePlan, guarantee_on: Decimal, values: Mapping[str, Decimal | None]
+) -> None:
+    guarded = dataclasses.replace(
+        plan, guarantee=Guarantee(on="gmv", at_least=guarantee_on, of="base")
+    )
+    statement = compute_fee(guarded, targets=(), values=values, view="final", currency="USD")
+    guarantee = statement.lines_of("guarantee")[0].amount
+    assert statement.total - guarantee >= 0
+    assert statement.owed_by_agency == max(-statement.total, Decimal(0))

@@ -17,7 +17,18 @@ from kpi.dealfile import load_deal
 from kpi.errors import DealFileError
 from kpi.fees import FeeStatement, FeeView, commission_for, compute_fee, shortfall, target_met
 from kpi.formula import Formula
-from kpi.model import Band, Bonus, Commission, Deal, Deduction, FeePlan, Metric, Target
+from kpi.model import (
+    Band,
+    Bonus,
+    Commission,
+    Deal,
+    Deduction,
+    FeePlan,
+    Guarantee,
+    Metric,
+    Performance,
+    Target,
+)
 from kpi.pace import derive, prorated_targets
 from kpi.periods import first_period
 from kpi.sides import Figure
@@ -763,6 +774,8 @@ def test_deduction_line_traces_by_hand() -> None:
         "shortfall": D("0.174"),
         "steps": D(3),
         "step": D("0.05"),
+        "unit": "relative",
+        "points": D("8700"),  # the distance past the target, read only for steps in points
         "per_step": D("0.02"),
         "of": "base",
         "of_amount": D("5000.00"),
@@ -1162,3 +1175,374 @@ def test_the_statement_rows_describe_each_view_with_its_own_figures() -> None:
     assert commission["to_date"].startswith("commission on net_gmv 20,000:")
     assert commission["projected"].startswith("commission on net_gmv 60,000:")
     assert all("refunds not reported, counted as 0" in text for text in commission.values())
+
+
+# --- Issue 18: contracts as written (score, performance, lists, points, guarantee) -------------
+
+# The issue's deal file: weights 60/20/20, base 5,000, performance 8,000 (floor 60 %, each
+# achievement counted up to 120 %), two bonuses, a deduction in points, a proportional guarantee.
+WEIGHTED = (
+    Target(metric="gmv", direction="at_least", value=D("150000"), weight=D("0.6")),
+    Target(metric="roi", direction="at_least", value=D("3"), weight=D("0.2")),
+    Target(metric="refund_rate", direction="at_most", value=D("0.08"), weight=D("0.2")),
+)
+PERFORMANCE = Performance(amount=D("8000"), floor=D("0.6"), cap=D("1.2"))
+REFUND_POINTS = Deduction(
+    on="refund_rate",
+    step=D("0.01"),
+    per_step=D("0.05"),
+    of="base",
+    cap_rate=D("0.5"),
+    unit="points",
+)
+GMV_GUARANTEE = Guarantee(on="gmv", at_least=D("100000"), refund="proportional", of="base")
+CONTRACT = FeePlan(
+    base=D("5000"),
+    performance=PERFORMANCE,
+    bonus=(Bonus(when=("gmv",), amount=D("500")), Bonus(when=("gmv", "roi"), amount=D("1000"))),
+    deduction=(REFUND_POINTS,),
+    guarantee=GMV_GUARANTEE,
+)
+# Two deductions: the refund rate in points, and every full 10 % of GMV shortfall 10 % of base.
+TWO_DEDUCTIONS = FeePlan(
+    base=D("5000"),
+    performance=PERFORMANCE,
+    deduction=(
+        REFUND_POINTS,
+        Deduction(on="gmv", step=D("0.1"), per_step=D("0.1"), of="base"),
+    ),
+)
+# 对赌 stepped: every full 10 % short of 100,000 refunds 20 % of the fees, at most 50 % of them.
+STEPPED_GUARANTEE = FeePlan(
+    base=D("3000"),
+    commission=Commission(on="gmv", bands=(Band(rate=D("0.05")),)),
+    guarantee=Guarantee(
+        on="gmv",
+        at_least=D("100000"),
+        refund="stepped",
+        of="fees",
+        step=D("0.1"),
+        per_step=D("0.2"),
+        cap_rate=D("0.5"),
+    ),
+)
+# 纯佣金 (CPS): base 0, commission only.
+CPS = FeePlan(base=D("0"), commission=Commission(on="gmv", bands=(Band(rate=D("0.08")),)))
+# Base + performance, no commission (JPY amounts).
+BASE_PERFORMANCE_JPY = FeePlan(
+    base=D("300000"), performance=Performance(amount=D("500000"), floor=D("0.6"), cap=D("1.2"))
+)
+
+
+def figures(gmv: str | None, roi: str | None, refund_rate: str | None) -> dict[str, D | None]:
+    return {
+        "gmv": None if gmv is None else D(gmv),
+        "roi": None if roi is None else D(roi),
+        "refund_rate": None if refund_rate is None else D(refund_rate),
+    }
+
+
+CONTRACT_CASES = [
+    # The issue's example, final. gmv 112,500 / 150,000 = 75 %, roi 3.3 / 3 = 110 %, refund
+    #   rate 8 % / 10 % = 80 %: score 0.75 x 0.6 + 1.1 x 0.2 + 0.8 x 0.2 = 0.45 + 0.22 + 0.16
+    #   = 0.83; performance 8,000 x 0.83 = 6,640.00. Bonuses: gmv missed -> 0 and 0.
+    #   Deduction: 10 % - 8 % = 2 points -> 2 steps x 5 % x base 5,000 = 500 (cap 2,500).
+    #   Guarantee: 112,500 >= 100,000 -> 0. Total 5,000 + 6,640 - 500 = 11,140.00
+    Case(
+        "issue example: score 83 %, performance 6,640, 2 points of refund rate",
+        CONTRACT,
+        figures("112500", "3.3", "0.10"),
+        "final",
+        (
+            ("base", "5000.00"),
+            ("performance", "6640.00"),
+            ("bonus", "0.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-500.00"),
+            ("guarantee", "0.00"),
+        ),
+        "11140.00",
+        targets=WEIGHTED,
+    ),
+    # The same figures to date: no deduction and no guarantee before the period closes:
+    #   5,000 + 6,640 + 0 + 0 = 11,640.00
+    Case(
+        "issue example to date: performance counts, deduction and guarantee wait",
+        CONTRACT,
+        figures("112500", "3.3", "0.10"),
+        "to_date",
+        (("base", "5000.00"), ("performance", "6640.00"), ("bonus", "0.00"), ("bonus", "0.00")),
+        "11640.00",
+        targets=WEIGHTED,
+    ),
+    # Points: refund rate 11.4 % against 8 % is 3.4 points -> 3 steps x 5 % x 5,000 = 750.
+    #   Score: gmv 160,000 / 150,000 x 0.6 = 0.64; roi 3 / 3 x 0.2 = 0.2; refund rate
+    #   0.08 / 0.114 x 0.2 = 0.140350877...; sum 0.980350877...; 8,000 x it = 7,842.807...
+    #   -> 7,842.81. Both bonuses met (gmv; gmv and roi): 500 + 1,000. Guarantee met: 0.
+    #   Total 5,000 + 7,842.81 + 500 + 1,000 - 750 = 13,592.81 (CNY)
+    Case(
+        "refund rate 11.4 % against 8 % is 3 steps of 1pt; both bonuses paid, each on its line",
+        CONTRACT,
+        figures("160000", "3", "0.114"),
+        "final",
+        (
+            ("base", "5000.00"),
+            ("performance", "7842.81"),
+            ("bonus", "500.00"),
+            ("bonus", "1000.00"),
+            ("deduction", "-750.00"),
+            ("guarantee", "0.00"),
+        ),
+        "13592.81",
+        currency="CNY",
+        targets=WEIGHTED,
+    ),
+    # Each achievement counts up to the cap 120 %: gmv 300,000 (200 %) -> 1.2 x 0.6 = 0.72;
+    #   roi 6 (200 %) -> 1.2 x 0.2 = 0.24; refund rate 0 (at_most, 0 achieves the cap) -> 0.24.
+    #   Score 1.2; performance 8,000 x 1.2 = 9,600. Bonuses 500 + 1,000; deduction 0;
+    #   guarantee 0. Total 5,000 + 9,600 + 1,500 = 16,100 (JPY: whole yen)
+    Case(
+        "every achievement counted up to the 120 % cap; refund rate 0 achieves the cap (JPY)",
+        CONTRACT,
+        figures("300000", "6", "0"),
+        "final",
+        (
+            ("base", "5000"),
+            ("performance", "9600"),
+            ("bonus", "500"),
+            ("bonus", "1000"),
+            ("deduction", "0"),
+            ("guarantee", "0"),
+        ),
+        "16100",
+        currency="JPY",
+        targets=WEIGHTED,
+    ),
+    # Below the floor: gmv 60,000 (40 %) x 0.6 = 0.24; roi 1.5 (50 %) x 0.2 = 0.1; refund rate
+    #   16 % (8 / 16 = 50 %) x 0.2 = 0.1; score 0.44 < 0.6 -> performance 0. Deduction 8 points
+    #   -> 8 x 5 % x 5,000 = 2,000 (cap 2,500). Guarantee: 60,000 is 40 % short of 100,000 ->
+    #   40 % x base 5,000 = 2,000. Total 5,000 - 2,000 - 2,000 = 1,000.00
+    Case(
+        "score 44 % under the 60 % floor: no performance fee; guarantee refunds 40 % of base",
+        CONTRACT,
+        figures("60000", "1.5", "0.16"),
+        "final",
+        (
+            ("base", "5000.00"),
+            ("performance", "0.00"),
+            ("bonus", "0.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-2000.00"),
+            ("guarantee", "-2000.00"),
+        ),
+        "1000.00",
+        targets=WEIGHTED,
+    ),
+    # The guarantee takes the payable below zero: gmv 20,000 is 80 % short -> 80 % x 5,000 =
+    #   4,000; deduction 8 points -> 2,000; score 0.08 + 0.1 + 0.1 = 0.28 < floor -> 0.
+    #   Total 5,000 - 2,000 - 4,000 = -1,000.00: the agency owes the seller 1,000.00 (CNY)
+    Case(
+        "the guarantee is the one line that takes the total below zero (CNY)",
+        CONTRACT,
+        figures("20000", "1.5", "0.16"),
+        "final",
+        (
+            ("base", "5000.00"),
+            ("performance", "0.00"),
+            ("bonus", "0.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-2000.00"),
+            ("guarantee", "-4000.00"),
+        ),
+        "-1000.00",
+        currency="CNY",
+        targets=WEIGHTED,
+    ),
+    # Score exactly at the floor is paid: gmv 90,000 (60 %) x 0.6 = 0.36; roi 3 x 0.2 = 0.2;
+    #   refund rate 40 % (8 / 40 = 20 %) x 0.2 = 0.04; score 0.6 -> 8,000 x 0.6 = 4,800.
+    #   Deduction 32 points -> 32 x 5 % x 5,000 = 8,000, capped at 50 % of base = 2,500.
+    #   Guarantee: 90,000 is 10 % short -> 500. Total 5,000 + 4,800 - 2,500 - 500 = 6,800.00
+    Case(
+        "a score exactly at the floor is paid; the points deduction stops at its cap (CNY)",
+        CONTRACT,
+        figures("90000", "3", "0.40"),
+        "final",
+        (
+            ("base", "5000.00"),
+            ("performance", "4800.00"),
+            ("bonus", "0.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-2500.00"),
+            ("guarantee", "-500.00"),
+        ),
+        "6800.00",
+        currency="CNY",
+        targets=WEIGHTED,
+    ),
+    # No figure earns no credit and is not judged: gmv missing -> 0 x 0.6; roi 1.1 x 0.2 = 0.22;
+    #   refund 0.8 x 0.2 = 0.16; score 0.38 < 0.6 -> 0. Deduction 2 points -> 500. Guarantee
+    #   on gmv: no figure, not judged -> 0. Total 5,000 - 500 = 4,500.00 (CNY)
+    Case(
+        "a weighted target with no figure earns no credit; the guarantee is not judged (CNY)",
+        CONTRACT,
+        figures(None, "3.3", "0.10"),
+        "final",
+        (
+            ("base", "5000.00"),
+            ("performance", "0.00"),
+            ("bonus", "0.00"),
+            ("bonus", "0.00"),
+            ("deduction", "-500.00"),
+            ("guarantee", "0.00"),
+        ),
+        "4500.00",
+        currency="CNY",
+        targets=WEIGHTED,
+    ),
+    # Two deductions, each on its line: refund rate 2 points -> 500; gmv 112,500 is 25 % short
+    #   -> 2 full steps of 10 % x 10 % x 5,000 = 1,000. Performance 6,640 as in the issue.
+    #   Total 5,000 + 6,640 - 500 - 1,000 = 10,140.00
+    Case(
+        "two deductions both apply, each shown on its own",
+        TWO_DEDUCTIONS,
+        figures("112500", "3.3", "0.10"),
+        "final",
+        (
+            ("base", "5000.00"),
+            ("performance", "6640.00"),
+            ("deduction", "-500.00"),
+            ("deduction", "-1000.00"),
+        ),
+        "10140.00",
+        targets=WEIGHTED,
+    ),
+    # Stepped guarantee of the fees: gmv 72,000 is 28 % short of 100,000 -> 2 full steps of
+    #   10 % x 20 % x fees (3,000 + 72,000 x 5 % = 3,000 + 3,600 = 6,600) = 2,640 (cap 50 % =
+    #   3,300). Total 6,600 - 2,640 = 3,960.00
+    Case(
+        "stepped guarantee of the fees: 2 steps x 20 %",
+        STEPPED_GUARANTEE,
+        {"gmv": D("72000")},
+        "final",
+        (("base", "3000.00"), ("commission", "3600.00"), ("guarantee", "-2640.00")),
+        "3960.00",
+    ),
+    # Stepped guarantee capped: gmv 40,000 is 60 % short -> 6 steps x 20 % = 120 % of the fees
+    #   (3,000 + 2,000 = 5,000) = 6,000, capped at 50 % = 2,500. Total 2,500 (JPY)
+    Case(
+        "stepped guarantee stops at its cap (JPY)",
+        STEPPED_GUARANTEE,
+        {"gmv": D("40000")},
+        "final",
+        (("base", "3000"), ("commission", "2000"), ("guarantee", "-2500")),
+        "2500",
+        currency="JPY",
+    ),
+    # A guarantee met exactly refunds nothing: gmv 100,000 >= 100,000.
+    #   3,000 + 100,000 x 5 % = 8,000.00
+    Case(
+        "a guarantee met exactly refunds nothing",
+        STEPPED_GUARANTEE,
+        {"gmv": D("100000")},
+        "final",
+        (("base", "3000.00"), ("commission", "5000.00"), ("guarantee", "0.00")),
+        "8000.00",
+    ),
+    # 纯佣金 (CPS): base 0 + 123,456 x 8 % = 9,876.48 -> 9,876 yen (JPY)
+    Case(
+        "commission only (纯佣金/CPS) with base 0 (JPY)",
+        CPS,
+        {"gmv": D("123456")},
+        "final",
+        (("base", "0"), ("commission", "9876")),
+        "9876",
+        currency="JPY",
+    ),
+    # Base + performance, no commission (JPY): gmv 120,000 (80 %) x 0.6 = 0.48; roi 2.7 (90 %)
+    #   x 0.2 = 0.18; refund rate 10 % (80 %) x 0.2 = 0.16; score 0.82 -> 500,000 x 0.82 =
+    #   410,000. Total 300,000 + 410,000 = 710,000
+    Case(
+        "base plus performance with no commission (JPY)",
+        BASE_PERFORMANCE_JPY,
+        figures("120000", "2.7", "0.10"),
+        "final",
+        (("base", "300000"), ("performance", "410000")),
+        "710000",
+        currency="JPY",
+        targets=WEIGHTED,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CONTRACT_CASES, ids=[c.id for c in CONTRACT_CASES])
+def test_contract_fee_table(case: Case) -> None:
+    test_fee_table(case)
+
+
+def test_contract_table_covers_every_key_in_three_currencies() -> None:
+    assert len(CONTRACT_CASES) >= 12
+    assert {"USD", "CNY", "JPY"} <= {case.currency for case in CONTRACT_CASES}
+    kinds = {kind for case in CONTRACT_CASES for kind, _ in case.lines}
+    assert {"performance", "bonus", "deduction", "guarantee", "commission"} <= kinds
+
+
+def test_the_issue_example_score_traces_each_share() -> None:
+    line = _run(CONTRACT_CASES[0]).line("performance")
+    assert line is not None
+    assert line.detail["score"] == D("0.83")
+    assert [(s["metric"], s["achievement"], s["share"]) for s in line.detail["shares"]] == [
+        ("gmv", D("0.75"), D("0.45")),
+        ("roi", D("1.1"), D("0.22")),
+        ("refund_rate", D("0.8"), D("0.16")),
+    ]
+    assert line.detail["below_floor"] is False
+
+
+def test_a_negative_total_is_owed_by_the_agency() -> None:
+    statement = _run(CONTRACT_CASES[5])
+    assert statement.total == D("-1000.00")
+    assert statement.owed_by_agency == D("1000.00")
+    assert _run(CONTRACT_CASES[0]).owed_by_agency == 0
+
+
+def test_points_steps_trace_the_points_past_the_target() -> None:
+    line = _run(CONTRACT_CASES[2]).line("deduction")
+    assert line is not None
+    assert line.detail["unit"] == "points"
+    assert line.detail["points"] == D("0.034")  # 11.4 % - 8 % = 3.4 points
+    assert line.detail["steps"] == 3
+
+
+@pytest.mark.parametrize("case", CONTRACT_CASES, ids=[c.id for c in CONTRACT_CASES])
+def test_a_contract_statement_is_stored_and_read_back_unchanged(case: Case) -> None:
+    # A locked statement is kept as JSON; the score's shares must come back as they were.
+    from kpi.statements import decode_statement, encode_statement
+
+    statement = _run(case)
+    back = decode_statement(encode_statement(statement))
+    assert back.lines == statement.lines
+    assert back.total == statement.total
+
+
+def test_the_csv_statement_has_a_row_saying_the_agency_owes_the_seller() -> None:
+    """The issue's fee terms on the Chinese demo deal, week 45 closed, one day reported:
+    gmv 20,000, refunds 4,000, ad spend 10,000. Score 8% + 13.3% + 8% = 29.3% < 60%: no
+    performance fee; deduction 12 points capped at 50% of 5,000 = 2,500; guarantee 80% of
+    5,000 = 4,000. Total 5,000 - 2,500 - 4,000 = -1,500.00: the agency owes 1,500.00."""
+    from handlers.statement import open_view
+    from tests.test_contracts_replay import deal as contract_deal
+
+    for locale, owed in (
+        ("en", "The agency owes the seller CNY 1,500.00"),
+        ("zh", "服务商应退还卖家 ¥1,500.00"),
+    ):
+        terms = load_deal(contract_deal(locale))
+        monday = dt.date(2026, 11, 2)
+        figures = _daily(monday, 1, gmv="20000", refunds="4000", ad_spend="10000")
+        period = first_period(terms.starts, terms.period)
+        snap = build_snapshot(terms, period, dt.date(2026, 11, 10), figures)
+        view = open_view(translator(locale), snap, None)
+        rows = [(r[2], r[4]) for r in view.rows]
+        assert rows[-2:] == [("total", "-1500.00"), ("owed_by_agency", "1500.00")]
+        assert view.rows[-1][3].startswith(owed)
+        assert sum(D(amount) for kind, amount in rows[:-2]) == D("-1500.00")

@@ -111,7 +111,14 @@ async def test_labels_periods_and_money_read_as_each_language_writes_them(locale
         assert "达成奖励（暂未达标：成交额、ROI）：¥0.00" in fee
         assert "2026-11-02 已记录：成交额 14,000" in report  # the label is accepted as input
         assert "上周合计：成交额 84,000 · 退款金额 4,200 · 广告消耗 35,000" in recap
-        assert "服务费：截至目前 ¥7,520.00" in recap
+        # The week's counted figures (Wednesday's disagreement not counted): base 5,000 +
+        # gmv 84,000 × 3% = 2,520 + performance 3,000 × score 73.6% (gmv 84,000 / 150,000 =
+        # 56% × 60% = 33.6%; roi 84,000 / 35,000 = 2.4 / 3 = 80% × 20% = 16%; refund rate
+        # 5% against 8%, 160% counted as 120% × 20% = 24%) = 2,208 → 9,728.00. The closed
+        # week's statement then refunds 16% of base (84,000 is 16% short of the 100,000
+        # guarantee) = 800 → 8,928.00.
+        assert "服务费：截至目前 ¥9,728.00" in recap
+        assert "¥8,928.00" in recap
         # Every message of the week: no keys, no ASCII punctuation between Chinese.
         for message in sent:
             assert chinese_problems(message["text"]) == [], message["text"]
