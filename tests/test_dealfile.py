@@ -1648,6 +1648,9 @@ def test_contract_terms_rejected(
 ) -> None:
     text = _with_issue_fees()
     assert old in text
+    # The cases name lines as they were when `targets:` stood on line 26 of the Chinese demo;
+    # lines added above it since (comments, keys) move every case down by the same amount.
+    line_number += text[: text.index("\ntargets:") + 1].count("\n") + 1 - 26
     with pytest.raises(DealFileError) as caught:
         load_deal(text.replace(old, new, 1), "deal.yaml")
     assert (key, line_number) in [(k, n) for k, n, _ in caught.value.problems], (
@@ -1662,8 +1665,8 @@ def test_a_performance_fee_needs_weighted_targets() -> None:
     text = re.sub(r"\n    weight: \d+%", "", _with_issue_fees())
     with pytest.raises(DealFileError) as caught:
         load_deal(text, "deal.yaml")
-    # Three weight lines removed: the performance term moves up from line 39 to 36.
-    assert "deal.yaml:36: fees.performance: the performance fee is paid on the weighted score" in (
+    # Three weight lines removed: the performance term moves up from line 40 to 37.
+    assert "deal.yaml:37: fees.performance: the performance fee is paid on the weighted score" in (
         str(caught.value)
     )
 
@@ -1700,9 +1703,9 @@ def test_a_refused_weighted_target_does_not_also_report_a_wrong_weight_sum() -> 
             "zh",
             [
                 "项目文件未通过校验：",
-                "deal.yaml:27: targets: KPI 权重合计为 110%（60% + 30% + 20%），应合计 100%，"
+                "deal.yaml:28: targets: KPI 权重合计为 110%（60% + 30% + 20%），应合计 100%，"
                 "例如 60% + 20% + 20%",
-                "deal.yaml:44: fees.deduction[0].step: "
+                "deal.yaml:45: fees.deduction[0].step: "
                 "按百分点计档（1pt）仅适用于以百分比填写的目标（如退款率上限 8%）；"
                 "其他目标请按目标的百分比计档，例如 step: 10%",
             ],
@@ -1711,9 +1714,9 @@ def test_a_refused_weighted_target_does_not_also_report_a_wrong_weight_sum() -> 
             "en",
             [
                 "deal file rejected:",
-                "deal.yaml:27: targets: the weights add up to 110% (60% + 30% + 20%); they must "
+                "deal.yaml:28: targets: the weights add up to 110% (60% + 30% + 20%); they must "
                 "add up to 100%, e.g. 60% + 20% + 20%",
-                "deal.yaml:44: fees.deduction[0].step: a step in points needs a target written as "
+                "deal.yaml:45: fees.deduction[0].step: a step in points needs a target written as "
                 "a percentage, e.g. at_most: 8%; for other targets write a relative step, "
                 "e.g. step: 10%",
             ],
