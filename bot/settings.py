@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         "of a platform's per-token budget (Telegram's 30 messages a second).",
     )
 
+    # --- TikTok Shop export import (issue 15) ---
+    import_max_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        description="The largest Seller Center export file `kpibot import` or /import accepts.",
+    )
+
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None

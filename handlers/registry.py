@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.router import Route
-from handlers import escalation, fee, general, kpi, report, statement
+from handlers import escalation, fee, general, imports, kpi, report, statement
 
 ROUTES: dict[str, Route] = {
     "report": Route(report.report),
@@ -20,6 +20,8 @@ ROUTES: dict[str, Route] = {
     "whoami": Route(general.whoami, needs_deal=False),
     "link": Route(general.link, needs_deal=False),
     "unlink": Route(general.unlink, admin=True),
+    "import": Route(imports.import_),
+    "sessions": Route(imports.sessions),
 }
 
 ALIASES: dict[str, str] = {
@@ -36,4 +38,7 @@ ALIASES: dict[str, str] = {
     "异议": "dispute",
     "收到": "ack",
     "升级": "escalations",
+    "导入": "import",
+    "场次": "sessions",
+    "直播场次": "sessions",
 }

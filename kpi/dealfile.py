@@ -35,7 +35,9 @@ from kpi.model import (
     Deduction,
     Escalation,
     FeePlan,
+    GmvBasis,
     Metric,
+    PlatformTerms,
     Schedule,
     Side,
     Target,
@@ -100,6 +102,7 @@ _TOP_KEYS = (
     "contacts",
     "chats",
     "schedule",
+    "platform",
 )
 _PLAN_KEYS = ("base", "commission", "bonus", "deduction", "minimum", "cap")
 _NONE = "none"
@@ -1143,6 +1146,51 @@ def _top(r: _Reader, fields: dict[str, Node]) -> dict[str, Any]:
     return values
 
 
+def _platform(r: _Reader, node: Node, metrics: frozenset[str]) -> PlatformTerms | None:
+    """The ``platform:`` section: how this deal reads TikTok Shop exports (issue 15)."""
+    from kpi.platform.terms import EXPORT_FIELDS, FIGURES
+
+    keys = ("gmv_basis", "refunds", "metrics", "columns")
+    fields = r.fields(node, "platform", keys, example="{gmv_basis: live_gmv, refunds: orders}")
+    if fields is None:
+        return None
+    bases = ("live_gmv", "attributed_gmv", "order_amount")
+    basis = r.optional(fields, "gmv_basis", "platform", lambda n, p: r.choice(n, p, bases))
+    refunds = r.optional(
+        fields, "refunds", "platform", lambda n, p: r.choice(n, p, ("orders", _NONE))
+    )
+    return PlatformTerms(
+        gmv_basis=cast(GmvBasis, basis or "live_gmv"),
+        refunds=refunds != _NONE,
+        metrics=_platform_map(r, fields.get("metrics"), "platform.metrics", FIGURES, metrics),
+        columns=_platform_map(r, fields.get("columns"), "platform.columns", EXPORT_FIELDS, None),
+    )
+
+
+def _platform_map(
+    r: _Reader,
+    node: Node | None,
+    path: str,
+    allowed: Sequence[str],
+    keys: frozenset[str] | None,
+) -> tuple[tuple[str, str], ...]:
+    """A ``name: value`` map of the platform section; ``keys`` limits the names when given."""
+    if node is None:
+        return ()
+    pairs = []
+    for name, key_node, value_node in r.entries(node, path, "names"):
+        where = _join(path, name)
+        value = r.text(value_node, where, allowed[0])
+        if keys is not None and name not in keys:
+            known = ", ".join(sorted(keys))
+            r.problem(where, key_node, f"{name!r} is not a metric of this deal; known: {known}")
+        elif value is not None and value not in allowed:
+            r.problem(where, value_node, f"{value!r} is not one of: {', '.join(allowed)}")
+        elif value is not None:
+            pairs.append((name, value))
+    return tuple(pairs)
+
+
 def _known_zone(name: str) -> bool:
     try:
         zoneinfo.ZoneInfo(name)
@@ -1186,6 +1234,7 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
     )
     chats = _chats(r, fields["chats"]) if "chats" in fields else ()
     schedule = _schedule(r, fields["schedule"]) if "schedule" in fields else Schedule()
+    platform = _platform(r, fields["platform"], known) if "platform" in fields else None
     if r.problems:
         return None
     members: dict[Side, tuple[str, ...]] = {side: members_given.get(side, ()) for side in SIDES}
@@ -1210,6 +1259,7 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
         chats=chats,
         schedule=schedule,
         effective=values["effective"],
+        platform=platform or PlatformTerms(),
     )
 
 

@@ -154,6 +154,24 @@ class ChatLink:
     side: ChatSide
 
 
+GmvBasis = Literal["live_gmv", "attributed_gmv", "order_amount"]
+
+
+@dataclass(frozen=True)
+class PlatformTerms:
+    """How a deal reads TikTok Shop exports (its deal file's ``platform:`` section).
+
+    ``gmv_basis`` says what the contract's GMV is; ``refunds`` whether the order export's
+    refunds count as the ``refunds`` metric; ``metrics`` maps a deal metric to a platform
+    figure (over the defaults); ``columns`` maps a file's header to an export field.
+    """
+
+    gmv_basis: GmvBasis = "live_gmv"
+    refunds: bool = True
+    metrics: tuple[tuple[str, str], ...] = ()
+    columns: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass(frozen=True)
 class Deal:
     """One seller-agency engagement, as loaded from its deal file."""
@@ -179,6 +197,8 @@ class Deal:
     schedule: Schedule
     effective: dt.date | None = None
     """The day these terms take effect (``None``: the loader's caller decides)."""
+    platform: PlatformTerms = field(default_factory=PlatformTerms)
+    """How TikTok Shop exports are read for this deal (issue 15)."""
 
     @property
     def base_metrics(self) -> tuple[str, ...]:

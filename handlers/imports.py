@@ -1,0 +1,175 @@
+"""``/import`` (a Seller Center export sent with it), ``/sessions [DATE]``, and the one import path
+the command line, the chats and the replay share."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import get_args
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core import Outgoing
+from bot.i18n import t
+from bot.router import Context
+from handlers.render import fmt_time
+from kpi.commands import parse_day
+from kpi.errors import UserError
+from kpi.model import Deal
+from kpi.money import format_figure, format_money
+from kpi.platform.headers import Kind
+from kpi.platform.parse import load_export
+from kpi.platform.problems import ImportRefused, Problem
+from kpi.platform.read import Limits
+from kpi.platform.store import ImportResult, PlatformStore, Session, Uploader
+from kpi.platform.terms import export_terms
+
+__all__ = [
+    "CHAT_PROBLEMS",
+    "import_",
+    "import_file",
+    "render_refusal",
+    "render_result",
+    "session_line",
+    "sessions",
+]
+
+CHAT_PROBLEMS = 5
+"""Problems a chat reply lists; the rest are counted."""
+
+KINDS: tuple[str, ...] = get_args(Kind)
+
+
+async def import_file(
+    engine: AsyncEngine,
+    deal: Deal,
+    data: bytes,
+    file_name: str,
+    uploader: Uploader,
+    now: dt.datetime,
+    *,
+    kind: Kind | None = None,
+    max_bytes: int | None = None,
+) -> ImportResult:
+    """Check a whole export against the deal and store it: the one path of every way in.
+
+    Raises:
+        ImportRefused: Anything wrong with the file; nothing was stored.
+    """
+    limits = Limits(max_bytes=max_bytes) if max_bytes is not None else Limits()
+    terms = export_terms(deal)
+    # Parsing a large file takes a while: off the event loop, so other chats are answered.
+    parsed = await asyncio.to_thread(load_export, data, file_name, terms, kind, limits)
+    store = PlatformStore(engine)
+    return await store.import_export(
+        deal.id, parsed, data=data, file_name=file_name, uploader=uploader, now=now
+    )
+
+
+def render_result(result: ImportResult, locale: str) -> str:
+    """``live: 13 sessions, 2026-11-02 .. 2026-11-08, 7 days updated, 0 rows already imported``."""
+    return t(
+        "platform.stored",
+        locale,
+        kind=t(f"platform.kind.{result.kind}", locale),
+        count=result.rows,
+        what=t(f"platform.what.{result.kind}", locale),
+        first=result.first_day.isoformat() if result.first_day else "—",
+        last=result.last_day.isoformat() if result.last_day else "—",
+        days=len(result.days),
+        already=result.already,
+    )
+
+
+def _problem_line(problem: Problem, source: str, locale: str) -> str:
+    where = f"{source}:{problem.row}" if problem.row else source
+    what = t(problem.code, locale, **problem.params)
+    return f"{where}: {problem.column}: {what}" if problem.column else f"{where}: {what}"
+
+
+def render_refusal(refused: ImportRefused, locale: str, limit: int | None = None) -> list[str]:
+    """A heading, ``FILE:ROW: column: problem`` lines (up to ``limit``), the rest counted."""
+    shown = refused.problems if limit is None else refused.problems[:limit]
+    lines = [t("platform.refused", locale, file=refused.source, count=refused.total)]
+    lines += [_problem_line(p, refused.source, locale) for p in shown]
+    if refused.total > len(shown):
+        lines.append(t("platform.refused_more", locale, count=refused.total - len(shown)))
+    return lines
+
+
+def _kind_arg(args: str) -> Kind | None:
+    words = args.split()
+    if not words:
+        return None
+    if len(words) > 1 or words[0].casefold() not in KINDS:
+        raise UserError("platform.import_usage")
+    return words[0].casefold()  # type: ignore[return-value]
+
+
+async def import_(ctx: Context) -> list[Outgoing]:
+    """``/import [live|orders|income]`` with a file: store a Seller Center export (members only)."""
+    assert ctx.deal is not None  # needs_deal
+    if ctx.side is None:
+        raise UserError("side.unknown", person=ctx.cmd.user)
+    kind = _kind_arg(ctx.args)
+    if not ctx.cmd.files:
+        raise UserError("platform.import_usage")
+    core = ctx.services.get("core")
+    max_bytes = core.settings.import_max_bytes if core is not None else None
+    uploader = Uploader(ctx.cmd.user, ctx.cmd.name, ctx.cmd.chat)
+    lines: list[str] = []
+    for file in ctx.cmd.files:
+        try:
+            result = await import_file(
+                ctx.ledger.engine, ctx.deal, file.content, file.filename, uploader,
+                ctx.clock.now(), kind=kind, max_bytes=max_bytes,
+            )  # fmt: skip
+        except ImportRefused as refused:
+            lines += render_refusal(refused, ctx.locale, CHAT_PROBLEMS)
+            continue
+        lines.append(render_result(result, ctx.locale))
+    return [ctx.reply("\n".join(lines))]
+
+
+def _duration(length: dt.timedelta, locale: str) -> str:
+    minutes = int(length.total_seconds()) // 60
+    return t("sessions.duration", locale, hours=minutes // 60, minutes=f"{minutes % 60:02d}")
+
+
+def session_line(deal: Deal, session: Session, locale: str) -> str:
+    """One session: start, creator, length, GMV, orders and viewers."""
+    figures = session.figures
+    gmv = figures.get("live_gmv")
+    return t(
+        "sessions.line",
+        locale,
+        start=fmt_time(session.start, deal.timezone),
+        creator=session.nickname or session.creator or session.creator_id,
+        duration=_duration(session.duration, locale),
+        gmv=format_money(gmv, deal.currency, locale) if gmv is not None else "—",
+        orders=format_figure(figures["live_orders"]) if "live_orders" in figures else "—",
+        viewers=format_figure(figures["viewers"]) if "viewers" in figures else "—",
+    )
+
+
+async def sessions(ctx: Context) -> list[Outgoing]:
+    """``/sessions [DATE]``: the day's livestream sessions (default: the last 7 days)."""
+    deal = ctx.deal
+    assert deal is not None  # needs_deal
+    words = ctx.args.split()
+    if len(words) > 1:
+        raise UserError("sessions.usage")
+    today = ctx.today
+    first, last = today - dt.timedelta(days=6), today
+    if words:
+        day = parse_day(words[0], today=today)
+        if day is None:
+            raise UserError("sessions.usage")
+        first = last = day
+    found = await PlatformStore(ctx.ledger.engine).sessions(deal.id, first, last)
+    span = first.isoformat() if first == last else f"{first.isoformat()} .. {last.isoformat()}"
+    if not found:
+        return [ctx.reply(ctx.t("sessions.none", span=span))]
+    lines = [ctx.t("sessions.title", span=span, count=len(found))]
+    lines += [session_line(deal, s, ctx.locale) for s in found]
+    return [ctx.reply("\n".join(lines))]

@@ -1,0 +1,453 @@
+"""An export's rows to platform records: find the header, detect the kind, map and check cells.
+
+Columns are found by header name, never by position: the built-in aliases of
+:mod:`kpi.platform.headers`, plus a deal's own ``platform.columns`` map. Every problem in the
+file is collected; if there is any, :class:`ImportRefused` is raised at the end, so a caller
+that stores only after the iteration finished never stores part of a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from kpi.platform.headers import CURRENCY_SYMBOLS, FIELDS, KINDS, Field, Kind, normalize, split_unit
+from kpi.platform.problems import MAX_KEPT, ImportRefused, Problem
+from kpi.platform.read import Limits, read_rows
+from kpi.platform.values import (
+    CellError,
+    parse_count,
+    parse_duration,
+    parse_id,
+    parse_money,
+    parse_time,
+)
+
+__all__ = [
+    "ExportTerms",
+    "Header",
+    "ParsedExport",
+    "PlatformRow",
+    "find_header",
+    "iter_records",
+    "load_export",
+]
+
+_CANCELLED = frozenset(
+    {"cancelled", "canceled", "cancel", "已取消", "取消", "đã hủy", "dibatalkan"}
+)
+_HEADER_SEARCH = 10
+
+
+@dataclass(frozen=True)
+class ExportTerms:
+    """What an import checks a file against: the deal's currency, zone, first day, own headers."""
+
+    currency: str
+    timezone: str
+    starts: dt.date
+    columns: Mapping[str, str] = field(default_factory=dict)
+    """Extra header -> field name (a deal file's ``platform.columns``)."""
+
+
+@dataclass(frozen=True)
+class PlatformRow:
+    """One record of an export: a session, an order or an income line.
+
+    ``key`` is its natural key (session: creator id + launch time; order: order id; income:
+    id + type); ``day`` is its business day in the deal's time zone; ``values`` are its
+    figures; ``detail`` its texts (creator, status, duration in seconds, ...).
+    """
+
+    kind: Kind
+    key: str
+    row: int
+    at: dt.datetime
+    day: dt.date
+    values: dict[str, Decimal]
+    detail: dict[str, str]
+
+    def digest(self) -> str:
+        """A fingerprint of the row's content: equal for an unchanged row in another file."""
+        parts = [self.at.isoformat()]
+        parts += [f"{k}={v}" for k, v in sorted(self.values.items())]
+        parts += [f"{k}={v}" for k, v in sorted(self.detail.items())]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Header:
+    """The header row found in a file: its kind, row number and which column holds each field."""
+
+    kind: Kind
+    row: int
+    columns: dict[str, int]
+    units: dict[str, str]
+
+
+def _field_index(columns: Mapping[str, str]) -> dict[str, tuple[Kind, Field]]:
+    index: dict[str, tuple[Kind, Field]] = {}
+    for kind in KINDS:
+        by_name = {f.name: f for f in FIELDS[kind]}
+        for f in FIELDS[kind]:
+            for alias in f.aliases:
+                index.setdefault(f"{kind}:{alias}", (kind, f))
+        for header, name in columns.items():
+            if name in by_name:
+                index[f"{kind}:{normalize(header)}"] = (kind, by_name[name])
+    return index
+
+
+def _match(cells: list[str], kind: Kind, index: dict[str, tuple[Kind, Field]]) -> Header:
+    found: dict[str, int] = {}
+    units: dict[str, str] = {}
+    for position, cell in enumerate(cells):
+        text = normalize(cell)
+        hit = index.get(f"{kind}:{text}")
+        unit = None
+        if hit is None:
+            bare, unit = split_unit(text)
+            hit = index.get(f"{kind}:{bare}")
+        if hit is not None and hit[1].name not in found:
+            found[hit[1].name] = position
+            if unit:
+                units[hit[1].name] = unit
+    return Header(kind, 0, found, units)
+
+
+def _missing(header: Header) -> list[Field]:
+    return [f for f in FIELDS[header.kind] if f.required and f.name not in header.columns]
+
+
+def find_header(
+    rows: Iterator[tuple[int, list[str]]],
+    source: str,
+    kind: Kind | None,
+    columns: Mapping[str, str],
+) -> Header:
+    """Read rows up to the header row and say which export the file is.
+
+    Lines before the header (``Date Range: ...``, blank lines) are skipped.
+
+    Raises:
+        ImportRefused: No header of a known export within the first rows, or one missing a
+            required column (with the missing columns named).
+    """
+    index = _field_index(columns)
+    best: Header | None = None
+    for number, cells in rows:
+        if not any(c.strip() for c in cells) or sum(1 for c in cells if c.strip()) == 1:
+            if number >= _HEADER_SEARCH:
+                break
+            continue  # blank, or a single-cell line such as "Date Range: 2026/11/02 ~ ..."
+        for candidate in (kind,) if kind else KINDS:
+            header = _match(cells, candidate, index)
+            header = Header(candidate, number, header.columns, header.units)
+            if not _missing(header):
+                return header
+            if best is None or len(header.columns) > len(best.columns):
+                best = header
+        if (best is not None and len(best.columns) >= 2) or number >= _HEADER_SEARCH:
+            break
+    if best is None or len(best.columns) < 2:
+        raise ImportRefused(source, [Problem(0, "", "platform.unknown_export")])
+    problems = [
+        Problem(best.row, f.label, "platform.missing_column", {"kind": best.kind})
+        for f in _missing(best)
+    ]
+    raise ImportRefused(source, problems)
+
+
+def _currency_problems(header: Header, currency: str) -> list[Problem]:
+    problems = []
+    by_name = {f.name: f for f in FIELDS[header.kind]}
+    for name, unit in header.units.items():
+        if by_name[name].type != "money":
+            continue
+        means = {unit.upper()} if len(unit) == 3 and unit.isalpha() else CURRENCY_SYMBOLS.get(unit)
+        if means is None or currency not in means:
+            problems.append(
+                Problem(
+                    header.row,
+                    by_name[name].label,
+                    "platform.wrong_currency",
+                    {"found": unit, "currency": currency},
+                )
+            )
+    return problems
+
+
+class _Row:
+    """One data row's cells, read field by field; a bad cell becomes a problem."""
+
+    __slots__ = ("cells", "fields", "header", "number", "problems")
+
+    def __init__(self, header: Header, fields: dict[str, Field], number: int, cells: list[str]):
+        self.header = header
+        self.fields = fields
+        self.number = number
+        self.cells = cells
+        self.problems: list[Problem] = []
+
+    def text(self, name: str) -> str:
+        position = self.header.columns.get(name)
+        if position is None or position >= len(self.cells):
+            return ""
+        return self.cells[position].strip()
+
+    def get(self, name: str) -> object:
+        text = self.text(name)
+        f = self.fields[name]
+        if not text:
+            if f.required:
+                self.problems.append(Problem(self.number, f.label, "platform.cell.empty"))
+            return None
+        try:
+            return _PARSERS[f.type](text)
+        except CellError as exc:
+            self.problems.append(Problem(self.number, f.label, exc.code, {"value": text[:40]}))
+            return None
+
+
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "text": str,
+    "id": parse_id,
+    "money": parse_money,
+    "count": parse_count,
+    "time": parse_time,
+    "utc_time": parse_time,
+    "duration": parse_duration,
+}
+
+
+def _description_row(header: Header, cells: list[str]) -> bool:
+    """Whether the row after the header describes the columns (the orders export has one)."""
+    key = next(f for f in FIELDS[header.kind] if f.type == "id").name
+    position = header.columns[key]
+    text = cells[position].strip() if position < len(cells) else ""
+    try:
+        parse_id(text)
+        return False
+    except CellError:
+        pass
+    money = next(f for f in FIELDS[header.kind] if f.type == "money" and f.required).name
+    position = header.columns[money]
+    try:
+        parse_money(cells[position] if position < len(cells) else "")
+    except CellError:
+        return True
+    return False
+
+
+def _values(row: _Row, names: Iterable[str]) -> dict[str, Decimal]:
+    values = {}
+    for name in names:
+        value = row.get(name)
+        if isinstance(value, Decimal):
+            values[name] = value
+    return values
+
+
+def _live(row: _Row, zone: ZoneInfo) -> PlatformRow | None:
+    creator = row.get("creator_id")
+    launched = row.get("launched")
+    duration = row.get("duration")
+    values = _values(
+        row,
+        (
+            "live_gmv",
+            "attributed_gmv",
+            "live_orders",
+            "items_sold",
+            "customers",
+            "viewers",
+            "views",
+        ),
+    )
+    if row.problems:
+        return None
+    assert isinstance(launched, dt.datetime) and isinstance(duration, int)
+    detail = {
+        "creator_id": str(creator),
+        "creator": row.text("creator"),
+        "nickname": row.text("nickname"),
+        "duration": str(duration),
+    }
+    key = f"{creator}@{launched.isoformat(timespec='minutes')}"
+    at = launched.replace(tzinfo=zone)
+    values["sessions"] = Decimal(1)
+    return PlatformRow("live", key, row.number, at, launched.date(), values, detail)
+
+
+def _orders(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
+    order = row.get("order_id")
+    status = row.get("status")
+    created = row.get("created")
+    values = _values(row, ("order_amount", "order_refund", "quantity"))
+    found = row.text("currency")
+    if found and found.upper() != currency:
+        row.problems.append(
+            Problem(
+                row.number,
+                "Currency",
+                "platform.wrong_currency",
+                {"found": found, "currency": currency},
+            )
+        )
+    if row.problems:
+        return None
+    assert isinstance(created, dt.datetime)
+    cancelled = str(status).strip().casefold() in _CANCELLED
+    counted = Decimal(0) if cancelled else Decimal(1)
+    values["orders"] = counted
+    values["paid_amount"] = values["order_amount"] * counted
+    values["refunds"] = values.get("order_refund", Decimal(0)) * counted
+    detail = {"status": str(status), "sku": row.text("sku_id")}
+    at = created.replace(tzinfo=zone)
+    return PlatformRow("orders", str(order), row.number, at, created.date(), values, detail)
+
+
+def _income(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
+    ident = row.get("income_id")
+    kind = row.get("type")
+    created = row.get("created")
+    values = _values(row, ("settlement", "revenue", "income_refund", "fees"))
+    found = row.text("currency")
+    if found and found.upper() != currency:
+        row.problems.append(
+            Problem(
+                row.number,
+                "Currency",
+                "platform.wrong_currency",
+                {"found": found, "currency": currency},
+            )
+        )
+    if row.problems:
+        return None
+    assert isinstance(created, dt.datetime)
+    at = created.replace(tzinfo=dt.UTC)
+    day = at.astimezone(zone).date()
+    detail = {"type": str(kind), "settled": row.text("settled")}
+    return PlatformRow("income", f"{ident}|{kind}", row.number, at, day, values, detail)
+
+
+def iter_records(
+    rows: Iterator[tuple[int, list[str]]], header: Header, terms: ExportTerms, source: str
+) -> Iterator[PlatformRow]:
+    """The records of the rows after the header, checked against the deal's terms.
+
+    Raises:
+        ImportRefused: After the last row, if any row or the header had a problem (the
+            records yielded so far must then be dropped), or when there is no data row.
+    """
+    zone = ZoneInfo(terms.timezone)
+    fields = {f.name: f for f in FIELDS[header.kind]}
+    problems = _currency_problems(header, terms.currency)
+    total = len(problems)
+    first = True
+    count = 0
+    for number, cells in rows:
+        if not any(c.strip() for c in cells):
+            continue
+        if first and _description_row(header, cells):
+            first = False
+            continue
+        first = False
+        row = _Row(header, fields, number, cells)
+        if header.kind == "live":
+            record = _live(row, zone)
+        elif header.kind == "orders":
+            record = _orders(row, zone, terms.currency)
+        else:
+            record = _income(row, zone, terms.currency)
+        if record is not None and record.day < terms.starts:
+            row.problems.append(
+                Problem(
+                    number,
+                    "",
+                    "platform.before_start",
+                    {"day": record.day.isoformat(), "starts": terms.starts.isoformat()},
+                )
+            )
+        if row.problems:
+            total += len(row.problems)
+            if len(problems) < MAX_KEPT:
+                problems += row.problems
+            continue
+        assert record is not None
+        count += 1
+        yield record
+    if not count and not total:
+        problems.append(Problem(0, "", "platform.no_rows"))
+        total = 1
+    if problems:
+        raise ImportRefused(source, problems, total)
+
+
+@dataclass(frozen=True)
+class ParsedExport:
+    """A whole file, checked: its kind and records (one per natural key), in file order."""
+
+    kind: Kind
+    records: list[PlatformRow]
+
+    @property
+    def days(self) -> list[dt.date]:
+        """The distinct business days the records fall on, sorted."""
+        return sorted({r.day for r in self.records})
+
+
+def _merge(kept: PlatformRow, again: PlatformRow) -> PlatformRow:
+    """Two rows with one natural key in one file: an order's SKU lines, or an id's lines."""
+    if kept.kind == "orders":
+        # Order amounts and refunds are per order and repeat on every SKU line; units add up.
+        values = dict(kept.values)
+        values["quantity"] = kept.values.get("quantity", Decimal(0)) + again.values.get(
+            "quantity", Decimal(0)
+        )
+        skus = ",".join(s for s in (kept.detail["sku"], again.detail["sku"]) if s)
+        return PlatformRow(
+            kept.kind, kept.key, kept.row, kept.at, kept.day, values, {**kept.detail, "sku": skus}
+        )
+    if kept.kind == "income":
+        values = {
+            k: kept.values.get(k, Decimal(0)) + again.values.get(k, Decimal(0))
+            for k in kept.values.keys() | again.values.keys()
+        }
+        return PlatformRow(kept.kind, kept.key, kept.row, kept.at, kept.day, values, kept.detail)
+    return again  # the same session listed twice: the later line is the newer figure
+
+
+def load_export(
+    data: bytes,
+    source: str,
+    terms: ExportTerms,
+    kind: Kind | None = None,
+    limits: Limits | None = None,
+) -> ParsedExport:
+    """Read, detect, map and check a whole export file.
+
+    Args:
+        data: The file's bytes (CSV or XLSX).
+        source: Its name, for messages.
+        terms: The deal's currency, time zone, first day and extra header map.
+        kind: The export's kind; detected from the headers when ``None``.
+        limits: Size limits (defaults when ``None``).
+
+    Returns:
+        The checked records, one per natural key.
+
+    Raises:
+        ImportRefused: Anything wrong, with every problem found (up to a limit).
+    """
+    rows = read_rows(data, source, limits)
+    header = find_header(rows, source, kind, terms.columns)
+    merged: dict[str, PlatformRow] = {}
+    for record in iter_records(rows, header, terms, source):
+        kept = merged.get(record.key)
+        merged[record.key] = record if kept is None else _merge(kept, record)
+    return ParsedExport(header.kind, list(merged.values()))
