@@ -175,7 +175,7 @@ def _currency_problems(header: Header, currency: str) -> list[Problem]:
                     header.row,
                     by_name[name].label,
                     "platform.wrong_currency",
-                    {"found": unit, "currency": currency},
+                    {"found": unit.upper(), "currency": currency},
                 )
             )
     return problems

@@ -19,7 +19,8 @@ class CellError(ValueError):
         super().__init__(code)
 
 
-_MONEY_JUNK = re.compile(r"[,\s$€£¥￥₫฿₱]|^(?:US\$|S\$|RM|Rp|R\$|[A-Z]{3})(?=[\d(.-])")
+_MONEY_JUNK = re.compile(r"[,\s$€£¥￥₫฿₱]|^(?:US\$|S\$|RM|Rp|R\$|[A-Z]{3})(?=\s*[\d(.-])")
+_ROUNDED = re.compile(r"^\d(\.\d+)?E\+?\d+$", re.IGNORECASE)
 _ID = re.compile(r"^[0-9A-Za-z_\-./:@#]{1,100}$")
 
 
@@ -67,10 +68,10 @@ def parse_id(text: str) -> str:
         CellError: Empty, too long, or in a spreadsheet's rounded number form (``5.76E+17``).
     """
     raw = text.strip()
+    if _ROUNDED.match(raw):
+        raise CellError("platform.cell.rounded_id")
     if not _ID.match(raw):
         raise CellError("platform.cell.not_id")
-    if re.fullmatch(r"\d(\.\d+)?E\d+", raw, flags=re.IGNORECASE):
-        raise CellError("platform.cell.rounded_id")
     return raw
 
 
