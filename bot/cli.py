@@ -183,7 +183,7 @@ def replay(
     from kpi.errors import DealFileError
 
     try:
-        steps = parse_script(script.read_text(encoding="utf-8").splitlines())
+        steps = parse_script(script.read_text(encoding="utf-8").splitlines(), script.parent)
     except ScriptError as exc:
         typer.echo(f"{script}:{exc.lineno}: {exc.problem}", err=True)
         raise typer.Exit(2) from None

@@ -83,7 +83,12 @@ def render_result(result: ImportResult, locale: str) -> str:
 
 def _problem_line(problem: Problem, source: str, locale: str) -> str:
     where = f"{source}:{problem.row}" if problem.row else source
-    what = t(problem.code, locale, **problem.params)
+    # Export kinds are words of the reader's language (直播, 订单), not codes.
+    params = {
+        k: t(f"platform.kind.{v}", locale) if k in ("kind", "found") and v in KINDS else v
+        for k, v in problem.params.items()
+    }
+    what = t(problem.code, locale, **params)
     return f"{where}: {problem.column}: {what}" if problem.column else f"{where}: {what}"
 
 
@@ -109,8 +114,9 @@ def _kind_arg(args: str) -> Kind | None:
 async def import_(ctx: Context) -> list[Outgoing]:
     """``/import [live|orders|income]`` with a file: store a Seller Center export (members only)."""
     assert ctx.deal is not None  # needs_deal
-    if ctx.side is None:
-        raise UserError("side.unknown", person=ctx.cmd.user)
+    # A chat's side is not enough: only a listed member of a side may bring in evidence.
+    if ctx.deal.side_of_member(ctx.cmd.user) is None:
+        raise UserError("platform.not_member", person=ctx.cmd.user)
     kind = _kind_arg(ctx.args)
     if not ctx.cmd.files:
         raise UserError("platform.import_usage")

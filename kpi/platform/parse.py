@@ -102,7 +102,7 @@ def _field_index(columns: Mapping[str, str]) -> dict[str, tuple[Kind, Field]]:
     return index
 
 
-def _match(cells: list[str], kind: Kind, index: dict[str, tuple[Kind, Field]]) -> Header:
+def _match(cells: list[str], kind: Kind, row: int, index: dict[str, tuple[Kind, Field]]) -> Header:
     found: dict[str, int] = {}
     units: dict[str, str] = {}
     for position, cell in enumerate(cells):
@@ -116,7 +116,7 @@ def _match(cells: list[str], kind: Kind, index: dict[str, tuple[Kind, Field]]) -
             found[hit[1].name] = position
             if unit:
                 units[hit[1].name] = unit
-    return Header(kind, 0, found, units)
+    return Header(kind, row, found, units)
 
 
 def _missing(header: Header) -> list[Field]:
@@ -140,16 +140,23 @@ def find_header(
     index = _field_index(columns)
     best: Header | None = None
     for number, cells in rows:
-        if not any(c.strip() for c in cells) or sum(1 for c in cells if c.strip()) == 1:
+        if sum(1 for c in cells if c.strip()) <= 1:
             if number >= _HEADER_SEARCH:
                 break
             continue  # blank, or a single-cell line such as "Date Range: 2026/11/02 ~ ..."
-        for candidate in (kind,) if kind else KINDS:
-            header = _match(cells, candidate, index)
-            header = Header(candidate, number, header.columns, header.units)
-            if not _missing(header):
-                return header
-            if best is None or len(header.columns) > len(best.columns):
+        headers = [_match(cells, candidate, number, index) for candidate in KINDS]
+        complete = [h for h in headers if not _missing(h)]
+        wanted = [h for h in complete if kind is None or h.kind == kind]
+        if wanted:
+            return wanted[0]
+        if complete:  # a known export, but not the kind asked for
+            found = complete[0].kind
+            problem = Problem(0, "", "platform.other_kind", {"found": found, "kind": kind})
+            raise ImportRefused(source, [problem])
+        for header in headers:
+            if kind in (None, header.kind) and (
+                best is None or len(header.columns) > len(best.columns)
+            ):
                 best = header
         if (best is not None and len(best.columns) >= 2) or number >= _HEADER_SEARCH:
             break
