@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Mapping
 from typing import get_args
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,22 +13,26 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.core import Outgoing
 from bot.i18n import t
 from bot.router import Context
-from handlers.render import fmt_time
+from handlers.render import fmt_time, fmt_value
 from kpi.commands import parse_day
 from kpi.errors import UserError
 from kpi.model import Deal
 from kpi.money import format_figure, format_money
+from kpi.platform.evidence import Difference, best_and_worst, differences, matching_days
 from kpi.platform.headers import Kind
 from kpi.platform.parse import load_export
 from kpi.platform.problems import ImportRefused, Problem
 from kpi.platform.read import Limits
 from kpi.platform.store import ImportResult, PlatformStore, Session, Uploader
-from kpi.platform.terms import export_terms
+from kpi.platform.terms import export_terms, platform_metrics
+from kpi.sides import Figure
 
 __all__ = [
     "CHAT_PROBLEMS",
+    "difference_line",
     "import_",
     "import_file",
+    "platform_recap_lines",
     "render_refusal",
     "render_result",
     "session_line",
@@ -177,5 +182,50 @@ async def sessions(ctx: Context) -> list[Outgoing]:
     if not found:
         return [ctx.reply(ctx.t("sessions.none", span=span))]
     lines = [ctx.t("sessions.title", span=span, count=len(found))]
-    lines += [session_line(deal, s, ctx.locale) for s in found]
+    lines += ["• " + session_line(deal, s, ctx.locale) for s in found]
     return [ctx.reply("\n".join(lines))]
+
+
+async def platform_recap_lines(
+    engine: AsyncEngine,
+    deal: Deal,
+    figures: Mapping[tuple[dt.date, str], Figure],
+    first: dt.date,
+    last: dt.date,
+) -> list[str]:
+    """The recap's platform section: days matching the platform, figures that differ from it,
+    the best and worst session (nothing when no export covers the days)."""
+    store = PlatformStore(engine)
+    platform = platform_metrics(deal, await store.day_figures(deal.id, first, last))
+    found = await store.sessions(deal.id, first, last)
+    if not platform and not found:
+        return []
+    locale = deal.locale
+    matching, compared = matching_days(figures, platform, deal.tolerance)
+    lines = [t("platform.recap_matches", locale, matching=matching, compared=compared)]
+    diffs = differences(figures, platform, deal.tolerance)
+    lines += [difference_line(deal, d, locale) for d in diffs[:CHAT_PROBLEMS]]
+    if len(diffs) > CHAT_PROBLEMS:
+        lines.append(t("platform.recap_more", locale, count=len(diffs) - CHAT_PROBLEMS))
+    ranked = best_and_worst(found)
+    if ranked is not None:
+        lines.append(
+            t("platform.recap_best", locale, session=session_line(deal, ranked[0], locale))
+        )
+        lines.append(
+            t("platform.recap_worst", locale, session=session_line(deal, ranked[1], locale))
+        )
+    return lines
+
+
+def difference_line(deal: Deal, diff: Difference, locale: str) -> str:
+    """``11-03 gmv: seller 12,000 · platform 11,675.22``."""
+    return t(
+        "platform.differs",
+        locale,
+        day=f"{diff.day:%m-%d}",
+        metric=diff.metric,
+        side=t(f"side.{diff.side}", locale),
+        typed=fmt_value(deal, diff.metric, diff.typed),
+        platform=fmt_value(deal, diff.metric, diff.platform),
+    )

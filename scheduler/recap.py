@@ -205,6 +205,9 @@ async def build_recap(
     figures = resolve(entries, verdicts, truth=terms.truth, tolerance=terms.tolerance)
     days = [week_start + dt.timedelta(days=i) for i in range((week_end - week_start).days + 1)]
     by_day, totals = _week_lines(tr, terms, days, figures)
+    from handlers.imports import platform_recap_lines  # the platform source (issue 15)
+
+    platform = await platform_recap_lines(ledger.engine, terms, figures, week_start, week_end)
     rich = rich_message(
         tr("recap.title", deal=deal.name, start=f"{week_start:%m-%d}", end=f"{week_end:%m-%d}"),
         [
@@ -214,6 +217,7 @@ async def build_recap(
                 [status_line(tr, terms, s) for s in snap.statuses] + fee_lines(tr, snap),
             ),
             (tr("kpi.disagreements"), disagreement_lines(tr, snap)),
+            (tr("platform.recap_title"), platform),
             (None, missed_lines(tr, deal, missed)),
         ],
         footer=tr("kpi.footer", truth=tr(f"truth.{terms.truth}")),

@@ -109,3 +109,46 @@ def test_a_script_line_naming_a_missing_file_stops_the_replay(tmp_path: Path) ->
     result = runner.invoke(app, ["replay", "--deal", str(DEAL), str(script)])
     assert result.exit_code == 2
     assert "s.jsonl:1: cannot read 'file' 'no.csv'" in result.stderr
+
+
+def test_the_recap_says_how_many_days_match_the_platform_and_names_the_best_session(
+    tmp_path: Path,
+) -> None:
+    shutil.copy(ORDERS, tmp_path / "orders.csv")
+    agency = {"chat": "slack:C0AGENCY", "user": "slack:U0AGENCY1"}
+    out = replay(
+        tmp_path,
+        DEAL,
+        [
+            line("2026-11-06T09:00:00-08:00", "/import", file="live.csv", id="1"),
+            line("2026-11-06T09:01:00-08:00", "/import", file="orders.csv", id="2"),
+            line("2026-11-06T09:02:00-08:00", "/report gmv 11675.22 2026-11-02", id="3"),
+            line("2026-11-06T09:03:00-08:00", "/report gmv 12000 2026-11-03", id="4"),
+            {**line("2026-11-06T09:04:00-08:00", "/report gmv 3357.61 2026-11-03"), **agency},
+            {"at": "2026-11-09T09:00:00-08:00", "tick": True},
+        ],
+    )
+    recap = next(o["text"] for o in out if o["kind"] == "recap" and o["to"] == "slack:C0AGENCY")
+    section = recap.split("Against the platform (TikTok Shop exports)\n")[1].splitlines()
+    assert section[:5] == [
+        "Matches the platform: 1 of 2 days",
+        "⚠ 11-03 gmv: seller 12,000 · platform 8,872.44",
+        "⚠ 11-03 gmv: agency 3,357.61 · platform 8,872.44",
+        "Best session: 11-08 20:00 Lily @ ACME, 2h 34min: GMV USD 8,732.81, 153 orders, "
+        "11,768 viewers",
+        "Weakest session: 11-04 20:05 Lily @ ACME, 3h 17min: GMV USD 3,235.24, 79 orders, "
+        "13,143 viewers",
+    ]
+
+
+def test_a_recap_without_imports_has_no_platform_section(tmp_path: Path) -> None:
+    out = replay(
+        tmp_path,
+        DEAL,
+        [
+            line("2026-11-06T09:02:00-08:00", "/report gmv 11675.22 2026-11-02", id="3"),
+            {"at": "2026-11-09T09:00:00-08:00", "tick": True},
+        ],
+    )
+    recap = next(o["text"] for o in out if o["kind"] == "recap")
+    assert "platform" not in recap.casefold()
