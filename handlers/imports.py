@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import get_args
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,6 +37,7 @@ __all__ = [
     "render_result",
     "session_line",
     "sessions",
+    "truth_text",
 ]
 
 CHAT_PROBLEMS = 5
@@ -229,3 +230,10 @@ def difference_line(deal: Deal, diff: Difference, locale: str) -> str:
         typed=fmt_value(deal, diff.metric, diff.typed),
         platform=fmt_value(deal, diff.metric, diff.platform),
     )
+
+
+def truth_text(tr: Callable[..., str], deal: Deal) -> str:
+    """Whose figure counts, for footers (``tr`` translates a key with its params): with
+    ``truth: platform``, the platform's, then the fallback's."""
+    rule = tr(f"truth.{deal.truth}")
+    return tr("truth.platform", fallback=rule) if deal.platform.counts else rule

@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.core import Outgoing
 from bot.router import Context
+from handlers.imports import truth_text
 from handlers.render import fmt_day, fmt_target, fmt_value
 from kpi.model import Deal
 from kpi.money import format_percent
@@ -152,7 +153,7 @@ def kpi_rich(ctx_t: Any, snap: Snapshot) -> dict[str, Any]:
             (None, status_notes(ctx_t, snap)),
             (ctx_t("kpi.definitions"), definition_lines(deal, shown)),
         ],
-        footer=ctx_t("kpi.footer", truth=ctx_t(f"truth.{deal.truth}")),
+        footer=ctx_t("kpi.footer", truth=truth_text(ctx_t, deal)),
     )
 
 

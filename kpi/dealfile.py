@@ -103,6 +103,7 @@ _TOP_KEYS = (
     "chats",
     "schedule",
     "platform",
+    "fallback",
 )
 _PLAN_KEYS = ("base", "commission", "bonus", "deduction", "minimum", "cap")
 _NONE = "none"
@@ -1130,9 +1131,10 @@ def _top(r: _Reader, fields: dict[str, Node]) -> dict[str, Any]:
     for key, options, default in (
         ("locale", ("en", "zh"), "en"),
         ("period", ("month", "week", "quarter"), "month"),
-        ("truth", ("seller", "agency", "agreed"), "seller"),
+        ("truth", ("seller", "agency", "agreed", "platform"), "seller"),
     ):
         values[key] = r.choice(fields[key], key, options) if key in fields else default
+    _fallback(r, fields, values)
     values["starts"] = r.optional(fields, "starts", "", r.date)
     values["effective"] = r.optional(fields, "effective", "", r.date)
     values["tolerance"] = (
@@ -1144,6 +1146,24 @@ def _top(r: _Reader, fields: dict[str, Node]) -> dict[str, Any]:
         if trial is not None and "periods" in trial:
             values["trial_periods"] = r.integer(trial["periods"], "trial.periods", 0, "1")
     return values
+
+
+def _fallback(r: _Reader, fields: dict[str, Node], values: dict[str, Any]) -> None:
+    """``truth: platform`` with ``fallback:``, whose figure counts on days without the platform's
+    (issue 15): the deal's ``truth`` becomes the fallback, ``platform_counts`` is set."""
+    values["platform_counts"] = values["truth"] == "platform"
+    if "fallback" in fields and not values["platform_counts"]:
+        r.problem("fallback", fields["fallback"], "fallback is only for truth: platform")
+    elif values["platform_counts"]:
+        if "fallback" not in fields:
+            r.problem(
+                "fallback",
+                fields.get("truth"),
+                "truth: platform needs fallback: "
+                "seller, agency or agreed (whose figure counts on days without one)",
+            )
+            return
+        values["truth"] = r.choice(fields["fallback"], "fallback", ("seller", "agency", "agreed"))
 
 
 def _platform(r: _Reader, node: Node, metrics: frozenset[str]) -> PlatformTerms | None:
@@ -1259,7 +1279,7 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
         chats=chats,
         schedule=schedule,
         effective=values["effective"],
-        platform=platform or PlatformTerms(),
+        platform=replace(platform or PlatformTerms(), counts=values["platform_counts"]),
     )
 
 

@@ -168,6 +168,9 @@ class PlatformTerms:
 
     gmv_basis: GmvBasis = "live_gmv"
     refunds: bool = True
+    counts: bool = False
+    """``truth: platform``: the platform's figure counts where there is one; on other days the
+    deal's ``truth`` (the deal file's ``fallback:``) decides."""
     metrics: tuple[tuple[str, str], ...] = ()
     columns: tuple[tuple[str, str], ...] = ()
 

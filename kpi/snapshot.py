@@ -17,7 +17,8 @@ from kpi.ledger import Ledger
 from kpi.model import Deal, Entry, FeePlan, Verdict
 from kpi.pace import TargetStatus, Totals, derive, period_totals, project, statuses
 from kpi.periods import Period, period_containing, proration
-from kpi.sides import Figure, resolve
+from kpi.platform.truth import resolve_figures
+from kpi.sides import Figure
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,9 @@ async def snapshot(
     terms = await ledger.deal_for_period(deal.id, period.start)
     entries = await ledger.current_entries(deal.id, period.start, period.end)
     verdicts = await ledger.verdicts(deal.id, period.start, period.end)
-    figures = resolve(entries, verdicts, truth=terms.truth, tolerance=terms.tolerance)
+    figures = await resolve_figures(
+        ledger.engine, terms, entries, verdicts, period.start, period.end
+    )
     upto = min(today, period.end)
     totals = period_totals(figures.values(), terms.metrics, period, upto)
     projected = project(totals, terms.metrics, period)
