@@ -61,7 +61,7 @@ def mangled(draw: st.DrawFn) -> bytes:
         elif action == "blank":
             rows[r][c] = ""
         elif action == "junk":
-            rows[r][c] = draw(st.text(max_size=12))
+            rows[r][c] = draw(st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=12))
         elif action == "drop_cell":
             del rows[r][c]
         else:
