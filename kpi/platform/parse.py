@@ -8,11 +8,14 @@ that stores only after the iteration finished never stores part of a file.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from kpi.platform.headers import CURRENCY_SYMBOLS, FIELDS, KINDS, Field, Kind, normalize, split_unit
@@ -41,6 +44,9 @@ _CANCELLED = frozenset(
     {"cancelled", "canceled", "cancel", "已取消", "取消", "đã hủy", "dibatalkan"}
 )
 _HEADER_SEARCH = 10
+_ORDER_TEXTS = ("order_id", "status", "sku_id", "created", "currency")
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
 
 
 @dataclass(frozen=True)
@@ -54,10 +60,12 @@ class ExportTerms:
     """Extra header -> field name (a deal file's ``platform.columns``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PlatformRow:
     """One record of an export: a session, an order or an income line.
 
+    Not frozen only because a frozen dataclass is slow to build, and a file has 100,000 of
+    them; nothing changes one after it is made.
     ``key`` is its natural key (session: creator id + launch time; order: order id; income:
     id + type); ``day`` is its business day in the deal's time zone; ``values`` are its
     figures; ``detail`` its texts (creator, status, duration in seconds, ...).
@@ -66,10 +74,17 @@ class PlatformRow:
     kind: Kind
     key: str
     row: int
-    at: dt.datetime
+    local: dt.datetime
+    """The row's time as the export wrote it (naive), in ``zone``."""
+    zone: dt.tzinfo
     day: dt.date
     values: dict[str, Decimal]
     detail: dict[str, str]
+
+    @property
+    def at(self) -> dt.datetime:
+        """The row's time, aware (made only when asked: most rows are only counted)."""
+        return self.local.replace(tzinfo=self.zone)
 
     def digest(self) -> str:
         """A fingerprint of the row's content: equal for an unchanged row in another file."""
@@ -188,36 +203,47 @@ def _currency_problems(header: Header, currency: str) -> list[Problem]:
     return problems
 
 
+_Column = tuple[str, int, Callable[[str], object], Field]
+
+
 class _Row:
-    """One data row's cells, read field by field; a bad cell becomes a problem."""
+    """One data row's cells, each present field parsed once; a bad cell becomes a problem."""
 
-    __slots__ = ("cells", "fields", "header", "number", "problems")
+    __slots__ = ("number", "problems", "values")
 
-    def __init__(self, header: Header, fields: dict[str, Field], number: int, cells: list[str]):
-        self.header = header
-        self.fields = fields
+    def __init__(self, columns: list[_Column], number: int, cells: list[str]) -> None:
         self.number = number
-        self.cells = cells
         self.problems: list[Problem] = []
+        values: dict[str, object] = {}
+        self.values = values
+        width = len(cells)
+        # One pass over the columns with local names only: this is the import's hot loop.
+        for name, position, parse, f in columns:
+            text = cells[position].strip() if position < width else ""
+            if text:
+                try:
+                    values[name] = parse(text)
+                except CellError as exc:
+                    value = {"value": text[:40]}
+                    self.problems.append(Problem(number, f.label, exc.code, value))
+            elif f.required:
+                self.problems.append(Problem(number, f.label, "platform.cell.empty"))
 
     def text(self, name: str) -> str:
-        position = self.header.columns.get(name)
-        if position is None or position >= len(self.cells):
-            return ""
-        return self.cells[position].strip()
+        value = self.values.get(name)
+        return value if isinstance(value, str) else ""
 
     def get(self, name: str) -> object:
-        text = self.text(name)
-        f = self.fields[name]
-        if not text:
-            if f.required:
-                self.problems.append(Problem(self.number, f.label, "platform.cell.empty"))
-            return None
-        try:
-            return _PARSERS[f.type](text)
-        except CellError as exc:
-            self.problems.append(Problem(self.number, f.label, exc.code, {"value": text[:40]}))
-            return None
+        return self.values.get(name)
+
+
+def _columns(header: Header) -> list[_Column]:
+    """Each field the header has: its name, position, parser and definition, looked up once."""
+    return [
+        (f.name, header.columns[f.name], _PARSERS[f.type], f)
+        for f in FIELDS[header.kind]
+        if f.name in header.columns
+    ]
 
 
 _PARSERS: dict[str, Callable[[str], object]] = {
@@ -285,17 +311,16 @@ def _live(row: _Row, zone: ZoneInfo) -> PlatformRow | None:
         "duration": str(duration),
     }
     key = f"{creator}@{launched.isoformat(timespec='minutes')}"
-    at = launched.replace(tzinfo=zone)
-    values["sessions"] = Decimal(1)
-    return PlatformRow("live", key, row.number, at, launched.date(), values, detail)
+    values["sessions"] = _ONE
+    return PlatformRow("live", key, row.number, launched, zone, launched.date(), values, detail)
 
 
 def _orders(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
     order = row.get("order_id")
     status = row.get("status")
     created = row.get("created")
-    values = _values(row, ("order_amount", "order_refund", "quantity"))
     found = row.text("currency")
+    sku = row.text("sku_id")
     if found and found.upper() != currency:
         row.problems.append(
             Problem(
@@ -308,14 +333,21 @@ def _orders(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
     if row.problems:
         return None
     assert isinstance(created, dt.datetime)
-    cancelled = str(status).strip().casefold() in _CANCELLED
-    counted = Decimal(0) if cancelled else Decimal(1)
-    values["orders"] = counted
-    values["paid_amount"] = values["order_amount"] * counted
-    values["refunds"] = values.get("order_refund", Decimal(0)) * counted
-    detail = {"status": str(status), "sku": row.text("sku_id")}
-    at = created.replace(tzinfo=zone)
-    return PlatformRow("orders", str(order), row.number, at, created.date(), values, detail)
+    # The row's parsed cells become the record's figures once its texts are taken out.
+    values = cast(dict[str, Decimal], row.values)
+    for name in _ORDER_TEXTS:
+        values.pop(name, None)
+    amount = values["order_amount"]
+    if str(status).casefold() in _CANCELLED:
+        values["orders"] = values["paid_amount"] = values["refunds"] = _ZERO
+    else:
+        values["orders"] = _ONE
+        values["paid_amount"] = amount
+        values["refunds"] = values.get("order_refund", _ZERO)
+    detail = {"status": str(status), "sku": sku}
+    return PlatformRow(
+        "orders", str(order), row.number, created, zone, created.date(), values, detail
+    )
 
 
 def _income(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
@@ -336,10 +368,10 @@ def _income(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
     if row.problems:
         return None
     assert isinstance(created, dt.datetime)
-    at = created.replace(tzinfo=dt.UTC)
-    day = at.astimezone(zone).date()
+    day = created.replace(tzinfo=dt.UTC).astimezone(zone).date()
     detail = {"type": str(kind), "settled": row.text("settled")}
-    return PlatformRow("income", f"{ident}|{kind}", row.number, at, day, values, detail)
+    key = f"{ident}|{kind}"
+    return PlatformRow("income", key, row.number, created, dt.UTC, day, values, detail)
 
 
 def iter_records(
@@ -352,26 +384,28 @@ def iter_records(
             records yielded so far must then be dropped), or when there is no data row.
     """
     zone = ZoneInfo(terms.timezone)
-    fields = {f.name: f for f in FIELDS[header.kind]}
+    columns = _columns(header)
+    build: Callable[[_Row], PlatformRow | None] = {
+        "live": partial(_live, zone=zone),
+        "orders": partial(_orders, zone=zone, currency=terms.currency),
+        "income": partial(_income, zone=zone, currency=terms.currency),
+    }[header.kind]
+    starts = terms.starts
     problems = _currency_problems(header, terms.currency)
     total = len(problems)
     first = True
     count = 0
     for number, cells in rows:
-        if not any(c.strip() for c in cells):
+        # Only a row whose first cell is blank can be all blank: the usual row costs one check.
+        if not cells or (not cells[0].strip() and not any(c.strip() for c in cells)):
             continue
         if first and _description_row(header, cells):
             first = False
             continue
         first = False
-        row = _Row(header, fields, number, cells)
-        if header.kind == "live":
-            record = _live(row, zone)
-        elif header.kind == "orders":
-            record = _orders(row, zone, terms.currency)
-        else:
-            record = _income(row, zone, terms.currency)
-        if record is not None and record.day < terms.starts:
+        row = _Row(columns, number, cells)
+        record = build(row)
+        if record is not None and record.day < starts:
             row.problems.append(
                 Problem(
                     number,
@@ -418,14 +452,21 @@ def _merge(kept: PlatformRow, again: PlatformRow) -> PlatformRow:
         )
         skus = ",".join(s for s in (kept.detail["sku"], again.detail["sku"]) if s)
         return PlatformRow(
-            kept.kind, kept.key, kept.row, kept.at, kept.day, values, {**kept.detail, "sku": skus}
+            kept.kind,
+            kept.key,
+            kept.row,
+            kept.local,
+            kept.zone,
+            kept.day,
+            values,
+            {**kept.detail, "sku": skus},
         )
     if kept.kind == "income":
         values = {
             k: kept.values.get(k, Decimal(0)) + again.values.get(k, Decimal(0))
             for k in kept.values.keys() | again.values.keys()
         }
-        return PlatformRow(kept.kind, kept.key, kept.row, kept.at, kept.day, values, kept.detail)
+        return dataclasses.replace(kept, values=values)
     return again  # the same session listed twice: the later line is the newer figure
 
 

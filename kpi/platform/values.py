@@ -19,6 +19,7 @@ class CellError(ValueError):
         super().__init__(code)
 
 
+_PLAIN_AMOUNT = re.compile(r"-?\d{1,15}(?:\.\d{1,4})?\Z")
 _MONEY_JUNK = re.compile(r"[,\s$€£¥￥₫฿₱]|^(?:US\$|S\$|RM|Rp|R\$|[A-Z]{3})(?=\s*[\d(.-])")
 _ROUNDED = re.compile(r"^\d(\.\d+)?E\+?\d+$", re.IGNORECASE)
 _ID = re.compile(r"^[0-9A-Za-z_\-./:@#]{1,100}$")
@@ -30,6 +31,8 @@ def parse_money(text: str) -> Decimal:
     Raises:
         CellError: Not an amount, or one the ledger cannot hold exactly.
     """
+    if _PLAIN_AMOUNT.match(text):  # the usual cell: no need for the general checks below
+        return Decimal(text) if text[0] != "-" else Decimal(text) + 0
     raw = text.strip()
     negative = raw.startswith("(") and raw.endswith(")")
     if negative:
@@ -47,12 +50,17 @@ def parse_money(text: str) -> Decimal:
     return value + 0  # -0.00 is 0.00: a refund of nothing is nothing
 
 
+_SMALL_COUNTS = tuple(Decimal(n) for n in range(1000))
+
+
 def parse_count(text: str) -> Decimal:
     """A whole count such as ``5186`` or ``10,372`` (never negative).
 
     Raises:
         CellError: Not a whole number of at least zero.
     """
+    if len(text) < 4 and text.isdigit() and text.isascii():  # most counts: cached
+        return _SMALL_COUNTS[int(text)]
     raw = text.replace(",", "").strip()
     if raw.endswith(".0"):  # a count a spreadsheet stored as a float
         raw = raw[:-2]
@@ -68,6 +76,8 @@ def parse_id(text: str) -> str:
         CellError: Empty, too long, or in a spreadsheet's rounded number form (``5.76E+17``).
     """
     raw = text.strip()
+    if raw.isdigit() and raw.isascii() and len(raw) <= 100:  # the usual id: digits only
+        return raw
     if _ROUNDED.match(raw):
         raise CellError("platform.cell.rounded_id")
     if not _ID.match(raw):
@@ -75,6 +85,11 @@ def parse_id(text: str) -> str:
     return raw
 
 
+_CLOCK_HOURS = {
+    (f"{h:02d}", half): f"{h % 12 + (12 if half == 'PM' else 0):02d}"
+    for h in range(1, 13)
+    for half in ("AM", "PM")
+}
 _US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})(?::(\d{2}))? ?([AP]M)$", re.I)
 _YMD = re.compile(r"^(\d{4})[/.-](\d{1,2})[/.-](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 
@@ -86,6 +101,17 @@ def parse_time(text: str) -> dt.datetime:
         CellError: None of those forms, or not a real date and time.
     """
     raw = text.strip()
+    if len(raw) == 22 and raw[2] == "/" and raw[5] == "/" and raw[13] == ":":
+        # The orders export's form, 11/06/2026 02:09:44 PM, read by position: it is most rows.
+        try:
+            clock = _CLOCK_HOURS.get((raw[11:13], raw[20:]))
+            if clock is not None and raw[19] == " " and raw[10] == " ":
+                # fromisoformat is C; it checks the digits and that the day exists.
+                return dt.datetime.fromisoformat(
+                    f"{raw[6:10]}-{raw[0:2]}-{raw[3:5]}T{clock}{raw[13:19]}"
+                )
+        except ValueError:
+            raise CellError("platform.cell.bad_time") from None
     try:
         match = _YMD.match(raw)
         if match and raw[match.end() :] in ("", "Z", "+00:00"):
