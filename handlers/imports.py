@@ -30,6 +30,7 @@ from kpi.sides import Figure
 __all__ = [
     "CHAT_PROBLEMS",
     "difference_line",
+    "history",
     "import_",
     "import_file",
     "platform_recap_lines",
@@ -42,6 +43,8 @@ __all__ = [
 
 CHAT_PROBLEMS = 5
 """Problems a chat reply lists; the rest are counted."""
+IMPORTS_SHOWN = 10
+"""Imports /history lists."""
 
 KINDS: tuple[str, ...] = get_args(Kind)
 
@@ -237,3 +240,36 @@ def truth_text(tr: Callable[..., str], deal: Deal) -> str:
     ``truth: platform``, the platform's, then the fallback's."""
     rule = tr(f"truth.{deal.truth}")
     return tr("truth.platform", fallback=rule) if deal.platform.counts else rule
+
+
+async def history(ctx: Context) -> list[Outgoing]:
+    """``/history``: the ledger's entries (:func:`handlers.report.history`), then, without a
+    metric or date, the latest imports: who imported which file when."""
+    from handlers.report import history as ledger_history
+
+    answers = await ledger_history(ctx)
+    deal = ctx.deal
+    if deal is None or ctx.args.strip() or not answers:
+        return answers
+    found = await PlatformStore(ctx.ledger.engine).imports(deal.id, limit=IMPORTS_SHOWN)
+    if not found:
+        return answers
+    lines = [ctx.t("platform.history_title")]
+    lines += [
+        ctx.t(
+            "platform.history_line",
+            file=record.file_name,
+            kind=ctx.t(f"platform.kind.{record.kind}"),
+            who=record.person_name or record.person,
+            at=fmt_time(record.imported_at, deal.timezone),
+            rows=record.rows,
+            stored=record.stored,
+            sha=record.sha256[:12],
+        )
+        for record in found
+    ]
+    first = answers[0]
+    # With imports but no typed entries, "nothing recorded yet" would be wrong.
+    text = "" if first.text == ctx.t("history.empty") else first.text
+    merged = "\n".join(part for part in (text, *lines) if part)
+    return [ctx.reply(merged, kind=first.kind), *answers[1:]]

@@ -10,7 +10,7 @@ ROUTES: dict[str, Route] = {
     "kpi": Route(kpi.kpi),
     "fee": Route(fee.fee),
     "statement": Route(statement.statement),
-    "history": Route(report.history),
+    "history": Route(imports.history),
     "confirm": Route(report.confirm),
     "dispute": Route(report.dispute),
     "ack": Route(escalation.ack),

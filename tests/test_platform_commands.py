@@ -152,3 +152,26 @@ def test_a_recap_without_imports_has_no_platform_section(tmp_path: Path) -> None
     )
     recap = next(o["text"] for o in out if o["kind"] == "recap")
     assert "platform" not in recap.casefold()
+
+
+def test_history_shows_who_imported_which_file_when(tmp_path: Path) -> None:
+    out = replay(
+        tmp_path,
+        DEAL,
+        [
+            line("2026-11-06T09:00:00-08:00", "/history", id="0"),
+            line("2026-11-06T09:01:00-08:00", "/import", file="live.csv", id="1", name="Mia"),
+            line("2026-11-06T09:02:00-08:00", "/history", id="2"),
+            line("2026-11-06T09:03:00-08:00", "/report gmv 12000", id="3"),
+            line("2026-11-06T09:04:00-08:00", "/history", id="4"),
+            line("2026-11-06T09:05:00-08:00", "/history gmv", id="5"),
+        ],
+    )
+    texts = [o["text"] for o in out]
+    assert "Imported platform files" not in texts[0]
+    assert texts[2].splitlines()[0] == "Imported platform files (newest first):"
+    assert texts[2].splitlines()[1].startswith(
+        "• 11-06 09:01 Mia: live.csv (live, 13 rows, 13 new or changed, SHA-256 "
+    )
+    assert "12,000" in texts[4] and "Imported platform files (newest first):" in texts[4]
+    assert "Imported platform files" not in texts[5]
