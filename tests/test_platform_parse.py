@@ -127,7 +127,7 @@ def test_a_currency_in_the_header_other_than_the_deals_refuses_the_file() -> Non
     rows = csv_rows(LIVE)
     rows[2] = [h.replace("($)", "(RM)") for h in rows[2]]
     lines = refusal(to_csv(rows), "live.csv")
-    assert "live.csv:3: LIVE gross merchandise value: the currency is RM" in lines[1]
+    assert "live.csv:3: LIVE gross merchandise value (RM): the currency is RM" in lines[1]
     myr = dataclasses.replace(TERMS, currency="MYR")
     assert len(load_export(to_csv(rows), "live.csv", myr).records) == 13
 
@@ -148,7 +148,7 @@ def test_every_bad_cell_is_named_by_file_row_and_column() -> None:
     lines = refusal(to_csv(rows), "live.csv")
     assert lines[0].startswith("live.csv was not imported (3 problem(s)); nothing was stored.")
     assert lines[1] == (
-        "live.csv:4: LIVE gross merchandise value: “lots” is not an amount. "
+        "live.csv:4: LIVE gross merchandise value ($): “lots” is not an amount. "
         "Write it like 5,368.94 or -3.00."
     )
     assert lines[2].startswith("live.csv:6: Launched Time: “2026/13/40 10:00” is not a real")
@@ -224,7 +224,7 @@ def test_problem_lines_read_in_chinese() -> None:
     lines = render_refusal(caught.value, "zh")
     assert lines[0].startswith("live.csv 未导入（1 处问题），没有保存任何数据。")
     assert lines[1] == (
-        "live.csv:4: LIVE gross merchandise value: "
+        "live.csv:4: LIVE gross merchandise value ($): "
         "“很多”不是有效金额。应为 5,368.94 或 -3.00 这样的数字。"
     )
 
@@ -261,3 +261,11 @@ def test_times_in_the_forms_exports_write() -> None:
     assert parse_time("12/01/2026 12:05 AM") == dt.datetime(2026, 12, 1, 0, 5)  # noqa: DTZ001
     with pytest.raises(CellError):
         parse_time("11/06/2026 14:09:44 PM")
+
+
+def test_a_problem_names_the_column_as_the_file_writes_it() -> None:
+    rows = csv_rows(LIVE)
+    rows[2] = [{"Duration": "直播时长"}.get(h, h) for h in rows[2]]
+    rows[3][4] = "很久"
+    lines = refusal(to_csv(rows, "gb18030"), "zh.csv")
+    assert lines[1].startswith("zh.csv:4: 直播时长: “很久” is not a duration.")

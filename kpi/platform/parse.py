@@ -102,6 +102,8 @@ class Header:
     row: int
     columns: dict[str, int]
     units: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
+    """Each found field's header as the file writes it (messages name columns so)."""
 
 
 def _field_index(columns: Mapping[str, str]) -> dict[str, tuple[Kind, Field]]:
@@ -120,6 +122,7 @@ def _field_index(columns: Mapping[str, str]) -> dict[str, tuple[Kind, Field]]:
 def _match(cells: list[str], kind: Kind, row: int, index: dict[str, tuple[Kind, Field]]) -> Header:
     found: dict[str, int] = {}
     units: dict[str, str] = {}
+    labels: dict[str, str] = {}
     for position, cell in enumerate(cells):
         text = normalize(cell)
         hit = index.get(f"{kind}:{text}")
@@ -129,9 +132,10 @@ def _match(cells: list[str], kind: Kind, row: int, index: dict[str, tuple[Kind, 
             hit = index.get(f"{kind}:{bare}")
         if hit is not None and hit[1].name not in found:
             found[hit[1].name] = position
+            labels[hit[1].name] = cell.replace("\ufeff", "").strip()
             if unit:
                 units[hit[1].name] = unit
-    return Header(kind, row, found, units)
+    return Header(kind, row, found, units, labels)
 
 
 def _missing(header: Header) -> list[Field]:
@@ -195,7 +199,7 @@ def _currency_problems(header: Header, currency: str) -> list[Problem]:
             problems.append(
                 Problem(
                     header.row,
-                    by_name[name].label,
+                    header.labels.get(name, by_name[name].label),
                     "platform.wrong_currency",
                     {"found": unit.upper(), "currency": currency},
                 )
@@ -240,7 +244,12 @@ class _Row:
 def _columns(header: Header) -> list[_Column]:
     """Each field the header has: its name, position, parser and definition, looked up once."""
     return [
-        (f.name, header.columns[f.name], _PARSERS[f.type], f)
+        (
+            f.name,
+            header.columns[f.name],
+            _PARSERS[f.type],
+            dataclasses.replace(f, label=header.labels.get(f.name) or f.label),
+        )
         for f in FIELDS[header.kind]
         if f.name in header.columns
     ]
