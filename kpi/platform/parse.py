@@ -14,7 +14,6 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import partial
 from typing import cast
 from zoneinfo import ZoneInfo
 
@@ -44,7 +43,6 @@ _CANCELLED = frozenset(
     {"cancelled", "canceled", "cancel", "已取消", "取消", "đã hủy", "dibatalkan"}
 )
 _HEADER_SEARCH = 10
-_ORDER_TEXTS = ("order_id", "status", "sku_id", "created", "currency")
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 
@@ -294,7 +292,7 @@ def _values(row: _Row, names: Iterable[str]) -> dict[str, Decimal]:
     return values
 
 
-def _live(row: _Row, zone: ZoneInfo) -> PlatformRow | None:
+def _live(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
     creator = row.get("creator_id")
     launched = row.get("launched")
     duration = row.get("duration")
@@ -325,37 +323,30 @@ def _live(row: _Row, zone: ZoneInfo) -> PlatformRow | None:
 
 
 def _orders(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
-    order = row.get("order_id")
-    status = row.get("status")
-    created = row.get("created")
-    found = row.text("currency")
-    sku = row.text("sku_id")
+    # The row's parsed cells become the record's figures once its texts are taken out (one
+    # dict for both: this runs for every order of a 100,000-row export).
+    values = row.values
+    order = values.pop("order_id", None)
+    status = str(values.pop("status", ""))
+    created = values.pop("created", None)
+    found = str(values.pop("currency", ""))
+    sku = str(values.pop("sku_id", ""))
     if found and found.upper() != currency:
-        row.problems.append(
-            Problem(
-                row.number,
-                "Currency",
-                "platform.wrong_currency",
-                {"found": found, "currency": currency},
-            )
-        )
+        problem = {"found": found, "currency": currency}
+        row.problems.append(Problem(row.number, "Currency", "platform.wrong_currency", problem))
     if row.problems:
         return None
     assert isinstance(created, dt.datetime)
-    # The row's parsed cells become the record's figures once its texts are taken out.
-    values = cast(dict[str, Decimal], row.values)
-    for name in _ORDER_TEXTS:
-        values.pop(name, None)
-    amount = values["order_amount"]
-    if str(status).casefold() in _CANCELLED:
-        values["orders"] = values["paid_amount"] = values["refunds"] = _ZERO
+    figures = cast(dict[str, Decimal], values)
+    if status.casefold() in _CANCELLED:
+        figures["orders"] = figures["paid_amount"] = figures["refunds"] = _ZERO
     else:
-        values["orders"] = _ONE
-        values["paid_amount"] = amount
-        values["refunds"] = values.get("order_refund", _ZERO)
-    detail = {"status": str(status), "sku": sku}
+        figures["orders"] = _ONE
+        figures["paid_amount"] = figures["order_amount"]
+        figures["refunds"] = figures.get("order_refund", _ZERO)
+    detail = {"status": status, "sku": sku}
     return PlatformRow(
-        "orders", str(order), row.number, created, zone, created.date(), values, detail
+        "orders", str(order), row.number, created, zone, created.date(), figures, detail
     )
 
 
@@ -383,6 +374,13 @@ def _income(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
     return PlatformRow("income", key, row.number, created, dt.UTC, day, values, detail)
 
 
+_BUILDERS: dict[Kind, Callable[[_Row, ZoneInfo, str], PlatformRow | None]] = {
+    "live": _live,
+    "orders": _orders,
+    "income": _income,
+}
+
+
 def iter_records(
     rows: Iterator[tuple[int, list[str]]], header: Header, terms: ExportTerms, source: str
 ) -> Iterator[PlatformRow]:
@@ -394,11 +392,8 @@ def iter_records(
     """
     zone = ZoneInfo(terms.timezone)
     columns = _columns(header)
-    build: Callable[[_Row], PlatformRow | None] = {
-        "live": partial(_live, zone=zone),
-        "orders": partial(_orders, zone=zone, currency=terms.currency),
-        "income": partial(_income, zone=zone, currency=terms.currency),
-    }[header.kind]
+    build = _BUILDERS[header.kind]
+    currency = terms.currency
     starts = terms.starts
     problems = _currency_problems(header, terms.currency)
     total = len(problems)
@@ -413,7 +408,7 @@ def iter_records(
             continue
         first = False
         row = _Row(columns, number, cells)
-        record = build(row)
+        record = build(row, zone, currency)
         if record is not None and record.day < starts:
             row.problems.append(
                 Problem(
