@@ -1135,6 +1135,7 @@ def _top(r: _Reader, fields: dict[str, Node]) -> dict[str, Any]:
     ):
         values[key] = r.choice(fields[key], key, options) if key in fields else default
     _fallback(r, fields, values)
+    values["platform"] = _platform_terms(r, fields, values["platform_counts"])
     values["starts"] = r.optional(fields, "starts", "", r.date)
     values["effective"] = r.optional(fields, "effective", "", r.date)
     values["tolerance"] = (
@@ -1164,6 +1165,19 @@ def _fallback(r: _Reader, fields: dict[str, Node], values: dict[str, Any]) -> No
             )
             return
         values["truth"] = r.choice(fields["fallback"], "fallback", ("seller", "agency", "agreed"))
+
+
+def _platform_terms(r: _Reader, fields: dict[str, Node], counts: bool) -> PlatformTerms:
+    """The deal's platform terms: its ``platform:`` section and ``truth: platform``."""
+    node = fields.get("metrics")
+    # The metric names as written (the metrics section reports its own problems).
+    names = frozenset(
+        str(key.value)
+        for key, _ in (node.value if isinstance(node, MappingNode) else [])
+        if isinstance(key, ScalarNode)
+    )
+    terms = _platform(r, fields["platform"], names) if "platform" in fields else None
+    return replace(terms or PlatformTerms(), counts=counts)
 
 
 def _platform(r: _Reader, node: Node, metrics: frozenset[str]) -> PlatformTerms | None:
@@ -1239,8 +1253,7 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
         fees, trial_fees = _fees(r, fields["fees"], names, values["trial_periods"])
     elif values["trial_periods"]:
         trial_fees = fees
-    members_given = _members(r, fields["members"]) if "members" in fields else {}
-    members_given = members_given or {}
+    members_given = (_members(r, fields["members"]) if "members" in fields else None) or {}
     admins = tuple(
         person
         for person, _ in (
@@ -1254,7 +1267,6 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
     )
     chats = _chats(r, fields["chats"]) if "chats" in fields else ()
     schedule = _schedule(r, fields["schedule"]) if "schedule" in fields else Schedule()
-    platform = _platform(r, fields["platform"], known) if "platform" in fields else None
     if r.problems:
         return None
     members: dict[Side, tuple[str, ...]] = {side: members_given.get(side, ()) for side in SIDES}
@@ -1279,7 +1291,7 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
         chats=chats,
         schedule=schedule,
         effective=values["effective"],
-        platform=replace(platform or PlatformTerms(), counts=values["platform_counts"]),
+        platform=values["platform"],
     )
 
 

@@ -121,29 +121,26 @@ class PlatformStore:
         Returns:
             What was stored.
         """
-        sha = hashlib.sha256(data).hexdigest()
         days = [r.day for r in parsed.records]
+        first, last = min(days, default=None), max(days, default=None)
+        record = {
+            "deal_id": deal_id,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "file_name": file_name,
+            "kind": parsed.kind,
+            "person": uploader.person,
+            "person_name": uploader.person_name,
+            "chat": uploader.chat,
+            "imported_at": now,
+            "rows": len(parsed.records),
+            "stored": 0,
+            "first_day": first,
+            "last_day": last,
+        }
 
         async def work(conn: AsyncConnection) -> ImportResult:
-            import_id = (
-                await conn.execute(
-                    insert(platform_imports).returning(platform_imports.c.id),
-                    {
-                        "deal_id": deal_id,
-                        "sha256": sha,
-                        "file_name": file_name,
-                        "kind": parsed.kind,
-                        "person": uploader.person,
-                        "person_name": uploader.person_name,
-                        "chat": uploader.chat,
-                        "imported_at": now,
-                        "rows": len(parsed.records),
-                        "stored": 0,
-                        "first_day": min(days, default=None),
-                        "last_day": max(days, default=None),
-                    },
-                )
-            ).scalar_one()
+            insert_import = insert(platform_imports).returning(platform_imports.c.id)
+            import_id = (await conn.execute(insert_import, record)).scalar_one()
             touched: set[dt.date] = set()
             stored = 0
             for start in range(0, len(parsed.records), _CHUNK):
@@ -154,16 +151,11 @@ class PlatformStore:
                 .where(platform_imports.c.id == import_id)
                 .values(stored=stored)
             )
+            rows = len(parsed.records)
             return ImportResult(
-                import_id,
-                parsed.kind,
-                len(parsed.records),
-                stored,
-                len(parsed.records) - stored,
-                min(days, default=None),
-                max(days, default=None),
+                import_id, parsed.kind, rows, stored, rows - stored, first, last,
                 tuple(sorted(touched)),
-            )
+            )  # fmt: skip
 
         return await transaction(self._engine, work, write=True, label="platform")
 

@@ -38,7 +38,8 @@ def metric_map(deal: Deal) -> dict[str, str]:
     if terms.refunds:
         defaults["refunds"] = "refunds"
     mapping = {m: f for m, f in defaults.items() if m in deal.base_metrics}
-    mapping.update(dict(terms.metrics))
+    # Only reported metrics: a derived one is computed from them, never given.
+    mapping.update({m: f for m, f in terms.metrics if m in deal.base_metrics})
     return mapping
 
 
