@@ -206,6 +206,7 @@ def _currency_problems(header: Header, currency: str) -> list[Problem]:
 
 
 _Column = tuple[str, int, Callable[[str], object], Field]
+_NO_PROBLEMS: list[Problem] = []  # shared, never appended to: most rows have no problem
 
 
 class _Row:
@@ -215,7 +216,7 @@ class _Row:
 
     def __init__(self, columns: list[_Column], number: int, cells: list[str]) -> None:
         self.number = number
-        self.problems: list[Problem] = []
+        self.problems: list[Problem] = _NO_PROBLEMS  # replaced by a list on the first one
         values: dict[str, object] = {}
         self.values = values
         width = len(cells)
@@ -227,9 +228,15 @@ class _Row:
                     values[name] = parse(text)
                 except CellError as exc:
                     value = {"value": text[:40]}
-                    self.problems.append(Problem(number, f.label, exc.code, value))
+                    self.add(Problem(number, f.label, exc.code, value))
             elif f.required:
-                self.problems.append(Problem(number, f.label, "platform.cell.empty"))
+                self.add(Problem(number, f.label, "platform.cell.empty"))
+
+    def add(self, problem: Problem) -> None:
+        """Record a problem of this row."""
+        if self.problems is _NO_PROBLEMS:
+            self.problems = []
+        self.problems.append(problem)
 
     def text(self, name: str) -> str:
         value = self.values.get(name)
@@ -333,7 +340,7 @@ def _orders(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
     sku = str(values.pop("sku_id", ""))
     if found and found.upper() != currency:
         problem = {"found": found, "currency": currency}
-        row.problems.append(Problem(row.number, "Currency", "platform.wrong_currency", problem))
+        row.add(Problem(row.number, "Currency", "platform.wrong_currency", problem))
     if row.problems:
         return None
     assert isinstance(created, dt.datetime)
@@ -357,7 +364,7 @@ def _income(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
     values = _values(row, ("settlement", "revenue", "income_refund", "fees"))
     found = row.text("currency")
     if found and found.upper() != currency:
-        row.problems.append(
+        row.add(
             Problem(
                 row.number,
                 "Currency",
@@ -410,7 +417,7 @@ def iter_records(
         row = _Row(columns, number, cells)
         record = build(row, zone, currency)
         if record is not None and record.day < starts:
-            row.problems.append(
+            row.add(
                 Problem(
                     number,
                     "",
