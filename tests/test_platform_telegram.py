@@ -68,3 +68,15 @@ async def test_a_document_without_a_command_caption_is_ignored(
     update = tg.push_update(tg.document_update(GROUP, LIVE.name, LIVE.read_bytes(), "our week"))
     await tg.wait_for(lambda: tg.confirmed_offset > update["update_id"])
     assert tg.sent(GROUP) == [] and not tg.calls_to("getFile")
+
+
+async def test_sessions_and_a_bare_import_are_answered_as_commands(
+    tg: FakeTelegram, core: Core, adapter: TelegramAdapter
+) -> None:
+    tg.push_message(GROUP, "/sessions 2026-11-02", user_id=MEMBER)
+    await tg.wait_for(lambda: len(tg.sent(GROUP)) == 1)
+    tg.push_message(GROUP, "/import", user_id=MEMBER)
+    await tg.wait_for(lambda: len(tg.sent(GROUP)) == 2)
+    first, second = tg.texts(GROUP)
+    assert first.startswith("No livestream sessions imported for 2026-11-02.")
+    assert second.startswith("Send the Seller Center export file (CSV or XLSX) with /import")

@@ -60,7 +60,7 @@ ALLOWED_UPDATES = ("message",)
 
 COMMANDS = (
     "report", "kpi", "fee", "history", "confirm", "dispute", "statement", "ack", "escalations",
-    "help", "start", "whoami", "link", "unlink",
+    "help", "start", "whoami", "link", "unlink", "sessions", "import",
 )  # fmt: skip
 """Commands the bot answers (``/cmd`` and ``/cmd@botname``); the core routes them."""
 
