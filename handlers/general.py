@@ -13,6 +13,8 @@ HELP_COMMANDS = (
     "fee",
     "statement",
     "history",
+    "import",
+    "sessions",
     "confirm",
     "dispute",
     "ack",
