@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
 
 from kpi.ledger import Ledger
 from kpi.model import Deal
@@ -105,3 +108,25 @@ async def test_two_imports_of_one_file_at_once_store_it_once(deal_ledger: Ledger
     assert sorted(r.stored for r in results) == [0, 0, 40]
     figures = await store.day_figures("acme-linkstar-us", *WEEK)
     assert sum(day["orders"] for day in figures.values()) == 33
+
+
+@pytest.mark.parametrize(
+    ("path", "count", "figure", "nov2"),
+    [
+        (LIVE, 13, "live_gmv", Decimal("11675.22")),
+        (ORDERS, 40, "paid_amount", Decimal("270.48")),
+        (INCOME, 25, "settlement", Decimal("306.51")),
+    ],
+    ids=["live", "orders", "income"],
+)
+async def test_each_sample_then_its_xlsx_is_stored_once_with_its_day_totals(
+    deal_ledger: Ledger, path: Path, count: int, figure: str, nov2: Decimal
+) -> None:
+    store = PlatformStore(deal_ledger.engine)
+    data = path.read_bytes()  # noqa: ASYNC240 - a small test file
+    first = await store_file(store, data, path.name)
+    assert (first.rows, first.stored) == (count, count)
+    again = await store_file(store, to_xlsx(csv_rows(path)), path.stem + ".xlsx")
+    assert (again.rows, again.stored, again.already) == (count, 0, count)
+    figures = await store.day_figures("acme-linkstar-us", *WEEK)
+    assert figures[dt.date(2026, 11, 2)][figure] == nov2
