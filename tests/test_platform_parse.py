@@ -269,3 +269,13 @@ def test_a_problem_names_the_column_as_the_file_writes_it() -> None:
     rows[3][4] = "很久"
     lines = refusal(to_csv(rows, "gb18030"), "zh.csv")
     assert lines[1].startswith("zh.csv:4: 直播时长: “很久” is not a duration.")
+
+
+def test_an_xlsx_openpyxl_refuses_is_read_by_calamine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kpi.platform import read
+
+    monkeypatch.setattr(read, "_openpyxl_rows", lambda data: None)  # as if openpyxl refused it
+    parsed = load_export(to_xlsx(csv_rows(LIVE), numbers=True), "x.xlsx", TERMS)
+    expected = load_export(LIVE.read_bytes(), "x.csv", TERMS)
+    assert [r.values for r in parsed.records] == [r.values for r in expected.records]
+    assert [r.key for r in parsed.records] == [r.key for r in expected.records]

@@ -103,7 +103,10 @@ def _cell(value: object) -> str:
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
-        # The shortest repr round-trips, so 5368.94 stays 5368.94 and never 5368.9399999.
+        if value.is_integer() and abs(value) < 2**53:
+            return str(int(value))  # calamine reads whole numbers as floats: 7301, not 7301.0
+        # The shortest repr round-trips, so 5368.94 stays 5368.94 and never 5368.9399999; a
+        # rounded id (5.76E+17) stays visibly rounded, and is refused.
         return str(Decimal(repr(value)))
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
