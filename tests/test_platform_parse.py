@@ -279,3 +279,8 @@ def test_an_xlsx_openpyxl_refuses_is_read_by_calamine(monkeypatch: pytest.Monkey
     expected = load_export(LIVE.read_bytes(), "x.csv", TERMS)
     assert [r.values for r in parsed.records] == [r.values for r in expected.records]
     assert [r.key for r in parsed.records] == [r.key for r in expected.records]
+
+
+def test_a_bom_followed_by_bytes_that_are_no_utf8_is_refused_not_a_crash() -> None:
+    data = LIVE.read_bytes().replace(b"acme_live_lily", b"acme_live_\xff\xfe", 1)
+    assert "neither CSV text" in refusal(data)[1]

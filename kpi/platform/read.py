@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -64,28 +65,40 @@ def read_rows(data: bytes, source: str, limits: Limits | None = None) -> Rows:
         raise _refuse(source, "platform.empty")
     if data.startswith(b"PK\x03\x04"):
         return _xlsx_rows(data, source, limits)
-    return _csv_rows(_decode(data, source), source)
+    return _csv_rows(data, _encoding(data, source), source)
 
 
-def _decode(data: bytes, source: str) -> str:
+_CHUNK = 1 << 20
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    """Whether ``data`` is valid ``encoding``, checked a chunk at a time (no second copy)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for start in range(0, len(data), _CHUNK):
+            decoder.decode(data[start : start + _CHUNK])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _encoding(data: bytes, source: str) -> str:
     # A BOM says UTF-8 for certain; otherwise strict UTF-8 first (GB18030 would accept almost
-    # any bytes), then GB18030, which Chinese Excel writes.
-    if data.startswith(b"\xef\xbb\xbf"):
-        encodings: tuple[str, ...] = ("utf-8-sig",)
-    else:
-        encodings = ("utf-8", "gb18030")
-    for encoding in encodings:
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if "\x00" not in text:
-            return text
+    # any bytes), then GB18030, which Chinese Excel writes. A NUL byte is never text.
+    if b"\x00" not in data:
+        if data.startswith(b"\xef\xbb\xbf"):
+            return "utf-8-sig"
+        for encoding in ("utf-8", "gb18030"):
+            if _decodes(data, encoding):
+                return encoding
     raise _refuse(source, "platform.not_text")
 
 
-def _csv_rows(text: str, source: str) -> Rows:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _csv_rows(data: bytes, encoding: str, source: str) -> Rows:
+    # Decoded as it is read: memory stays the file's bytes, whatever the row count.
+    text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
+    reader = csv.reader(text, strict=True)
     try:
         for row in reader:
             yield reader.line_num, row
@@ -93,6 +106,8 @@ def _csv_rows(text: str, source: str) -> Rows:
         raise ImportRefused(
             source, [Problem(reader.line_num, "", "platform.bad_csv", {"detail": str(exc)})]
         ) from None
+    except UnicodeDecodeError:  # a BOM that promised UTF-8, and bytes further on that are not
+        raise _refuse(source, "platform.not_text") from None
 
 
 def _cell(value: object) -> str:
