@@ -56,7 +56,7 @@ async def share(bot: Bot, text: str, files: list[dict[str, Any]], user: str = ME
 async def test_a_file_shared_with_import_is_downloaded_with_the_token_and_imported(
     bot: Bot,
 ) -> None:
-    await share(bot, "/import", [bot.fake.share_file(LIVE.name, LIVE.read_bytes())])
+    await share(bot, "import", [bot.fake.share_file(LIVE.name, LIVE.read_bytes())])
     [download] = bot.fake.of("download")
     assert download.params["file_id"] == "F0001"
     assert bot.answers() == [

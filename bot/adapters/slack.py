@@ -588,6 +588,9 @@ class SlackAdapter:
 
     async def _on_file_share(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         text = plain_text(str(event.get("text") or "")).strip()
+        # Slack's composer may take a leading "/" for a slash command, so "import" works too.
+        if text.casefold().startswith(("import", "导入")):
+            text = "/" + text
         if not text.startswith("/") or not event.get("files"):
             return  # an ordinary file in the channel: not for the bot
         self._spawn(self._run_file_share(body, event, text))
