@@ -1,5 +1,5 @@
 """The ``kpibot`` command line (typer): run, web, db, deal, chat, replay, demo, statement,
-dashboard-link, export, restore."""
+dashboard-link, export, restore, import."""
 
 from __future__ import annotations
 
@@ -229,7 +229,7 @@ def replay(
     from kpi.errors import DealFileError
 
     try:
-        steps = parse_script(script.read_text(encoding="utf-8").splitlines())
+        steps = parse_script(script.read_text(encoding="utf-8").splitlines(), script.parent)
     except ScriptError as exc:
         typer.echo(f"{script}:{exc.lineno}: {exc.problem}", err=True)
         raise typer.Exit(2) from None
@@ -543,6 +543,68 @@ async def _restore(settings: Settings, backup: Path) -> dict[str, int]:
     try:
         with backup.open(encoding="utf-8") as lines:
             return await restore_rows(core.ledger.engine, all_tables(), lines)
+    finally:
+        await core.aclose()
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A Seller Center export (.csv or .xlsx).")],
+    deal: Annotated[str, typer.Option(help="The deal id, e.g. acme-linkstar-us.")],
+    kind: Annotated[
+        str | None,
+        typer.Option(help="live, orders or income (default: detected from the headers)."),
+    ] = None,
+    as_: Annotated[str, typer.Option("--as", help="Who imports, as /history shows it.")] = "cli",
+    db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
+) -> None:
+    """Import a TikTok Shop export as the platform's figures; a bad file is refused whole."""
+    from handlers.imports import render_refusal
+    from kpi.platform.problems import ImportRefused
+
+    if kind is not None and kind not in ("live", "orders", "income"):
+        typer.echo(f"--kind must be live, orders or income, not {kind!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        typer.echo(f"{file}: cannot read the file ({exc.strerror})", err=True)
+        raise typer.Exit(2) from None
+    try:
+        line = asyncio.run(_import(data, file.name, deal, kind, as_, db))
+    except LookupError:
+        typer.echo(f"unknown deal {deal!r}; kpibot deal list shows the stored deals", err=True)
+        raise typer.Exit(1) from None
+    except ImportRefused as refused:
+        for problem in render_refusal(refused, "en"):
+            typer.echo(problem, err=True)
+        raise typer.Exit(2) from None
+    typer.echo(line)
+
+
+async def _import(
+    data: bytes, name: str, deal_id: str, kind: str | None, person: str, db: str | None
+) -> str:
+    from bot.app import build_core
+    from handlers.imports import import_file, render_result
+    from kpi.platform.store import Uploader
+
+    core = await build_core(_settings(db))
+    try:
+        current = await core.ledger.current_deal(deal_id)
+        if current is None:
+            raise LookupError(deal_id)
+        result = await import_file(
+            core.ledger.engine,
+            current[0],
+            data,
+            name,
+            Uploader(person, person, "cli"),
+            core.clock.now(),
+            kind=kind,  # type: ignore[arg-type]
+            max_bytes=core.settings.import_max_bytes,
+        )
+        return render_result(result, "en")
     finally:
         await core.aclose()
 

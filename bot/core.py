@@ -36,6 +36,8 @@ class Command:
     name: str = ""
     message_id: str | None = None
     is_direct: bool = False
+    files: tuple[Attachment, ...] = ()
+    """Files sent with the message (a Seller Center export with /import)."""
 
 
 @dataclass(frozen=True)

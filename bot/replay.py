@@ -5,7 +5,9 @@ A script is JSON lines. A message line::
     {"at": "2026-11-03T22:10:00-08:00", "chat": "telegram:-1001234", "user": "telegram:5001",
      "name": "Seller ops lead", "text": "/report gmv 1.2万", "id": "m-17"}
 
-and ``{"at": "...", "tick": true}`` only moves the clock (scheduled work due by then runs).
+A message line may carry ``"file": "PATH"`` (relative to the script), e.g. with
+``"text": "/import"``: the message is that file sent in that chat by that user.
+``{"at": "...", "tick": true}`` only moves the clock (scheduled work due by then runs).
 Every message the bot sends is written as one JSON line, in time order::
 
     {"at": "...", "to": "telegram:-1001234", "kind": "reply", "text": "..."}
@@ -29,10 +31,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.app import Core, build_core
-from bot.core import Command, Delivered, Outgoing, VirtualClock
+from bot.core import Attachment, Command, Delivered, Outgoing, VirtualClock
 from bot.settings import Settings
 
-_MESSAGE_KEYS = {"at", "chat", "user", "name", "text", "id", "direct"}
+_MESSAGE_KEYS = {"at", "chat", "user", "name", "text", "id", "direct", "file"}
 _TICK_KEYS = {"at", "tick"}
 
 
@@ -54,8 +56,11 @@ class Step:
     command: Command | None
 
 
-def parse_script(lines: Iterable[str]) -> list[Step]:
-    """Validate every line before anything runs; the first bad line raises ``ScriptError``."""
+def parse_script(lines: Iterable[str], base: Path | None = None) -> list[Step]:
+    """Validate every line before anything runs; the first bad line raises ``ScriptError``.
+
+    ``base`` is the folder ``"file"`` paths are relative to (the script's; default: the
+    current directory)."""
     steps: list[Step] = []
     previous: dt.datetime | None = None
     for lineno, raw in enumerate(lines, start=1):
@@ -101,10 +106,25 @@ def parse_script(lines: Iterable[str]) -> list[Step]:
                     name=str(obj.get("name") or ""),
                     message_id=str(msg_id) if msg_id is not None else None,
                     is_direct=bool(obj.get("direct", False)),
+                    files=_script_file(lineno, obj.get("file"), base),
                 ),
             )
         )
     return steps
+
+
+def _script_file(lineno: int, value: Any, base: Path | None) -> tuple[Attachment, ...]:
+    """The file a script line sends (``"file": "PATH"``), read now so a missing one stops early."""
+    if value is None:
+        return ()
+    if not isinstance(value, str) or not value:
+        raise ScriptError(lineno, "'file' must be a path relative to the script")
+    path = (base or Path()) / value
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ScriptError(lineno, f"cannot read 'file' {value!r}: {exc.strerror}") from None
+    return (Attachment(path.name, content, mime="application/octet-stream"),)
 
 
 def _parse_at(lineno: int, value: Any) -> dt.datetime:

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         "take to finish and be marked sent before the process exits anyway.",
     )
 
+    # --- TikTok Shop export import (issue 15) ---
+    import_max_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        description="The largest Seller Center export file `kpibot import` or /import accepts.",
+    )
+
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None

@@ -14,6 +14,8 @@ HELP_COMMANDS = (
     "fee",
     "statement",
     "history",
+    "import",
+    "sessions",
     "confirm",
     "dispute",
     "ack",

@@ -9,6 +9,7 @@ from typing import Any
 from bot.core import Outgoing
 from bot.i18n import label_sep
 from bot.router import Context
+from handlers.imports import truth_text
 from handlers.render import (
     fmt_day,
     fmt_formula,
@@ -298,7 +299,7 @@ def kpi_rich(ctx_t: Any, snap: Snapshot) -> dict[str, Any]:
             (None, [*status_notes(ctx_t, snap), *period_notes(ctx_t, snap)]),
             (ctx_t("kpi.definitions"), definition_lines(deal, shown)),
         ],
-        footer=ctx_t("kpi.footer", truth=ctx_t(f"truth.{deal.truth}")),
+        footer=ctx_t("kpi.footer", truth=truth_text(ctx_t, deal)),
     )
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from bot.router import Route
-from handlers import dashboard, escalation, export, fee, general, kpi, report, statement
+from handlers import dashboard, escalation, export, fee, general, imports, kpi, report, statement
 
 ROUTES: dict[str, Route] = {
     "report": Route(report.report),
     "kpi": Route(kpi.kpi),
     "fee": Route(fee.fee),
     "statement": Route(statement.statement),
-    "history": Route(report.history),
+    "history": Route(imports.history),
     "confirm": Route(report.confirm),
     "dispute": Route(report.dispute),
     "ack": Route(escalation.ack),
@@ -22,6 +22,8 @@ ROUTES: dict[str, Route] = {
     "unlink": Route(general.unlink, admin=True),
     "dashboard": Route(dashboard.dashboard),
     "export": Route(export.export),
+    "import": Route(imports.import_),
+    "sessions": Route(imports.sessions),
 }
 
 ALIASES: dict[str, str] = {
@@ -47,6 +49,9 @@ ALIASES: dict[str, str] = {
     "解绑": "unlink",
     "看板": "dashboard",
     "导出": "export",
+    "导入": "import",
+    "场次": "sessions",
+    "直播场次": "sessions",
 }
 """Command words besides the Latin names. Telegram and Slack deliver only Latin slash commands,
 so the Chinese words work after a mention (``@kpibot 上报 成交额 1.2万``), after ``/kpibot`` on

@@ -35,10 +35,12 @@ from kpi.model import (
     Deduction,
     Escalation,
     FeePlan,
+    GmvBasis,
     Guarantee,
     Metric,
     MetricKind,
     Performance,
+    PlatformTerms,
     Schedule,
     Side,
     Target,
@@ -105,6 +107,8 @@ _TOP_KEYS = (
     "contacts",
     "chats",
     "schedule",
+    "platform",
+    "fallback",
 )
 METRIC_KINDS: tuple[MetricKind, ...] = ("money", "count", "number")
 DEFAULT_KINDS: dict[str, MetricKind] = {
@@ -1451,9 +1455,11 @@ def _top(r: _Reader, fields: dict[str, Node]) -> dict[str, Any]:
     for key, options, default in (
         ("locale", ("en", "zh"), "en"),
         ("period", ("month", "week", "quarter"), "month"),
-        ("truth", ("seller", "agency", "agreed"), "seller"),
+        ("truth", ("seller", "agency", "agreed", "platform"), "seller"),
     ):
         values[key] = r.choice(fields[key], key, options) if key in fields else default
+    _fallback(r, fields, values)
+    values["platform"] = _platform_terms(r, fields, values["platform_counts"])
     values["starts"] = r.optional(fields, "starts", "", r.date)
     values["effective"] = r.optional(fields, "effective", "", r.date)
     values["ends"] = _ends(r, fields, values["starts"])
@@ -1481,6 +1487,82 @@ def _ends(r: _Reader, fields: dict[str, Node], starts: dt.date | None) -> dt.dat
             f"the deal ends ({ends}) before it starts ({starts}); write a date on or after starts:",
         )
     return ends
+
+
+def _fallback(r: _Reader, fields: dict[str, Node], values: dict[str, Any]) -> None:
+    """``truth: platform`` with ``fallback:``, whose figure counts on days without the platform's
+    (issue 15): the deal's ``truth`` becomes the fallback, ``platform_counts`` is set."""
+    values["platform_counts"] = values["truth"] == "platform"
+    if "fallback" in fields and not values["platform_counts"]:
+        r.problem("fallback", fields["fallback"], "fallback is only for truth: platform")
+    elif values["platform_counts"]:
+        if "fallback" not in fields:
+            r.problem(
+                "fallback",
+                fields.get("truth"),
+                "truth: platform needs fallback: "
+                "seller, agency or agreed (whose figure counts on days without one)",
+            )
+            return
+        values["truth"] = r.choice(fields["fallback"], "fallback", ("seller", "agency", "agreed"))
+
+
+def _platform_terms(r: _Reader, fields: dict[str, Node], counts: bool) -> PlatformTerms:
+    """The deal's platform terms: its ``platform:`` section and ``truth: platform``."""
+    node = fields.get("metrics")
+    # The metric names as written (the metrics section reports its own problems).
+    names = frozenset(
+        str(key.value)
+        for key, _ in (node.value if isinstance(node, MappingNode) else [])
+        if isinstance(key, ScalarNode)
+    )
+    terms = _platform(r, fields["platform"], names) if "platform" in fields else None
+    return replace(terms or PlatformTerms(), counts=counts)
+
+
+def _platform(r: _Reader, node: Node, metrics: frozenset[str]) -> PlatformTerms | None:
+    """The ``platform:`` section: how this deal reads TikTok Shop exports (issue 15)."""
+    from kpi.platform.terms import EXPORT_FIELDS, FIGURES
+
+    keys = ("gmv_basis", "refunds", "metrics", "columns")
+    fields = r.fields(node, "platform", keys, example="{gmv_basis: live_gmv, refunds: orders}")
+    if fields is None:
+        return None
+    bases = ("live_gmv", "attributed_gmv", "order_amount")
+    basis = r.optional(fields, "gmv_basis", "platform", lambda n, p: r.choice(n, p, bases))
+    refunds = r.optional(
+        fields, "refunds", "platform", lambda n, p: r.choice(n, p, ("orders", _NONE))
+    )
+    return PlatformTerms(
+        gmv_basis=cast(GmvBasis, basis or "live_gmv"),
+        refunds=refunds != _NONE,
+        metrics=_platform_map(r, fields.get("metrics"), "platform.metrics", FIGURES, metrics),
+        columns=_platform_map(r, fields.get("columns"), "platform.columns", EXPORT_FIELDS, None),
+    )
+
+
+def _platform_map(
+    r: _Reader,
+    node: Node | None,
+    path: str,
+    allowed: Sequence[str],
+    keys: frozenset[str] | None,
+) -> tuple[tuple[str, str], ...]:
+    """A ``name: value`` map of the platform section; ``keys`` limits the names when given."""
+    if node is None:
+        return ()
+    pairs = []
+    for name, key_node, value_node in r.entries(node, path, "names"):
+        where = _join(path, name)
+        value = r.text(value_node, where, allowed[0])
+        if keys is not None and name not in keys:
+            known = ", ".join(sorted(keys))
+            r.problem(where, key_node, f"{name!r} is not a metric of this deal; known: {known}")
+        elif value is not None and value not in allowed:
+            r.problem(where, value_node, f"{value!r} is not one of: {', '.join(allowed)}")
+        elif value is not None:
+            pairs.append((name, value))
+    return tuple(pairs)
 
 
 def _known_zone(name: str) -> bool:
@@ -1556,6 +1638,7 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
         effective=values["effective"],
         ends=values["ends"],
         members_only=values["members_only"] == "true",
+        platform=values["platform"],
     )
 
 

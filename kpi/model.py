@@ -218,6 +218,27 @@ class ChatLink:
     side: ChatSide
 
 
+GmvBasis = Literal["live_gmv", "attributed_gmv", "order_amount"]
+
+
+@dataclass(frozen=True)
+class PlatformTerms:
+    """How a deal reads TikTok Shop exports (its deal file's ``platform:`` section).
+
+    ``gmv_basis`` says what the contract's GMV is; ``refunds`` whether the order export's
+    refunds count as the ``refunds`` metric; ``metrics`` maps a deal metric to a platform
+    figure (over the defaults); ``columns`` maps a file's header to an export field.
+    """
+
+    gmv_basis: GmvBasis = "live_gmv"
+    refunds: bool = True
+    counts: bool = False
+    """``truth: platform``: the platform's figure counts where there is one; on other days the
+    deal's ``truth`` (the deal file's ``fallback:``) decides."""
+    metrics: tuple[tuple[str, str], ...] = ()
+    columns: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass(frozen=True)
 class Deal:
     """One seller-agency engagement, as loaded from its deal file."""
@@ -247,6 +268,8 @@ class Deal:
     """The deal's last day (``None``: open-ended); its last period is clipped to it."""
     members_only: bool = False
     """Only people listed in ``members`` may report or confirm, even in a one-side chat."""
+    platform: PlatformTerms = field(default_factory=PlatformTerms)
+    """How TikTok Shop exports are read for this deal (issue 15)."""
 
     @property
     def base_metrics(self) -> tuple[str, ...]:

@@ -28,7 +28,8 @@ from kpi.pace import (
     unreported_inputs,
 )
 from kpi.periods import Period, clip_to_end, period_containing, proration
-from kpi.sides import Figure, resolve
+from kpi.platform.truth import resolve_figures
+from kpi.sides import Figure
 
 
 @dataclass(frozen=True)
@@ -171,5 +172,7 @@ async def snapshot(
     terms = await ledger.deal_for_period(deal.id, period.start)
     entries = await ledger.current_entries(deal.id, period.start, period.end)
     verdicts = await ledger.verdicts(deal.id, period.start, period.end)
-    figures = resolve(entries, verdicts, truth=terms.truth, tolerance=terms.tolerance)
+    figures = await resolve_figures(
+        ledger.engine, terms, entries, verdicts, period.start, period.end
+    )
     return build_snapshot(terms, period, today, figures, entries, verdicts)

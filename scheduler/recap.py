@@ -20,6 +20,7 @@ from typing import Any
 from bot.core import Attachment, Outgoing
 from bot.i18n import join_list, label_sep, metric_label, t
 from handlers.fee import pct
+from handlers.imports import platform_recap_lines, truth_text
 from handlers.kpi import (
     disagreement_lines,
     flatten,
@@ -33,7 +34,8 @@ from kpi.ledger import Ledger
 from kpi.model import Deal
 from kpi.money import format_money
 from kpi.pace import derive
-from kpi.sides import Figure, resolve
+from kpi.platform.truth import resolve_figures
+from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
 from scheduler.outbox import OutboxRow
 
@@ -234,9 +236,10 @@ async def build_recap(
     tr = translator(deal.locale)
     entries = await ledger.current_entries(deal.id, week_start, week_end)
     verdicts = await ledger.verdicts(deal.id, week_start, week_end)
-    figures = resolve(entries, verdicts, truth=terms.truth, tolerance=terms.tolerance)
+    figures = await resolve_figures(ledger.engine, terms, entries, verdicts, week_start, week_end)
     days = [week_start + dt.timedelta(days=i) for i in range((week_end - week_start).days + 1)]
     by_day, totals = _week_lines(tr, terms, days, figures)
+    platform = await platform_recap_lines(ledger.engine, terms, figures, week_start, week_end)
     rich = rich_message(
         tr("recap.title", deal=deal.name, start=f"{week_start:%m-%d}", end=f"{week_end:%m-%d}"),
         [
@@ -250,9 +253,10 @@ async def build_recap(
                 ],
             ),
             (tr("kpi.disagreements"), disagreement_lines(tr, snap)),
+            (tr("platform.recap_title"), platform),
             (None, missed_lines(tr, deal, missed)),
         ],
-        footer=tr("kpi.footer", truth=tr(f"truth.{terms.truth}")),
+        footer=tr("kpi.footer", truth=truth_text(tr, terms)),
     )
     message = Outgoing(to="", text=flatten(rich), kind="recap", rich=rich)
     return message, chart_data(snap) if chart else None

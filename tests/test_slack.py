@@ -847,13 +847,20 @@ def test_manifest_declares_every_command_the_least_scopes_and_the_mention_event(
     assert all(c["should_escape"] is False for c in manifest["features"]["slash_commands"])
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
         "app_mentions:read",
+        "channels:history",
         "chat:write",
         "commands",
+        "files:read",
         "files:write",
+        "groups:history",
         "im:write",
         "users:read",
     ]
-    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_mention"]
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == [
+        "app_mention",
+        "message.channels",
+        "message.groups",
+    ]
 
 
 def test_long_rich_messages_stay_within_block_kit_limits() -> None:

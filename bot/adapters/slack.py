@@ -31,7 +31,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.core import Clock, Command, Delivered, Outgoing, native_id, platform_of
+from bot.core import Attachment, Clock, Command, Delivered, Outgoing, native_id, platform_of
 from bot.i18n import t
 from bot.web import BodyRefused, RateLimitedWarning, read_body
 
@@ -620,6 +620,8 @@ class SlackAdapter:
         for name in COMMANDS:
             app.command("/" + name)(self._on_command)
         app.event("app_mention")(self._on_mention)
+        # A file shared with "/import" as its message (issue 15); other messages are ignored.
+        app.event({"type": "message", "subtype": "file_share"})(self._on_file_share)
         return app
 
     # -- running ---------------------------------------------------------------------------
@@ -747,6 +749,49 @@ class SlackAdapter:
     ) -> None:
         # bolt acknowledges events itself before calling this listener.
         self._spawn(self._run_mention(body, event, context.get("bot_user_id")))
+
+    async def _on_file_share(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        text = plain_text(str(event.get("text") or "")).strip()
+        # Slack's composer may take a leading "/" for a slash command, so "import" works too.
+        if text.casefold().startswith(("import", "导入")):
+            text = "/" + text
+        if not text.startswith("/") or not event.get("files"):
+            return  # an ordinary file in the channel: not for the bot
+        self._spawn(self._run_file_share(body, event, text))
+
+    async def _run_file_share(self, body: dict[str, Any], event: dict[str, Any], text: str) -> None:
+        channel = str(event.get("channel", ""))
+        user = str(event.get("user", ""))
+        files = tuple([await self._download(f) for f in event.get("files") or []])
+        cmd = Command(
+            chat=f"{PLATFORM}:{channel}",
+            user=f"{PLATFORM}:{user}",
+            text=text,
+            at=self.core.clock.now(),
+            name=await self.display_name(user),
+            message_id=str(body.get("event_id") or f"ts:{event.get('ts')}"),
+            is_direct=event.get("channel_type") == "im",
+            files=files,
+        )
+        await self._deliver(await self._handle(cmd), cmd.chat, None)
+
+    async def _download(self, file: dict[str, Any]) -> Attachment:
+        """A shared file's bytes, with the bot token (``files:read``). At most one byte more
+        than the import limit is read: the import then refuses the file as too large."""
+        assert self.settings.slack_bot_token is not None
+        url = str(file.get("url_private_download") or file.get("url_private") or "")
+        name = str(file.get("name") or file.get("id") or "file")
+        token = self.settings.slack_bot_token.get_secret_value()
+        limit = self.settings.import_max_bytes + 1
+        async with self._session.get(url, headers={"Authorization": f"Bearer {token}"}) as got:
+            got.raise_for_status()
+            content = b""
+            while len(content) < limit:
+                chunk = await got.content.read(limit - len(content))
+                if not chunk:
+                    break
+                content += chunk
+        return Attachment(name, content, str(file.get("mimetype") or "application/octet-stream"))
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

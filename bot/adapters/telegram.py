@@ -66,7 +66,7 @@ ALLOWED_UPDATES = ("message",)
 
 COMMANDS = (
     "report", "kpi", "fee", "history", "confirm", "dispute", "statement", "ack", "escalations",
-    "dashboard", "export", "help", "start", "whoami", "link", "unlink",
+    "dashboard", "export", "help", "start", "whoami", "link", "unlink", "sessions", "import",
 )  # fmt: skip
 """Commands the bot answers (``/cmd`` and ``/cmd@botname``); the core routes them."""
 
@@ -483,6 +483,8 @@ class TelegramAdapter:
             ApplicationBuilder()
             .token(token)
             .base_url(settings.telegram_base_url)
+            # Files people send (/import) download from the same server's /file/bot path.
+            .base_file_url(settings.telegram_base_url.removesuffix("bot") + "file/bot")
             .updater(None)  # we poll ourselves (see _poll) or receive the webhook
             .job_queue(None)  # the scheduler owns timing; no second APScheduler here
         )
@@ -511,6 +513,12 @@ class TelegramAdapter:
             MessageHandler(
                 filters.UpdateType.MESSAGE & filters.Entity(MessageEntityType.MENTION),
                 self._on_mention,
+            )
+        )
+        self.application.add_handler(
+            MessageHandler(
+                filters.UpdateType.MESSAGE & filters.Document.ALL & filters.CaptionRegex(r"^\s*/"),
+                self._on_document,
             )
         )
         self.application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._on_migrate))
@@ -764,7 +772,7 @@ class TelegramAdapter:
 
     # -- handlers --------------------------------------------------------------------------
 
-    def to_command(self, message: Message) -> Command:
+    def to_command(self, message: Message, files: tuple[Attachment, ...] = ()) -> Command:
         """Translate a Telegram message (with a sender) into the core's
         :class:`~bot.core.Command`. The text goes through untouched: the core's parser strips
         a ``@botname`` suffix (``/report@botname gmv 1.2万``) or a leading ``@botname``."""
@@ -775,11 +783,24 @@ class TelegramAdapter:
             chat=f"{PLATFORM}:{chat_id}",
             user=f"{PLATFORM}:{sender.id}",
             name=sender.full_name,
-            text=message.text or "",
+            text=message.text or message.caption or "",
             at=message.date,
             message_id=f"{chat_id}:{message.message_id}",
             is_direct=message.chat.type == ChatType.PRIVATE,
+            files=files,
         )
+
+    async def _on_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A file with a command as its caption (``/import``): downloaded with ``getFile``."""
+        message = update.message
+        if message is None or message.from_user is None or message.document is None:
+            return
+        document = message.document
+        handle = await document.get_file()
+        content = bytes(await handle.download_as_bytearray())
+        name = document.file_name or f"{document.file_unique_id}.csv"
+        mime = document.mime_type or "application/octet-stream"
+        await self._run(message, self.to_command(message, (Attachment(name, content, mime),)))
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message

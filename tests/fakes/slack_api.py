@@ -85,6 +85,8 @@ class FakeSlack:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.socket_messages: list[str] = []
+        self.shared: dict[str, tuple[str, bytes]] = {}
+        """Files people shared, by id: name and bytes (downloaded with the bot token)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -94,6 +96,7 @@ class FakeSlack:
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{hook}", self._response_url)
         app.router.add_get("/socket-mode", self._socket_mode)
+        app.router.add_get("/files-pri/{file_id}/{name}", self._download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -114,6 +117,26 @@ class FakeSlack:
     @property
     def api_url(self) -> str:
         return f"{self.base}/api/"
+
+    def share_file(self, name: str, content: bytes) -> dict[str, Any]:
+        """A file as a ``file_share`` message event lists it; its bytes download from
+        ``url_private_download`` with the bot token only."""
+        file_id = f"F{next(self._file_ids):04d}"
+        self.shared[file_id] = (name, content)
+        url = f"{self.base}/files-pri/{file_id}/{name}"
+        return {
+            "id": file_id, "name": name, "title": name, "mimetype": "text/csv",
+            "filetype": "csv", "size": len(content), "url_private": url,
+            "url_private_download": url,
+        }  # fmt: skip
+
+    async def _download(self, request: web.Request) -> web.Response:
+        await self._record("download", request, {"file_id": request.match_info["file_id"]})
+        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+            # Slack answers an unauthenticated download with its HTML login page.
+            return web.Response(text="<html>sign in</html>", content_type="text/html")
+        _name, content = self.shared[request.match_info["file_id"]]
+        return web.Response(body=content, content_type="application/octet-stream")
 
     def response_url(self, hook: str = "hook") -> str:
         return f"{self.base}/response/{hook}"

@@ -134,6 +134,8 @@ class FakeTelegram:
     confirmed_offset: int = 0
     """The highest ``offset`` a ``getUpdates`` has sent: updates below it are confirmed."""
     sent_count: int = 0
+    uploads: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """Files people sent, by ``file_id``: their name and bytes (``getFile``, downloads)."""
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _forbidden: dict[int, str] = field(default_factory=dict)
@@ -153,6 +155,7 @@ class FakeTelegram:
         app = web.Application(client_max_size=20 * 1024 * 1024)
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -178,6 +181,30 @@ class FakeTelegram:
     def base_url(self) -> str:
         """What python-telegram-bot takes as ``base_url`` (the token is appended to it)."""
         return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """Where files are downloaded from (``file_path`` is appended after the token)."""
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    def document_update(
+        self, chat_id: int, name: str, content: bytes, caption: str = "", **kwargs: Any
+    ) -> dict[str, Any]:
+        """A message with a document (and a caption, which may be a command), as Telegram
+        sends it; the bytes are kept for ``getFile`` and the download."""
+        file_id = f"doc{len(self.uploads) + 1}"
+        self.uploads[file_id] = (name, content)
+        document = {
+            "file_id": file_id, "file_unique_id": f"u-{file_id}", "file_name": name,
+            "mime_type": "text/csv", "file_size": len(content),
+        }  # fmt: skip
+        extra: dict[str, Any] = {"document": document, **kwargs.pop("extra", {})}
+        if caption:
+            extra["caption"] = caption
+            entities = _entities(caption)
+            if entities:
+                extra["caption_entities"] = entities
+        return self.message_update(chat_id, "", extra=extra, **kwargs)
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -338,6 +365,24 @@ class FakeTelegram:
                 failure.times -= 1
                 return failure
         return None
+
+    async def _get_file(self, params: dict[str, Any], files: dict[str, bytes]) -> web.Response:
+        file_id = str(params.get("file_id", ""))
+        if file_id not in self.uploads:
+            return _error(400, "Bad Request: invalid file_id")
+        name, content = self.uploads[file_id]
+        return _ok(
+            {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_size": len(content),
+             "file_path": f"documents/{file_id}/{name}"}
+        )  # fmt: skip
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        parts = request.match_info["path"].split("/")
+        if len(parts) != 3 or parts[1] not in self.uploads:
+            return web.Response(status=404)
+        return web.Response(body=self.uploads[parts[1]][1])
 
     async def _get_me(self, params: dict[str, Any], files: dict[str, bytes]) -> web.Response:
         return _ok(self._bot_user())
@@ -516,6 +561,7 @@ class FakeTelegram:
 _Handler = Callable[[FakeTelegram, dict[str, Any], dict[str, bytes]], Any]
 _METHODS: dict[str, _Handler] = {
     "getme": FakeTelegram._get_me,
+    "getfile": FakeTelegram._get_file,
     "getupdates": FakeTelegram._get_updates,
     "sendmessage": FakeTelegram._send_message,
     "sendphoto": FakeTelegram._send_photo,

@@ -1,0 +1,275 @@
+"""``/import`` (a Seller Center export sent with it), ``/sessions [DATE]``, and the one import path
+the command line, the chats and the replay share."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import get_args
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core import Outgoing
+from bot.i18n import t
+from bot.router import Context
+from handlers.render import fmt_time, fmt_value
+from kpi.commands import parse_day
+from kpi.errors import UserError
+from kpi.model import Deal
+from kpi.money import format_figure, format_money
+from kpi.platform.evidence import Difference, best_and_worst, differences, matching_days
+from kpi.platform.headers import Kind
+from kpi.platform.parse import load_export
+from kpi.platform.problems import ImportRefused, Problem
+from kpi.platform.read import Limits
+from kpi.platform.store import ImportResult, PlatformStore, Session, Uploader
+from kpi.platform.terms import export_terms, platform_metrics
+from kpi.sides import Figure
+
+__all__ = [
+    "CHAT_PROBLEMS",
+    "difference_line",
+    "history",
+    "import_",
+    "import_file",
+    "platform_recap_lines",
+    "render_refusal",
+    "render_result",
+    "session_line",
+    "sessions",
+    "truth_text",
+]
+
+CHAT_PROBLEMS = 5
+"""Problems a chat reply lists; the rest are counted."""
+IMPORTS_SHOWN = 10
+"""Imports /history lists."""
+
+KINDS: tuple[str, ...] = get_args(Kind)
+
+
+async def import_file(
+    engine: AsyncEngine,
+    deal: Deal,
+    data: bytes,
+    file_name: str,
+    uploader: Uploader,
+    now: dt.datetime,
+    *,
+    kind: Kind | None = None,
+    max_bytes: int | None = None,
+) -> ImportResult:
+    """Check a whole export against the deal and store it: the one path of every way in.
+
+    Raises:
+        ImportRefused: Anything wrong with the file; nothing was stored.
+    """
+    limits = Limits(max_bytes=max_bytes) if max_bytes is not None else Limits()
+    terms = export_terms(deal)
+    # Parsing a large file takes a while: off the event loop, so other chats are answered.
+    parsed = await asyncio.to_thread(load_export, data, file_name, terms, kind, limits)
+    store = PlatformStore(engine)
+    return await store.import_export(
+        deal.id, parsed, data=data, file_name=file_name, uploader=uploader, now=now
+    )
+
+
+def render_result(result: ImportResult, locale: str) -> str:
+    """``live: 13 sessions, 2026-11-02 .. 2026-11-08, 7 days updated, 0 rows already imported``."""
+    return t(
+        "platform.stored",
+        locale,
+        kind=t(f"platform.kind.{result.kind}", locale),
+        count=result.rows,
+        what=t(f"platform.what.{result.kind}", locale),
+        first=result.first_day.isoformat() if result.first_day else "—",
+        last=result.last_day.isoformat() if result.last_day else "—",
+        days=len(result.days),
+        already=result.already,
+    )
+
+
+def _problem_line(problem: Problem, source: str, locale: str) -> str:
+    where = f"{source}:{problem.row}" if problem.row else source
+    # Export kinds are words of the reader's language (直播, 订单), not codes.
+    params = {
+        k: t(f"platform.kind.{v}", locale) if k in ("kind", "found") and v in KINDS else v
+        for k, v in problem.params.items()
+    }
+    what = t(problem.code, locale, **params)
+    return f"{where}: {problem.column}: {what}" if problem.column else f"{where}: {what}"
+
+
+def render_refusal(refused: ImportRefused, locale: str, limit: int | None = None) -> list[str]:
+    """A heading, ``FILE:ROW: column: problem`` lines (up to ``limit``), the rest counted."""
+    shown = refused.problems if limit is None else refused.problems[:limit]
+    lines = [t("platform.refused", locale, file=refused.source, count=refused.total)]
+    lines += [_problem_line(p, refused.source, locale) for p in shown]
+    if refused.total > len(shown):
+        lines.append(t("platform.refused_more", locale, count=refused.total - len(shown)))
+    return lines
+
+
+def _kind_arg(args: str) -> Kind | None:
+    words = args.split()
+    if not words:
+        return None
+    if len(words) > 1 or words[0].casefold() not in KINDS:
+        raise UserError("platform.import_usage")
+    return words[0].casefold()  # type: ignore[return-value]
+
+
+async def import_(ctx: Context) -> list[Outgoing]:
+    """``/import [live|orders|income]`` with a file: store a Seller Center export (members only)."""
+    assert ctx.deal is not None  # needs_deal
+    # A chat's side is not enough: only a listed member of a side may bring in evidence.
+    if ctx.deal.side_of_member(ctx.cmd.user) is None:
+        raise UserError("platform.not_member", person=ctx.cmd.user)
+    kind = _kind_arg(ctx.args)
+    if not ctx.cmd.files:
+        raise UserError("platform.import_usage")
+    core = ctx.services.get("core")
+    max_bytes = core.settings.import_max_bytes if core is not None else None
+    uploader = Uploader(ctx.cmd.user, ctx.cmd.name, ctx.cmd.chat)
+    lines: list[str] = []
+    for file in ctx.cmd.files:
+        try:
+            result = await import_file(
+                ctx.ledger.engine, ctx.deal, file.content, file.filename, uploader,
+                ctx.clock.now(), kind=kind, max_bytes=max_bytes,
+            )  # fmt: skip
+        except ImportRefused as refused:
+            lines += render_refusal(refused, ctx.locale, CHAT_PROBLEMS)
+            continue
+        lines.append(render_result(result, ctx.locale))
+    return [ctx.reply("\n".join(lines))]
+
+
+def _duration(length: dt.timedelta, locale: str) -> str:
+    minutes = int(length.total_seconds()) // 60
+    return t("sessions.duration", locale, hours=minutes // 60, minutes=f"{minutes % 60:02d}")
+
+
+def session_line(deal: Deal, session: Session, locale: str) -> str:
+    """One session: start, creator, length, GMV, orders and viewers."""
+    figures = session.figures
+    gmv = figures.get("live_gmv")
+    return t(
+        "sessions.line",
+        locale,
+        start=fmt_time(session.start, deal.timezone),
+        creator=session.nickname or session.creator or session.creator_id,
+        duration=_duration(session.duration, locale),
+        gmv=format_money(gmv, deal.currency, locale) if gmv is not None else "—",
+        orders=format_figure(figures["live_orders"]) if "live_orders" in figures else "—",
+        viewers=format_figure(figures["viewers"]) if "viewers" in figures else "—",
+    )
+
+
+async def sessions(ctx: Context) -> list[Outgoing]:
+    """``/sessions [DATE]``: the day's livestream sessions (default: the last 7 days)."""
+    deal = ctx.deal
+    assert deal is not None  # needs_deal
+    words = ctx.args.split()
+    if len(words) > 1:
+        raise UserError("sessions.usage")
+    today = ctx.today
+    first, last = today - dt.timedelta(days=6), today
+    if words:
+        day = parse_day(words[0], today=today)
+        if day is None:
+            raise UserError("sessions.usage")
+        first = last = day
+    found = await PlatformStore(ctx.ledger.engine).sessions(deal.id, first, last)
+    span = first.isoformat() if first == last else f"{first.isoformat()} .. {last.isoformat()}"
+    if not found:
+        return [ctx.reply(ctx.t("sessions.none", span=span))]
+    lines = [ctx.t("sessions.title", span=span, count=len(found))]
+    lines += ["• " + session_line(deal, s, ctx.locale) for s in found]
+    return [ctx.reply("\n".join(lines))]
+
+
+async def platform_recap_lines(
+    engine: AsyncEngine,
+    deal: Deal,
+    figures: Mapping[tuple[dt.date, str], Figure],
+    first: dt.date,
+    last: dt.date,
+) -> list[str]:
+    """The recap's platform section: days matching the platform, figures that differ from it,
+    the best and worst session (nothing when no export covers the days)."""
+    store = PlatformStore(engine)
+    platform = platform_metrics(deal, await store.day_figures(deal.id, first, last))
+    found = await store.sessions(deal.id, first, last)
+    if not platform and not found:
+        return []
+    locale = deal.locale
+    matching, compared = matching_days(figures, platform, deal.tolerance)
+    lines = [t("platform.recap_matches", locale, matching=matching, compared=compared)]
+    diffs = differences(figures, platform, deal.tolerance)
+    lines += [difference_line(deal, d, locale) for d in diffs[:CHAT_PROBLEMS]]
+    if len(diffs) > CHAT_PROBLEMS:
+        lines.append(t("platform.recap_more", locale, count=len(diffs) - CHAT_PROBLEMS))
+    ranked = best_and_worst(found)
+    if ranked is not None:
+        lines.append(
+            t("platform.recap_best", locale, session=session_line(deal, ranked[0], locale))
+        )
+        lines.append(
+            t("platform.recap_worst", locale, session=session_line(deal, ranked[1], locale))
+        )
+    return lines
+
+
+def difference_line(deal: Deal, diff: Difference, locale: str) -> str:
+    """``11-03 gmv: seller 12,000 · platform 11,675.22``."""
+    return t(
+        "platform.differs",
+        locale,
+        day=f"{diff.day:%m-%d}",
+        metric=diff.metric,
+        side=t(f"side.{diff.side}", locale),
+        typed=fmt_value(deal, diff.metric, diff.typed),
+        platform=fmt_value(deal, diff.metric, diff.platform),
+    )
+
+
+def truth_text(tr: Callable[..., str], deal: Deal) -> str:
+    """Whose figure counts, for footers (``tr`` translates a key with its params): with
+    ``truth: platform``, the platform's, then the fallback's."""
+    rule = tr(f"truth.{deal.truth}")
+    return tr("truth.platform", fallback=rule) if deal.platform.counts else rule
+
+
+async def history(ctx: Context) -> list[Outgoing]:
+    """``/history``: the ledger's entries (:func:`handlers.report.history`), then, without a
+    metric or date, the latest imports: who imported which file when."""
+    from handlers.report import history as ledger_history
+
+    answers = await ledger_history(ctx)
+    deal = ctx.deal
+    if deal is None or ctx.args.strip() or not answers:
+        return answers
+    found = await PlatformStore(ctx.ledger.engine).imports(deal.id, limit=IMPORTS_SHOWN)
+    if not found:
+        return answers
+    lines = [ctx.t("platform.history_title")]
+    lines += [
+        ctx.t(
+            "platform.history_line",
+            file=record.file_name,
+            kind=ctx.t(f"platform.kind.{record.kind}"),
+            who=record.person_name or record.person,
+            at=fmt_time(record.imported_at, deal.timezone),
+            rows=record.rows,
+            stored=record.stored,
+            sha=record.sha256[:12],
+        )
+        for record in found
+    ]
+    first = answers[0]
+    # With imports but no typed entries, "nothing recorded yet" would be wrong.
+    text = "" if first.text == ctx.t("history.empty") else first.text
+    merged = "\n".join(part for part in (text, *lines) if part)
+    return [ctx.reply(merged, kind=first.kind), *answers[1:]]
