@@ -212,6 +212,8 @@ def cells(member: str, unlinked: str, non_admin: str, admin: str, outsider: str)
 #   link_refused     link.refused: the same answer whether the deal exists or not
 #   not_on_a_side    side.unknown: a person on neither side cannot put figures or verdicts
 #   not_contact      escalation.not_contact: only a designated contact can acknowledge
+#   import_usage     platform.import_usage: /import without a file says how to send one
+#   not_member       platform.not_member: only a listed member of a side may import
 #
 # cells(member, unlinked, non_admin, admin, outsider), in this order in every row below.
 MATRIX: tuple[Row, ...] = (
@@ -261,6 +263,13 @@ MATRIX: tuple[Row, ...] = (
         cells("admin_only", "not_linked", "admin_only", "ok", "admin_only"), "revoked"),
     Row("export", "/export 2026-11",
         cells("ok", "not_linked", "ok", "ok", "ok"), "daily figures by side"),
+    # Issue 15: anyone who may read the deal may list its sessions; only a listed member of a
+    # side may bring in platform data (here without a file: the member is told how).
+    Row("sessions", "/sessions",
+        cells("ok", "not_linked", "ok", "ok", "ok"), "No livestream sessions"),
+    Row("import", "/import",
+        cells("import_usage", "not_linked", "import_usage", "import_usage", "not_member"),
+        "Seller Center"),
 )  # fmt: skip
 
 ROWS_BY_COMMAND: dict[str, list[Row]] = {}
@@ -288,6 +297,10 @@ def expected_text(outcome: str, row: Row, persona: Persona) -> str | None:
         return t("link.refused", "en", tag=DEAL)
     if outcome == "not_on_a_side":
         return t("side.unknown", "en", person=persona.user)
+    if outcome == "import_usage":
+        return t("platform.import_usage", "en")
+    if outcome == "not_member":
+        return t("platform.not_member", "en", person=persona.user)
     if outcome == "not_contact":
         contacts = "Seller ops lead, Agency account manager, Agency head of ops"
         return t("escalation.not_contact", "en", person=persona.name, contacts=contacts)
@@ -450,7 +463,7 @@ def test_every_routed_command_has_a_row_and_every_row_a_cell_per_persona() -> No
     missing = sorted(set(ROUTES) - set(ROWS_BY_COMMAND))
     assert not missing, f"commands without a row in the authorization matrix: {missing}"
     outcomes = {"ok", "not_linked", "told_not_linked", "admin_only", "link_refused",
-                "not_on_a_side", "not_contact"}  # fmt: skip
+                "not_on_a_side", "not_contact", "import_usage", "not_member"}  # fmt: skip
     for row in MATRIX:
         assert set(row.cells) == set(PERSONAS), row.text
         assert set(row.cells.values()) <= outcomes, row.text
