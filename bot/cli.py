@@ -440,6 +440,10 @@ def export(
 
     A period: the ledger with its audit trail, the verdicts, the daily figures by side and the
     statement. A backup: every row of every table, which kpibot restore reads back."""
+    folder = out.parent
+    if not folder.resolve().is_dir():
+        typer.echo(f"{folder}: no such folder; create it first or choose another --out", err=True)
+        raise typer.Exit(2)
     if all_:
         if fmt is not ExportFormat.jsonl or deal or period:
             typer.echo(

@@ -34,7 +34,12 @@ def fmt_value(deal: Deal, metric: str, value: Decimal | None) -> str:
     # a reported 1,950 stays 1,950.
     kind = getattr(info, "kind", None)
     if kind == "money":
-        return format_figure(_at_most(value, minor_units(deal.currency)))
+        # Whole amounts as typed (1,950); any other amount at exactly the minor unit
+        # (101,062.50, never 101,062.5), as money is written.
+        rounded = _at_most(value, minor_units(deal.currency))
+        if rounded == rounded.to_integral_value():
+            return format_figure(rounded)
+        return format_figure(rounded, minor_units(deal.currency))
     if kind == "count":
         return format_figure(_at_most(value, 0))
     return format_figure(_at_most(value, 2))

@@ -11,6 +11,7 @@ from typing import Final
 
 from kpi.errors import UserError
 from kpi.model import MetricKind
+from kpi.money import minor_units
 from kpi.numbers import fold_width, is_unit_token, looks_numeric, mark_fits, parse_figure
 
 __all__ = [
@@ -396,6 +397,19 @@ def check_unit(metric: str, value: Decimal, mark: str | None, text: str, units: 
         raise UserError("trust.wrong_currency", mark=mark.upper(), **params)
     if kind == "count" and value != value.to_integral_value():
         raise UserError("trust.count_whole", **params)
+    if kind != "number" and _DOT_THOUSANDS.search(text):
+        # "12.000" is twelve thousand where a dot groups thousands, and 12 where it marks
+        # decimals: never guess with money or counts.
+        raise UserError("trust.dot_thousands", joined=text.replace(".", ""), **params)
+    if kind == "money":
+        places = minor_units(units.currency)
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > places:
+            raise UserError("trust.money_digits", places=places, **params)
+
+
+_DOT_THOUSANDS: Final = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3})+(?![\d.,]|\s*[万千亿wWkKmM])")
+"""A figure whose dots could group thousands (``12.000``, ``1.250.000``), not before a unit."""
 
 
 _THOUSANDS: Final = re.compile(r"[0-9]{3}")

@@ -200,3 +200,13 @@ def test_deal_apply_says_from_which_period_a_change_takes_effect(tmp_path: Path)
         "Takes effect from 2027-01-01, the start of the next period (2027-01); "
         "2026-12 keeps the terms it started with."
     ) in result.output
+
+
+def test_export_into_a_folder_that_does_not_exist_says_so_and_exits_2(tmp_path: Path) -> None:
+    out = tmp_path / "missing" / "x.xlsx"
+    result = runner.invoke(
+        app, ["export", "--deal", "acme-linkstar-us", "--format", "xlsx", "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert "no such folder" in result.output
+    assert not out.parent.exists()

@@ -227,6 +227,44 @@ def test_counts_take_whole_numbers_and_numbers_take_fractions() -> None:
     check_unit("orders", Decimal("1.2E+4"), None, "1.2万", units("USD"))  # 12000 is whole
 
 
+@pytest.mark.parametrize(
+    ("text", "currency", "code"),
+    [
+        # A dot that may group thousands is never guessed for money or counts: 12.000 is
+        # twelve thousand in much of Europe and 12 elsewhere.
+        ("gmv 12.000", "USD", "trust.dot_thousands"),
+        ("gmv ¥12.000", "CNY", "trust.dot_thousands"),
+        ("orders 1.000", "USD", "trust.dot_thousands"),
+        # More decimals than the currency's minor unit: not an amount anyone is paid.
+        ("gmv 12.5", "JPY", "trust.money_digits"),
+        ("gmv 100.005", "USD", "trust.dot_thousands"),
+        ("gmv 100.0051", "USD", "trust.money_digits"),
+    ],
+)
+def test_an_ambiguous_or_over_precise_amount_is_refused(
+    text: str, currency: str, code: str
+) -> None:
+    with pytest.raises(UserError) as info:
+        parse(text, currency)
+    assert info.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "value"),
+    [
+        ("gmv 12.50", "USD", Decimal("12.50")),
+        ("gmv 1.2万", "JPY", Decimal("12000")),
+        ("gmv 1.250k", "USD", Decimal("1250")),
+        ("gmv 12,000.00", "USD", Decimal("12000")),
+        ("live_hours 1.000", "USD", Decimal("1")),  # a plain number may have any decimals
+    ],
+)
+def test_amounts_with_a_unit_or_within_the_minor_unit_are_accepted(
+    text: str, currency: str, value: Decimal
+) -> None:
+    assert parse(text, currency)[0][1] == value
+
+
 def test_metric_kinds_come_from_the_deal_file_with_defaults() -> None:
     text = DEAL_TEXT.replace(
         '  viewers: {description: "Live room unique viewers", kind: count}',
