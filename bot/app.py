@@ -244,6 +244,7 @@ async def run(settings: Settings) -> int:
     from bot.web import build_web_app, serve
 
     routes.extend(dashboard_routes(core))
+    routes.extend(_tiktok_routes(core))
     runner = await serve(build_web_app(routes, settings), settings.http_host, settings.http_port)
     log.info("kpibot running", extra={"host": settings.http_host, "port": settings.http_port})
     scheduler_stop = await _start_scheduler(core)
@@ -281,6 +282,15 @@ def _install_dashboard(core: Core) -> None:
     )
 
 
+def _tiktok_routes(core: Core) -> list[Route]:
+    """``/tiktok/callback`` when the TikTok Shop connection is configured (issue 17)."""
+    if not core.settings.tiktok_enabled:
+        return []
+    from bot.tiktok.commands import tiktok_routes
+
+    return tiktok_routes(core)
+
+
 def dashboard_routes(core: Core, *, page_seconds: float | None = None) -> list[Route]:
     """The dashboard's routes for the bot's HTTP server (none without ``SECRET_KEY``).
 
@@ -308,7 +318,9 @@ async def run_web(settings: Settings, *, ready: Callable[[int], None] | None = N
 
     core = await build_core(settings)
     runner = await serve(
-        build_web_app(dashboard_routes(core)), settings.http_host, settings.http_port
+        build_web_app([*dashboard_routes(core), *_tiktok_routes(core)]),
+        settings.http_host,
+        settings.http_port,
     )
     log.info("kpibot web serving", extra={"host": settings.http_host, "port": settings.http_port})
     if ready is not None:
