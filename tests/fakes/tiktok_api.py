@@ -5,7 +5,7 @@ Open API request's signature is recomputed here (independently of ``bot.tiktok.s
 timestamp checked against the fake's clock (5 minutes, as TikTok does); a bad one is answered
 106001 and recorded in ``refused``. Results are paged with ``page_token``. Cues: ``fail`` (HTTP
 statuses to answer next, e.g. 429 or 503), ``expire`` (answer 105002 to the next N requests),
-``refresh_broken`` (the refresh endpoint refuses).
+``refresh_broken`` (the refresh endpoint refuses), ``down`` (which LIVE list requests fail).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ class FakeTikTokShop:
     fail: list[int] = field(default_factory=list)
     expire: int = 0
     refresh_broken: bool = False
+    down: Callable[[dict[str, str]], bool] | None = None
+    """LIVE list requests this is true of are answered 503 (a service down mid-sync)."""
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     access_tokens: set[str] = field(default_factory=set)
@@ -146,6 +148,8 @@ class FakeTikTokShop:
         if refused is not None:
             return refused
         q = request.query
+        if self.down is not None and self.down(dict(q)):
+            return web.json_response({"code": 0, "message": "unavailable"}, status=503)
         if q.get("shop_cipher") != SHOP_CIPHER:
             return web.json_response({"code": 106011, "message": "shop_cipher is invalid"})
         first = dt.date.fromisoformat(q["start_date_ge"])
