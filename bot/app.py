@@ -245,6 +245,7 @@ async def run(settings: Settings) -> int:
 
     routes.extend(dashboard_routes(core))
     routes.extend(_tiktok_routes(core))
+    _install_daily_sync(core)
     runner = await serve(build_web_app(routes, settings), settings.http_host, settings.http_port)
     log.info("kpibot running", extra={"host": settings.http_host, "port": settings.http_port})
     scheduler_stop = await _start_scheduler(core)
@@ -289,6 +290,14 @@ def _tiktok_routes(core: Core) -> list[Route]:
     from bot.tiktok.commands import tiktok_routes
 
     return tiktok_routes(core)
+
+
+def _install_daily_sync(core: Core) -> None:
+    """The deals' daily TikTok Shop sync, in the scheduler's tick (issue 17)."""
+    if core.settings.tiktok_enabled:
+        from bot.tiktok.commands import DailySync
+
+        core.ticks.append(DailySync(core).tick)
 
 
 def dashboard_routes(core: Core, *, page_seconds: float | None = None) -> list[Route]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,8 +16,11 @@ from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from bot.app import Core, build_core
+from bot.core import Delivered, Outgoing, VirtualClock
 from bot.settings import Settings
 from bot.tiktok.api import ApiError, TikTokShopApi
+from bot.tiktok.commands import DailySync, connect_text, sync_text
 from bot.tiktok.connect import Connector, authorize_url
 from bot.tiktok.sign import sign
 from bot.tiktok.store import LinkStore, Vault, tiktok_links
@@ -26,6 +30,7 @@ from kpi.model import Deal
 from kpi.platform.parse import ExportTerms, load_export
 from kpi.platform.store import PlatformStore, Uploader
 from kpi.platform.tables import platform_rows
+from tests.conftest import DEMO_DEAL as DEMO
 from tests.fakes.tiktok_api import APP_KEY, APP_SECRET, AUTH_CODE, FakeTikTokShop, session
 
 NOW = dt.datetime(2026, 11, 9, 18, tzinfo=dt.UTC)  # Nov 9, 10:00 in Los Angeles
@@ -380,3 +385,87 @@ async def test_figures_in_another_currency_store_nothing(
     with pytest.raises(WrongCurrency):
         await syncer(deal_ledger, api, links, clock).sync(await current(deal_ledger), since=WEEK[0])
     assert await row_count(deal_ledger) == 0
+
+
+# ------------------------------------------------------------------- commands and the daily job
+
+
+@dataclass
+class Port:
+    """Records what the bot sends."""
+
+    platform: str = "*"
+    sent: list[Outgoing] = field(default_factory=list)
+
+    async def send(self, message: Outgoing) -> Delivered:
+        self.sent.append(message)
+        return Delivered(ok=True, message_id=f"m{len(self.sent)}")
+
+
+@pytest.fixture
+async def core(sqlite_url: str, fake: FakeTikTokShop) -> AsyncIterator[Core]:
+    settings = settings_for(fake).model_copy(update={"database_url": sqlite_url})
+    built = await build_core(settings, clock=VirtualClock(NOW))
+    text = DEMO.read_text(encoding="utf-8").replace(
+        '  pace_check: "10:00"\n', '  pace_check: "10:00"\n  platform_sync: "06:00"\n'
+    )
+    await built.apply_deal_text(text, "acme.yaml")
+    yield built
+    await built.aclose()
+
+
+async def test_kpibot_tiktok_connect_and_sync_say_what_to_do_and_what_happened(
+    core: Core, fake: FakeTikTokShop
+) -> None:
+    assert await sync_text(core, DEAL, None) == (
+        1,
+        "Deal acme-linkstar-us has no TikTok shop linked yet. Run kpibot tiktok connect "
+        "--deal acme-linkstar-us and send the seller the link.",
+    )
+    text = await connect_text(core, DEAL)
+    assert text.startswith("Send this link to the seller of deal acme-linkstar-us.")
+    assert f"{fake.base}/oauth/authorize?app_key={APP_KEY}&state=" in text
+    with pytest.raises(LookupError):
+        await connect_text(core, "no-such-deal")
+    async with aiohttp.ClientSession() as http:
+        api = TikTokShopApi(http, app_key=APP_KEY, app_secret=APP_SECRET, api_url=fake.base,
+                            auth_url=fake.base, now=core.clock.now)  # fmt: skip
+        await linked(core.ledger, api, Clock())
+    status, line = await sync_text(core, DEAL, WEEK[0])
+    assert (status, line) == (
+        0,
+        "TikTok Shop sync of acme-linkstar-us: 7 day(s) fetched, 7 final; 15 session(s) seen, "
+        "15 new or changed. Data available up to 2026-11-08.",
+    )
+
+
+async def test_the_daily_sync_runs_once_a_day_at_its_time_and_escalates_a_failed_refresh(
+    core: Core, fake: FakeTikTokShop, clock: Clock
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        api = TikTokShopApi(http, app_key=APP_KEY, app_secret=APP_SECRET, api_url=fake.base,
+                            auth_url=fake.base, now=core.clock.now)  # fmt: skip
+        await linked(core.ledger, api, Clock())
+    port = Port()
+    core.add_port(port)
+    daily = DailySync(core)
+    early = dt.datetime(2026, 11, 9, 5, 59, tzinfo=LA)
+    await daily.tick(early.astimezone(dt.UTC))
+    assert await row_count(core.ledger) == 0  # before 06:00 in Los Angeles
+    await daily.tick(dt.datetime(2026, 11, 9, 6, 0, tzinfo=LA))
+    assert await row_count(core.ledger) == 15  # Nov 1 (the deal start) to Nov 8
+    served = len(fake.requests)
+    await daily.tick(dt.datetime(2026, 11, 9, 9, 0, tzinfo=LA))
+    assert len(fake.requests) == served  # once a day
+    fake.expire = 10
+    fake.refresh_broken = True
+    assert isinstance(core.clock, VirtualClock)
+    core.clock.set(dt.datetime(2026, 11, 10, 6, 0, tzinfo=LA))
+    clock.at = core.clock.now()  # the fake's clock too
+    await daily.tick(core.clock.now())
+    assert {m.to for m in port.sent} == {"telegram:-1001234", "slack:C0AGENCY", "telegram:-1009999"}
+    message = port.sent[0]
+    assert message.kind == "escalation" and message.mentions == ("telegram:5001", "slack:U0AGENCY2")
+    assert message.text.startswith(
+        "The TikTok Shop authorization of deal acme-linkstar-us could not be renewed"
+    )
