@@ -121,11 +121,10 @@ def syncer(ledger: Ledger, api: TikTokShopApi, links: LinkStore, clock: Clock) -
     return Syncer(api, links, PlatformStore(ledger.engine), clock.now)
 
 
-async def row_count(ledger: Ledger) -> int:
+async def row_count(ledger: Ledger, kind: str = "live") -> int:
+    query = select(func.count()).select_from(platform_rows).where(platform_rows.c.kind == kind)
     async with ledger.engine.connect() as conn:
-        return int(
-            (await conn.execute(select(func.count()).select_from(platform_rows))).scalar_one()
-        )
+        return int((await conn.execute(query)).scalar_one())
 
 
 # ------------------------------------------------------------------------------- signing
@@ -244,6 +243,10 @@ async def test_a_week_is_synced_page_by_page_into_the_platform_sessions(
     figures = await store.day_figures(DEAL, WEEK[0], WEEK[-1])
     assert figures[WEEK[0]]["live_gmv"] == Decimal("110.75")
     assert figures[WEEK[2]]["sessions"] == 3 and figures[WEEK[2]]["viewers"] == 42 + 5 + 3
+    # The shop's own day figures come as one row a day, beside the sessions.
+    assert result.days_stored == 7 and await row_count(deal_ledger, "shop") == 7
+    assert figures[WEEK[2]]["shop_gmv"] == Decimal("102.50") + Decimal("10.25") + 7
+    assert figures[WEEK[2]]["shop_orders"] == 3
     pages = [q.get("page_token") for p, q in fake.requests if p.endswith("shop_lives/performance")]
     assert pages.count("2") == 1  # Wednesday's second page
     assert fake.refused == []
@@ -264,6 +267,7 @@ async def test_a_second_sync_stores_nothing_new_and_fetches_only_days_not_final(
     last = await syncer(deal_ledger, api, links, clock).sync(deal, since=WEEK[0])
     assert (last.fetched, last.final, last.stored) == (WEEK[5:], WEEK[5:], 1)
     assert await row_count(deal_ledger) == 16  # the revised session supersedes, once
+    assert await row_count(deal_ledger, "shop") == 8  # and so does its day's performance
     figures = await PlatformStore(deal_ledger.engine).day_figures(DEAL, WEEK[6], WEEK[6])
     assert figures[WEEK[6]]["live_gmv"] == Decimal("1009.25")
     nothing = await syncer(deal_ledger, api, links, clock).sync(deal, since=WEEK[0])
@@ -434,8 +438,9 @@ async def test_kpibot_tiktok_connect_and_sync_say_what_to_do_and_what_happened(
     status, line = await sync_text(core, DEAL, WEEK[0])
     assert (status, line) == (
         0,
-        "TikTok Shop sync of acme-linkstar-us: 7 day(s) fetched, 7 final; 15 session(s) seen, "
-        "15 new or changed. Data available up to 2026-11-08.",
+        "TikTok Shop sync of acme-linkstar-us: 7 day(s) fetched, 7 final; 15 LIVE session(s) "
+        "seen, 15 new or changed; shop performance of 7 day(s) new or changed. Data available "
+        "up to 2026-11-08.",
     )
 
 

@@ -84,7 +84,7 @@ async def sync_outcome(core: Core, deal: Deal, since: dt.date | None) -> tuple[O
     latest = result.latest.isoformat() if result.latest else "?"
     return "ok", t("tiktok.synced", deal.locale, deal=deal_id, days=len(result.fetched),
                    final=len(result.final), rows=result.rows, stored=result.stored,
-                   latest=latest)  # fmt: skip
+                   shop=result.days_stored, latest=latest)  # fmt: skip
 
 
 async def sync_text(core: Core, deal_id: str, since: dt.date | None) -> tuple[int, str]:

@@ -1,4 +1,4 @@
-"""The daily sync: the shop's LIVE sessions, day by day, into the platform source."""
+"""The daily sync: the shop's LIVE sessions and daily performance into the platform source."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.tiktok.api import LIVES_PATH, ApiError, TikTokShopApi, TokenExpired
+from bot.tiktok.api import LIVES_PATH, SHOP_PERFORMANCE_PATH, ApiError, TikTokShopApi, TokenExpired
 from bot.tiktok.store import Link, LinkStore
 from kpi.model import Deal
 from kpi.periods import business_day
@@ -44,12 +44,14 @@ class WrongCurrency(ValueError):
 
 @dataclass
 class SyncResult:
-    """What one sync did: days fetched, days now final, rows seen and newly stored."""
+    """What one sync did: days fetched, days now final, sessions seen and newly stored."""
 
     fetched: list[dt.date] = field(default_factory=list)
     final: list[dt.date] = field(default_factory=list)
     rows: int = 0
     stored: int = 0
+    days_stored: int = 0
+    """Days whose shop performance was new or changed."""
     latest: dt.date | None = None
 
 
@@ -93,6 +95,37 @@ def session_row(deal: Deal, item: dict[str, Any], number: int) -> PlatformRow:
     return PlatformRow("live", key, number, local, zone, local.date(), values, detail)
 
 
+def _amount(value: object) -> Decimal:
+    """A figure as the shop performance gives it: a number, ``{"amount": ...}`` or a list
+    of those (a breakdown whose first entry is the total)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("amount")
+    return _count(value)
+
+
+def shop_row(deal: Deal, interval: dict[str, Any]) -> PlatformRow:
+    """One day of the shop performance as a ``shop`` row (key: the day).
+
+    Raises:
+        WrongCurrency: Its GMV is not in the deal's currency.
+    """
+    gmv = interval.get("gmv")
+    first = (gmv[0] if gmv else {}) if isinstance(gmv, list) else (gmv or {})
+    if isinstance(first, dict) and first.get("currency", deal.currency) != deal.currency:
+        raise WrongCurrency(str(first["currency"]))
+    day = dt.date.fromisoformat(str(interval["start_date"]))
+    values = {
+        "shop_gmv": _amount(gmv),
+        "shop_orders": _amount(interval.get("orders")),
+        "shop_items_sold": _amount(interval.get("units_sold")),
+        "shop_customers": _amount(interval.get("buyers")),
+    }
+    local = dt.datetime.combine(day, dt.time())
+    return PlatformRow("shop", day.isoformat(), 1, local, ZoneInfo(deal.timezone), day, values, {})
+
+
 class Syncer:
     """Pulls a deal's days that are not final yet, page by page, through refreshed tokens."""
 
@@ -125,18 +158,18 @@ class Syncer:
             link = await self._refresh(link)  # refreshed before it expires
         return link
 
-    async def _page(self, link: Link, params: dict[str, str]) -> tuple[Link, Any]:
+    async def _page(self, link: Link, path: str, params: dict[str, str]) -> tuple[Link, Any]:
         """One page; an expired token is refreshed once, then the failure is reported."""
         try:
             data = await self._api.get(
-                LIVES_PATH, params, access_token=link.tokens.access_token, cipher=link.shop.cipher
+                path, params, access_token=link.tokens.access_token, cipher=link.shop.cipher
             )
             return link, data
         except TokenExpired:
             link = await self._refresh(link)
         try:
             data = await self._api.get(
-                LIVES_PATH, params, access_token=link.tokens.access_token, cipher=link.shop.cipher
+                path, params, access_token=link.tokens.access_token, cipher=link.shop.cipher
             )
         except TokenExpired as exc:
             raise RefreshFailed(str(exc)) from exc
@@ -179,7 +212,7 @@ class Syncer:
         latest: dt.date | None = None
         page = 0
         while True:
-            link, data = await self._page(link, params)
+            link, data = await self._page(link, LIVES_PATH, params)
             sessions = data.get("live_stream_sessions") or []
             rows = [session_row(deal, s, i + 1) for i, s in enumerate(sessions)]
             if data.get("latest_available_date"):
@@ -200,6 +233,9 @@ class Syncer:
             if not token:
                 break
             params["page_token"] = str(token)
+        link, shop_latest = await self._shop_day(deal, link, day, result)
+        # Final only when both lists have the day for good.
+        latest = min(latest, shop_latest) if latest and shop_latest else None
         result.fetched.append(day)
         result.latest = latest or result.latest
         done = latest is not None and day <= latest
@@ -207,3 +243,29 @@ class Syncer:
         if done:
             result.final.append(day)
         return link
+
+    async def _shop_day(
+        self, deal: Deal, link: Link, day: dt.date, result: SyncResult
+    ) -> tuple[Link, dt.date | None]:
+        """The shop performance of one day, stored as one ``shop`` row."""
+        params = {
+            "start_date_ge": day.isoformat(),
+            "end_date_lt": (day + dt.timedelta(days=1)).isoformat(),
+            "granularity": "1D",
+            "currency": "LOCAL",
+        }
+        link, data = await self._page(link, SHOP_PERFORMANCE_PATH, params)
+        intervals = (data.get("performance") or {}).get("intervals") or []
+        rows = [shop_row(deal, i) for i in intervals if i.get("start_date") == day.isoformat()]
+        if rows:
+            stored = await self._platform.import_export(
+                deal.id,
+                ParsedExport("shop", rows),
+                data=json.dumps(data, sort_keys=True).encode(),
+                file_name=f"TikTok Shop API: shop performance {day.isoformat()}",
+                uploader=API_UPLOADER,
+                now=self._now(),
+            )
+            result.days_stored += stored.stored
+        latest = data.get("latest_available_date")
+        return link, dt.date.fromisoformat(str(latest)) if latest else None

@@ -16,6 +16,7 @@ import hmac
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -60,6 +61,7 @@ class FakeTikTokShop:
         app.router.add_get("/api/v2/token/refresh", self._token_refresh)
         app.router.add_get("/authorization/202309/shops", self._shops)
         app.router.add_get("/analytics/202509/shop_lives/performance", self._lives)
+        app.router.add_get("/analytics/202405/shop/performance", self._shop)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -164,6 +166,35 @@ class FakeTikTokShop:
             "live_stream_sessions": page,
             "next_page_token": str(start + size) if more else "",
             "total_count": len(found),
+            "latest_available_date": (self.latest_available or first).isoformat(),
+        }
+        return web.json_response({"code": 0, "message": "success", "data": data})
+
+    async def _shop(self, request: web.Request) -> web.Response:
+        """The shop's daily performance: here, the day's sessions added up."""
+        refused = self._cue(request) or self._check(request)
+        if refused is not None:
+            return refused
+        q = request.query
+        first = dt.date.fromisoformat(q["start_date_ge"])
+        last = dt.date.fromisoformat(q["end_date_lt"])
+        intervals = []
+        for day, items in sorted(self.sessions.items()):
+            if not first <= day < last:
+                continue
+            gmv = sum(Decimal(s["sales_performance"]["gmv"]["amount"]) for s in items)
+            intervals.append(
+                {
+                    "start_date": day.isoformat(),
+                    "end_date": (day + dt.timedelta(days=1)).isoformat(),
+                    "gmv": [{"amount": str(gmv), "currency": "USD"}],
+                    "orders": [{"amount": len(items)}],
+                    "units_sold": [{"amount": 4 * len(items)}],
+                    "buyers": [{"amount": 2 * len(items)}],
+                }
+            )
+        data = {
+            "performance": {"intervals": intervals},
             "latest_available_date": (self.latest_available or first).isoformat(),
         }
         return web.json_response({"code": 0, "message": "success", "data": data})
