@@ -179,7 +179,7 @@ async def test_the_connect_flow_links_the_shop_with_its_tokens_encrypted(
             query = {"code": AUTH_CODE, "state": state}
             async with http.get(f"http://127.0.0.1:{port}/tiktok/callback", params=query) as r:
                 assert r.status == 200
-                assert "Acme US (US) is linked to deal acme-linkstar-us" in await r.text()
+                assert "Acme US (US) is linked to deal acme-linkstar-us." in await r.text()
             clock.at += dt.timedelta(hours=2)  # the link is for one hour
             async with http.get(f"http://127.0.0.1:{port}/tiktok/callback", params=query) as r:
                 assert r.status == 400

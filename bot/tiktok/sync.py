@@ -222,7 +222,7 @@ class Syncer:
                     deal.id,
                     ParsedExport("live", rows),
                     data=json.dumps(data, sort_keys=True).encode(),
-                    file_name=f"TikTok Shop API: LIVE sessions {day.isoformat()} page {page + 1}",
+                    file_name=f"LIVE sessions {day.isoformat()} page {page + 1}",
                     uploader=API_UPLOADER,
                     now=self._now(),
                 )
@@ -262,7 +262,7 @@ class Syncer:
                 deal.id,
                 ParsedExport("shop", rows),
                 data=json.dumps(data, sort_keys=True).encode(),
-                file_name=f"TikTok Shop API: shop performance {day.isoformat()}",
+                file_name=f"shop performance {day.isoformat()}",
                 uploader=API_UPLOADER,
                 now=self._now(),
             )
