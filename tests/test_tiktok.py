@@ -20,7 +20,7 @@ from bot.app import Core, build_core
 from bot.core import Delivered, Outgoing, VirtualClock
 from bot.settings import Settings
 from bot.tiktok.api import ApiError, TikTokShopApi
-from bot.tiktok.commands import DailySync, connect_text, sync_text
+from bot.tiktok.commands import DailySync, connect_text, sync_text, tiktok_routes
 from bot.tiktok.connect import Connector, authorize_url
 from bot.tiktok.sign import sign
 from bot.tiktok.store import LinkStore, Vault, tiktok_links
@@ -474,3 +474,9 @@ async def test_the_daily_sync_runs_once_a_day_at_its_time_and_escalates_a_failed
     assert message.text.startswith(
         "The TikTok Shop authorization of deal acme-linkstar-us could not be renewed"
     )
+
+
+async def test_the_callback_is_served_only_while_the_connection_is_configured(core: Core) -> None:
+    assert [(m, p) for m, p, _ in tiktok_routes(core)] == [("GET", "/tiktok/callback")]
+    core.settings = core.settings.model_copy(update={"tiktok_shop_app_key": None})
+    assert tiktok_routes(core) == []

@@ -76,7 +76,7 @@ async def sync_outcome(core: Core, deal: Deal, since: dt.date | None) -> tuple[O
     except WrongCurrency as exc:
         return "failed", t("tiktok.wrong_currency", deal.locale, deal=deal_id,
                            currency=exc.currency, expected=deal.currency)  # fmt: skip
-    except (ApiError, aiohttp.ClientError) as exc:
+    except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
         error = str(exc) or type(exc).__name__
         return "failed", t("tiktok.api_failed", deal.locale, deal=deal_id, error=error)
     if not result.fetched:

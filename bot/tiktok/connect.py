@@ -97,7 +97,7 @@ class Connector:
             async with open_api(self._settings, self._now) as api:
                 tokens = await api.token_get(code)
                 shops = await api.shops(tokens.access_token)
-        except (ApiError, aiohttp.ClientError) as exc:
+        except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("tiktok authorization failed", extra={"deal": deal_id, "error": str(exc)})
             return _page(t("tiktok.callback_failed", deal.locale, error=str(exc)), 502)
         if not shops:

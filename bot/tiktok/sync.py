@@ -176,7 +176,9 @@ class Syncer:
         return link, data
 
     async def sync(self, deal: Deal, *, since: dt.date | None = None) -> SyncResult:
-        """Fetch every day from ``since`` (default: the deal's start) to yesterday not final.
+        """Fetch every day not final from ``since`` to yesterday (or the deal's last day).
+
+        ``since`` defaults to the deal's start (and is never before it).
 
         Each page is stored as it arrives (one import per page), so a sync stopped halfway
         keeps what it stored; the next one fetches the unfinished day again and stores only
@@ -191,6 +193,8 @@ class Syncer:
         result = SyncResult()
         link = await self._tokens(deal.id)
         yesterday = business_day(self._now(), deal.timezone) - dt.timedelta(days=1)
+        if deal.ends is not None:
+            yesterday = min(yesterday, deal.ends)  # an ended deal's shop is not fetched on
         first = max(since or deal.starts, deal.starts)
         final = await self._links.final_days(deal.id, first, yesterday)
         day = first
