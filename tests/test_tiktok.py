@@ -260,8 +260,11 @@ async def test_a_second_sync_stores_nothing_new_and_fetches_only_days_not_final(
     fake.latest_available = WEEK[4]  # the last two days are not final yet
     first = await syncer(deal_ledger, api, links, clock).sync(deal, since=WEEK[0])
     assert first.final == WEEK[:5] and first.stored == 15
+    store = PlatformStore(deal_ledger.engine)
+    recorded = len(await store.imports(DEAL, limit=100))
     again = await syncer(deal_ledger, api, links, clock).sync(deal, since=WEEK[0])
     assert (again.fetched, again.stored) == (WEEK[5:], 0)
+    assert len(await store.imports(DEAL, limit=100)) == recorded  # /history: no empty fetches
     fake.sessions[WEEK[6]][0]["sales_performance"]["gmv"]["amount"] = "999.00"  # revised
     fake.latest_available = WEEK[6]
     last = await syncer(deal_ledger, api, links, clock).sync(deal, since=WEEK[0])

@@ -229,6 +229,7 @@ class Syncer:
                     file_name=f"LIVE sessions {day.isoformat()} page {page + 1}",
                     uploader=API_UPLOADER,
                     now=self._now(),
+                    record_unchanged=False,
                 )
                 result.rows += stored.rows
                 result.stored += stored.stored
@@ -269,6 +270,7 @@ class Syncer:
                 file_name=f"shop performance {day.isoformat()}",
                 uploader=API_UPLOADER,
                 now=self._now(),
+                record_unchanged=False,
             )
             result.days_stored += stored.stored
         latest = data.get("latest_available_date")
