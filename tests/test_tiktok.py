@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -294,6 +295,24 @@ async def test_a_sync_stopped_halfway_resumes_without_duplicates(
     assert resumed.fetched == WEEK[2:] and resumed.stored == 15 - 6
     assert await row_count(deal_ledger) == 15
     assert len(await PlatformStore(deal_ledger.engine).sessions(DEAL, WEEK[0], WEEK[-1])) == 15
+
+
+async def test_a_sync_killed_while_waiting_for_a_page_resumes_without_duplicates(
+    deal_ledger: Ledger, api: TikTokShopApi, fake: FakeTikTokShop, clock: Clock
+) -> None:
+    links = await linked(deal_ledger, api, clock)
+    deal = await current(deal_ledger)
+    fake.hang = lambda q: q.get("page_token") == "2"  # Wednesday's second page
+    task = asyncio.create_task(syncer(deal_ledger, api, links, clock).sync(deal, since=WEEK[0]))
+    await asyncio.wait_for(fake.hung.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await row_count(deal_ledger) == 6
+    fake.hang = None
+    resumed = await syncer(deal_ledger, api, links, clock).sync(deal, since=WEEK[0])
+    assert resumed.fetched == WEEK[2:] and resumed.stored == 9
+    assert await row_count(deal_ledger) == 15
 
 
 async def test_429_and_5xx_back_off_with_jitter_and_the_sync_carries_on(

@@ -10,6 +10,7 @@ statuses to answer next, e.g. 429 or 503), ``expire`` (answer 105002 to the next
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -45,6 +46,11 @@ class FakeTikTokShop:
     expire: int = 0
     refresh_broken: bool = False
     down: Callable[[dict[str, str]], bool] | None = None
+    hang: Callable[[dict[str, str]], bool] | None = None
+    """LIVE list requests this is true of get no answer until the fake stops (``hung`` is set
+    when one arrives): the client is killed there."""
+    hung: asyncio.Event = field(default_factory=asyncio.Event)
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
     """LIVE list requests this is true of are answered 503 (a service down mid-sync)."""
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
@@ -70,7 +76,8 @@ class FakeTikTokShop:
         return self
 
     async def aclose(self) -> None:
-        """Stop serving."""
+        """Stop serving (answering the requests left hanging first)."""
+        self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -150,6 +157,9 @@ class FakeTikTokShop:
         if refused is not None:
             return refused
         q = request.query
+        if self.hang is not None and self.hang(dict(q)):
+            self.hung.set()
+            await self._release.wait()
         if self.down is not None and self.down(dict(q)):
             return web.json_response({"code": 0, "message": "unavailable"}, status=503)
         if q.get("shop_cipher") != SHOP_CIPHER:
