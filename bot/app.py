@@ -244,6 +244,8 @@ async def run(settings: Settings) -> int:
     from bot.web import build_web_app, serve
 
     routes.extend(dashboard_routes(core))
+    routes.extend(_tiktok_routes(core))
+    _install_daily_sync(core)
     runner = await serve(build_web_app(routes, settings), settings.http_host, settings.http_port)
     log.info("kpibot running", extra={"host": settings.http_host, "port": settings.http_port})
     scheduler_stop = await _start_scheduler(core)
@@ -281,6 +283,23 @@ def _install_dashboard(core: Core) -> None:
     )
 
 
+def _tiktok_routes(core: Core) -> list[Route]:
+    """``/tiktok/callback`` when the TikTok Shop connection is configured (issue 17)."""
+    if not core.settings.tiktok_enabled:
+        return []
+    from bot.tiktok.commands import tiktok_routes
+
+    return tiktok_routes(core)
+
+
+def _install_daily_sync(core: Core) -> None:
+    """The deals' daily TikTok Shop sync, in the scheduler's tick (issue 17)."""
+    if core.settings.tiktok_enabled:
+        from bot.tiktok.commands import DailySync
+
+        core.ticks.append(DailySync(core).tick)
+
+
 def dashboard_routes(core: Core, *, page_seconds: float | None = None) -> list[Route]:
     """The dashboard's routes for the bot's HTTP server (none without ``SECRET_KEY``).
 
@@ -308,7 +327,9 @@ async def run_web(settings: Settings, *, ready: Callable[[int], None] | None = N
 
     core = await build_core(settings)
     runner = await serve(
-        build_web_app(dashboard_routes(core)), settings.http_host, settings.http_port
+        build_web_app([*dashboard_routes(core), *_tiktok_routes(core)]),
+        settings.http_host,
+        settings.http_port,
     )
     log.info("kpibot web serving", extra={"host": settings.http_host, "port": settings.http_port})
     if ready is not None:
@@ -328,6 +349,6 @@ def all_tables() -> list[Table]:
     from kpi.storage import metadata
 
     # Each of these modules puts its tables on the shared metadata when imported.
-    for module in ("kpi.statements", "scheduler.tables", "bot.dashboard.links"):
+    for module in ("kpi.statements", "scheduler.tables", "bot.dashboard.links", "bot.tiktok.store"):
         importlib.import_module(module)
     return list(metadata.sorted_tables)

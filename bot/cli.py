@@ -33,6 +33,10 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 deal_app = typer.Typer(help="Deals: contract as code.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(deal_app, name="deal")
+tiktok_app = typer.Typer(
+    help="TikTok Shop Open API: link a deal's shop, sync its figures.", no_args_is_help=True
+)
+app.add_typer(tiktok_app, name="tiktok")
 
 
 def deal_error_text(exc: DealFileError) -> str:
@@ -611,6 +615,69 @@ async def _import(
         return render_result(result, "en")
     finally:
         await core.aclose()
+
+
+def _tiktok_settings(db: str | None) -> Settings:
+    from bot.i18n import t
+
+    settings = _settings(db)
+    if not settings.tiktok_enabled:
+        typer.echo(t("tiktok.off"), err=True)
+        raise typer.Exit(2)
+    return settings
+
+
+async def _tiktok(
+    settings: Settings, deal: str, since: dt.date | None, sync: bool
+) -> tuple[int, str]:
+    from bot.app import build_core
+    from bot.tiktok.commands import connect_text, sync_text
+
+    core = await build_core(settings)
+    try:
+        if sync:
+            return await sync_text(core, deal, since)
+        return 0, await connect_text(core, deal)
+    finally:
+        await core.aclose()
+
+
+def _run_tiktok(settings: Settings, deal: str, since: dt.date | None, sync: bool) -> None:
+    try:
+        status, text = asyncio.run(_tiktok(settings, deal, since, sync))
+    except LookupError:
+        typer.echo(f"unknown deal {deal!r}; kpibot deal list shows the stored deals", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(text, err=status != 0)
+    raise typer.Exit(status)
+
+
+@tiktok_app.command("connect")
+def tiktok_connect(
+    deal: Annotated[str, typer.Option(help="The deal whose shop to link.")],
+    db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
+) -> None:
+    """Print the link the seller opens to authorize the agency's app for the deal's shop."""
+    _run_tiktok(_tiktok_settings(db), deal, None, sync=False)
+
+
+@tiktok_app.command("sync")
+def tiktok_sync(
+    deal: Annotated[str, typer.Option(help="The deal whose shop to sync.")],
+    since: Annotated[
+        str | None, typer.Option(help="First day to fetch, YYYY-MM-DD (default: deal start).")
+    ] = None,
+    db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
+) -> None:
+    """Fetch the shop's LIVE sessions of every day not final yet into the platform figures."""
+    first = None
+    if since is not None:
+        try:
+            first = dt.date.fromisoformat(since)
+        except ValueError:
+            typer.echo(f"--since must be a date like 2026-11-01, not {since!r}", err=True)
+            raise typer.Exit(2) from None
+    _run_tiktok(_tiktok_settings(db), deal, first, sync=True)
 
 
 def main() -> None:

@@ -110,3 +110,29 @@ class Settings(BaseSettings):
     dashboard_link_days: int = Field(
         default=7, ge=1, le=366, description="How many days a dashboard link stays valid."
     )
+
+    # --- TikTok Shop Open API (issue 17) ---
+    tiktok_shop_app_key: str | None = Field(
+        default=None,
+        description="The Partner Center app's key. Unset: the TikTok Shop connection is off.",
+    )
+    tiktok_shop_app_secret: SecretStr | None = Field(
+        default=None, description="The Partner Center app's secret (signs every request)."
+    )
+    tiktok_shop_service_id: str | None = Field(
+        default=None,
+        description="The app's service id: the authorization link is "
+        "services.tiktokshop.com/open/authorize?service_id=... when set.",
+    )
+    tiktok_shop_api_url: str = Field(
+        default="https://open-api.tiktokglobalshop.com", description="The Open API's address."
+    )
+    tiktok_shop_auth_url: str = Field(
+        default="https://auth.tiktok-shops.com",
+        description="The authorization server (authorize page, token get and refresh).",
+    )
+
+    @property
+    def tiktok_enabled(self) -> bool:
+        """The TikTok Shop connection is on: app key, secret and SECRET_KEY are all set."""
+        return bool(self.tiktok_shop_app_key and self.tiktok_shop_app_secret and self.secret_key)

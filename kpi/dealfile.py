@@ -1333,7 +1333,15 @@ def _schedule(r: _Reader, node: Node) -> Schedule:
     fields = r.fields(
         node,
         "schedule",
-        ("recap", "reminder", "pace_check", "warn_below", "escalate_below", "escalation"),
+        (
+            "recap",
+            "reminder",
+            "pace_check",
+            "warn_below",
+            "escalate_below",
+            "escalation",
+            "platform_sync",
+        ),
         example='{recap: mon 09:00, reminder: "22:30"}',
     )
     if fields is None:
@@ -1343,7 +1351,11 @@ def _schedule(r: _Reader, node: Node) -> Schedule:
         recap = _recap(r, fields["recap"], "schedule.recap")
         if recap is not None:
             changes["recap_weekday"], changes["recap_time"] = recap
-    for key, example in (("reminder", "22:30"), ("pace_check", "10:00")):
+    for key, example in (
+        ("reminder", "22:30"),
+        ("pace_check", "10:00"),
+        ("platform_sync", "06:00"),
+    ):
         if key in fields:
             value = _optional_time(r, fields[key], _join("schedule", key), example)
             if value is not False:

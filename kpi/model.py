@@ -198,6 +198,8 @@ class Schedule:
     warn_below: Decimal = Decimal("0.9")
     escalate_below: Decimal = Decimal("0.75")
     escalation: Escalation = field(default_factory=Escalation)
+    platform_sync: dt.time | None = None
+    """When the linked TikTok shop's figures are fetched each day (``None``: never)."""
 
 
 @dataclass(frozen=True)

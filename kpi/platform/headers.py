@@ -15,8 +15,10 @@ __all__ = [
     "split_unit",
 ]
 
-Kind = Literal["live", "orders", "income"]
+Kind = Literal["live", "orders", "income", "shop"]
 KINDS: tuple[Kind, ...] = ("live", "orders", "income")
+"""The kinds of export a file can be; ``shop`` (a day's shop performance) comes only from the
+Open API (:mod:`bot.tiktok.sync`)."""
 
 FieldType = Literal["text", "id", "money", "count", "time", "utc_time", "duration"]
 

@@ -36,6 +36,7 @@ __all__ = [
     "PlatformRow",
     "find_header",
     "iter_records",
+    "live_key",
     "load_export",
 ]
 
@@ -299,6 +300,15 @@ def _values(row: _Row, names: Iterable[str]) -> dict[str, Decimal]:
     return values
 
 
+def live_key(creator_id: str, launched: dt.datetime) -> str:
+    """A LIVE session's natural key: its creator and launch minute (local, naive).
+
+    The export's rows and the Open API's sessions (:mod:`bot.tiktok.sync`) share it, so one
+    session from either is one entry.
+    """
+    return f"{creator_id}@{launched.isoformat(timespec='minutes')}"
+
+
 def _live(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
     creator = row.get("creator_id")
     launched = row.get("launched")
@@ -324,7 +334,7 @@ def _live(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
         "nickname": row.text("nickname"),
         "duration": str(duration),
     }
-    key = f"{creator}@{launched.isoformat(timespec='minutes')}"
+    key = live_key(str(creator), launched)
     values["sessions"] = _ONE
     return PlatformRow("live", key, row.number, launched, zone, launched.date(), values, detail)
 

@@ -83,6 +83,14 @@ class Session:
     figures: dict[str, Decimal]
 
 
+class _Unchanged(Exception):
+    """Leaves an import's transaction that stored nothing and is not to be recorded."""
+
+    def __init__(self, result: ImportResult) -> None:
+        super().__init__("nothing new")
+        self.result = result
+
+
 def _figures_text(values: dict[str, Decimal]) -> str:
     return json.dumps({k: str(v) for k, v in sorted(values.items())})
 
@@ -107,6 +115,7 @@ class PlatformStore:
         file_name: str,
         uploader: Uploader,
         now: dt.datetime,
+        record_unchanged: bool = True,
     ) -> ImportResult:
         """Store a checked export: each row once per natural key; changed rows supersede.
 
@@ -117,6 +126,9 @@ class PlatformStore:
             file_name: The file's name as sent.
             uploader: Who imported it, from where.
             now: When (aware).
+            record_unchanged: Whether an import that stored no row is still recorded (for
+                /history). The Open API sync fetches unfinished days again and again; it
+                keeps no record of the fetches that changed nothing.
 
         Returns:
             What was stored.
@@ -152,12 +164,18 @@ class PlatformStore:
                 .values(stored=stored)
             )
             rows = len(parsed.records)
-            return ImportResult(
+            result = ImportResult(
                 import_id, parsed.kind, rows, stored, rows - stored, first, last,
                 tuple(sorted(touched)),
             )  # fmt: skip
+            if stored == 0 and not record_unchanged:
+                raise _Unchanged(result)  # rolls the import record back
+            return result
 
-        return await transaction(self._engine, work, write=True, label="platform")
+        try:
+            return await transaction(self._engine, work, write=True, label="platform")
+        except _Unchanged as unchanged:
+            return unchanged.result
 
     async def _store_chunk(
         self,

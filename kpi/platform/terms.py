@@ -14,6 +14,7 @@ __all__ = ["EXPORT_FIELDS", "FIGURES", "export_terms", "metric_map", "platform_m
 FIGURES: tuple[str, ...] = (
     "live_gmv", "attributed_gmv", "live_orders", "items_sold", "customers", "viewers", "views",
     "sessions", "paid_amount", "orders", "refunds", "quantity", "settlement", "revenue", "fees",
+    "shop_gmv", "shop_orders", "shop_items_sold", "shop_customers",
 )  # fmt: skip
 """The platform figures a deal metric can be mapped to (``platform.metrics``)."""
 
