@@ -179,12 +179,13 @@ def fee_line_text(
         whole = d["tiers"] == "whole" and len(d["bands"])
         key = "fee.commission_whole" if whole else "fee.commission"
         shown = values if values is not None else snap.totals.values
-        if shown.get(metric) is None:
+        amount = shown.get(metric)
+        if amount is None:
             # Nothing to take a commission on yet: say so, not "gmv — × … (0)".
             return t("sem.commission_no_figure", metric=label(deal, metric))
-        if not d["bands"] or shown[metric] <= 0:
+        if not d["bands"] or amount <= 0:
             calc = t("sem.commission_nothing")
-        figure = fmt_value(deal, metric, shown.get(metric))
+        figure = fmt_value(deal, metric, amount)
         text = t(key, metric=label(deal, metric), figure=figure, calc=calc)
         missing = snap.unreported_inputs(metric, shown)
         if missing:
