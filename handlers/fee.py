@@ -196,7 +196,9 @@ def fee_line_text(
         if d["met"]:
             return t("fee.bonus_met", when=when)
         unmet = fmt_list(deal, (label(deal, m) for m in d["unmet"]))
-        return t("fee.bonus_unmet", when=unmet or when)
+        # Once the period has ended the bonus is lost, not pending: "not met", not "not yet".
+        key = "views.bonus_unmet_final" if snap.closed else "fee.bonus_unmet"
+        return t(key, when=unmet or when)
     if line.kind == "deduction":
         return _deduction_text(t, deal, d)
     if line.kind == "performance":
@@ -380,8 +382,14 @@ async def fee(ctx: Context) -> list[Outgoing]:
     today = ctx.today
     words = args.split(maxsplit=1)
     if words and words[0].lower() in ("if", "如果", "假设"):
+        # Imported here: handlers.report builds on handlers.statement, which builds on this.
+        from handlers.report import units
+
         overrides = parse_what_if(
-            words[1] if len(words) > 1 else "", known=deal.base_metrics, words=deal.metric_words
+            words[1] if len(words) > 1 else "",
+            known=deal.base_metrics,
+            words=deal.metric_words,
+            units=units(deal),
         )
         snap = await snapshot(ctx.ledger, deal, today)
         statement = snap.fee("projected", overrides)

@@ -304,8 +304,18 @@ def kpi_rich(ctx_t: Any, snap: Snapshot) -> dict[str, Any]:
 
 
 async def kpi(ctx: Context) -> list[Outgoing]:
-    """``/kpi``: where this period stands."""
+    """``/kpi [PERIOD]``: where this period (or a past one, like ``/fee PERIOD``) stands.
+
+    Raises:
+        UserError: ``period.bad_label`` for words that name no period (the right form is
+            given), ``kpi.future_period`` for a period that has not started.
+    """
     assert ctx.deal is not None
-    snap = await snapshot(ctx.ledger, ctx.deal, ctx.today)
+    # Imported here: handlers.statement builds on this module's renderers.
+    from handlers.statement import resolve_period
+
+    args = ctx.args.strip()
+    period = resolve_period(ctx.deal, ctx.today, args, command="kpi") if args else None
+    snap = await snapshot(ctx.ledger, ctx.deal, ctx.today, period=period)
     rich = kpi_rich(ctx.t, snap)
     return [ctx.reply(flatten(rich), rich=rich)]

@@ -487,11 +487,11 @@ def _side_chats(ctx: Context, sides: tuple[ChatSide, ...]) -> list[str]:
     return [c.id for c in ctx.deal.chats if c.side in sides and c.id != ctx.cmd.chat]
 
 
-async def _confirm(ctx: Context, label: str, *, anyway: bool) -> list[Outgoing]:
+async def _confirm(ctx: Context, period_label: str, *, anyway: bool) -> list[Outgoing]:
     deal = ctx.deal
     assert deal is not None
     today = ctx.today
-    period = resolve_period(deal, today, label, command="statement")
+    period = resolve_period(deal, today, period_label, command="statement")
     if not ctx.is_admin:
         raise UserError("statement.confirm_admin_only", period=period_name(deal, period))
     side = ctx.side
@@ -527,6 +527,15 @@ async def _confirm(ctx: Context, label: str, *, anyway: bool) -> list[Outgoing]:
     position = await ctx.ledger.ledger_position(deal.id)
     snap = await snapshot(ctx.ledger, deal, today, period=period)
     still_open = open_figures(snap.figures.values())
+    if not snap.figures and not anyway:
+        # A period nobody reported is more likely forgotten than a fee of the fixed terms
+        # alone: close it only when an admin says so.
+        raise UserError(
+            "views.statement_nothing_reported",
+            period=period.label,
+            metric=label(deal, deal.base_metrics[0]),
+            end=period.end.isoformat(),
+        )
     if still_open and not anyway:
         raise UserError(
             "trust.statement_open",

@@ -556,7 +556,11 @@ def parse_report(
 
 
 def parse_what_if(
-    args: str, *, known: Collection[str], words: Mapping[str, str] | None = None
+    args: str,
+    *,
+    known: Collection[str],
+    words: Mapping[str, str] | None = None,
+    units: Units | None = None,
 ) -> dict[str, Decimal]:
     """Read the ``METRIC VALUE`` pairs of ``/fee if gmv 60000 refunds 2000``.
 
@@ -564,16 +568,25 @@ def parse_what_if(
         args: The text after ``if``.
         known: The metric names a period total may be given for.
         words: The deal's own words for its metrics (labels), each to its metric name.
+        units: The deal's metric kinds and currency: an assumed figure is checked as
+            ``/report`` checks a reported one (:func:`check_unit`).
 
     Returns:
         Metric name to the assumed period total, in the order typed.
 
     Raises:
         UserError: ``fee.if_usage``, ``fee.if_missing_value``, ``fee.if_value_without_metric``,
-            ``fee.if_unknown_metric``, ``fee.if_duplicate_metric``, and the ``number.*`` errors.
+            ``fee.if_unknown_metric``, ``fee.if_duplicate_metric``, the ``number.*`` errors and,
+            with ``units``, the ``trust.*`` unit errors of :func:`check_unit`.
     """
     values, _ = _parse_pairs(
-        _tokens(args), reportable=known, derived={}, codes=_WHAT_IF_CODES, today=None, words=words
+        _tokens(args),
+        reportable=known,
+        derived={},
+        codes=_WHAT_IF_CODES,
+        today=None,
+        units=units,
+        words=words,
     )
     if not values:
         raise UserError("fee.if_usage")
