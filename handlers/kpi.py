@@ -87,13 +87,18 @@ def any_reported(snap: Snapshot, metric: str) -> bool:
 
 def period_title(ctx_t: Any, snap: Snapshot) -> str:
     key = "kpi.title_trial" if snap.trial else "kpi.title"
-    return ctx_t(
+    title = ctx_t(
         key,
         deal=snap.deal.name,
         period=period_name(snap.deal, snap.period, dates=True),
         day=snap.elapsed_days,
         days=snap.period.days,
     )
+    if snap.paced_days < snap.elapsed_days:
+        # The last day (today) has no figure yet, so the pace runs over the days before it:
+        # say so, or "day 9" sits beside a projection made from 8 days.
+        title += ctx_t("views.title_today_open", counted=snap.paced_days, day=f"{snap.upto:%m-%d}")
+    return title
 
 
 def disagreement_lines(ctx_t: Any, snap: Snapshot) -> list[str]:

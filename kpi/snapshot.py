@@ -20,6 +20,7 @@ from kpi.pace import (
     TargetStatus,
     Totals,
     derive,
+    pace_days,
     period_totals,
     project,
     prorated_targets,
@@ -70,6 +71,19 @@ class Snapshot:
     @property
     def elapsed_days(self) -> int:
         return (self.upto - self.period.start).days + 1
+
+    @property
+    def paced_days(self) -> int:
+        """The days the pace counts so far (:func:`kpi.pace.pace_days`): up to yesterday, plus
+        today once any metric has a figure for it; less than :attr:`elapsed_days` only while
+        today is not reported yet."""
+        return max(
+            (
+                pace_days(self.period, self.upto, self.totals.last_day.get(m))
+                for m in self.deal.base_metrics
+            ),
+            default=self.elapsed_days,
+        )
 
     @property
     def unreported_days(self) -> dict[str, int]:

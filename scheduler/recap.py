@@ -131,28 +131,35 @@ def _counted(figure: Figure | None) -> Decimal | None:
 
 
 def fee_lines(tr: Translate, snap: Snapshot) -> list[str]:
-    """Fee to date and projected at the current pace (nothing if the plan cannot say)."""
+    """Fee to date and projected at the current pace, or once the period is over its final
+    fee alone (nothing if the plan cannot say)."""
     currency = snap.deal.currency
     locale = snap.deal.locale
+    # The recap's snapshot runs to the last reported day: once that is the period's last day,
+    # the period is over and its fee is the statement's, shown once.
+    ended = snap.upto >= snap.period.end
     try:
         to_date = snap.fee("to_date")
-        projected = snap.fee("final" if snap.closed else "projected")
+        projected = snap.fee("final" if ended else "projected")
     except (ValueError, ArithmeticError, LookupError):
         log.exception("fee for the recap of %s", snap.deal.id)
         return []
-    text = tr(
-        "recap.fee",
-        to_date=format_money(to_date.total, currency, locale),
-        projected=format_money(projected.total, currency, locale),
-    )
-    # Issue 18: the projected score behind the performance fee, and who pays whom when a
-    # guarantee refund takes the projected total below zero.
-    performance = projected.line("performance")
-    if performance is not None:
-        text += tr("contracts.recap_score", score=pct(performance.detail["score"]))
+    if ended:
+        text = tr("views.recap_fee_final", total=format_money(projected.total, currency, locale))
+    else:
+        text = tr(
+            "recap.fee",
+            to_date=format_money(to_date.total, currency, locale),
+            projected=format_money(projected.total, currency, locale),
+        )
+    # Issue 18: who pays whom when a guarantee refund takes the total below zero (said right
+    # after the fee it explains), and the score behind the performance fee.
     if projected.owed_by_agency:
         owed = format_money(projected.owed_by_agency, currency, locale)
         text += tr("contracts.recap_owed", amount=owed)
+    performance = projected.line("performance")
+    if performance is not None:
+        text += tr("contracts.recap_score", score=pct(performance.detail["score"]))
     return [text]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,7 +13,10 @@ import pytest
 from bot.app import Core, build_core
 from bot.core import VirtualClock
 from bot.settings import Settings
+from kpi.dealfile import load_deal
 from kpi.statements import StatementStore
+from scheduler.recap import build_recap
+from tests.test_contracts_replay import deal as contract_deal
 from tests.test_trust import (
     AGENCY_ADMIN,
     AGENCY_CHAT,
@@ -26,7 +30,8 @@ from tests.test_trust import (
 
 ROOT = Path(__file__).resolve().parents[1]
 WANXIANG_TEXT = (ROOT / "bot" / "demo" / "shenzhen-wanxiang-cn.yaml").read_text(encoding="utf-8")
-CN_CHAT, CN_SELLER = "telegram:-1003344556677", "telegram:710200301"
+CN_CHAT = "telegram:-1003344556677"
+CN_SELLER, CN_AGENCY = "telegram:710200301", "telegram:583920114"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -123,3 +128,66 @@ async def test_confirming_a_period_with_no_reports_is_refused_unless_anyway(core
     await say(core, AGENCY_CHAT, AGENCY_ADMIN, "/statement confirm 2026-11 anyway", at=december)
     record = await StatementStore(core.ledger.engine).get(DEAL, "2026-11")
     assert record is not None and record.closed
+
+
+# --- 5. the recap after the period's last day shows its final fee once -------------------------
+
+
+async def recap_text(core: Core, text: str, day: dt.date) -> str:
+    deal = load_deal(text)
+    built = await build_recap(core.ledger, deal, day, chart=False)
+    assert built is not None
+    return built[0].text
+
+
+async def test_the_recap_of_an_ended_week_shows_the_final_fee_once_with_who_owes_whom(
+    core: Core,
+) -> None:
+    # The contract terms of issue 18 (base 5,000, guarantee on gmv 100,000, performance fee);
+    # one day of gmv 20,000: the guarantee refund (80% of the base) is more than the fee.
+    terms = contract_deal("zh")
+    await core.apply_deal_text(terms, "contracts.yaml")
+    figures = "/report gmv 20000 refunds 4000 ad_spend 10000 orders 100 viewers 5000 2026-11-03"
+    await say(core, CN_CHAT, CN_SELLER, figures, at=cn(3))  # truth: agreed, so both sides
+    await say(core, CN_CHAT, CN_AGENCY, figures, at=cn(3, 23))
+    text = await recap_text(core, terms, dt.date(2026, 11, 9))
+    assert "截至目前" not in text and "按当前进度预计" not in text
+    fee_line = next(line for line in text.splitlines() if "本期服务费（最终）：" in line)
+    # The note explains the fee, so it follows the amount, before the score.
+    assert re.fullmatch(
+        r"本期服务费（最终）：-¥[\d,.]+（服务商应退还卖家 ¥[\d,.]+） · KPI 加权得分 [\d.]+%",
+        fee_line,
+    ), fee_line
+
+
+async def test_the_recap_inside_a_period_still_shows_to_date_and_projected(core: Core) -> None:
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 1000", at=local(3))
+    text = await recap_text(core, DEAL_TEXT, dt.date(2026, 11, 9))
+    assert "Fee to date: USD" in text and "projected at this pace: USD" in text
+    assert "(final)" not in text
+
+
+# --- 6. the title's day count says what the pace counts ----------------------------------------
+
+
+async def test_kpi_title_says_the_pace_counts_the_days_before_an_unreported_today(
+    core: Core,
+) -> None:
+    for day in range(1, 9):
+        await say(core, SELLER_CHAT, SELLER, f"/report gmv 1000 2026-11-{day:02}", at=local(day))
+    morning = local(9, 10, 1)
+    before = await say(core, SELLER_CHAT, SELLER, "/kpi", at=morning)
+    assert "day 9 of 30 (8 day(s) counted: 11-09 has no figures yet)" in before
+    # The 09:00 recap runs to 11-08: the same 8 days, with nothing left open.
+    recap = await recap_text(core, DEAL_TEXT, dt.date(2026, 11, 9))
+    assert "day 8 of 30\n" in recap + "\n" and "day(s) counted" not in recap
+
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 1000", at=local(9, 11))
+    after = await say(core, SELLER_CHAT, SELLER, "/kpi", at=local(9, 11, 5))
+    assert "day 9 of 30\n" in after and "day(s) counted" not in after
+
+
+async def test_the_chinese_title_says_the_same(core: Core) -> None:
+    await say(core, CN_CHAT, CN_SELLER, "/report 成交额 1000 2026-11-02", at=cn(2))
+    text = await say(core, CN_CHAT, CN_SELLER, "/kpi", at=cn(3, 10))
+    assert "第 2/7 天（已计 1 天，11-03 尚无数据）" in text
