@@ -116,9 +116,9 @@ async def test_labels_periods_and_money_read_as_each_language_writes_them(locale
         # 56% × 60% = 33.6%; roi 84,000 / 35,000 = 2.4 / 3 = 80% × 20% = 16%; refund rate
         # 5% against 8%, 160% counted as 120% × 20% = 24%) = 2,208 → 9,728.00. The closed
         # week's statement then refunds 16% of base (84,000 is 16% short of the 100,000
-        # guarantee) = 800 → 8,928.00.
-        assert "服务费：截至目前 ¥9,728.00" in recap
-        assert "¥8,928.00" in recap
+        # guarantee) = 800 → 8,928.00: the week is over, so only that final fee is shown.
+        assert "本期服务费（最终）：¥8,928.00 · KPI 加权得分 73.6%" in recap
+        assert "¥9,728.00" not in recap and "截至目前" not in recap
         # Every message of the week: no keys, no ASCII punctuation between Chinese.
         for message in sent:
             assert chinese_problems(message["text"]) == [], message["text"]
