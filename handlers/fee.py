@@ -9,7 +9,7 @@ from typing import Any
 from bot.core import Outgoing
 from bot.i18n import join_clauses, label_sep
 from bot.router import Context
-from handlers.kpi import any_reported, flatten, period_notes, rich_message
+from handlers.kpi import any_reported, counted_note, flatten, period_notes, rich_message
 from handlers.render import fmt_list, fmt_money, fmt_pair, fmt_value, label, period_name
 from kpi.commands import parse_what_if
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
@@ -323,7 +323,7 @@ def fee_rich(t: T, snap: Snapshot) -> dict[str, Any]:
         period=period_name(deal, snap.period, dates=True),
         day=snap.elapsed_days,
         days=snap.period.days,
-    )
+    ) + counted_note(t, snap)
     return rich_message(
         title,
         [

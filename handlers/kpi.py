@@ -87,18 +87,23 @@ def any_reported(snap: Snapshot, metric: str) -> bool:
 
 def period_title(ctx_t: Any, snap: Snapshot) -> str:
     key = "kpi.title_trial" if snap.trial else "kpi.title"
-    title = ctx_t(
+    title: str = ctx_t(
         key,
         deal=snap.deal.name,
         period=period_name(snap.deal, snap.period, dates=True),
         day=snap.elapsed_days,
         days=snap.period.days,
     )
-    if snap.paced_days < snap.elapsed_days:
-        # The last day (today) has no figure yet, so the pace runs over the days before it:
-        # say so, or "day 9" sits beside a projection made from 8 days.
-        title += ctx_t("views.title_today_open", counted=snap.paced_days, day=f"{snap.upto:%m-%d}")
-    return title
+    return title + counted_note(ctx_t, snap)
+
+
+def counted_note(ctx_t: Any, snap: Snapshot) -> str:
+    """After "day 9 of 30": how many days the pace counts, when that is fewer (else "")."""
+    if snap.paced_days >= snap.elapsed_days:
+        return ""
+    # The last day (today) has no figure yet, so the pace runs over the days before it: say
+    # so, or "day 9" sits beside a projection made from 8 days.
+    return ctx_t("views.title_today_open", counted=snap.paced_days, day=f"{snap.upto:%m-%d}")
 
 
 def disagreement_lines(ctx_t: Any, snap: Snapshot) -> list[str]:

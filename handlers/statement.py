@@ -31,7 +31,13 @@ from handlers.fee import (
     statement_lines,
     totals_text,
 )
-from handlers.kpi import disagreement_lines, flatten, rich_message, status_notes
+from handlers.kpi import (
+    counted_note,
+    disagreement_lines,
+    flatten,
+    rich_message,
+    status_notes,
+)
 from handlers.render import fmt_day, fmt_list, fmt_value, label, period_name
 from kpi.errors import UserError
 from kpi.fees import FeeStatement
@@ -380,7 +386,7 @@ def current_view(t: T, snap: Snapshot) -> StatementView:
         period=period_name(deal, snap.period, dates=True),
         day=snap.elapsed_days,
         days=snap.period.days,
-    )
+    ) + counted_note(t, snap)
     notice = t(
         "statement.not_final",
         period=period_name(deal, snap.period),

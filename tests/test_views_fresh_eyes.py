@@ -178,6 +178,9 @@ async def test_kpi_title_says_the_pace_counts_the_days_before_an_unreported_toda
     morning = local(9, 10, 1)
     before = await say(core, SELLER_CHAT, SELLER, "/kpi", at=morning)
     assert "day 9 of 30 (8 day(s) counted: 11-09 has no counted figure yet)" in before
+    for command in ("/fee", "/statement"):  # their projections use the same 8 days
+        fee = await say(core, SELLER_CHAT, SELLER, command, at=morning)
+        assert "day 9 of 30 (8 day(s) counted: 11-09 has no counted figure yet)" in fee
     # The 09:00 recap runs to 11-08: the same 8 days, with nothing left open.
     recap = await recap_text(core, DEAL_TEXT, dt.date(2026, 11, 9))
     assert "day 8 of 30\n" in recap + "\n" and "day(s) counted" not in recap
