@@ -106,6 +106,11 @@ async def test_an_ended_periods_unmet_bonus_says_not_met(core: Core) -> None:
     assert "bonus: not yet met" in during
     after = await say(core, SELLER_CHAT, SELLER, "/fee 2026-11", at=local(2, 10, month=12))
     assert "bonus: not met (" in after and "not yet met" not in after
+    december = local(2, 11, month=12)
+    await say(core, SELLER_CHAT, SELLER, "/statement confirm 2026-11", at=december)
+    await say(core, AGENCY_CHAT, AGENCY_ADMIN, "/statement confirm 2026-11", at=december)
+    locked = await say(core, SELLER_CHAT, SELLER, "/statement 2026-11", at=local(3, 9, month=12))
+    assert "closed" in locked and "bonus: not met (" in locked and "not yet" not in locked
 
 
 async def test_an_ended_chinese_periods_unmet_bonus_says_not_met(core: Core) -> None:
