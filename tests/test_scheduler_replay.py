@@ -94,6 +94,27 @@ async def test_recap_week_totals_show_a_dash_for_what_nobody_reported() -> None:
     assert "orders 0" not in recap["text"] and "refunds 0" not in recap["text"]
 
 
+async def test_recap_shows_pending_figures_marked_and_who_must_confirm_them() -> None:
+    """Under truth: agreed only the seller reports: every figure waits for the agency. The
+    by-day table shows them marked pending (not "—"); totals still count only what counts."""
+    text = deal_yaml(schedule="schedule:\n  recap: mon 09:00\n").replace(
+        "truth: seller", "truth: agreed"
+    )
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        *(say(f"2026-11-0{d}T21:00:00-08:00", SELLER, "/report gmv 1700") for d in (2, 3, 4)),
+        tick("2026-11-09T09:00:00-08:00"),
+    ]
+    sent = await replay(text, lines)
+    recap = next(m for m in of_kind(sent, "recap") if m["at"] == "2026-11-09T09:00:00-08:00")
+    assert "Mon 11-02: gmv 1,700 (pending)" in recap["text"]
+    assert "Week totals: gmv —" in recap["text"]
+    assert (
+        "⏳ 3 figures reported but not counted until confirmed: 3 waiting for the agency side"
+        in recap["text"]
+    )
+
+
 async def test_recap_follows_the_deal_locale() -> None:
     text = deal_yaml(locale="zh", schedule="schedule:\n  recap: mon 09:00\n")
     lines = [
