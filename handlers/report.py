@@ -392,7 +392,9 @@ async def history(ctx: Context) -> list[Outgoing]:
     found = await ctx.ledger.history(deal.id, metric=metric, day=day, limit=HISTORY_SCAN)
     entries = found[:HISTORY_SHOWN]
     if not entries:
-        return [ctx.reply(ctx.t("history.empty"))]
+        # Nothing typed yet for the day, but an export may say what the platform counted.
+        platform = await _platform_history(ctx, deal, metric, [day]) if day else []
+        return [ctx.reply("\n".join([ctx.t("history.empty"), *platform]))]
     lines = [ctx.t("history.title", deal=deal.name)]
     days = sorted({e.day for e in entries})
     verdicts = await ctx.ledger.verdicts(deal.id, days[0], days[-1])

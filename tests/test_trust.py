@@ -169,6 +169,8 @@ async def test_a_figure_the_imported_platform_export_contradicts_is_flagged_and_
     await PlatformStore(core.ledger.engine).import_export(
         DEAL, parsed, data=data, file_name=LIVE.name, uploader=IMPORTER, now=local(9)
     )
+    before = await say(core, SELLER_CHAT, SELLER, "/history gmv 2026-11-05", at=local(9))
+    assert "Platform (imported export) 2026-11-05 gmv: 3,364.02" in before
     text = await say(core, SELLER_CHAT, SELLER, "/report gmv 1000 2026-11-05", at=local(9))
     assert (
         "⚠ The platform's gmv for 2026-11-05 is 3,364.02; you reported 1,000 (more than 2.0% apart)"
