@@ -125,7 +125,6 @@ async def _platform_differs(ctx: Context, deal: Deal, entries: Sequence[Entry]) 
         ctx.t(
             "fc.report_platform_differs",
             metric=label(deal, entry.metric),
-            name=entry.metric,
             day=fmt_day(day),
             typed=fmt_value(deal, entry.metric, entry.value),
             platform=fmt_value(deal, entry.metric, platform[entry.metric]),

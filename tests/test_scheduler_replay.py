@@ -110,7 +110,7 @@ async def test_recap_shows_pending_figures_marked_and_who_must_confirm_them() ->
     assert "Mon 11-02: gmv 1,700 (pending)" in recap["text"]
     assert "Week totals: gmv —" in recap["text"]
     assert (
-        "⏳ 3 figures reported but not counted until confirmed: 3 waiting for the agency side"
+        "⏳ Reported but not counted until confirmed (3): 3 waiting for the agency side"
         in recap["text"]
     )
 
