@@ -296,6 +296,27 @@ async def test_reminder_goes_only_to_the_side_that_did_not_report() -> None:
     assert all("No figures from the agency for 2026-11-02" in m["text"] for m in second)
 
 
+async def test_under_agreed_the_reminder_tells_the_silent_side_how_to_confirm() -> None:
+    """truth: agreed: the seller's figures wait for the agency; the agency's reminder says how
+    to confirm them. A day the agency confirmed needs no such hint."""
+    schedule = 'schedule:\n  reminder: "22:30"\n'
+    text = deal_yaml(schedule=schedule).replace("truth: seller", "truth: agreed")
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        say("2026-11-02T21:00:00-08:00", SELLER, "/report gmv 1700 orders 40"),
+        tick("2026-11-02T22:30:00-08:00"),
+        say("2026-11-03T20:00:00-08:00", SELLER, "/report gmv 1800"),
+        say("2026-11-03T20:05:00-08:00", AGENCY, "/confirm gmv 2026-11-03"),
+        tick("2026-11-03T22:30:00-08:00"),
+    ]
+    sent = await replay(text, lines)
+    reminders = {(m["at"][:10], m["to"]): m["text"] for m in of_kind(sent, "reminder")}
+    hint = "The other side's 2 figure(s) for that day wait for you"
+    assert hint in reminders[("2026-11-02", AGENCY_CHAT)]
+    assert "e.g. /confirm #" in reminders[("2026-11-02", AGENCY_CHAT)]
+    assert "wait for you" not in reminders[("2026-11-03", AGENCY_CHAT)]
+
+
 async def test_open_disagreement_escalates_after_two_days() -> None:
     schedule = 'schedule:\n  pace_check: "10:00"\n  escalation: {after: 4h, repeat: 12h, max: 1}\n'
     lines = [
