@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import get_args
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,6 +34,7 @@ __all__ = [
     "history",
     "import_",
     "import_file",
+    "platform_days",
     "platform_recap_lines",
     "render_refusal",
     "render_result",
@@ -220,6 +222,15 @@ async def platform_recap_lines(
             t("platform.recap_worst", locale, session=session_line(deal, ranked[1], locale))
         )
     return lines
+
+
+async def platform_days(
+    engine: AsyncEngine, deal: Deal, first: dt.date, last: dt.date
+) -> dict[dt.date, dict[str, Decimal]]:
+    """The platform's figure of each deal metric per day, from the imported exports (a day or
+    metric no export covers is absent)."""
+    found = await PlatformStore(engine).day_figures(deal.id, first, last)
+    return platform_metrics(deal, found)
 
 
 def difference_line(deal: Deal, diff: Difference, locale: str) -> str:

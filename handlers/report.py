@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import Literal
 
 from bot.core import Outgoing
 from bot.router import Context
+from handlers.imports import platform_days
 from handlers.render import fmt_day, fmt_list, fmt_pair, fmt_person, fmt_time, fmt_value, label
 from handlers.statement import late_effect
 from kpi.commands import Units, check_unit, parse_metric_day, parse_report, resolve_metric
@@ -106,8 +108,32 @@ async def report(ctx: Context) -> list[Outgoing]:
         needs_note = deal.truth == other_side(side) and any(theirs is None for _, theirs in pairs)
     if needs_note:
         lines.append(_counting_note(ctx, deal, side))
+    lines += await _platform_differs(ctx, deal, result.entries)
     lines.append(await late_effect(ctx.t, ctx.ledger, deal, ctx.today, args.day) or "")
     return [ctx.reply("\n".join(line for line in lines if line))]
+
+
+async def _platform_differs(ctx: Context, deal: Deal, entries: Sequence[Entry]) -> list[str]:
+    """A line for each figure just reported that an imported platform export for its day
+    contradicts beyond the deal's tolerance: both numbers, so it is checked now, not at the
+    statement."""
+    if not entries:
+        return []
+    day = entries[0].day
+    platform = (await platform_days(ctx.ledger.engine, deal, day, day)).get(day, {})
+    return [
+        ctx.t(
+            "fc.report_platform_differs",
+            metric=label(deal, entry.metric),
+            day=fmt_day(day),
+            typed=fmt_value(deal, entry.metric, entry.value),
+            platform=fmt_value(deal, entry.metric, platform[entry.metric]),
+            tolerance=format_percent(deal.tolerance, 1),
+        )
+        for entry in entries
+        if entry.metric in platform
+        and not agrees(entry.value, platform[entry.metric], deal.tolerance)
+    ]
 
 
 def _report_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) -> list[str]:
@@ -129,6 +155,10 @@ def _report_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) ->
                     **params,
                 )
             )
+            if entry.person not in deal.members.get(side, ()):
+                # Unlisted people speak for a one-side chat by default; overwriting a
+                # colleague's figure silently would let anyone in the chat change the ledger.
+                lines.append(ctx.t("fc.unlisted_replaced", who=fmt_person(old)))
         elif old is not None:
             old_value = fmt_value(deal, entry.metric, old.value)
             lines.append(ctx.t("report.line_corrected", old=old_value, **params))
@@ -361,7 +391,9 @@ async def history(ctx: Context) -> list[Outgoing]:
     found = await ctx.ledger.history(deal.id, metric=metric, day=day, limit=HISTORY_SCAN)
     entries = found[:HISTORY_SHOWN]
     if not entries:
-        return [ctx.reply(ctx.t("history.empty"))]
+        # Nothing typed yet for the day, but an export may say what the platform counted.
+        platform = await _platform_history(ctx, deal, metric, [day]) if day else []
+        return [ctx.reply("\n".join([ctx.t("history.empty"), *platform]))]
     lines = [ctx.t("history.title", deal=deal.name)]
     days = sorted({e.day for e in entries})
     verdicts = await ctx.ledger.verdicts(deal.id, days[0], days[-1])
@@ -390,7 +422,27 @@ async def history(ctx: Context) -> list[Outgoing]:
         more = len(found) - len(entries)
         lines.append(ctx.t("list.more", count=f"{more}+" if len(found) == HISTORY_SCAN else more))
     lines += _disagreements(ctx, deal, metric, current)
+    lines += await _platform_history(ctx, deal, metric, days)
     return [ctx.reply("\n".join(lines))]
+
+
+async def _platform_history(
+    ctx: Context, deal: Deal, metric: str | None, days: list[dt.date]
+) -> list[str]:
+    """The imported platform figure of the listed days (for ``metric``, or every metric), so
+    the typed entries can be read against it."""
+    platform = await platform_days(ctx.ledger.engine, deal, days[0], days[-1])
+    return [
+        ctx.t(
+            "fc.history_platform",
+            day=fmt_day(day),
+            metric=label(deal, name),
+            value=fmt_value(deal, name, value),
+        )
+        for day in days
+        for name, value in sorted(platform.get(day, {}).items())
+        if metric is None or name == metric
+    ]
 
 
 def _disagreements(ctx: Context, deal: Deal, metric: str | None, current: list[Entry]) -> list[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,7 +51,7 @@ from kpi.periods import (
     period_containing,
     previous_period,
 )
-from kpi.snapshot import Snapshot, snapshot
+from kpi.snapshot import Snapshot, build_snapshot, snapshot
 from kpi.statements import (
     ConfirmResult,
     OpenFigure,
@@ -199,15 +199,30 @@ def _confirmation_lines(t: T, deal: Deal, record: StoredStatement | None) -> lis
     return lines
 
 
+def counted_since(snap: Snapshot, record: StoredStatement) -> Snapshot:
+    """``snap`` with what counts after the close: a figure left pending by a late entry (not
+    confirmed yet) keeps the value it counted at the close, since nothing replaced it yet."""
+    figures = dict(snap.figures)
+    for key, figure in snap.figures.items():
+        old = record.figure(*key)
+        if figure.value is None and figure.status == "pending" and old is not None:
+            figures[key] = replace(figure, value=old.value)
+    return build_snapshot(snap.deal, snap.period, snap.today, figures, snap.entries, snap.verdicts)
+
+
 def late_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
-    """The figures recorded after a close, each with what counted at the close."""
+    """The figures recorded after a close, each with what counted at the close; one that is
+    pending says it does not count until the other side confirms it."""
     deal = snap.deal
     lines = []
     for entry in late_entries(record, snap.entries):
         old = record.figure(entry.day, entry.metric)
+        figure = snap.figures.get((entry.day, entry.metric))
+        pending = figure is not None and figure.value is None and figure.status == "pending"
         lines.append(
             t(
-                "statement.late_entry",
+                "fc.late_entry_pending" if pending else "statement.late_entry",
+                other=t(f"side.{other_side(entry.side)}"),
                 day=fmt_day(entry.day),
                 metric=label(deal, entry.metric),
                 value=fmt_value(deal, entry.metric, entry.value),
@@ -235,7 +250,8 @@ def late_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
 def late_metric_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
     """Per metric, the period total the stored statement used and what it would be with the
     listed late changes: the difference is the sum of the changes to the counted figures of
-    the listed days (so it adds up line by line)."""
+    the listed days (so it adds up line by line). ``snap`` is :func:`counted_since`'s, so a
+    pending late entry changes nothing here."""
     deal = snap.deal
     changed = {(e.day, e.metric) for e in late_entries(record, snap.entries)}
     changed |= {(v.day, v.metric) for v in late_verdicts(record, snap.verdicts)}
@@ -286,7 +302,7 @@ async def late_effect(t: T, ledger: Ledger, deal: Deal, today: dt.date, day: dt.
     if record is None or not record.closed or record.statement is None:
         return None
     assert record.closed_at is not None
-    snap = await snapshot(ledger, deal, today, period=period)
+    snap = counted_since(await snapshot(ledger, deal, today, period=period), record)
     now = snap.fee("final").total
     stored = record.statement.total
     return t(
@@ -314,8 +330,9 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
         sections.append((None, [t("trust.closed_with_open", items=items)]))
     late = late_lines(t, snap, record)
     if late:
-        late.extend(late_metric_lines(t, snap, record))
-        now = snap.fee("final")
+        counted = counted_since(snap, record)
+        late.extend(late_metric_lines(t, counted, record))
+        now = counted.fee("final")
         if now.total != stored.total:
             late.append(
                 t(

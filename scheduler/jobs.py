@@ -20,7 +20,7 @@ from bot.i18n import join_clauses, join_list
 from handlers.kpi import status_line
 from handlers.render import fmt_money, fmt_target, fmt_time, fmt_value, label
 from kpi.ledger import Ledger
-from kpi.model import SIDES, Deal, Side
+from kpi.model import SIDES, Deal, Entry, Side
 from kpi.money import format_percent
 from kpi.pace import TargetStatus
 from kpi.periods import business_day, period_containing
@@ -40,7 +40,6 @@ from scheduler.recap import ChartData, Translate, build_recap, translator
 __all__ = ["DISAGREEMENT_OPEN", "JobOutcome", "Jobs", "fee_effect"]
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -260,6 +259,7 @@ class Jobs:
         on; a new period raises it afresh); an acknowledged disagreement is about one day and
         stays settled."""
         period_start = period_containing(deal.starts, deal.period, max(day, deal.starts)).start
+
         def settles(e: EscalationRecord) -> bool:
             if e.status == "open":
                 return True
@@ -284,6 +284,8 @@ class Jobs:
             return outcome
         tr = translator(deal.locale)
         example = self._example(deal)
+        # Entries a side already confirmed or disputed need no hint to confirm them.
+        answered = {v.entry_id for v in await self.ledger.verdicts(deal.id, day, day)}
         for chat, chat_side in await self._chats(deal):
             sides = missing if chat_side == "shared" else [s for s in missing if s == chat_side]
             if not sides:
@@ -301,6 +303,7 @@ class Jobs:
                 sides=join_list((tr(f"side.{s}") for s in sides), deal.locale),
                 example=example,
             )
+            text += _confirm_hint(tr, deal, entries, answered, sides)
             outcome.messages.append(
                 NewRow(
                     deal.id,
@@ -319,3 +322,27 @@ class Jobs:
         figures = [Decimal(12000), Decimal(340)]
         pairs = zip(metrics, figures, strict=False)
         return "/report " + " ".join(f"{label(deal, m)} {v}" for m, v in pairs)
+
+
+def _confirm_hint(
+    tr: Translate,
+    deal: Deal,
+    entries: Sequence[Entry],
+    answered: set[int | None],
+    sides: list[Side],
+) -> str:
+    """Under ``truth: agreed`` the other side's figures of the day wait for a silent side: say
+    how to confirm them, since staying silent leaves them uncounted."""
+    if deal.truth != "agreed":
+        return ""
+    waiting = sorted(
+        (e for e in entries if e.side not in sides and e.id not in answered),
+        key=lambda e: e.metric,
+    )
+    if not waiting:
+        return ""
+    return "\n" + tr(
+        "fc.reminder_confirm",
+        count=len(waiting),
+        command=f"/confirm #{waiting[0].id}",
+    )

@@ -29,9 +29,9 @@ from handlers.kpi import (
     rich_message,
     status_line,
 )
-from handlers.render import fmt_pair, period_name
+from handlers.render import fmt_pair, fmt_value, label, period_name
 from kpi.ledger import Ledger
-from kpi.model import Deal
+from kpi.model import SIDES, Deal, other_side
 from kpi.money import format_money
 from kpi.pace import derive
 from kpi.platform.truth import resolve_figures
@@ -191,6 +191,40 @@ def _zone(deal: Deal) -> dt.tzinfo:
     return ZoneInfo(deal.timezone)
 
 
+def _day_pair(tr: Translate, deal: Deal, metric: str, figure: Figure | None) -> str:
+    """``成交额 12,000``; a pending figure shows what was reported, marked as not counted yet
+    (``成交额 12,000（待确认）``), so a week of unconfirmed reports does not read as empty."""
+    if figure is None or figure.value is not None or figure.status != "pending":
+        return fmt_pair(deal, metric, _counted(figure))
+    values = "/".join(
+        fmt_value(deal, metric, entry.value)
+        for side in SIDES
+        if (entry := figure.entry(side)) is not None
+    )
+    return tr("fc.recap_pending_value", pair=f"{label(deal, metric)} {values}")
+
+
+def pending_summary(tr: Translate, snap: Snapshot) -> list[str]:
+    """How many of the period's figures wait for confirmation (not counted), and by whom."""
+    waiting: dict[str, int] = {}
+    for figure in snap.figures.values():
+        if figure.status != "pending":
+            continue
+        reported = [side for side in SIDES if figure.entry(side) is not None]
+        key = other_side(reported[0]) if len(reported) == 1 else "either"
+        waiting[key] = waiting.get(key, 0) + 1
+    if not waiting:
+        return []
+    items = join_list(
+        (
+            tr(f"fc.pending_by_{key}", count=count, side=tr(f"side.{key}") if key in SIDES else "")
+            for key, count in sorted(waiting.items())
+        ),
+        snap.deal.locale,
+    )
+    return [tr("fc.pending_summary", count=sum(waiting.values()), items=items)]
+
+
 def _week_lines(
     tr: Translate, deal: Deal, days: Sequence[dt.date], figures: dict[tuple[dt.date, str], Figure]
 ) -> tuple[list[str], str]:
@@ -201,10 +235,11 @@ def _week_lines(
     for day in days:
         parts = []
         for metric in base:
-            value = _counted(figures.get((day, metric)))
+            figure = figures.get((day, metric))
+            value = _counted(figure)
             if value is not None:
                 sums[metric] = (sums.get(metric) or Decimal(0)) + value
-            parts.append(fmt_pair(deal, metric, value))
+            parts.append(_day_pair(tr, deal, metric, figure))
         sep = label_sep(deal.locale)
         lines.append(f"{names[day.weekday()]} {day:%m-%d}{sep}" + " · ".join(parts))
     # A metric nobody reported this week has no total ("—"), not a total of 0 (issue 12).
@@ -257,6 +292,7 @@ async def build_recap(
                     *(status_line(tr, terms, s, snap) for s in snap.statuses),
                     *fee_lines(tr, snap),
                     *period_notes(tr, snap),  # days not reported, a clipped period
+                    *pending_summary(tr, snap),  # figures reported but not counted yet
                 ],
             ),
             (tr("kpi.disagreements"), disagreement_lines(tr, snap)),

@@ -94,6 +94,27 @@ async def test_recap_week_totals_show_a_dash_for_what_nobody_reported() -> None:
     assert "orders 0" not in recap["text"] and "refunds 0" not in recap["text"]
 
 
+async def test_recap_shows_pending_figures_marked_and_who_must_confirm_them() -> None:
+    """Under truth: agreed only the seller reports: every figure waits for the agency. The
+    by-day table shows them marked pending (not "—"); totals still count only what counts."""
+    text = deal_yaml(schedule="schedule:\n  recap: mon 09:00\n").replace(
+        "truth: seller", "truth: agreed"
+    )
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        *(say(f"2026-11-0{d}T21:00:00-08:00", SELLER, "/report gmv 1700") for d in (2, 3, 4)),
+        tick("2026-11-09T09:00:00-08:00"),
+    ]
+    sent = await replay(text, lines)
+    recap = next(m for m in of_kind(sent, "recap") if m["at"] == "2026-11-09T09:00:00-08:00")
+    assert "Mon 11-02: gmv 1,700 (pending)" in recap["text"]
+    assert "Week totals: gmv —" in recap["text"]
+    assert (
+        "⏳ Reported but not counted until confirmed (3): 3 waiting for the agency side"
+        in recap["text"]
+    )
+
+
 async def test_recap_follows_the_deal_locale() -> None:
     text = deal_yaml(locale="zh", schedule="schedule:\n  recap: mon 09:00\n")
     lines = [
@@ -273,6 +294,27 @@ async def test_reminder_goes_only_to_the_side_that_did_not_report() -> None:
     }
     second = [m for m in of_kind(sent, "reminder") if m["at"].startswith("2026-11-02")]
     assert all("No figures from the agency for 2026-11-02" in m["text"] for m in second)
+
+
+async def test_under_agreed_the_reminder_tells_the_silent_side_how_to_confirm() -> None:
+    """truth: agreed: the seller's figures wait for the agency; the agency's reminder says how
+    to confirm them. A day the agency confirmed needs no such hint."""
+    schedule = 'schedule:\n  reminder: "22:30"\n'
+    text = deal_yaml(schedule=schedule).replace("truth: seller", "truth: agreed")
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        say("2026-11-02T21:00:00-08:00", SELLER, "/report gmv 1700 orders 40"),
+        tick("2026-11-02T22:30:00-08:00"),
+        say("2026-11-03T20:00:00-08:00", SELLER, "/report gmv 1800"),
+        say("2026-11-03T20:05:00-08:00", AGENCY, "/confirm gmv 2026-11-03"),
+        tick("2026-11-03T22:30:00-08:00"),
+    ]
+    sent = await replay(text, lines)
+    reminders = {(m["at"][:10], m["to"]): m["text"] for m in of_kind(sent, "reminder")}
+    hint = "The other side's 2 figure(s) for that day wait for you"
+    assert hint in reminders[("2026-11-02", AGENCY_CHAT)]
+    assert "e.g. /confirm #" in reminders[("2026-11-02", AGENCY_CHAT)]
+    assert "wait for you" not in reminders[("2026-11-03", AGENCY_CHAT)]
 
 
 async def test_open_disagreement_escalates_after_two_days() -> None:

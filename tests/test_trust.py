@@ -16,8 +16,11 @@ from bot.settings import Settings
 from kpi.commands import Units, check_unit, parse_report
 from kpi.dealfile import load_deal
 from kpi.errors import DealFileError, UserError
+from kpi.platform.parse import load_export
+from kpi.platform.store import PlatformStore, Uploader
 from kpi.snapshot import snapshot
 from kpi.statements import StatementStore
+from tests.platform_files import LIVE, TERMS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEAL_TEXT = (ROOT / "bot" / "demo" / "acme-linkstar-us.yaml").read_text(encoding="utf-8")
@@ -38,6 +41,7 @@ AGREED_TEXT = (
     .replace("telegram:-1009999", "telegram:-2009")
 )
 A_SELLER_CHAT, A_AGENCY_CHAT = "telegram:-2001", "slack:C2"
+IMPORTER = Uploader(SELLER, "Mia", SELLER_CHAT)
 
 
 def local(
@@ -144,6 +148,39 @@ async def test_members_only_refuses_an_unlisted_person_and_history_marks_them_ot
     text = await say(core, SELLER_CHAT, "telegram:5999", "/report gmv 300")
     assert "only from people listed under members" in text
     assert await heads(core) == {("gmv", "seller"): Decimal(200)}
+
+
+async def test_an_unlisted_person_overwriting_a_colleagues_figure_is_warned(core: Core) -> None:
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 12000", name="Lily")
+    text = await say(core, SELLER_CHAT, "telegram:8888", "/report gmv 100", name="Temp")
+    assert "corrects 12,000 reported by Lily" in text
+    assert "not listed in this deal's members; your figure replaced Lily's" in text
+    assert "members_only" in text
+    # A listed member correcting is not warned.
+    again = await say(core, SELLER_CHAT, SELLER2, "/report gmv 12500", name="Wei")
+    assert "not listed" not in again
+
+
+async def test_a_figure_the_imported_platform_export_contradicts_is_flagged_and_shown(
+    core: Core,
+) -> None:
+    data = LIVE.read_bytes()
+    parsed = load_export(data, LIVE.name, TERMS)
+    await PlatformStore(core.ledger.engine).import_export(
+        DEAL, parsed, data=data, file_name=LIVE.name, uploader=IMPORTER, now=local(9)
+    )
+    before = await say(core, SELLER_CHAT, SELLER, "/history gmv 2026-11-05", at=local(9))
+    assert "Platform (imported export) 2026-11-05 gmv: 3,364.02" in before
+    text = await say(core, SELLER_CHAT, SELLER, "/report gmv 1000 2026-11-05", at=local(9))
+    assert (
+        "⚠ The platform's gmv for 2026-11-05 is 3,364.02; you reported 1,000 (more than 2.0% apart)"
+        in text
+    )
+    history = await say(core, SELLER_CHAT, SELLER, "/history gmv 2026-11-05", at=local(9))
+    assert "Platform (imported export) 2026-11-05 gmv: 3,364.02" in history
+    # A figure within the tolerance of the platform's is not flagged.
+    close = await say(core, SELLER_CHAT, SELLER, "/report gmv 3364 2026-11-05", at=local(9))
+    assert "platform" not in close
 
 
 # --- units -------------------------------------------------------------------------------------
@@ -438,6 +475,30 @@ async def test_late_entries_are_found_by_ledger_order_and_add_up(core: Core) -> 
     assert "2026-11-03 gmv 1,500" in text and "2026-11-04 gmv 2,500" in text
     assert "2026-11-04 gmv: disputed by" in text and "export says 2,400" in text
     assert "gmv for the period would be 4,000 instead of 3,000 (+1,000" in text
+
+
+async def test_a_pending_late_correction_is_listed_as_not_counted_and_the_sums_add_up(
+    core: Core,
+) -> None:
+    await say(core, A_SELLER_CHAT, SELLER, "/report gmv 2000 2026-11-05", at=local(5))
+    await say(core, A_AGENCY_CHAT, AGENCY, "/report gmv 2000 2026-11-05", at=local(5))
+    await say(core, A_SELLER_CHAT, SELLER, "/report gmv 1000 2026-11-06", at=local(6))
+    await say(core, A_AGENCY_CHAT, AGENCY, "/confirm gmv 2026-11-06", at=local(6))
+    close = local(1, 10, month=12)
+    for chat, user in ((A_SELLER_CHAT, SELLER), (A_AGENCY_CHAT, AGENCY_ADMIN)):
+        await say(core, chat, user, "/statement confirm 2026-11", at=close)
+    late = local(2, 9, month=12)
+    reply = await say(core, A_SELLER_CHAT, SELLER, "/report gmv 9000 2026-11-05", at=late)
+    assert "2026-11 is closed" in reply and "the fee would be" not in reply
+    text = await say(core, A_SELLER_CHAT, SELLER, "/statement 2026-11", at=late)
+    assert "2026-11-05 gmv 9,000" in text
+    assert "pending, not counted until the agency side confirms; 2,000 still counts" in text
+    assert "would be" not in text  # nothing counted changed: no sum that does not add up
+    # Once confirmed, the change counts and the sum is the listed change.
+    await say(core, A_AGENCY_CHAT, AGENCY, "/confirm gmv 2026-11-05", at=late)
+    text = await say(core, A_SELLER_CHAT, SELLER, "/statement 2026-11", at=late)
+    assert "pending" not in text
+    assert "gmv for the period would be 10,000 instead of 3,000 (+7,000" in text
 
 
 async def test_statement_confirm_is_refused_while_figures_are_open_unless_anyway(
