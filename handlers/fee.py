@@ -381,7 +381,10 @@ async def fee(ctx: Context) -> list[Outgoing]:
     words = args.split(maxsplit=1)
     if words and words[0].lower() in ("if", "如果", "假设"):
         overrides = parse_what_if(
-            words[1] if len(words) > 1 else "", known=deal.base_metrics, words=deal.metric_words
+            words[1] if len(words) > 1 else "",
+            known=deal.base_metrics,
+            words=deal.metric_words,
+            derived=deal.formulas,
         )
         snap = await snapshot(ctx.ledger, deal, today)
         statement = snap.fee("projected", overrides)

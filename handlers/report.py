@@ -65,11 +65,10 @@ HISTORY_SCAN = 1000
 async def report(ctx: Context) -> list[Outgoing]:
     """``/report gmv 12000 [orders 340 ...] [DATE]``: store the day's figures for one side."""
     deal = _deal(ctx)
-    derived = {n: m.formula.text for n, m in deal.metrics.items() if m.formula is not None}
     args = parse_report(
         ctx.args,
         reportable=deal.base_metrics,
-        derived=derived,
+        derived=deal.formulas,
         today=ctx.today,
         starts=deal.starts,
         units=units(deal),
