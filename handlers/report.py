@@ -214,12 +214,9 @@ async def _verdict_target(ctx: Context, deal: Deal, side: Side, kind: str) -> tu
     assert metric is not None
     theirs = await _other_sides_entry(ctx, deal, metric, day, side)
     if theirs is None:
-        raise UserError(
-            "confirm.nothing",
-            metric=label(deal, metric),
-            day=fmt_day(day) if day else "",
-            kind=kind,
-        )
+        if day is None:  # the latest of any day was looked for: no date to name
+            raise UserError("confirm.nothing_recent", metric=label(deal, metric), kind=kind)
+        raise UserError("confirm.nothing", metric=label(deal, metric), day=fmt_day(day), kind=kind)
     return theirs, rest.strip()
 
 
