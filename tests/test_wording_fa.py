@@ -18,7 +18,8 @@ DEMO = Path(__file__).resolve().parents[1] / "bot" / "demo"
 LA, SH = ZoneInfo("America/Los_Angeles"), ZoneInfo("Asia/Shanghai")
 EN_CHAT, EN_SELLER = "telegram:-1009999", "telegram:5001"
 ZH_CHAT, ZH_USER = "telegram:-1003344556677", "telegram:710200301"
-NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=SH)
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=SH)  # week 49; week 48 (11-23..29) has ended
+ZH_AGENCY = "telegram:583920114"  # an agency admin of the Chinese demo deal
 
 _ids = itertools.count(1)
 
@@ -53,3 +54,25 @@ async def test_confirm_without_a_date_says_recently_not_an_empty_date(core: Core
 async def test_confirm_with_a_date_names_that_date_in_chinese(core: Core) -> None:
     zh = await say(core, ZH_CHAT, ZH_USER, "/confirm 成交额 11-19")
     assert zh.startswith("暂无对方上报的 2026-11-19 成交额 数据。")
+
+
+async def test_statement_refusal_lists_five_open_figures_whole_and_counts_the_rest(
+    core: Core,
+) -> None:
+    for day in ("11-23", "11-24", "11-25", "11-26"):
+        await say(core, ZH_CHAT, ZH_AGENCY, f"/report 成交额 10000 订单数 100 {day}")
+    text = await say(core, ZH_CHAT, ZH_USER, "/statement confirm 2026-W48")
+    assert text.startswith("未确认：2026年第48周 仍有未定的数据：")
+    assert "2026-11-25 成交额（待确认） ……另有 3 条。" in text
+    assert "2026-W48" not in text
+    assert "、20…" not in text
+
+
+async def test_export_and_late_correction_name_the_week_in_chinese(core: Core) -> None:
+    await say(core, ZH_CHAT, ZH_AGENCY, "/report 成交额 10000 11-23")
+    export = await say(core, ZH_CHAT, ZH_USER, "/导出 2026-W48")
+    assert "2026年第48周" in export and "W48" not in export
+    await say(core, ZH_CHAT, ZH_USER, "/statement confirm 2026-W48 anyway")
+    await say(core, ZH_CHAT, ZH_AGENCY, "/statement confirm 2026-W48 anyway")
+    late = await say(core, ZH_CHAT, ZH_USER, "/report 成交额 12000 11-23")
+    assert "🔒 2026年第48周 已锁定" in late
