@@ -76,3 +76,19 @@ async def test_export_and_late_correction_name_the_week_in_chinese(core: Core) -
     await say(core, ZH_CHAT, ZH_AGENCY, "/statement confirm 2026-W48 anyway")
     late = await say(core, ZH_CHAT, ZH_USER, "/report 成交额 12000 11-23")
     assert "🔒 2026年第48周 已锁定" in late
+
+
+async def test_chinese_fee_says_what_a_percentage_is_of_and_spaces_amounts(core: Core) -> None:
+    for person in (ZH_AGENCY, ZH_USER):  # truth: agreed, so both sides report
+        await say(core, ZH_CHAT, person, "/report 成交额 20000 退款 4000 消耗 1000 12-01")
+    text = await say(core, ZH_CHAT, ZH_USER, "/fee")
+    assert "超出上限 8.0%，超出部分为上限的 150% → 15 档 × 服务费合计 ¥8,900.00 的 5%" in text
+    assert "低于保量 100,000，差额为保量的 30% → 退还基础服务费 ¥5,000.00 的 30%" in text
+    assert "退款率 期末预计 20.0%，超出上限 8.0%：" in text
+
+
+async def test_dashboard_not_set_up_does_not_send_chat_users_to_the_readme(core: Core) -> None:
+    for chat, user, command in ((ZH_CHAT, ZH_USER, "/看板"), (EN_CHAT, EN_SELLER, "/dashboard")):
+        text = await say(core, chat, user, command)
+        assert "SECRET_KEY" in text
+        assert "README" not in text
