@@ -273,6 +273,10 @@ async def test_reminder_goes_only_to_the_side_that_did_not_report() -> None:
     }
     second = [m for m in of_kind(sent, "reminder") if m["at"].startswith("2026-11-02")]
     assert all("No figures from the agency for 2026-11-02" in m["text"] for m in second)
+    # Nobody on 11-01: the shared chat reads "from either side", not "the seller, agency".
+    first = {m["to"]: m["text"] for m in of_kind(sent, "reminder") if "2026-11-01T" in m["at"]}
+    assert "No figures from either side for 2026-11-01" in first[SHARED_CHAT]
+    assert "seller, agency" not in first[SHARED_CHAT]
 
 
 async def test_open_disagreement_escalates_after_two_days() -> None:
