@@ -156,12 +156,15 @@ async def test_escalation_repeats_then_an_ack_stops_it(monkeypatch: pytest.Monke
             tick("2026-11-01T00:00:00-07:00"),
             *backfill("2026-11-03T08:00:00-08:00", dt.date(2026, 11, 1), 2, 1000),
             *ticks("2026-11-03T09:00:00-08:00", "2026-11-03T16:00:00-08:00", dt.timedelta(hours=1)),
-            say(
-                "2026-11-03T16:30:00-08:00",
-                SELLER,
-                "/ack called the agency, plan by Friday",
-                direct=True,
-            ),
+            {
+                **say(
+                    "2026-11-03T16:30:00-08:00",
+                    SELLER,
+                    "/ack called the agency, plan by Friday",
+                    direct=True,
+                ),
+                "name": "Lily",
+            },
             say("2026-11-03T16:31:00-08:00", SELLER, "/ack", direct=True),
             *ticks("2026-11-03T17:00:00-08:00", "2026-11-04T09:00:00-08:00", dt.timedelta(hours=1)),
             say("2026-11-04T09:30:00-08:00", AGENCY_HEAD, "/escalations"),
@@ -182,7 +185,8 @@ async def test_escalation_repeats_then_an_ack_stops_it(monkeypatch: pytest.Monke
     acks = [m for m in sent if m["at"] == "2026-11-03T16:30:00-08:00"]
     # The contact's DM gets the answer, and every linked chat the announcement.
     assert {m["to"] for m in acks} == {SELLER, *LINKED}
-    assert all("Seller ops lead acknowledged" in m["text"] for m in acks)
+    # The role and the person, as other notices name people: "Seller ops lead (Lily)".
+    assert all("Seller ops lead (Lily) acknowledged" in m["text"] for m in acks)
     assert all("called the agency, plan by Friday" in m["text"] for m in acks)
     second = [m for m in sent if m["at"] == "2026-11-03T16:31:00-08:00"]
     assert len(second) == 1 and second[0]["text"].startswith("Nothing to acknowledge")
@@ -193,7 +197,7 @@ async def test_escalation_repeats_then_an_ack_stops_it(monkeypatch: pytest.Monke
         if m["at"] > "2026-11-03T16:30:00-08:00" and m["to"].startswith("dm:")
     ]
     listing = next(m for m in sent if m["at"] == "2026-11-04T09:30:00-08:00")["text"]
-    assert "acknowledged 11-03 16:30 by Seller ops lead" in listing
+    assert "acknowledged 11-03 16:30 by Seller ops lead (Lily)" in listing
     assert "called the agency" in listing
 
 
