@@ -92,3 +92,12 @@ async def test_dashboard_not_set_up_does_not_send_chat_users_to_the_readme(core:
         text = await say(core, chat, user, command)
         assert "SECRET_KEY" in text
         assert "README" not in text
+
+
+async def test_a_mistyped_command_suggests_the_nearest_one(core: Core) -> None:
+    text = await say(core, EN_CHAT, EN_SELLER, "/reprot gmv 5")
+    assert text.startswith("Unknown command “/reprot”. Did you mean /report?")
+    assert "Did you mean /kpi?" in await say(core, EN_CHAT, EN_SELLER, "/kip")
+    assert "Did you mean" not in await say(core, EN_CHAT, EN_SELLER, "/xyzzy")
+    zh = await say(core, ZH_CHAT, ZH_USER, "/statment")
+    assert "是不是想输入 /statement？" in zh
