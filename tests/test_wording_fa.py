@@ -101,3 +101,12 @@ async def test_a_mistyped_command_suggests_the_nearest_one(core: Core) -> None:
     assert "Did you mean" not in await say(core, EN_CHAT, EN_SELLER, "/xyzzy")
     zh = await say(core, ZH_CHAT, ZH_USER, "/statment")
     assert "是不是想输入 /statement？" in zh
+
+
+async def test_link_accepts_the_deal_id_without_its_hash(core: Core) -> None:
+    text = await say(core, "telegram:-1007777", EN_SELLER, "/link acme-linkstar-us seller")
+    assert text.startswith("✅ This chat is now linked to #acme-linkstar-us")
+    assert await core.ledger.deals_for_chat("telegram:-1007777") == [("acme-linkstar-us", "seller")]
+    # A side word alone still lacks the deal: the form, not "no deal #seller".
+    usage = await say(core, "telegram:-1008888", EN_SELLER, "/link seller")
+    assert usage.startswith("Form: /link #deal-id")
