@@ -448,7 +448,9 @@ def test_fee_if_on_a_derived_metric_says_it_is_computed_and_gives_its_inputs() -
     assert caught.value.params["example"] == "gmv 12000 ad_spend 2000"
 
 
-@pytest.mark.parametrize("period", ["2026-11", "2026-W45", "2026-Q4", "2026-11-20", "2026年11月"])
+@pytest.mark.parametrize(
+    "period", ["2026-11", "2026-W45", "2026-Q4", "2026-11-20", "2026年11月", "2026年第45周"]
+)
 def test_fee_if_with_a_period_says_it_takes_none_instead_of_suggesting_it_as_a_figure(
     period: str,
 ) -> None:
