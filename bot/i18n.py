@@ -118,7 +118,7 @@ def user_params(
     if isinstance(out.get("known"), str):
         names = [n for n in out["known"].split(", ") if n]
         out["known"] = join_list((label(n) for n in names), locale)
-    for key in ("formula", "example"):  # metric names among figures: "gmv 12000 refunds 2000"
+    for key in ("formula", "pairs"):  # metric names among figures: "gmv 12000 refunds 2000"
         if isinstance(out.get(key), str):
             out[key] = formula_label(out[key], locale, label)
     if isinstance(out.get("inputs"), str):

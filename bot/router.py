@@ -115,7 +115,7 @@ V = TypeVar("V")
 _SHOWN = 64
 """A word of the input that an error quotes back is shown at most this long: it is whatever
 was typed, and a webhook update can carry a 100,000-character word (once 25 messages back)."""
-_LISTS = frozenset({"known", "chats", "formula", "inputs", "example", "items"})
+_LISTS = frozenset({"known", "chats", "formula", "inputs", "pairs", "items"})
 """Error parameters the bot itself composes (lists of metrics or chats, a formula): whole."""
 
 

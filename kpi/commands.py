@@ -442,13 +442,13 @@ def _refuse_derived(
     inputs = sorted(
         _base_inputs(metric, derived), key=lambda n: order.index(n) if n in order else len(order)
     )
-    example = " ".join(f"{name} {12000 if at == 0 else 2000}" for at, name in enumerate(inputs))
+    pairs = " ".join(f"{name} {12000 if at == 0 else 2000}" for at, name in enumerate(inputs))
     raise UserError(
         codes.derived,
         metric=metric,
         formula=derived[metric],
         inputs=", ".join(inputs),
-        example=example,
+        pairs=pairs,
     )
 
 

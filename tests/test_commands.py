@@ -354,7 +354,7 @@ def test_report_forms(args: str, day: dt.date, values: list[tuple[str, str]]) ->
                 "metric": "roi",
                 "formula": "gmv / ad_spend",
                 "inputs": "gmv, ad_spend",
-                "example": "gmv 12000 ad_spend 2000",
+                "pairs": "gmv 12000 ad_spend 2000",
             },
         ),
         (
@@ -364,7 +364,7 @@ def test_report_forms(args: str, day: dt.date, values: list[tuple[str, str]]) ->
                 "metric": "aov",
                 "formula": "gmv / orders",
                 "inputs": "gmv, orders",
-                "example": "gmv 12000 orders 2000",
+                "pairs": "gmv 12000 orders 2000",
             },
         ),
         ("gmv 1 gmv 2", "report.duplicate_metric", {"metric": "gmv"}),
@@ -428,8 +428,8 @@ def test_a_derived_metric_suggests_reporting_its_own_inputs_not_an_unrelated_exa
         with pytest.raises(UserError) as caught:
             parse_report(args, reportable=REPORTABLE, derived=derived, today=TODAY, starts=STARTS)
         # In the deal's order (gmv first), whatever order the formula reads them in.
-        assert caught.value.params["example"] == "gmv 12000 refunds 2000"
-        assert "ad_spend" not in caught.value.params["example"]
+        assert caught.value.params["pairs"] == "gmv 12000 refunds 2000"
+        assert "ad_spend" not in caught.value.params["pairs"]
 
 
 def test_a_derived_metric_of_derived_metrics_names_the_reported_ones() -> None:
@@ -445,7 +445,7 @@ def test_fee_if_on_a_derived_metric_says_it_is_computed_and_gives_its_inputs() -
     with pytest.raises(UserError) as caught:
         parse_what_if("roi 3", known=REPORTABLE, derived=DERIVED)
     assert caught.value.code == "fee.if_derived_metric"
-    assert caught.value.params["example"] == "gmv 12000 ad_spend 2000"
+    assert caught.value.params["pairs"] == "gmv 12000 ad_spend 2000"
 
 
 @pytest.mark.parametrize(
