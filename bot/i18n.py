@@ -118,8 +118,11 @@ def user_params(
     if isinstance(out.get("known"), str):
         names = [n for n in out["known"].split(", ") if n]
         out["known"] = join_list((label(n) for n in names), locale)
-    if isinstance(out.get("formula"), str):
-        out["formula"] = formula_label(out["formula"], locale, label)
+    for key in ("formula", "pairs"):  # metric names among figures: "gmv 12000 refunds 2000"
+        if isinstance(out.get(key), str):
+            out[key] = formula_label(out[key], locale, label)
+    if isinstance(out.get("inputs"), str):
+        out["inputs"] = join_list((label(n) for n in out["inputs"].split(", ") if n), locale)
     if locale == "zh" and out.get("form") in _ZH_FORMS:
         out["form"] = _ZH_FORMS[out["form"]]
     for key in _QUOTED:

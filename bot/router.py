@@ -9,6 +9,7 @@ exist, so nothing leaks.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import logging
 import re
 import time
@@ -114,7 +115,7 @@ V = TypeVar("V")
 _SHOWN = 64
 """A word of the input that an error quotes back is shown at most this long: it is whatever
 was typed, and a webhook update can carry a 100,000-character word (once 25 messages back)."""
-_LISTS = frozenset({"known", "chats", "formula"})
+_LISTS = frozenset({"known", "chats", "formula", "inputs", "pairs", "items"})
 """Error parameters the bot itself composes (lists of metrics or chats, a formula): whole."""
 
 
@@ -254,6 +255,14 @@ class Router:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("command text", extra={**fields, "text": cmd.text})
 
+    def _unknown_text(self, ctx: Context, name: str) -> str:
+        """An unknown command's reply, with the nearest command when one is close (``/reprot``:
+        did you mean ``/report``?)."""
+        near = difflib.get_close_matches(name, [*self.routes, *self.aliases], n=1, cutoff=0.6)
+        if near:
+            return ctx.t("router.unknown_command_near", command=quote(name), near=near[0])
+        return ctx.t("router.unknown_command", command=quote(name))
+
     async def _dispatch(self, ctx: Context) -> tuple[str, list[Outgoing]]:
         """Run one command's route; returns its outcome and replies.
 
@@ -265,9 +274,7 @@ class Router:
         route = self.routes.get(name)
         if route is None:
             await self._chat_locale(ctx)
-            return "unknown", [
-                ctx.reply(ctx.t("router.unknown_command", command=quote(name)), kind="error")
-            ]
+            return "unknown", [ctx.reply(self._unknown_text(ctx, name), kind="error")]
         try:
             if route.needs_deal:
                 refusal = await self._resolve_deal(ctx)

@@ -23,6 +23,15 @@ def _service(ctx: Context) -> SchedulerService | None:
     return ctx.services.get("scheduler")
 
 
+def _contact_who(ctx: Context, role: str) -> str:
+    """``Seller ops lead (Lily)``: the contact's role in the deal and the person's own name, as
+    other notices name people; either alone when the other is missing or the same."""
+    person = ctx.cmd.name if ctx.cmd.name and ctx.cmd.name != ctx.cmd.user else ""
+    if role and person and person != role:
+        return ctx.t("escalation.contact_who", role=role, name=person)
+    return role or person or ctx.cmd.user
+
+
 async def ack(ctx: Context) -> list[Outgoing]:
     """``/ack [note]``: a designated contact stops the deal's open escalations.
 
@@ -42,7 +51,7 @@ async def ack(ctx: Context) -> list[Outgoing]:
             "escalation.not_contact", person=ctx.cmd.name or ctx.cmd.user, contacts=contacts
         )
     note = ctx.args.strip()
-    who = contact.name or ctx.cmd.name or ctx.cmd.user
+    who = _contact_who(ctx, contact.name)
     acked = await service.escalations.ack(
         deal.id, person=ctx.cmd.user, name=who, note=note, at=ctx.cmd.at
     )

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from bot.core import Attachment, Outgoing
 from bot.router import Context
+from handlers.render import period_name
 from handlers.statement import CSV_HEADER, build_statement, resolve_period
 from kpi.export import Cell, Sheet, daily_sheet, ledger_sheet, verdict_sheet, xlsx_bytes
 from kpi.ledger import Ledger
@@ -77,7 +78,9 @@ async def export(ctx: Context) -> list[Outgoing]:
         filename=export_filename(deal, period, "xlsx"),
         content=xlsx_bytes(sheets),
         mime=XLSX_MIME,
-        title=ctx.t("export.title", name=deal.name, period=period.label),
+        title=ctx.t("export.title", name=deal.name, period=period_name(deal, period)),
     )
-    text = ctx.t("export.sent", name=deal.name, period=period.label, entries=len(sheets[0].rows))
+    text = ctx.t(
+        "export.sent", name=deal.name, period=period_name(deal, period), entries=len(sheets[0].rows)
+    )
     return [Outgoing(to=ctx.cmd.chat, text=text, files=(attachment,))]

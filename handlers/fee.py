@@ -132,7 +132,10 @@ def _deduction_text(t: T, deal: Deal, d: Mapping[str, Any]) -> str:
         "actual": fmt_value(deal, metric, d["actual"]),
         "target": fmt_value(deal, metric, d["target"]),
         "short": _points(t, d["points"]) if points else pct(d["shortfall"]),
-        "over": _points(t, d["points"]) if points else pct(d["shortfall"]),
+        # "over 8.0% by 150%" could read as points or as a share: a share names its base.
+        "over": t("fee.points_over", points=_points(t, d["points"]))
+        if points
+        else t("fee.share_of_limit", share=pct(d["shortfall"])),
         "step": _points(t, d["step"]) if points else pct(d["step"]),
     }
     if not d["shortfall"]:
@@ -390,6 +393,7 @@ async def fee(ctx: Context) -> list[Outgoing]:
             known=deal.base_metrics,
             words=deal.metric_words,
             units=units(deal),
+            derived=deal.formulas,
         )
         snap = await snapshot(ctx.ledger, deal, today)
         statement = snap.fee("projected", overrides)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.core import Outgoing
 from bot.i18n import join_list
 from bot.router import Context
@@ -101,6 +103,20 @@ async def whoami(ctx: Context) -> list[Outgoing]:
     return [ctx.reply("\n".join(lines))]
 
 
+_BARE_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{0,62}[A-Za-z0-9])?")
+"""A deal id as a tag has it, typed without the ``#``."""
+
+
+def _bare_deal_id(args: str) -> tuple[str | None, str]:
+    """``/link acme-linkstar-us agency``: the first word as the deal id when it is not a side
+    word (``/link agency`` still lacks a deal), and the rest."""
+    first, _, rest = args.strip().partition(" ")
+    side_words = {*LINK_SIDES, "seller", "agency", "shared"}
+    if not _BARE_ID.fullmatch(first) or first.lower() in side_words or first.isdigit():
+        return None, args
+    return first, rest
+
+
 async def link(ctx: Context) -> list[Outgoing]:
     """``/link #deal-id seller|agency|shared``: link this chat to a deal (deal admins only), as
     the admin's own side (:meth:`~kpi.model.Deal.side_of_admin`) or shared.
@@ -111,6 +127,8 @@ async def link(ctx: Context) -> list[Outgoing]:
 
     await _chat_locale(ctx)
     tag, rest = extract_deal_tag(ctx.args)
+    if tag is None:
+        tag, rest = _bare_deal_id(rest)
     word = rest.strip().lower() or "shared"
     side = LINK_SIDES.get(word, word)
     if tag is None or side not in ("seller", "agency", "shared"):

@@ -11,6 +11,7 @@ from bot.i18n import label_sep
 from bot.router import Context
 from handlers.imports import truth_text
 from handlers.render import (
+    capped_list,
     fmt_day,
     fmt_formula,
     fmt_list,
@@ -134,10 +135,7 @@ ITEMS_SHOWN = 10
 
 def _capped(ctx_t: Any, deal: Deal, items: list[str]) -> str:
     """The first items, and how many more there are."""
-    shown = fmt_list(deal, items[:ITEMS_SHOWN])
-    if len(items) > ITEMS_SHOWN:
-        shown += " " + ctx_t("list.more", count=len(items) - ITEMS_SHOWN)
-    return shown
+    return capped_list(ctx_t, deal, items, ITEMS_SHOWN)
 
 
 def status_notes(ctx_t: Any, snap: Snapshot) -> list[str]:

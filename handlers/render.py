@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
 from bot.i18n import formula_label, join_list, metric_label
@@ -62,6 +62,24 @@ def label(deal: Deal, name: str) -> str:
 def fmt_pair(deal: Deal, name: str, value: Decimal | None) -> str:
     """``成交额 12,000``: a metric's label and its value."""
     return f"{label(deal, name)} {fmt_value(deal, name, value)}"
+
+
+def capped_list(t: Callable[..., str], deal: Deal, items: list[str], shown: int) -> str:
+    """The first ``shown`` items, each whole, and how many more there are (``… and 7 more``).
+
+    Args:
+        t: The deal's translator (for ``list.more``).
+        deal: The deal (its language lists the items).
+        items: The items, in the order to show them.
+        shown: How many to name.
+
+    Returns:
+        The list as one text.
+    """
+    text = fmt_list(deal, items[:shown])
+    if len(items) > shown:
+        text += " " + t("list.more", count=len(items) - shown)
+    return text
 
 
 def fmt_list(deal: Deal, items: Iterable[str]) -> str:

@@ -67,11 +67,10 @@ HISTORY_SCAN = 1000
 async def report(ctx: Context) -> list[Outgoing]:
     """``/report gmv 12000 [orders 340 ...] [DATE]``: store the day's figures for one side."""
     deal = _deal(ctx)
-    derived = {n: m.formula.text for n, m in deal.metrics.items() if m.formula is not None}
     args = parse_report(
         ctx.args,
         reportable=deal.base_metrics,
-        derived=derived,
+        derived=deal.formulas,
         today=ctx.today,
         starts=deal.starts,
         units=units(deal),
@@ -245,12 +244,9 @@ async def _verdict_target(ctx: Context, deal: Deal, side: Side, kind: str) -> tu
     assert metric is not None
     theirs = await _other_sides_entry(ctx, deal, metric, day, side)
     if theirs is None:
-        raise UserError(
-            "confirm.nothing",
-            metric=label(deal, metric),
-            day=fmt_day(day) if day else "",
-            kind=kind,
-        )
+        if day is None:  # the latest of any day was looked for: no date to name
+            raise UserError("confirm.nothing_recent", metric=label(deal, metric), kind=kind)
+        raise UserError("confirm.nothing", metric=label(deal, metric), day=fmt_day(day), kind=kind)
     return theirs, rest.strip()
 
 

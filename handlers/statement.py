@@ -38,7 +38,7 @@ from handlers.kpi import (
     rich_message,
     status_notes,
 )
-from handlers.render import fmt_day, fmt_list, fmt_value, label, period_name
+from handlers.render import capped_list, fmt_day, fmt_list, fmt_value, label, period_name
 from kpi.errors import UserError
 from kpi.fees import FeeStatement
 from kpi.ledger import Ledger
@@ -278,20 +278,23 @@ def late_metric_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str
     return lines
 
 
-def open_lines(t: T, deal: Deal, figures: Sequence[OpenFigure]) -> str:
-    """Figures not agreed yet, as one list: ``2026-11-03 GMV (pending), …``."""
-    return fmt_list(
-        deal,
-        (
-            t(
-                "trust.open_item",
-                day=fmt_day(f.day),
-                metric=label(deal, f.metric),
-                why=t(f"trust.open_{f.why}"),
-            )
-            for f in figures
-        ),
-    )
+OPEN_SHOWN = 5
+"""A refusal to close a period names this many open figures, whole, and counts the rest."""
+
+
+def open_lines(t: T, deal: Deal, figures: Sequence[OpenFigure], *, shown: int | None = None) -> str:
+    """Figures not agreed yet, as one list: ``2026-11-03 GMV (pending), …``; with ``shown``,
+    only that many, then ``… and 7 more``."""
+    items = [
+        t(
+            "trust.open_item",
+            day=fmt_day(f.day),
+            metric=label(deal, f.metric),
+            why=t(f"trust.open_{f.why}"),
+        )
+        for f in figures
+    ]
+    return capped_list(t, deal, items, len(items) if shown is None else shown)
 
 
 async def late_effect(t: T, ledger: Ledger, deal: Deal, today: dt.date, day: dt.date) -> str | None:
@@ -307,7 +310,7 @@ async def late_effect(t: T, ledger: Ledger, deal: Deal, today: dt.date, day: dt.
     stored = record.statement.total
     return t(
         "trust.closed_period",
-        period=period.label,
+        period=period_name(deal, period),
         closed=_local(record.closed_at, deal),
         stored=_money(deal, stored),
         effect=(
@@ -562,8 +565,8 @@ async def _confirm(ctx: Context, period_label: str, *, anyway: bool) -> list[Out
     if still_open and not anyway:
         raise UserError(
             "trust.statement_open",
-            period=period.label,
-            items=open_lines(ctx.t, deal, still_open),
+            period=period_name(deal, period),
+            items=open_lines(ctx.t, deal, still_open, shown=OPEN_SHOWN),
         )
     result = await StatementStore(ctx.ledger.engine).confirm(
         deal_id=deal.id,

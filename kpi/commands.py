@@ -281,9 +281,7 @@ def parse_day(word: str, *, today: dt.date) -> dt.date | None:
     if folded in _RELATIVE:
         relative = today - dt.timedelta(days=_RELATIVE[folded])
         if relative > today:
-            raise UserError(
-                "report.future_date", day=relative.isoformat(), today=today.isoformat()
-            )
+            raise UserError("report.future_date", day=relative.isoformat(), today=today.isoformat())
         return relative
     full = _FULL_DATE.fullmatch(folded)
     month_day = None if full else _MONTH_DAY.fullmatch(folded)
@@ -336,6 +334,7 @@ class _Codes:
     value_without_metric: str
     duplicate: str
     unknown: str
+    derived: str
 
 
 _REPORT_CODES: Final = _Codes(
@@ -344,6 +343,7 @@ _REPORT_CODES: Final = _Codes(
     "report.value_without_metric",
     "report.duplicate_metric",
     "report.unknown_metric",
+    "report.derived_metric",
 )
 _WHAT_IF_CODES: Final = _Codes(
     "fee.if_usage",
@@ -351,6 +351,7 @@ _WHAT_IF_CODES: Final = _Codes(
     "fee.if_value_without_metric",
     "fee.if_duplicate_metric",
     "fee.if_unknown_metric",
+    "fee.if_derived_metric",
 )
 
 # "=" and ":" tie a metric to its value (gmv=12000, gmv：12000); commas, semicolons and 、
@@ -414,6 +415,49 @@ _DOT_THOUSANDS: Final = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3})+(?![\d.,]|\s*
 
 _THOUSANDS: Final = re.compile(r"[0-9]{3}")
 
+_NAME: Final = re.compile(r"[a-z_][a-z0-9_]*")
+_PERIOD_LIKE: Final = re.compile(
+    r"[0-9]{4}(?:-?[Ww][0-9]{1,2}|-?[Qq][1-4]|年第[0-9]{1,2}周|年?[Qq][1-4]"
+    r"|[-/年][0-9]{1,2}月?(?:[-/][0-9]{1,2}日?)?)"
+)
+"""A date or period as typed (``2026-11``, ``2026-W45``, ``2026-Q4``, ``2026-11-20``)."""
+
+
+def _base_inputs(metric: str, derived: Mapping[str, str]) -> list[str]:
+    """The reported metrics a derived one is computed from, in formula order (derived inputs
+    of the formula expanded to theirs), so an error can say what to report instead."""
+    out: list[str] = []
+    for name in _NAME.findall(derived[metric]):
+        found = _base_inputs(name, derived) if name in derived and name != metric else [name]
+        out.extend(n for n in found if n not in out)
+    return out
+
+
+def _refuse_derived(
+    metric: str, derived: Mapping[str, str], reportable: Collection[str], codes: _Codes
+) -> None:
+    """A derived metric is computed: name its formula and the reported metrics to give instead,
+    in the deal's order so the sample reads naturally (``gmv 12000 refunds 2000``)."""
+    order = list(reportable)
+    inputs = sorted(
+        _base_inputs(metric, derived), key=lambda n: order.index(n) if n in order else len(order)
+    )
+    pairs = " ".join(f"{name} {12000 if at == 0 else 2000}" for at, name in enumerate(inputs))
+    raise UserError(
+        codes.derived,
+        metric=metric,
+        formula=derived[metric],
+        inputs=", ".join(inputs),
+        pairs=pairs,
+    )
+
+
+def _refuse_period(token: str, today: dt.date | None) -> None:
+    """``/fee if gmv 60000 2026-11``: a what-if (no ``today``) assumes the current period's
+    totals, so a period or date is not one of its figures; say so rather than ask its metric."""
+    if today is None and _PERIOD_LIKE.fullmatch(fold_width(token)):
+        raise UserError("fee.if_period", value=token)
+
 
 def _refuse_spaced_figure(tokens: list[str], at: int) -> None:
     """``gmv 12 000``: a figure grouped with spaces reads as two; say how to write it."""
@@ -466,12 +510,13 @@ def _parse_pairs(
             continue
         if looks_numeric(token) or is_unit_token(token):
             _refuse_spaced_figure(tokens, at)
+            _refuse_period(token, today)
             raise UserError(codes.value_without_metric, value=token)
         metric, glued_value = metric_of(token)
         if metric is None:
             raise UserError(codes.unknown, word=token, known=_known_text(reportable))
         if metric in derived and metric not in reportable:
-            raise UserError("report.derived_metric", metric=metric, formula=derived[metric])
+            _refuse_derived(metric, derived, reportable, codes)
         if metric in seen:
             raise UserError(codes.duplicate, metric=metric)
         at += 1
@@ -561,6 +606,7 @@ def parse_what_if(
     known: Collection[str],
     words: Mapping[str, str] | None = None,
     units: Units | None = None,
+    derived: Mapping[str, str] | None = None,
 ) -> dict[str, Decimal]:
     """Read the ``METRIC VALUE`` pairs of ``/fee if gmv 60000 refunds 2000``.
 
@@ -570,19 +616,22 @@ def parse_what_if(
         words: The deal's own words for its metrics (labels), each to its metric name.
         units: The deal's metric kinds and currency: an assumed figure is checked as
             ``/report`` checks a reported one (:func:`check_unit`).
+        derived: The deal's derived metric names, each with its formula text: naming one
+            says it is computed and which totals to assume instead.
 
     Returns:
         Metric name to the assumed period total, in the order typed.
 
     Raises:
         UserError: ``fee.if_usage``, ``fee.if_missing_value``, ``fee.if_value_without_metric``,
-            ``fee.if_unknown_metric``, ``fee.if_duplicate_metric``, the ``number.*`` errors and,
-            with ``units``, the ``trust.*`` unit errors of :func:`check_unit`.
+            ``fee.if_unknown_metric``, ``fee.if_derived_metric``, ``fee.if_duplicate_metric``,
+            ``fee.if_period``, the ``number.*`` errors and, with ``units``, the ``trust.*`` unit
+            errors of :func:`check_unit`.
     """
     values, _ = _parse_pairs(
         _tokens(args),
         reportable=known,
-        derived={},
+        derived=derived or {},
         codes=_WHAT_IF_CODES,
         today=None,
         units=units,

@@ -278,6 +278,11 @@ class Deal:
         return tuple(name for name, m in self.metrics.items() if not m.derived)
 
     @property
+    def formulas(self) -> dict[str, str]:
+        """Each derived metric's name to its formula as written (for parsing and errors)."""
+        return {n: m.formula.text for n, m in self.metrics.items() if m.formula is not None}
+
+    @property
     def metric_words(self) -> dict[str, str]:
         """The deal's own labels for its metrics, each to the metric's name (for parsing)."""
         return {text: name for name, m in self.metrics.items() for text in m.labels.values()}

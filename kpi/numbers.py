@@ -53,6 +53,10 @@ _MAGNITUDE: Final = {
     "百萬": 6,
     "亿": 8,
     "億": 8,
+    # The limit's own unit (number.too_large says 1 万亿): refusing "1万亿" as not a number
+    # would contradict it.
+    "万亿": 12,
+    "萬億": 12,
 }
 _CURRENCY_BEFORE = r"US\$|\$|¥|USD|CNY|RMB|JPY"
 _CURRENCY_AFTER = r"USD|CNY|RMB|JPY|\$|美元|美金|元|块|円"

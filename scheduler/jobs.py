@@ -297,8 +297,9 @@ class Jobs:
                 for person in deal.members.get(side, ())
                 if platform_of(person) == platform
             )
+            # Both sides: "from either side", not "from the seller, agency".
             text = tr(
-                "reminder.text",
+                "reminder.text_both" if len(sides) == len(SIDES) else "reminder.text",
                 day=day.isoformat(),
                 sides=join_list((tr(f"side.{s}") for s in sides), deal.locale),
                 example=example,

@@ -350,12 +350,22 @@ def test_report_forms(args: str, day: dt.date, values: list[tuple[str, str]]) ->
         (
             "roi 3",
             "report.derived_metric",
-            {"metric": "roi", "formula": "gmv / ad_spend"},
+            {
+                "metric": "roi",
+                "formula": "gmv / ad_spend",
+                "inputs": "gmv, ad_spend",
+                "pairs": "gmv 12000 ad_spend 2000",
+            },
         ),
         (
             "gmv 1 AOV 3",
             "report.derived_metric",
-            {"metric": "aov", "formula": "gmv / orders"},
+            {
+                "metric": "aov",
+                "formula": "gmv / orders",
+                "inputs": "gmv, orders",
+                "pairs": "gmv 12000 orders 2000",
+            },
         ),
         ("gmv 1 gmv 2", "report.duplicate_metric", {"metric": "gmv"}),
         ("gmv 1 GMV 2", "report.duplicate_metric", {"metric": "gmv"}),
@@ -408,8 +418,49 @@ def test_derived_message_says_what_to_report_instead() -> None:
 
     exc = error_of(report, "roi 3")
     text = t(exc.code, "en", **exc.params)
-    assert "roi is computed from gmv / ad_spend; report those instead" in text
-    assert "/report gmv" in text
+    assert "it is computed from gmv / ad_spend" in text
+    assert text.endswith("e.g. /report gmv 12000 ad_spend 2000")
+
+
+def test_a_derived_metric_suggests_reporting_its_own_inputs_not_an_unrelated_example() -> None:
+    derived = {"net_gmv": "gmv - refunds", "refund_rate": "refunds / gmv"}
+    for args in ("net_gmv 100", "refund_rate 5%"):
+        with pytest.raises(UserError) as caught:
+            parse_report(args, reportable=REPORTABLE, derived=derived, today=TODAY, starts=STARTS)
+        # In the deal's order (gmv first), whatever order the formula reads them in.
+        assert caught.value.params["pairs"] == "gmv 12000 refunds 2000"
+        assert "ad_spend" not in caught.value.params["pairs"]
+
+
+def test_a_derived_metric_of_derived_metrics_names_the_reported_ones() -> None:
+    derived = {"net_gmv": "gmv - refunds", "net_roi": "net_gmv / ad_spend"}
+    with pytest.raises(UserError) as caught:
+        parse_report(
+            "net_roi 2", reportable=REPORTABLE, derived=derived, today=TODAY, starts=STARTS
+        )
+    assert caught.value.params["inputs"] == "gmv, ad_spend, refunds"
+
+
+def test_fee_if_on_a_derived_metric_says_it_is_computed_and_gives_its_inputs() -> None:
+    with pytest.raises(UserError) as caught:
+        parse_what_if("roi 3", known=REPORTABLE, derived=DERIVED)
+    assert caught.value.code == "fee.if_derived_metric"
+    assert caught.value.params["pairs"] == "gmv 12000 ad_spend 2000"
+
+
+@pytest.mark.parametrize(
+    "period", ["2026-11", "2026-W45", "2026-Q4", "2026-11-20", "2026年11月", "2026年第45周"]
+)
+def test_fee_if_with_a_period_says_it_takes_none_instead_of_suggesting_it_as_a_figure(
+    period: str,
+) -> None:
+    with pytest.raises(UserError) as caught:
+        parse_what_if(f"gmv 5 {period}", known=REPORTABLE, derived=DERIVED)
+    assert (caught.value.code, caught.value.params) == ("fee.if_period", {"value": period})
+
+
+def test_a_six_digit_what_if_figure_is_not_taken_for_a_period() -> None:
+    assert parse_what_if("gmv 202611", known=REPORTABLE) == {"gmv": Decimal(202611)}
 
 
 def test_a_metric_the_deal_reports_is_not_derived_even_if_named_so() -> None:
@@ -556,6 +607,8 @@ RAISED = {
     "fee.if_missing_value",
     "fee.if_value_without_metric",
     "fee.if_unknown_metric",
+    "fee.if_derived_metric",
+    "fee.if_period",
     "fee.if_duplicate_metric",
     "command.missing_metric",
     "command.unknown_metric",

@@ -78,9 +78,10 @@ def test_a_guarantee_larger_than_the_fee_says_the_agency_owes_the_seller(
             "退款率 40% × 20% = 8%）"
         ) in kpi_text
         assert "= 29.3%，低于 60% 门槛，不计）：¥0.00" in text
-        assert "超出 8.0% 上限 12 个百分点 → 12 档" in text
+        assert "超出上限 8.0%，超出 12 个百分点 → 12 档" in text
         assert (
-            "• 对赌退款（成交额 20,000，低于保量 100,000 80% → 退还基础服务费¥5,000.00 的 80%）："
+            "• 对赌退款（成交额 20,000，低于保量 100,000，差额为保量的 80% → "
+            "退还基础服务费 ¥5,000.00 的 80%）："
             "-¥4,000.00"
         ) in text
         assert "服务商应退还卖家 ¥1,500.00（对赌退款超过服务费）" in text

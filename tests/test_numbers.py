@@ -300,3 +300,12 @@ def test_suffix_forms_equal_the_multiplied_value(
     value = parse_amount(text)
     assert value == expected
     _check_result(value)
+
+
+def test_the_limit_is_accepted_in_the_unit_its_message_names() -> None:
+    # number.too_large says "上限（1 万亿）": 万亿 must then be a unit, not "not a number".
+    assert parse_amount("1万亿") == Decimal(10) ** 12
+    assert parse_amount("0.5万亿") == Decimal(5) * Decimal(10) ** 11
+    with pytest.raises(UserError) as caught:
+        parse_amount("2万亿")
+    assert caught.value.code == "number.too_large"

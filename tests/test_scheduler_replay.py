@@ -177,12 +177,15 @@ async def test_escalation_repeats_then_an_ack_stops_it(monkeypatch: pytest.Monke
             tick("2026-11-01T00:00:00-07:00"),
             *backfill("2026-11-03T08:00:00-08:00", dt.date(2026, 11, 1), 2, 1000),
             *ticks("2026-11-03T09:00:00-08:00", "2026-11-03T16:00:00-08:00", dt.timedelta(hours=1)),
-            say(
-                "2026-11-03T16:30:00-08:00",
-                SELLER,
-                "/ack called the agency, plan by Friday",
-                direct=True,
-            ),
+            {
+                **say(
+                    "2026-11-03T16:30:00-08:00",
+                    SELLER,
+                    "/ack called the agency, plan by Friday",
+                    direct=True,
+                ),
+                "name": "Lily",
+            },
             say("2026-11-03T16:31:00-08:00", SELLER, "/ack", direct=True),
             *ticks("2026-11-03T17:00:00-08:00", "2026-11-04T09:00:00-08:00", dt.timedelta(hours=1)),
             say("2026-11-04T09:30:00-08:00", AGENCY_HEAD, "/escalations"),
@@ -203,7 +206,8 @@ async def test_escalation_repeats_then_an_ack_stops_it(monkeypatch: pytest.Monke
     acks = [m for m in sent if m["at"] == "2026-11-03T16:30:00-08:00"]
     # The contact's DM gets the answer, and every linked chat the announcement.
     assert {m["to"] for m in acks} == {SELLER, *LINKED}
-    assert all("Seller ops lead acknowledged" in m["text"] for m in acks)
+    # The role and the person, as other notices name people: "Seller ops lead (Lily)".
+    assert all("Seller ops lead (Lily) acknowledged" in m["text"] for m in acks)
     assert all("called the agency, plan by Friday" in m["text"] for m in acks)
     second = [m for m in sent if m["at"] == "2026-11-03T16:31:00-08:00"]
     assert len(second) == 1 and second[0]["text"].startswith("Nothing to acknowledge")
@@ -214,7 +218,7 @@ async def test_escalation_repeats_then_an_ack_stops_it(monkeypatch: pytest.Monke
         if m["at"] > "2026-11-03T16:30:00-08:00" and m["to"].startswith("dm:")
     ]
     listing = next(m for m in sent if m["at"] == "2026-11-04T09:30:00-08:00")["text"]
-    assert "acknowledged 11-03 16:30 by Seller ops lead" in listing
+    assert "acknowledged 11-03 16:30 by Seller ops lead (Lily)" in listing
     assert "called the agency" in listing
 
 
@@ -294,6 +298,10 @@ async def test_reminder_goes_only_to_the_side_that_did_not_report() -> None:
     }
     second = [m for m in of_kind(sent, "reminder") if m["at"].startswith("2026-11-02")]
     assert all("No figures from the agency for 2026-11-02" in m["text"] for m in second)
+    # Nobody on 11-01: the shared chat reads "from either side", not "the seller, agency".
+    first = {m["to"]: m["text"] for m in of_kind(sent, "reminder") if "2026-11-01T" in m["at"]}
+    assert "No figures from either side for 2026-11-01" in first[SHARED_CHAT]
+    assert "seller, agency" not in first[SHARED_CHAT]
 
 
 async def test_under_agreed_the_reminder_tells_the_silent_side_how_to_confirm() -> None:
