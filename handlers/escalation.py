@@ -27,9 +27,10 @@ def _contact_who(ctx: Context, role: str) -> str:
     """``Seller ops lead (Lily)``: the contact's role in the deal and the person's own name, as
     other notices name people; either alone when the other is missing or the same."""
     person = ctx.cmd.name if ctx.cmd.name and ctx.cmd.name != ctx.cmd.user else ""
-    if role and person and person != role:
+    if role and person and role not in person:
         return ctx.t("escalation.contact_who", role=role, name=person)
-    return role or person or ctx.cmd.user
+    # A display name that already carries the role ("Seller ops lead (Lily)") is used as is.
+    return person or role or ctx.cmd.user
 
 
 async def ack(ctx: Context) -> list[Outgoing]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -33,6 +34,8 @@ def fmt_value(deal: Deal, metric: str, value: Decimal | None) -> str:
     # projection such as 32,727.2727...) at most 2 decimals. Trailing zeros are not added, so
     # a reported 1,950 stays 1,950.
     kind = getattr(info, "kind", None)
+    if info is not None and info.formula is not None and _sums_money(deal, info.formula.text):
+        kind = "money"  # net_gmv: gmv - refunds is an amount of money like its inputs
     if kind == "money":
         # Whole amounts as typed (1,950); any other amount at exactly the minor unit
         # (101,062.50, never 101,062.5), as money is written.
@@ -43,6 +46,15 @@ def fmt_value(deal: Deal, metric: str, value: Decimal | None) -> str:
     if kind == "count":
         return format_figure(_at_most(value, 0))
     return format_figure(_at_most(value, 2))
+
+
+def _sums_money(deal: Deal, formula: str) -> bool:
+    """Whether a formula only adds and subtracts money metrics (``gmv - refunds``)."""
+    if any(op in formula for op in "*/"):
+        return False
+    names = [word for word in re.findall(r"[a-z_][a-z0-9_]*", formula)]
+    metrics = [deal.metrics.get(name) for name in names]
+    return bool(names) and all(m is not None and m.kind == "money" for m in metrics)
 
 
 def _at_most(value: Decimal, places: int) -> Decimal:

@@ -29,6 +29,8 @@ JP = load_deal(
         (JP, "gmv", Decimal("372201.5"), "372,202"),  # yen have no minor unit
         (US, "orders", Decimal("2366.25"), "2,366"),  # counts are whole
         (US, "gmv", None, "—"),  # nothing reported is not 0
+        (US, "net_gmv", Decimal("89362.5"), "89,362.50"),  # gmv - refunds is money too
+        (US, "aov", Decimal("42.7"), "42.70"),  # a ratio: 2 places
     ],
 )
 def test_figures_show_no_more_digits_than_they_mean(
