@@ -72,7 +72,10 @@ def mangled(draw: st.DrawFn) -> bytes:
     else:
         data = to_csv(rows, "utf-8").decode().encode(form, errors="replace")
     if draw(st.booleans()):
-        data = data[: draw(st.integers(0, len(data)))]
+        # A share of the file, not a byte count: an XLSX's length varies with the time it was
+        # written, and hypothesis needs the same draws for the same example.
+        share = draw(st.integers(0, 10_000))
+        data = data[: len(data) * share // 10_000]
     return data
 
 
