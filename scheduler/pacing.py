@@ -89,6 +89,7 @@ class Pacer:
         self._share = share
         self._chat_next: dict[str, float] = {}
         self._platform_next: dict[str, float] = {}
+        self._platform_turns: dict[str, asyncio.Lock] = {}
         self.waited = 0.0
         """Total seconds this pacer has asked callers to wait (for metrics and benchmarks)."""
 
@@ -116,12 +117,16 @@ class Pacer:
         self._chat_next[to] = slot + per_chat
         await self._until(slot, now)
         if limits.overall > 0:
-            now = self._monotonic()
-            turn = max(now, self._platform_next.get(platform, now))
-            self._platform_next[platform] = turn + limits.overall * cost / self._share
-            await self._until(turn, now)
+            # One waiter at a time, and the next turn counts from when this one really woke:
+            # slots handed out in advance would all come due together after a stall of the
+            # event loop and go out as one burst, past the platform's budget.
+            async with self._platform_turns.setdefault(platform, asyncio.Lock()):
+                now = self._monotonic()
+                await self._until(self._platform_next.get(platform, now), now)
+                sent = self._monotonic()
+                self._platform_next[platform] = sent + limits.overall * cost / self._share
             # The chat's next slot counts from when this send really goes.
-            self._chat_next[to] = max(self._chat_next[to], turn + per_chat)
+            self._chat_next[to] = max(self._chat_next[to], sent + per_chat)
         if len(self._chat_next) > 50_000:
             horizon = self._monotonic()
             self._chat_next = {c: t for c, t in self._chat_next.items() if t > horizon}
