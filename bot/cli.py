@@ -10,9 +10,9 @@ import enum
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -66,7 +66,6 @@ def _settings(db: str | None = None) -> Settings:
 def run() -> None:
     """Start the configured platforms (Slack, Telegram), the HTTP server and the scheduler."""
     from bot.app import run as run_bot
-    from bot.logs import setup_logging
 
     settings = _settings()
     if not (settings.slack_enabled or settings.telegram_enabled):
@@ -77,9 +76,16 @@ def run() -> None:
             err=True,
         )
         raise typer.Exit(2)
+    _serve(settings, run_bot)
+
+
+def _serve(settings: Settings, serve: Callable[[Settings], Coroutine[Any, Any, int]]) -> None:
+    """Set up logging, run ``serve`` until it returns or Ctrl-C, and exit with its status."""
+    from bot.logs import setup_logging
+
     setup_logging(settings)
     try:
-        raise typer.Exit(asyncio.run(run_bot(settings)))
+        raise typer.Exit(asyncio.run(serve(settings)))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 
@@ -353,7 +359,6 @@ def statement(
 def web() -> None:
     """Serve only the HTTP side (the dashboard, /healthz, /metrics): no platform, no scheduler."""
     from bot.app import run_web
-    from bot.logs import setup_logging
 
     settings = _settings()
     if settings.secret_key is None:
@@ -363,11 +368,7 @@ def web() -> None:
             err=True,
         )
         raise typer.Exit(2)
-    setup_logging(settings)
-    try:
-        raise typer.Exit(asyncio.run(run_web(settings)))
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+    _serve(settings, run_web)
 
 
 @app.command("dashboard-link")

@@ -15,7 +15,7 @@ from bot.tiktok.store import Link, LinkStore
 from kpi.model import Deal
 from kpi.periods import business_day
 from kpi.platform.parse import ParsedExport, PlatformRow, live_key
-from kpi.platform.store import PlatformStore, Uploader
+from kpi.platform.store import ImportResult, PlatformStore, Uploader
 
 __all__ = ["API_UPLOADER", "NotLinked", "RefreshFailed", "SyncResult", "Syncer", "WrongCurrency"]
 
@@ -222,15 +222,8 @@ class Syncer:
             if data.get("latest_available_date"):
                 latest = dt.date.fromisoformat(str(data["latest_available_date"]))
             if rows:
-                stored = await self._platform.import_export(
-                    deal.id,
-                    ParsedExport("live", rows),
-                    data=json.dumps(data, sort_keys=True).encode(),
-                    file_name=f"LIVE sessions {day.isoformat()} page {page + 1}",
-                    uploader=API_UPLOADER,
-                    now=self._now(),
-                    record_unchanged=False,
-                )
+                name = f"LIVE sessions {day.isoformat()} page {page + 1}"
+                stored = await self._store(deal, ParsedExport("live", rows), data, name)
                 result.rows += stored.rows
                 result.stored += stored.stored
             page += 1
@@ -249,6 +242,20 @@ class Syncer:
             result.final.append(day)
         return link
 
+    async def _store(
+        self, deal: Deal, parsed: ParsedExport, data: dict[str, Any], name: str
+    ) -> ImportResult:
+        """Store one API answer like an imported file (its JSON is the file's bytes)."""
+        return await self._platform.import_export(
+            deal.id,
+            parsed,
+            data=json.dumps(data, sort_keys=True).encode(),
+            file_name=name,
+            uploader=API_UPLOADER,
+            now=self._now(),
+            record_unchanged=False,
+        )
+
     async def _shop_day(
         self, deal: Deal, link: Link, day: dt.date, result: SyncResult
     ) -> tuple[Link, dt.date | None]:
@@ -263,15 +270,8 @@ class Syncer:
         intervals = (data.get("performance") or {}).get("intervals") or []
         rows = [shop_row(deal, i) for i in intervals if i.get("start_date") == day.isoformat()]
         if rows:
-            stored = await self._platform.import_export(
-                deal.id,
-                ParsedExport("shop", rows),
-                data=json.dumps(data, sort_keys=True).encode(),
-                file_name=f"shop performance {day.isoformat()}",
-                uploader=API_UPLOADER,
-                now=self._now(),
-                record_unchanged=False,
-            )
+            name = f"shop performance {day.isoformat()}"
+            stored = await self._store(deal, ParsedExport("shop", rows), data, name)
             result.days_stored += stored.stored
         latest = data.get("latest_available_date")
         return link, dt.date.fromisoformat(str(latest)) if latest else None
