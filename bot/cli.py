@@ -44,7 +44,7 @@ def deal_error_text(exc: DealFileError) -> str:
 
     Problems with a catalog rendering (the contract terms of issue 18) are given in the
     file's ``locale``; the others keep the loader's English wording."""
-    from bot.i18n import t
+    from bot.core.i18n import t
 
     locale = exc.locale
     lines = [t("dealfile.rejected", locale)]
@@ -144,7 +144,7 @@ def deal_apply(
 
 def _takes_effect_text(deal: Deal, effective: dt.date) -> str:
     """Says plainly from which period a deal version applies (issue 12, item 10)."""
-    from bot.i18n import t
+    from bot.core.i18n import t
     from kpi.periods import period_containing, takes_effect
 
     period = takes_effect(deal.starts, deal.period, effective)
@@ -315,7 +315,7 @@ def statement(
     import csv
     import datetime as dt
 
-    from bot.i18n import t
+    from bot.core.i18n import t
     from handlers.kpi import flatten
     from handlers.statement import CSV_HEADER, StatementView, statement_report
     from kpi.errors import UserError
@@ -619,7 +619,7 @@ async def _import(
 
 
 def _tiktok_settings(db: str | None) -> Settings:
-    from bot.i18n import t
+    from bot.core.i18n import t
 
     settings = _settings(db)
     if not settings.tiktok_enabled:

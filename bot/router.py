@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from cachetools import TTLCache
 
 from bot.core import Clock, Command, MessageKind, Outgoing, platform_of
-from bot.i18n import join_list, metric_label, quote, t, user_params
+from bot.core.i18n import join_list, metric_label, quote, t, user_params
 from kpi.commands import extract_deal_tag, split_command
 from kpi.errors import StorageError, UserError
 from kpi.model import ChatSide, Deal, Side

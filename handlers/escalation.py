@@ -6,9 +6,9 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from bot.core import Outgoing
-from bot.i18n import join_list
+from bot.core.i18n import join_list
 from bot.router import Context
-from handlers.render import fmt_time
+from bot.core.render import fmt_time
 from kpi.errors import UserError
 from scheduler.escalation import EscalationRecord, describe
 

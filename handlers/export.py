@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from bot.core import Attachment, Outgoing
 from bot.router import Context
-from handlers.render import period_name
+from bot.core.render import period_name
 from handlers.statement import CSV_HEADER, build_statement, resolve_period
 from kpi.export import Cell, Sheet, daily_sheet, ledger_sheet, verdict_sheet, xlsx_bytes
 from kpi.ledger import Ledger

@@ -7,10 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core import Outgoing
-from bot.i18n import join_clauses, label_sep
+from bot.core.i18n import join_clauses, label_sep
 from bot.router import Context
 from handlers.kpi import any_reported, counted_note, flatten, period_notes, rich_message
-from handlers.render import fmt_list, fmt_money, fmt_pair, fmt_value, label, period_name
+from bot.core.render import fmt_list, fmt_money, fmt_pair, fmt_value, label, period_name
 from kpi.commands import parse_what_if
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
 from kpi.model import Deal

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.core import Outgoing
-from bot.i18n import join_list
+from bot.core.i18n import join_list
 from bot.router import Context
 from kpi.errors import UserError
 from kpi.model import ChatSide

@@ -12,9 +12,9 @@ from typing import get_args
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Outgoing
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.router import Context
-from handlers.render import fmt_time, fmt_value
+from bot.core.render import fmt_time, fmt_value
 from kpi.commands import parse_day
 from kpi.errors import UserError
 from kpi.model import Deal

@@ -7,10 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core import Outgoing
-from bot.i18n import label_sep
+from bot.core.i18n import label_sep
 from bot.router import Context
 from handlers.imports import truth_text
-from handlers.render import (
+from bot.core.render import (
     capped_list,
     fmt_day,
     fmt_formula,

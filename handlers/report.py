@@ -10,7 +10,7 @@ from typing import Literal
 from bot.core import Outgoing
 from bot.router import Context
 from handlers.imports import platform_days
-from handlers.render import fmt_day, fmt_list, fmt_pair, fmt_person, fmt_time, fmt_value, label
+from bot.core.render import fmt_day, fmt_list, fmt_pair, fmt_person, fmt_time, fmt_value, label
 from handlers.statement import late_effect
 from kpi.commands import Units, check_unit, parse_metric_day, parse_report, resolve_metric
 from kpi.errors import UserError

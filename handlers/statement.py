@@ -38,7 +38,7 @@ from handlers.kpi import (
     rich_message,
     status_notes,
 )
-from handlers.render import capped_list, fmt_day, fmt_list, fmt_value, label, period_name
+from bot.core.render import capped_list, fmt_day, fmt_list, fmt_value, label, period_name
 from kpi.errors import UserError
 from kpi.fees import FeeStatement
 from kpi.ledger import Ledger
@@ -475,7 +475,7 @@ async def statement_report(
         LookupError: Unknown deal.
         UserError: A bad or future period label.
     """
-    from bot.i18n import t as translate
+    from bot.core.i18n import t as translate
 
     current = await ledger.current_deal(deal_id)
     if current is None:

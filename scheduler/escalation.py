@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Outgoing
-from bot.i18n import metric_label, t
+from bot.core.i18n import metric_label, t
 from kpi.model import Deal
 from kpi.money import format_percent
 from scheduler import messages

@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core import Outgoing, platform_of
-from bot.i18n import join_clauses, join_list
+from bot.core.i18n import join_clauses, join_list
 from handlers.kpi import status_line
-from handlers.render import fmt_money, fmt_target, fmt_time, fmt_value, label
+from bot.core.render import fmt_money, fmt_target, fmt_time, fmt_value, label
 from kpi.ledger import Ledger
 from kpi.model import SIDES, Deal, Entry, Side
 from kpi.money import format_percent

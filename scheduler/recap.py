@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from bot.core import Attachment, Outgoing
-from bot.i18n import join_list, label_sep, metric_label, t
+from bot.core.i18n import join_list, label_sep, metric_label, t
 from handlers.fee import pct
 from handlers.imports import platform_recap_lines, truth_text
 from handlers.kpi import (
@@ -29,7 +29,7 @@ from handlers.kpi import (
     rich_message,
     status_line,
 )
-from handlers.render import fmt_pair, fmt_value, label, period_name
+from bot.core.render import fmt_pair, fmt_value, label, period_name
 from kpi.ledger import Ledger
 from kpi.model import SIDES, Deal, other_side
 from kpi.money import format_money

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Delivered, Outgoing
-from bot.i18n import t
+from bot.core.i18n import t
 from kpi.model import Deal
 from scheduler import messages
 from scheduler.escalation import Escalations, merged_notice, notice_groups, start_escalation

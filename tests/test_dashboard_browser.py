@@ -32,7 +32,7 @@ from bot.cli import app
 from bot.core import VirtualClock
 from bot.replay import demo_files, parse_script, run_replay
 from bot.settings import Settings
-from handlers.render import fmt_value
+from bot.core.render import fmt_value
 from kpi.periods import period_by_label
 from kpi.snapshot import snapshot
 

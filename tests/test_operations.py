@@ -16,7 +16,7 @@ from sqlalchemy import text, update
 
 from bot.app import Core, build_core
 from bot.core import Command, Outgoing, VirtualClock
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.logs import setup_logging
 from bot.settings import Settings
 from bot.web import bound_port, build_web_app, serve

@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.core import Attachment, Clock, Command, Delivered, Outgoing, native_id, platform_of
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.web import BodyRefused, RateLimitedWarning, read_body
 
 if TYPE_CHECKING:

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 from bot.dashboard import charts
 from bot.dashboard.links import ViewSide
-from bot.i18n import t as translate
+from bot.core.i18n import t as translate
 from handlers.export import chosen_period
 from handlers.fee import fee_line_text
-from handlers.render import fmt_target, fmt_value
+from bot.core.render import fmt_target, fmt_value
 from kpi.fees import FeeStatement
 from kpi.ledger import Ledger
 from kpi.model import Deal, Entry

@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from bot.core import Clock
 from bot.dashboard.links import Grant, LinkRefused, Links
 from bot.dashboard.page import Sources, T, page_context
-from bot.i18n import LOCALES
+from bot.core.i18n import LOCALES
 from bot.web import Route
 from kpi.errors import UserError
 from kpi.export import jsonl_lines, xlsx_bytes

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from bot.core import Outgoing
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.settings import Settings
 from bot.tiktok.api import ApiError
 from bot.tiktok.connect import STATE_SECONDS, Connector, authorize_url, open_api

@@ -166,7 +166,7 @@ def warm_up() -> None:
     from pydantic import SecretStr
 
     from bot.adapters.telegram import TelegramAdapter
-    from bot.i18n import catalog
+    from bot.core.i18n import catalog
     from bot.settings import Settings
     from tests.fakes.telegram_api import TOKEN
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import Core
 from bot.core import Command, Outgoing
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.settings import Settings
 from tests.reliability.conftest import DEAL, SELLER, SELLER_GROUP, demo_core
 

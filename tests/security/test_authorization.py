@@ -30,7 +30,7 @@ from pydantic import SecretStr
 
 from bot.app import Core, build_core
 from bot.core import Command, Outgoing, VirtualClock
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.settings import Settings
 from handlers.registry import ROUTES
 from kpi.statements import StatementStore

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
-from bot.i18n import formula_label, join_list, metric_label
+from bot.core.i18n import formula_label, join_list, metric_label
 from kpi.model import Deal, Entry
 from kpi.money import format_figure, format_money, format_percent, minor_units
 from kpi.periods import Period
