@@ -126,7 +126,7 @@ async def bench(backend: str, args: argparse.Namespace) -> tuple[Decimal, list[s
                 await core.apply_deal_text(bench_fee.deal_text(deal_id, start), f"{deal_id}.yaml")
                 loaded[deal_id] = await bench_fee.bulk_load(core, deal_id, start, bench_fee.TODAY)
             runners = [await serve_dashboard(core, 0), await serve_dashboard(core, None)]
-            links = core.router.services["dashboard"]
+            links = core.services.dashboard
             assert isinstance(links, Links)
             tokens = {deal: links.token(deal, "seller", clock.now()) for deal, _ in DEALS}
             fresh, cached = (f"http://127.0.0.1:{bound_port(r)}/d/" for r in runners)

@@ -38,12 +38,12 @@ from pathlib import Path
 
 from sqlalchemy import insert, select, text
 
-from bot.app import Core, build_core
+from bot.app import Core, build_core, install_scheduler
 from bot.core import Attachment, Delivered, Outgoing, VirtualClock
 from bot.settings import Settings
 from kpi.dealfile import load_deal
 from kpi.storage import chat_links, deal_versions, deals, entries, heads
-from scheduler import SERVICE, install, messages
+from scheduler import messages
 from scheduler.outbox import NewRow, OutboxRow
 from scheduler.pacing import Pacer
 from scheduler.recap import render_chart
@@ -224,7 +224,7 @@ def job_row(deal_id: str) -> OutboxRow:
 
 
 def service_of(core: Core) -> SchedulerService:
-    found = core.router.services[SERVICE]
+    found = core.scheduler
     assert isinstance(found, SchedulerService)
     return found
 
@@ -419,7 +419,8 @@ async def bench_delivery(folder: Path, count: int, scale: float) -> list[str]:
     port = InstantTelegram()
     core.add_port(port)
     scaled = ScaledTime(scale)
-    install(core, pacer=Pacer(monotonic=scaled.monotonic, sleep=scaled.sleep), sleep=scaled.sleep)
+    pacer = Pacer(monotonic=scaled.monotonic, sleep=scaled.sleep)
+    install_scheduler(core, pacer=pacer, sleep=scaled.sleep)
     svc = service_of(core)
     now = dt.datetime(2026, 11, 9, 17, tzinfo=dt.UTC)
     chart = Attachment("gmv.png", b"\x89PNG" + bytes(30_000), title="gmv by day")

@@ -220,10 +220,10 @@ def chat(
     db: Annotated[str | None, typer.Option(help="Database URL (default: a temporary one).")] = None,
 ) -> None:
     """Talk to the bot in this terminal as one person in one chat (no accounts needed)."""
-    from bot.adapters.console import interactive
+    from bot.app import run_chat
 
     texts = [(str(p), p.read_text(encoding="utf-8")) for p in deal]
-    raise typer.Exit(asyncio.run(interactive(texts, chat_id, as_, name, db)))
+    raise typer.Exit(asyncio.run(run_chat(texts, chat_id, as_, name, db)))
 
 
 @app.command()
@@ -235,7 +235,8 @@ def replay(
     ] = None,
 ) -> None:
     """Play a scripted conversation on a virtual clock; print what the bot sends, as JSON lines."""
-    from bot.replay import ScriptError, parse_script, run_replay
+    from bot.app import run_replay
+    from bot.replay import ScriptError, parse_script
     from kpi.errors import DealFileError
 
     try:
@@ -257,7 +258,8 @@ def replay(
 def demo() -> None:
     """Play the bundled scenario (a month of a seller and an agency at work) as a transcript."""
     from bot.adapters.console import Transcript
-    from bot.replay import demo_files, parse_script, run_replay
+    from bot.app import run_replay
+    from bot.replay import demo_files, parse_script
 
     texts, lines = demo_files()
     steps = parse_script(lines)
@@ -316,7 +318,7 @@ def statement(
     import datetime as dt
 
     from bot.core.i18n import t
-    from handlers.kpi import flatten
+    from bot.core.views.kpi import flatten
     from handlers.statement import CSV_HEADER, StatementView, statement_report
     from kpi.errors import UserError
 
@@ -334,7 +336,12 @@ def statement(
         core = await build_core(_settings(db))
         try:
             return await statement_report(
-                core.ledger, deal, period, now=core.clock.now(), today=day
+                core.ledger,
+                core.services.statements,
+                deal,
+                period,
+                now=core.clock.now(),
+                today=day,
             )
         finally:
             await core.aclose()
@@ -401,7 +408,7 @@ def dashboard_link(
         try:
             if await core.ledger.current_deal(deal) is None:
                 return None
-            links = core.router.services["dashboard"]
+            links = core.services.dashboard
             assert isinstance(links, Links)
             return links.url(links.token(deal, side, core.clock.now(), days))  # type: ignore[arg-type]
         finally:
@@ -486,7 +493,7 @@ async def _backup(settings: Settings, out: Path) -> int:
     count = -1  # the header line is not a row
     try:
         with out.open("w", encoding="utf-8") as handle:
-            async for line in dump(core.ledger.engine, all_tables()):
+            async for line in dump(core.engine, all_tables()):
                 handle.write(line + "\n")
                 count += 1
     finally:
@@ -522,7 +529,7 @@ async def _export_deal(
         except UserError as exc:
             typer.echo(t(exc.code, **exc.params), err=True)
             raise typer.Exit(2) from None
-        return await period_sheets(core.ledger, deal, today, period, t)
+        return await period_sheets(core.ledger, core.services.statements, deal, today, period, t)
     finally:
         await core.aclose()
 
@@ -551,7 +558,7 @@ async def _restore(settings: Settings, backup: Path) -> dict[str, int]:
     core = await build_core(settings.model_copy(update={"deals_dir": None}))
     try:
         with backup.open(encoding="utf-8") as lines:
-            return await restore_rows(core.ledger.engine, all_tables(), lines)
+            return await restore_rows(core.engine, all_tables(), lines)
     finally:
         await core.aclose()
 
@@ -604,7 +611,7 @@ async def _import(
         if current is None:
             raise LookupError(deal_id)
         result = await import_file(
-            core.ledger.engine,
+            core.services.platform,
             current[0],
             data,
             name,

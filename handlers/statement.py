@@ -15,15 +15,18 @@ command line (:func:`statement_report`, which also gives the CSV rows).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core import Outgoing
-from bot.router import Context
-from handlers.fee import (
+from bot.core.context import Context
+from bot.core.i18n import Translate
+from bot.core.ports import LedgerReader, StatementStore
+from bot.core.render import capped_list, fmt_day, fmt_list, fmt_value, label, period_name
+from bot.core.views.fee import (
     fee_line_text,
     fee_rich,
     final_rich,
@@ -31,17 +34,15 @@ from handlers.fee import (
     statement_lines,
     totals_text,
 )
-from handlers.kpi import (
+from bot.core.views.kpi import (
     counted_note,
     disagreement_lines,
     flatten,
     rich_message,
     status_notes,
 )
-from bot.core.render import capped_list, fmt_day, fmt_list, fmt_value, label, period_name
 from kpi.errors import UserError
 from kpi.fees import FeeStatement
-from kpi.ledger import Ledger
 from kpi.model import SIDES, ZERO, ChatSide, Deal, Side, other_side
 from kpi.money import format_money
 from kpi.periods import (
@@ -55,14 +56,13 @@ from kpi.snapshot import Snapshot, build_snapshot, snapshot
 from kpi.statements import (
     ConfirmResult,
     OpenFigure,
-    StatementStore,
     StoredStatement,
     late_entries,
     late_verdicts,
     open_figures,
 )
 
-T = Callable[..., str]
+T = Translate
 
 CONFIRM_WORDS = frozenset({"confirm", "确认"})
 """The sub-command that confirms (``/statement confirm 2026-11``, ``/statement 确认``)."""
@@ -297,11 +297,13 @@ def open_lines(t: T, deal: Deal, figures: Sequence[OpenFigure], *, shown: int | 
     return capped_list(t, deal, items, len(items) if shown is None else shown)
 
 
-async def late_effect(t: T, ledger: Ledger, deal: Deal, today: dt.date, day: dt.date) -> str | None:
+async def late_effect(
+    t: T, ledger: LedgerReader, statements: StatementStore, deal: Deal, today: dt.date, day: dt.date
+) -> str | None:
     """For a figure just recorded for ``day``: if its period is closed, say so, and what the
     statement will show (a late correction, and the fee it would give); None otherwise."""
     period = period_containing(deal.starts, deal.period, max(day, deal.starts))
-    record = await StatementStore(ledger.engine).get(deal.id, period.label)
+    record = await statements.get(deal.id, period.label)
     if record is None or not record.closed or record.statement is None:
         return None
     assert record.closed_at is not None
@@ -420,22 +422,27 @@ def current_view(t: T, snap: Snapshot) -> StatementView:
 
 
 async def build_statement(
-    ledger: Ledger, deal: Deal, today: dt.date, period: Period, t: T
+    ledger: LedgerReader,
+    statements: StatementStore,
+    deal: Deal,
+    today: dt.date,
+    period: Period,
+    t: T,
 ) -> StatementView:
     """The statement of ``period`` as of ``today``, in whichever of the three states it is."""
     snap = await snapshot(ledger, deal, today, period=period)
     if not snap.closed:  # Snapshot.closed: the period has ended
         return current_view(t, snap)
-    record = await StatementStore(ledger.engine).get(deal.id, period.label)
+    record = await statements.get(deal.id, period.label)
     if record is not None and record.closed:
         return closed_view(t, snap, record)
     return open_view(t, snap, record)
 
 
-async def past_fee_rich(t: T, ledger: Ledger, snap: Snapshot) -> dict[str, Any]:
+async def past_fee_rich(t: T, statements: StatementStore, snap: Snapshot) -> dict[str, Any]:
     """``/fee PERIOD`` for an ended period: the stored statement once closed, else the final
     view on today's figures with a line saying it is not closed yet."""
-    record = await StatementStore(ledger.engine).get(snap.deal.id, snap.period.label)
+    record = await statements.get(snap.deal.id, snap.period.label)
     if record is not None and record.closed:
         return closed_view(t, snap, record).rich
     rich = final_rich(t, snap, snap.fee("final"))
@@ -452,7 +459,8 @@ async def past_fee_rich(t: T, ledger: Ledger, snap: Snapshot) -> dict[str, Any]:
 
 
 async def statement_report(
-    ledger: Ledger,
+    ledger: LedgerReader,
+    statements: StatementStore,
     deal_id: str,
     label: str | None,
     *,
@@ -463,7 +471,8 @@ async def statement_report(
     """``kpibot statement``: the same statement as the chat command, for the command line.
 
     Args:
-        ledger: The ledger.
+        ledger: The ledger's read side.
+        statements: The confirmed and closed statements.
         deal_id: The deal.
         label: The period label (``None``: :func:`default_period`).
         now: The current instant (aware); its business day in the deal's time zone judges
@@ -488,7 +497,7 @@ async def statement_report(
         return translate(key, lang, **params)
 
     period = resolve_period(deal, day, label, command="statement")
-    return await build_statement(ledger, deal, day, period, t)
+    return await build_statement(ledger, statements, deal, day, period, t)
 
 
 # ------------------------------------------------------------------------------ the command
@@ -503,7 +512,9 @@ async def statement(ctx: Context) -> list[Outgoing]:
         anyway = len(rest) < len(words) - 1
         return await _confirm(ctx, " ".join(rest), anyway=anyway)
     period = resolve_period(ctx.deal, ctx.today, ctx.args.strip(), command="statement")
-    view = await build_statement(ctx.ledger, ctx.deal, ctx.today, period, ctx.t)
+    view = await build_statement(
+        ctx.ledger, ctx.services.statements, ctx.deal, ctx.today, period, ctx.t
+    )
     return [ctx.reply(flatten(view.rich), rich=view.rich)]
 
 
@@ -568,7 +579,7 @@ async def _confirm(ctx: Context, period_label: str, *, anyway: bool) -> list[Out
             period=period_name(deal, period),
             items=open_lines(ctx.t, deal, still_open, shown=OPEN_SHOWN),
         )
-    result = await StatementStore(ctx.ledger.engine).confirm(
+    result = await ctx.services.statements.confirm(
         deal_id=deal.id,
         period=period,
         side=side,

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kpi.db import transaction
 from kpi.model import SIDES, ChatSide, Deal, Entry, Side, Verdict, other_side
+from kpi.platform.store import PlatformStore
 from kpi.storage import (
     canonical_decimal,
     chat_aliases,
@@ -160,6 +161,7 @@ class Ledger:
         """
         self._engine = engine
         self._parse_deal = parse_deal
+        self._platform = PlatformStore(engine)
         # Versions are immutable, so a parsed version never goes stale.
         self._deal_cache: dict[tuple[str, int], Deal] = {}
 
@@ -363,6 +365,39 @@ class Ledger:
             return sorted(found.items())
 
         return await self._read(work)
+
+    async def chats_of_deal(self, deal_id: str) -> list[tuple[str, str]]:
+        """The chats linked to a deal as ``(chat id, side)``, by chat id (where its recaps,
+        warnings and acknowledgements go)."""
+
+        async def work(conn: AsyncConnection) -> list[tuple[str, str]]:
+            rows = await conn.execute(
+                select(chat_links.c.chat_id, chat_links.c.side)
+                .where(chat_links.c.deal_id == deal_id)
+                .order_by(chat_links.c.chat_id)
+            )
+            return [(str(chat), str(side)) for chat, side in rows]
+
+        return await self._read(work)
+
+    async def deal_heads(self) -> list[tuple[str, int, dt.datetime]]:
+        """Every deal as ``(id, current version, first applied at)``, by id (what the
+        scheduler enumerates its slots from)."""
+
+        async def work(conn: AsyncConnection) -> list[tuple[str, int, dt.datetime]]:
+            rows = await conn.execute(
+                select(deals.c.id, deals.c.current_version, deals.c.created_at).order_by(deals.c.id)
+            )
+            return [(str(r.id), int(r.current_version), r.created_at) for r in rows]
+
+        return await self._read(work)
+
+    async def platform_days(
+        self, deal_id: str, first: dt.date, last: dt.date
+    ) -> dict[dt.date, dict[str, Decimal]]:
+        """The platform's own figures per business day, from the imported exports: asked of
+        the platform store, which owns those tables (``truth: platform`` reads them)."""
+        return await self._platform.day_figures(deal_id, first, last)
 
     async def link_chat(self, chat_id: str, deal_id: str, side: ChatSide) -> None:
         """Link a chat to a deal (or change the side it speaks for).

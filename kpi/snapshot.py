@@ -11,10 +11,10 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from kpi.errors import UserError
 from kpi.fees import FeeStatement, compute_fee
-from kpi.ledger import Ledger
 from kpi.model import Deal, Entry, FeePlan, Target, Verdict
 from kpi.pace import (
     TargetStatus,
@@ -29,7 +29,7 @@ from kpi.pace import (
     unreported_inputs,
 )
 from kpi.periods import Period, clip_to_end, period_containing, proration
-from kpi.platform.truth import resolve_figures
+from kpi.platform.truth import PlatformDays, resolve_figures
 from kpi.sides import Figure
 
 
@@ -173,8 +173,18 @@ def build_snapshot(
     )
 
 
+class SnapshotSource(PlatformDays, Protocol):
+    """What a snapshot reads: the ledger's read side (``kpi.ledger.Ledger``)."""
+
+    async def deal_for_period(self, deal_id: str, period_start: dt.date) -> Deal: ...
+
+    async def current_entries(self, deal_id: str, start: dt.date, end: dt.date) -> list[Entry]: ...
+
+    async def verdicts(self, deal_id: str, start: dt.date, end: dt.date) -> list[Verdict]: ...
+
+
 async def snapshot(
-    ledger: Ledger, deal: Deal, today: dt.date, *, period: Period | None = None
+    ledger: SnapshotSource, deal: Deal, today: dt.date, *, period: Period | None = None
 ) -> Snapshot:
     """Read the period containing ``today`` (or ``period``) and compute where it stands.
 
@@ -186,7 +196,5 @@ async def snapshot(
     terms = await ledger.deal_for_period(deal.id, period.start)
     entries = await ledger.current_entries(deal.id, period.start, period.end)
     verdicts = await ledger.verdicts(deal.id, period.start, period.end)
-    figures = await resolve_figures(
-        ledger.engine, terms, entries, verdicts, period.start, period.end
-    )
+    figures = await resolve_figures(ledger, terms, entries, verdicts, period.start, period.end)
     return build_snapshot(terms, period, today, figures, entries, verdicts)

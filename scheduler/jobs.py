@@ -17,9 +17,9 @@ from typing import Any
 
 from bot.core import Outgoing, platform_of
 from bot.core.i18n import join_clauses, join_list
-from handlers.kpi import status_line
+from bot.core.ports import LedgerReader, PlatformData
 from bot.core.render import fmt_money, fmt_target, fmt_time, fmt_value, label
-from kpi.ledger import Ledger
+from bot.core.views.kpi import status_line
 from kpi.model import SIDES, Deal, Entry, Side
 from kpi.money import format_percent
 from kpi.pace import TargetStatus
@@ -99,9 +99,12 @@ def _arisen(figure: Figure) -> dt.datetime | None:
 class Jobs:
     """Runs the recap, pace-check and reminder jobs."""
 
-    def __init__(self, ledger: Ledger, store: Outbox, *, charts: bool = True) -> None:
+    def __init__(
+        self, ledger: LedgerReader, store: Outbox, platform: PlatformData, *, charts: bool = True
+    ) -> None:
         self.ledger = ledger
         self.store = store
+        self.platform = platform
         self.charts = charts
 
     async def run(self, row: OutboxRow, deal: Deal, now: dt.datetime) -> JobOutcome:
@@ -122,7 +125,7 @@ class Jobs:
         raise ValueError(f"unknown job kind {row.kind!r}")
 
     async def _chats(self, deal: Deal) -> list[tuple[str, str]]:
-        return await self.store.linked_chats(deal.id)
+        return await self.ledger.chats_of_deal(deal.id)
 
     # ------------------------------------------------------------------------ recap
 
@@ -135,7 +138,9 @@ class Jobs:
                 previous.result().get("missed_upto", since.isoformat())
             )
         missed = await self.store.missed_between(deal.id, since, now)
-        built = await build_recap(self.ledger, deal, day, missed=missed, chart=self.charts)
+        built = await build_recap(
+            self.ledger, self.platform, deal, day, missed=missed, chart=self.charts
+        )
         if built is None:
             return JobOutcome(result={"reason": "the week is before the deal's start"})
         message, chart = built

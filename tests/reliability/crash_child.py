@@ -65,7 +65,7 @@ def install(core: Any, adapter: Any, steps: Steps) -> None:
     """Put the crash points into a built core and adapter."""
     from sqlalchemy import event
 
-    engine = core.ledger.engine.sync_engine
+    engine = core.engine.sync_engine
 
     @event.listens_for(engine, "before_cursor_execute")
     def _statement(*args: Any) -> None:

@@ -190,7 +190,7 @@ def before_commit_of_a_write(core: Core, action: Callable[[], None]) -> Callable
     commit: every row is sent, nothing is committed yet.
 
     Returns a function that removes the hooks."""
-    engine = core.ledger.engine.sync_engine
+    engine = core.engine.sync_engine
     wrote: set[int] = set()
     fired: list[bool] = []
 
