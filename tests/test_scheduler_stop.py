@@ -171,7 +171,7 @@ async def test_sends_still_waiting_when_the_grace_runs_out_are_left_to_their_lea
     fan_out: tuple[Core, HeldPort],
 ) -> None:
     core, port = fan_out
-    stop = await runner.start(core, every=3600, grace=0.2)
+    stop = await runner.start(core.tick, core.clock, core.scheduler, every=3600, grace=0.2)
     await asyncio.wait_for(port.two_started.wait(), 10)
     report = await asyncio.wait_for(stop(), 10)
     assert report == StopReport(released=4, in_flight=2, settled=0, left_to_lease=2)
