@@ -119,6 +119,11 @@ class Router:
         self._links.clear()
         self._deals.clear()
 
+    def cached(self) -> tuple[int, int]:
+        """How many chats' links and deals' versions the cache holds now (bounded by
+        ``cache_size``: anyone who can message the bot chooses the keys)."""
+        return len(self._links), len(self._deals)
+
     async def links(self, chat: str) -> list[tuple[str, str]]:
         """The deals linked to ``chat`` (cached briefly)."""
         return await self._links.get(chat, self.ledger.deals_for_chat)

@@ -340,7 +340,7 @@ class SchedulerService:
                     if not batch.start(row):
                         continue  # given back by a stop
                     try:
-                        await self._run_job(row, now)
+                        await self.run_job(row, now)
                     finally:
                         batch.done(row)
                 await self._send_all([r for r in rows if not r.is_job], batch)
@@ -368,7 +368,9 @@ class SchedulerService:
                 continue
             batch.renewed(kept, started + self._safe_lease())
 
-    async def _run_job(self, row: OutboxRow, now: dt.datetime) -> None:
+    async def run_job(self, row: OutboxRow, now: dt.datetime) -> None:
+        """Decide one claimed job row: its messages and escalations replace it, in one
+        transaction (a job for a deal that no longer exists is skipped)."""
         deal = await self._deal(row.deal_id)
         if deal is None:
             await self.store.finish(row, "skipped", now, error="unknown deal")

@@ -187,7 +187,7 @@ async def setup_fan_out(url: str) -> None:
         service = core.scheduler
         await service.enqueue_due(BASE)
         for job in await service.store.claim(BASE, service.lease, 1000):
-            await service._run_job(job, BASE)
+            await service.run_job(job, BASE)
     finally:
         await core.aclose()
 
