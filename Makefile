@@ -42,8 +42,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -m "not postgres and not slow"
 
+# ruff, then the import contracts of pyproject.toml ([tool.importlinter]): the layers of
+# ../shared/ARCHITECTURE.md, handlers and scheduler independent, SDKs only in the adapters.
 lint: $(STAMP)
 	$(BIN)/ruff check bot handlers kpi scheduler tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
