@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -175,7 +175,9 @@ def pct(fraction: Decimal) -> str:
     return format_percent(fraction, 1).replace(".0%", "%")
 
 
-def score_shares(t: Translate, deal: Deal, shares: Any, *, with_share: bool = True) -> str:
+def score_shares(
+    t: Translate, deal: Deal, shares: Iterable[Mapping[str, Any]], *, with_share: bool = True
+) -> str:
     """Each weighted target's share of the score: ``GMV 75% × 60% = 45%`` listed, or (without
     ``with_share``) the terms of the sum joined by `` + ``; ``—`` for a target with no figure."""
     parts = []
@@ -191,7 +193,7 @@ def score_shares(t: Translate, deal: Deal, shares: Any, *, with_share: bool = Tr
     return fmt_list(deal, parts) if with_share else " + ".join(parts)
 
 
-def score_missing(t: Translate, deal: Deal, missing: Any) -> str:
+def score_missing(t: Translate, deal: Deal, missing: Sequence[str]) -> str:
     """`` (GMV: no figure, no credit)`` for weighted targets with no figure, else empty."""
     if not missing:
         return ""
