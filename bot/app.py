@@ -349,6 +349,7 @@ def all_tables() -> list[Table]:
     from kpi.storage import metadata
 
     # Each of these modules puts its tables on the shared metadata when imported.
-    for module in ("kpi.statements", "scheduler.tables", "bot.dashboard.links", "bot.tiktok.store"):
+    tables = ("kpi.statement_store", "scheduler.tables", "bot.dashboard.links", "bot.tiktok.store")
+    for module in tables:
         importlib.import_module(module)
     return list(metadata.sorted_tables)

@@ -52,10 +52,10 @@ from kpi.periods import (
     previous_period,
 )
 from kpi.snapshot import Snapshot, build_snapshot, snapshot
+from kpi.statement_store import StatementStore
 from kpi.statements import (
     ConfirmResult,
     OpenFigure,
-    StatementStore,
     StoredStatement,
     late_entries,
     late_verdicts,

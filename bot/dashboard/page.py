@@ -25,7 +25,8 @@ from kpi.money import format_money, format_percent, minor_units
 from kpi.periods import Period, business_day, first_period, next_period, period_containing
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
-from kpi.statements import StatementStore, StoredStatement
+from kpi.statement_store import StatementStore
+from kpi.statements import StoredStatement
 from scheduler.escalation import EscalationRecord, Escalations, describe
 from scheduler.outbox import Outbox
 
