@@ -165,10 +165,9 @@ class StatementStore:
     ) -> ConfirmResult:
         """Record a side's confirmation of an ended period's statement; close it when both agree.
 
-        In one transaction, with the period's row locked (two admins confirming at the same
-        moment are serialized), it does what :func:`kpi.statements.decide_confirmation`
-        decides from the period as stored. On ``closed`` the statement and the figures are
-        stored with ``closed_at = at``.
+        In one transaction on the period's locked row (two admins confirming at once are
+        serialized), it does what :func:`kpi.statements.decide_confirmation` decides; on
+        ``closed`` the statement and its figures are stored with ``closed_at = at``.
 
         Args:
             deal_id: An applied deal.
