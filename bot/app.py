@@ -188,7 +188,7 @@ async def build_core(
             ``concurrency=1``; tests: ``pacer``, ``sleep``, ``charts``...).
     """
     from kpi.platform.store import PlatformStore
-    from kpi.statements import StatementStore
+    from kpi.statement_store import StatementStore
 
     clock = clock or SystemClock()
     if migrate:
@@ -509,6 +509,7 @@ def all_tables() -> list[Table]:
     from kpi.storage import metadata
 
     # Each of these modules puts its tables on the shared metadata when imported.
-    for module in ("kpi.statements", "scheduler.tables", "bot.dashboard.links", "bot.tiktok.store"):
+    tables = ("kpi.statement_store", "scheduler.tables", "bot.dashboard.links", "bot.tiktok.store")
+    for module in tables:
         importlib.import_module(module)
     return list(metadata.sorted_tables)

@@ -19,6 +19,7 @@ import typer
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from handlers.statement import StatementView
     from kpi.errors import DealFileError
     from kpi.export import Sheet
     from kpi.model import Deal
@@ -315,11 +316,25 @@ def statement(
 ) -> None:
     """Print a period's fee statement, the same as /statement in a chat (plain text)."""
     import csv
-    import datetime as dt
 
-    from bot.core.i18n import t
     from bot.core.views.kpi import flatten
-    from handlers.statement import CSV_HEADER, StatementView, statement_report
+    from handlers.statement import CSV_HEADER
+
+    view = _statement_view(db, deal, period, today)
+    typer.echo(flatten(view.rich))
+    if csv_file is not None:
+        with csv_file.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(CSV_HEADER)
+            writer.writerows(view.rows)
+
+
+def _statement_view(
+    db: str | None, deal: str, period: str | None, today: str | None
+) -> StatementView:
+    """``kpibot statement``'s view; a usage error (exit 2) or unknown deal (exit 1) ends it."""
+    from bot.core.i18n import t
+    from handlers.statement import statement_report
     from kpi.errors import UserError
 
     day = None
@@ -347,19 +362,13 @@ def statement(
             await core.aclose()
 
     try:
-        view = asyncio.run(build())
+        return asyncio.run(build())
     except LookupError:
         typer.echo(f"unknown deal {deal!r}; kpibot deal list shows the stored deals", err=True)
         raise typer.Exit(1) from None
     except UserError as exc:
         typer.echo(t(exc.code, "en", **exc.params), err=True)
         raise typer.Exit(2) from None
-    typer.echo(flatten(view.rich))
-    if csv_file is not None:
-        with csv_file.open("w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(CSV_HEADER)
-            writer.writerows(view.rows)
 
 
 @app.command()

@@ -195,11 +195,11 @@ def _counting_note(ctx: Context, deal: Deal, side: Side) -> str:
 
 
 async def _other_sides_entry(
-    ctx: Context, deal: Deal, metric: str, day: object, side: Side
+    ctx: Context, deal: Deal, metric: str, day: dt.date | None, side: Side
 ) -> Entry | None:
     """The other side's current figure for ``metric``: on ``day``, or the latest one."""
     if day is not None:
-        current = await ctx.ledger.current_entries(deal.id, day, day)  # type: ignore[arg-type]
+        current = await ctx.ledger.current_entries(deal.id, day, day)
         for entry in current:
             if entry.metric == metric and entry.side != side:
                 return entry

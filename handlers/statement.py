@@ -15,13 +15,13 @@ command line (:func:`statement_report`, which also gives the CSV rows).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.core import Outgoing
+from bot.core import MessageKind, Outgoing
 from bot.core.context import Context
 from bot.core.i18n import Translate
 from bot.core.ports import LedgerReader, StatementStore
@@ -54,6 +54,7 @@ from kpi.periods import (
 )
 from kpi.snapshot import Snapshot, build_snapshot, snapshot
 from kpi.statements import (
+    ConfirmOutcome,
     ConfirmResult,
     OpenFigure,
     StoredStatement,
@@ -529,56 +530,13 @@ async def _confirm(ctx: Context, period_label: str, *, anyway: bool) -> list[Out
     assert deal is not None
     today = ctx.today
     period = resolve_period(deal, today, period_label, command="statement")
-    if not ctx.is_admin:
-        raise UserError("statement.confirm_admin_only", period=period_name(deal, period))
-    side = ctx.side
-    if side is None:
-        chats = fmt_list(
-            deal,
-            (
-                f"{c.id}（{ctx.t(f'side.{c.side}')}）"
-                if deal.locale == "zh"
-                else f"{c.id} ({ctx.t(f'side.{c.side}')})"
-                for c in deal.chats
-                if c.side != "shared"
-            ),
-        )
-        raise UserError(
-            "statement.confirm_no_side", chats=chats or "—", period=period_name(deal, period)
-        )
-    if today <= period.end:
-        previous = previous_period(period, deal.starts)
-        if previous is None:
-            raise UserError(
-                "statement.confirm_none_ended",
-                period=period_name(deal, period),
-                end=period.end.isoformat(),
-            )
-        raise UserError(
-            "statement.confirm_not_ended",
-            period=period_name(deal, period),
-            end=period.end.isoformat(),
-            example=period_name(deal, previous),
-        )
+    side = _confirming_side(ctx, deal, period)
+    _check_ended(deal, today, period)
     # Read before the figures: whatever is written after this is a late change.
     position = await ctx.ledger.ledger_position(deal.id)
     snap = await snapshot(ctx.ledger, deal, today, period=period)
-    still_open = open_figures(snap.figures.values())
-    if not snap.figures and not anyway:
-        # A period nobody reported is more likely forgotten than a fee of the fixed terms
-        # alone: close it only when an admin says so.
-        raise UserError(
-            "views.statement_nothing_reported",
-            period=period.label,
-            metric=label(deal, deal.base_metrics[0]),
-            end=period.end.isoformat(),
-        )
-    if still_open and not anyway:
-        raise UserError(
-            "trust.statement_open",
-            period=period_name(deal, period),
-            items=open_lines(ctx.t, deal, still_open, shown=OPEN_SHOWN),
-        )
+    if not anyway:
+        _check_agreed(ctx.t, snap)
     result = await ctx.services.statements.confirm(
         deal_id=deal.id,
         period=period,
@@ -595,103 +553,195 @@ async def _confirm(ctx: Context, period_label: str, *, anyway: bool) -> list[Out
     return _confirm_replies(ctx, snap, side, result)
 
 
+def _confirming_side(ctx: Context, deal: Deal, period: Period) -> Side:
+    """The side an admin confirms for (the chat's); a user error for anybody else."""
+    if not ctx.is_admin:
+        raise UserError("statement.confirm_admin_only", period=period_name(deal, period))
+    side = ctx.side
+    if side is not None:
+        return side
+    chats = fmt_list(
+        deal,
+        (
+            f"{c.id}（{ctx.t(f'side.{c.side}')}）"
+            if deal.locale == "zh"
+            else f"{c.id} ({ctx.t(f'side.{c.side}')})"
+            for c in deal.chats
+            if c.side != "shared"
+        ),
+    )
+    raise UserError(
+        "statement.confirm_no_side", chats=chats or "—", period=period_name(deal, period)
+    )
+
+
+def _check_ended(deal: Deal, today: dt.date, period: Period) -> None:
+    """A user error unless ``period`` has ended by ``today``, naming one that has, if any."""
+    if today > period.end:
+        return
+    previous = previous_period(period, deal.starts)
+    if previous is None:
+        raise UserError(
+            "statement.confirm_none_ended",
+            period=period_name(deal, period),
+            end=period.end.isoformat(),
+        )
+    raise UserError(
+        "statement.confirm_not_ended",
+        period=period_name(deal, period),
+        end=period.end.isoformat(),
+        example=period_name(deal, previous),
+    )
+
+
+def _check_agreed(t: T, snap: Snapshot) -> None:
+    """A user error when the period has no figure at all, or figures not agreed yet."""
+    deal, period = snap.deal, snap.period
+    if not snap.figures:
+        # A period nobody reported is more likely forgotten than a fee of the fixed terms
+        # alone: close it only when an admin says so.
+        raise UserError(
+            "views.statement_nothing_reported",
+            period=period.label,
+            metric=label(deal, deal.base_metrics[0]),
+            end=period.end.isoformat(),
+        )
+    still_open = open_figures(snap.figures.values())
+    if still_open:
+        raise UserError(
+            "trust.statement_open",
+            period=period_name(deal, period),
+            items=open_lines(t, deal, still_open, shown=OPEN_SHOWN),
+        )
+
+
+# ------------------------------------------------------------------------------ confirm replies
+
+
+@dataclass(frozen=True)
+class _Confirmed:
+    """A confirmation's outcome, with what its replies name."""
+
+    ctx: Context
+    snap: Snapshot
+    side: Side
+    result: ConfirmResult
+    period: str
+    """The period's name: in Chinese "2026年11月", which reads naturally and is typed back."""
+    names: dict[str, str]
+    """The ``side``, ``other`` and ``period`` every reply names."""
+    who: str
+    """The confirming person."""
+    total: str
+    """The final statement's total, as the person was shown it."""
+
+    @classmethod
+    def of(cls, ctx: Context, snap: Snapshot, side: Side, result: ConfirmResult) -> _Confirmed:
+        period = period_name(snap.deal, snap.period)
+        other = other_side(side)
+        names = {"side": ctx.t(f"side.{side}"), "other": ctx.t(f"side.{other}"), "period": period}
+        who = ctx.cmd.name or ctx.cmd.user
+        total = _money(snap.deal, snap.fee("final").total)
+        return cls(ctx, snap, side, result, period, names, who, total)
+
+    @property
+    def deal(self) -> Deal:
+        return self.snap.deal
+
+    @property
+    def record(self) -> StoredStatement:
+        return self.result.record
+
+    @property
+    def other(self) -> Side:
+        return other_side(self.side)
+
+    def notify(self, sides: tuple[ChatSide, ...], text: str, kind: MessageKind) -> list[Outgoing]:
+        """``text`` to the deal's other chats of ``sides``."""
+        return [Outgoing(to=to, text=text, kind=kind) for to in _side_chats(self.ctx, sides)]
+
+
 def _confirm_replies(
     ctx: Context, snap: Snapshot, side: Side, result: ConfirmResult
 ) -> list[Outgoing]:
-    deal = snap.deal
-    record = result.record
-    # In Chinese "2026年11月": it reads naturally and is typed back as a label too.
-    period = period_name(deal, snap.period)
-    other = other_side(side)
-    names = {"side": ctx.t(f"side.{side}"), "other": ctx.t(f"side.{other}"), "period": period}
-    who = ctx.cmd.name or ctx.cmd.user
-    total = _money(deal, snap.fee("final").total)
-    if result.outcome == "duplicate":
-        view = closed_view(ctx.t, snap, record) if record.closed else open_view(ctx.t, snap, record)
-        text = ctx.t("statement.duplicate") + "\n" + flatten(view.rich)
-        return [ctx.reply(text, rich=view.rich)]
-    if result.outcome == "same_person":
-        theirs = record.confirmation(other)
-        assert theirs is not None
-        raise UserError(
-            "statement.confirm_same_person", other=names["other"], period=period, who=theirs.who
-        )
-    if result.outcome == "already_closed":
-        assert record.closed_at is not None
-        return [
-            ctx.reply(
-                ctx.t(
-                    "statement.already_closed", period=period, closed=_local(record.closed_at, deal)
-                )
-            )
-        ]
-    if result.outcome == "already_confirmed":
-        mine = record.confirmation(side)
-        assert mine is not None
-        return [
-            ctx.reply(
-                ctx.t(
-                    "statement.already_confirmed",
-                    who=mine.who,
-                    at=_local(mine.at, deal),
-                    total=_money(deal, mine.total),
-                    **names,
-                )
-            )
-        ]
-    if result.outcome == "closed":
-        seller = record.confirmation("seller")
-        agency = record.confirmation("agency")
-        assert seller is not None and agency is not None and record.statement is not None
-        notice = ctx.t(
-            "statement.closed_now",
-            period=period,
-            seller=seller.who,
-            agency=agency.who,
-            total=_money(deal, record.statement.total),
-        )
-        view = closed_view(ctx.t, snap, record)
-        replies = [ctx.reply(notice + "\n\n" + flatten(view.rich), rich=view.rich)]
-        for to in _side_chats(ctx, ("seller", "agency", "shared")):
-            replies.append(Outgoing(to=to, text=notice, kind="statement"))
-        return replies
-    if result.outcome == "reconfirm":
-        assert result.voided is not None
-        replies = [
-            ctx.reply(
-                ctx.t(
-                    "statement.reconfirm",
-                    who=result.voided.who,
-                    old=_money(deal, result.voided.total),
-                    total=total,
-                    **names,
-                ),
-                kind="warning",
-            )
-        ]
-        for to in _side_chats(ctx, (other, "shared")):
-            replies.append(
-                Outgoing(
-                    to=to,
-                    text=ctx.t(
-                        "statement.confirm_again",
-                        who=who,
-                        old=_money(deal, result.voided.total),
-                        total=total,
-                        **names,
-                    ),
-                    kind="warning",
-                )
-            )
-        return replies
-    # recorded
-    replies = [ctx.reply(ctx.t("statement.confirmed_one", who=who, total=total, **names))]
-    for to in _side_chats(ctx, (other, "shared")):
-        replies.append(
-            Outgoing(
-                to=to,
-                text=ctx.t("statement.confirm_request", who=who, total=total, **names),
-                kind="statement",
-            )
-        )
-    return replies
+    return _CONFIRM_REPLIES[result.outcome](_Confirmed.of(ctx, snap, side, result))
+
+
+def _duplicate(c: _Confirmed) -> list[Outgoing]:
+    t, record = c.ctx.t, c.record
+    view = closed_view(t, c.snap, record) if record.closed else open_view(t, c.snap, record)
+    return [c.ctx.reply(t("statement.duplicate") + "\n" + flatten(view.rich), rich=view.rich)]
+
+
+def _same_person(c: _Confirmed) -> list[Outgoing]:
+    theirs = c.record.confirmation(c.other)
+    assert theirs is not None
+    raise UserError(
+        "statement.confirm_same_person", other=c.names["other"], period=c.period, who=theirs.who
+    )
+
+
+def _already_closed(c: _Confirmed) -> list[Outgoing]:
+    closed_at = c.record.closed_at
+    assert closed_at is not None
+    text = c.ctx.t("statement.already_closed", period=c.period, closed=_local(closed_at, c.deal))
+    return [c.ctx.reply(text)]
+
+
+def _already_confirmed(c: _Confirmed) -> list[Outgoing]:
+    mine = c.record.confirmation(c.side)
+    assert mine is not None
+    text = c.ctx.t(
+        "statement.already_confirmed",
+        who=mine.who,
+        at=_local(mine.at, c.deal),
+        total=_money(c.deal, mine.total),
+        **c.names,
+    )
+    return [c.ctx.reply(text)]
+
+
+def _closed(c: _Confirmed) -> list[Outgoing]:
+    record = c.record
+    seller = record.confirmation("seller")
+    agency = record.confirmation("agency")
+    assert seller is not None and agency is not None and record.statement is not None
+    notice = c.ctx.t(
+        "statement.closed_now",
+        period=c.period,
+        seller=seller.who,
+        agency=agency.who,
+        total=_money(c.deal, record.statement.total),
+    )
+    view = closed_view(c.ctx.t, c.snap, record)
+    reply = c.ctx.reply(notice + "\n\n" + flatten(view.rich), rich=view.rich)
+    return [reply, *c.notify(("seller", "agency", "shared"), notice, "statement")]
+
+
+def _reconfirm(c: _Confirmed) -> list[Outgoing]:
+    voided = c.result.voided
+    assert voided is not None
+    old = _money(c.deal, voided.total)
+    warning = c.ctx.t("statement.reconfirm", who=voided.who, old=old, total=c.total, **c.names)
+    again = c.ctx.t("statement.confirm_again", who=c.who, old=old, total=c.total, **c.names)
+    reply = c.ctx.reply(warning, kind="warning")
+    return [reply, *c.notify((c.other, "shared"), again, "warning")]
+
+
+def _recorded(c: _Confirmed) -> list[Outgoing]:
+    t, names = c.ctx.t, c.names
+    reply = c.ctx.reply(t("statement.confirmed_one", who=c.who, total=c.total, **names))
+    request = t("statement.confirm_request", who=c.who, total=c.total, **names)
+    return [reply, *c.notify((c.other, "shared"), request, "statement")]
+
+
+_CONFIRM_REPLIES: dict[ConfirmOutcome, Callable[[_Confirmed], list[Outgoing]]] = {
+    "duplicate": _duplicate,
+    "same_person": _same_person,
+    "already_closed": _already_closed,
+    "already_confirmed": _already_confirmed,
+    "closed": _closed,
+    "reconfirm": _reconfirm,
+    "recorded": _recorded,
+}
+"""What each confirmation outcome replies (``same_person`` is a user error)."""

@@ -34,14 +34,12 @@ from bot.settings import Settings
 from kpi.db import make_engine, upgrade
 from kpi.fees import FeeStatement, compute_fee
 from kpi.model import Band, Bonus, Commission, Deduction, FeePlan, Target
+from kpi.statement_store import StatementStore, statement_confirmations, statements
 from kpi.statements import (
-    StatementStore,
     StoredStatement,
     decode_statement,
     encode_statement,
-    statement_confirmations,
     statement_digest,
-    statements,
 )
 from kpi.storage import metadata
 

@@ -19,7 +19,7 @@ from kpi.errors import DealFileError, UserError
 from kpi.platform.parse import load_export
 from kpi.platform.store import PlatformStore, Uploader
 from kpi.snapshot import snapshot
-from kpi.statements import StatementStore
+from kpi.statement_store import StatementStore
 from tests.platform_files import LIVE, TERMS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from bot.app import Core, build_core
 from bot.core import VirtualClock
 from bot.settings import Settings
 from kpi.dealfile import load_deal
-from kpi.statements import StatementStore
+from kpi.statement_store import StatementStore
 from scheduler.recap import build_recap
 from tests.test_contracts_replay import deal as contract_deal
 from tests.test_trust import (
