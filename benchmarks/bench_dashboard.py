@@ -19,7 +19,8 @@ Usage::
         [--reps 7] [--block 6] [--viewers 50] [--rounds 4]
         [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
-``QUICK=1``: 1 year of history instead of 3, 5 repetitions of 3 pages, 10 viewers × 2 pages.
+``QUICK=1``: SQLite only (unless ``--backend`` says otherwise), 1 year of history instead of
+3, 5 repetitions of 3 pages, 10 viewers × 1 page.
 Exit status 1 when a median ratio exceeds the limit.
 """
 
@@ -161,11 +162,15 @@ async def bench(backend: str, args: argparse.Namespace) -> tuple[float, list[str
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     quick = spread.quick()
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres", "both"),
+        default="sqlite" if spread.quick() else "both",
+    )
     parser.add_argument("--reps", type=int, default=spread.reps())
     parser.add_argument("--block", type=int, default=3 if quick else 6)
     parser.add_argument("--viewers", type=int, default=10 if quick else 50)
-    parser.add_argument("--rounds", type=int, default=2 if quick else 4)
+    parser.add_argument("--rounds", type=int, default=1 if quick else 4)
     parser.add_argument("--pg", default=bench_fee.PG_DEFAULT)
     return parser.parse_args(argv)
 

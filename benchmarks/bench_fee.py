@@ -14,7 +14,8 @@ Usage::
     .venv/bin/python benchmarks/bench_fee.py [--backend sqlite|postgres|both] [--reps 7]
         [--block 12] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
-``QUICK=1``: 1 year of history instead of 3, 5 repetitions of 4 commands.
+``QUICK=1``: SQLite only (unless ``--backend`` says otherwise), 1 year of history instead of
+3, 5 repetitions of 5 commands.
 PostgreSQL: a temporary database is created on the server (the URL names the maintenance
 database) and dropped afterwards. The history is bulk-loaded straight into the ledger's
 ``entries`` and ``heads`` tables in batches (one figure per side, metric and day, as
@@ -62,7 +63,7 @@ NOW = dt.datetime(2026, 11, 20, 23, 0, tzinfo=TZ)
 LONG_START = dt.date(2025 if spread.quick() else 2023, 11, 1)
 HISTORY = "1 year" if spread.quick() else "3 years"
 SHORT_START = dt.date(2026, 10, 22)  # 30 days of daily figures
-WARM_UP = 2 if spread.quick() else 5  # commands on each deal before the timing
+WARM_UP = 1 if spread.quick() else 5  # commands on each deal before the timing
 METRICS = ("gmv", "orders", "ad_spend", "refunds", "viewers")
 SIDE_CHAT = {"seller": "seller", "agency": "agency"}
 BATCH = 5000
@@ -266,9 +267,13 @@ async def main(
     """Run the benchmark of ``command`` on the chosen backends; 1 when a median ratio is over
     the limit. ``bench_kpi.py`` runs it for ``/kpi``."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres", "both"),
+        default="sqlite" if spread.quick() else "both",
+    )
     parser.add_argument("--reps", type=int, default=spread.reps())
-    parser.add_argument("--block", type=int, default=4 if spread.quick() else 12)
+    parser.add_argument("--block", type=int, default=5 if spread.quick() else 12)
     parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL maintenance-database URL")
     args = parser.parse_args(argv)
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)

@@ -140,6 +140,11 @@ def rss(path: Path, keep: bool) -> dict[str, int]:
     return dict(json.loads(done.stdout))
 
 
+def size(count: int) -> str:
+    """``2.1 MB``, or ``41 kB`` under a megabyte."""
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.0f} kB"
+
+
 def read_row(
     label: str, path: Path, bare: Callable[[bytes], int], reps: int
 ) -> tuple[str, bool]:
@@ -155,7 +160,7 @@ def read_row(
     cell = spread.goal(f"{label} read, {rows:,} rows: bare / kpibot", ratio, AIM)
     rate = rows / statistics.median(mine)
     row = (
-        f"| {label} ({rows:,} rows, {len(data) / 1e6:.1f} MB) "
+        f"| {label} ({rows:,} rows, {size(len(data))}) "
         f"| {spread.Spread.of(mine).text(2, count=False)} "
         f"| {spread.Spread.of(base).text(2, count=False)} | {rate:,.0f} | {cell} |"
     )

@@ -14,7 +14,8 @@ Usage::
     .venv/bin/python benchmarks/bench_kpi.py [--backend sqlite|postgres|both] [--reps 7]
         [--block 12] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
-``QUICK=1``: 1 year of history instead of 3, 5 repetitions of 4 commands.
+``QUICK=1``: SQLite only (unless ``--backend`` says otherwise), 1 year of history instead of
+3, 5 repetitions of 5 commands.
 Exit status 1 when a median ratio exceeds the limit.
 """
 

@@ -59,6 +59,15 @@ if str(ROOT) not in sys.path:  # the fakes live in tests/, which is not an insta
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import spread  # noqa: E402
+
+SKIPPED = (
+    "Skipped under `QUICK=1`: resident memory needs fresh `kpibot run` processes (about 5 s of "
+    "CPU each with its baseline); `make bench` measures it."
+)
+if __name__ == "__main__" and spread.quick():  # before kpibot's imports, which take a second
+    print(SKIPPED)
+    sys.exit(0)
+
 from bot.app import build_core  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from kpi.storage import entries, heads  # noqa: E402
@@ -449,8 +458,7 @@ async def main() -> None:
     parser.add_argument("--reps", type=int, default=spread.reps(full=5))
     args = parser.parse_args()
     if spread.quick():
-        print("Skipped under `QUICK=1`: resident memory needs fresh `kpibot run` processes "
-              "(about 5 s of CPU each with its baseline); `make bench` measures it.")  # fmt: skip
+        print(SKIPPED)
         return
     starts = dt.datetime.now(dt.UTC).date()
     with tempfile.TemporaryDirectory(prefix="kpibot-bench-memory-") as tmp:
