@@ -5,18 +5,18 @@ The page reads the period on show (its entries, verdicts and escalations) and on
 closed statement, so its cost must not grow with a deal's history. This script loads the same
 two deals as ``bench_fee.py`` (its loader, database set-up and deal files), serves the
 dashboard on the real aiohttp server, and fetches each deal's page over HTTP, every page
-rendered afresh: each repetition fetches a block of pages of each deal (the block's median),
-the two deals' blocks interleaved and their order flipped every repetition
-(``benchmarks/spread.py``); the ratio's aim is at most 1.5x, judged on the median of the
-repetitions. Then 50 viewers fetch the 3-year deal's page at once, several times each, without
-and with the reuse of a rendered page: the p50, p95 and worst latency and the pages per second
-(reported, no aim). Printed as Markdown tables on SQLite and PostgreSQL (``benchmarks/run.py``
-collects them).
+rendered afresh: each repetition fetches a block of pages of each deal, the two deals
+alternating page by page (``benchmarks/spread.interleave_blocks``), and takes each deal's
+median and their ratio; the aim is at most 1.5x, judged on the median of the repetitions.
+Then 50 viewers fetch the 3-year deal's page at once, several times each, without and with the
+reuse of a rendered page: the p50, p95 and worst latency and the pages per second (reported,
+no aim). Printed as Markdown tables on SQLite and PostgreSQL (``benchmarks/run.py`` collects
+them).
 
 Usage::
 
     .venv/bin/python benchmarks/bench_dashboard.py [--backend sqlite|postgres|both]
-        [--reps 7] [--block 6] [--viewers 50] [--rounds 4]
+        [--reps 7] [--block 8] [--viewers 50] [--rounds 4]
         [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
 ``QUICK=1``: SQLite only (unless ``--backend`` says otherwise), 1 year of history instead of
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -69,24 +68,20 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
-async def block(session: aiohttp.ClientSession, url: str, size: int) -> float:
-    """``size`` pages in a row; returns their median time in seconds."""
-    return statistics.median([await fetch(session, url) for _ in range(size)])
-
-
 async def page_times(
     urls: dict[str, str], reps: int, size: int
 ) -> tuple[list[float], list[float]]:
-    """Per repetition, the median page time of each deal (long, short), fetched one at a time
-    in interleaved blocks."""
+    """Per repetition, the median page time of each deal (long, short), fetched one at a time,
+    the deals alternating page by page."""
     async with aiohttp.ClientSession() as session:
         for _ in range(bench_fee.WARM_UP):  # warm up pools, templates and the deal parser
             for url in urls.values():
                 await fetch(session, url)
-        return await spread.interleave(
+        return await spread.interleave_blocks(
             reps,
-            lambda i: block(session, urls["long-history"], size),
-            lambda i: block(session, urls["short-history"], size),
+            size,
+            lambda n: fetch(session, urls["long-history"]),
+            lambda n: fetch(session, urls["short-history"]),
         )
 
 
@@ -168,7 +163,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         default="sqlite" if spread.quick() else "both",
     )
     parser.add_argument("--reps", type=int, default=spread.reps())
-    parser.add_argument("--block", type=int, default=3 if quick else 6)
+    parser.add_argument("--block", type=int, default=3 if quick else 8)
     parser.add_argument("--viewers", type=int, default=10 if quick else 50)
     parser.add_argument("--rounds", type=int, default=1 if quick else 4)
     parser.add_argument("--pg", default=bench_fee.PG_DEFAULT)
@@ -181,9 +176,10 @@ async def main(argv: list[str] | None = None) -> int:
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     history = bench_fee.HISTORY
     print(
-        f"The dashboard page over HTTP (`kpibot web`'s server): {args.reps} interleaved "
-        f"repetitions, each the median of {args.block} fetches of each deal's page; median "
-        "(min–max) over the repetitions. The history is loaded by `bench_fee.py`'s loader.\n"
+        f"The dashboard page over HTTP (`kpibot web`'s server): {args.reps} repetitions, each "
+        f"the median of {args.block} fetches of each deal's page, the deals alternating page by "
+        "page; median (min–max) over the repetitions. The history is loaded by `bench_fee.py`'s "
+        "loader.\n"
     )
     aim = f"aim ≤ {bench_fee.LIMIT:g}"
     print(f"| database | entries ({history} / 1 month) | page {history} (ms) "

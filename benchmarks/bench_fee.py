@@ -5,9 +5,9 @@ current period only. This script loads two deals that differ only in history len
 ``/fee`` through the real core (router, handler, ledger, fee engine) for the same kind of
 period, and prints, on SQLite and on PostgreSQL, a Markdown table (``benchmarks/run.py``
 collects it): the time of each and their ratio (the aim: at most 1.5x, judged on the median).
-Each repetition times a block of commands on each deal (the block's median), the two deals'
-blocks interleaved and their order flipped every repetition (``benchmarks/spread.py``); the
-table shows the median and the min–max over the repetitions.
+Each repetition asks a block of commands of each deal, the two deals alternating command by
+command (``benchmarks/spread.interleave_blocks``), and takes each deal's median and their
+ratio; the table shows the median and the min–max over the repetitions.
 
 Usage::
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import statistics
 import sys
 import tempfile
 import time
@@ -202,15 +201,6 @@ async def database(backend: str, pg_server: str) -> AsyncIterator[str]:
             await admin.close()
 
 
-async def block(
-    core: Core, deal_id: str, rep: int, size: int, command: str, expect: tuple[str, ...]
-) -> float:
-    """``size`` commands in a row on one deal; returns their median time in seconds."""
-    return statistics.median(
-        [await command_once(core, deal_id, rep * size + k, command, expect) for k in range(size)]
-    )
-
-
 async def load_deals(core: Core, backend: str) -> dict[str, int]:
     """Apply both deals and bulk-load their history; returns the entry count of each."""
     loaded = {}
@@ -239,10 +229,11 @@ async def bench(
             for n in range(WARM_UP):  # warm up caches, pools and the deal parser
                 await command_once(core, "long-history", -n - 1, command, expect)
                 await command_once(core, "short-history", -n - 1, command, expect)
-            long, short = await spread.interleave(
+            long, short = await spread.interleave_blocks(
                 args.reps,
-                lambda i: block(core, "long-history", i, args.block, command, expect),
-                lambda i: block(core, "short-history", i, args.block, command, expect),
+                args.block,
+                lambda n: command_once(core, "long-history", n, command, expect),
+                lambda n: command_once(core, "short-history", n, command, expect),
             )
         finally:
             await core.aclose()
@@ -278,8 +269,9 @@ async def main(
     args = parser.parse_args(argv)
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     print(
-        f"`{command}` through the core: {args.reps} interleaved repetitions, each the median of "
-        f"{args.block} commands on each deal; median (min–max) over the repetitions{note}.\n"
+        f"`{command}` through the core: {args.reps} repetitions, each the median of "
+        f"{args.block} commands on each deal, the deals alternating command by command; median "
+        f"(min–max) over the repetitions{note}.\n"
     )
     print(
         f"| database | entries ({HISTORY} / 1 month) | {command} {HISTORY} (ms) "

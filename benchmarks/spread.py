@@ -69,9 +69,21 @@ def verdict(spread: Spread, aim: float, *, at_least: bool = True) -> str:
     return "ok" if good else "MISSED"
 
 
+def telling_digits(spread: Spread, aim: float, digits: int) -> int:
+    """``digits``, or more while the median would print as the aim it misses or barely meets
+    (``0.50 ... MISSED`` for 0.4966 against 0.5 reads as a contradiction)."""
+    def same(d: int) -> bool:
+        return f"{spread.median:.{d}f}" == f"{aim:.{d}f}"
+
+    while digits < 6 and spread.median != aim and same(digits):
+        digits += 1
+    return digits
+
+
 def ratio_cell(spread: Spread, aim: float, *, at_least: bool = True, digits: int = 2) -> str:
     """A table cell: ``0.52 (0.48–0.55, n=7) ok``."""
-    return f"{spread.text(digits)} {verdict(spread, aim, at_least=at_least)}"
+    shown = spread.text(telling_digits(spread, aim, digits))
+    return f"{shown} {verdict(spread, aim, at_least=at_least)}"
 
 
 def goal(
@@ -83,6 +95,7 @@ def goal(
         cell, judged = spread.text(digits), "—"
     else:
         judged = verdict(spread, aim, at_least=at_least)
+        digits = telling_digits(spread, aim, digits)
         cell = f"{spread.text(digits)} {judged}"
     record = {
         "figure": figure,
@@ -99,6 +112,35 @@ def goal(
         with open(path, "a", encoding="utf-8") as out:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     return cell
+
+
+async def interleave_blocks(
+    n: int,
+    size: int,
+    subject: Callable[[int], Awaitable[float]],
+    baseline: Callable[[int], Awaitable[float]],
+) -> tuple[list[float], list[float]]:
+    """``n`` repetitions, each of ``size`` runs of both sides interleaved run by run (see
+    :func:`interleave`; run ``k`` of repetition ``i`` is called with ``i * size + k``); returns
+    each side's median per repetition. For figures of a few milliseconds, where one run is too
+    noisy to make a ratio of: alternating run by run keeps both sides in the same moment of the
+    machine's load, and the median drops the runs another process interrupted."""
+    subjects: list[float] = []
+    baselines: list[float] = []
+    for i in range(n):
+        ours, theirs = await interleave(
+            size, _numbered(subject, i * size), _numbered(baseline, i * size)
+        )
+        subjects.append(statistics.median(ours))
+        baselines.append(statistics.median(theirs))
+    return subjects, baselines
+
+
+def _numbered(
+    run: Callable[[int], Awaitable[float]], first: int
+) -> Callable[[int], Awaitable[float]]:
+    """``run`` with its argument counted from ``first``."""
+    return lambda k: run(first + k)
 
 
 def rotation(i: int, k: int) -> list[int]:

@@ -73,6 +73,31 @@ async def test_interleave_alternates_which_side_runs_first() -> None:
     assert baselines == [20.0, 21.0, 22.0, 23.0, 24.0]
 
 
+async def test_interleave_blocks_alternates_run_by_run_and_takes_medians() -> None:
+    order: list[tuple[str, int]] = []
+
+    async def subject(n: int) -> float:
+        order.append(("s", n))
+        return [5.0, 1.0, 2.0, 9.0, 3.0, 4.0][n]  # medians 2.0 (runs 0-2), 4.0 (runs 3-5)
+
+    async def baseline(n: int) -> float:
+        order.append(("b", n))
+        return 1.0
+
+    subjects, baselines = await spread.interleave_blocks(2, 3, subject, baseline)
+    assert order == [
+        ("s", 0), ("b", 0), ("b", 1), ("s", 1), ("s", 2), ("b", 2),
+        ("s", 3), ("b", 3), ("b", 4), ("s", 4), ("s", 5), ("b", 5),
+    ]  # fmt: skip
+    assert (subjects, baselines) == ([2.0, 4.0], [1.0, 1.0])
+
+
+def test_cell_never_prints_a_missed_median_as_the_aim() -> None:
+    just_under = Spread.of([0.45, 0.4966, 0.52])
+    assert spread.ratio_cell(just_under, 0.5) == "0.497 (0.450–0.520, n=3) MISSED"
+    assert spread.ratio_cell(Spread.of([0.5, 0.5, 0.6]), 0.5) == "0.50 (0.50–0.60, n=3) ok"
+
+
 def test_alternate_sync_rotates_which_step_runs_first() -> None:
     order: list[int] = []
 
