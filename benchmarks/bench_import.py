@@ -23,8 +23,8 @@ the CSV (streaming, as the parser runs), at a tenth of the rows and at all of th
 that also keeps the records, as ``load_export`` does before storing (the whole file is checked
 before anything is stored).
 
-Run: ``python benchmarks/bench_import.py [--rows 100000] [--reps 7]``. ``QUICK=1``: 10,000
-rows (200 as XLSX), 5 repetitions, no memory figures.
+Run: ``python benchmarks/bench_import.py [--rows 100000] [--reps 7]``. ``QUICK=1``: 5,000
+rows (100 as XLSX), 5 repetitions, no memory figures.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def memory_rows(big_csv: Path, small_csv: Path) -> list[str]:
 def main() -> int:
     quick = spread.quick()
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=10_000 if quick else 100_000)
+    parser.add_argument("--rows", type=int, default=5_000 if quick else 100_000)
     parser.add_argument("--reps", type=int, default=spread.reps())
     parser.add_argument("--child")
     parser.add_argument("--keep", action="store_true")
