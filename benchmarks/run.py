@@ -6,8 +6,14 @@ the goal judged on the median, the absolute numbers beside it. This runner colle
 report that opens with a summary (every judged figure, then every script with its time and the
 load average before and after it), then each script's section.
 
+The summary's figures: a script names each judged figure with ``spread.goal`` (which appends
+it to the file named by ``BENCH_GOALS``, set here for each script); for a script that does
+not, every ``spread.ratio_cell`` in its Markdown tables is taken, named by the row's first cell
+and the column's header, whose ``aim ≤ x`` or ``aim ≥ x`` gives the aim.
+
 A script that fails or runs over its time budget is reported as such (an overrunning script is
-stopped, with every process it started), and the others still run.
+stopped, with every process it started), and the others still run; one whose output starts
+with "Skipped" (``bench_memory`` under ``QUICK=1``) is reported as skipped.
 
 Usage::
 
@@ -169,9 +175,10 @@ def judge(outcome: Outcome, code: int | None, errors: str) -> None:
     missed = any(goal["verdict"] == "MISSED" for goal in outcome.goals)
     if code is None:
         outcome.status = f"over budget: stopped after {outcome.budget:g} s"
+        printed = "what it had printed is above" if outcome.body else "it had printed nothing"
         outcome.body += (
-            f"\n\n**over its {outcome.budget:g} s budget**: stopped; what it had printed is "
-            "above." + (f"\n\n```\n{tail}\n```" if tail else "")
+            f"\n\n**over its {outcome.budget:g} s budget**: stopped; {printed}."
+            + (f"\n\n```\n{tail}\n```" if tail else "")
         )
     elif code == 1 and missed:
         outcome.status = "goal missed"
@@ -180,6 +187,8 @@ def judge(outcome: Outcome, code: int | None, errors: str) -> None:
         outcome.body += f"\n\n**failed** (exit {code}):\n\n```\n{tail}\n```"
     elif missed:
         outcome.status = "goal missed"
+    elif outcome.body.startswith("Skipped"):
+        outcome.status = "skipped"
 
 
 def goals_from_tables(body: str) -> list[dict[str, Any]]:
@@ -331,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args.out.write_text(report, encoding="utf-8")
     print(f"{len(scripts)} scripts in {total:.1f} s; wrote {args.out}")
-    return 0 if all(o.status == "ok" for o in outcomes) else 1
+    return 0 if all(o.status in ("ok", "skipped") for o in outcomes) else 1
 
 
 if __name__ == "__main__":
