@@ -72,6 +72,7 @@ def verdict(spread: Spread, aim: float, *, at_least: bool = True) -> str:
 def telling_digits(spread: Spread, aim: float, digits: int) -> int:
     """``digits``, or more while the median would print as the aim it misses or barely meets
     (``0.50 ... MISSED`` for 0.4966 against 0.5 reads as a contradiction)."""
+
     def same(d: int) -> bool:
         return f"{spread.median:.{d}f}" == f"{aim:.{d}f}"
 
