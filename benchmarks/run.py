@@ -53,10 +53,10 @@ FULL_BUDGETS = {"bench_import": 180, "bench_memory": 240}
 # set ends within a minute even when a script has to be stopped.
 QUICK_BUDGET = 6
 QUICK_BUDGETS = {
-    "bench_dashboard": 7,
-    "bench_fee": 5,
-    "bench_import": 5,
-    "bench_kpi": 5,
+    "bench_dashboard": 6,
+    "bench_fee": 6,
+    "bench_import": 4,
+    "bench_kpi": 6,
     "bench_ledger": 8,
     "bench_memory": 2,  # it only says it skipped: see its docstring
     "bench_recap": 9,
