@@ -54,5 +54,10 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# The same set with QUICK=1: smaller inputs, 5 repetitions, a few seconds' budget per script
+# (about a minute in all); the report goes to a temporary file, not benchmarks/REPORT.md.
+bench-quick: $(STAMP)
+	QUICK=1 $(BIN)/python benchmarks/run.py
+
 clean:
 	rm -rf $(VENV) $(LOCK_TOOL) build *.egg-info .pytest_cache .hypothesis
