@@ -26,6 +26,7 @@ from bot.core.context import Context
 from bot.core.i18n import Translate
 from bot.core.ports import LedgerReader, StatementStore
 from bot.core.render import capped_list, fmt_day, fmt_list, fmt_value, label, period_name
+from bot.core.rich import Rich, Section
 from bot.core.views.fee import (
     fee_line_text,
     fee_rich,
@@ -84,7 +85,7 @@ class StatementView:
     ``rows`` follow :data:`CSV_HEADER`, one per fee line plus a ``total`` row per view; the
     amount is the plain decimal (``1500.00``), without grouping."""
 
-    rich: dict[str, Any]
+    rich: Rich
     rows: list[Row]
     final: bool
     """True for an ended period (closed or not); False for the current one."""
@@ -402,8 +403,7 @@ def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> Statement
 def current_view(t: T, snap: Snapshot) -> StatementView:
     """The current period: to date and projected, clearly not final."""
     deal = snap.deal
-    rich = fee_rich(t, snap)
-    rich["title"] = t(
+    title = t(
         "statement.current_title",
         deal=deal.name,
         period=period_name(deal, snap.period, dates=True),
@@ -415,7 +415,7 @@ def current_view(t: T, snap: Snapshot) -> StatementView:
         period=period_name(deal, snap.period),
         end=snap.period.end.isoformat(),
     )
-    rich["sections"].insert(0, {"title": None, "lines": [notice]})
+    rich = fee_rich(t, snap).retitled(title).with_first(Section(None, (notice,)))
     rows = _rows(t, snap, snap.fee("to_date"), "to_date") + _rows(
         t, snap, snap.fee("projected"), "projected"
     )
@@ -440,23 +440,18 @@ async def build_statement(
     return open_view(t, snap, record)
 
 
-async def past_fee_rich(t: T, statements: StatementStore, snap: Snapshot) -> dict[str, Any]:
+async def past_fee_rich(t: T, statements: StatementStore, snap: Snapshot) -> Rich:
     """``/fee PERIOD`` for an ended period: the stored statement once closed, else the final
     view on today's figures with a line saying it is not closed yet."""
     record = await statements.get(snap.deal.id, snap.period.label)
     if record is not None and record.closed:
         return closed_view(t, snap, record).rich
-    rich = final_rich(t, snap, snap.fee("final"))
-    rich["sections"].append(
-        {
-            "title": t("statement.confirmations"),
-            "lines": [
-                *_confirmation_lines(t, snap.deal, record),
-                t("statement.how_to_close", period=period_name(snap.deal, snap.period)),
-            ],
-        }
+    lines = (
+        *_confirmation_lines(t, snap.deal, record),
+        t("statement.how_to_close", period=period_name(snap.deal, snap.period)),
     )
-    return rich
+    rich = final_rich(t, snap, snap.fee("final"))
+    return rich.with_last(Section(t("statement.confirmations"), lines))
 
 
 async def statement_report(

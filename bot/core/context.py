@@ -12,6 +12,7 @@ from typing import Any
 from bot.core import Clock, Command, MessageKind, Outgoing
 from bot.core.i18n import metric_label, t
 from bot.core.ports import LedgerPort, Services
+from bot.core.rich import Rich
 from kpi.model import ChatSide, Deal, Side
 from kpi.periods import business_day
 
@@ -42,7 +43,7 @@ class Context:
         return metric_label(name, self.locale, metric.labels if metric is not None else None)
 
     def reply(
-        self, text: str, *, kind: MessageKind = "reply", rich: dict[str, Any] | None = None
+        self, text: str, *, kind: MessageKind = "reply", rich: Rich | None = None
     ) -> Outgoing:
         return Outgoing(to=self.cmd.chat, text=text, kind=kind, rich=rich)
 

@@ -19,6 +19,7 @@ from bot.core.render import (
     score_missing,
     score_shares,
 )
+from bot.core.rich import Rich
 from bot.core.views.kpi import any_reported, counted_note, period_notes, rich_message
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
 from kpi.model import Deal
@@ -293,7 +294,7 @@ def _guarantee_only(t: Translate, snap: Snapshot, projected: FeeStatement) -> li
     ]
 
 
-def fee_rich(t: Translate, snap: Snapshot) -> dict[str, Any]:
+def fee_rich(t: Translate, snap: Snapshot) -> Rich:
     """``/fee`` for the current period: to date, projected, and what each target does."""
     deal = snap.deal
     to_date = snap.fee("to_date")
@@ -333,7 +334,7 @@ def fee_rich(t: Translate, snap: Snapshot) -> dict[str, Any]:
 
 def final_rich(
     t: Translate, snap: Snapshot, statement: FeeStatement, *, what_if: str = ""
-) -> dict[str, Any]:
+) -> Rich:
     """A closed period's statement, or a what-if: every line and the total."""
     deal = snap.deal
     key = "fee.what_if_title" if what_if else "fee.final_title"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
 
 from bot.core.i18n import Translate, label_sep
 from bot.core.render import (
@@ -22,6 +21,7 @@ from bot.core.render import (
     score_missing,
     score_shares,
 )
+from bot.core.rich import Rich
 from bot.core.views.platform import truth_text
 from kpi.fees import weighted_score
 from kpi.model import SIDES, Deal, other_side
@@ -33,25 +33,14 @@ from kpi.snapshot import Snapshot
 
 def rich_message(
     title: str, sections: list[tuple[str | None, list[str]]], footer: str = ""
-) -> dict[str, Any]:
+) -> Rich:
     """The platform-neutral structured form adapters may render (Slack Block Kit)."""
-    return {
-        "title": title,
-        "sections": [{"title": head, "lines": lines} for head, lines in sections if lines],
-        "footer": footer,
-    }
+    return Rich.of(title, sections, footer)
 
 
-def flatten(rich: dict[str, Any]) -> str:
+def flatten(rich: Rich) -> str:
     """The plain-text form of a rich message; the canonical text of every reply."""
-    parts = [rich["title"]]
-    for section in rich["sections"]:
-        if section["title"]:
-            parts.append(section["title"])
-        parts.extend(section["lines"])
-    if rich.get("footer"):
-        parts.append(rich["footer"])
-    return "\n".join(parts)
+    return rich.text()
 
 
 def status_line(
@@ -283,7 +272,7 @@ def score_lines(ctx_t: Translate, snap: Snapshot) -> list[str]:
     ]
 
 
-def kpi_rich(ctx_t: Translate, snap: Snapshot) -> dict[str, Any]:
+def kpi_rich(ctx_t: Translate, snap: Snapshot) -> Rich:
     deal = snap.deal
     targets = [status_line(ctx_t, deal, s, snap) for s in snap.statuses]
     targets.extend(score_lines(ctx_t, snap))
