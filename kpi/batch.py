@@ -1,0 +1,289 @@
+"""Group commit: writes that arrive together share one transaction, each in its own savepoint.
+
+A write is an ``async (connection) -> result`` function, as :func:`kpi.db.transaction` takes.
+:class:`GroupCommit` runs the writes that queue up while another batch is committing in one
+transaction (the classic leader/follower group commit): nothing waits on purpose, so a lone
+write on an idle bot commits at once, and under load one ``COMMIT`` (one WAL flush, one fsync
+on PostgreSQL, one turn of SQLite's write lock) carries many writes.
+
+Each write runs inside its own ``SAVEPOINT``. A write that fails is rolled back to its
+savepoint alone, and its caller gets its own error, mapped as ``kpi.db.transaction`` maps it;
+the others go on. A write that lost a race (``retry_on``) is retried in a new savepoint of the
+same transaction. Every caller is answered only after the shared ``COMMIT`` succeeded. When
+the transaction itself fails (the connection drops, the commit is refused, a deadlock between
+two batches), the whole batch is rolled back and retried under ``kpi.db.transaction``'s
+policy; if it still fails, every caller of the batch gets that failure and nothing of the
+batch is stored. A write may therefore run more than once, like any retried transaction: it
+must read what it needs each time (``kpi.ledger`` looks for its stored copy on a retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, cast
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kpi.db import RETRY_SQLSTATES, describe_error, transaction
+from kpi.errors import StorageError
+
+__all__ = ["MAX_BATCH", "WINDOW", "BatchStats", "GroupCommit"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+WINDOW = 0.002
+"""Seconds a batch's transaction stays open to take in writes that arrive while it runs."""
+
+MAX_BATCH = 32
+"""Writes in one transaction at most: a bound on how long the batch holds its locks."""
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What a :class:`GroupCommit` has committed so far."""
+
+    batches: int = 0
+    """Transactions committed."""
+    writes: int = 0
+    """Writes answered from a committed transaction (stored, or refused in their savepoint)."""
+    largest: int = 0
+    """The most writes one committed transaction carried."""
+
+
+@dataclass(eq=False)
+class _Write(Generic[T]):
+    """One queued write and the future its caller waits on."""
+
+    work: Callable[[AsyncConnection], Awaitable[T]]
+    future: asyncio.Future[T]
+    outcome: tuple[bool, Any] = field(default=(False, None))
+    """``(True, result)`` or ``(False, exception)``, from the current attempt of its batch."""
+
+
+class GroupCommit:
+    """Runs writes on one engine in shared transactions; see the module docstring.
+
+    Args:
+        engine: The engine to write to.
+        window: Seconds a batch stays open, once started, to take in writes that arrive while
+            it runs; past it the batch commits, and later writes form the next batch. A write
+            that finds no batch running never waits.
+        max_batch: Writes in one transaction at most.
+        attempts: Tries of a write that loses a race (``retry_on``), within its batch; and
+            tries of the whole batch when its transaction fails in a retryable way.
+        retry_on: The exceptions that mean a write lost a race and should run again.
+        label: Names the store in errors and logs.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        window: float = WINDOW,
+        max_batch: int = MAX_BATCH,
+        attempts: int = 6,
+        retry_on: tuple[type[BaseException], ...] = (sa_exc.IntegrityError,),
+        label: str = "database",
+    ) -> None:
+        if window < 0 or max_batch < 1 or attempts < 1:
+            raise ValueError("window must be >= 0, max_batch and attempts >= 1")
+        self._engine = engine
+        self._window = window
+        self._max_batch = max_batch
+        self._attempts = attempts
+        self._retry_on = retry_on
+        self._label = label
+        self._queue: deque[_Write[Any]] = deque()
+        self._leader: asyncio.Task[None] | None = None
+        self._stats = BatchStats()
+
+    @property
+    def stats(self) -> BatchStats:
+        """Counts of what was committed so far."""
+        return self._stats
+
+    async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` in the next shared transaction, in its own savepoint.
+
+        Returns:
+            What ``work`` returned, once the transaction that holds it has committed.
+
+        Raises:
+            ValueError: The database refused a value of this write.
+            StorageError: This write failed in the database, or the shared transaction failed
+                (then every write of the batch fails with it and none is stored).
+            Exception: Whatever else ``work`` raised; nothing of this write was stored.
+        """
+        loop = asyncio.get_running_loop()
+        if self._leader is not None and self._leader.get_loop() is not loop:
+            # Batches belong to one event loop; a write from another commits on its own.
+            return await transaction(
+                self._engine,
+                work,
+                write=True,
+                attempts=self._attempts,
+                retry_on=self._retry_on,
+                label=self._label,
+            )
+        write: _Write[T] = _Write(work, loop.create_future())
+        self._queue.append(write)
+        if self._leader is None:
+            self._leader = loop.create_task(self._lead())
+        return await write.future
+
+    # --------------------------------------------------------------------------- batches
+
+    async def _lead(self) -> None:
+        """Commit batches while writes are queued; the writes that queue up during one
+        commit form the next batch."""
+        try:
+            while self._queue:
+                batch = self._take(self._max_batch)
+                if batch:
+                    await self._commit(batch)
+        finally:
+            self._leader = None
+            while self._queue:  # only when cancelled: nobody is left to run them
+                self._queue.popleft().future.cancel()
+
+    def _take(self, room: int) -> list[_Write[Any]]:
+        """Up to ``room`` queued writes whose callers still wait."""
+        taken: list[_Write[Any]] = []
+        while self._queue and len(taken) < room:
+            write = self._queue.popleft()
+            if not write.future.done():  # a caller that gave up before its turn
+                taken.append(write)
+        return taken
+
+    async def _commit(self, batch: list[_Write[Any]]) -> None:
+        """Run a batch in one transaction and answer its callers after the commit."""
+        loop = asyncio.get_running_loop()
+        closes = loop.time() + self._window
+        first = True
+
+        async def work(conn: AsyncConnection) -> None:
+            nonlocal first
+            growing, first = first, False  # a retried batch runs the same writes again
+            index = 0
+            while index < len(batch):
+                batch[index].outcome = await self._attempt(conn, batch[index])
+                index += 1
+                if growing and index == len(batch) and loop.time() < closes:
+                    batch.extend(self._take(self._max_batch - len(batch)))
+
+        try:
+            await transaction(
+                self._engine,
+                work,
+                write=True,
+                attempts=self._attempts,
+                retry_on=(),
+                label=self._label,
+            )
+        except BaseException as exc:
+            for write in batch:
+                _settle(write.future, (False, _for_caller(exc)))
+            if not isinstance(exc, Exception):
+                raise
+            log.warning("%s: a batch of %d writes failed: %s", self._label, len(batch), exc)
+            return
+        self._counted(len(batch))
+        for write in batch:
+            _settle(write.future, write.outcome)
+
+    async def _attempt(self, conn: AsyncConnection, write: _Write[Any]) -> tuple[bool, Any]:
+        """One write in its own savepoint, retried there while it loses races.
+
+        Raises:
+            sqlalchemy.exc.DBAPIError, OSError: The transaction itself failed (see
+                :func:`_ends_the_batch`): the batch is rolled back and retried as a whole.
+        """
+        if write.future.done():  # its caller gave up: store nothing for nobody
+            return False, None
+        last: BaseException | None = None
+        for _ in range(self._attempts):
+            try:
+                async with conn.begin_nested():
+                    return True, await write.work(conn)
+            except self._retry_on as exc:
+                last = exc
+            except Exception as exc:
+                if _ends_the_batch(exc):
+                    raise
+                return False, _refusal(exc, self._label)
+            log.debug("%s write lost a race: %s", self._label, last)
+        failure = StorageError(
+            f"{self._label}: transaction failed {self._attempts} times: {describe_error(last)}"
+        )
+        failure.__cause__ = last
+        return False, failure
+
+    def _counted(self, size: int) -> None:
+        done = self._stats
+        self._stats = BatchStats(done.batches + 1, done.writes + size, max(done.largest, size))
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    """Answer a caller (one that gave up meanwhile is left alone)."""
+    if future.done():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    elif isinstance(value, asyncio.CancelledError):
+        future.cancel()
+    elif isinstance(value, BaseException):
+        future.set_exception(value)
+    else:  # skipped: its caller had given up, so its future is done and never gets here
+        future.cancel()
+
+
+def _ends_the_batch(exc: Exception) -> bool:
+    """Whether a write's failure is the transaction's: the connection is gone or unreachable,
+    or PostgreSQL chose this transaction to break a deadlock or a serialization conflict.
+
+    Retrying only the write would keep the locks the batch's earlier writes hold, which the
+    other side of a deadlock waits for; rolling back the whole batch releases them."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in (
+            RETRY_SQLSTATES
+        )
+    return isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError)
+
+
+def _refusal(exc: Exception, label: str) -> Exception:
+    """What the caller of a failed write gets: the error ``kpi.db.transaction`` would raise."""
+    mapped: Exception = exc
+    if isinstance(exc, sa_exc.DBAPIError):
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        data = isinstance(exc, sa_exc.DataError) or str(sqlstate or "").startswith("22")
+        mapped = (
+            ValueError(f"value rejected by the database: {exc.orig}")
+            if data
+            else StorageError(f"{label}: database error: {describe_error(exc)}")
+        )
+    elif isinstance(exc, sa_exc.StatementError) and isinstance(exc.orig, ValueError | TypeError):
+        mapped = ValueError(str(exc.orig))  # a bind-time check (kpi.storage types)
+    if mapped is not exc:
+        mapped.__cause__ = exc
+    return mapped
+
+
+def _for_caller(exc: BaseException) -> BaseException:
+    """The batch's failure as one caller gets it: a storage failure is raised anew for each
+    caller (one exception object raised in many tasks would pile up their tracebacks)."""
+    if type(exc) is StorageError:
+        fresh = StorageError(*exc.args)
+        fresh.__cause__ = exc
+        return fresh
+    return cast(BaseException, exc)
