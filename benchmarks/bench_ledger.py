@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import Core, build_core
 from bot.core import Command, VirtualClock
 from bot.settings import Settings
+from kpi.batch import BatchStats
 from kpi.db import make_engine, upgrade
 from kpi.dealfile import load_deal
 from kpi.ledger import Ledger
@@ -217,12 +218,19 @@ class Result:
     core: list[float]
     write: list[float]
     raw: list[float]
+    per_commit: tuple[float, float]
+    """Reports per shared commit in the timed runs: through the core, and the write alone."""
+
+
+def per_commit(before: BatchStats, after: BatchStats) -> float:
+    return (after.writes - before.writes) / max(1, after.batches - before.batches)
 
 
 async def measure(backend: str, n: int, repetitions: int) -> Result:
     """Core (then the write alone) and raw, interleaved ``repetitions`` times."""
     writes: list[float] = []
     async with databases(backend) as urls, rig(urls) as bench:
+        start = bench.core.ledger.report_batches, bench.ledger.report_batches
 
         async def subject(rep: int) -> float:
             rate = await bench_core(bench.core, rep, n)
@@ -233,7 +241,12 @@ async def measure(backend: str, n: int, repetitions: int) -> Result:
             return await bench_raw(bench.raw, rep, n)
 
         cores, raws = await interleave(repetitions, subject, baseline)
-    return Result("SQLite" if backend == "sqlite" else "PostgreSQL", cores, writes, raws)
+        batching = (
+            per_commit(start[0], bench.core.ledger.report_batches),
+            per_commit(start[1], bench.ledger.report_batches),
+        )
+    name = "SQLite" if backend == "sqlite" else "PostgreSQL"
+    return Result(name, cores, writes, raws, batching)
 
 
 def median(values: list[float]) -> float:
@@ -275,7 +288,10 @@ def main() -> None:
         f"\n{REPORTERS} concurrent reporters, {args.n} reports a repetition, medians of the rates "
         f"and median (min–max, n) of the per-repetition ratios. The baseline is {REPORTERS} "
         "concurrent writers each doing one INSERT + COMMIT per row on the same kind of database. "
-        f"Load average (1 / 5 / 15 min): {before} before, {load()} after."
+        f"Load average (1 / 5 / 15 min): {before} before, {load()} after. Reports per shared "
+        "commit (through the core; the write alone): "
+        + "; ".join(f"{r.database} {r.per_commit[0]:.1f}, {r.per_commit[1]:.1f}" for r in results)
+        + "."
     )
 
 

@@ -1,20 +1,23 @@
 """Group commit: writes that arrive together share one transaction, each in its own savepoint.
 
 A write is an ``async (connection) -> result`` function, as :func:`kpi.db.transaction` takes.
-:class:`GroupCommit` runs the writes that queue up while another batch is committing in one
+:class:`GroupCommit` runs the writes that queue up while every lane is busy committing in one
 transaction (the classic leader/follower group commit): nothing waits on purpose, so a lone
-write on an idle bot commits at once, and under load one ``COMMIT`` (one WAL flush, one fsync
-on PostgreSQL, one turn of SQLite's write lock) carries many writes.
+write on an idle bot commits at once, as its own transaction, and under load one ``COMMIT``
+(one WAL flush, one fsync on PostgreSQL, one turn of SQLite's write lock) carries many writes.
+A lane is one batch in flight on its own connection: SQLite has one (one writer at a time),
+PostgreSQL a few (:data:`SERVER_LANES`), so that it keeps working on several connections.
 
-Each write runs inside its own ``SAVEPOINT``. A write that fails is rolled back to its
-savepoint alone, and its caller gets its own error, mapped as ``kpi.db.transaction`` maps it;
-the others go on. A write that lost a race (``retry_on``) is retried in a new savepoint of the
-same transaction. Every caller is answered only after the shared ``COMMIT`` succeeded. When
-the transaction itself fails (the connection drops, the commit is refused, a deadlock between
-two batches), the whole batch is rolled back and retried under ``kpi.db.transaction``'s
-policy; if it still fails, every caller of the batch gets that failure and nothing of the
-batch is stored. A write may therefore run more than once, like any retried transaction: it
-must read what it needs each time (``kpi.ledger`` looks for its stored copy on a retry).
+In a shared transaction, each write runs inside its own ``SAVEPOINT``. A write that fails is
+rolled back to its savepoint alone, and its caller gets its own error, mapped as
+``kpi.db.transaction`` maps it; the others go on. A write that lost a race (``retry_on``) is
+retried in a new savepoint of the same transaction. Every caller is answered only after the
+shared ``COMMIT`` succeeded. When the transaction itself fails (the connection drops, the
+commit is refused, a deadlock between two batches), the whole batch is rolled back and retried
+under ``kpi.db.transaction``'s policy; if it still fails, every caller of the batch gets that
+failure and nothing of the batch is stored. A write may therefore run more than once, like any
+retried transaction: it must read what it needs each time (``kpi.ledger`` looks for its stored
+copy on a retry).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kpi.db import RETRY_SQLSTATES, describe_error, transaction
 from kpi.errors import StorageError
 
-__all__ = ["MAX_BATCH", "WINDOW", "BatchStats", "GroupCommit"]
+__all__ = ["MAX_BATCH", "SERVER_LANES", "WINDOW", "BatchStats", "GroupCommit"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,13 @@ WINDOW = 0.002
 
 MAX_BATCH = 32
 """Writes in one transaction at most: a bound on how long the batch holds its locks."""
+
+SERVER_LANES = 8
+"""Batches in flight at once on a database server (PostgreSQL). A batch's writes run one after
+another on its connection, so with one lane every write would wait for the round trips of all
+those before it; several lanes keep the server busy on several connections (8: about half of
+the pool ``kpi.db.make_engine`` allows, the rest is the readers'), and the writes that come
+while all are busy still share commits. SQLite takes one writer at a time: one lane."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,10 @@ class GroupCommit:
             it runs; past it the batch commits, and later writes form the next batch. A write
             that finds no batch running never waits.
         max_batch: Writes in one transaction at most.
+        lanes: Batches in flight at once, each on its own connection (default: 1 on SQLite,
+            :data:`SERVER_LANES` on PostgreSQL). A write that finds a lane free starts a batch
+            at once; when every lane is busy, writes queue and the next free lane takes them
+            all (up to ``max_batch``) as one batch.
         attempts: Tries of a write that loses a race (``retry_on``), within its batch; and
             tries of the whole batch when its transaction fails in a retryable way.
         retry_on: The exceptions that mean a write lost a race and should run again.
@@ -88,20 +102,25 @@ class GroupCommit:
         *,
         window: float = WINDOW,
         max_batch: int = MAX_BATCH,
+        lanes: int | None = None,
         attempts: int = 6,
         retry_on: tuple[type[BaseException], ...] = (sa_exc.IntegrityError,),
         label: str = "database",
     ) -> None:
-        if window < 0 or max_batch < 1 or attempts < 1:
-            raise ValueError("window must be >= 0, max_batch and attempts >= 1")
+        if lanes is None:
+            lanes = 1 if engine.dialect.name == "sqlite" else SERVER_LANES
+        if window < 0 or min(max_batch, lanes, attempts) < 1:
+            raise ValueError("window must be >= 0; max_batch, lanes and attempts >= 1")
         self._engine = engine
         self._window = window
         self._max_batch = max_batch
+        self._lanes = lanes
         self._attempts = attempts
         self._retry_on = retry_on
         self._label = label
         self._queue: deque[_Write[Any]] = deque()
-        self._leader: asyncio.Task[None] | None = None
+        self._leaders: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stats = BatchStats()
 
     @property
@@ -111,6 +130,10 @@ class GroupCommit:
 
     async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` in the next shared transaction, in its own savepoint.
+
+        A caller that gives up (is cancelled) before its write's turn stores nothing; one that
+        gives up while its write runs does not undo it: the write commits with its batch, like
+        a command whose answer was lost (a redelivery then finds it stored).
 
         Returns:
             What ``work`` returned, once the transaction that holds it has committed.
@@ -122,7 +145,7 @@ class GroupCommit:
             Exception: Whatever else ``work`` raised; nothing of this write was stored.
         """
         loop = asyncio.get_running_loop()
-        if self._leader is not None and self._leader.get_loop() is not loop:
+        if self._leaders and self._loop is not loop:
             # Batches belong to one event loop; a write from another commits on its own.
             return await transaction(
                 self._engine,
@@ -132,25 +155,26 @@ class GroupCommit:
                 retry_on=self._retry_on,
                 label=self._label,
             )
+        self._loop = loop
         write: _Write[T] = _Write(work, loop.create_future())
         self._queue.append(write)
-        if self._leader is None:
-            self._leader = loop.create_task(self._lead())
+        if len(self._leaders) < self._lanes:
+            self._leaders.add(loop.create_task(self._lead()))
         return await write.future
 
     # --------------------------------------------------------------------------- batches
 
     async def _lead(self) -> None:
-        """Commit batches while writes are queued; the writes that queue up during one
-        commit form the next batch."""
+        """One lane: commit batches while writes are queued; the writes that queue up while
+        every lane is busy form the next batch."""
         try:
             while self._queue:
                 batch = self._take(self._max_batch)
                 if batch:
                     await self._commit(batch)
         finally:
-            self._leader = None
-            while self._queue:  # only when cancelled: nobody is left to run them
+            self._leaders.discard(cast("asyncio.Task[None]", asyncio.current_task()))
+            while self._queue and not self._leaders:  # cancelled: no lane is left to run them
                 self._queue.popleft().future.cancel()
 
     def _take(self, room: int) -> list[_Write[Any]]:
@@ -163,7 +187,36 @@ class GroupCommit:
         return taken
 
     async def _commit(self, batch: list[_Write[Any]]) -> None:
-        """Run a batch in one transaction and answer its callers after the commit."""
+        """Run a batch and answer its callers once it committed: a write alone as its own
+        transaction (that is its savepoint), several in one transaction, a savepoint each."""
+        if len(batch) == 1:
+            await self._commit_alone(batch[0])
+        else:
+            await self._commit_shared(batch)
+
+    async def _commit_alone(self, write: _Write[Any]) -> None:
+        """A write that found nothing else queued: its own transaction, as
+        :func:`kpi.db.transaction` runs it (races retried in a new transaction)."""
+        try:
+            result = await transaction(
+                self._engine,
+                write.work,
+                write=True,
+                attempts=self._attempts,
+                retry_on=self._retry_on,
+                label=self._label,
+            )
+        except BaseException as exc:
+            _settle(write.future, (False, exc))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self._counted(0 if write.future.done() else 1)
+        _settle(write.future, (True, result))
+
+    async def _commit_shared(self, batch: list[_Write[Any]]) -> None:
+        """Writes in one transaction, each in its own savepoint; the batch takes in writes
+        that arrive while it runs, until ``window`` has passed since it started."""
         loop = asyncio.get_running_loop()
         closes = loop.time() + self._window
         first = True
@@ -194,7 +247,7 @@ class GroupCommit:
                 raise
             log.warning("%s: a batch of %d writes failed: %s", self._label, len(batch), exc)
             return
-        self._counted(len(batch))
+        self._counted(sum(not write.future.done() for write in batch))
         for write in batch:
             _settle(write.future, write.outcome)
 

@@ -29,7 +29,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kpi.batch import MAX_BATCH, WINDOW, GroupCommit
+from kpi.batch import MAX_BATCH, WINDOW, BatchStats, GroupCommit
 from kpi.db import transaction
 from kpi.model import SIDES, ChatSide, Deal, Entry, Side, Verdict, other_side
 from kpi.storage import (
@@ -163,6 +163,7 @@ class Ledger:
         *,
         batch_window: float = WINDOW,
         max_batch: int = MAX_BATCH,
+        batch_lanes: int | None = None,
     ) -> None:
         """Create the repository.
 
@@ -173,6 +174,8 @@ class Ledger:
             batch_window: Seconds a group commit of reports stays open to take in reports that
                 arrive while it runs (a report that finds none running never waits).
             max_batch: Reports in one shared transaction at most (1: each report alone).
+            batch_lanes: Shared transactions in flight at once (default: 1 on SQLite, a few on
+                PostgreSQL; see :class:`kpi.batch.GroupCommit`).
         """
         self._engine = engine
         self._parse_deal = parse_deal
@@ -180,6 +183,7 @@ class Ledger:
             engine,
             window=batch_window,
             max_batch=max_batch,
+            lanes=batch_lanes,
             attempts=ATTEMPTS,
             retry_on=(sa_exc.IntegrityError, _LostRace),
             label="ledger",
@@ -191,6 +195,11 @@ class Ledger:
     def engine(self) -> AsyncEngine:
         """The engine this ledger writes to."""
         return self._engine
+
+    @property
+    def report_batches(self) -> BatchStats:
+        """What the group commit of reports has committed so far (transactions, reports)."""
+        return self._reports.stats
 
     # ----------------------------------------------------------------------------- deals
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Command
 from bot.settings import Settings
+from kpi.batch import BatchStats
 from kpi.errors import StorageError
 from kpi.ledger import Ledger, ReportResult
 from kpi.model import Deal, Side
@@ -171,6 +172,21 @@ async def test_a_batch_never_holds_more_than_max_batch_reports(
     assert all(isinstance(r, ReportResult) for r in results)
     assert seen.commits == 3
     assert len(await ledger.history(deal.id, limit=100)) == 9
+
+
+async def test_writes_beyond_the_free_lanes_queue_and_share_a_batch(
+    engine: AsyncEngine, parse_deal: Callable[[str], Deal], deal: Deal, deal_text: str
+) -> None:
+    # Two lanes: the first two reports start one each; the rest wait for a lane, and the
+    # first lane to run takes what waits, up to max_batch; the second lane takes the rest.
+    ledger = Ledger(engine, parse_deal, batch_lanes=2, max_batch=5)
+    await ledger.apply_deal(deal, deal_text, effective=deal.starts, applied_at=APPLIED_AT)
+    with watched(engine) as seen:
+        results = await together(*(day_report(ledger, deal.id, n) for n in range(10)))
+
+    assert all(isinstance(r, ReportResult) and not r.duplicate for r in results), results
+    assert seen.commits == 2
+    assert ledger.report_batches == BatchStats(batches=2, writes=10, largest=5)
 
 
 async def test_a_lone_report_commits_at_once_whatever_the_window(
