@@ -11,8 +11,8 @@ IMMEDIATE``, PostgreSQL through asyncpg). Also shown, not judged: the ledger's w
 from the reads around it. Measured as interleaved repetitions (``benchmarks/spread.py``); the
 aim (core ÷ raw ≥ 1.0) is judged on the median ratio.
 
-Run: ``python benchmarks/bench_ledger.py [--n 320] [--reps 7] [--backend sqlite|postgres|both]``
-(``QUICK=1``: n 120, 5 repetitions).
+Run: ``python benchmarks/bench_ledger.py [--n 240] [--reps 7] [--backend sqlite|postgres|both]``
+(``QUICK=1``: n 96, 5 repetitions).
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ def load() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=120 if quick() else 320)
+    parser.add_argument("--n", type=int, default=96 if quick() else 240)
     parser.add_argument("--reps", type=int, default=reps())
     parser.add_argument("--backend", default="both", choices=["sqlite", "postgres", "both"])
     args = parser.parse_args()

@@ -1,23 +1,32 @@
 """Group commit: writes that arrive together share one transaction, each in its own savepoint.
 
-A write is an ``async (connection) -> result`` function, as :func:`kpi.db.transaction` takes.
-:class:`GroupCommit` runs the writes that queue up while every lane is busy committing in one
-transaction (the classic leader/follower group commit): nothing waits on purpose, so a lone
-write on an idle bot commits at once, as its own transaction, and under load one ``COMMIT``
-(one WAL flush, one fsync on PostgreSQL, one turn of SQLite's write lock) carries many writes.
-A lane is one batch in flight on its own connection: SQLite has one (one writer at a time),
-PostgreSQL a few (:data:`SERVER_LANES`), so that it keeps working on several connections.
+A write is an ``async (connection) -> result`` function, as :func:`kpi.db.transaction` takes,
+and a key naming what it locks. :class:`GroupCommit` runs the writes that queue up while
+their lane is busy committing in one transaction (the classic leader/follower group commit):
+nothing waits on purpose, so a lone write on an idle bot commits at once, as its own
+transaction, and under load one ``COMMIT`` (one WAL flush, one fsync on PostgreSQL, one turn
+of SQLite's write lock) carries many writes.
+
+A lane is one batch in flight at a time, on its own connection. SQLite has one lane (it takes
+one writer at a time); PostgreSQL several (:data:`SERVER_LANES`), so that it keeps working on
+several connections. A write's lane follows from its key, so writes that lock the same rows
+always meet in the same lane, one batch after another: two lanes never wait for each other's
+locks, and cannot deadlock.
 
 In a shared transaction, each write runs inside its own ``SAVEPOINT``. A write that fails is
 rolled back to its savepoint alone, and its caller gets its own error, mapped as
 ``kpi.db.transaction`` maps it; the others go on. A write that lost a race (``retry_on``) is
 retried in a new savepoint of the same transaction. Every caller is answered only after the
-shared ``COMMIT`` succeeded. When the transaction itself fails (the connection drops, the
-commit is refused, a deadlock between two batches), the whole batch is rolled back and retried
-under ``kpi.db.transaction``'s policy; if it still fails, every caller of the batch gets that
-failure and nothing of the batch is stored. A write may therefore run more than once, like any
-retried transaction: it must read what it needs each time (``kpi.ledger`` looks for its stored
-copy on a retry).
+shared ``COMMIT`` succeeded. When the shared transaction fails:
+
+* for good (the commit is refused, the database is unreachable): every caller of the batch
+  gets that failure, and nothing of the batch is stored;
+* in a way worth retrying (the connection dropped, even during the ``COMMIT``; PostgreSQL
+  chose the batch to break a deadlock with another process): each write of the batch runs
+  again alone, as its own transaction under ``kpi.db.transaction``'s policy, so one write's
+  trouble cannot keep failing the others. A write may therefore run more than once, like any
+  retried transaction: it must read what it needs each time (``kpi.ledger`` looks for its
+  stored copy on a retry, which also settles a commit whose outcome was unknown).
 """
 
 from __future__ import annotations
@@ -25,9 +34,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -48,11 +57,10 @@ MAX_BATCH = 32
 """Writes in one transaction at most: a bound on how long the batch holds its locks."""
 
 SERVER_LANES = 8
-"""Batches in flight at once on a database server (PostgreSQL). A batch's writes run one after
-another on its connection, so with one lane every write would wait for the round trips of all
-those before it; several lanes keep the server busy on several connections (8: about half of
-the pool ``kpi.db.make_engine`` allows, the rest is the readers'), and the writes that come
-while all are busy still share commits. SQLite takes one writer at a time: one lane."""
+"""Lanes on a database server (PostgreSQL). A batch's writes run one after another on its
+connection; with one lane every write would wait for the round trips of all those before it.
+Eight keep the server busy on several connections while leaving most of the pool that
+``kpi.db.make_engine`` allows (15 connections) to readers."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class BatchStats:
     """What a :class:`GroupCommit` has committed so far."""
 
     batches: int = 0
-    """Transactions committed."""
+    """Transactions committed (a write alone counts as one)."""
     writes: int = 0
     """Writes answered from a committed transaction (stored, or refused in their savepoint)."""
     largest: int = 0
@@ -77,21 +85,25 @@ class _Write(Generic[T]):
     """``(True, result)`` or ``(False, exception)``, from the current attempt of its batch."""
 
 
+@dataclass(eq=False)
+class _Lane:
+    """Writes waiting for their turn, and the task committing them (``None``: idle)."""
+
+    queue: deque[_Write[Any]] = field(default_factory=deque)
+    leader: asyncio.Task[None] | None = None
+
+
 class GroupCommit:
     """Runs writes on one engine in shared transactions; see the module docstring.
 
     Args:
         engine: The engine to write to.
         window: Seconds a batch stays open, once started, to take in writes that arrive while
-            it runs; past it the batch commits, and later writes form the next batch. A write
-            that finds no batch running never waits.
+            it runs; past it the batch commits, and later writes form the next batch.
         max_batch: Writes in one transaction at most.
         lanes: Batches in flight at once, each on its own connection (default: 1 on SQLite,
-            :data:`SERVER_LANES` on PostgreSQL). A write that finds a lane free starts a batch
-            at once; when every lane is busy, writes queue and the next free lane takes them
-            all (up to ``max_batch``) as one batch.
-        attempts: Tries of a write that loses a race (``retry_on``), within its batch; and
-            tries of the whole batch when its transaction fails in a retryable way.
+            :data:`SERVER_LANES` on PostgreSQL).
+        attempts: Tries of a write that loses a race (``retry_on``), in its batch or alone.
         retry_on: The exceptions that mean a write lost a race and should run again.
         label: Names the store in errors and logs.
     """
@@ -114,12 +126,10 @@ class GroupCommit:
         self._engine = engine
         self._window = window
         self._max_batch = max_batch
-        self._lanes = lanes
         self._attempts = attempts
         self._retry_on = retry_on
         self._label = label
-        self._queue: deque[_Write[Any]] = deque()
-        self._leaders: set[asyncio.Task[None]] = set()
+        self._lanes = [_Lane() for _ in range(lanes)]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stats = BatchStats()
 
@@ -128,12 +138,17 @@ class GroupCommit:
         """Counts of what was committed so far."""
         return self._stats
 
-    async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run ``work`` in the next shared transaction, in its own savepoint.
+    async def run(self, work: Callable[[AsyncConnection], Awaitable[T]], key: Hashable) -> T:
+        """Run ``work`` in the next transaction of its lane: alone when nothing else waits,
+        else shared, in its own savepoint.
 
         A caller that gives up (is cancelled) before its write's turn stores nothing; one that
         gives up while its write runs does not undo it: the write commits with its batch, like
         a command whose answer was lost (a redelivery then finds it stored).
+
+        Args:
+            work: The write.
+            key: What the write locks (writes with equal keys share a lane).
 
         Returns:
             What ``work`` returned, once the transaction that holds it has committed.
@@ -141,122 +156,107 @@ class GroupCommit:
         Raises:
             ValueError: The database refused a value of this write.
             StorageError: This write failed in the database, or the shared transaction failed
-                (then every write of the batch fails with it and none is stored).
+                for good (then every write of the batch fails with it and none is stored).
             Exception: Whatever else ``work`` raised; nothing of this write was stored.
         """
         loop = asyncio.get_running_loop()
-        if self._leaders and self._loop is not loop:
+        if self._loop is not loop and any(lane.leader for lane in self._lanes):
             # Batches belong to one event loop; a write from another commits on its own.
-            return await transaction(
-                self._engine,
-                work,
-                write=True,
-                attempts=self._attempts,
-                retry_on=self._retry_on,
-                label=self._label,
-            )
+            return await self._transaction(work)
         self._loop = loop
         write: _Write[T] = _Write(work, loop.create_future())
-        self._queue.append(write)
-        if len(self._leaders) < self._lanes:
-            self._leaders.add(loop.create_task(self._lead()))
+        lane = self._lanes[hash(key) % len(self._lanes)]
+        lane.queue.append(write)
+        if lane.leader is None:
+            lane.leader = loop.create_task(self._lead(lane))
         return await write.future
+
+    async def _transaction(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """``work`` as its own transaction, its lost races retried in new ones."""
+        return await transaction(
+            self._engine,
+            work,
+            write=True,
+            attempts=self._attempts,
+            retry_on=self._retry_on,
+            label=self._label,
+        )
 
     # --------------------------------------------------------------------------- batches
 
-    async def _lead(self) -> None:
-        """One lane: commit batches while writes are queued; the writes that queue up while
-        every lane is busy form the next batch."""
+    async def _lead(self, lane: _Lane) -> None:
+        """Commit the lane's batches while writes wait in it; the writes that queue up during
+        one commit form the next batch."""
         try:
-            while self._queue:
-                batch = self._take(self._max_batch)
-                if batch:
-                    await self._commit(batch)
+            while lane.queue:
+                batch = _take(lane, self._max_batch)
+                if len(batch) == 1:
+                    await self._commit_alone(batch[0])
+                elif batch:
+                    await self._commit_shared(lane, batch)
         finally:
-            self._leaders.discard(cast("asyncio.Task[None]", asyncio.current_task()))
-            while self._queue and not self._leaders:  # cancelled: no lane is left to run them
-                self._queue.popleft().future.cancel()
-
-    def _take(self, room: int) -> list[_Write[Any]]:
-        """Up to ``room`` queued writes whose callers still wait."""
-        taken: list[_Write[Any]] = []
-        while self._queue and len(taken) < room:
-            write = self._queue.popleft()
-            if not write.future.done():  # a caller that gave up before its turn
-                taken.append(write)
-        return taken
-
-    async def _commit(self, batch: list[_Write[Any]]) -> None:
-        """Run a batch and answer its callers once it committed: a write alone as its own
-        transaction (that is its savepoint), several in one transaction, a savepoint each."""
-        if len(batch) == 1:
-            await self._commit_alone(batch[0])
-        else:
-            await self._commit_shared(batch)
+            lane.leader = None
+            while lane.queue:  # only when cancelled: nobody is left to run them
+                lane.queue.popleft().future.cancel()
 
     async def _commit_alone(self, write: _Write[Any]) -> None:
-        """A write that found nothing else queued: its own transaction, as
-        :func:`kpi.db.transaction` runs it (races retried in a new transaction)."""
+        """A write as its own transaction, as :func:`kpi.db.transaction` runs it."""
         try:
-            result = await transaction(
-                self._engine,
-                write.work,
-                write=True,
-                attempts=self._attempts,
-                retry_on=self._retry_on,
-                label=self._label,
-            )
+            result = await self._transaction(write.work)
         except BaseException as exc:
             _settle(write.future, (False, exc))
             if not isinstance(exc, Exception):
                 raise
             return
-        self._counted(0 if write.future.done() else 1)
+        self._counted([write])
         _settle(write.future, (True, result))
 
-    async def _commit_shared(self, batch: list[_Write[Any]]) -> None:
+    async def _commit_shared(self, lane: _Lane, batch: list[_Write[Any]]) -> None:
         """Writes in one transaction, each in its own savepoint; the batch takes in writes
-        that arrive while it runs, until ``window`` has passed since it started."""
+        that arrive in its lane while it runs, until ``window`` has passed since it started."""
         loop = asyncio.get_running_loop()
         closes = loop.time() + self._window
-        first = True
 
         async def work(conn: AsyncConnection) -> None:
-            nonlocal first
-            growing, first = first, False  # a retried batch runs the same writes again
             index = 0
             while index < len(batch):
                 batch[index].outcome = await self._attempt(conn, batch[index])
                 index += 1
-                if growing and index == len(batch) and loop.time() < closes:
-                    batch.extend(self._take(self._max_batch - len(batch)))
+                if index == len(batch) and loop.time() < closes:
+                    batch.extend(_take(lane, self._max_batch - len(batch)))
 
         try:
             await transaction(
-                self._engine,
-                work,
-                write=True,
-                attempts=self._attempts,
-                retry_on=(),
-                label=self._label,
+                self._engine, work, write=True, attempts=1, retry_on=(), label=self._label
             )
         except BaseException as exc:
-            for write in batch:
-                _settle(write.future, (False, _for_caller(exc)))
-            if not isinstance(exc, Exception):
-                raise
-            log.warning("%s: a batch of %d writes failed: %s", self._label, len(batch), exc)
+            await self._shared_failed(batch, exc)
             return
-        self._counted(sum(not write.future.done() for write in batch))
+        self._counted(batch)
         for write in batch:
             _settle(write.future, write.outcome)
+
+    async def _shared_failed(self, batch: list[_Write[Any]], exc: BaseException) -> None:
+        """The shared transaction failed and stored nothing: run each write again alone when
+        the failure is worth retrying, else give every caller the failure."""
+        if isinstance(exc, StorageError) and _worth_retrying(exc.__cause__):
+            log.info("%s: a batch of %d lost a race: each runs alone", self._label, len(batch))
+            for write in batch:
+                if not write.future.done():
+                    await self._commit_alone(write)
+            return
+        for write in batch:
+            _settle(write.future, (False, _for_caller(exc)))
+        if not isinstance(exc, Exception):
+            raise exc
+        log.warning("%s: a batch of %d writes failed: %s", self._label, len(batch), exc)
 
     async def _attempt(self, conn: AsyncConnection, write: _Write[Any]) -> tuple[bool, Any]:
         """One write in its own savepoint, retried there while it loses races.
 
         Raises:
             sqlalchemy.exc.DBAPIError, OSError: The transaction itself failed (see
-                :func:`_ends_the_batch`): the batch is rolled back and retried as a whole.
+                :func:`_ends_the_batch`); nothing of the batch will be stored.
         """
         if write.future.done():  # its caller gave up: store nothing for nobody
             return False, None
@@ -278,12 +278,23 @@ class GroupCommit:
         failure.__cause__ = last
         return False, failure
 
-    def _counted(self, size: int) -> None:
+    def _counted(self, batch: list[_Write[Any]]) -> None:
+        size = sum(not write.future.done() for write in batch)
         done = self._stats
         self._stats = BatchStats(done.batches + 1, done.writes + size, max(done.largest, size))
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def _take(lane: _Lane, room: int) -> list[_Write[Any]]:
+    """Up to ``room`` of the lane's waiting writes whose callers still wait."""
+    taken: list[_Write[Any]] = []
+    while lane.queue and len(taken) < room:
+        write = lane.queue.popleft()
+        if not write.future.done():  # a caller that gave up before its turn
+            taken.append(write)
+    return taken
 
 
 def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
@@ -293,12 +304,17 @@ def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
     ok, value = outcome
     if ok:
         future.set_result(value)
-    elif isinstance(value, asyncio.CancelledError):
-        future.cancel()
-    elif isinstance(value, BaseException):
+    elif isinstance(value, BaseException) and not isinstance(value, asyncio.CancelledError):
         future.set_exception(value)
-    else:  # skipped: its caller had given up, so its future is done and never gets here
+    else:
         future.cancel()
+
+
+def _worth_retrying(exc: BaseException | None) -> bool:
+    """A dropped connection, or PostgreSQL's deadlock or serialization failure."""
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    return exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in RETRY_SQLSTATES
 
 
 def _ends_the_batch(exc: Exception) -> bool:
@@ -307,11 +323,7 @@ def _ends_the_batch(exc: Exception) -> bool:
 
     Retrying only the write would keep the locks the batch's earlier writes hold, which the
     other side of a deadlock waits for; rolling back the whole batch releases them."""
-    if isinstance(exc, sa_exc.DBAPIError):
-        return exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in (
-            RETRY_SQLSTATES
-        )
-    return isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError)
+    return _worth_retrying(exc) or isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError)
 
 
 def _refusal(exc: Exception, label: str) -> Exception:
@@ -339,4 +351,4 @@ def _for_caller(exc: BaseException) -> BaseException:
         fresh = StorageError(*exc.args)
         fresh.__cause__ = exc
         return fresh
-    return cast(BaseException, exc)
+    return exc

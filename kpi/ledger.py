@@ -477,7 +477,8 @@ class Ledger:
             skip_unchanged=skip_unchanged,
         )
         report.check()
-        return await self._reports.run(report.writer())
+        # The key names the heads the report locks: reports on the same ones share a lane.
+        return await self._reports.run(report.writer(), key=(deal_id, day, side))
 
     async def record_verdict(
         self,

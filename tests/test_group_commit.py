@@ -140,29 +140,41 @@ async def together(*calls: Any) -> list[Any]:
     return list(await asyncio.gather(*calls, return_exceptions=True))
 
 
+@pytest.fixture
+async def lane(
+    engine: AsyncEngine, parse_deal: Callable[[str], Deal], deal: Deal, deal_text: str
+) -> Ledger:
+    """A ledger with the deal applied whose reports all take one lane (SQLite's default; on
+    PostgreSQL, where reports on other heads take other lanes, one of them): reports sent
+    together then meet in one batch."""
+    ledger = Ledger(engine, parse_deal, batch_lanes=1)
+    await ledger.apply_deal(deal, deal_text, effective=deal.starts, applied_at=APPLIED_AT)
+    return ledger
+
+
 # ------------------------------------------------------------------------------ batching
 
 
 async def test_reports_that_arrive_together_share_one_transaction(
-    deal_ledger: Ledger, deal: Deal, engine: AsyncEngine
+    lane: Ledger, deal: Deal, engine: AsyncEngine
 ) -> None:
     days = [DAY + dt.timedelta(days=n) for n in range(12)]
     with watched(engine) as seen:
         results = await together(
-            *(day_report(deal_ledger, deal.id, n) for n in range(len(days)))
+            *(day_report(lane, deal.id, n) for n in range(len(days)))
         )
 
     assert seen.commits == 1
     assert seen.savepoints == len(days)  # each report in its own savepoint
     assert all(isinstance(r, ReportResult) and not r.duplicate for r in results)
-    current = await deal_ledger.current_entries(deal.id, days[0], days[-1])
+    current = await lane.current_entries(deal.id, days[0], days[-1])
     assert [(e.day, e.value) for e in current] == [(d, D(n)) for n, d in enumerate(days)]
 
 
 async def test_a_batch_never_holds_more_than_max_batch_reports(
     engine: AsyncEngine, parse_deal: Callable[[str], Deal], deal: Deal, deal_text: str
 ) -> None:
-    ledger = Ledger(engine, parse_deal, max_batch=3)
+    ledger = Ledger(engine, parse_deal, max_batch=3, batch_lanes=1)
     await ledger.apply_deal(deal, deal_text, effective=deal.starts, applied_at=APPLIED_AT)
     with watched(engine) as seen:
         results = await together(
@@ -174,19 +186,25 @@ async def test_a_batch_never_holds_more_than_max_batch_reports(
     assert len(await ledger.history(deal.id, limit=100)) == 9
 
 
-async def test_writes_beyond_the_free_lanes_queue_and_share_a_batch(
+async def test_reports_on_the_same_heads_meet_in_one_lane_in_arrival_order(
     engine: AsyncEngine, parse_deal: Callable[[str], Deal], deal: Deal, deal_text: str
 ) -> None:
-    # Two lanes: the first two reports start one each; the rest wait for a lane, and the
-    # first lane to run takes what waits, up to max_batch; the second lane takes the rest.
-    ledger = Ledger(engine, parse_deal, batch_lanes=2, max_batch=5)
+    # Four lanes, but nine corrections of one figure: they lock the same head, so they take
+    # the same lane, one batch after another, and chain in the order they were sent.
+    ledger = Ledger(engine, parse_deal, batch_lanes=4, max_batch=3)
     await ledger.apply_deal(deal, deal_text, effective=deal.starts, applied_at=APPLIED_AT)
     with watched(engine) as seen:
-        results = await together(*(day_report(ledger, deal.id, n) for n in range(10)))
+        results = await together(
+            *(report(ledger, deal.id, f"c{n}", ("gmv", D(n))) for n in range(9))
+        )
 
-    assert all(isinstance(r, ReportResult) and not r.duplicate for r in results), results
-    assert seen.commits == 2
-    assert ledger.report_batches == BatchStats(batches=2, writes=10, largest=5)
+    assert seen.commits == 3
+    assert ledger.report_batches == BatchStats(batches=3, writes=9, largest=3)
+    assert results[0].superseded == (None,)
+    for before, after in itertools.pairwise(results):
+        assert after.superseded == before.entries
+    (head,) = await ledger.current_entries(deal.id, DAY, DAY)
+    assert head.value == D(8)
 
 
 async def test_a_lone_report_commits_at_once_whatever_the_window(
@@ -206,7 +224,7 @@ async def test_a_lone_report_commits_at_once_whatever_the_window(
 
 
 async def test_reports_arriving_during_a_commit_form_the_next_batch(
-    deal_ledger: Ledger, deal: Deal, engine: AsyncEngine
+    lane: Ledger, deal: Deal, engine: AsyncEngine
 ) -> None:
     first_commit = asyncio.Event()
     more: list[asyncio.Task[ReportResult]] = []
@@ -218,39 +236,39 @@ async def test_reports_arriving_during_a_commit_form_the_next_batch(
     async def late_comers() -> None:
         await first_commit.wait()
         more.extend(
-            asyncio.create_task(day_report(deal_ledger, deal.id, n, "orders")) for n in range(4)
+            asyncio.create_task(day_report(lane, deal.id, n, "orders")) for n in range(4)
         )
 
     event.listen(engine.sync_engine, "commit", commit)
     try:
         with watched(engine) as seen:
             waiting = asyncio.create_task(late_comers())
-            await report(deal_ledger, deal.id, "early", ("gmv", D(1)), day=DAY - dt.timedelta(1))
+            await report(lane, deal.id, "early", ("gmv", D(1)), day=DAY - dt.timedelta(1))
             await waiting
             await asyncio.gather(*more)
     finally:
         event.remove(engine.sync_engine, "commit", commit)
 
     assert seen.commits == 2  # the lone early report, then the four late ones together
-    assert len(await deal_ledger.history(deal.id, limit=100)) == 5
+    assert len(await lane.history(deal.id, limit=100)) == 5
 
 
 # ------------------------------------------------------------------------------ failures
 
 
 async def test_a_failing_report_rejects_only_itself(
-    deal_ledger: Ledger, deal: Deal, engine: AsyncEngine
+    lane: Ledger, deal: Deal, engine: AsyncEngine
 ) -> None:
     with watched(engine) as seen:
         good1, too_big, unknown, good2 = await together(
-            report(deal_ledger, deal.id, "good1", ("gmv", D(100))),
+            report(lane, deal.id, "good1", ("gmv", D(100))),
             # gmv fits, orders overflows the column: a database (or bind-time) refusal.
             report(
-                deal_ledger, deal.id, "big", ("gmv", D(5)), ("orders", D(10) ** 17), side="seller"
+                lane, deal.id, "big", ("gmv", D(5)), ("orders", D(10) ** 17), side="seller"
             ),
             # The deal's foreign key refuses it; PostgreSQL aborts the statement's transaction.
-            report(deal_ledger, "no-such-deal", "lost", ("gmv", D(7))),
-            report(deal_ledger, deal.id, "good2", ("orders", D(340))),
+            report(lane, "no-such-deal", "lost", ("gmv", D(7))),
+            report(lane, deal.id, "good2", ("orders", D(340))),
         )
 
     assert seen.commits == 1
@@ -258,39 +276,39 @@ async def test_a_failing_report_rejects_only_itself(
     assert isinstance(too_big, ValueError)
     assert isinstance(unknown, LookupError)
     assert isinstance(good1, ReportResult) and isinstance(good2, ReportResult)
-    assert await deal_ledger.entries_for_message(deal.id, "big") == []
-    current = await deal_ledger.current_entries(deal.id, DAY, DAY)
+    assert await lane.entries_for_message(deal.id, "big") == []
+    current = await lane.current_entries(deal.id, DAY, DAY)
     assert {(e.metric, e.side, e.value) for e in current} == {
         ("gmv", "agency", D(100)),
         ("orders", "agency", D(340)),
     }
     # The refused message, sent again corrected, is stored whole.
     fixed = await report(
-        deal_ledger, deal.id, "big", ("gmv", D(5)), ("orders", D(9)), side="seller"
+        lane, deal.id, "big", ("gmv", D(5)), ("orders", D(9)), side="seller"
     )
     assert not fixed.duplicate
 
 
 async def test_a_failed_commit_fails_every_report_of_the_batch_and_stores_none(
-    deal_ledger: Ledger, deal: Deal, engine: AsyncEngine
+    lane: Ledger, deal: Deal, engine: AsyncEngine
 ) -> None:
     def disk_full() -> Exception:
         return sa_exc.OperationalError("COMMIT", {}, Exception("disk I/O error"))
 
     keys = [f"m{n}" for n in range(5)]
     with failing_commits(engine, disk_full, times=1):
-        results = await together(*(day_report(deal_ledger, deal.id, n) for n in range(5)))
+        results = await together(*(day_report(lane, deal.id, n) for n in range(5)))
 
     assert all(isinstance(r, StorageError) for r in results), results
-    assert await deal_ledger.history(deal.id, limit=100) == []
+    assert await lane.history(deal.id, limit=100) == []
     # Nothing was acknowledged, so the senders retry: each is then stored once.
-    again = await together(*(day_report(deal_ledger, deal.id, n) for n in range(5)))
+    again = await together(*(day_report(lane, deal.id, n) for n in range(5)))
     assert all(isinstance(r, ReportResult) and not r.duplicate for r in again)
-    assert len(await deal_ledger.history(deal.id, limit=100)) == len(keys)
+    assert len(await lane.history(deal.id, limit=100)) == len(keys)
 
 
-async def test_a_lost_connection_at_commit_reruns_the_batch_and_stores_each_once(
-    deal_ledger: Ledger, deal: Deal, engine: AsyncEngine
+async def test_a_lost_connection_at_commit_runs_each_report_again_alone_and_stores_it_once(
+    lane: Ledger, deal: Deal, engine: AsyncEngine
 ) -> None:
     def connection_lost() -> Exception:
         return sa_exc.OperationalError(
@@ -298,57 +316,57 @@ async def test_a_lost_connection_at_commit_reruns_the_batch_and_stores_each_once
         )
 
     with watched(engine) as seen, failing_commits(engine, connection_lost, times=1):
-        results = await together(*(day_report(deal_ledger, deal.id, n) for n in range(4)))
+        results = await together(*(day_report(lane, deal.id, n) for n in range(4)))
 
-    assert seen.commits == 2  # the refused one, then the batch run again
-    assert all(isinstance(r, ReportResult) for r in results), results
-    stored = await deal_ledger.history(deal.id, limit=100)
+    assert seen.commits == 1 + 4  # the refused one, then each report again on its own
+    assert all(isinstance(r, ReportResult) and not r.duplicate for r in results), results
+    stored = await lane.history(deal.id, limit=100)
     assert sorted(e.message_key for e in stored) == [f"m{n}" for n in range(4)]
 
 
 async def test_a_caller_that_gives_up_before_its_turn_stores_nothing(
-    deal_ledger: Ledger, deal: Deal
+    lane: Ledger, deal: Deal
 ) -> None:
-    first = asyncio.create_task(report(deal_ledger, deal.id, "kept", ("gmv", D(1))))
-    dropped = asyncio.create_task(report(deal_ledger, deal.id, "dropped", ("orders", D(2))))
+    first = asyncio.create_task(report(lane, deal.id, "kept", ("gmv", D(1))))
+    dropped = asyncio.create_task(report(lane, deal.id, "dropped", ("orders", D(2))))
     await asyncio.sleep(0)  # both are queued, the batch has not started
     dropped.cancel()
 
     assert not (await first).duplicate
     with pytest.raises(asyncio.CancelledError):
         await dropped
-    assert await deal_ledger.entries_for_message(deal.id, "dropped") == []
+    assert await lane.entries_for_message(deal.id, "dropped") == []
 
 
 # ------------------------------------------------------------------- ledger semantics
 
 
 async def test_a_redelivery_inside_one_batch_is_stored_once(
-    deal_ledger: Ledger, deal: Deal, engine: AsyncEngine
+    lane: Ledger, deal: Deal, engine: AsyncEngine
 ) -> None:
     values = (("gmv", D(12000)), ("orders", D(340)))
     with watched(engine) as seen:
         first, other, again = await together(
-            report(deal_ledger, deal.id, "tg:1", *values),
-            report(deal_ledger, deal.id, "tg:2", ("ad_spend", D(2100))),
-            report(deal_ledger, deal.id, "tg:1", *values[::-1]),
+            report(lane, deal.id, "tg:1", *values),
+            report(lane, deal.id, "tg:2", ("ad_spend", D(2100))),
+            report(lane, deal.id, "tg:1", *values[::-1]),
         )
 
     assert seen.commits == 1
     assert not first.duplicate and not other.duplicate
     assert again.duplicate and not again.unchanged
     assert again.entries == first.entries[::-1]  # in the order the redelivery named them
-    assert len(await deal_ledger.entries_for_message(deal.id, "tg:1")) == 2
-    assert len(await deal_ledger.history(deal.id, limit=100)) == 3
+    assert len(await lane.entries_for_message(deal.id, "tg:1")) == 2
+    assert len(await lane.history(deal.id, limit=100)) == 3
 
 
 async def test_corrections_within_a_batch_chain_in_arrival_order(
-    deal_ledger: Ledger, deal: Deal, engine: AsyncEngine
+    lane: Ledger, deal: Deal, engine: AsyncEngine
 ) -> None:
     with watched(engine) as seen:
         results = await together(
             *(
-                report(deal_ledger, deal.id, f"c{n}", ("gmv", D(1000 + n)), person=f"u:{n % 2}")
+                report(lane, deal.id, f"c{n}", ("gmv", D(1000 + n)), person=f"u:{n % 2}")
                 for n in range(6)
             )
         )
@@ -357,25 +375,25 @@ async def test_corrections_within_a_batch_chain_in_arrival_order(
     assert results[0].superseded == (None,)
     for before, after in itertools.pairwise(results):
         assert after.superseded == before.entries
-    (head,) = await deal_ledger.current_entries(deal.id, DAY, DAY)
+    (head,) = await lane.current_entries(deal.id, DAY, DAY)
     assert head == results[-1].entries[0] and head.value == D(1005)
-    stored = await deal_ledger.history(deal.id, limit=100)
+    stored = await lane.history(deal.id, limit=100)
     assert_linear_chains(stored, {(head.day, head.metric, head.side): head})
 
 
 async def test_an_unchanged_resend_within_a_batch_stores_nothing(
-    deal_ledger: Ledger, deal: Deal
+    lane: Ledger, deal: Deal
 ) -> None:
     first, same, changed = await together(
-        report(deal_ledger, deal.id, "u1", ("gmv", D(500)), skip_unchanged=True),
-        report(deal_ledger, deal.id, "u2", ("gmv", D(500)), skip_unchanged=True),
-        report(deal_ledger, deal.id, "u3", ("gmv", D(600)), skip_unchanged=True),
+        report(lane, deal.id, "u1", ("gmv", D(500)), skip_unchanged=True),
+        report(lane, deal.id, "u2", ("gmv", D(500)), skip_unchanged=True),
+        report(lane, deal.id, "u3", ("gmv", D(600)), skip_unchanged=True),
     )
 
     assert not first.duplicate
     assert same.duplicate and same.unchanged and same.entries == first.entries
     assert changed.superseded == first.entries
-    assert [e.message_key for e in await deal_ledger.history(deal.id, limit=10)] == ["u3", "u1"]
+    assert [e.message_key for e in await lane.history(deal.id, limit=10)] == ["u3", "u1"]
 
 
 async def test_two_ledgers_batching_the_same_heads_in_opposite_orders_store_each_once(
@@ -426,7 +444,7 @@ async def test_sixteen_reporters_through_the_core_are_each_answered_after_one_sh
             Command(
                 chat=f"slack:{AGENCY_CHANNEL}",
                 user=f"slack:{AGENCY_PERSON}",
-                text=f"/report gmv {1000 + n} 2026-11-{1 + n:02d}",
+                text=f"/report gmv {1000 + n} 2026-11-05",  # one head: they meet in one lane
                 at=now,
                 message_id=f"ev{n}",
             )
