@@ -1,8 +1,11 @@
 """The ledger repository: deals and their versions, chat links, entries, corrections, verdicts.
 
 Every method is one database transaction, except reports: those go through a group commit
-(:class:`kpi.batch.GroupCommit`), where reports that arrive together share one transaction,
-each in its own savepoint, and each is answered only once that transaction committed.
+(:class:`kpi.batch.GroupCommit`). A report that finds its lane idle is its own transaction;
+reports that queue up while their lane is committing share one, each in its own savepoint, and
+each is answered only once that transaction committed. Reports on the same (deal, day, side)
+take the same lane (on SQLite every report takes the one lane), so lanes never wait on each
+other's head locks.
 
 Entries are never updated or deleted: a correction is a new entry that supersedes the current
 one, and the ``heads`` table points at the current entry of each (deal, day, metric, side).
@@ -174,8 +177,9 @@ class Ledger:
             batch_window: Seconds a group commit of reports stays open to take in reports that
                 arrive while it runs (a report that finds none running never waits).
             max_batch: Reports in one shared transaction at most (1: each report alone).
-            batch_lanes: Shared transactions in flight at once (default: 1 on SQLite, a few on
-                PostgreSQL; see :class:`kpi.batch.GroupCommit`).
+            batch_lanes: Lanes of the group commit, over which the reports' (deal, day, side)
+                are spread (default: 1 on SQLite, one per (deal, day, side) on PostgreSQL; see
+                :class:`kpi.batch.GroupCommit`).
         """
         self._engine = engine
         self._parse_deal = parse_deal

@@ -89,13 +89,17 @@ def watched(engine: AsyncEngine) -> Iterator[Transactions]:
 
 @contextmanager
 def failing_commits(
-    engine: AsyncEngine, failure: Callable[[], Exception], times: int
+    engine: AsyncEngine, failure: Callable[[], Exception], *, after: int, times: int = 1
 ) -> Iterator[None]:
-    """The next ``times`` commits fail with ``failure()`` before they reach the database."""
+    """After ``after`` commits, the next ``times`` fail with ``failure()`` before they reach
+    the database."""
+    passed = [after]
     left = [times]
 
     def commit(_conn: Any) -> None:
-        if left[0] > 0:
+        if passed[0] > 0:
+            passed[0] -= 1
+        elif left[0] > 0:
             left[0] -= 1
             raise failure()
 
@@ -140,6 +144,16 @@ async def together(*calls: Any) -> list[Any]:
     return list(await asyncio.gather(*calls, return_exceptions=True))
 
 
+async def behind_an_opener(ledger: Ledger, deal_id: str, *calls: Any) -> list[Any]:
+    """Run the calls while a first report (on the day before ``DAY``) is committing: it
+    found its lane idle and commits alone; the calls queue up meanwhile and meet in the next
+    batch. Returns the calls' results (or exceptions)."""
+    opener = report(ledger, deal_id, "opener", ("viewers", D(1)), day=DAY - dt.timedelta(1))
+    first, *rest = await together(opener, *calls)
+    assert isinstance(first, ReportResult), first
+    return rest
+
+
 @pytest.fixture
 async def lane(
     engine: AsyncEngine, parse_deal: Callable[[str], Deal], deal: Deal, deal_text: str
@@ -160,12 +174,13 @@ async def test_reports_that_arrive_together_share_one_transaction(
 ) -> None:
     days = [DAY + dt.timedelta(days=n) for n in range(12)]
     with watched(engine) as seen:
-        results = await together(
-            *(day_report(lane, deal.id, n) for n in range(len(days)))
+        results = await behind_an_opener(
+            lane, deal.id, *(day_report(lane, deal.id, n) for n in range(len(days)))
         )
 
-    assert seen.commits == 1
+    assert seen.commits == 2  # the opener alone, then the twelve together
     assert seen.savepoints == len(days)  # each report in its own savepoint
+    assert lane.report_batches == BatchStats(batches=2, writes=13, largest=12)
     assert all(isinstance(r, ReportResult) and not r.duplicate for r in results)
     current = await lane.current_entries(deal.id, days[0], days[-1])
     assert [(e.day, e.value) for e in current] == [(d, D(n)) for n, d in enumerate(days)]
@@ -177,34 +192,46 @@ async def test_a_batch_never_holds_more_than_max_batch_reports(
     ledger = Ledger(engine, parse_deal, max_batch=3, batch_lanes=1)
     await ledger.apply_deal(deal, deal_text, effective=deal.starts, applied_at=APPLIED_AT)
     with watched(engine) as seen:
-        results = await together(
-            *(day_report(ledger, deal.id, n) for n in range(9))
-        )
+        results = await together(*(day_report(ledger, deal.id, n) for n in range(10)))
 
     assert all(isinstance(r, ReportResult) for r in results)
-    assert seen.commits == 3
-    assert len(await ledger.history(deal.id, limit=100)) == 9
+    assert seen.commits == 4  # the first alone, then three batches of three
+    assert ledger.report_batches == BatchStats(batches=4, writes=10, largest=3)
+    assert len(await ledger.history(deal.id, limit=100)) == 10
 
 
 async def test_reports_on_the_same_heads_meet_in_one_lane_in_arrival_order(
     engine: AsyncEngine, parse_deal: Callable[[str], Deal], deal: Deal, deal_text: str
 ) -> None:
-    # Four lanes, but nine corrections of one figure: they lock the same head, so they take
-    # the same lane, one batch after another, and chain in the order they were sent.
+    # Four lanes, but ten corrections of one figure: they lock the same head, so they take
+    # the same lane (the first alone, then batches of three) and chain in the order sent.
     ledger = Ledger(engine, parse_deal, batch_lanes=4, max_batch=3)
     await ledger.apply_deal(deal, deal_text, effective=deal.starts, applied_at=APPLIED_AT)
     with watched(engine) as seen:
         results = await together(
-            *(report(ledger, deal.id, f"c{n}", ("gmv", D(n))) for n in range(9))
+            *(report(ledger, deal.id, f"c{n}", ("gmv", D(n))) for n in range(10))
         )
 
-    assert seen.commits == 3
-    assert ledger.report_batches == BatchStats(batches=3, writes=9, largest=3)
+    assert seen.commits == 4
+    assert ledger.report_batches == BatchStats(batches=4, writes=10, largest=3)
     assert results[0].superseded == (None,)
     for before, after in itertools.pairwise(results):
         assert after.superseded == before.entries
     (head,) = await ledger.current_entries(deal.id, DAY, DAY)
-    assert head.value == D(8)
+    assert head.value == D(9)
+
+
+async def test_by_default_sqlite_batches_every_report_and_postgresql_those_on_the_same_heads(
+    deal_ledger: Ledger, deal: Deal, engine: AsyncEngine
+) -> None:
+    with watched(engine) as seen:
+        results = await together(*(day_report(deal_ledger, deal.id, n) for n in range(6)))
+
+    assert all(isinstance(r, ReportResult) and not r.duplicate for r in results), results
+    if engine.dialect.name == "sqlite":  # one writer: the first alone, then the rest together
+        assert seen.commits == 2
+    else:  # six days, six heads: six lanes in parallel, each report alone
+        assert seen.commits == 6
 
 
 async def test_a_lone_report_commits_at_once_whatever_the_window(
@@ -260,7 +287,9 @@ async def test_a_failing_report_rejects_only_itself(
     lane: Ledger, deal: Deal, engine: AsyncEngine
 ) -> None:
     with watched(engine) as seen:
-        good1, too_big, unknown, good2 = await together(
+        good1, too_big, unknown, good2 = await behind_an_opener(
+            lane,
+            deal.id,
             report(lane, deal.id, "good1", ("gmv", D(100))),
             # gmv fits, orders overflows the column: a database (or bind-time) refusal.
             report(
@@ -271,7 +300,7 @@ async def test_a_failing_report_rejects_only_itself(
             report(lane, deal.id, "good2", ("orders", D(340))),
         )
 
-    assert seen.commits == 1
+    assert seen.commits == 2  # the opener, then the four together
     assert seen.rolled_back_to >= 2
     assert isinstance(too_big, ValueError)
     assert isinstance(unknown, LookupError)
@@ -296,15 +325,17 @@ async def test_a_failed_commit_fails_every_report_of_the_batch_and_stores_none(
         return sa_exc.OperationalError("COMMIT", {}, Exception("disk I/O error"))
 
     keys = [f"m{n}" for n in range(5)]
-    with failing_commits(engine, disk_full, times=1):
-        results = await together(*(day_report(lane, deal.id, n) for n in range(5)))
+    with failing_commits(engine, disk_full, after=1):  # the opener's commit goes through
+        results = await behind_an_opener(
+            lane, deal.id, *(day_report(lane, deal.id, n) for n in range(5))
+        )
 
     assert all(isinstance(r, StorageError) for r in results), results
-    assert await lane.history(deal.id, limit=100) == []
+    assert [e.message_key for e in await lane.history(deal.id, limit=100)] == ["opener"]
     # Nothing was acknowledged, so the senders retry: each is then stored once.
     again = await together(*(day_report(lane, deal.id, n) for n in range(5)))
     assert all(isinstance(r, ReportResult) and not r.duplicate for r in again)
-    assert len(await lane.history(deal.id, limit=100)) == len(keys)
+    assert len(await lane.history(deal.id, limit=100)) == 1 + len(keys)
 
 
 async def test_a_lost_connection_at_commit_runs_each_report_again_alone_and_stores_it_once(
@@ -315,13 +346,15 @@ async def test_a_lost_connection_at_commit_runs_each_report_again_alone_and_stor
             "COMMIT", {}, Exception("server closed the connection"), connection_invalidated=True
         )
 
-    with watched(engine) as seen, failing_commits(engine, connection_lost, times=1):
-        results = await together(*(day_report(lane, deal.id, n) for n in range(4)))
+    with watched(engine) as seen, failing_commits(engine, connection_lost, after=1):
+        results = await behind_an_opener(
+            lane, deal.id, *(day_report(lane, deal.id, n) for n in range(4))
+        )
 
-    assert seen.commits == 1 + 4  # the refused one, then each report again on its own
+    assert seen.commits == 1 + 1 + 4  # the opener, the refused batch, each report alone
     assert all(isinstance(r, ReportResult) and not r.duplicate for r in results), results
     stored = await lane.history(deal.id, limit=100)
-    assert sorted(e.message_key for e in stored) == [f"m{n}" for n in range(4)]
+    assert sorted(e.message_key for e in stored) == [*(f"m{n}" for n in range(4)), "opener"]
 
 
 async def test_a_caller_that_gives_up_before_its_turn_stores_nothing(
@@ -346,45 +379,51 @@ async def test_a_redelivery_inside_one_batch_is_stored_once(
 ) -> None:
     values = (("gmv", D(12000)), ("orders", D(340)))
     with watched(engine) as seen:
-        first, other, again = await together(
+        first, other, again = await behind_an_opener(
+            lane,
+            deal.id,
             report(lane, deal.id, "tg:1", *values),
             report(lane, deal.id, "tg:2", ("ad_spend", D(2100))),
             report(lane, deal.id, "tg:1", *values[::-1]),
         )
 
-    assert seen.commits == 1
+    assert seen.commits == 2  # the opener, then the three together
     assert not first.duplicate and not other.duplicate
     assert again.duplicate and not again.unchanged
     assert again.entries == first.entries[::-1]  # in the order the redelivery named them
     assert len(await lane.entries_for_message(deal.id, "tg:1")) == 2
-    assert len(await lane.history(deal.id, limit=100)) == 3
+    assert len(await lane.history(deal.id, limit=100)) == 1 + 3
 
 
 async def test_corrections_within_a_batch_chain_in_arrival_order(
     lane: Ledger, deal: Deal, engine: AsyncEngine
 ) -> None:
     with watched(engine) as seen:
-        results = await together(
+        results = await behind_an_opener(
+            lane,
+            deal.id,
             *(
                 report(lane, deal.id, f"c{n}", ("gmv", D(1000 + n)), person=f"u:{n % 2}")
                 for n in range(6)
-            )
+            ),
         )
 
-    assert seen.commits == 1
+    assert seen.commits == 2
     assert results[0].superseded == (None,)
     for before, after in itertools.pairwise(results):
         assert after.superseded == before.entries
     (head,) = await lane.current_entries(deal.id, DAY, DAY)
     assert head == results[-1].entries[0] and head.value == D(1005)
-    stored = await lane.history(deal.id, limit=100)
+    stored = await lane.history(deal.id, metric="gmv", limit=100)
     assert_linear_chains(stored, {(head.day, head.metric, head.side): head})
 
 
 async def test_an_unchanged_resend_within_a_batch_stores_nothing(
     lane: Ledger, deal: Deal
 ) -> None:
-    first, same, changed = await together(
+    first, same, changed = await behind_an_opener(
+        lane,
+        deal.id,
         report(lane, deal.id, "u1", ("gmv", D(500)), skip_unchanged=True),
         report(lane, deal.id, "u2", ("gmv", D(500)), skip_unchanged=True),
         report(lane, deal.id, "u3", ("gmv", D(600)), skip_unchanged=True),
@@ -393,7 +432,8 @@ async def test_an_unchanged_resend_within_a_batch_stores_nothing(
     assert not first.duplicate
     assert same.duplicate and same.unchanged and same.entries == first.entries
     assert changed.superseded == first.entries
-    assert [e.message_key for e in await lane.history(deal.id, limit=10)] == ["u3", "u1"]
+    stored = await lane.history(deal.id, limit=10)
+    assert [e.message_key for e in stored] == ["u3", "u1", "opener"]
 
 
 async def test_two_ledgers_batching_the_same_heads_in_opposite_orders_store_each_once(
