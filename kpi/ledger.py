@@ -802,6 +802,61 @@ class Ledger:
 
         return await self._read(work)
 
+    async def period_records(
+        self, deal_id: str, period_start: dt.date, first: dt.date, last: dt.date
+    ) -> tuple[Deal, list[Entry], list[Verdict]]:
+        """The terms of a period and the records of some days, read in one transaction.
+
+        What :meth:`deal_for_period` (``period_start``), :meth:`current_entries` and
+        :meth:`verdicts` (``first`` to ``last``) answer, in the same orders, from one state of
+        the ledger: a snapshot or a recap needs all three, and one read transaction costs a
+        third of three (each is a round trip of its own to the database).
+
+        Raises:
+            LookupError: The deal was never applied.
+        """
+
+        async def work(
+            conn: AsyncConnection,
+        ) -> tuple[tuple[int, dt.date] | None, list[Entry], list[Verdict]]:
+            columns = select(deal_versions.c.version, deal_versions.c.effective).where(
+                deal_versions.c.deal_id == deal_id
+            )
+            version = (
+                await conn.execute(
+                    columns.where(deal_versions.c.effective <= period_start)
+                    .order_by(deal_versions.c.effective.desc(), deal_versions.c.version.desc())
+                    .limit(1)
+                )
+            ).one_or_none()
+            if version is None:  # a period before every version: the earliest governs it
+                version = (
+                    await conn.execute(columns.order_by(deal_versions.c.version).limit(1))
+                ).one_or_none()
+            if version is None:
+                return None, [], []
+            found = await conn.execute(
+                select(entries)
+                .join(heads, heads.c.entry_id == entries.c.id)
+                .where(heads.c.deal_id == deal_id, heads.c.day.between(first, last))
+                .order_by(heads.c.day, heads.c.metric, heads.c.side)
+            )
+            judged = await conn.execute(
+                select(verdicts)
+                .where(verdicts.c.deal_id == deal_id, verdicts.c.day.between(first, last))
+                .order_by(verdicts.c.id)
+            )
+            return (
+                (int(version.version), version.effective),
+                [_to_entry(row) for row in found],
+                [_to_verdict(row) for row in judged],
+            )
+
+        governing, current, judgements = await self._read(work)
+        if governing is None:
+            raise LookupError(f"unknown deal {deal_id!r}")
+        return await self._deal_version(deal_id, *governing), current, judgements
+
     # ------------------------------------------------------------------------ transactions
 
     async def _read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
