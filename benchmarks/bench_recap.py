@@ -42,12 +42,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select, text  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncConnection  # noqa: E402
 
 from benchmarks.spread import (  # noqa: E402
     Spread,
@@ -145,7 +147,19 @@ async def add_deals(core: Core, count: int) -> list[str]:
     ids = [deal_id_of(n) for n in range(count)]
     texts = [DEAL.format(id=deal_id, n=n) for n, deal_id in enumerate(ids)]
     load_deal(texts[0], "bench.yaml")  # the template must be a valid deal file
-    first = ids[0]
+    entry_rows, head_rows = week_rows(ids[0])
+    async with core.ledger.engine.begin() as conn:
+        for at in range(0, count, 2000):
+            await insert_deals(conn, ids, texts, range(at, min(at + 2000, count)))
+        await conn.execute(insert(entries), entry_rows)
+        await conn.execute(insert(heads), head_rows)
+        if count > 1:
+            await copy_figures(conn, count, ids[0])
+    return ids
+
+
+def week_rows(deal_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The entries of one deal's week (both sides, three metrics) and their heads."""
     entry_rows, head_rows = [], []
     for entry_id, (day, (metric, value), (side, person)) in enumerate(
         (
@@ -159,7 +173,7 @@ async def add_deals(core: Core, count: int) -> list[str]:
         entry_rows.append(
             {
                 "id": entry_id,
-                "deal_id": first,
+                "deal_id": deal_id,
                 "day": day,
                 "metric": metric,
                 # The agency reports 3% more on Wednesdays: a disagreement.
@@ -174,59 +188,62 @@ async def add_deals(core: Core, count: int) -> list[str]:
             }
         )
         head_rows.append(
-            {"deal_id": first, "day": day, "metric": metric, "side": side, "entry_id": entry_id}
+            {"deal_id": deal_id, "day": day, "metric": metric, "side": side, "entry_id": entry_id}
         )
-    async with core.ledger.engine.begin() as conn:
-        for at in range(0, count, 2000):
-            chunk = range(at, min(at + 2000, count))
-            await conn.execute(
-                insert(deals),
-                [
-                    {"id": ids[n], "name": f"Bench deal {n}", "current_version": 1,
-                     "created_at": START}
-                    for n in chunk
-                ],
-            )  # fmt: skip
-            await conn.execute(
-                insert(deal_versions),
-                [
-                    {"deal_id": ids[n], "version": 1, "effective": START.date(),
-                     "applied_at": START, "source_text": texts[n]}
-                    for n in chunk
-                ],
-            )  # fmt: skip
-            await conn.execute(
-                insert(chat_links),
-                [
-                    {"chat_id": f"{platform}{n:06d}", "deal_id": ids[n], "side": side}
-                    for n in chunk
-                    for platform, side in (("telegram:-100", "seller"), ("slack:C", "agency"))
-                ],
-            )
-        await conn.execute(insert(entries), entry_rows)
-        await conn.execute(insert(heads), head_rows)
-        if count > 1:
-            await conn.execute(
-                text(
-                    "WITH RECURSIVE n(i) AS"
-                    " (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :last)"
-                    " INSERT INTO entries (deal_id, day, metric, value, side, person, person_name,"
-                    " chat, message_key, recorded_at)"
-                    " SELECT printf('bench-%06d', n.i), e.day, e.metric, e.value, e.side,"
-                    " e.person, e.person_name, printf('telegram:-100%06d', n.i), e.message_key,"
-                    " e.recorded_at FROM n, entries AS e WHERE e.deal_id = :first"
-                    " ORDER BY n.i, e.id"
-                ),
-                {"last": count - 1, "first": first},
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO heads (deal_id, day, metric, side, entry_id)"
-                    " SELECT deal_id, day, metric, side, id FROM entries WHERE deal_id != :first"
-                ),
-                {"first": first},
-            )
-    return ids
+    return entry_rows, head_rows
+
+
+async def insert_deals(
+    conn: AsyncConnection, ids: list[str], texts: list[str], chunk: range
+) -> None:
+    """The deals of ``chunk``: each deal, its version 1 and its two chat links."""
+    await conn.execute(
+        insert(deals),
+        [
+            {"id": ids[n], "name": f"Bench deal {n}", "current_version": 1, "created_at": START}
+            for n in chunk
+        ],
+    )
+    await conn.execute(
+        insert(deal_versions),
+        [
+            {"deal_id": ids[n], "version": 1, "effective": START.date(), "applied_at": START,
+             "source_text": texts[n]}
+            for n in chunk
+        ],
+    )  # fmt: skip
+    await conn.execute(
+        insert(chat_links),
+        [
+            {"chat_id": f"{platform}{n:06d}", "deal_id": ids[n], "side": side}
+            for n in chunk
+            for platform, side in (("telegram:-100", "seller"), ("slack:C", "agency"))
+        ],
+    )
+
+
+async def copy_figures(conn: AsyncConnection, count: int, first: str) -> None:
+    """The first deal's entries and heads copied to the other ``count - 1`` deals."""
+    await conn.execute(
+        text(
+            "WITH RECURSIVE n(i) AS"
+            " (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :last)"
+            " INSERT INTO entries (deal_id, day, metric, value, side, person, person_name,"
+            " chat, message_key, recorded_at)"
+            " SELECT printf('bench-%06d', n.i), e.day, e.metric, e.value, e.side,"
+            " e.person, e.person_name, printf('telegram:-100%06d', n.i), e.message_key,"
+            " e.recorded_at FROM n, entries AS e WHERE e.deal_id = :first"
+            " ORDER BY n.i, e.id"
+        ),
+        {"last": count - 1, "first": first},
+    )
+    await conn.execute(
+        text(
+            "INSERT INTO heads (deal_id, day, metric, side, entry_id)"
+            " SELECT deal_id, day, metric, side, id FROM entries WHERE deal_id != :first"
+        ),
+        {"first": first},
+    )
 
 
 def job_row(deal_id: str) -> OutboxRow:

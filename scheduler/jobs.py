@@ -20,7 +20,7 @@ from bot.i18n import join_clauses, join_list
 from handlers.kpi import status_line
 from handlers.render import fmt_money, fmt_target, fmt_time, fmt_value, label
 from kpi.ledger import Ledger
-from kpi.model import SIDES, Deal, Entry, Side
+from kpi.model import SIDES, Deal, Entry, Schedule, Side
 from kpi.money import format_percent
 from kpi.pace import TargetStatus
 from kpi.periods import business_day, period_containing
@@ -96,6 +96,106 @@ def _arisen(figure: Figure) -> dt.datetime | None:
     return max(stamps) if stamps else None
 
 
+def _behind_pace(
+    tr: Translate,
+    snap: Snapshot,
+    deal: Deal,
+    slot: str,
+    now: dt.datetime,
+    warned_before: set[str],
+) -> tuple[list[str], list[str], list[NewEscalation]]:
+    """The targets behind the warning pace: their status lines (each with what it does to
+    the fee), their metrics, and the escalations to start (below the escalation pace, or
+    warned about in the previous check too)."""
+    rules = deal.schedule
+    lines: list[str] = []
+    warned: list[str] = []
+    starts: list[NewEscalation] = []
+    for status in snap.statuses:
+        if status.pace is None or status.pace >= rules.warn_below:
+            continue
+        metric = status.target.metric
+        warned.append(metric)
+        lines.append(status_line(tr, snap.deal, status))
+        effect = fee_effect(tr, snap, status)
+        if effect:
+            lines.append("   " + effect)
+        why = None
+        if status.pace < rules.escalate_below:
+            why = "below"
+        elif metric in warned_before:
+            why = "repeated"
+        if why is not None:
+            detail = _pace_detail(snap.deal, rules, status, why)
+            starts.append(plan_escalation(deal, f"pace:{metric}", slot, detail, now))
+    return lines, warned, starts
+
+
+def _pace_detail(terms: Deal, rules: Schedule, status: TargetStatus, why: str) -> dict[str, Any]:
+    """What a pace escalation says: the metric, its pace against the threshold it crossed,
+    the actual and the target."""
+    metric = status.target.metric
+    assert status.pace is not None
+    return {
+        "type": "pace",
+        "why": why,
+        "metric": metric,
+        "pace": format_percent(status.pace),
+        "threshold": format_percent(rules.escalate_below if why == "below" else rules.warn_below),
+        "actual": fmt_value(terms, metric, status.actual),
+        "target": fmt_target(terms, metric, status.target.direction, status.target.value),
+    }
+
+
+def _stale_disagreements(
+    tr: Translate, snap: Snapshot, deal: Deal, slot: str, now: dt.datetime
+) -> list[NewEscalation]:
+    """One escalation per day whose disagreements have stood longer than
+    ``DISAGREEMENT_OPEN``, however many metrics disagree on it."""
+    terms = snap.deal
+    stale: dict[dt.date, list[tuple[Figure, dt.datetime]]] = {}
+    for figure in snap.disagreements:
+        arisen = _arisen(figure)
+        if arisen is not None and now - arisen > DISAGREEMENT_OPEN:
+            stale.setdefault(figure.day, []).append((figure, arisen))
+    starts = []
+    for day, figures in sorted(stale.items()):
+        # Clauses: each item holds a comma of its own.
+        items = join_clauses(
+            (
+                tr(
+                    "escalation.disagreement_item",
+                    metric=label(terms, f.metric),
+                    seller=fmt_value(terms, f.metric, f.seller.value if f.seller else None),
+                    agency=fmt_value(terms, f.metric, f.agency.value if f.agency else None),
+                )
+                for f, _ in figures
+            ),
+            deal.locale,
+        )
+        detail = {
+            "type": "disagreement",
+            "day": day.isoformat(),
+            "items": items,
+            "since": fmt_time(min(arisen for _, arisen in figures), deal.timezone),
+        }
+        starts.append(plan_escalation(deal, f"disagreement:{day.isoformat()}", slot, detail, now))
+    return starts
+
+
+def _pace_title(tr: Translate, deal: Deal, day: dt.date, warned: Sequence[str]) -> str:
+    """The warning's first line, with the thresholds when a target is behind."""
+    title = tr("pace.title", deal=deal.name, day=day.isoformat())
+    if warned:
+        rules = deal.schedule
+        title += "\n" + tr(
+            "pace.threshold",
+            warn=format_percent(rules.warn_below),
+            escalate=format_percent(rules.escalate_below),
+        )
+    return title
+
+
 class Jobs:
     """Runs the recap, pace-check and reminder jobs."""
 
@@ -155,72 +255,11 @@ class Jobs:
     async def pace(self, row: OutboxRow, deal: Deal, day: dt.date, now: dt.datetime) -> JobOutcome:
         """Warn about targets behind pace; start escalations where the rules say so."""
         snap = await snapshot(self.ledger, deal, day)
-        terms = snap.deal
-        rules = deal.schedule
         tr = translator(deal.locale)
         previous = await self.store.previous_job(deal.id, "pace", row.slot)
         warned_before = set(previous.result().get("warned", ())) if previous else set()
-        lines: list[str] = []
-        warned: list[str] = []
-        starts: list[NewEscalation] = []
-        for status in snap.statuses:
-            if status.pace is None or status.pace >= rules.warn_below:
-                continue
-            metric = status.target.metric
-            warned.append(metric)
-            lines.append(status_line(tr, terms, status))
-            effect = fee_effect(tr, snap, status)
-            if effect:
-                lines.append("   " + effect)
-            why = None
-            if status.pace < rules.escalate_below:
-                why = "below"
-            elif metric in warned_before:
-                why = "repeated"
-            if why is not None:
-                detail: dict[str, Any] = {
-                    "type": "pace",
-                    "why": why,
-                    "metric": metric,
-                    "pace": format_percent(status.pace),
-                    "threshold": format_percent(
-                        rules.escalate_below if why == "below" else rules.warn_below
-                    ),
-                    "actual": fmt_value(terms, metric, status.actual),
-                    "target": fmt_target(
-                        terms, metric, status.target.direction, status.target.value
-                    ),
-                }
-                starts.append(plan_escalation(deal, f"pace:{metric}", row.slot, detail, now))
-        stale: dict[dt.date, list[tuple[Figure, dt.datetime]]] = {}
-        for figure in snap.disagreements:
-            arisen = _arisen(figure)
-            if arisen is not None and now - arisen > DISAGREEMENT_OPEN:
-                stale.setdefault(figure.day, []).append((figure, arisen))
-        for day_, figures in sorted(stale.items()):
-            # One escalation per day, however many metrics disagree on it.
-            # Clauses: each item holds a comma of its own.
-            items = join_clauses(
-                (
-                    tr(
-                        "escalation.disagreement_item",
-                        metric=label(terms, f.metric),
-                        seller=fmt_value(terms, f.metric, f.seller.value if f.seller else None),
-                        agency=fmt_value(terms, f.metric, f.agency.value if f.agency else None),
-                    )
-                    for f, _ in figures
-                ),
-                deal.locale,
-            )
-            since = min(arisen for _, arisen in figures)
-            detail = {
-                "type": "disagreement",
-                "day": day_.isoformat(),
-                "items": items,
-                "since": fmt_time(since, deal.timezone),
-            }
-            reason = f"disagreement:{day_.isoformat()}"
-            starts.append(plan_escalation(deal, reason, row.slot, detail, now))
+        lines, warned, starts = _behind_pace(tr, snap, deal, row.slot, now, warned_before)
+        starts += _stale_disagreements(tr, snap, deal, row.slot, now)
         if not deal.contacts:
             # Nobody to tell, and nobody who could acknowledge: the group warning stands alone.
             starts = []
@@ -236,14 +275,7 @@ class Jobs:
             body.append(tr("pace.escalating", reason=describe(deal, start.detail)))
         if not body:
             return outcome
-        title = tr("pace.title", deal=deal.name, day=day.isoformat())
-        if warned:
-            title += "\n" + tr(
-                "pace.threshold",
-                warn=format_percent(rules.warn_below),
-                escalate=format_percent(rules.escalate_below),
-            )
-        text = "\n".join([title, *body])
+        text = "\n".join([_pace_title(tr, deal, day, warned), *body])
         chats = [chat for chat, _ in await self._chats(deal)]
         outcome.messages = _fan_out(
             deal, "warning", row.slot, chats, Outgoing(to="", text=text, kind="warning"), now
