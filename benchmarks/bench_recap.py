@@ -76,13 +76,16 @@ from scheduler.tables import outbox  # noqa: E402
 STARTED = time.monotonic()
 BUDGET = 5.5 if quick() else 138.0
 """Seconds this script may take (``benchmarks/run.py`` stops it at 150; at 7 under QUICK=1)."""
-BASELINE_RECAPS = 10 if quick() else 60
+BASELINE_RECAPS = 5 if quick() else 40
 """Recaps of the 1-deal baseline in each repetition."""
 CHARTS = 2 if quick() else 10
 """Charts drawn per repetition and case."""
 WHOLE_RUNS = 10 if quick() else 100
 """Up to this many deals, each repetition generates every deal's recap; above, the deals are
 dealt into one stripe per repetition."""
+REPS = spread_reps(full=5)
+"""Interleaved repetitions of each measurement: the minimum, 5 (the 10,000-deal run takes
+most of this script's budget once)."""
 
 START = dt.datetime.fromisoformat("2026-11-01T00:00:00-07:00")
 RECAP_DAY = dt.date(2026, 11, 9)
@@ -393,7 +396,7 @@ async def bench_big(
         The measurement, or ``None`` when not even the database would fit in the time left.
     """
     repeat = BASELINE_RECAPS
-    reps = spread_reps(full=5)
+    reps = REPS
     baseline = reps * repeat * rate
     if not fits(deadline - time.monotonic(), big * build + big * rate + baseline):
         return None
@@ -426,7 +429,7 @@ async def bench_sizes(
         db = await Database.create(folder, size)
         build = db.built / size
         try:
-            reps = spread_reps()
+            reps = REPS
             runs = [db.ids] * reps if size <= WHOLE_RUNS else stripes(db.ids, reps)
             measured.append(await measure(base, db, runs, BASELINE_RECAPS))
         finally:
@@ -551,7 +554,7 @@ async def bench_charts(folder: Path) -> list[str]:
     times: dict[str, list[float]] = {name: [] for name in cases}
     for data, locale in cases.values():
         render_chart(data, locale)  # fonts loaded, figure prepared
-    for rep in range(spread_reps()):
+    for rep in range(REPS):
         order = list(cases.items())
         for name, (data, locale) in order if rep % 2 == 0 else reversed(order):
             t0 = time.perf_counter()
@@ -650,7 +653,7 @@ async def bench_delivery(folder: Path, count: int, scale: float) -> list[str]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--big", type=int, default=0 if quick() else 10_000, help="0: skip")
-    parser.add_argument("--recaps", type=int, default=30 if quick() else 1000)
+    parser.add_argument("--recaps", type=int, default=20 if quick() else 1000)
     parser.add_argument("--scale", type=float, default=20.0 if quick() else 5.0)
     args = parser.parse_args()
     deadline = STARTED + BUDGET

@@ -24,7 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL.ImageDraw import ImageDraw
+    from PIL.ImageFont import FreeTypeFont
 
 __all__ = ["cjk_font", "daily_chart", "wan"]
 
@@ -157,7 +161,7 @@ class Face:
     """A font at a size, with the height matplotlib gave a line of it: the font's typographic
     ascender and descender (its OS/2 table), whatever the text's own glyphs reach."""
 
-    font: Any
+    font: FreeTypeFont
     family: str | None
     ascent: float
     descent: float
@@ -207,16 +211,15 @@ def _face(family: str | None, points: float) -> Face:
 
 @lru_cache(maxsize=8)
 def _line_metrics(family: str | None) -> tuple[float, float]:
-    """The font's typographic ascender and descender, in ems (OS/2, else hhea)."""
+    """The font's typographic ascender and descender, in ems (OS/2; FreeType's otherwise)."""
     from matplotlib.font_manager import get_font
 
     face = get_font(_found(family))
-    per_em = face.get_sfnt_table("head")["unitsPerEm"]
+    per_em = face.units_per_EM
     typo = face.get_sfnt_table("OS/2")
     if typo is not None:
         return typo["sTypoAscender"] / per_em, -typo["sTypoDescender"] / per_em
-    hhea = face.get_sfnt_table("hhea")
-    return hhea["ascent"] / per_em, -hhea["descent"] / per_em
+    return face.ascender / per_em, -face.descender / per_em
 
 
 @lru_cache(maxsize=8)
@@ -306,7 +309,7 @@ def daily_chart(
     return out.getvalue()
 
 
-def _bars(draw: Any, scale: Scale, heights: Sequence[float], colours: Sequence[str]) -> None:
+def _bars(draw: ImageDraw, scale: Scale, heights: Sequence[float], colours: Sequence[str]) -> None:
     """The bars, their edges on whole pixels (as Agg snaps a rectangle)."""
     zero = round(scale.y(0))
     for day, (height, colour) in enumerate(zip(heights, colours, strict=True)):
@@ -317,7 +320,9 @@ def _bars(draw: Any, scale: Scale, heights: Sequence[float], colours: Sequence[s
         draw.rectangle((left, min(top, zero), right - 1, max(top, zero) - 1), fill=colour)
 
 
-def _axes(draw: Any, scale: Scale, days: Sequence[dt.date], locale: str, faces: Fonts) -> None:
+def _axes(
+    draw: ImageDraw, scale: Scale, days: Sequence[dt.date], locale: str, faces: Fonts
+) -> None:
     """Tick marks and labels: a day every tenth of the days, and the y axis' figures."""
     step = max(1, len(days) // 10)
     below = BOTTOM + 2 * TICK
@@ -336,14 +341,14 @@ def _axes(draw: Any, scale: Scale, days: Sequence[dt.date], locale: str, faces: 
         _text(draw, (LEFT, TOP - 3 * PT), offset, faces.offset, "l", "baseline")
 
 
-def _spines(draw: Any) -> None:
+def _spines(draw: ImageDraw) -> None:
     """The left and bottom axis lines (0.8 points: one pixel); no top or right one."""
     left, bottom = int(LEFT), int(BOTTOM)
     draw.rectangle((left, int(TOP), left, bottom), fill=INK)
     draw.rectangle((left, bottom, int(RIGHT), bottom), fill=INK)
 
 
-def _dashes(draw: Any, start: float, end: float, y: int) -> None:
+def _dashes(draw: ImageDraw, start: float, end: float, y: int) -> None:
     """A dashed line 1.5 points thick centred on the pixel boundary ``y`` (dashes of 3.7 and
     gaps of 1.6 line widths, matplotlib's ``--``)."""
     width = 1.5 * PT
@@ -354,8 +359,7 @@ def _dashes(draw: Any, start: float, end: float, y: int) -> None:
         x += on + off
 
 
-
-def _legend(draw: Any, rows: Sequence[tuple[str | None, str]], face: Face) -> None:
+def _legend(draw: ImageDraw, rows: Sequence[tuple[str | None, str]], face: Face) -> None:
     """The legend in the upper left corner: a dashed-line handle (colour ``None``) or a bar's
     swatch beside each label, in a white box with rounded corners (80% opaque, over the bars).
 
@@ -379,7 +383,7 @@ def _legend(draw: Any, rows: Sequence[tuple[str | None, str]], face: Face) -> No
         _text(draw, (left + 2.8 * size, baseline), label, face, "l", "baseline")
 
 
-def _frame(draw: Any, x0: float, y0: float, x1: float, y1: float, radius: float) -> None:
+def _frame(draw: ImageDraw, x0: float, y0: float, x1: float, y1: float, radius: float) -> None:
     """The legend's box: white at 80%, edged in light grey at 80%, corners rounded."""
     box = (int(x0), int(y0), int(x1), int(y1))
     draw.rounded_rectangle(box, round(radius), fill=(255, 255, 255, 204))
@@ -387,7 +391,7 @@ def _frame(draw: Any, x0: float, y0: float, x1: float, y1: float, radius: float)
 
 
 def _text(
-    draw: Any, at: tuple[float, float], text: str, face: Face, align: str, valign: str
+    draw: ImageDraw, at: tuple[float, float], text: str, face: Face, align: str, valign: str
 ) -> None:
     """Draw ``text`` placed as matplotlib places it: ``align`` ``l``, ``m`` or ``r`` of the
     point; ``valign`` ``baseline``, ``top`` (the line's ascent below the point) or
@@ -400,7 +404,9 @@ def _text(
     draw.text((x, y), text, font=face.font, fill=INK, anchor=align + "s")
 
 
-def _box(draw: Any, x0: float, y0: float, x1: float, y1: float, colour: tuple[int, ...]) -> None:
+def _box(
+    draw: ImageDraw, x0: float, y0: float, x1: float, y1: float, colour: tuple[int, ...]
+) -> None:
     """Fill the rectangle from ``(x0, y0)`` to ``(x1, y1)``: a pixel it partly covers is
     blended in by how much it covers (antialiased edges)."""
     for left, right, wide in _spans(x0, x1):
