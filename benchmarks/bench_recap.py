@@ -78,7 +78,7 @@ BUDGET = 5.5 if quick() else 138.0
 """Seconds this script may take (``benchmarks/run.py`` stops it at 150; at 7 under QUICK=1)."""
 BASELINE_RECAPS = 5 if quick() else 40
 """Recaps of the 1-deal baseline in each repetition."""
-CHARTS = 2 if quick() else 10
+CHARTS = 1 if quick() else 10
 """Charts drawn per repetition and case."""
 WHOLE_RUNS = 10 if quick() else 100
 """Up to this many deals, each repetition generates every deal's recap; above, the deals are
@@ -495,15 +495,11 @@ def load() -> str:
 
 
 async def bench_generation(
-    folder: Path, sizes: Sequence[int], big: int, deadline: float
+    folder: Path, base: Database, sizes: Sequence[int], big: int, deadline: float
 ) -> list[str]:
-    base = await Database.create(folder, 1)
-    try:
-        (only,) = base.ids
-        await base.per_deal([only] * 5)  # warm the caches and the imports
-        measured = await bench_sizes(folder, base, sizes, big, deadline)
-    finally:
-        await base.core.aclose()
+    (only,) = base.ids
+    await base.per_deal([only] * 5)  # warm the caches and the imports
+    measured = await bench_sizes(folder, base, sizes, big, deadline)
     largest = measured[-1] if big else None
     return [
         *size_lines(measured),
@@ -534,23 +530,19 @@ def chart_data_of(base: Database, days: int) -> ChartData:
     )
 
 
-async def bench_charts(folder: Path) -> list[str]:
+async def bench_charts(base: Database) -> list[str]:
     """Chart drawing per chart, in English and Chinese, a week's and a month's bars."""
-    base = await Database.create(folder, 1, "charts")
-    try:
-        (only,) = base.ids
-        now = dt.datetime(2026, 11, 9, 17, tzinfo=dt.UTC)
-        outcome = await service_of(base.core).jobs.recap(
-            job_row(only), base.deals[only], RECAP_DAY, now
-        )
-        assert outcome.chart is not None
-        cases = {
-            f"en, {len(outcome.chart.days)} days (this recap's)": (outcome.chart, "en"),
-            f"zh, {len(outcome.chart.days)} days (this recap's)": (outcome.chart, "zh"),
-            "zh, 31 days": (chart_data_of(base, 31), "zh"),
-        }
-    finally:
-        await base.core.aclose()
+    (only,) = base.ids
+    now = dt.datetime(2026, 11, 9, 17, tzinfo=dt.UTC)
+    outcome = await service_of(base.core).jobs.recap(
+        job_row(only), base.deals[only], RECAP_DAY, now
+    )
+    assert outcome.chart is not None
+    cases = {
+        f"en, {len(outcome.chart.days)} days (this recap's)": (outcome.chart, "en"),
+        f"zh, {len(outcome.chart.days)} days (this recap's)": (outcome.chart, "zh"),
+        "zh, 31 days": (chart_data_of(base, 31), "zh"),
+    }
     times: dict[str, list[float]] = {name: [] for name in cases}
     for data, locale in cases.values():
         render_chart(data, locale)  # fonts loaded, figure prepared
@@ -653,7 +645,7 @@ async def bench_delivery(folder: Path, count: int, scale: float) -> list[str]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--big", type=int, default=0 if quick() else 10_000, help="0: skip")
-    parser.add_argument("--recaps", type=int, default=20 if quick() else 1000)
+    parser.add_argument("--recaps", type=int, default=10 if quick() else 1000)
     parser.add_argument("--scale", type=float, default=20.0 if quick() else 5.0)
     args = parser.parse_args()
     deadline = STARTED + BUDGET
@@ -663,11 +655,15 @@ async def main() -> None:
     reserve = args.recaps * 2 / 30 / args.scale * 1.5 + (1.0 if quick() else 10.0)
     with tempfile.TemporaryDirectory(prefix="kpibot-bench-recap-") as tmp:
         folder = Path(tmp)
-        print("### Recap generation\n")
-        lines = await bench_generation(folder, sizes, args.big, deadline - reserve)
-        print("\n".join(lines), flush=True)
-        print("\n### Chart drawing\n")
-        print("\n".join(await bench_charts(folder)), flush=True)
+        base = await Database.create(folder, 1)
+        try:
+            print("### Recap generation\n")
+            lines = await bench_generation(folder, base, sizes, args.big, deadline - reserve)
+            print("\n".join(lines), flush=True)
+            print("\n### Chart drawing\n")
+            print("\n".join(await bench_charts(base)), flush=True)
+        finally:
+            await base.core.aclose()
         print("\n### Delivery against the rate-limit floor\n")
         print("\n".join(await bench_delivery(folder, args.recaps, args.scale)))
 

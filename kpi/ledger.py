@@ -819,43 +819,59 @@ class Ledger:
         async def work(
             conn: AsyncConnection,
         ) -> tuple[tuple[int, dt.date] | None, list[Entry], list[Verdict]]:
-            columns = select(deal_versions.c.version, deal_versions.c.effective).where(
-                deal_versions.c.deal_id == deal_id
-            )
+            by_date, earliest, current_q, verdicts_q = self._period_queries()
+            days = {"deal_id": deal_id, "first": first, "last": last}
             version = (
-                await conn.execute(
-                    columns.where(deal_versions.c.effective <= period_start)
-                    .order_by(deal_versions.c.effective.desc(), deal_versions.c.version.desc())
-                    .limit(1)
-                )
+                await conn.execute(by_date, {"deal_id": deal_id, "period_start": period_start})
             ).one_or_none()
             if version is None:  # a period before every version: the earliest governs it
-                version = (
-                    await conn.execute(columns.order_by(deal_versions.c.version).limit(1))
-                ).one_or_none()
+                version = (await conn.execute(earliest, {"deal_id": deal_id})).one_or_none()
             if version is None:
                 return None, [], []
-            found = await conn.execute(
-                select(entries)
-                .join(heads, heads.c.entry_id == entries.c.id)
-                .where(heads.c.deal_id == deal_id, heads.c.day.between(first, last))
-                .order_by(heads.c.day, heads.c.metric, heads.c.side)
-            )
-            judged = await conn.execute(
-                select(verdicts)
-                .where(verdicts.c.deal_id == deal_id, verdicts.c.day.between(first, last))
-                .order_by(verdicts.c.id)
-            )
+            found = await conn.execute(current_q, days)
+            judgements = await conn.execute(verdicts_q, days)
             return (
                 (int(version.version), version.effective),
                 [_to_entry(row) for row in found],
-                [_to_verdict(row) for row in judged],
+                [_to_verdict(row) for row in judgements],
             )
 
-        governing, current, judgements = await self._read(work)
+        governing, current, judged = await self._read(work)
         if governing is None:
             raise LookupError(f"unknown deal {deal_id!r}")
-        return await self._deal_version(deal_id, *governing), current, judgements
+        return await self._deal_version(deal_id, *governing), current, judged
+
+    _period_statements: tuple[Any, Any, Any, Any] | None = None
+
+    @classmethod
+    def _period_queries(cls) -> tuple[Any, Any, Any, Any]:
+        """:meth:`period_records`' statements (the governing version, the earliest version,
+        the current entries, the verdicts), built on first use and kept: building a statement
+        costs more than running it; the values are bound when it runs."""
+        if cls._period_statements is None:
+            versions = select(deal_versions.c.version, deal_versions.c.effective).where(
+                deal_versions.c.deal_id == bindparam("deal_id")
+            )
+            cls._period_statements = (
+                versions.where(deal_versions.c.effective <= bindparam("period_start"))
+                .order_by(deal_versions.c.effective.desc(), deal_versions.c.version.desc())
+                .limit(1),
+                versions.order_by(deal_versions.c.version).limit(1),
+                select(entries)
+                .join(heads, heads.c.entry_id == entries.c.id)
+                .where(
+                    heads.c.deal_id == bindparam("deal_id"),
+                    heads.c.day.between(bindparam("first"), bindparam("last")),
+                )
+                .order_by(heads.c.day, heads.c.metric, heads.c.side),
+                select(verdicts)
+                .where(
+                    verdicts.c.deal_id == bindparam("deal_id"),
+                    verdicts.c.day.between(bindparam("first"), bindparam("last")),
+                )
+                .order_by(verdicts.c.id),
+            )
+        return cls._period_statements
 
     # ------------------------------------------------------------------------ transactions
 
