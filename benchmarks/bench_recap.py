@@ -5,10 +5,10 @@ rate-limit floor.
 **Generation.** Each database holds its deals with the same week of figures each (written in
 bulk into the ledger's tables, as applying the deals and reporting would). The baseline
 generates one deal's recap repeatedly on a database holding only that deal. Each size is
-measured in repetitions interleaved with the baseline (``benchmarks/spread.py``): with up to
-100 deals a repetition generates every deal's recap; with 1,000 and 10,000 deals the deals are
-dealt into one stripe per repetition (deal *i* goes to stripe *i* mod the repetitions), so the
-repetitions together generate every deal's recap exactly once: the whole 10,000-deal run. Each
+measured in 5 repetitions interleaved with the baseline's (``benchmarks/spread.py``): with 10
+deals a repetition generates every deal's recap; from 100 deals on, the deals are dealt into
+one stripe per repetition (deal *i* goes to stripe *i* mod 5), so the repetitions together
+generate every deal's recap exactly once: at 10,000 deals, the whole 10,000-deal run. Each
 figure is the whole recap job (the week's figures, the period snapshot with pace,
 disagreements, fee to date and projected, missed slots, the text) without drawing the chart;
 the ratio is the per-deal time at that size over the baseline's in the same repetition, judged
@@ -76,13 +76,13 @@ from scheduler.tables import outbox  # noqa: E402
 STARTED = time.monotonic()
 BUDGET = 5.5 if quick() else 138.0
 """Seconds this script may take (``benchmarks/run.py`` stops it at 150; at 7 under QUICK=1)."""
-BASELINE_RECAPS = 5 if quick() else 40
+BASELINE_RECAPS = 5 if quick() else 20
 """Recaps of the 1-deal baseline in each repetition."""
 CHARTS = 1 if quick() else 10
 """Charts drawn per repetition and case."""
-WHOLE_RUNS = 10 if quick() else 100
+WHOLE_RUNS = 10
 """Up to this many deals, each repetition generates every deal's recap; above, the deals are
-dealt into one stripe per repetition."""
+dealt into one stripe per repetition (the budget goes to the 10,000-deal run)."""
 REPS = spread_reps(full=5)
 """Interleaved repetitions of each measurement: the minimum, 5 (the 10,000-deal run takes
 most of this script's budget once)."""
@@ -350,6 +350,10 @@ class Size:
     took: float
     """Seconds spent generating this size's recaps (the baseline's not included)."""
     note: str = ""
+    wall: float = 0.0
+    """Seconds from the first repetition's start to the last one's end, baselines included."""
+    built: float = 0.0
+    """Seconds it took to store the deals."""
 
     @property
     def ratio(self) -> Spread:
@@ -382,7 +386,7 @@ def fits(left: float, estimate: float) -> bool:
 async def bench_big(
     folder: Path, base: Database, big: int, rate: float, build: float, deadline: float
 ) -> Size | None:
-    """All ``big`` deals' recaps, in stripes interleaved with the baseline, if they fit.
+    """All ``big`` deals' recaps, in stripes interleaved with the baseline, as far as they fit.
 
     Args:
         folder: Where the database goes.
@@ -393,30 +397,30 @@ async def bench_big(
         deadline: ``time.monotonic()`` by which this part must be done.
 
     Returns:
-        The measurement, or ``None`` when not even the database would fit in the time left.
+        The measurement (of fewer stripes than all when the time left is short, which its
+        note says), or ``None`` when not even the database and one stripe would fit.
     """
     repeat = BASELINE_RECAPS
-    reps = REPS
-    baseline = reps * repeat * rate
-    if not fits(deadline - time.monotonic(), big * build + big * rate + baseline):
+    stripe = (-(-big // REPS) + repeat) * rate  # one stripe and its baseline
+    if not fits(deadline - time.monotonic(), big * build + stripe):
         return None
     db = await Database.create(folder, big)
     try:
-        runs = stripes(db.ids, reps)
-        left = deadline - time.monotonic()
-        if fits(left, big * rate + baseline):
-            return await measure(base, db, runs, repeat)
-        # Not all of them: as many whole stripes as fit, and the output says so.
-        whole = max(1, int(left / 1.25 / (len(runs[0]) * rate + repeat * rate)))
-        found = await measure(base, db, runs[:whole], repeat)
-        found.note = (
-            f"only {found.generated:,} of the {big:,} recaps fitted in this script's "
-            f"{BUDGET:.0f} s budget on this machine now ({whole} of {reps} stripes): "
-            "the whole run was NOT generated"
-        )
-        return found
+        runs = stripes(db.ids, REPS)
+        whole = min(REPS, int((deadline - time.monotonic()) / 1.25 / stripe))
+        began = time.perf_counter()
+        found = await measure(base, db, runs[: max(1, whole)], repeat)
+        found.wall = time.perf_counter() - began
+        found.built = db.built
     finally:
         await db.core.aclose()
+    if found.generated < big:
+        found.note = (
+            f"only {found.generated:,} of the {big:,} recaps fitted in this script's "
+            f"{BUDGET:.0f} s budget on this machine now ({len(found.per_deal)} of {REPS} "
+            "stripes): the whole run was NOT generated"
+        )
+    return found
 
 
 async def bench_sizes(
@@ -476,17 +480,22 @@ def big_note(big: Size | None, wanted: int) -> str:
     """What the largest size's run was: the whole run's time, or why it is not whole."""
     if big is None or not big.per_deal:
         return (
-            f"**{wanted:,} deals: not measured**: the database and its recaps would not fit in "
-            f"what is left of this script's {BUDGET:.0f} s budget on this machine now."
+            f"**{wanted:,} deals: not measured**: the database and one stripe of its recaps "
+            f"would not fit in what is left of this script's {BUDGET:.0f} s budget on this "
+            "machine now."
         )
     if big.note:
-        return f"**{big.deals:,} deals: {big.note}.**"
+        return (
+            f"**{big.deals:,} deals: {big.note}** ({big.took:.1f} s for those, "
+            f"{big.took / big.generated * 1000:.2f} ms per deal; load average after it: {load()})."
+        )
     return (
-        f"The whole {big.deals:,}-deal run: all {big.generated:,} recaps generated once each, in "
-        f"{big.took:.1f} s of generation ({len(big.per_deal)} stripes of "
-        f"{big.generated // len(big.per_deal):,}, interleaved with the baseline; "
-        f"{big.took / big.generated * 1000:.2f} ms per deal overall); load average "
-        f"{load()} after it."
+        f"**The whole {big.deals:,}-deal run**: all {big.generated:,} recaps generated once "
+        f"each in {big.took:.1f} s ({big.took / big.generated * 1000:.2f} ms per deal overall), "
+        f"as {len(big.per_deal)} stripes of {big.generated // len(big.per_deal):,} interleaved "
+        f"with the baseline's repetitions ({big.wall:.1f} s of wall time with them); the "
+        f"database ({big.deals * 42:,} entries) was stored in {big.built:.1f} s before. Load "
+        f"average after it: {load()}."
     )
 
 

@@ -5,6 +5,7 @@ gives the snapshot and the week's figures exactly as separate reads would (issue
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -17,7 +18,10 @@ from kpi.ledger import Ledger
 from kpi.model import Deal, Side
 from kpi.platform.truth import resolve_figures
 from kpi.snapshot import snapshot, snapshot_and_days
+from scheduler.jobs import Jobs
+from scheduler.outbox import NewRow, Outbox, OutboxRow
 from scheduler.recap import build_recap
+from scheduler.tables import JOB_CHAT
 
 D = Decimal
 AT = dt.datetime(2026, 12, 7, 3, tzinfo=dt.UTC)
@@ -146,9 +150,59 @@ async def test_a_recap_reads_the_ledger_in_one_transaction(
     deal_ledger: Ledger, books: Deal
 ) -> None:
     """The period, the week and the terms: one ledger transaction (the platform section's
-    two reads of the imported exports are the others); it was six ledger reads before."""
+    two reads of the imported exports are the others); it was five ledger reads before."""
     await build_recap(deal_ledger, books, dt.date(2026, 12, 7))  # the parsed versions cached
     with transactions(deal_ledger.engine) as begun:
         built = await build_recap(deal_ledger, books, dt.date(2026, 12, 7))
     assert built is not None
     assert len(begun) <= 3
+    # The whole job: the outbox's part (missed slots, linked chats) is one more.
+    jobs = Jobs(deal_ledger, Outbox(deal_ledger.engine, worker="test"), charts=False)
+    job = OutboxRow(
+        1, books.id, "recap", "2026-12-07", JOB_CHAT, AT, "claimed", None, None, 1, "test",
+        None, None, None, AT, None,
+    )  # fmt: skip
+    with transactions(deal_ledger.engine) as begun:
+        outcome = await jobs.recap(job, books, dt.date(2026, 12, 7), AT)
+    assert outcome.messages and len(begun) <= 4
+
+
+async def test_the_recap_context_is_what_the_three_outbox_reads_give(
+    deal_ledger: Ledger, deal: Deal
+) -> None:
+    """``Jobs.recap_context`` reads in one transaction what ``previous_job``,
+    ``missed_between`` and ``linked_chats`` read in three: the same rows, in the same order."""
+    store = Outbox(deal_ledger.engine, worker="test")
+    jobs = Jobs(deal_ledger, store, charts=False)
+
+    def at(day: int, hour: int = 17) -> dt.datetime:
+        return dt.datetime(2026, 11, day, hour, tzinfo=dt.UTC)
+
+    def done(slot: str, upto: dt.datetime) -> NewRow:
+        payload = json.dumps({"missed_upto": upto.isoformat()})
+        return NewRow(deal.id, "recap", slot, JOB_CHAT, at(int(slot[-2:])), payload, "done")
+
+    await store.enqueue(
+        [
+            done("2026-11-02", at(2)),
+            done("2026-11-09", at(9)),
+            NewRow(deal.id, "recap", "2026-11-16", JOB_CHAT, at(16), None, "missed"),
+            NewRow(deal.id, "pace", "2026-11-10", JOB_CHAT, at(10, 18), None, "missed"),
+            NewRow(deal.id, "reminder", "2026-11-05", JOB_CHAT, at(5), None, "missed"),
+            NewRow(deal.id, "pace", "2026-11-20", JOB_CHAT, at(20), None, "pending"),
+            NewRow(deal.id, "recap", "2026-11-12", "telegram:-1001234", at(12), "{}", "missed"),
+            NewRow("another-deal", "pace", "2026-11-11", JOB_CHAT, at(11), None, "missed"),
+        ],
+        at(1),
+    )
+    for slot, now in [("2026-11-23", at(23)), ("2026-11-09", at(22)), ("2026-11-02", at(6))]:
+        previous = await store.previous_job(deal.id, "recap", slot, status="done")
+        since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        if previous is not None:
+            since = dt.datetime.fromisoformat(previous.result()["missed_upto"])
+        missed, chats = await jobs.recap_context(deal.id, slot, now)
+        assert missed == await store.missed_between(deal.id, since, now)
+        assert chats == [chat for chat, _ in await store.linked_chats(deal.id)]
+    assert [m.slot for m in missed] == ["2026-11-05"]  # before the first done recap
+    late, _ = await jobs.recap_context(deal.id, "2026-11-23", at(23))
+    assert [m.slot for m in late] == ["2026-11-10", "2026-11-16"]
