@@ -197,7 +197,7 @@ async def snapshot_and_days(
     resolved under the same terms (a recap's week), from one read of the ledger.
 
     The week and the period are read as one span of days and split here, so a recap costs
-    one ledger transaction, not six; each part is resolved on its own days' entries and
+    one ledger transaction, not five; each part is resolved on its own days' entries and
     verdicts, exactly as two separate reads would give them.
 
     Args:
