@@ -694,6 +694,77 @@ class Ledger:
 
         return await self._read(work)
 
+    async def period_records(
+        self, deal_id: str, period_start: dt.date, first: dt.date, last: dt.date
+    ) -> tuple[Deal, list[Entry], list[Verdict]]:
+        """The terms of a period and the records of some days, read in one transaction.
+
+        What :meth:`deal_for_period` (``period_start``), :meth:`current_entries` and
+        :meth:`verdicts` (``first`` to ``last``) answer, in the same orders, from one state of
+        the ledger: a snapshot or a recap needs all three, and one read transaction costs a
+        third of three (each is a round trip of its own to the database).
+
+        Raises:
+            LookupError: The deal was never applied.
+        """
+
+        async def work(
+            conn: AsyncConnection,
+        ) -> tuple[tuple[int, dt.date] | None, list[Entry], list[Verdict]]:
+            by_date, earliest, current_q, verdicts_q = self._period_queries()
+            days = {"deal_id": deal_id, "first": first, "last": last}
+            version = (
+                await conn.execute(by_date, {"deal_id": deal_id, "period_start": period_start})
+            ).one_or_none()
+            if version is None:  # a period before every version: the earliest governs it
+                version = (await conn.execute(earliest, {"deal_id": deal_id})).one_or_none()
+            if version is None:
+                return None, [], []
+            found = await conn.execute(current_q, days)
+            judgements = await conn.execute(verdicts_q, days)
+            return (
+                (int(version.version), version.effective),
+                [_to_entry(row) for row in found],
+                [_to_verdict(row) for row in judgements],
+            )
+
+        governing, current, judged = await self._read(work)
+        if governing is None:
+            raise LookupError(f"unknown deal {deal_id!r}")
+        return await self._deal_version(deal_id, *governing), current, judged
+
+    _period_statements: tuple[Any, Any, Any, Any] | None = None
+
+    @classmethod
+    def _period_queries(cls) -> tuple[Any, Any, Any, Any]:
+        """:meth:`period_records`' statements (the governing version, the earliest version,
+        the current entries, the verdicts), built on first use and kept: building a statement
+        costs more than running it; the values are bound when it runs."""
+        if cls._period_statements is None:
+            versions = select(deal_versions.c.version, deal_versions.c.effective).where(
+                deal_versions.c.deal_id == bindparam("deal_id")
+            )
+            cls._period_statements = (
+                versions.where(deal_versions.c.effective <= bindparam("period_start"))
+                .order_by(deal_versions.c.effective.desc(), deal_versions.c.version.desc())
+                .limit(1),
+                versions.order_by(deal_versions.c.version).limit(1),
+                select(entries)
+                .join(heads, heads.c.entry_id == entries.c.id)
+                .where(
+                    heads.c.deal_id == bindparam("deal_id"),
+                    heads.c.day.between(bindparam("first"), bindparam("last")),
+                )
+                .order_by(heads.c.day, heads.c.metric, heads.c.side),
+                select(verdicts)
+                .where(
+                    verdicts.c.deal_id == bindparam("deal_id"),
+                    verdicts.c.day.between(bindparam("first"), bindparam("last")),
+                )
+                .order_by(verdicts.c.id),
+            )
+        return cls._period_statements
+
     # ------------------------------------------------------------------------ transactions
 
     async def _read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:

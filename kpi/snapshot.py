@@ -176,6 +176,10 @@ def build_snapshot(
 class SnapshotSource(PlatformDays, Protocol):
     """What a snapshot reads: the ledger's read side (``kpi.ledger.Ledger``)."""
 
+    async def period_records(
+        self, deal_id: str, period_start: dt.date, first: dt.date, last: dt.date
+    ) -> tuple[Deal, list[Entry], list[Verdict]]: ...
+
     async def deal_for_period(self, deal_id: str, period_start: dt.date) -> Deal: ...
 
     async def current_entries(self, deal_id: str, start: dt.date, end: dt.date) -> list[Entry]: ...
@@ -189,12 +193,68 @@ async def snapshot(
     """Read the period containing ``today`` (or ``period``) and compute where it stands.
 
     ``deal`` is the deal's current version; the period is judged by the terms that applied
-    to it (``Ledger.deal_for_period``). Its ``ends:`` clips the last period."""
+    to it (``Ledger.deal_for_period``). Its ``ends:`` clips the last period. The terms, entries
+    and verdicts come from one read transaction (``Ledger.period_records``)."""
     if period is not None and deal.ends is not None and period.start > deal.ends:
         raise UserError("sem.period_after_end", period=period.label, ends=deal.ends.isoformat())
     period = current_period(deal, today) if period is None else clip_to_end(period, deal.ends)
-    terms = await ledger.deal_for_period(deal.id, period.start)
-    entries = await ledger.current_entries(deal.id, period.start, period.end)
-    verdicts = await ledger.verdicts(deal.id, period.start, period.end)
-    figures = await resolve_figures(ledger, terms, entries, verdicts, period.start, period.end)
+    terms, entries, verdicts = await ledger.period_records(
+        deal.id, period.start, period.start, period.end
+    )
+    return await _resolved(ledger, terms, period, today, entries, verdicts)
+
+
+async def snapshot_and_days(
+    ledger: SnapshotSource, deal: Deal, today: dt.date, first: dt.date, last: dt.date
+) -> tuple[Snapshot, dict[tuple[dt.date, str], Figure]]:
+    """:func:`snapshot` as of ``today``, and the figures of the days ``first`` to ``last``
+    resolved under the same terms (a recap's week), from one read of the ledger.
+
+    The week and the period are read as one span of days and split here, so a recap costs
+    one ledger transaction, not five; each part is resolved on its own days' entries and
+    verdicts, exactly as two separate reads would give them.
+
+    Args:
+        ledger: The ledger.
+        deal: The deal's current version.
+        today: The snapshot's business day.
+        first: The first of the extra days.
+        last: The last of the extra days.
+
+    Returns:
+        The snapshot, and the extra days' figures by ``(day, metric)``.
+    """
+    period = current_period(deal, today)
+    terms, entries, verdicts = await ledger.period_records(
+        deal.id, period.start, min(first, period.start), max(last, period.end)
+    )
+    snap = await _resolved(
+        ledger, terms, period, today, *_days(entries, verdicts, period.start, period.end)
+    )
+    days_entries, days_verdicts = _days(entries, verdicts, first, last)
+    figures = await resolve_figures(ledger, terms, days_entries, days_verdicts, first, last)
+    return snap, figures
+
+
+def _days(
+    entries: list[Entry], verdicts: list[Verdict], first: dt.date, last: dt.date
+) -> tuple[list[Entry], list[Verdict]]:
+    """The entries and verdicts of the days ``first`` to ``last``, in their order."""
+    return (
+        [e for e in entries if first <= e.day <= last],
+        [v for v in verdicts if first <= v.day <= last],
+    )
+
+
+async def _resolved(
+    ledger: SnapshotSource,
+    terms: Deal,
+    period: Period,
+    today: dt.date,
+    entries: list[Entry],
+    verdicts: list[Verdict],
+) -> Snapshot:
+    figures = await resolve_figures(
+        ledger, terms, entries, verdicts, period.start, period.end
+    )
     return build_snapshot(terms, period, today, figures, entries, verdicts)

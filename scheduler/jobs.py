@@ -11,21 +11,25 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
+
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Outgoing, platform_of
 from bot.core.i18n import join_clauses, join_list
 from bot.core.ports import LedgerReader, PlatformData
 from bot.core.render import fmt_money, fmt_target, fmt_time, fmt_value, label
 from bot.core.views.kpi import status_line
-from kpi.model import SIDES, Deal, Entry, Side
+from kpi.model import SIDES, Deal, Entry, Schedule, Side
 from kpi.money import format_percent
 from kpi.pace import TargetStatus
 from kpi.periods import business_day, period_containing
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
+from kpi.storage import chat_links
 from scheduler import messages
 from scheduler.escalation import (
     DISAGREEMENT_OPEN,
@@ -36,6 +40,7 @@ from scheduler.escalation import (
 )
 from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow
 from scheduler.recap import ChartData, Translate, build_recap, translator
+from scheduler.tables import JOB_CHAT, outbox
 
 __all__ = ["DISAGREEMENT_OPEN", "JobOutcome", "Jobs", "fee_effect"]
 
@@ -51,6 +56,46 @@ class JobOutcome:
     result: dict[str, Any] = field(default_factory=dict)
     chart: ChartData | None = None
     """A recap's chart, drawn by the caller off the event loop and attached to every message."""
+
+
+_JOB = and_(outbox.c.deal_id == bindparam("deal_id"), outbox.c.chat == JOB_CHAT)
+_ROW = [outbox.c[f.name] for f in fields(OutboxRow)]
+"""The outbox's columns an ``OutboxRow`` holds, in its order."""
+_PREVIOUS_RECAP = (
+    select(*_ROW)
+    .where(
+        _JOB,
+        outbox.c.kind == "recap",
+        outbox.c.slot < bindparam("slot"),
+        outbox.c.status == "done",
+    )
+    .order_by(outbox.c.slot.desc())
+    .limit(1)
+)
+_MISSED = (
+    select(*_ROW)
+    .where(
+        _JOB,
+        outbox.c.status == "missed",
+        outbox.c.due_at > bindparam("after"),
+        outbox.c.due_at <= bindparam("upto"),
+    )
+    .order_by(outbox.c.due_at, outbox.c.id)
+)
+_LINKED = (
+    select(chat_links.c.chat_id)
+    .where(chat_links.c.deal_id == bindparam("deal_id"))
+    .order_by(chat_links.c.chat_id)
+)
+"""``Jobs.recap_context``'s statements, built once (building one costs more than running it)."""
+
+
+def _missed_since(previous: OutboxRow | None) -> dt.datetime:
+    """Up to when the previous recap mentioned missed slots (the epoch when there is none)."""
+    since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    if previous is None:
+        return since
+    return dt.datetime.fromisoformat(previous.result().get("missed_upto", since.isoformat()))
 
 
 def _fan_out(
@@ -96,6 +141,106 @@ def _arisen(figure: Figure) -> dt.datetime | None:
     return max(stamps) if stamps else None
 
 
+def _behind_pace(
+    tr: Translate,
+    snap: Snapshot,
+    deal: Deal,
+    slot: str,
+    now: dt.datetime,
+    warned_before: set[str],
+) -> tuple[list[str], list[str], list[NewEscalation]]:
+    """The targets behind the warning pace: their status lines (each with what it does to
+    the fee), their metrics, and the escalations to start (below the escalation pace, or
+    warned about in the previous check too)."""
+    rules = deal.schedule
+    lines: list[str] = []
+    warned: list[str] = []
+    starts: list[NewEscalation] = []
+    for status in snap.statuses:
+        if status.pace is None or status.pace >= rules.warn_below:
+            continue
+        metric = status.target.metric
+        warned.append(metric)
+        lines.append(status_line(tr, snap.deal, status))
+        effect = fee_effect(tr, snap, status)
+        if effect:
+            lines.append("   " + effect)
+        why = None
+        if status.pace < rules.escalate_below:
+            why = "below"
+        elif metric in warned_before:
+            why = "repeated"
+        if why is not None:
+            detail = _pace_detail(snap.deal, rules, status, why)
+            starts.append(plan_escalation(deal, f"pace:{metric}", slot, detail, now))
+    return lines, warned, starts
+
+
+def _pace_detail(terms: Deal, rules: Schedule, status: TargetStatus, why: str) -> dict[str, Any]:
+    """What a pace escalation says: the metric, its pace against the threshold it crossed,
+    the actual and the target."""
+    metric = status.target.metric
+    assert status.pace is not None
+    return {
+        "type": "pace",
+        "why": why,
+        "metric": metric,
+        "pace": format_percent(status.pace),
+        "threshold": format_percent(rules.escalate_below if why == "below" else rules.warn_below),
+        "actual": fmt_value(terms, metric, status.actual),
+        "target": fmt_target(terms, metric, status.target.direction, status.target.value),
+    }
+
+
+def _stale_disagreements(
+    tr: Translate, snap: Snapshot, deal: Deal, slot: str, now: dt.datetime
+) -> list[NewEscalation]:
+    """One escalation per day whose disagreements have stood longer than
+    ``DISAGREEMENT_OPEN``, however many metrics disagree on it."""
+    terms = snap.deal
+    stale: dict[dt.date, list[tuple[Figure, dt.datetime]]] = {}
+    for figure in snap.disagreements:
+        arisen = _arisen(figure)
+        if arisen is not None and now - arisen > DISAGREEMENT_OPEN:
+            stale.setdefault(figure.day, []).append((figure, arisen))
+    starts = []
+    for day, figures in sorted(stale.items()):
+        # Clauses: each item holds a comma of its own.
+        items = join_clauses(
+            (
+                tr(
+                    "escalation.disagreement_item",
+                    metric=label(terms, f.metric),
+                    seller=fmt_value(terms, f.metric, f.seller.value if f.seller else None),
+                    agency=fmt_value(terms, f.metric, f.agency.value if f.agency else None),
+                )
+                for f, _ in figures
+            ),
+            deal.locale,
+        )
+        detail = {
+            "type": "disagreement",
+            "day": day.isoformat(),
+            "items": items,
+            "since": fmt_time(min(arisen for _, arisen in figures), deal.timezone),
+        }
+        starts.append(plan_escalation(deal, f"disagreement:{day.isoformat()}", slot, detail, now))
+    return starts
+
+
+def _pace_title(tr: Translate, deal: Deal, day: dt.date, warned: Sequence[str]) -> str:
+    """The warning's first line, with the thresholds when a target is behind."""
+    title = tr("pace.title", deal=deal.name, day=day.isoformat())
+    if warned:
+        rules = deal.schedule
+        title += "\n" + tr(
+            "pace.threshold",
+            warn=format_percent(rules.warn_below),
+            escalate=format_percent(rules.escalate_below),
+        )
+    return title
+
+
 class Jobs:
     """Runs the recap, pace-check and reminder jobs."""
 
@@ -131,20 +276,13 @@ class Jobs:
 
     async def recap(self, row: OutboxRow, deal: Deal, day: dt.date, now: dt.datetime) -> JobOutcome:
         """The weekly recap to every linked chat, mentioning slots missed since the last one."""
-        previous = await self.store.previous_job(deal.id, "recap", row.slot, status="done")
-        since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-        if previous is not None:
-            since = dt.datetime.fromisoformat(
-                previous.result().get("missed_upto", since.isoformat())
-            )
-        missed = await self.store.missed_between(deal.id, since, now)
+        missed, chats = await self.recap_context(deal.id, row.slot, now)
         built = await build_recap(
             self.ledger, self.platform, deal, day, missed=missed, chart=self.charts
         )
         if built is None:
             return JobOutcome(result={"reason": "the week is before the deal's start"})
         message, chart = built
-        chats = [chat for chat, _ in await self._chats(deal)]
         return JobOutcome(
             messages=_fan_out(deal, "recap", row.slot, chats, message, now),
             result={
@@ -155,77 +293,40 @@ class Jobs:
             chart=chart,
         )
 
+    async def recap_context(
+        self, deal_id: str, slot: str, now: dt.datetime
+    ) -> tuple[list[OutboxRow], list[str]]:
+        """The job slots missed since the previous recap, and the chats the recap goes to.
+
+        What ``Outbox.previous_job`` (the latest recap before ``slot`` that was done, whose
+        result says up to when it mentioned missed slots), ``Outbox.missed_between`` (from then
+        to ``now``) and ``Outbox.linked_chats`` answer, read in one transaction instead of
+        three: a recap's reads are most of its cost.
+        """
+
+        async def work(conn: AsyncConnection) -> tuple[list[OutboxRow], list[str]]:
+            previous = (
+                await conn.execute(_PREVIOUS_RECAP, {"deal_id": deal_id, "slot": slot})
+            ).one_or_none()
+            since = _missed_since(None if previous is None else OutboxRow(**previous._mapping))
+            missed = await conn.execute(
+                _MISSED, {"deal_id": deal_id, "after": since, "upto": now}
+            )
+            chats = await conn.execute(_LINKED, {"deal_id": deal_id})
+            return [OutboxRow(**r._mapping) for r in missed], [str(c) for c in chats.scalars()]
+
+        return await self.store.read(work)
+
     # ------------------------------------------------------------------------- pace
 
     async def pace(self, row: OutboxRow, deal: Deal, day: dt.date, now: dt.datetime) -> JobOutcome:
         """Warn about targets behind pace; start escalations where the rules say so."""
         snap = await snapshot(self.ledger, deal, day)
-        terms = snap.deal
-        rules = deal.schedule
         tr = translator(deal.locale)
         previous = await self.store.previous_job(deal.id, "pace", row.slot)
         warned_before = set(previous.result().get("warned", ())) if previous else set()
-        lines: list[str] = []
-        warned: list[str] = []
-        starts: list[NewEscalation] = []
-        for status in snap.statuses:
-            if status.pace is None or status.pace >= rules.warn_below:
-                continue
-            metric = status.target.metric
-            warned.append(metric)
-            lines.append(status_line(tr, terms, status))
-            effect = fee_effect(tr, snap, status)
-            if effect:
-                lines.append("   " + effect)
-            why = None
-            if status.pace < rules.escalate_below:
-                why = "below"
-            elif metric in warned_before:
-                why = "repeated"
-            if why is not None:
-                detail: dict[str, Any] = {
-                    "type": "pace",
-                    "why": why,
-                    "metric": metric,
-                    "pace": format_percent(status.pace),
-                    "threshold": format_percent(
-                        rules.escalate_below if why == "below" else rules.warn_below
-                    ),
-                    "actual": fmt_value(terms, metric, status.actual),
-                    "target": fmt_target(
-                        terms, metric, status.target.direction, status.target.value
-                    ),
-                }
-                starts.append(plan_escalation(deal, f"pace:{metric}", row.slot, detail, now))
-        stale: dict[dt.date, list[tuple[Figure, dt.datetime]]] = {}
-        for figure in snap.disagreements:
-            arisen = _arisen(figure)
-            if arisen is not None and now - arisen > DISAGREEMENT_OPEN:
-                stale.setdefault(figure.day, []).append((figure, arisen))
-        for day_, figures in sorted(stale.items()):
-            # One escalation per day, however many metrics disagree on it.
-            # Clauses: each item holds a comma of its own.
-            items = join_clauses(
-                (
-                    tr(
-                        "escalation.disagreement_item",
-                        metric=label(terms, f.metric),
-                        seller=fmt_value(terms, f.metric, f.seller.value if f.seller else None),
-                        agency=fmt_value(terms, f.metric, f.agency.value if f.agency else None),
-                    )
-                    for f, _ in figures
-                ),
-                deal.locale,
-            )
-            since = min(arisen for _, arisen in figures)
-            detail = {
-                "type": "disagreement",
-                "day": day_.isoformat(),
-                "items": items,
-                "since": fmt_time(since, deal.timezone),
-            }
-            reason = f"disagreement:{day_.isoformat()}"
-            starts.append(plan_escalation(deal, reason, row.slot, detail, now))
+        lines, warned, starts = _behind_pace(tr, snap, deal, row.slot, now, warned_before)
+        starts += _stale_disagreements(tr, snap, deal, row.slot, now)
         if not deal.contacts:
             # Nobody to tell, and nobody who could acknowledge: the group warning stands alone.
             starts = []
@@ -241,14 +342,7 @@ class Jobs:
             body.append(tr("pace.escalating", reason=describe(deal, start.detail)))
         if not body:
             return outcome
-        title = tr("pace.title", deal=deal.name, day=day.isoformat())
-        if warned:
-            title += "\n" + tr(
-                "pace.threshold",
-                warn=format_percent(rules.warn_below),
-                escalate=format_percent(rules.escalate_below),
-            )
-        text = "\n".join([title, *body])
+        text = "\n".join([_pace_title(tr, deal, day, warned), *body])
         chats = [chat for chat, _ in await self._chats(deal)]
         outcome.messages = _fan_out(
             deal, "warning", row.slot, chats, Outgoing(to="", text=text, kind="warning"), now

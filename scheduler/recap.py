@@ -31,9 +31,8 @@ from bot.core.views.platform import platform_recap_lines, truth_text
 from kpi.model import SIDES, Deal, other_side
 from kpi.money import format_money
 from kpi.pace import derive
-from kpi.platform.truth import resolve_figures
 from kpi.sides import Figure
-from kpi.snapshot import Snapshot, snapshot
+from kpi.snapshot import Snapshot, snapshot_and_days
 from scheduler.outbox import OutboxRow
 
 __all__ = ["ChartData", "build_recap", "chart_data", "fee_lines", "missed_lines", "render_chart"]
@@ -260,12 +259,10 @@ async def build_recap(
     if week_end < deal.starts:
         return None
     week_start = max(day - dt.timedelta(days=7), deal.starts)
-    snap = await snapshot(ledger, deal, week_end)
+    # The period as of the week's last day and the week's own figures: one ledger read.
+    snap, figures = await snapshot_and_days(ledger, deal, week_end, week_start, week_end)
     terms = snap.deal
     tr = translator(deal.locale)
-    entries = await ledger.current_entries(deal.id, week_start, week_end)
-    verdicts = await ledger.verdicts(deal.id, week_start, week_end)
-    figures = await resolve_figures(ledger, terms, entries, verdicts, week_start, week_end)
     days = [week_start + dt.timedelta(days=i) for i in range((week_end - week_start).days + 1)]
     by_day, totals = _week_lines(tr, terms, days, figures)
     platform = await platform_recap_lines(platform_data, terms, figures, week_start, week_end)
