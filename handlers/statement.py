@@ -305,6 +305,11 @@ async def late_effect(
     """For a figure just recorded for ``day``: if its period is closed, say so, and what the
     statement will show (a late correction, and the fee it would give); None otherwise."""
     period = period_containing(deal.starts, deal.period, max(day, deal.starts))
+    last = min(period.end, deal.ends) if deal.ends is not None else period.end
+    if last >= today:
+        # A period is confirmed and closed only once it has ended: nothing to look up (this
+        # runs on every /report, so the read it saves is most of a report's reads).
+        return None
     record = await statements.get(deal.id, period.label)
     if record is None or not record.closed or record.statement is None:
         return None
