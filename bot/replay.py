@@ -31,7 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.app import Core, build_core
-from bot.core import Attachment, Command, Delivered, Outgoing, VirtualClock
+from bot.core import UNPACED, Attachment, Command, Delivered, Outgoing, PortLimits, VirtualClock
 from bot.settings import Settings
 
 _MESSAGE_KEYS = {"at", "chat", "user", "name", "text", "id", "direct", "file"}
@@ -145,6 +145,8 @@ class RecordingPort:
 
     clock: VirtualClock
     platform: str = "*"
+    limits: PortLimits = UNPACED
+    """Replay never waits: its clock is virtual."""
     sent: list[dict[str, Any]] = field(default_factory=list)
     offset: dt.tzinfo = dt.UTC
 

@@ -35,14 +35,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core import Delivered, Outgoing
+from bot.core import Delivered, Outgoing, limits_of
 from bot.i18n import t
 from kpi.model import Deal
 from scheduler import messages
 from scheduler.escalation import Escalations, merged_notice, notice_groups, start_escalation
 from scheduler.jobs import JobOutcome, Jobs
 from scheduler.outbox import NewRow, Outbox, OutboxRow, insert_ignore, row_values
-from scheduler.pacing import Pacer, paces_itself
+from scheduler.pacing import Pacer
 from scheduler.recap import render_chart
 from scheduler.slots import JOB_KINDS, defer_quiet, due_slots, in_quiet, next_slot
 from scheduler.tables import JOB_CHAT, outbox
@@ -103,7 +103,7 @@ class SchedulerService:
 
         Args:
             core: The bot core (settings, clock, ledger, delivery).
-            pacer: Paces sends (default: the platforms' documented limits, real time, this
+            pacer: Paces sends (default: the limits each port declares, real time, this
                 replica's ``1 / REPLICAS`` share of each platform-wide budget).
             sleep: How the heartbeat waits (injectable so tests never wait).
             monotonic: Elapsed-time source for the lease deadline.
@@ -495,8 +495,8 @@ class SchedulerService:
             return False
         msg = messages.decode(row.payload, row.chat)
         port = self.core.port_for(row.chat)
-        if port is not None and not paces_itself(port) and port.platform in self.pacer.limits:
-            await self.pacer.wait(row.chat, cost=1 + len(msg.files))
+        if port is not None:
+            await self.pacer.wait(row.chat, limits_of(port), cost=1 + len(msg.files))
         if not batch.start(row):
             return False  # a stop gave it back while it waited: another replica sends it
         if not batch.covers(row, self._monotonic()):

@@ -21,10 +21,12 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
+from bot.adapters.common import send_dm_or_report
 from bot.adapters.telegram import (
+    LIMITS,
     SECRET_HEADER,
     TelegramAdapter,
-    send_dm_or_report,
+    is_group_chat,
     split_text,
     utf16_len,
     webhook_secret_from_token,
@@ -35,7 +37,6 @@ from bot.i18n import t
 from bot.settings import Settings
 from bot.web import bound_port, build_web_app, serve
 from kpi.model import Entry
-from scheduler.pacing import paces_itself
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram, parse_html
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -586,10 +587,17 @@ async def test_rejected_token_does_not_leak(tg: FakeTelegram, database_url: str)
 async def test_port_paces_itself_so_the_scheduler_does_not_pace_twice(
     adapter: TelegramAdapter, core: Core, settings: Settings
 ) -> None:
-    """With the rate limiter (the default) the port applies Telegram's limits itself."""
-    assert adapter.port.paces and paces_itself(adapter.port)
+    """With the rate limiter (the default) the port applies Telegram's limits itself; without
+    it, the port declares the same limits for the scheduler's pacer to keep."""
+    assert adapter.port.limits.paces_itself
     bare = TelegramAdapter(core, settings, rate_limiter=None)
-    assert not bare.port.paces
+    assert bare.port.limits == LIMITS and not bare.port.limits.paces_itself
+    assert (LIMITS.per_second, LIMITS.per_chat_per_second, LIMITS.group_per_minute) == (30, 1, 20)
+
+
+def test_negative_ids_are_groups_and_positive_ids_people() -> None:
+    assert is_group_chat(f"telegram:{GROUP}") and is_group_chat("telegram:-4321")
+    assert not is_group_chat(f"telegram:{MEMBER}")
 
 
 def test_webhook_secret_defaults_to_one_derived_from_the_token() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.core import Command, Delivered, Outgoing, SystemClock
+from bot.core import UNPACED, Command, Delivered, Outgoing, PortLimits, SystemClock
 from bot.settings import Settings
 
 
@@ -21,6 +21,8 @@ class ConsolePort:
     """Prints what the bot sends to the terminal (every platform, since there is only one)."""
 
     platform: str = "*"
+    limits: PortLimits = UNPACED
+    """A terminal takes whatever comes, as fast as it comes."""
 
     async def send(self, message: Outgoing) -> Delivered:
         label = message.to if message.kind == "reply" else f"{message.to} [{message.kind}]"
