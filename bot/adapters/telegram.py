@@ -8,14 +8,12 @@ import datetime as dt
 import hashlib
 import hmac
 import html
-import importlib.util
 import json
 import logging
 import os
 import re
-import sys
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -47,6 +45,7 @@ from telegram.ext import (
 
 from bot.adapters.common import answer, send_replies
 from bot.adapters.common import send_dm_or_report as send_dm_or_report
+from bot.adapters.telegram_http import AiohttpRequest
 from bot.core import Attachment, Command, Delivered, Outgoing, PortLimits, native_id, platform_of
 from bot.i18n import t
 from bot.logs import redact_loggers
@@ -345,6 +344,18 @@ def _is_image(attachment: Attachment) -> bool:
 # In: the adapter
 
 
+def _credentials(settings: Settings) -> tuple[str, str]:
+    """The bot token and the webhook secret, both kept out of every log from now on: httpx logs
+    each request URL (Telegram's carry the token), python-telegram-bot each call's parameters
+    at DEBUG (setWebhook's ``secret_token``)."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    token = settings.telegram_bot_token.get_secret_value()
+    secret = _webhook_secret(settings, token)
+    redact_loggers(("httpx", "telegram", log.name), (token, secret))
+    return token, secret
+
+
 def _webhook_secret(settings: Settings, token: str) -> str:
     """``TELEGRAM_WEBHOOK_SECRET``, or one derived from the token. A blank secret
     (``TELEGRAM_WEBHOOK_SECRET=`` as in .env.example) counts as unset: an empty secret would
@@ -356,10 +367,14 @@ def _webhook_secret(settings: Settings, token: str) -> str:
 
 
 def _build_application(
-    token: str, settings: Settings, rate_limiter: BaseRateLimiter[Any] | None
+    token: str,
+    settings: Settings,
+    rate_limiter: BaseRateLimiter[Any] | None,
+    requests: tuple[AiohttpRequest, AiohttpRequest],
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """python-telegram-bot's application: no updater (see ``_poll``), no job queue (the
-    scheduler owns timing), Telegram's limits unless ``rate_limiter`` is ``None``."""
+    """python-telegram-bot's application: on aiohttp (:mod:`bot.adapters.telegram_http`), no
+    updater (see ``_poll``), no job queue (the scheduler owns timing), Telegram's limits unless
+    ``rate_limiter`` is ``None``."""
     if rate_limiter is _DEFAULT_LIMITER:
         # 30 a second is per bot token: with REPLICAS replicas, each takes its share.
         rate_limiter = AIORateLimiter(
@@ -373,6 +388,8 @@ def _build_application(
         .base_url(settings.telegram_base_url)
         # Files people send (/import) download from the same server's /file/bot path.
         .base_file_url(settings.telegram_base_url.removesuffix("bot") + "file/bot")
+        .request(requests[0])
+        .get_updates_request(requests[1])
         .updater(None)
         .job_queue(None)
     )
@@ -381,16 +398,18 @@ def _build_application(
     return builder.build()
 
 
-def _skip_missing_sniffio() -> None:
-    """Record once that ``sniffio`` is not installed.
-
-    httpcore (python-telegram-bot's HTTP client) runs ``import sniffio`` on every request; when
-    the package is absent, each of those searches the whole import path again, the largest
-    single cost of a send in the adapter's profile. An entry of ``None`` in ``sys.modules`` is
-    Python's own record of a module that cannot be imported: the import then fails at once,
-    exactly as it would have."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
+async def _after(
+    previous: asyncio.Future[None] | None, send: Awaitable[None], slots: asyncio.Semaphore
+) -> None:
+    """``send`` in one of ``slots``, once ``previous`` is done; a failure is logged, never
+    passed on."""
+    if previous is not None:
+        await previous
+    try:
+        async with slots:
+            await send
+    except Exception:
+        log.exception("telegram replies failed")
 
 
 class _Typing:
@@ -471,21 +490,16 @@ class TelegramAdapter:
                 chat's sender is full, its updates get 503 and Telegram redelivers them later.
             reply_drain: Webhook mode: seconds :meth:`stop` waits for queued replies.
         """
-        if settings.telegram_bot_token is None:
-            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
-        token = settings.telegram_bot_token.get_secret_value()
-        self._secret = _webhook_secret(settings, token)
-        # httpx logs every request URL (Telegram's carry the token); python-telegram-bot logs
-        # each call's parameters at DEBUG (setWebhook's secret_token).
-        redact_loggers(("httpx", "telegram", log.name), (token, self._secret))
-        _skip_missing_sniffio()
+        token, self._secret = _credentials(settings)
         # python-telegram-bot 22 warns on every RetryAfter unless this opt-in to its future
         # behaviour (durations as timedelta) is set; we read them as timedelta either way.
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         self.core = core
         self.settings = settings
         self.webhook_url = settings.telegram_webhook_url or None
-        self.application = _build_application(token, settings, rate_limiter)
+        self._requests = (AiohttpRequest(), AiohttpRequest(connection_pool_size=1))
+        """The HTTP transports of Bot API calls and of ``getUpdates``."""
+        self.application = _build_application(token, settings, rate_limiter, self._requests)
         self.port = TelegramPort(self.application, on_migrated=self._migrated)
         self.poll_timeout = poll_timeout
         self.typing_after = typing_after
@@ -496,12 +510,21 @@ class TelegramAdapter:
         self._poller: asyncio.Task[None] | None = None
         self._started = False
         self._refused = RateLimitedWarning(log)
-        self._queues: list[asyncio.Queue[_Replies]] = (
-            [asyncio.Queue(reply_backlog) for _ in range(reply_senders)] if self.webhook_url else []
-        )
-        self._senders: list[asyncio.Task[None]] = []
+        self._init_replies(concurrency, reply_senders, reply_backlog)
         self.reply_drain = reply_drain
         self._add_handlers()
+
+    def _init_replies(self, concurrency: int, senders: int, backlog: int) -> None:
+        """How replies go out: after the batch in polling mode, from senders in webhook mode."""
+        self._sending: dict[int, asyncio.Future[None]] = {}
+        """Polling: each chat's replies being sent, the last in a chain (``_send_in_turn``)."""
+        self._send_slots = asyncio.Semaphore(concurrency)
+        """Polling: chats whose replies are being sent at once."""
+        self._queues: list[asyncio.Queue[_Replies]] = (
+            [asyncio.Queue(backlog) for _ in range(senders)] if self.webhook_url else []
+        )
+        """Webhook: replies waiting for their background sender (a chat always uses one)."""
+        self._senders: list[asyncio.Task[None]] = []
 
     def _add_handlers(self) -> None:
         app = self.application
@@ -534,9 +557,14 @@ class TelegramAdapter:
         """Connect (``getMe``), set the command menu, then poll or register the webhook."""
         try:
             await self.application.initialize()
-        except InvalidToken:
-            # python-telegram-bot's message quotes the token; keep it out of logs.
-            raise RuntimeError("TELEGRAM_BOT_TOKEN was rejected by the Bot API") from None
+        except BaseException as exc:
+            # The HTTP sessions opened before getMe failed; nothing else will close them.
+            for request in self._requests:
+                await request.shutdown()
+            if isinstance(exc, InvalidToken):
+                # python-telegram-bot's message quotes the token; keep it out of logs.
+                raise RuntimeError("TELEGRAM_BOT_TOKEN was rejected by the Bot API") from None
+            raise
         await self.application.start()
         self._started = True
         await self._set_menu()
@@ -564,6 +592,7 @@ class TelegramAdapter:
             self._stopping.set()
             await self._poller
             self._poller = None
+        await self._replies_sent()
         # Replies of acknowledged updates go out before the HTTP client closes, for as long
         # as a stop may take (a rate-limited group sends 20 a minute).
         with contextlib.suppress(TimeoutError):
@@ -660,12 +689,29 @@ class TelegramAdapter:
             if self._first_time(update.update_id):
                 chat = update.effective_chat.id if update.effective_chat else None
                 by_chat.setdefault(chat, []).append(update)
-        await asyncio.gather(*(self._in_order(batch) for batch in by_chat.values()))
+        try:
+            await asyncio.gather(*(self._in_order(batch) for batch in by_chat.values()))
+        finally:
+            await self._replies_sent()
 
     async def _in_order(self, updates: list[Update]) -> None:
         async with self._limit:
             for update in updates:
                 await self.application.process_update(update)
+
+    def _send_in_turn(self, chat_id: int, send: Coroutine[Any, Any, None]) -> None:
+        """Send a command's replies once the chat's earlier replies went, without holding the
+        chat's processing slot: the chat's next command (or another chat's) is handled
+        meanwhile, so a reply's round trip to Telegram never idles the core. Replies keep their
+        order; :meth:`process_updates` waits for all of them before its batch is confirmed."""
+        previous = self._sending.get(chat_id)
+        self._sending[chat_id] = asyncio.ensure_future(_after(previous, send, self._send_slots))
+
+    async def _replies_sent(self) -> None:
+        while self._sending:
+            pending = list(self._sending.values())
+            self._sending.clear()
+            await asyncio.gather(*pending)
 
     def _first_time(self, update_id: int) -> bool:
         """False for an ``update_id`` this process already took. A cheap filter only: the
@@ -822,14 +868,16 @@ class TelegramAdapter:
             self.port.names[str(message.from_user.id)] = message.from_user.full_name
         typing = _Typing(self.application.bot, message.chat.id, self.typing_after)
         try:
-            replies = await answer(self.core.handle, cmd)
+            # A task of its own: each of the core's many awaits then resumes the core's frames
+            # only, not python-telegram-bot's dispatch and ours above them as well.
+            replies = await asyncio.create_task(answer(self.core.handle, cmd))
         finally:
             await typing.stop()
         if self._queues:
             # Webhook: the command is stored; its replies wait for the background sender.
             await self._queue_for(message.chat.id).put(_Replies(message, cmd, replies))
         else:
-            await self._send_replies(message, cmd, replies)
+            self._send_in_turn(message.chat.id, self._send_replies(message, cmd, replies))
 
     async def _send_replies(self, message: Message, cmd: Command, replies: list[Outgoing]) -> None:
         async def here(reply: Outgoing) -> Delivered:
