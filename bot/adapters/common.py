@@ -3,6 +3,7 @@ reply where it belongs, and report a direct message the platform refused."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,9 +38,11 @@ async def answer(handle: Handle, cmd: Command) -> list[Outgoing]:
     """The core's replies to ``cmd``, or :func:`failure_replies` when it raises.
 
     The core turns user and storage errors into replies itself; what gets out is a bug, and
-    the person must still learn that the command did not go through."""
+    the person must still learn that the command did not go through. The core runs in a task
+    of its own: each of its many awaits (a report makes about forty) then resumes the core's
+    frames only, not also the platform SDK's dispatch and the adapter's frames above it."""
     try:
-        return await handle(cmd)
+        return await asyncio.ensure_future(handle(cmd))
     except Exception:
         log.exception("command failed", extra={"chat": cmd.chat})
         return failure_replies(cmd)

@@ -868,9 +868,7 @@ class TelegramAdapter:
             self.port.names[str(message.from_user.id)] = message.from_user.full_name
         typing = _Typing(self.application.bot, message.chat.id, self.typing_after)
         try:
-            # A task of its own: each of the core's many awaits then resumes the core's frames
-            # only, not python-telegram-bot's dispatch and ours above them as well.
-            replies = await asyncio.create_task(answer(self.core.handle, cmd))
+            replies = await answer(self.core.handle, cmd)
         finally:
             await typing.stop()
         if self._queues:
