@@ -1,29 +1,35 @@
-"""Slack signed ``/report``: acknowledgement latency at 50 requests/s, and throughput vs bare bolt.
+"""Slack signed ``/report``: acknowledgement latency at 50 requests/s, and throughput vs bare bolt
+and vs the core alone, with reports from 2 channels and from 200.
 
-Three processes on 127.0.0.1: the load generator (this one), a fake Slack Web API
-(``tests/fakes/slack_api.py``: users.info, response_url) and the app under test, which is one
-of
+Four processes on 127.0.0.1: the load generator (this one), a fake Slack Web API
+(``tests/fakes/slack_api.py``: users.info, response_url) and two apps under test:
 
 - **bare**: a bolt ``AsyncApp`` whose ``/report`` listener only calls ``ack()``, served by
   ``bot.web`` exactly like the adapter (signature verification, same aiohttp server);
 - **kpibot**: ``SlackAdapter`` + the real core on SQLite: ack, then parse, store the entry (one
   transaction) and post the answer to ``response_url``.
 
-Every request is a correctly signed ``/report gmv N`` (distinct N, spread over 10 linked
-channels of 10 deals), so every one stores a new entry. Phase 1 sends a steady ``--rate``
-(default 50/s) for ``--seconds`` (default 10) and measures acknowledgement latency from each
-request's *scheduled* send time (so a lagging generator counts against the app, not for it).
-Phase 2 sends ``--n`` requests through ``--concurrency`` connections as fast as they are
-acknowledged and measures throughput: acknowledgements per second, kpibot over the bare app
-(the bare app is run before and after kpibot and its better figure is the baseline); and
-commands stored *and answered* per second (until the last answer reaches the fake Slack) over
-the core's own rate for the same reports called directly in the same process (measured before
-and after; the better one counts). Storing is the core's work and runs behind the
-acknowledgement, so the first ratio is what the adapter costs on Slack's 3-second path and the
-second what it adds to the work. Aim: p99 well under Slack's 3-second deadline, ratios at least
-0.8. On a busy machine the absolute numbers move a lot between runs; the ratios less so.
+Every request is a correctly signed ``/report gmv N`` (distinct N) from one of the shape's
+channels (2, or 200), each linked to one of 10 deals, so every one stores a new entry. First a
+steady ``--rate`` (default 50/s) for ``--seconds`` (default 10) measures acknowledgement latency
+from each request's *scheduled* send time (so a lagging generator counts against the app, not
+for it). Then, for each shape, ``--reps`` interleaved repetitions (``benchmarks/spread.py``) of:
 
-Run: ``python benchmarks/bench_slack.py [--rate 50] [--seconds 10] [--n 400]``.
+- ``--n`` requests through ``--concurrency`` connections to kpibot, as fast as they are
+  acknowledged: acknowledgements per second, and reports stored *and answered* per second
+  (until the last answer reached the fake Slack);
+- the same to the bare app: acknowledgements per second (the baseline of the first ratio);
+- the core alone, in kpibot's process: ``core.handle`` with the same kind of reports from the
+  same channels, 16 at a time like the adapter (the baseline of the second ratio).
+
+Storing is the core's work and runs behind the acknowledgement, so the first ratio is what the
+adapter costs on Slack's 3-second path and the second what it adds to the work. Aim: p99 well
+under Slack's 3-second deadline, both ratios at least 0.8 (medians). The fake Slack runs at the
+lowest CPU priority: Slack's servers do not share the bot's CPU.
+
+Run: ``python benchmarks/bench_slack.py [--rate 50] [--seconds 10] [--n 240] [--reps 7]
+[--channels 2 200]`` (``QUICK=1``: fewer repetitions of fewer requests, a shorter steady phase;
+``BENCH_PROFILE=FILE``: cProfile the kpibot process into ``FILE``).
 """
 
 from __future__ import annotations
@@ -32,9 +38,13 @@ import argparse
 import asyncio
 import datetime as dt
 import multiprocessing as mp
+import os
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -47,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the fake lives in tests/, which is not an installed package
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.spread import interleave, quick, ratio_cell, ratios, reps  # noqa: E402
 from tests.fakes.slack_api import (  # noqa: E402
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -56,6 +67,11 @@ from tests.fakes.slack_api import (  # noqa: E402
 )
 
 DEALS = 10
+SHAPES = (2, 200)
+"""How many channels the reports come from; channel ``k`` is linked to deal ``k % DEALS``."""
+SLOTS = 16
+"""Commands the adapter handles at once (``max_concurrent``), and so the core alone too."""
+AIM = 0.8
 NOW = dt.datetime(2026, 11, 10, 20, 0, tzinfo=dt.UTC)
 DEAL_TEMPLATE = """\
 id: bench-{i:02d}
@@ -86,16 +102,27 @@ admins: [slack:UAGEN{i:02d}]
 contacts:
   - {{who: slack:UAGEN{i:02d}, side: agency, level: 1}}
 chats:
-  - {{id: slack:CBENCH{i:02d}, side: agency}}
+  - {{id: slack:{channel}, side: agency}}
 schedule:
   recap: mon 09:00
 """
+
+
+def channel(k: int) -> str:
+    """The ``k``-th bench channel; deal ``k % DEALS`` speaks there for its agency."""
+    return f"CB{k:03d}"
+
+
+def agent(k: int) -> str:
+    """The agency member (and admin) of channel ``k``'s deal."""
+    return f"UAGEN{k % DEALS:02d}"
 
 
 # -- the fake Slack process ----------------------------------------------------------------------
 
 
 def fake_process(conn: Connection) -> None:
+    os.nice(19)
     asyncio.run(_fake_main(conn))
 
 
@@ -118,124 +145,167 @@ async def _fake_main(conn: Connection) -> None:
     await fake.aclose()
 
 
-# -- the app process -----------------------------------------------------------------------------
+# -- the app processes ---------------------------------------------------------------------------
 
 
-def app_process(kind: str, api_url: str, database_url: str, core_n: int, conn: Connection) -> None:
-    asyncio.run(_app_main(kind, api_url, database_url, core_n, conn))
+def app_process(kind: str, api_url: str, database_url: str, conn: Connection) -> None:
+    if kind == "kpibot" and os.environ.get("BENCH_PROFILE"):
+        import cProfile
+
+        run = "asyncio.run(_app_main(kind, api_url, database_url, conn))"
+        cProfile.runctx(run, globals(), locals(), os.environ["BENCH_PROFILE"])
+        return
+    asyncio.run(_app_main(kind, api_url, database_url, conn))
 
 
-async def core_alone(core: Any, n: int, *, concurrency: int, offset: int = 0) -> float:
-    """Reports/s of ``core.handle`` called directly, ``concurrency`` at a time: no Slack at all.
+async def core_alone(core: Any, n: int, channels: int, offset: int) -> float:
+    """Reports/s of ``core.handle`` called directly, ``SLOTS`` at a time: no Slack at all.
 
-    The same kind of report as the HTTP phase, on the same database, in the same process."""
+    The same kind of report as the HTTP phase, from the same channels, on the same database,
+    in the same process."""
     from bot.core import Command
 
-    slots = asyncio.Semaphore(concurrency)
+    slots = asyncio.Semaphore(SLOTS)
 
     async def one(i: int) -> None:
-        channel = i % DEALS
+        k = i % channels
         async with slots:
             await core.handle(
                 Command(
-                    chat=f"slack:CBENCH{channel:02d}",
-                    user=f"slack:UAGEN{channel:02d}",
-                    text=f"/report orders {1 + offset + i}",
+                    chat=f"slack:{channel(k)}",
+                    user=f"slack:{agent(k)}",
+                    text=f"/report orders {1 + i}",
                     at=NOW,
                     name="agent",
-                    message_id=f"alone-{offset + i}",
+                    message_id=f"alone-{i}",
                 )
             )
 
-    await asyncio.gather(*(one(i) for i in range(20)))  # warm up
     started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(20, 20 + n)))
+    await asyncio.gather(*(one(i) for i in range(offset, offset + n)))
     return n / (time.perf_counter() - started)
 
 
-async def _app_main(
-    kind: str, api_url: str, database_url: str, core_n: int, conn: Connection
-) -> None:
+async def bare_routes(api_url: str, stop: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    """A bolt app that only acknowledges ``/report``, routed like the adapter."""
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
     from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
+    session = aiohttp.ClientSession()
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=api_url, session=session)
+    bolt = AsyncApp(client=client, signing_secret=SIGNING_SECRET, name="bare")
+
+    @bolt.command("/report")
+    async def report(ack: Any) -> None:
+        await ack()
+
+    async def handle(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    stop.append(session.close)
+    return [("POST", "/slack/events", handle)]
+
+
+async def kpibot_core(api_url: str, database_url: str) -> tuple[Any, Any]:
+    """The core with the deals applied and every channel linked, and its ``SlackAdapter``."""
+    from bot.adapters.slack import SlackAdapter
+    from bot.app import build_core
+    from bot.core import VirtualClock
+    from bot.settings import Settings
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=api_url,
+    )
+    core = await build_core(settings, clock=VirtualClock(NOW))
+    for i in range(DEALS):
+        await core.apply_deal_text(DEAL_TEMPLATE.format(i=i, channel=channel(i)), f"{i}.yaml")
+    for k in range(DEALS, max(SHAPES)):
+        await core.ledger.link_chat(f"slack:{channel(k)}", f"bench-{k % DEALS:02d}", "agency")
+    adapter = SlackAdapter(core, settings, max_concurrent=SLOTS)
+    core.add_port(adapter.port)
+    return core, adapter
+
+
+async def _app_main(kind: str, api_url: str, database_url: str, conn: Connection) -> None:
     from bot.web import bound_port, build_web_app, serve
 
-    stop: list[Any] = []
-    core_rate = 0.0
+    stop: list[Callable[[], Awaitable[Any]]] = []
+    core: Any = None
     if kind == "bare":
-        session = aiohttp.ClientSession()
-        client = AsyncWebClient(token=BOT_TOKEN, base_url=api_url, session=session)
-        bolt = AsyncApp(client=client, signing_secret=SIGNING_SECRET, name="bare")
-
-        @bolt.command("/report")
-        async def report(ack: Any) -> None:
-            await ack()
-
-        async def handle(request: web.Request) -> web.Response:
-            return await to_aiohttp_response(
-                await bolt.async_dispatch(await to_bolt_request(request))
-            )
-
-        routes = [("POST", "/slack/events", handle)]
-        stop.append(session.close)
+        routes = await bare_routes(api_url, stop)
     else:
-        from bot.adapters.slack import SlackAdapter
-        from bot.app import build_core
-        from bot.core import VirtualClock
-        from bot.settings import Settings
-
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            database_url=database_url,
-            slack_bot_token=BOT_TOKEN,
-            slack_signing_secret=SIGNING_SECRET,
-            slack_api_url=api_url,
-        )
-        core = await build_core(settings, clock=VirtualClock(NOW))
-        for i in range(DEALS):
-            await core.apply_deal_text(DEAL_TEMPLATE.format(i=i), f"bench-{i}.yaml")
-        core_rate = await core_alone(core, core_n, concurrency=16)
-        adapter = SlackAdapter(core, settings, max_concurrent=16)
-        core.add_port(adapter.port)
+        core, adapter = await kpibot_core(api_url, database_url)
+        await core_alone(core, 20, max(SHAPES), offset=10**6)  # warm up
         routes = adapter.web_routes()
         stop.extend([adapter.stop, core.aclose])
     runner = await serve(build_web_app(routes), "127.0.0.1", 0)
-    conn.send((bound_port(runner), core_rate))
-    await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+    conn.send(bound_port(runner))
+    loop = asyncio.get_running_loop()
+    # Orders: ("core", n, channels, offset) measures the core alone; anything else stops.
+    while (order := await loop.run_in_executor(None, conn.recv))[0] == "core":
+        conn.send(await core_alone(core, *order[1:]))
     await runner.cleanup()
-    if kind == "kpibot":
-        # Measured again after the HTTP phases: the baseline is the better of the two, so a
-        # busy moment on the machine during one of them cannot flatter the adapter.
-        core_rate = max(core_rate, await core_alone(core, core_n, concurrency=16, offset=10**6))
     for step in stop:
         await step()
-    conn.send(core_rate)
+
+
+@dataclass
+class App:
+    """The load generator's end of one app process."""
+
+    kind: str
+    conn: Connection
+    process: mp.process.BaseProcess
+    url: str
+
+    @classmethod
+    def start(cls, kind: str, api_url: str, database_url: str) -> App:
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        process = ctx.Process(target=app_process, args=(kind, api_url, database_url, child))
+        process.start()
+        return cls(kind, parent, process, f"http://127.0.0.1:{parent.recv()}/slack/events")
+
+    async def ask(self, order: tuple[Any, ...]) -> Any:
+        def exchange() -> Any:
+            self.conn.send(order)
+            return self.conn.recv()
+
+        return await asyncio.get_running_loop().run_in_executor(None, exchange)
+
+    def stop(self) -> None:
+        self.conn.send(("stop",))
+        self.process.join(30)
 
 
 # -- the load generator ----------------------------------------------------------------------------
 
 
 class Load:
-    """Signed ``/report`` requests against one app."""
+    """Signed ``/report`` requests against one app, from ``channels`` channels in turn."""
 
     def __init__(self, url: str, response_url: str, http: aiohttp.ClientSession) -> None:
         self.url = url
         self.response_url = response_url
         self.http = http
         self.seq = 0
+        self.channels = max(SHAPES)
 
     async def send(self) -> int:
         self.seq += 1
         i = self.seq
-        channel = i % DEALS
+        k = i % self.channels
         body = urlencode(
             {
                 "team_id": TEAM,
-                "channel_id": f"CBENCH{channel:02d}",
+                "channel_id": channel(k),
                 "channel_name": "ops",
-                "user_id": f"UAGEN{channel:02d}",
+                "user_id": agent(k),
                 "user_name": "agent",
                 "command": "/report",
                 "text": f"gmv {10_000 + i}",
@@ -294,69 +364,145 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def measure(
-    kind: str,
-    api_url: str,
-    fake: Connection,
-    args: argparse.Namespace,
-    workdir: str,
-    *,
-    steady_phase: bool = True,
-) -> dict[str, Any]:
-    """Start one app in its own process, run the phases against it, stop it."""
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    database_url = args.database_url or f"sqlite:///{workdir}/{kind}-{time.monotonic_ns()}.db"
-    proc = ctx.Process(target=app_process, args=(kind, api_url, database_url, args.n // 2, child))
-    proc.start()
-    port, core_rate = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
-    url = f"http://127.0.0.1:{port}/slack/events"
-    response_url = api_url.replace("/api/", "/response/bench")
-    result: dict[str, Any] = {"kind": kind, "core_rate": core_rate}
+# -- the measurements ----------------------------------------------------------------------------
 
-    async def ask(order: str) -> Any:
-        fake.send(order)
-        return await asyncio.get_running_loop().run_in_executor(None, fake.recv)
 
-    async def answers(expected: int) -> dict[str, Any]:
-        """Wait until the fake Slack has ``expected`` answers (kpibot) and return its stats."""
+@dataclass
+class Shape:
+    """One shape's repetitions: what each side did, rep by rep."""
+
+    channels: int
+    done: list[float] = field(default_factory=list)
+    alone: list[float] = field(default_factory=list)
+    ack: list[float] = field(default_factory=list)
+    ack_bare: list[float] = field(default_factory=list)
+    saved: int = 0
+    failures: int = 0
+
+
+@dataclass
+class Bench:
+    """The processes and the load generators of one run."""
+
+    args: argparse.Namespace
+    fake: Connection
+    kpibot: App
+    bare: App
+    http: aiohttp.ClientSession
+    response_url: str
+    loads: dict[str, Load] = field(default_factory=dict)
+    """One per app, for the whole run: every request's text and trigger id are distinct."""
+    offset: int = 10**7
+    """The next report number of the core alone (distinct too)."""
+
+    def load(self, app: App, channels: int = max(SHAPES)) -> Load:
+        load = self.loads.setdefault(app.kind, Load(app.url, self.response_url, self.http))
+        load.channels = channels
+        return load
+
+    async def ask_fake(self, order: str) -> Any:
+        self.fake.send(order)
+        return await asyncio.get_running_loop().run_in_executor(None, self.fake.recv)
+
+    async def answers(self, expected: int) -> dict[str, Any]:
+        """Wait until the fake Slack has ``expected`` answers and return its stats."""
         deadline = time.monotonic() + 120
         while True:
-            stats = await ask("stats")
+            stats = await self.ask_fake("stats")
             if stats["answers"] >= expected or time.monotonic() > deadline:
                 return stats
             await asyncio.sleep(0.05)
 
-    connector = aiohttp.TCPConnector(limit=max(args.concurrency, 200))
-    async with aiohttp.ClientSession(connector=connector) as http:
-        load = Load(url, response_url, http)
-        await steady(load, 10, 1)  # warm up: auth.test, users.info, database pages
-        if kind == "kpibot":
-            await answers(10)
-        await ask("reset")
-        latencies, failures = (
-            await steady(load, args.rate, args.seconds) if steady_phase else ([], 0)
+    async def latency(self) -> dict[str, Any]:
+        """Warm both apps up, then ack latencies (s) of each at the steady rate, and whether
+        kpibot answered every one "Saved"."""
+        loads = {app.kind: self.load(app) for app in (self.kpibot, self.bare)}
+        for load in loads.values():
+            await steady(load, 10, 1)  # auth.test, users.info, database pages
+        await self.answers(10)
+        out: dict[str, Any] = {}
+        for kind, load in loads.items():
+            await self.ask_fake("reset")
+            out[kind], out[f"{kind}_failures"] = await steady(
+                load, self.args.rate, self.args.seconds
+            )
+            if kind == "kpibot":
+                # The answers may still be queued behind the core: let them finish first.
+                stats = await self.answers(len(out[kind]))
+                out["saved"] = stats["saved"] == len(out[kind])
+        return out
+
+    async def through_kpibot(self, shape: Shape) -> float:
+        """Reports stored and answered per second through kpibot (its ack rate on the side)."""
+        n = self.args.n
+        await self.ask_fake("reset")
+        load = self.load(self.kpibot, shape.channels)
+        started, acked, failures = await flood(load, n, self.args.concurrency)
+        stats = await self.answers(n)
+        shape.ack.append(n / (acked - started))
+        shape.saved += stats["saved"]
+        shape.failures += failures
+        return float(stats["answers"] / (stats["last_at"] - started))
+
+    async def baselines(self, shape: Shape) -> float:
+        """The core alone's reports per second (and the bare app's ack rate on the side)."""
+        n = self.args.n
+        self.offset += n
+        rate = await self.kpibot.ask(("core", n, shape.channels, self.offset))
+        load = self.load(self.bare, shape.channels)
+        started, acked, failures = await flood(load, n, self.args.concurrency)
+        shape.ack_bare.append(n / (acked - started))
+        shape.failures += failures
+        return float(rate)
+
+    async def shape(self, channels: int) -> Shape:
+        shape = Shape(channels)
+        shape.done, shape.alone = await interleave(
+            self.args.reps,
+            lambda rep: self.through_kpibot(shape),
+            lambda rep: self.baselines(shape),
         )
-        result["latencies"] = latencies
-        result["steady_failures"] = failures
-        if kind == "kpibot":
-            # Acks came at once; the answers of the steady phase may still be queued behind
-            # the core. Let them finish so they do not count in the next phase.
-            stats = await answers(len(latencies))
-            result["steady_saved"] = stats["saved"]
-        await ask("reset")
-        started, acked, failures = await flood(load, args.n, args.concurrency)
-        result["flood_failures"] = failures
-        result["ack_rate"] = args.n / (acked - started)
-        if kind == "kpibot":
-            stats = await answers(args.n)
-            result["saved"] = stats["saved"]
-            result["done_rate"] = stats["answers"] / (stats["last_at"] - started)
-    parent.send("stop")
-    final_core_rate = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
-    result["core_rate"] = max(core_rate, final_core_rate)
-    proc.join(10)
-    return result
+        return shape
+
+
+def report(args: argparse.Namespace, steady_phase: dict[str, Any], shapes: list[Shape]) -> str:
+    lat_k, lat_b = steady_phase["kpibot"], steady_phase["bare"]
+    p50, p99 = percentile(lat_k, 0.50) * 1000, percentile(lat_k, 0.99) * 1000
+    b50, b99 = percentile(lat_b, 0.50) * 1000, percentile(lat_b, 0.99) * 1000
+    lines = [
+        "Signed `/report` through bolt + `SlackAdapter` + the core on SQLite, against a bare "
+        "bolt app (ack only) and against the core called directly, same machine, same run. "
+        f"Throughput: {args.n} requests through {args.concurrency} connections per repetition, "
+        "repetitions interleaved; rates are medians, ratios the median of the per-repetition "
+        "ratios (min–max, n).\n",
+        "| channels | stored and answered | core alone | kept through the adapter "
+        "| acknowledged | bare bolt | acknowledged vs bare bolt |",
+        "|---:|---:|---:|---|---:|---:|---|",
+    ]
+    for s in shapes:
+        kept, acked = ratios(s.done, s.alone), ratios(s.ack, s.ack_bare)
+        lines.append(
+            f"| {s.channels} | {statistics.median(s.done):.0f} req/s "
+            f"| {statistics.median(s.alone):.0f} req/s | {ratio_cell(kept, AIM)} "
+            f"| {statistics.median(s.ack):.0f} req/s | {statistics.median(s.ack_bare):.0f} req/s "
+            f"| {ratio_cell(acked, AIM)} |"
+        )
+    lines.append(
+        f"\nAcknowledgement latency at a steady {args.rate:g} req/s ({len(lat_k)} requests, "
+        f"{max(SHAPES)} channels): p50 {p50:.1f} ms (bare bolt {b50:.1f} ms), p99 {p99:.1f} ms "
+        f"(bare bolt {b99:.1f} ms), against Slack's 3,000 ms deadline: {p99 / 3000:.3f}."
+    )
+    failures = steady_phase["kpibot_failures"] + steady_phase["bare_failures"]
+    failures += sum(s.failures for s in shapes)
+    saved = sum(s.saved for s in shapes)
+    lines.append(
+        f"\nEvery report is acknowledged before it is stored; storing runs behind it at the "
+        f"core's pace ({SLOTS} commands at a time). {saved} of {len(shapes) * args.reps * args.n}"
+        f" throughput-phase reports and {'all' if steady_phase['saved'] else 'not all'} "
+        f"steady-phase reports were answered “Saved”; {failures} requests were not "
+        "acknowledged with 200."
+    )
+    return "\n".join(lines)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -366,69 +512,39 @@ async def main_async(args: argparse.Namespace) -> int:
     fake_proc.start()
     api_url = fake_parent.recv()
     with tempfile.TemporaryDirectory() as workdir:
-        bare = await measure("bare", api_url, fake_parent, args, workdir)
-        kpibot = await measure("kpibot", api_url, fake_parent, args, workdir)
-        # The bare app again, after kpibot: its better throughput is the baseline, so a busy
-        # moment on the machine during the first run cannot flatter kpibot.
-        again = await measure("bare", api_url, fake_parent, args, workdir, steady_phase=False)
-        bare["ack_rate"] = max(bare["ack_rate"], again["ack_rate"])
-        bare["flood_failures"] += again["flood_failures"]
+        database_url = args.database_url or f"sqlite:///{workdir}/kpibot.db"
+        kpibot = App.start("kpibot", api_url, database_url)
+        bare = App.start("bare", api_url, "")
+        connector = aiohttp.TCPConnector(limit=max(args.concurrency, 200))
+        try:
+            async with aiohttp.ClientSession(connector=connector) as http:
+                response_url = api_url.replace("/api/", "/response/bench")
+                bench = Bench(args, fake_parent, kpibot, bare, http, response_url)
+                steady_phase = await bench.latency()
+                shapes = [await bench.shape(channels) for channels in args.channels]
+        finally:
+            kpibot.stop()
+            bare.stop()
     fake_parent.send("quit")
     fake_proc.join(10)
-
-    lat_k = kpibot["latencies"]
-    lat_b = bare["latencies"]
-    p50, p99 = percentile(lat_k, 0.50) * 1000, percentile(lat_k, 0.99) * 1000
-    b50, b99 = percentile(lat_b, 0.50) * 1000, percentile(lat_b, 0.99) * 1000
-    ack_ratio = kpibot["ack_rate"] / bare["ack_rate"]
-    done_ratio = kpibot["done_rate"] / kpibot["core_rate"]
-    db = "PostgreSQL" if (args.database_url or "").startswith("postgres") else "SQLite"
-    print(
-        f"Signed `/report` through bolt + `SlackAdapter` + the core on {db}, against a bare "
-        "bolt app (ack only) and against the core called directly, same machine, same run.\n"
-    )
-    print("| measure | kpibot | baseline | ratio |")
-    print("|---|---|---|---|")
-    print(
-        f"| ack latency p50 at {args.rate:g} req/s ({len(lat_k)} requests) "
-        f"| {p50:.1f} ms | {b50:.1f} ms (bare bolt) | {p50 / b50:.2f} |"
-    )
-    print(
-        f"| ack latency p99 at {args.rate:g} req/s | {p99:.1f} ms | {b99:.1f} ms (bare bolt) "
-        f"| {p99 / b99:.2f} |"
-    )
-    print(f"| p99 against Slack's 3,000 ms deadline | {p99:.0f} ms | 3,000 ms | {p99 / 3000:.3f} |")
-    print(
-        f"| throughput, acknowledged ({args.n} requests, {args.concurrency} connections) "
-        f"| {kpibot['ack_rate']:.0f} req/s | {bare['ack_rate']:.0f} req/s (bare bolt) "
-        f"| **{ack_ratio:.2f}** |"
-    )
-    print(
-        f"| throughput, stored and answered | {kpibot['done_rate']:.0f} req/s "
-        f"| {kpibot['core_rate']:.0f} req/s (core alone, no Slack) | **{done_ratio:.2f}** |"
-    )
-    failures = sum(r[k] for r in (bare, kpibot) for k in ("steady_failures", "flood_failures"))
-    print(
-        f"\nEvery report is acknowledged before it is stored, so the acknowledgement figures "
-        f"measure what the adapter adds on the request path; storing runs behind it at the "
-        f"core's pace (at most 16 commands at a time), and the last row measures what the "
-        f"adapter adds to that. {kpibot['steady_saved']} of {len(lat_k)} steady-phase and "
-        f"{kpibot['saved']} of {args.n} flood-phase reports were answered “Saved”; {failures} "
-        f"requests were not acknowledged with 200. Aim: p99 well under 3,000 ms "
-        f"(is {p99:.0f} ms); throughput ≥ 0.8 of the baseline (is {ack_ratio:.2f} acknowledged "
-        f"vs bare bolt, {done_ratio:.2f} stored-and-answered vs the core alone)."
-    )
-    ok = failures == 0 and kpibot["saved"] == args.n and kpibot["steady_saved"] == len(lat_k)
+    print(report(args, steady_phase, shapes))
+    expected = len(shapes) * args.reps * args.n
+    failures = sum(s.failures for s in shapes)
+    ok = failures == 0 and sum(s.saved for s in shapes) == expected and steady_phase["saved"]
     return 0 if ok else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=50.0, help="requests/s in the steady phase")
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of the steady phase")
-    parser.add_argument("--n", type=int, default=400, help="requests in the throughput phase")
+    parser.add_argument(
+        "--seconds", type=float, default=4.0 if quick() else 10.0, help="steady phase length"
+    )
+    parser.add_argument("--n", type=int, default=120 if quick() else 240, help="requests a rep")
+    parser.add_argument("--reps", type=int, default=reps(), help="interleaved repetitions")
     parser.add_argument("--concurrency", type=int, default=16, help="connections in the flood")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--channels", type=int, nargs="*", default=SHAPES, help="shapes to run")
     return asyncio.run(main_async(parser.parse_args()))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from bot.settings import Settings
@@ -12,11 +13,22 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces every configured secret with ``***`` in a record's message and fields."""
+    """Replaces every secret it holds with ``***`` in a record's message, exception and fields.
 
-    def __init__(self, secrets: list[str]) -> None:
+    The one redaction filter: :func:`setup_logging` puts one on kpibot's handler with every
+    secret of the settings, and :func:`redact_loggers` one on the loggers of libraries that
+    write secrets into records themselves (httpx logs each URL; Telegram's carry the token)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 4]
+        self.secrets: list[str] = []
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        """Redact these too (blank or very short values are ignored: they would mangle text)."""
+        for secret in secrets:
+            if secret and len(secret) >= 4 and secret not in self.secrets:
+                self.secrets.append(secret)
 
     def _clean(self, text: str) -> str:
         for secret in self.secrets:
@@ -38,6 +50,28 @@ class RedactSecrets(logging.Filter):
                 if cleaned != text:
                     setattr(record, key, cleaned)
         return True
+
+
+_LIBRARY_REDACTION = RedactSecrets()
+"""The filter :func:`redact_loggers` installs: one, so a secret added later (a second
+adapter's token) also reaches the loggers filtered earlier."""
+
+
+def redact_loggers(names: Iterable[str], secrets: Iterable[str]) -> None:
+    """Keep ``secrets`` out of every record made on the loggers ``names`` and their children.
+
+    A logger's filters see only the records made on that very logger, before any handler (so
+    even a handler added by a test or a library never sees the secret): each named logger and
+    every existing child (python-telegram-bot creates its ``telegram.*`` loggers at import) gets
+    the filter."""
+    _LIBRARY_REDACTION.add(*secrets)
+    roots = tuple(names)
+    children = tuple(f"{name}." for name in roots)
+    existing = [n for n in logging.root.manager.loggerDict if n.startswith(children)]
+    for name in (*roots, *existing):
+        logger = logging.getLogger(name)
+        if _LIBRARY_REDACTION not in logger.filters:
+            logger.addFilter(_LIBRARY_REDACTION)
 
 
 class JsonFormatter(logging.Formatter):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.core import Attachment, Command, Delivered, Outgoing, VirtualClock
+from bot.core import UNPACED, Attachment, Command, Delivered, Outgoing, PortLimits, VirtualClock
 from bot.core.ports import Driver
 
 _MESSAGE_KEYS = {"at", "chat", "user", "name", "text", "id", "direct", "file"}
@@ -143,6 +143,8 @@ class RecordingPort:
 
     clock: VirtualClock
     platform: str = "*"
+    limits: PortLimits = UNPACED
+    """Replay never waits: its clock is virtual."""
     sent: list[dict[str, Any]] = field(default_factory=list)
     offset: dt.tzinfo = dt.UTC
 

@@ -31,11 +31,8 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # The command word
 
-# Slack writes a mention as <@U123ABC> or <@U123ABC|name>; Telegram and people write @name.
-_MENTION = (
-    r"(?:<@(?P<slack>[A-Za-z0-9]+)(?:\|[^>\n]*)?>[:,]?\s*"
-    r"|@(?P<name>[A-Za-z0-9_.\-]+)[:,]?\s+)"
-)
+# A leading mention is written @name (the adapters turn a platform's own syntax into this).
+_MENTION = r"@(?P<name>[A-Za-z0-9_.\-]+)[:,]?\s+"
 _HEAD: Final = re.compile(
     rf"\s*(?:{_MENTION})?(?P<slash>/)?(?P<cmd>[^\W\d_]\w{{0,63}})"
     rf"(?:@(?P<suffix>[A-Za-z0-9_]+))?(?=\s|\Z)"
@@ -51,8 +48,8 @@ def split_command(text: str, bot_names: Collection[str] = ()) -> tuple[str, str]
 
     Understood: ``/report gmv 12000``, ``/report@kpibot gmv 12000`` (Telegram; the suffix must
     be one of ``bot_names`` unless that is empty), the full-width slash ``／report``, a leading
-    mention ``@kpibot report gmv 1`` or Slack's ``<@U123ABC> report gmv 1`` (the mention must
-    name one of ``bot_names`` unless that is empty), with any whitespace or newlines around.
+    mention ``@kpibot report gmv 1`` or ``@U123ABC report gmv 1`` (the mention must name one of
+    ``bot_names`` unless that is empty), with any whitespace or newlines around.
 
     Args:
         text: The message text as the platform delivered it.
@@ -68,7 +65,7 @@ def split_command(text: str, bot_names: Collection[str] = ()) -> tuple[str, str]
     if match is None:
         return None
     names = _names(bot_names)
-    mention = match["slack"] or match["name"]
+    mention = match["name"]
     if mention is None and match["slash"] is None:
         return None
     if names and mention is not None and mention.casefold() not in names:

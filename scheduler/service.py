@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core import Clock, Delivered, Outgoing
+from bot.core import Clock, Delivered, Outgoing, limits_of
 from bot.core.i18n import t
 from bot.core.ports import Delivery, LedgerReader, PlatformData
 from kpi.model import Deal
@@ -42,7 +42,7 @@ from scheduler import messages
 from scheduler.escalation import Escalations, merged_notice, notice_groups, start_escalation
 from scheduler.jobs import JobOutcome, Jobs
 from scheduler.outbox import NewRow, Outbox, OutboxRow, insert_ignore, row_values
-from scheduler.pacing import Pacer, paces_itself
+from scheduler.pacing import Pacer
 from scheduler.recap import render_chart
 from scheduler.slots import JOB_KINDS, defer_quiet, due_slots, in_quiet, next_slot
 from scheduler.tables import JOB_CHAT, outbox
@@ -122,7 +122,7 @@ class SchedulerService:
             delivery: Sends a message through its platform's port.
             clock: The time source (virtual in replay and tests).
             config: Lease, grace window and replica count (``Settings`` gives them).
-            pacer: Paces sends (default: each port's declared limits, real time, this
+            pacer: Paces sends (default: the limits each port declares, real time, this
                 replica's ``1 / REPLICAS`` share of each platform-wide budget).
             sleep: How the heartbeat waits (injectable so tests never wait).
             monotonic: Elapsed-time source for the lease deadline.
@@ -518,8 +518,8 @@ class SchedulerService:
             return False
         msg = messages.decode(row.payload, row.chat)
         port = self.delivery.port_for(row.chat)
-        if port is not None and not paces_itself(port) and port.platform in self.pacer.limits:
-            await self.pacer.wait(row.chat, cost=1 + len(msg.files))
+        if port is not None:
+            await self.pacer.wait(row.chat, limits_of(port), cost=1 + len(msg.files))
         if not batch.start(row):
             return False  # a stop gave it back while it waited: another replica sends it
         if not batch.covers(row, self._monotonic()):

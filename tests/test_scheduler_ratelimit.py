@@ -10,12 +10,13 @@ second is ``SCALE`` seconds for the pacers and the fakes alike), so a fan-out wh
 
 The Telegram adapter runs without python-telegram-bot's own limiter, so that the scheduler's
 pacer is what keeps the fan-out in bounds (in production the adapter's ``AIORateLimiter``
-applies the same limits and the scheduler passes through, see ``paces_itself``).
+applies the same limits, the port's limits say ``paces_itself``, and the scheduler passes through).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import time
 from collections import defaultdict, deque
@@ -29,12 +30,13 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from bot.adapters import slack, telegram
 from bot.adapters.slack import SlackAdapter
 from bot.adapters.telegram import TelegramAdapter
 from bot.app import Core, build_core, install_scheduler
-from bot.core import Command, VirtualClock
+from bot.core import UNPACED, Command, PortLimits, VirtualClock, limits_of
 from bot.settings import Settings
-from scheduler.pacing import PLATFORM_LIMITS, Limits, Pacer, paces_itself
+from scheduler.pacing import Pacer, chat_interval
 from scheduler.service import SchedulerService
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, _error
@@ -42,6 +44,9 @@ from tests.test_scheduler_support import SELLER, deal_yaml
 
 SCALE = 10.0
 CHATS = 300
+TELEGRAM = telegram.LIMITS
+SLACK = dataclasses.replace(slack.LIMITS, paces_itself=False)
+"""Slack's limits as the pacer would keep them (the Slack port paces itself)."""
 
 
 # ------------------------------------------------------------------------- the pacer
@@ -88,7 +93,7 @@ async def test_telegram_overall_budget_spaces_sends_across_groups() -> None:
     pacer = Pacer(monotonic=clock.monotonic, sleep=clock.sleep)
     starts = []
     for i in range(61):
-        await pacer.wait(f"telegram:-100{i}")
+        await pacer.wait(f"telegram:-100{i}", TELEGRAM)
         starts.append(clock.now)
     assert starts[30] == pytest.approx(1.0) and starts[60] == pytest.approx(2.0)
 
@@ -96,17 +101,17 @@ async def test_telegram_overall_budget_spaces_sends_across_groups() -> None:
 async def test_one_chat_waits_for_its_own_interval_and_cost() -> None:
     clock = FakeTime()
     pacer = Pacer(monotonic=clock.monotonic, sleep=clock.sleep)
-    await pacer.wait("telegram:-1001", cost=2)  # a message with a chart: two sends
-    await pacer.wait("telegram:-1001")
+    await pacer.wait("telegram:-1001", TELEGRAM, cost=2)  # a message with a chart: two sends
+    await pacer.wait("telegram:-1001", TELEGRAM)
     assert clock.now == pytest.approx(6.0)  # 20 a minute in a group: 3 s per send
-    await pacer.wait("dm:telegram:5001")
-    await pacer.wait("dm:telegram:5001")
+    await pacer.wait("dm:telegram:5001", TELEGRAM)
+    await pacer.wait("dm:telegram:5001", TELEGRAM)
     # A private chat: 1 s (after the overall slot the group's second send took).
     assert clock.now == pytest.approx(7.0 + 1 / 30)
-    await pacer.wait("slack:C1")
-    await pacer.wait("slack:C2")  # another channel does not wait
+    await pacer.wait("slack:C1", SLACK)
+    await pacer.wait("slack:C2", SLACK)  # another channel does not wait
     assert clock.now == pytest.approx(7.0 + 1 / 30)
-    await pacer.wait("slack:C1")
+    await pacer.wait("slack:C1", SLACK)
     assert clock.now == pytest.approx(8.0 + 1 / 30)
 
 
@@ -115,33 +120,45 @@ async def test_a_long_wait_in_one_chat_does_not_hold_the_others() -> None:
     next overall slot at once instead of queueing behind it."""
     clock = HeldTime()
     pacer = Pacer(monotonic=clock.monotonic, sleep=clock.sleep)
-    await pacer.wait("telegram:-1")
-    second = asyncio.create_task(pacer.wait("telegram:-1"))
-    other = asyncio.create_task(pacer.wait("telegram:-2"))
+    await pacer.wait("telegram:-1", TELEGRAM)
+    second = asyncio.create_task(pacer.wait("telegram:-1", TELEGRAM))
+    other = asyncio.create_task(pacer.wait("telegram:-2", TELEGRAM))
     await clock.advance_to(1 / 30)
     assert other.done() and not second.done()
     await clock.advance_to(3.0)
     assert second.done()
 
 
-async def test_unpaced_platforms_and_self_pacing_ports() -> None:
+async def test_unpaced_ports_and_self_pacing_ports() -> None:
+    """A port that declares no limits (the console, replay, a test's fake) is not paced; nor is
+    one whose limits say it paces itself (Slack's, Telegram's with its rate limiter)."""
     clock = FakeTime()
     pacer = Pacer(monotonic=clock.monotonic, sleep=clock.sleep, share=0.5)
-    for _ in range(3):
-        await pacer.wait("console:me")
-    assert clock.now == 0
-    await pacer.wait("telegram:-1")
-    await pacer.wait("telegram:-2")
+
+    class Fake:
+        platform = "telegram"
+
+    assert limits_of(Fake()) is UNPACED
+    own = dataclasses.replace(TELEGRAM, paces_itself=True)
+    for limits in (limits_of(Fake()), slack.LIMITS, own):
+        for _ in range(3):
+            await pacer.wait("telegram:-1", limits)
+            await pacer.wait("slack:C1", limits)
+    assert clock.now == 0 and pacer.waited == 0
+    await pacer.wait("telegram:-1", TELEGRAM)
+    await pacer.wait("telegram:-2", TELEGRAM)
     assert clock.now == pytest.approx(2 / 30)  # half the budget with two replicas
 
-    class Own:
-        paces = True
 
-    class Slackish:
-        pacer = object()
-
-    assert paces_itself(Own()) and paces_itself(Slackish()) and not paces_itself(object())
-    assert PLATFORM_LIMITS["slack"] == Limits(group=1.0, direct=1.0)
+def test_each_platform_tells_its_groups_from_its_people() -> None:
+    """Telegram's groups have negative ids (20 a minute), its people positive ones (1 a second);
+    a Slack channel or DM is one a second alike; a direct message is never a group."""
+    assert chat_interval(TELEGRAM, "telegram:-1001234") == pytest.approx(3.0)
+    assert chat_interval(TELEGRAM, "telegram:5001") == pytest.approx(1.0)
+    assert chat_interval(TELEGRAM, "dm:telegram:5001") == pytest.approx(1.0)
+    assert chat_interval(SLACK, "slack:C1") == chat_interval(SLACK, "dm:slack:U1") == 1.0
+    assert chat_interval(UNPACED, "telegram:-1") == 0.0
+    assert chat_interval(PortLimits(per_chat_per_second=2, group_per_minute=6), "x:1") == 10.0
 
 
 async def test_replicas_share_the_per_token_budget(tmp_path: Path) -> None:
@@ -161,7 +178,7 @@ async def test_replicas_share_the_per_token_budget(tmp_path: Path) -> None:
             clock = FakeTime()
             service.pacer._monotonic, service.pacer._sleep = clock.monotonic, clock.sleep
             for n in range(4):
-                await service.pacer.wait(f"telegram:-{n}")
+                await service.pacer.wait(f"telegram:-{n}", TELEGRAM)
             assert clock.now == pytest.approx(3 / rate)
             adapter = TelegramAdapter(core, settings)
             limiter = adapter.application.bot.rate_limiter

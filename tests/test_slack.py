@@ -37,6 +37,7 @@ from bot.core import Attachment, Command, Outgoing, VirtualClock
 from bot.core.rich import Rich
 from bot.settings import Settings
 from bot.web import bound_port, build_web_app, serve
+from kpi.commands import split_command
 from kpi.model import Entry
 from tests.fakes.slack_api import (
     BOT_TOKEN,
@@ -820,6 +821,29 @@ def test_plain_text_strips_only_the_bot() -> None:
     assert plain_text("<@UBOT|kpibot> kpi", "UBOT") == "kpi"
     assert plain_text("<@UBOT> dispute gmv ask <@U2>", "UBOT") == "dispute gmv ask @U2"
     assert plain_text("see <https://x.test/a|the sheet> <!here>") == "see the sheet @here"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<@U123ABC> report gmv 1", "@U123ABC report gmv 1"),
+        ("<@U123ABC|kpibot> report gmv 1", "@U123ABC report gmv 1"),
+        ("<@U123ABC>report gmv 1", "@U123ABC report gmv 1"),
+        ("<@U123ABC|kpibot>: report gmv 1", "@U123ABC: report gmv 1"),
+        ("<@U123ABC>,report gmv 1", "@U123ABC, report gmv 1"),
+        ("ask <@U2>, please", "ask @U2, please"),  # only the leading mention gets a space
+    ],
+)
+def test_a_leading_slack_mention_becomes_the_neutral_one(text: str, expected: str) -> None:
+    """Slack's ``<@U123ABC>`` and ``<@U123ABC|name>`` are turned into the ``@U123ABC`` the core
+    parses, so the core knows nothing of Slack's syntax; the command reads as before."""
+    assert plain_text(text) == expected
+    names = ("kpibot", "U123ABC")
+    if expected.startswith("@U123ABC"):
+        assert split_command(plain_text(text), names) == ("report", "gmv 1")
+    assert split_command(plain_text("<@U123ABC>"), names) is None
+    assert split_command(plain_text("<@U999XYZ> report gmv 1"), names) is None
+    assert split_command(plain_text("<@U999XYZ> report gmv 1")) == ("report", "gmv 1")
 
 
 def test_slash_message_id_is_one_key_per_invocation() -> None:

@@ -21,10 +21,12 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
+from bot.adapters.common import send_dm_or_report
 from bot.adapters.telegram import (
+    LIMITS,
     SECRET_HEADER,
     TelegramAdapter,
-    send_dm_or_report,
+    is_group_chat,
     split_text,
     utf16_len,
     webhook_secret_from_token,
@@ -35,7 +37,6 @@ from bot.core.i18n import t
 from bot.settings import Settings
 from bot.web import bound_port, build_web_app, serve
 from kpi.model import Entry
-from scheduler.pacing import paces_itself
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeTelegram, parse_html
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -440,6 +441,82 @@ async def test_update_is_confirmed_only_after_it_was_processed(
     assert len(await all_entries(core)) == 1
 
 
+async def test_a_chats_replies_keep_its_order_and_the_batch_waits_for_them(
+    tg: FakeTelegram, core: Core, settings: Settings
+) -> None:
+    """Replies go out beside the processing (the chat's next command is handled while the
+    previous answer travels), yet in the order of the commands, each under its own command;
+    and the batch is confirmed only once every reply went."""
+    held, all_handled = asyncio.Event(), asyncio.Event()
+    sends: list[str] = []
+
+    class CountingCore:
+        clock = core.clock
+        ledger = core.ledger
+        handled = 0
+
+        async def handle(self, cmd: Command) -> list[Outgoing]:
+            replies = await core.handle(cmd)
+            self.handled += 1
+            if self.handled == 3:
+                all_handled.set()
+            return replies
+
+        async def deliver(self, msg: Outgoing) -> Any:
+            return await core.deliver(msg)
+
+        def add_port(self, port: Any) -> None:
+            core.add_port(port)
+
+    async with running(CountingCore(), settings) as adapter:
+        original = adapter.port.send
+
+        async def held_first(message: Outgoing, *, reply_to: int | None = None) -> Any:
+            sends.append(message.text)
+            if len(sends) == 1:
+                await held.wait()
+            return await original(message, reply_to=reply_to)
+
+        adapter.port.send = held_first  # type: ignore[method-assign]
+        updates = [
+            tg.push_message(GROUP, f"/report {metric} {value}", user_id=MEMBER)
+            for metric, value in (("gmv", 100), ("orders", 7), ("refunds", 5))
+        ]
+        # All three are handled while the first reply is held.
+        await asyncio.wait_for(all_handled.wait(), 10)
+        assert tg.sent(GROUP) == [] and tg.confirmed_offset <= updates[0]["update_id"]
+        held.set()
+        await processed(tg, updates[-1])
+    texts = tg.texts(GROUP)
+    assert ["gmv" in texts[0], "orders" in texts[1], "refunds" in texts[2]] == [True] * 3
+    for call, update in zip(tg.sent(GROUP), updates, strict=True):
+        assert f'"message_id": {update["message"]["message_id"]}' in call.params["reply_parameters"]
+
+
+async def test_a_core_failure_is_answered_not_saved(
+    tg: FakeTelegram, settings: Settings
+) -> None:
+    """Should the core raise (a bug: it answers user and storage errors itself), the person
+    is still told the command was not saved, in the language they wrote in, as on Slack."""
+
+    class BrokenCore:
+        clock = VirtualClock(NOW)
+
+        async def handle(self, cmd: Command) -> list[Outgoing]:
+            raise RuntimeError("database is on fire")
+
+        def add_port(self, port: Any) -> None:
+            pass
+
+    async with running(BrokenCore(), settings):
+        tg.push_message(GROUP, "/report gmv 1", user_id=MEMBER)
+        tg.push_message(GROUP, "/report 成交额 1", user_id=MEMBER)
+        await tg.wait_for(lambda: len(tg.sent(GROUP)) == 2)
+    english, chinese = tg.texts(GROUP)
+    assert english == t("router.storage_failed", "en")
+    assert chinese == t("router.storage_failed", "zh")
+
+
 async def test_polling_survives_errors_from_get_updates(
     tg: FakeTelegram, core: Core, adapter: TelegramAdapter
 ) -> None:
@@ -586,10 +663,17 @@ async def test_rejected_token_does_not_leak(tg: FakeTelegram, database_url: str)
 async def test_port_paces_itself_so_the_scheduler_does_not_pace_twice(
     adapter: TelegramAdapter, core: Core, settings: Settings
 ) -> None:
-    """With the rate limiter (the default) the port applies Telegram's limits itself."""
-    assert adapter.port.paces and paces_itself(adapter.port)
+    """With the rate limiter (the default) the port applies Telegram's limits itself; without
+    it, the port declares the same limits for the scheduler's pacer to keep."""
+    assert adapter.port.limits.paces_itself
     bare = TelegramAdapter(core, settings, rate_limiter=None)
-    assert not bare.port.paces
+    assert bare.port.limits == LIMITS and not bare.port.limits.paces_itself
+    assert (LIMITS.per_second, LIMITS.per_chat_per_second, LIMITS.group_per_minute) == (30, 1, 20)
+
+
+def test_negative_ids_are_groups_and_positive_ids_people() -> None:
+    assert is_group_chat(f"telegram:{GROUP}") and is_group_chat("telegram:-4321")
+    assert not is_group_chat(f"telegram:{MEMBER}")
 
 
 def test_webhook_secret_defaults_to_one_derived_from_the_token() -> None:

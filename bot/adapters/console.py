@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core import Command, Delivered, Outgoing
+from bot.core import UNPACED, Command, Delivered, Outgoing, PortLimits
 from bot.core.ports import Driver
 
 
@@ -19,6 +19,8 @@ class ConsolePort:
     """Prints what the bot sends to the terminal (every platform, since there is only one)."""
 
     platform: str = "*"
+    limits: PortLimits = UNPACED
+    """A terminal takes whatever comes, as fast as it comes."""
 
     async def send(self, message: Outgoing) -> Delivered:
         label = message.to if message.kind == "reply" else f"{message.to} [{message.kind}]"

@@ -31,7 +31,17 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.core import Attachment, Clock, Command, Delivered, Outgoing, native_id, platform_of
+from bot.adapters.common import answer, guess_locale, send_replies
+from bot.core import (
+    Attachment,
+    Clock,
+    Command,
+    Delivered,
+    Outgoing,
+    PortLimits,
+    native_id,
+    platform_of,
+)
 from bot.core.i18n import t
 from bot.web import BodyRefused, RateLimitedWarning, read_body
 
@@ -72,7 +82,6 @@ MAX_BODY = 512 * 1024
 MAX_AGE = 5 * 60
 """How far (seconds) a request's signed timestamp may be from now, either way (Slack's rule)."""
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_CJK_TEXT = re.compile(r"[\u4e00-\u9fff]")
 
 Sleep = Callable[[float], Awaitable[None]]
 Monotonic = Callable[[], float]
@@ -86,6 +95,9 @@ _BLOCKS_MAX = 50
 # Slack's encoded entities in incoming text: <@U123>, <@U123|name>, <#C123|name>, <!here>,
 # <https://x|label>.
 _ENTITY = re.compile(r"<([^<>]*)>")
+# A user mention at the very start (``<@U123ABC>report``, ``<@U123ABC|name>: report``): it is
+# followed by a space, so that it reads as the neutral ``@U123ABC report`` the core parses.
+_LEADING_USER = re.compile(r"^(\s*<@[A-Za-z0-9]+(?:\|[^<>]*)?>[:,]?)(?=[^\s:,])")
 
 
 class CoreLike(Protocol):
@@ -113,7 +125,8 @@ def plain_text(text: str, bot_user: str | None = None) -> str:
     """Slack's encoded message text as the person typed it.
 
     Mentions of the bot disappear (``<@UBOT> report gmv 1`` → ``report gmv 1``), other users
-    become ``@U123``, channels ``#name``, links their label, and ``&amp; &lt; &gt;`` are decoded.
+    become ``@U123`` (the neutral mention the core reads: ``<@U123|name> kpi`` → ``@U123 kpi``),
+    channels ``#name``, links their label, and ``&amp; &lt; &gt;`` are decoded.
     """
 
     def entity(match: re.Match[str]) -> str:
@@ -128,7 +141,7 @@ def plain_text(text: str, bot_user: str | None = None) -> str:
             return label or "@" + target[1:].split("^", 1)[0]
         return label or target
 
-    decoded = _ENTITY.sub(entity, text)
+    decoded = _ENTITY.sub(entity, _LEADING_USER.sub(r"\1 ", text, count=1))
     decoded = decoded.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     return " ".join(decoded.split())
 
@@ -314,7 +327,7 @@ def _bolt_logger() -> logging.Logger:
 
 def _locale_of(body: dict[str, Any]) -> str:
     """Chinese when the person wrote Chinese (the deal's language is not known yet)."""
-    return "zh" if _CJK_TEXT.search(str(body.get("text") or "")) else "en"
+    return guess_locale(str(body.get("text") or ""))
 
 
 def _ephemeral(text: str) -> BoltResponse:
@@ -441,10 +454,16 @@ as ``error="dm_refused"``, as the Telegram port does, so that the scheduler post
 the deal's group instead of retrying."""
 
 
+LIMITS = PortLimits(per_chat_per_second=1.0, paces_itself=True)
+"""Slack's limit for chat.postMessage: about one message a second in one channel. The port keeps
+it itself (:class:`ChannelPacer`), so the scheduler's pacer passes its sends through."""
+
+
 class SlackPort:
     """The ``DeliveryPort`` for Slack: chat.postMessage, files_upload_v2, conversations.open."""
 
     platform = PLATFORM
+    limits = LIMITS
 
     mention = "/kpibot"
     """How a channel addresses the bot before a command word: the umbrella command."""
@@ -764,7 +783,7 @@ class SlackAdapter:
             is_direct=event.get("channel_type") == "im",
             files=files,
         )
-        await self._deliver(await self._handle(cmd), cmd.chat, None)
+        await self._deliver(await self._handle(cmd), cmd, None)
 
     async def _download(self, file: dict[str, Any]) -> Attachment:
         """A shared file's bytes, with the bot token (``files:read``). At most one byte more
@@ -812,7 +831,7 @@ class SlackAdapter:
             is_direct=channel.startswith("D") or command.get("channel_name") == "directmessage",
         )
         answers = await self._handle(cmd)
-        await self._deliver(answers, cmd.chat, str(command.get("response_url") or "") or None)
+        await self._deliver(answers, cmd, str(command.get("response_url") or "") or None)
 
     async def _run_mention(
         self, body: dict[str, Any], event: dict[str, Any], bot_user: str | None
@@ -830,42 +849,48 @@ class SlackAdapter:
             message_id=str(body.get("event_id") or f"ts:{event.get('ts')}"),
             is_direct=event.get("channel_type") == "im",
         )
-        await self._deliver(await self._handle(cmd), cmd.chat, None)
+        await self._deliver(await self._handle(cmd), cmd, None)
 
     async def _handle(self, cmd: Command) -> list[Outgoing]:
-        try:
-            async with self._slots:
-                return await self.core.handle(cmd)
-        except Exception:
-            # The core turns user and storage errors into answers; anything else is a bug, and
-            # the person must still learn that the command did not go through.
-            log.exception("command failed", extra={"chat": cmd.chat, "text": cmd.text})
-            return [Outgoing(to=cmd.chat, text=t("router.storage_failed"), kind="error")]
+        async with self._slots:
+            return await answer(self.core.handle, cmd)
 
-    async def _deliver(self, answers: list[Outgoing], chat: str, response_url: str | None) -> None:
-        for msg in answers:
-            # The answer in the command's own chat goes through the command's response_url
-            # (what bolt's ``respond`` does, on our pooled session and 429 handling): it works
-            # where the bot is not a member, and it does not count against chat.postMessage
-            # limits. Anything else, or a failed response_url, goes through the port.
-            if response_url is not None and msg.to == chat and not msg.files:
-                hook = AsyncWebhookClient(
-                    url=response_url, session=self._session, retry_handlers=self._retry_handlers
-                )
-                try:
-                    sent = await hook.send(
-                        text=render_text(msg),
-                        blocks=render_blocks(msg),
-                        response_type="in_channel",
-                    )
-                    if sent.status_code == 200:
-                        continue
-                    log.warning("response_url refused", extra={"status": sent.status_code})
-                except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
-                    log.warning("response_url failed", extra={"error": repr(exc)})
-            delivered = await self.core.deliver(msg)
-            if not delivered.ok:
-                log.warning("answer not delivered", extra={"to": msg.to, "error": delivered.error})
+    async def _deliver(
+        self, answers: list[Outgoing], cmd: Command, response_url: str | None
+    ) -> None:
+        async def here(msg: Outgoing) -> Delivered | None:
+            if response_url is None or msg.files:
+                return None
+            return await self._respond(response_url, msg)
+
+        await send_replies(
+            answers,
+            cmd,
+            here=here,
+            port=self.port,
+            deliver=lambda msg: self.core.deliver(msg),
+            who=lambda person: self._names.get(native_id(person)),
+        )
+
+    async def _respond(self, response_url: str, msg: Outgoing) -> Delivered | None:
+        """Answer in the command's own chat through its ``response_url`` (what bolt's
+        ``respond`` does, on our pooled session and 429 handling): it works where the bot is
+        not a member, and it does not count against chat.postMessage limits. ``None`` when
+        Slack did not take it: the port posts it instead."""
+        hook = AsyncWebhookClient(
+            url=response_url, session=self._session, retry_handlers=self._retry_handlers
+        )
+        try:
+            sent = await hook.send(
+                text=render_text(msg), blocks=render_blocks(msg), response_type="in_channel"
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("response_url failed", extra={"error": repr(exc)})
+            return None
+        if sent.status_code != 200:
+            log.warning("response_url refused", extra={"status": sent.status_code})
+            return None
+        return Delivered(ok=True)
 
     async def display_name(self, user: str) -> str:
         """The person's Slack display name from users.info, cached for ``name_ttl`` seconds.

@@ -13,8 +13,8 @@ import logging
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -43,8 +43,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot.core import Attachment, Command, Delivered, DeliveryPort, Outgoing, native_id, platform_of
+from bot.adapters.common import answer, send_replies
+from bot.adapters.common import send_dm_or_report as send_dm_or_report
+from bot.adapters.telegram_http import AiohttpRequest
+from bot.core import Attachment, Command, Delivered, Outgoing, PortLimits, native_id, platform_of
 from bot.core.i18n import t
+from bot.logs import redact_loggers
 from bot.web import BodyRefused, RateLimitedWarning, read_body
 
 if TYPE_CHECKING:
@@ -80,7 +84,19 @@ HELP_MENU = {"en": "All commands, with examples", "zh": "全部命令与示例"}
 """``/help`` has no ``help.help`` catalog entry to describe it."""
 
 _DEFAULT_LIMITER: Any = object()
-_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def is_group_chat(address: str) -> bool:
+    """Whether ``telegram:<id>`` is a group: group, supergroup and channel ids are negative, a
+    private chat's (the person's own id) positive."""
+    return native_id(address).startswith("-")
+
+
+LIMITS = PortLimits(
+    per_second=30, per_chat_per_second=1, group_per_minute=20, is_group=is_group_chat
+)
+"""Telegram's limits (Bot API FAQ): 30 messages a second for the whole bot, about one a second
+in one chat, 20 a minute in one group."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,9 +193,9 @@ class TelegramPort:
         on_migrated: Callable[[int, int], Awaitable[None]] | None = None,
     ) -> None:
         self.application = application
-        self.paces = application.bot.rate_limiter is not None
-        """True when python-telegram-bot's rate limiter applies Telegram's limits, so that the
-        scheduler's own pacing (``scheduler.pacing.paces_itself``) does not pace twice."""
+        self.limits = replace(LIMITS, paces_itself=application.bot.rate_limiter is not None)
+        """Telegram's limits; python-telegram-bot's rate limiter, when there is one, applies
+        them itself, so the scheduler's pacer does not pace twice."""
         self.names: MutableMapping[str, str] = (
             names if names is not None else LRUCache(maxsize=10_000)
         )
@@ -324,84 +340,104 @@ def _is_image(attachment: Attachment) -> bool:
     return attachment.mime in ("image/png", "image/jpeg", "image/webp")
 
 
-async def send_dm_or_report(
-    port: DeliveryPort, msg: Outgoing, fallback_chat: str, *, who: str | None = None
-) -> Delivered:
-    """Send a direct message; when the platform refuses it, say so in ``fallback_chat``.
-
-    Telegram refuses a bot's first message to a person who never started it. Failing
-    silently would hide the message, so the chat is told that the person could not be reached,
-    with the person mentioned and the message itself. (The scheduler does the same for
-    escalations through its outbox; this is for direct messages outside it, such as a
-    command's answer.)
-
-    Args:
-        port: The delivery port of the message's platform.
-        msg: The direct message (``to`` is ``dm:<person>``).
-        fallback_chat: Where to report a refusal.
-        who: The person's display name (defaults to their identity).
-
-    Returns:
-        The direct message's result when it went out or failed for another reason; otherwise
-        the report's message id, with ``ok=False, error="dm_refused"`` so callers can count it.
-    """
-    delivered = await port.send(msg)
-    if delivered.ok or delivered.error != "dm_refused":
-        return delivered
-    person = msg.to.removeprefix("dm:")
-    locale = "zh" if _CJK.search(msg.text) else "en"
-    report = Outgoing(
-        to=fallback_chat,
-        text=t("escalation.dm_refused", locale, who=who or person, text=msg.text),
-        kind=msg.kind,
-        files=msg.files,
-        mentions=(person,) if platform_of(person) == platform_of(fallback_chat) else (),
-    )
-    reported = await port.send(report)
-    return Delivered(ok=False, message_id=reported.message_id, error="dm_refused")
-
-
 # ---------------------------------------------------------------------------------------------
 # In: the adapter
 
 
-class _RedactSecrets(logging.Filter):
-    """Removes bot tokens and webhook secrets from log records: httpx logs every request URL,
-    and Telegram's URLs carry the token (``/bot<token>/sendMessage``); python-telegram-bot logs
-    each call's parameters at DEBUG (``setWebhook``'s ``secret_token``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "<redacted>")
-            record.msg, record.args = message, None
-        return True
+def _credentials(settings: Settings) -> tuple[str, str]:
+    """The bot token and the webhook secret, both kept out of every log from now on: httpx logs
+    each request URL (Telegram's carry the token), python-telegram-bot each call's parameters
+    at DEBUG (setWebhook's ``secret_token``)."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    token = settings.telegram_bot_token.get_secret_value()
+    secret = _webhook_secret(settings, token)
+    redact_loggers(("httpx", "telegram", log.name), (token, secret))
+    return token, secret
 
 
-_REDACT = _RedactSecrets()
+def _webhook_secret(settings: Settings, token: str) -> str:
+    """``TELEGRAM_WEBHOOK_SECRET``, or one derived from the token. A blank secret
+    (``TELEGRAM_WEBHOOK_SECRET=`` as in .env.example) counts as unset: an empty secret would
+    match a request that carries no secret header at all."""
+    configured = settings.telegram_webhook_secret
+    if configured is not None and configured.get_secret_value().strip():
+        return configured.get_secret_value()
+    return webhook_secret_from_token(token)
 
 
-def _install_redaction(token: str) -> None:
-    """Filter the token out of python-telegram-bot's and httpx's loggers.
+def _build_application(
+    token: str,
+    settings: Settings,
+    rate_limiter: BaseRateLimiter[Any] | None,
+    requests: tuple[AiohttpRequest, AiohttpRequest],
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """python-telegram-bot's application: on aiohttp (:mod:`bot.adapters.telegram_http`), no
+    updater (see ``_poll``), no job queue (the scheduler owns timing), Telegram's limits unless
+    ``rate_limiter`` is ``None``."""
+    if rate_limiter is _DEFAULT_LIMITER:
+        # 30 a second is per bot token: with REPLICAS replicas, each takes its share.
+        rate_limiter = AIORateLimiter(
+            overall_max_rate=LIMITS.per_second / settings.replicas,
+            group_max_rate=LIMITS.group_per_minute,
+            max_retries=3,
+        )
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(settings.telegram_base_url)
+        # Files people send (/import) download from the same server's /file/bot path.
+        .base_file_url(settings.telegram_base_url.removesuffix("bot") + "file/bot")
+        .request(requests[0])
+        .get_updates_request(requests[1])
+        .updater(None)
+        .job_queue(None)
+    )
+    if rate_limiter is not None:
+        builder = builder.rate_limiter(rate_limiter)
+    return builder.build()
 
-    A logger's filters only see records made on that very logger, so every existing
-    ``telegram.*`` logger gets the filter (they are all created when the package is imported).
-    """
-    _REDACT.secrets.add(token)
-    names = [
-        name
-        for name in logging.root.manager.loggerDict
-        if name in ("httpx", "telegram", log.name) or name.startswith("telegram.")
-    ]
-    for name in names:
-        logger = logging.getLogger(name)
-        if _REDACT not in logger.filters:
-            logger.addFilter(_REDACT)
+
+async def _after(
+    previous: asyncio.Future[None] | None, send: Awaitable[None], slots: asyncio.Semaphore
+) -> None:
+    """``send`` in one of ``slots``, once ``previous`` is done; a failure is logged, never
+    passed on."""
+    if previous is not None:
+        await previous
+    try:
+        async with slots:
+            await send
+    except Exception:
+        log.exception("telegram replies failed")
+
+
+class _Typing:
+    """Shows "typing…" in a chat while a command takes longer than ``after`` seconds (Telegram
+    shows it for 5 s a time). Until then it is a timer, not a task: most commands are answered
+    sooner, and a task started and cancelled for each would cost more than the timer."""
+
+    def __init__(self, bot: Any, chat_id: int, after: float) -> None:
+        self._bot = bot
+        self._chat_id = chat_id
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(after, self._start)
+
+    def _start(self) -> None:
+        self._task = asyncio.create_task(self._show())
+
+    async def _show(self) -> None:
+        while True:
+            with contextlib.suppress(TelegramError):
+                await self._bot.send_chat_action(self._chat_id, ChatAction.TYPING)
+            await asyncio.sleep(4.5)
+
+    async def stop(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 @dataclass(frozen=True)
@@ -454,43 +490,16 @@ class TelegramAdapter:
                 chat's sender is full, its updates get 503 and Telegram redelivers them later.
             reply_drain: Webhook mode: seconds :meth:`stop` waits for queued replies.
         """
-        if settings.telegram_bot_token is None:
-            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
-        token = settings.telegram_bot_token.get_secret_value()
-        _install_redaction(token)
+        token, self._secret = _credentials(settings)
         # python-telegram-bot 22 warns on every RetryAfter unless this opt-in to its future
         # behaviour (durations as timedelta) is set; we read them as timedelta either way.
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         self.core = core
         self.settings = settings
         self.webhook_url = settings.telegram_webhook_url or None
-        # A blank secret (``TELEGRAM_WEBHOOK_SECRET=`` as in .env.example) counts as unset:
-        # an empty secret would match a request that carries no secret header at all.
-        configured = settings.telegram_webhook_secret
-        self._secret = (
-            configured.get_secret_value()
-            if configured is not None and configured.get_secret_value().strip()
-            else webhook_secret_from_token(token)
-        )
-        # python-telegram-bot logs every call's parameters at DEBUG, setWebhook's secret too.
-        _REDACT.secrets.add(self._secret)
-        if rate_limiter is _DEFAULT_LIMITER:
-            # 30 a second is per bot token: with REPLICAS replicas, each takes its share.
-            rate_limiter = AIORateLimiter(
-                overall_max_rate=30 / settings.replicas, group_max_rate=20, max_retries=3
-            )
-        builder = (
-            ApplicationBuilder()
-            .token(token)
-            .base_url(settings.telegram_base_url)
-            # Files people send (/import) download from the same server's /file/bot path.
-            .base_file_url(settings.telegram_base_url.removesuffix("bot") + "file/bot")
-            .updater(None)  # we poll ourselves (see _poll) or receive the webhook
-            .job_queue(None)  # the scheduler owns timing; no second APScheduler here
-        )
-        if rate_limiter is not None:
-            builder = builder.rate_limiter(rate_limiter)
-        self.application = builder.build()
+        self._requests = (AiohttpRequest(), AiohttpRequest(connection_pool_size=1))
+        """The HTTP transports of Bot API calls and of ``getUpdates``."""
+        self.application = _build_application(token, settings, rate_limiter, self._requests)
         self.port = TelegramPort(self.application, on_migrated=self._migrated)
         self.poll_timeout = poll_timeout
         self.typing_after = typing_after
@@ -501,28 +510,41 @@ class TelegramAdapter:
         self._poller: asyncio.Task[None] | None = None
         self._started = False
         self._refused = RateLimitedWarning(log)
-        self._queues: list[asyncio.Queue[_Replies]] = (
-            [asyncio.Queue(reply_backlog) for _ in range(reply_senders)] if self.webhook_url else []
-        )
-        self._senders: list[asyncio.Task[None]] = []
+        self._init_replies(concurrency, reply_senders, reply_backlog)
         self.reply_drain = reply_drain
-        self.application.add_handler(
+        self._add_handlers()
+
+    def _init_replies(self, concurrency: int, senders: int, backlog: int) -> None:
+        """How replies go out: after the batch in polling mode, from senders in webhook mode."""
+        self._sending: dict[int, asyncio.Future[None]] = {}
+        """Polling: each chat's replies being sent, the last in a chain (``_send_in_turn``)."""
+        self._send_slots = asyncio.Semaphore(concurrency)
+        """Polling: chats whose replies are being sent at once."""
+        self._queues: list[asyncio.Queue[_Replies]] = (
+            [asyncio.Queue(backlog) for _ in range(senders)] if self.webhook_url else []
+        )
+        """Webhook: replies waiting for their background sender (a chat always uses one)."""
+        self._senders: list[asyncio.Task[None]] = []
+
+    def _add_handlers(self) -> None:
+        app = self.application
+        app.add_handler(
             CommandHandler(COMMANDS, self._on_command, filters=filters.UpdateType.MESSAGE)
         )
-        self.application.add_handler(
+        app.add_handler(
             MessageHandler(
                 filters.UpdateType.MESSAGE & filters.Entity(MessageEntityType.MENTION),
                 self._on_mention,
             )
         )
-        self.application.add_handler(
+        app.add_handler(
             MessageHandler(
                 filters.UpdateType.MESSAGE & filters.Document.ALL & filters.CaptionRegex(r"^\s*/"),
                 self._on_document,
             )
         )
-        self.application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._on_migrate))
-        self.application.add_error_handler(self._on_error)
+        app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._on_migrate))
+        app.add_error_handler(self._on_error)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -535,9 +557,14 @@ class TelegramAdapter:
         """Connect (``getMe``), set the command menu, then poll or register the webhook."""
         try:
             await self.application.initialize()
-        except InvalidToken:
-            # python-telegram-bot's message quotes the token; keep it out of logs.
-            raise RuntimeError("TELEGRAM_BOT_TOKEN was rejected by the Bot API") from None
+        except BaseException as exc:
+            # The HTTP sessions opened before getMe failed; nothing else will close them.
+            for request in self._requests:
+                await request.shutdown()
+            if isinstance(exc, InvalidToken):
+                # python-telegram-bot's message quotes the token; keep it out of logs.
+                raise RuntimeError("TELEGRAM_BOT_TOKEN was rejected by the Bot API") from None
+            raise
         await self.application.start()
         self._started = True
         await self._set_menu()
@@ -565,6 +592,7 @@ class TelegramAdapter:
             self._stopping.set()
             await self._poller
             self._poller = None
+        await self._replies_sent()
         # Replies of acknowledged updates go out before the HTTP client closes, for as long
         # as a stop may take (a rate-limited group sends 20 a minute).
         with contextlib.suppress(TimeoutError):
@@ -661,12 +689,29 @@ class TelegramAdapter:
             if self._first_time(update.update_id):
                 chat = update.effective_chat.id if update.effective_chat else None
                 by_chat.setdefault(chat, []).append(update)
-        await asyncio.gather(*(self._in_order(batch) for batch in by_chat.values()))
+        try:
+            await asyncio.gather(*(self._in_order(batch) for batch in by_chat.values()))
+        finally:
+            await self._replies_sent()
 
     async def _in_order(self, updates: list[Update]) -> None:
         async with self._limit:
             for update in updates:
                 await self.application.process_update(update)
+
+    def _send_in_turn(self, chat_id: int, send: Coroutine[Any, Any, None]) -> None:
+        """Send a command's replies once the chat's earlier replies went, without holding the
+        chat's processing slot: the chat's next command (or another chat's) is handled
+        meanwhile, so a reply's round trip to Telegram never idles the core. Replies keep their
+        order; :meth:`process_updates` waits for all of them before its batch is confirmed."""
+        previous = self._sending.get(chat_id)
+        self._sending[chat_id] = asyncio.ensure_future(_after(previous, send, self._send_slots))
+
+    async def _replies_sent(self) -> None:
+        while self._sending:
+            pending = list(self._sending.values())
+            self._sending.clear()
+            await asyncio.gather(*pending)
 
     def _first_time(self, update_id: int) -> bool:
         """False for an ``update_id`` this process already took. A cheap filter only: the
@@ -821,37 +866,29 @@ class TelegramAdapter:
     async def _run(self, message: Message, cmd: Command) -> None:
         if message.from_user is not None:
             self.port.names[str(message.from_user.id)] = message.from_user.full_name
-        typing = asyncio.create_task(self._typing(message.chat.id))
+        typing = _Typing(self.application.bot, message.chat.id, self.typing_after)
         try:
-            replies = await self.core.handle(cmd)
+            replies = await answer(self.core.handle, cmd)
         finally:
-            typing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await typing
+            await typing.stop()
         if self._queues:
             # Webhook: the command is stored; its replies wait for the background sender.
             await self._queue_for(message.chat.id).put(_Replies(message, cmd, replies))
         else:
-            await self._send_replies(message, cmd, replies)
+            self._send_in_turn(message.chat.id, self._send_replies(message, cmd, replies))
 
     async def _send_replies(self, message: Message, cmd: Command, replies: list[Outgoing]) -> None:
-        for reply in replies:
-            if reply.to == cmd.chat:
-                await self.port.send(reply, reply_to=message.message_id)
-            elif reply.to.startswith(f"dm:{PLATFORM}:"):
-                person = native_id(reply.to.removeprefix("dm:"))
-                await send_dm_or_report(self.port, reply, cmd.chat, who=self.port.names.get(person))
-            else:
-                # Another chat, possibly on another platform (the other side's Slack channel).
-                await self.core.deliver(reply)
+        async def here(reply: Outgoing) -> Delivered:
+            return await self.port.send(reply, reply_to=message.message_id)
 
-    async def _typing(self, chat_id: int) -> None:
-        """Show "typing…" while the core works, if it takes a while (it lasts 5 s a time)."""
-        await asyncio.sleep(self.typing_after)
-        while True:
-            with contextlib.suppress(TelegramError):
-                await self.application.bot.send_chat_action(chat_id, ChatAction.TYPING)
-            await asyncio.sleep(4.5)
+        await send_replies(
+            replies,
+            cmd,
+            here=here,
+            port=self.port,
+            deliver=lambda reply: self.core.deliver(reply),
+            who=lambda person: self.port.names.get(native_id(person)),
+        )
 
     async def _on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A group became a supergroup: Telegram sends ``migrate_to_chat_id`` in the old chat

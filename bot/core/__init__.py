@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -86,12 +87,44 @@ class Clock(Protocol):
         ...
 
 
+def _every_chat_is_a_group(address: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class PortLimits:
+    """How fast a platform lets a bot send, as its delivery port declares it; the scheduler's
+    pacer reads nothing else. A rate of 0 is no limit."""
+
+    per_second: float = 0.0
+    """Sends per second for the whole bot (one token), across all its chats."""
+    per_chat_per_second: float = 0.0
+    """Sends per second to one chat or one person."""
+    group_per_minute: float = 0.0
+    """Sends per minute to one group chat (0: ``per_chat_per_second`` holds for groups too)."""
+    paces_itself: bool = False
+    """The port keeps to these limits on its own (an SDK's rate limiter): nobody else waits."""
+    is_group: Callable[[str], bool] = _every_chat_is_a_group
+    """Whether a chat address (``platform:id``, never ``dm:``) is a group chat."""
+
+
+UNPACED = PortLimits()
+"""The limits of a port that declares none (the console, replay, tests' fakes): no waiting."""
+
+
 class DeliveryPort(Protocol):
     """Sends messages to one platform. Adapters implement this."""
 
     platform: str
+    limits: PortLimits
 
     async def send(self, message: Outgoing) -> Delivered: ...
+
+
+def limits_of(port: object) -> PortLimits:
+    """``port.limits``, or :data:`UNPACED` for a port that declares none (a test's fake)."""
+    limits = getattr(port, "limits", UNPACED)
+    return limits if isinstance(limits, PortLimits) else UNPACED
 
 
 @dataclass
