@@ -150,6 +150,11 @@ class Core:
         the router's short-lived cache, which applying a deal here clears."""
         return await self.router.current_deal(deal_id)
 
+    async def migrate_chat(self, old_chat: str, new_chat: str, at: dt.datetime) -> None:
+        """A chat changed its id (Telegram's group to supergroup): its links follow."""
+        await self.ledger.migrate_chat(old_chat, new_chat, at)
+        self.router.forget()
+
     async def list_deals(self) -> list[str]:
         """Every deal's id."""
         return await self.ledger.list_deals()

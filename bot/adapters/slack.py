@@ -12,7 +12,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -34,7 +34,6 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.adapters.common import answer, guess_locale, send_replies
 from bot.core import (
     Attachment,
-    Clock,
     Command,
     Delivered,
     Outgoing,
@@ -43,6 +42,7 @@ from bot.core import (
     platform_of,
 )
 from bot.core.i18n import t
+from bot.core.ports import AdapterCore
 from bot.web import BodyRefused, RateLimitedWarning, read_body
 
 if TYPE_CHECKING:
@@ -98,16 +98,6 @@ _ENTITY = re.compile(r"<([^<>]*)>")
 # A user mention at the very start (``<@U123ABC>report``, ``<@U123ABC|name>: report``): it is
 # followed by a space, so that it reads as the neutral ``@U123ABC report`` the core parses.
 _LEADING_USER = re.compile(r"^(\s*<@[A-Za-z0-9]+(?:\|[^<>]*)?>[:,]?)(?=[^\s:,])")
-
-
-class CoreLike(Protocol):
-    """What the adapter needs of ``bot.app.Core`` (kept structural so neither imports the other)."""
-
-    clock: Clock
-
-    async def handle(self, cmd: Command) -> list[Outgoing]: ...
-
-    async def deliver(self, msg: Outgoing) -> Delivered: ...
 
 
 # -- text in and out ---------------------------------------------------------------------------
@@ -568,7 +558,7 @@ class SlackAdapter:
 
     def __init__(
         self,
-        core: CoreLike,
+        core: AdapterCore,
         settings: Settings,
         *,
         monotonic: Monotonic = time.monotonic,

@@ -48,11 +48,11 @@ from bot.adapters.common import send_dm_or_report as send_dm_or_report
 from bot.adapters.telegram_http import AiohttpRequest
 from bot.core import Attachment, Command, Delivered, Outgoing, PortLimits, native_id, platform_of
 from bot.core.i18n import t
+from bot.core.ports import AdapterCore
 from bot.logs import redact_loggers
 from bot.web import BodyRefused, RateLimitedWarning, read_body
 
 if TYPE_CHECKING:
-    from bot.app import Core
     from bot.settings import Settings
     from bot.web import Route
 
@@ -459,7 +459,7 @@ class TelegramAdapter:
 
     def __init__(
         self,
-        core: Core,
+        core: AdapterCore,
         settings: Settings,
         *,
         rate_limiter: BaseRateLimiter[Any] | None = _DEFAULT_LIMITER,
@@ -906,7 +906,7 @@ class TelegramAdapter:
 
     async def _migrated(self, old: int, new: int, at: dt.datetime | None = None) -> None:
         when = at if at is not None else self.core.clock.now()
-        await self.core.ledger.migrate_chat(f"{PLATFORM}:{old}", f"{PLATFORM}:{new}", when)
+        await self.core.migrate_chat(f"{PLATFORM}:{old}", f"{PLATFORM}:{new}", when)
         log.info("telegram chat migrated", extra={"old": old, "new": new})
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

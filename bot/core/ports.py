@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from kpi.statements import ConfirmResult, StoredStatement
 
 __all__ = [
+    "AdapterCore",
     "Clock",
     "CommandSink",
     "DashboardLinks",
@@ -49,6 +50,17 @@ class CommandSink(Protocol):
     """Where an adapter hands a platform's command: the answers come back to send."""
 
     async def handle(self, cmd: Command) -> list[Outgoing]: ...
+
+
+class AdapterCore(CommandSink, Protocol):
+    """What a platform adapter needs of the running bot (``bot.app.Core``): commands in, a
+    message out through its port, the clock, and following a chat that changed its id."""
+
+    clock: Clock
+
+    async def deliver(self, msg: Outgoing) -> Delivered: ...
+
+    async def migrate_chat(self, old_chat: str, new_chat: str, at: dt.datetime) -> None: ...
 
 
 class Delivery(Protocol):
