@@ -11,12 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-
-from sqlalchemy import and_, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Outgoing, platform_of
 from bot.core.i18n import join_clauses, join_list
@@ -29,7 +26,6 @@ from kpi.pace import TargetStatus
 from kpi.periods import business_day, period_containing
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
-from kpi.storage import chat_links
 from scheduler import messages
 from scheduler.escalation import (
     DISAGREEMENT_OPEN,
@@ -40,7 +36,6 @@ from scheduler.escalation import (
 )
 from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow
 from scheduler.recap import ChartData, Translate, build_recap, translator
-from scheduler.tables import JOB_CHAT, outbox
 
 __all__ = ["DISAGREEMENT_OPEN", "JobOutcome", "Jobs", "fee_effect"]
 
@@ -56,46 +51,6 @@ class JobOutcome:
     result: dict[str, Any] = field(default_factory=dict)
     chart: ChartData | None = None
     """A recap's chart, drawn by the caller off the event loop and attached to every message."""
-
-
-_JOB = and_(outbox.c.deal_id == bindparam("deal_id"), outbox.c.chat == JOB_CHAT)
-_ROW = [outbox.c[f.name] for f in fields(OutboxRow)]
-"""The outbox's columns an ``OutboxRow`` holds, in its order."""
-_PREVIOUS_RECAP = (
-    select(*_ROW)
-    .where(
-        _JOB,
-        outbox.c.kind == "recap",
-        outbox.c.slot < bindparam("slot"),
-        outbox.c.status == "done",
-    )
-    .order_by(outbox.c.slot.desc())
-    .limit(1)
-)
-_MISSED = (
-    select(*_ROW)
-    .where(
-        _JOB,
-        outbox.c.status == "missed",
-        outbox.c.due_at > bindparam("after"),
-        outbox.c.due_at <= bindparam("upto"),
-    )
-    .order_by(outbox.c.due_at, outbox.c.id)
-)
-_LINKED = (
-    select(chat_links.c.chat_id)
-    .where(chat_links.c.deal_id == bindparam("deal_id"))
-    .order_by(chat_links.c.chat_id)
-)
-"""``Jobs.recap_context``'s statements, built once (building one costs more than running it)."""
-
-
-def _missed_since(previous: OutboxRow | None) -> dt.datetime:
-    """Up to when the previous recap mentioned missed slots (the epoch when there is none)."""
-    since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    if previous is None:
-        return since
-    return dt.datetime.fromisoformat(previous.result().get("missed_upto", since.isoformat()))
 
 
 def _fan_out(
@@ -300,22 +255,13 @@ class Jobs:
 
         What ``Outbox.previous_job`` (the latest recap before ``slot`` that was done, whose
         result says up to when it mentioned missed slots), ``Outbox.missed_between`` (from then
-        to ``now``) and ``Outbox.linked_chats`` answer, read in one transaction instead of
-        three: a recap's reads are most of its cost.
+        to ``now``) answer, in one outbox transaction, and the deal's linked chats (the
+        ledger's): a recap's reads are most of its cost.
         """
 
-        async def work(conn: AsyncConnection) -> tuple[list[OutboxRow], list[str]]:
-            previous = (
-                await conn.execute(_PREVIOUS_RECAP, {"deal_id": deal_id, "slot": slot})
-            ).one_or_none()
-            since = _missed_since(None if previous is None else OutboxRow(**previous._mapping))
-            missed = await conn.execute(
-                _MISSED, {"deal_id": deal_id, "after": since, "upto": now}
-            )
-            chats = await conn.execute(_LINKED, {"deal_id": deal_id})
-            return [OutboxRow(**r._mapping) for r in missed], [str(c) for c in chats.scalars()]
-
-        return await self.store.read(work)
+        missed = await self.store.missed_since_previous(deal_id, "recap", slot, now)
+        chats = [chat for chat, _ in await self.ledger.chats_of_deal(deal_id)]
+        return missed, chats
 
     # ------------------------------------------------------------------------- pace
 

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, func, or_, select, text, tuple_, update
@@ -190,6 +190,44 @@ _MARK_SENT_PG = text(
 )
 """Marks a group sent in one statement whose text does not depend on the group's size, so
 PostgreSQL prepares and plans it once (a ``VALUES`` list would be a new statement per size)."""
+
+
+_JOB = and_(outbox.c.deal_id == bindparam("deal_id"), outbox.c.chat == JOB_CHAT)
+_ROW = [outbox.c[f.name] for f in fields(OutboxRow)]
+"""The outbox's columns an ``OutboxRow`` holds, in its order."""
+_PREVIOUS_RECAP = (
+    select(*_ROW)
+    .where(
+        _JOB,
+        outbox.c.kind == bindparam("kind"),
+        outbox.c.slot < bindparam("slot"),
+        outbox.c.status == "done",
+    )
+    .order_by(outbox.c.slot.desc())
+    .limit(1)
+)
+_MISSED = (
+    select(*_ROW)
+    .where(
+        _JOB,
+        outbox.c.status == "missed",
+        outbox.c.due_at > bindparam("after"),
+        outbox.c.due_at <= bindparam("upto"),
+    )
+    .order_by(outbox.c.due_at, outbox.c.id)
+)
+"""``Outbox.missed_since_previous``'s statements, built once (building one costs more than
+running it)."""
+
+
+
+
+def _missed_since(previous: OutboxRow | None) -> dt.datetime:
+    """Up to when the previous recap mentioned missed slots (the epoch when there is none)."""
+    since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    if previous is None:
+        return since
+    return dt.datetime.fromisoformat(previous.result().get("missed_upto", since.isoformat()))
 
 
 class Outbox:
@@ -731,6 +769,22 @@ class Outbox:
                 .order_by(outbox.c.due_at, outbox.c.id)
             )
             return [_to_row(r) for r in rows]
+
+        return await self.read(work)
+
+    async def missed_since_previous(
+        self, deal_id: str, kind: str, slot: str, now: dt.datetime
+    ) -> list[OutboxRow]:
+        """The deal's job slots missed since the latest ``kind`` job before ``slot`` that was
+        done mentioned them (its result's ``missed_upto``) up to ``now``, oldest first: what
+        :meth:`previous_job` and :meth:`missed_between` answer, in one transaction."""
+
+        async def work(conn: AsyncConnection) -> list[OutboxRow]:
+            params = {"deal_id": deal_id, "kind": kind, "slot": slot}
+            previous = (await conn.execute(_PREVIOUS_RECAP, params)).one_or_none()
+            since = _missed_since(None if previous is None else OutboxRow(**previous._mapping))
+            missed = await conn.execute(_MISSED, {"deal_id": deal_id, "after": since, "upto": now})
+            return [OutboxRow(**r._mapping) for r in missed]
 
         return await self.read(work)
 
