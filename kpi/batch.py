@@ -223,6 +223,11 @@ class GroupCommit:
                     await self._commit_alone(batch[0])
                 elif batch:
                     await self._commit_shared(lane, batch)
+                if not lane.queue:
+                    # One loop turn before going idle: callers just answered that write again
+                    # at once find the batch still leading, instead of one of them leading a
+                    # transaction of its own while the others queue behind it.
+                    await asyncio.sleep(0)
         finally:
             while lane.queue:  # only when cancelled: nobody is left to run them
                 lane.queue.popleft().future.cancel()
