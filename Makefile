@@ -42,14 +42,22 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -m "not postgres and not slow"
 
+# ruff, then the import contracts of pyproject.toml ([tool.importlinter]): the layers of
+# ../shared/ARCHITECTURE.md, handlers and scheduler independent, SDKs only in the adapters.
 lint: $(STAMP)
 	$(BIN)/ruff check bot handlers kpi scheduler tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The same set with QUICK=1: smaller inputs, 5 repetitions, a few seconds' budget per script
+# (about a minute in all); the report goes to a temporary file, not benchmarks/REPORT.md.
+bench-quick: $(STAMP)
+	QUICK=1 $(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) $(LOCK_TOOL) build *.egg-info .pytest_cache .hypothesis

@@ -1,11 +1,18 @@
-"""Ledger write throughput through the whole core vs raw SQLAlchemy Core inserts.
+"""Ledger write throughput under 16 concurrent reporters: the whole core vs raw single-row commits.
 
-The core path is parse → route (deal, side) → duplicate check → store (entry + head, one
-transaction) → reply, for ``/report gmv N`` commands with distinct message ids. The baseline
-inserts the same rows into the same ``entries`` table with one ``INSERT`` + ``COMMIT`` each, on
-the same database, in the same run. Printed: reports/s for both and their ratio (aim ≥ 0.5).
+Subject: 16 reporters send ``/report METRIC N DAY`` commands with distinct message ids at the
+same time, each awaiting its answer before sending its next, through the whole core (parse,
+route, duplicate check, store with group commit, the reads the reply needs, reply), on one
+database. Baseline: 16 concurrent writers on the same kind of database, each taking its next
+row and doing one ``INSERT`` of it into the same ``entries`` table plus ``COMMIT`` (one
+transaction per row, the engine from ``kpi.db.make_engine``: SQLite WAL with ``BEGIN
+IMMEDIATE``, PostgreSQL through asyncpg). Also shown, not judged: the ledger's write alone
+(``Ledger.record_report`` from 16 concurrent callers), to tell the group commit's own effect
+from the reads around it. Measured as interleaved repetitions (``benchmarks/spread.py``); the
+aim (core ÷ raw ≥ 1.0) is judged on the median ratio.
 
-Run: ``python benchmarks/bench_ledger.py [--n 400] [--backend sqlite|postgres|both]``.
+Run: ``python benchmarks/bench_ledger.py [--n 240] [--reps 7] [--backend sqlite|postgres|both]``
+(``QUICK=1``: n 96, 5 repetitions).
 """
 
 from __future__ import annotations
@@ -13,143 +20,279 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
+from spread import Spread, interleave, quick, ratio_cell, ratios, reps
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import build_core
+from bot.app import Core, build_core
 from bot.core import Command, VirtualClock
 from bot.settings import Settings
+from kpi.batch import BatchStats
 from kpi.db import make_engine, upgrade
+from kpi.dealfile import load_deal
+from kpi.ledger import Ledger
+from kpi.model import Deal
 from kpi.storage import deals, entries
 
 ROOT = Path(__file__).resolve().parents[1]
 DEAL = (ROOT / "bot" / "demo" / "acme-linkstar-us.yaml").read_text(encoding="utf-8")
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-START = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
+REPORTERS = 16
+AIM = 1.0
 METRICS = ("gmv", "orders", "ad_spend", "refunds", "viewers")
+FIRST_DAY = dt.date(2026, 11, 1)
+DAYS_PER_REP = 40
+"""Each repetition reports on its own block of days (the warm-up on the first), so every
+report is a first report (a new head); at most 10 reports a day (5 metrics, 2 sides)."""
+MAX_REPS = 14
+NOW = dt.datetime(2028, 6, 30, 20, tzinfo=dt.UTC)
+"""After every block's last day: a report's day is never in the future."""
+START = dt.datetime(2026, 10, 25, tzinfo=dt.UTC)
+SENDERS = [("telegram:-1001234", "telegram:5001"), ("slack:C0AGENCY", "slack:U0AGENCY1")]
+"""The demo deal's seller group and agency channel: reports alternate between the sides."""
 
 
-def _row(i: int) -> tuple[dt.date, str]:
-    """Distinct (day, metric) per report so every one is a new entry, as in real use."""
-    return dt.date(2026, 11, 1) + dt.timedelta(days=(i // len(METRICS)) % 28), METRICS[
-        i % len(METRICS)
-    ]
+def _key(rep: int, i: int) -> tuple[dt.date, str, int]:
+    """The (day, metric, side index) of report ``i`` of repetition ``rep`` (-1: the warm-up):
+    distinct."""
+    pair = i // 2
+    day = FIRST_DAY + dt.timedelta(days=(rep + 1) * DAYS_PER_REP + pair // len(METRICS))
+    return day, METRICS[pair % len(METRICS)], i % 2
 
 
-async def bench_core(url: str, n: int) -> float:
-    clock = VirtualClock(dt.datetime(2026, 11, 29, 20, tzinfo=dt.UTC))
-    core = await build_core(Settings(database_url=url, _env_file=None), clock=clock)  # type: ignore[call-arg]
-    await core.apply_deal_text(DEAL, "bench.yaml")
-    # Spread reports over sides and chats as in a real deal.
-    senders = [("telegram:-1001234", "telegram:5001"), ("slack:C0AGENCY", "slack:U0AGENCY1")]
+async def _concurrently(n: int, one: Callable[[int], Awaitable[None]]) -> float:
+    """Items ``0..n-1`` over :data:`REPORTERS` workers, each awaiting its item before taking
+    its next; returns items per second."""
+
+    async def worker(k: int) -> None:
+        for i in range(k, n, REPORTERS):
+            await one(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(REPORTERS)))
+    return n / (time.perf_counter() - started)
+
+
+# ------------------------------------------------------------------------------ subjects
+
+
+async def bench_core(core: Core, rep: int, n: int) -> float:
+    """``/report`` commands through the whole core; every answer must be a reply."""
     commands = []
     for i in range(n):
-        day, metric = _row(i // 2)
-        chat, user = senders[i % 2]
-        commands.append(
-            Command(
-                chat=chat,
-                user=user,
-                text=f"/report {metric} {1000 + i} {day.isoformat()}",
-                at=clock.now(),
-                message_id=f"b-{i}",
-            )
-        )
-    await core.handle(commands[0])  # warm caches
-    t0 = time.perf_counter()
-    for cmd in commands[1:]:
-        replies = await core.handle(cmd)
+        day, metric, side = _key(rep, i)
+        chat, user = SENDERS[side]
+        text = f"/report {metric} {1000 + i} {day.isoformat()}"
+        commands.append(Command(chat=chat, user=user, text=text, at=NOW, message_id=f"r{rep}-{i}"))
+
+    async def one(i: int) -> None:
+        replies = await core.handle(commands[i])
         assert replies and replies[0].kind == "reply", replies
-    elapsed = time.perf_counter() - t0
-    await core.aclose()
-    return (n - 1) / elapsed
+
+    return await _concurrently(n, one)
 
 
-async def bench_raw(url: str, n: int) -> float:
-    await upgrade(url)
-    engine = make_engine(url)
+async def bench_write(ledger: Ledger, deal: Deal, rep: int, n: int) -> float:
+    """``Ledger.record_report`` alone, one figure a call, as the core would call it."""
+
+    async def one(i: int) -> None:
+        day, metric, side = _key(rep, i)
+        await ledger.record_report(
+            deal_id=deal.id,
+            day=day,
+            values=[(metric, Decimal(1000 + i))],
+            side="seller" if side == 0 else "agency",
+            person=SENDERS[side][1],
+            person_name="",
+            chat=SENDERS[side][0],
+            message_key=f"w{rep}-{i}",
+            at=NOW,
+            skip_unchanged=True,
+        )
+
+    return await _concurrently(n, one)
+
+
+async def bench_raw(engine: AsyncEngine, rep: int, n: int) -> float:
+    """The baseline: each row its own ``INSERT`` + ``COMMIT``, 16 writers at once."""
     rows = []
     for i in range(n):
-        day, metric = _row(i // 2)
+        day, metric, side = _key(rep, i)
         rows.append(
             dict(
                 deal_id="raw",
                 day=day,
                 metric=metric,
                 value=Decimal(1000 + i),
-                side="seller" if i % 2 == 0 else "agency",
-                person="telegram:5001",
+                side="seller" if side == 0 else "agency",
+                person=SENDERS[side][1],
                 person_name="",
-                chat="telegram:-1001234",
-                message_key=f"raw-{i}",
-                recorded_at=START,
+                chat=SENDERS[side][0],
+                message_key=f"raw{rep}-{i}",
+                recorded_at=NOW,
                 supersedes=None,
             )
         )
-    async with engine.begin() as conn:
+
+    async def one(i: int) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(insert(entries).values(**rows[i]))
+
+    return await _concurrently(n, one)
+
+
+# --------------------------------------------------------------------------------- rigs
+
+
+@dataclass
+class Rig:
+    """One database kind's three databases, set up and warmed once for all repetitions."""
+
+    core: Core
+    ledger: Ledger
+    deal: Deal
+    raw: AsyncEngine
+
+
+@asynccontextmanager
+async def rig(urls: dict[str, str]) -> AsyncIterator[Rig]:
+    clock = VirtualClock(NOW)
+    core = await build_core(Settings(database_url=urls["core"], _env_file=None), clock=clock)  # type: ignore[call-arg]
+    await core.apply_deal_text(DEAL, "bench.yaml")
+    deal = load_deal(DEAL, "bench.yaml")
+    await upgrade(urls["write"])
+    write_engine = make_engine(urls["write"])
+    ledger = Ledger(write_engine, lambda text: load_deal(text, "bench.yaml"))
+    await ledger.apply_deal(deal, DEAL, effective=deal.starts, applied_at=START)
+    await upgrade(urls["raw"])
+    raw = make_engine(urls["raw"])
+    async with raw.begin() as conn:
         await conn.execute(
             insert(deals).values(id="raw", name="raw", current_version=1, created_at=START)
         )
-        await conn.execute(insert(entries).values(**rows[0]))
-    t0 = time.perf_counter()
-    for row in rows[1:]:
-        async with engine.begin() as conn:
-            await conn.execute(insert(entries).values(**row))
-    elapsed = time.perf_counter() - t0
-    await engine.dispose()
-    return (n - 1) / elapsed
+    try:
+        # Warm caches and pools, on days no repetition uses.
+        await bench_core(core, -1, REPORTERS)
+        await bench_write(ledger, deal, -1, REPORTERS)
+        await bench_raw(raw, -1, REPORTERS)
+        yield Rig(core, ledger, deal, raw)
+    finally:
+        await core.aclose()
+        await write_engine.dispose()
+        await raw.dispose()
 
 
-async def _pg_database() -> tuple[str, str]:
-    name = f"kpibot_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(PG_SERVER)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return name, f"postgresql://postgres@127.0.0.1:5432/{name}"
-
-
-async def _drop(name: str) -> None:
-    conn = await asyncpg.connect(PG_SERVER)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
-
-
-async def run(backend: str, n: int) -> list[tuple[str, float, float]]:
-    results = []
-    if backend in ("sqlite", "both"):
+@asynccontextmanager
+async def databases(backend: str) -> AsyncIterator[dict[str, str]]:
+    """Three new, empty databases of one kind: ``core``, ``write`` and ``raw``."""
+    if backend == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
-            raw = await bench_raw(f"sqlite:///{tmp}/raw.db", n)
-            core = await bench_core(f"sqlite:///{tmp}/core.db", n)
-        results.append(("SQLite", core, raw))
-    if backend in ("postgres", "both"):
-        name_raw, url_raw = await _pg_database()
-        name_core, url_core = await _pg_database()
-        try:
-            raw = await bench_raw(url_raw, n)
-            core = await bench_core(url_core, n)
-        finally:
-            await _drop(name_raw)
-            await _drop(name_core)
-        results.append(("PostgreSQL", core, raw))
-    return results
+            yield {name: f"sqlite:///{tmp}/{name}.db" for name in ("core", "write", "raw")}
+        return
+    names = {name: f"kpibot_bench_{uuid.uuid4().hex[:8]}" for name in ("core", "write", "raw")}
+    admin = await asyncpg.connect(PG_SERVER)
+    try:
+        for name in names.values():
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        yield {key: f"postgresql://postgres@127.0.0.1:5432/{name}" for key, name in names.items()}
+    finally:
+        for name in names.values():
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@dataclass(frozen=True)
+class Result:
+    database: str
+    core: list[float]
+    write: list[float]
+    raw: list[float]
+    per_commit: tuple[float, float]
+    """Reports per shared commit in the timed runs: through the core, and the write alone."""
+
+
+def per_commit(before: BatchStats, after: BatchStats) -> float:
+    return (after.writes - before.writes) / max(1, after.batches - before.batches)
+
+
+async def measure(backend: str, n: int, repetitions: int) -> Result:
+    """Core (then the write alone) and raw, interleaved ``repetitions`` times."""
+    writes: list[float] = []
+    async with databases(backend) as urls, rig(urls) as bench:
+        start = bench.core.ledger.report_batches, bench.ledger.report_batches
+
+        async def subject(rep: int) -> float:
+            rate = await bench_core(bench.core, rep, n)
+            writes.append(await bench_write(bench.ledger, bench.deal, rep, n))
+            return rate
+
+        async def baseline(rep: int) -> float:
+            return await bench_raw(bench.raw, rep, n)
+
+        cores, raws = await interleave(repetitions, subject, baseline)
+        batching = (
+            per_commit(start[0], bench.core.ledger.report_batches),
+            per_commit(start[1], bench.ledger.report_batches),
+        )
+    name = "SQLite" if backend == "sqlite" else "PostgreSQL"
+    return Result(name, cores, writes, raws, batching)
+
+
+def median(values: list[float]) -> float:
+    return Spread.of(values).median
+
+
+def table(results: list[Result]) -> list[str]:
+    lines = [
+        f"| database | full core /report per s | write alone per s | raw insert+commit per s "
+        f"| core ÷ raw (aim ≥ {AIM:.1f}) | write alone ÷ raw |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.database} | {median(r.core):,.0f} | {median(r.write):,.0f} "
+            f"| {median(r.raw):,.0f} | {ratio_cell(ratios(r.core, r.raw), AIM)} "
+            f"| {ratios(r.write, r.raw).text()} |"
+        )
+    return lines
+
+
+def load() -> str:
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=400)
+    parser.add_argument("--n", type=int, default=96 if quick() else 240)
+    parser.add_argument("--reps", type=int, default=reps())
     parser.add_argument("--backend", default="both", choices=["sqlite", "postgres", "both"])
     args = parser.parse_args()
-    results = asyncio.run(run(args.backend, args.n))
-    print("| database | full core /report per s | raw insert+commit per s | ratio (aim ≥ 0.5) |")
-    print("|---|---|---|---|")
-    for name, core, raw in results:
-        print(f"| {name} | {core:,.0f} | {raw:,.0f} | {core / raw:.2f} |")
+    if not 0 < args.n <= 10 * DAYS_PER_REP or not 0 < args.reps <= MAX_REPS:
+        parser.error(f"--n must be in 1..{10 * DAYS_PER_REP}, --reps in 1..{MAX_REPS}")
+    before = load()
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    results = [asyncio.run(measure(b, args.n, args.reps)) for b in backends]
+    print("\n".join(table(results)))
+    print(
+        f"\n{REPORTERS} concurrent reporters, {args.n} reports a repetition, medians of the rates "
+        f"and median (min–max, n) of the per-repetition ratios. The baseline is {REPORTERS} "
+        "concurrent writers each doing one INSERT + COMMIT per row on the same kind of database. "
+        f"Load average (1 / 5 / 15 min): {before} before, {load()} after. Reports per shared "
+        "commit (through the core; the write alone): "
+        + "; ".join(f"{r.database} {r.per_commit[0]:.1f}, {r.per_commit[1]:.1f}" for r in results)
+        + "."
+    )
 
 
 if __name__ == "__main__":

@@ -3,12 +3,13 @@ then with 100,000 stored entries, against a bare Python importing the same libra
 
 Each measurement is a fresh ``.venv/bin/kpibot run`` subprocess, configured by environment
 variables only: Slack in HTTP mode (``SLACK_BOT_TOKEN`` + ``SLACK_SIGNING_SECRET``) and Telegram
-long polling, both against the fake servers of ``tests/fakes/`` that this script starts on
-127.0.0.1, the HTTP server (``/healthz``, ``/metrics``, ``/slack/events``) and the scheduler
-(which ticks at start and every 30 s). Its SQLite database is prepared before it starts: ten
-deals (the demo deal under other ids and chats, applied through the core), and for the second
-run 100,000 entries bulk-loaded into the ledger's tables (10 deals x 1,000 days x 5 metrics x
-both sides, with their heads), as ``Ledger.record_report`` would store them.
+long polling, each process against its own fake servers of ``tests/fakes/`` that this script
+starts on 127.0.0.1, the HTTP server (``/healthz``, ``/metrics``, ``/slack/events``) and the
+scheduler (which ticks at start and every 30 s). Its SQLite database is prepared before it
+starts: ten deals (the demo deal under other ids and chats, applied through the core), and for
+the second kind of run 100,000 entries bulk-loaded into the ledger's tables (10 deals x 1,000
+days x 5 metrics x both sides, with their heads), as ``Ledger.record_report`` would store them;
+each process gets its own copy.
 
 Resident memory is ``VmRSS`` from ``/proc/PID/status``, read every 0.5 s once ``/healthz``
 answers and Telegram is polling, and taken when it has settled (the last 4 s within 1%, at
@@ -18,7 +19,16 @@ third-party modules the idle ``kpibot run`` had imported (recorded from its own
 The last row is the 100,000-entry process after it answered ``/kpi`` and ``/fee`` in every
 deal on Telegram and ``/kpi`` on Slack, which reads each deal's current period.
 
-Run: ``python benchmarks/bench_memory.py [--entries 100000]``.
+Repetitions (``benchmarks/spread.py``): resident memory does not depend on how busy the CPU
+is, so within a repetition the three processes (idle, loaded, baseline) run side by side
+rather than one after the other; in the first, the baseline starts once the idle process has
+recorded the module list. Each ratio to the baseline is reported per repetition, as the median
+(min–max) over the repetitions, without an aim.
+
+Run: ``python benchmarks/bench_memory.py [--entries 100000] [--reps 5]``. Under ``QUICK=1``
+it only says that it skipped: five fresh ``kpibot run`` processes and five baselines take some
+25 s of CPU, nearly half of ``make bench-quick``'s minute, and resident memory barely moves
+between repetitions (the full run shows its spread).
 """
 
 from __future__ import annotations
@@ -28,11 +38,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import shutil
 import signal
 import socket
+import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,6 +57,16 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the fakes live in tests/, which is not an installed package
     sys.path.insert(0, str(ROOT))
+
+from benchmarks import spread  # noqa: E402
+
+SKIPPED = (
+    "Skipped under `QUICK=1`: resident memory needs fresh `kpibot run` processes (about 5 s of "
+    "CPU each with its baseline); `make bench` measures it."
+)
+if __name__ == "__main__" and spread.quick():  # before kpibot's imports, which take a second
+    print(SKIPPED)
+    sys.exit(0)
 
 from bot.app import build_core  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -64,7 +87,8 @@ METRICS = ("gmv", "orders", "ad_spend", "refunds", "viewers")
 SIDES = ("seller", "agency")
 BATCH = 5000
 OURS = frozenset({"bot", "kpi", "handlers", "scheduler", "tests", "benchmarks"})
-SETTLE_WINDOW = 8  # samples, 0.5 s apart
+SAMPLE_SECONDS = 0.5
+SETTLE_WINDOW = 8  # samples, SAMPLE_SECONDS apart
 SETTLE_MIN_SECONDS = 6.0
 SETTLE_MAX_SECONDS = 40.0
 
@@ -173,7 +197,7 @@ class Child:
             )
             if (steady and elapsed >= SETTLE_MIN_SECONDS) or elapsed >= SETTLE_MAX_SECONDS:
                 return window[-1], steady
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(SAMPLE_SECONDS)
 
     async def stop(self) -> None:
         if self.proc.returncode is None:
@@ -219,20 +243,29 @@ async def start_kpibot(
         )
     child = Child(proc, stderr)
     base = f"http://127.0.0.1:{port}"
+    try:
+        if not await wait_healthy(proc, base):
+            raise RuntimeError(stderr.read_text(errors="replace")[-2000:])
+        await tg.wait_for(lambda: len(tg.calls_to("getUpdates")) > polls, within=30)
+    except BaseException:
+        await child.stop()  # never leave a kpibot behind
+        raise
+    return child, base
+
+
+async def wait_healthy(proc: asyncio.subprocess.Process, base: str) -> bool:
+    """Until ``/healthz`` answers 200 (60 s at most): True, or False when the process exited."""
+    deadline = time.monotonic() + 60
     async with aiohttp.ClientSession() as http:
-        for _ in range(600):
+        while time.monotonic() < deadline:
             if proc.returncode is not None:
-                raise RuntimeError(stderr.read_text(errors="replace")[-2000:])
+                return False
             with contextlib.suppress(aiohttp.ClientError):
                 async with http.get(f"{base}/healthz") as resp:
                     if resp.status == 200:
-                        break
+                        return True
             await asyncio.sleep(0.1)
-        else:
-            await child.stop()
-            raise RuntimeError("kpibot did not answer /healthz within 60 s")
-    await tg.wait_for(lambda: len(tg.calls_to("getUpdates")) > polls, within=30)
-    return child, base
+    raise RuntimeError("kpibot did not answer /healthz within 60 s")
 
 
 def third_party_imports(stderr: Path) -> list[str]:
@@ -324,81 +357,184 @@ async def answer_commands(base: str, slack: FakeSlack, tg: FakeTelegram) -> int:
     return 3 * DEALS
 
 
+@dataclass
+class Kpibot:
+    """One ``kpibot run``: RSS idle, and after answering commands (when asked)."""
+
+    idle: int
+    served: int | None
+    settled: bool
+    modules: list[str]
+
+
+async def measure_kpibot(folder: Path, db: Path, *, record: bool, serve: bool) -> Kpibot:
+    """Run ``kpibot run`` on ``db`` against its own fake Slack and Telegram; its RSS once
+    settled, and with ``serve`` again after it answered a command in every deal."""
+    slack = await FakeSlack().start()
+    tg = FakeTelegram(long_poll_cap=30.0)  # idle polling as Telegram does it: 30 s waits
+    await tg.start()
+    try:
+        child, base = await start_kpibot(folder, db, slack, tg, record_imports=record)
+        try:
+            idle, settled = await child.settle()
+            served = None
+            if serve:
+                await answer_commands(base, slack, tg)
+                served, also = await child.settle()
+                settled = settled and also
+        finally:
+            await child.stop()
+    finally:
+        await tg.stop()
+        await slack.aclose()
+    modules = third_party_imports(child.stderr) if record else []
+    return Kpibot(idle, served, settled, modules)
+
+
+async def measure_python(folder: Path, modules: list[str]) -> tuple[int, bool, int]:
+    """A bare Python importing ``modules``: its settled RSS, whether it settled, and how many
+    of the modules failed to import."""
+    child, failed = await start_python(folder, modules)
+    try:
+        kib, settled = await child.settle()
+    finally:
+        await child.stop()
+    return kib, settled, failed
+
+
+async def repetition(
+    folder: Path, i: int, dbs: tuple[Path, Path], modules: list[str] | None
+) -> tuple[Kpibot, Kpibot, tuple[int, bool, int]]:
+    """One repetition, side by side: ``kpibot run`` idle on a copy of the empty database, one
+    on a copy of the loaded one (which then answers commands), and the baseline importing
+    ``modules``; in the first repetition (``modules`` None) the idle process records its
+    imports and the baseline starts once it has."""
+    copies = []
+    for kind, source in zip(("idle", "full"), dbs, strict=True):
+        copies.append(folder / f"{kind}-{i}.db")
+        shutil.copyfile(source, copies[-1])
+    jobs: list[Any] = [
+        measure_kpibot(folder, copies[0], record=modules is None, serve=False),
+        measure_kpibot(folder, copies[1], record=False, serve=True),
+    ]
+    if modules is not None:
+        jobs.append(measure_python(folder, modules))
+    got = await asyncio.gather(*jobs)
+    idle, full = got[0], got[1]
+    baseline = got[2] if modules is not None else await measure_python(folder, idle.modules)
+    return idle, full, baseline
+
+
+async def measure(
+    folder: Path, dbs: tuple[Path, Path], reps: int
+) -> tuple[list[Kpibot], list[Kpibot], list[tuple[int, bool, int]], int]:
+    """Every repetition; returns idle runs, loaded runs, baselines, and the RSS of a bare
+    ``python`` that imports nothing."""
+    idle: list[Kpibot] = []
+    loaded: list[Kpibot] = []
+    baselines: list[tuple[int, bool, int]] = []
+    for i in range(reps):
+        modules = idle[0].modules if idle else None
+        one, full, baseline = await repetition(folder, i, dbs, modules)
+        idle.append(one)
+        loaded.append(full)
+        baselines.append(baseline)
+    nothing, _, _ = await measure_python(folder, [])
+    return idle, loaded, baselines, nothing
+
+
+def rss_row(label: str, kib: list[int], baseline: list[int], figure: str | None) -> str:
+    """A table row: RSS median (min–max) in MiB, and the ratio to the baseline per
+    repetition (recorded for the summary under ``figure``)."""
+    mib_spread = spread.Spread.of([k / 1024 for k in kib]).text(1, count=False)
+    ratio = spread.ratios(kib, baseline)
+    cell = spread.goal(figure, ratio, None) if figure else ratio.text()
+    return f"| {label} | {mib_spread} | {cell} |"
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--reps", type=int, default=spread.reps(full=5))
     args = parser.parse_args()
-    today = dt.datetime.now(dt.UTC).date()
+    if spread.quick():
+        print(SKIPPED)
+        return
+    starts = dt.datetime.now(dt.UTC).date()
     with tempfile.TemporaryDirectory(prefix="kpibot-bench-memory-") as tmp:
         folder = Path(tmp)
-        slack = await FakeSlack().start()
-        tg = FakeTelegram(long_poll_cap=30.0)  # idle polling as Telegram does it: 30 s waits
-        await tg.start()
-        try:
-            empty, full = folder / "idle.db", folder / "full.db"
-            days = args.entries // (DEALS * len(METRICS) * len(SIDES))
-            starts = today - dt.timedelta(days=days)
-            await prepare(empty, 0, starts)
-            began = time.perf_counter()
-            stored = await prepare(full, days, starts)
-            load_seconds = time.perf_counter() - began
+        empty, full = folder / "idle.db", folder / "full.db"
+        days = args.entries // (DEALS * len(METRICS) * len(SIDES))
+        starts -= dt.timedelta(days=days)
+        await prepare(empty, 0, starts)
+        began = time.perf_counter()
+        stored = await prepare(full, days, starts)
+        load_seconds = time.perf_counter() - began
+        idle, loaded, baselines, nothing = await measure(folder, (empty, full), args.reps)
+    print_table(args.reps, idle, loaded, baselines, stored)
+    print()
+    print(closing_text(idle, loaded, baselines, nothing, stored, load_seconds))
 
-            child, _ = await start_kpibot(folder, empty, slack, tg, record_imports=True)
-            try:
-                idle, idle_ok = await child.settle()
-            finally:
-                await child.stop()
-            modules = third_party_imports(child.stderr)
 
-            bare, _ = await start_python(folder, [])
-            try:
-                nothing, nothing_ok = await bare.settle()
-            finally:
-                await bare.stop()
-            baseline_child, failed = await start_python(folder, modules)
-            try:
-                baseline, baseline_ok = await baseline_child.settle()
-            finally:
-                await baseline_child.stop()
-
-            child, base = await start_kpibot(folder, full, slack, tg, record_imports=False)
-            try:
-                loaded, loaded_ok = await child.settle()
-                answered = await answer_commands(base, slack, tg)
-                served, served_ok = await child.settle()
-            finally:
-                await child.stop()
-        finally:
-            await tg.stop()
-            await slack.aclose()
-    rows = [
-        (f"bare Python importing the same {len(modules)} third-party modules", baseline,
-         baseline_ok),
+def print_table(
+    reps: int, idle: list[Kpibot], loaded: list[Kpibot], baselines: list[Any], stored: int
+) -> None:
+    """The table: each kind of process, its RSS and its ratio to the baseline."""
+    base = [b[0] for b in baselines]
+    unsettled = sum(not run.settled for run in idle + loaded) + sum(not b[1] for b in baselines)
+    rows: list[tuple[str, list[int], str | None]] = [
+        (f"bare Python importing the same {len(idle[0].modules)} third-party modules", base,
+         None),
         ("`kpibot run` idle: Slack HTTP + Telegram polling + scheduler, 10 deals, no entries",
-         idle, idle_ok),
-        (f"`kpibot run` idle, {stored:,} entries in its SQLite database", loaded, loaded_ok),
-        (f"the same, after answering {answered} commands (`/kpi`, `/fee` in every deal)",
-         served, served_ok),
+         [r.idle for r in idle], "`kpibot run` idle / bare imports"),
+        (f"`kpibot run` idle, {stored:,} entries in its SQLite database",
+         [r.idle for r in loaded], f"idle with {stored:,} entries / bare imports"),
+        (f"the same, after answering {3 * DEALS} commands (`/kpi`, `/fee` in every deal)",
+         [r.served or 0 for r in loaded], "after answering commands / bare imports"),
     ]  # fmt: skip
+    moving = f"; {unsettled} processes were still moving after 40 s" if unsettled else ""
+    print(
+        f"{reps} repetitions; RSS in MiB, median (min–max); the ratio to the baseline per "
+        f"repetition, median (min–max, n){moving}.\n"
+    )
     print("| process | RSS (MiB) | vs baseline |")
     print("|---|---:|---:|")
-    for label, kib, ok in rows:
-        mark = "" if ok else " (still moving after 40 s)"
-        print(f"| {label}{mark} | {mib(kib)} | {Decimal(kib) / Decimal(baseline):.2f}x |")
-    print()
-    print(
-        f"For scale, a bare `python -c` that imports nothing: {mib(nothing)} MiB"
-        f"{'' if nothing_ok else ' (still moving)'}. Over the libraries it loads, kpibot's own "
-        f"code, deals, connections and running adapters add {mib(idle - baseline, signed=True)} "
-        f"MiB; {stored:,} stored entries (bulk-loaded in {load_seconds:.1f} s) change the idle "
-        f"size by {mib(loaded - idle, signed=True)} MiB"
-        + (" (the ledger is not held in memory)" if abs(loaded - idle) < 2048 else "")
+    for label, kib, figure in rows:
+        print(rss_row(label, kib, base, figure))
+
+
+def closing_text(
+    idle: list[Kpibot],
+    loaded: list[Kpibot],
+    baselines: list[Any],
+    nothing: int,
+    stored: int,
+    load_seconds: float,
+) -> str:
+    """The paragraph under the table, from the medians."""
+    median = statistics.median
+    empty = int(median(r.idle for r in idle))
+    base = int(median(b[0] for b in baselines))
+    modules, failed = len(idle[0].modules), baselines[0][2]
+    full = int(median(r.idle for r in loaded))
+    served = int(median(r.served or 0 for r in loaded))
+    text = (
+        f"For scale, a bare `python -c` that imports nothing: {mib(nothing)} MiB. Over the "
+        f"libraries it loads, kpibot's own code, deals, connections and running adapters add "
+        f"{mib(empty - base, signed=True)} MiB (medians); {stored:,} stored entries "
+        f"(bulk-loaded in {load_seconds:.1f} s) change the idle size by "
+        f"{mib(full - empty, signed=True)} MiB"
+        + (" (the ledger is not held in memory)" if abs(full - empty) < 2048 else "")
         + ", and answering commands that read every deal's period by "
-        f"{mib(served - loaded, signed=True)} MiB (caches and the first use of the fee and "
-        f"report code). The baseline imports the {len(modules)} modules `kpibot run` imported "
-        f"(recorded with `PYTHONPROFILEIMPORTTIME`); {failed} of those names are optional "
-        "dependencies that are not installed, whose import failed in kpibot too. RSS is "
-        "`VmRSS` from `/proc/PID/status`, taken once it held steady for 4 s."
+        f"{mib(served - full, signed=True)} MiB (caches and the first use of the fee and "
+        "report code)"
+    )
+    return text + (
+        f". The baseline imports the {modules} modules `kpibot run` imported (recorded with "
+        f"`PYTHONPROFILEIMPORTTIME`); {failed} of those names are optional dependencies that "
+        "are not installed, whose import failed in kpibot too. RSS is `VmRSS` from "
+        f"`/proc/PID/status`, taken once it held steady for "
+        f"{SETTLE_WINDOW * SAMPLE_SECONDS:g} s."
     )
 
 

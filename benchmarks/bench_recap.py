@@ -59,13 +59,13 @@ from benchmarks.spread import (  # noqa: E402
     ratios,
 )
 from benchmarks.spread import reps as spread_reps  # noqa: E402
-from bot.app import Core, build_core  # noqa: E402
+from bot.app import Core, build_core, install_scheduler  # noqa: E402
 from bot.core import Attachment, Delivered, Outgoing, VirtualClock  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from kpi.dealfile import load_deal  # noqa: E402
 from kpi.model import Deal  # noqa: E402
 from kpi.storage import chat_links, deal_versions, deals, entries, heads  # noqa: E402
-from scheduler import SERVICE, install, messages  # noqa: E402
+from scheduler import messages  # noqa: E402
 from scheduler.chart import cjk_font  # noqa: E402
 from scheduler.outbox import NewRow, OutboxRow  # noqa: E402
 from scheduler.pacing import Pacer  # noqa: E402
@@ -151,7 +151,7 @@ async def add_deals(core: Core, count: int) -> list[str]:
     texts = [DEAL.format(id=deal_id, n=n) for n, deal_id in enumerate(ids)]
     load_deal(texts[0], "bench.yaml")  # the template must be a valid deal file
     entry_rows, head_rows = week_rows(ids[0])
-    async with core.ledger.engine.begin() as conn:
+    async with core.engine.begin() as conn:
         for at in range(0, count, 2000):
             await insert_deals(conn, ids, texts, range(at, min(at + 2000, count)))
         await conn.execute(insert(entries), entry_rows)
@@ -272,7 +272,7 @@ def job_row(deal_id: str) -> OutboxRow:
 
 
 def service_of(core: Core) -> SchedulerService:
-    found = core.router.services[SERVICE]
+    found = core.scheduler
     assert isinstance(found, SchedulerService)
     return found
 
@@ -617,7 +617,8 @@ async def bench_delivery(folder: Path, count: int, scale: float) -> list[str]:
     port = InstantTelegram()
     core.add_port(port)
     scaled = ScaledTime(scale)
-    install(core, pacer=Pacer(monotonic=scaled.monotonic, sleep=scaled.sleep), sleep=scaled.sleep)
+    pacer = Pacer(monotonic=scaled.monotonic, sleep=scaled.sleep)
+    install_scheduler(core, pacer=pacer, sleep=scaled.sleep)
     svc = service_of(core)
     now = dt.datetime(2026, 11, 9, 17, tzinfo=dt.UTC)
     chart = Attachment("gmv.png", b"\x89PNG" + bytes(30_000), title="gmv by day")
@@ -642,7 +643,7 @@ async def bench_delivery(folder: Path, count: int, scale: float) -> list[str]:
         t0 = time.perf_counter()
         await svc.drain(now)
         took = (time.perf_counter() - t0) * scale
-        async with core.ledger.engine.connect() as conn:
+        async with core.engine.connect() as conn:
             sent = len(
                 (
                     await conn.execute(

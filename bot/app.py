@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import os
 import signal
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.core import Clock, Command, Delivered, DeliveryPort, Outgoing, SystemClock, platform_of
+from bot.core import (
+    Clock,
+    Command,
+    Delivered,
+    DeliveryPort,
+    Outgoing,
+    SystemClock,
+    VirtualClock,
+    platform_of,
+)
+from bot.core.ports import Services
 from bot.router import Router
 from bot.settings import Settings
 from kpi.db import make_engine, upgrade
@@ -25,9 +37,14 @@ from kpi.periods import business_day, period_containing
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from bot.dashboard.links import Links
+    from bot.dashboard.page import Sources
+    from bot.replay import Step
     from bot.web import Route
     from scheduler.runner import Stop
+    from scheduler.service import SchedulerService
 
 log = logging.getLogger("kpibot")
 
@@ -38,16 +55,30 @@ NextDue = Callable[[dt.datetime], Awaitable[dt.datetime | None]]
 class Core:
     """The running bot without any platform: ledger, router, clock and delivery ports."""
 
-    def __init__(self, settings: Settings, clock: Clock, ledger: Ledger, router: Router) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        engine: AsyncEngine,
+        ledger: Ledger,
+        services: Services,
+    ) -> None:
+        from handlers.registry import ALIASES, ROUTES
+
         self.settings = settings
         self.clock = clock
+        self.engine = engine
         self.ledger = ledger
-        self.router = router
+        self.services = services
+        self.router = Router(ROUTES, ledger=ledger, clock=clock, services=services, aliases=ALIASES)
         self.ports: dict[str, DeliveryPort] = {}
         self.ticks: list[Tick] = []
         """Scheduled work to run when the (virtual) clock moves; replay calls ``tick``."""
         self.next_due: list[NextDue] = []
         """When each scheduled part next has something due (strictly after an instant)."""
+        self.scheduler: SchedulerService | None = None
+        """The scheduler service, once :func:`install_scheduler` ran."""
+        services.mention = self.mention
 
     def add_port(self, port: DeliveryPort) -> None:
         """Register a platform's delivery port (``"*"`` catches every platform: replay)."""
@@ -55,7 +86,7 @@ class Core:
 
     async def handle(self, cmd: Command) -> list[Outgoing]:
         """Answer one command; see ``Router.handle``."""
-        from bot import metrics
+        from bot.core import metrics
 
         replies = await self.router.handle(cmd)
         metrics.COMMANDS.labels(
@@ -63,6 +94,11 @@ class Core:
             outcome="error" if any(r.kind == "error" for r in replies) else "ok",
         ).inc()
         return replies
+
+    def mention(self, chat: str) -> str:
+        """How to address the bot before a command word in ``chat``: its platform's port
+        knows (``@username`` on Telegram, ``/kpibot`` on Slack); ``@kpibot`` otherwise."""
+        return str(getattr(self.port_for(chat), "mention", "@kpibot"))
 
     def port_for(self, to: str) -> DeliveryPort | None:
         target = to.removeprefix("dm:")
@@ -109,6 +145,15 @@ class Core:
         self.router.forget()
         return deal.id, version
 
+    async def current_deal(self, deal_id: str) -> tuple[Deal, int] | None:
+        """A deal's current version and its number (``None``: no such deal); read through
+        the router's short-lived cache, which applying a deal here clears."""
+        return await self.router.current_deal(deal_id)
+
+    async def list_deals(self) -> list[str]:
+        """Every deal's id."""
+        return await self.ledger.list_deals()
+
     async def apply_deal_text(self, text: str, source: str = "<deal>") -> str:
         """Parse and store a deal file's text; returns the deal id."""
         deal = load_deal(text, source)
@@ -121,34 +166,140 @@ class Core:
         return await self.apply_deal_text(text, str(path))
 
     async def aclose(self) -> None:
-        await self.ledger.engine.dispose()
+        await self.engine.dispose()
 
 
 async def build_core(
-    settings: Settings, *, clock: Clock | None = None, migrate: bool = True
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    scheduler: Mapping[str, Any] | None = None,
 ) -> Core:
-    """Build the core from settings: engine, migrations, ledger, router, deals_dir."""
-    from handlers.registry import ALIASES, ROUTES
+    """The one bootstrap (``kpibot run``, ``chat``, ``replay``, ``demo``, ``web``, the CLI):
+    migrate, then build the engine, the ledger and its stores, the router and the scheduler,
+    and apply ``DEALS_DIR``.
+
+    Args:
+        settings: The configuration.
+        clock: The time source (the system clock by default; replay passes a virtual one).
+        migrate: Whether to upgrade the database first.
+        scheduler: Options for :class:`scheduler.service.SchedulerService` (replay:
+            ``concurrency=1``; tests: ``pacer``, ``sleep``, ``charts``...).
+    """
+    from kpi.platform.store import PlatformStore
+    from kpi.statement_store import StatementStore
 
     clock = clock or SystemClock()
     if migrate:
         await upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     ledger = Ledger(engine, lambda text: load_deal(text, "<stored deal>"))
-    router = Router(ROUTES, ledger=ledger, clock=clock, aliases=ALIASES)
-    core = Core(settings, clock, ledger, router)
-    router.services["core"] = core
-    _install_dashboard(core)
-    import scheduler
-
-    install = getattr(scheduler, "install", None)
-    if install is not None:
-        install(core)
+    services = Services(
+        statements=StatementStore(engine),
+        platform=PlatformStore(engine),
+        dashboard=_dashboard_links(settings, engine),
+        import_max_bytes=settings.import_max_bytes,
+    )
+    core = Core(settings, clock, engine, ledger, services)
+    install_scheduler(core, **(scheduler or {}))
     if settings.deals_dir:
         folder = Path(settings.deals_dir)
         for path in await asyncio.to_thread(lambda: sorted(folder.glob("*.yaml"))):
             await core.apply_deal_file(path)
     return core
+
+
+def install_scheduler(core: Core, **options: Any) -> SchedulerService:
+    """Build the scheduler service over the core's ledger and ports, and hook it in.
+
+    Its ``tick`` joins ``core.ticks`` (replay calls it as the script's time passes;
+    ``scheduler.runner`` every 30 seconds), its ``next_due`` joins ``core.next_due`` (replay
+    moves its clock to each due instant), and its escalation desk serves ``/ack`` and
+    ``/escalations``. Installing again replaces the previous service.
+
+    Args:
+        core: The bot core.
+        **options: Passed to :class:`scheduler.service.SchedulerService` (``pacer``,
+            ``sleep``, ``batch``, ``concurrency``, ``charts``...), and ``worker``: this
+            replica's claim name.
+    """
+    from scheduler.outbox import Outbox
+    from scheduler.service import SchedulerConfig, SchedulerService, default_worker
+
+    previous = core.scheduler
+    if previous is not None:
+        core.ticks.remove(previous.tick)
+        core.next_due.remove(previous.next_due)
+    worker = options.pop("worker", None) or default_worker()
+    settings = core.settings
+    service = SchedulerService(
+        ledger=core.ledger,
+        platform=core.services.platform,
+        outbox=Outbox(core.engine, worker=worker),
+        delivery=core,
+        clock=core.clock,
+        config=SchedulerConfig(
+            lease_seconds=settings.outbox_lease_seconds,
+            missed_grace_hours=settings.missed_grace_hours,
+            replicas=settings.replicas,
+        ),
+        **options,
+    )
+    core.ticks.append(service.tick)
+    core.next_due.append(service.next_due)
+    core.scheduler = service
+    core.services.escalations = service.escalations
+    return service
+
+
+@contextlib.asynccontextmanager
+async def local_core(
+    db: str | None, clock: Clock, *, scheduler: Mapping[str, Any] | None = None, prefix: str
+) -> AsyncIterator[Core]:
+    """A core on ``db``, or on a fresh SQLite file in a temporary folder, closed on exit: what
+    ``kpibot chat``, ``replay`` and ``demo`` run on."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        url = db or f"sqlite:///{Path(tmp) / 'kpibot.db'}"
+        settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+        core = await build_core(settings, clock=clock, scheduler=scheduler)
+        try:
+            yield core
+        finally:
+            await core.aclose()
+
+
+async def run_replay(
+    deal_texts: Sequence[tuple[str, str]],
+    steps: Sequence[Step],
+    *,
+    db_url: str | None = None,
+    on_event: Any = None,
+) -> list[dict[str, Any]]:
+    """Play ``steps`` through the real core on a virtual clock; returns what the bot sent.
+
+    ``deal_texts`` are ``(source name, YAML text)``. Without ``db_url`` a fresh temporary
+    SQLite database is used. ``on_event(kind, payload)`` sees inputs and outputs as they happen
+    (the demo prints a transcript from it)."""
+    from bot.replay import first_instant, play
+
+    clock = VirtualClock(first_instant(steps))
+    # One chat at a time: messages due at one instant are then recorded in the outbox's
+    # order, so a script's output is the same on every run.
+    async with local_core(
+        db_url, clock, scheduler={"concurrency": 1}, prefix="kpibot-replay-"
+    ) as core:
+        return await play(core, clock, deal_texts, steps, on_event=on_event)
+
+
+async def run_chat(
+    deal_texts: Sequence[tuple[str, str]], chat: str, user: str, name: str, db: str | None
+) -> int:
+    """``kpibot chat``: the console adapter on a core with the system clock."""
+    from bot.adapters.console import interactive
+
+    async with local_core(db, SystemClock(), prefix="kpibot-chat-") as core:
+        return await interactive(core, deal_texts, chat, user, name)
 
 
 class StopSignals:
@@ -258,26 +409,25 @@ async def run(settings: Settings) -> int:
     return 0
 
 
-async def _start_scheduler(core: Core) -> Stop | None:
-    """Start the scheduler when it is installed in this build."""
-    try:
-        from scheduler.runner import start
-    except ImportError:
-        return None
-    return await start(core, grace=core.settings.shutdown_grace_seconds)
+async def _start_scheduler(core: Core) -> Stop:
+    """Wake the core's scheduled work on a timer (``scheduler.runner``)."""
+    from scheduler.runner import start
+
+    return await start(
+        core.tick, core.clock, core.scheduler, grace=core.settings.shutdown_grace_seconds
+    )
 
 
-def _install_dashboard(core: Core) -> None:
-    """With ``SECRET_KEY`` set, ``/dashboard`` can sign links (``services["dashboard"]``)."""
-    settings = core.settings
+def _dashboard_links(settings: Settings, engine: AsyncEngine) -> Links | None:
+    """With ``SECRET_KEY`` set, ``/dashboard`` signs links; without, it says it is off."""
     if settings.secret_key is None:
         log.debug("dashboard off: SECRET_KEY is not set")
-        return
+        return None
     from bot.dashboard.links import Links
 
-    core.router.services["dashboard"] = Links(
+    return Links(
         settings.secret_key.get_secret_value(),
-        core.ledger.engine,
+        engine,
         settings.public_url,
         settings.dashboard_link_days,
     )
@@ -305,15 +455,25 @@ def dashboard_routes(core: Core, *, page_seconds: float | None = None) -> list[R
 
     ``page_seconds`` overrides how long a rendered page is reused (benchmarks measure 0)."""
     from bot.dashboard.links import Links
-    from bot.dashboard.page import Sources
     from bot.dashboard.web import Dashboard
 
-    links = core.router.services.get("dashboard")
+    links = core.services.dashboard
     if not isinstance(links, Links):
         return []
-    sources = Sources.over(core.ledger)
+    sources = dashboard_sources(core)
     extra = {} if page_seconds is None else {"page_seconds": page_seconds}
     return Dashboard(links, sources, core.clock, core.router.current_deal, **extra).routes()
+
+
+def dashboard_sources(core: Core) -> Sources:
+    """What a dashboard page reads: the ledger, the statements and the escalations (the
+    scheduler's desk, or one over the same outbox tables when no scheduler runs here)."""
+    from bot.dashboard.page import Sources
+    from scheduler.escalation import Escalations
+    from scheduler.outbox import Outbox
+
+    desk = core.services.escalations or Escalations(Outbox(core.engine, worker="dashboard"))
+    return Sources(core.ledger, core.services.statements, desk)
 
 
 async def run_web(settings: Settings, *, ready: Callable[[int], None] | None = None) -> int:
@@ -349,6 +509,7 @@ def all_tables() -> list[Table]:
     from kpi.storage import metadata
 
     # Each of these modules puts its tables on the shared metadata when imported.
-    for module in ("kpi.statements", "scheduler.tables", "bot.dashboard.links", "bot.tiktok.store"):
+    tables = ("kpi.statement_store", "scheduler.tables", "bot.dashboard.links", "bot.tiktok.store")
+    for module in tables:
         importlib.import_module(module)
     return list(metadata.sorted_tables)

@@ -19,6 +19,7 @@ import typer
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from handlers.statement import StatementView
     from kpi.errors import DealFileError
     from kpi.export import Sheet
     from kpi.model import Deal
@@ -44,7 +45,7 @@ def deal_error_text(exc: DealFileError) -> str:
 
     Problems with a catalog rendering (the contract terms of issue 18) are given in the
     file's ``locale``; the others keep the loader's English wording."""
-    from bot.i18n import t
+    from bot.core.i18n import t
 
     locale = exc.locale
     lines = [t("dealfile.rejected", locale)]
@@ -144,7 +145,7 @@ def deal_apply(
 
 def _takes_effect_text(deal: Deal, effective: dt.date) -> str:
     """Says plainly from which period a deal version applies (issue 12, item 10)."""
-    from bot.i18n import t
+    from bot.core.i18n import t
     from kpi.periods import period_containing, takes_effect
 
     period = takes_effect(deal.starts, deal.period, effective)
@@ -220,10 +221,10 @@ def chat(
     db: Annotated[str | None, typer.Option(help="Database URL (default: a temporary one).")] = None,
 ) -> None:
     """Talk to the bot in this terminal as one person in one chat (no accounts needed)."""
-    from bot.adapters.console import interactive
+    from bot.app import run_chat
 
     texts = [(str(p), p.read_text(encoding="utf-8")) for p in deal]
-    raise typer.Exit(asyncio.run(interactive(texts, chat_id, as_, name, db)))
+    raise typer.Exit(asyncio.run(run_chat(texts, chat_id, as_, name, db)))
 
 
 @app.command()
@@ -235,7 +236,8 @@ def replay(
     ] = None,
 ) -> None:
     """Play a scripted conversation on a virtual clock; print what the bot sends, as JSON lines."""
-    from bot.replay import ScriptError, parse_script, run_replay
+    from bot.app import run_replay
+    from bot.replay import ScriptError, parse_script
     from kpi.errors import DealFileError
 
     try:
@@ -257,7 +259,8 @@ def replay(
 def demo() -> None:
     """Play the bundled scenario (a month of a seller and an agency at work) as a transcript."""
     from bot.adapters.console import Transcript
-    from bot.replay import demo_files, parse_script, run_replay
+    from bot.app import run_replay
+    from bot.replay import demo_files, parse_script
 
     texts, lines = demo_files()
     steps = parse_script(lines)
@@ -313,11 +316,25 @@ def statement(
 ) -> None:
     """Print a period's fee statement, the same as /statement in a chat (plain text)."""
     import csv
-    import datetime as dt
 
-    from bot.i18n import t
-    from handlers.kpi import flatten
-    from handlers.statement import CSV_HEADER, StatementView, statement_report
+    from bot.core.views.kpi import flatten
+    from handlers.statement import CSV_HEADER
+
+    view = _statement_view(db, deal, period, today)
+    typer.echo(flatten(view.rich))
+    if csv_file is not None:
+        with csv_file.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(CSV_HEADER)
+            writer.writerows(view.rows)
+
+
+def _statement_view(
+    db: str | None, deal: str, period: str | None, today: str | None
+) -> StatementView:
+    """``kpibot statement``'s view; a usage error (exit 2) or unknown deal (exit 1) ends it."""
+    from bot.core.i18n import t
+    from handlers.statement import statement_report
     from kpi.errors import UserError
 
     day = None
@@ -334,25 +351,24 @@ def statement(
         core = await build_core(_settings(db))
         try:
             return await statement_report(
-                core.ledger, deal, period, now=core.clock.now(), today=day
+                core.ledger,
+                core.services.statements,
+                deal,
+                period,
+                now=core.clock.now(),
+                today=day,
             )
         finally:
             await core.aclose()
 
     try:
-        view = asyncio.run(build())
+        return asyncio.run(build())
     except LookupError:
         typer.echo(f"unknown deal {deal!r}; kpibot deal list shows the stored deals", err=True)
         raise typer.Exit(1) from None
     except UserError as exc:
         typer.echo(t(exc.code, "en", **exc.params), err=True)
         raise typer.Exit(2) from None
-    typer.echo(flatten(view.rich))
-    if csv_file is not None:
-        with csv_file.open("w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(CSV_HEADER)
-            writer.writerows(view.rows)
 
 
 @app.command()
@@ -401,7 +417,7 @@ def dashboard_link(
         try:
             if await core.ledger.current_deal(deal) is None:
                 return None
-            links = core.router.services["dashboard"]
+            links = core.services.dashboard
             assert isinstance(links, Links)
             return links.url(links.token(deal, side, core.clock.now(), days))  # type: ignore[arg-type]
         finally:
@@ -486,7 +502,7 @@ async def _backup(settings: Settings, out: Path) -> int:
     count = -1  # the header line is not a row
     try:
         with out.open("w", encoding="utf-8") as handle:
-            async for line in dump(core.ledger.engine, all_tables()):
+            async for line in dump(core.engine, all_tables()):
                 handle.write(line + "\n")
                 count += 1
     finally:
@@ -522,7 +538,7 @@ async def _export_deal(
         except UserError as exc:
             typer.echo(t(exc.code, **exc.params), err=True)
             raise typer.Exit(2) from None
-        return await period_sheets(core.ledger, deal, today, period, t)
+        return await period_sheets(core.ledger, core.services.statements, deal, today, period, t)
     finally:
         await core.aclose()
 
@@ -551,7 +567,7 @@ async def _restore(settings: Settings, backup: Path) -> dict[str, int]:
     core = await build_core(settings.model_copy(update={"deals_dir": None}))
     try:
         with backup.open(encoding="utf-8") as lines:
-            return await restore_rows(core.ledger.engine, all_tables(), lines)
+            return await restore_rows(core.engine, all_tables(), lines)
     finally:
         await core.aclose()
 
@@ -604,7 +620,7 @@ async def _import(
         if current is None:
             raise LookupError(deal_id)
         result = await import_file(
-            core.ledger.engine,
+            core.services.platform,
             current[0],
             data,
             name,
@@ -619,7 +635,7 @@ async def _import(
 
 
 def _tiktok_settings(db: str | None) -> Settings:
-    from bot.i18n import t
+    from bot.core.i18n import t
 
     settings = _settings(db)
     if not settings.tiktok_enabled:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,9 +29,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.app import Core, build_core
 from bot.core import Attachment, Command, Delivered, Outgoing, VirtualClock
-from bot.settings import Settings
+from bot.core.ports import Driver
 
 _MESSAGE_KEYS = {"at", "chat", "user", "name", "text", "id", "direct", "file"}
 _TICK_KEYS = {"at", "tick"}
@@ -161,42 +159,35 @@ class RecordingPort:
         return Delivered(ok=True, message_id=f"replay-{len(self.sent)}")
 
 
-async def run_replay(
+def first_instant(steps: Sequence[Step]) -> dt.datetime:
+    """Where a replay's virtual clock starts: the script's first line (2026-01-01 if empty)."""
+    return steps[0].at if steps else dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+async def play(
+    core: Driver,
+    clock: VirtualClock,
     deal_texts: Sequence[tuple[str, str]],
     steps: Sequence[Step],
     *,
-    db_url: str | None = None,
     on_event: Any = None,
 ) -> list[dict[str, Any]]:
-    """Play ``steps`` through the real core on a virtual clock; returns what the bot sent.
+    """Play ``steps`` through a built core on its virtual clock; returns what the bot sent.
 
-    ``deal_texts`` are ``(source name, YAML text)``. Without ``db_url`` a fresh temporary
-    SQLite database is used. ``on_event(kind, payload)`` sees inputs and outputs as they happen
-    (the demo prints a transcript from it)."""
-    with tempfile.TemporaryDirectory(prefix="kpibot-replay-") as tmp:
-        url = db_url or f"sqlite:///{Path(tmp) / 'replay.db'}"
-        first = steps[0].at if steps else dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-        clock = VirtualClock(first)
-        core = await build_core(Settings(database_url=url, _env_file=None), clock=clock)  # type: ignore[call-arg]
-        # One chat at a time: messages due at one instant are then recorded in the outbox's
-        # order, so a script's output is the same on every run.
-        import scheduler
-
-        scheduler.install(core, concurrency=1)
-        port = RecordingPort(clock, offset=first.tzinfo or dt.UTC)
-        core.add_port(port)
-        try:
-            zones: set[str] = set()
-            for source, text in deal_texts:
-                deal_id = await core.apply_deal_text(text, source)
-                current = await core.ledger.current_deal(deal_id)
-                if current is not None:
-                    zones.add(current[0].timezone)
-            for step in steps:
-                await _play(core, clock, port, step, on_event, zones)
-        finally:
-            await core.aclose()
-        return port.sent
+    ``deal_texts`` are ``(source name, YAML text)``, applied first. ``on_event(kind, payload)``
+    sees inputs and outputs as they happen (the demo prints a transcript from it). The core is
+    built (and closed) by ``bot.app.run_replay``."""
+    port = RecordingPort(clock, offset=first_instant(steps).tzinfo or dt.UTC)
+    core.add_port(port)
+    zones: set[str] = set()
+    for source, text in deal_texts:
+        deal_id = await core.apply_deal_text(text, source)
+        current = await core.current_deal(deal_id)
+        if current is not None:
+            zones.add(current[0].timezone)
+    for step in steps:
+        await _play(core, clock, port, step, on_event, zones)
+    return port.sent
 
 
 MAX_SCHEDULED_STOPS = 100_000
@@ -204,7 +195,7 @@ MAX_SCHEDULED_STOPS = 100_000
 
 
 async def _play(
-    core: Core,
+    core: Driver,
     clock: VirtualClock,
     port: RecordingPort,
     step: Step,
@@ -228,7 +219,7 @@ async def _play(
 
 
 async def _catch_up(
-    core: Core,
+    core: Driver,
     clock: VirtualClock,
     port: RecordingPort,
     until: dt.datetime,

@@ -8,105 +8,28 @@ exist, so nothing leaks.
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cachetools import TTLCache
 
-from bot.core import Clock, Command, MessageKind, Outgoing, platform_of
-from bot.i18n import join_list, metric_label, quote, t, user_params
+from bot.core import Clock, Command, Outgoing, platform_of
+from bot.core.context import Context, Route
+from bot.core.i18n import join_list, quote, user_params
+from bot.core.ports import LedgerPort, Services
 from kpi.commands import extract_deal_tag, split_command
 from kpi.errors import StorageError, UserError
-from kpi.model import ChatSide, Deal, Side
-from kpi.periods import business_day
-
-if TYPE_CHECKING:
-    from kpi.ledger import Ledger
+from kpi.model import Deal
 
 log = logging.getLogger("kpibot.router")
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 UMBRELLA = "kpibot"
 """``/kpibot COMMAND ...`` is ``/COMMAND ...`` on every platform (Slack registers it)."""
-
-
-@dataclass
-class Context:
-    """Everything a handler needs for one command."""
-
-    cmd: Command
-    name: str
-    args: str
-    ledger: Ledger
-    clock: Clock
-    locale: str
-    services: Mapping[str, Any]
-    deal: Deal | None = None
-    chat_side: ChatSide | None = None
-    linked: list[tuple[str, str]] = field(default_factory=list)
-    forget: Callable[[], None] = lambda: None
-    """Clears the router's cache of links and deals (after /link, /unlink)."""
-
-    def t(self, key: str, /, **params: Any) -> str:
-        return t(key, self.locale, **params)
-
-    def metric_label(self, name: str) -> str:
-        """A metric's display name in this reply's language (the deal's label if it set one)."""
-        metric = self.deal.metrics.get(name) if self.deal is not None else None
-        return metric_label(name, self.locale, metric.labels if metric is not None else None)
-
-    def reply(
-        self, text: str, *, kind: MessageKind = "reply", rich: dict[str, Any] | None = None
-    ) -> Outgoing:
-        return Outgoing(to=self.cmd.chat, text=text, kind=kind, rich=rich)
-
-    @property
-    def today(self) -> dt.date:
-        """The business day in the deal's time zone (UTC without a deal)."""
-        tz = self.deal.timezone if self.deal else "UTC"
-        return business_day(self.cmd.at, tz)
-
-    @property
-    def side(self) -> Side | None:
-        """The person's side: the chat's side, or in a shared chat their membership."""
-        if self.chat_side in ("seller", "agency"):
-            return self.chat_side  # type: ignore[return-value]
-        if self.deal is None:
-            return None
-        return self.deal.side_of_member(self.cmd.user)
-
-    @property
-    def is_admin(self) -> bool:
-        return self.deal is not None and self.cmd.user in self.deal.admins
-
-    @property
-    def message_key(self) -> str:
-        """The unique source key of this message in the ledger."""
-        if self.cmd.message_id:
-            return f"{self.cmd.chat}:{self.cmd.message_id}"
-        # No platform id (console typing): every message is new.
-        import uuid
-
-        return f"{self.cmd.chat}:local-{uuid.uuid4().hex}"
-
-
-Handler = Callable[[Context], Awaitable[list[Outgoing]]]
-
-
-@dataclass(frozen=True)
-class Route:
-    """A command's handler and what it needs."""
-
-    handler: Handler
-    needs_deal: bool = True
-    admin: bool = False
-    help_key: str | None = None
 
 
 V = TypeVar("V")
@@ -164,10 +87,10 @@ class Router:
         self,
         routes: Mapping[str, Route],
         *,
-        ledger: Ledger,
+        ledger: LedgerPort,
         clock: Clock,
+        services: Services,
         aliases: Mapping[str, str] | None = None,
-        services: Mapping[str, Any] | None = None,
         bot_names: tuple[str, ...] = (),
         default_locale: str = "en",
         cache_seconds: float = 5.0,
@@ -178,7 +101,7 @@ class Router:
         self.aliases = dict(aliases or {})
         self.ledger = ledger
         self.clock = clock
-        self.services = dict(services or {})
+        self.services = services
         self.bot_names = bot_names
         self.default_locale = default_locale
         # Chat links and current deal versions are read on every command; a short-lived cache
@@ -195,6 +118,11 @@ class Router:
         """Drop cached links and deals (after a deal is applied or a chat is (un)linked)."""
         self._links.clear()
         self._deals.clear()
+
+    def cached(self) -> tuple[int, int]:
+        """How many chats' links and deals' versions the cache holds now (bounded by
+        ``cache_size``: anyone who can message the bot chooses the keys)."""
+        return len(self._links), len(self._deals)
 
     async def links(self, chat: str) -> list[tuple[str, str]]:
         """The deals linked to ``chat`` (cached briefly)."""
@@ -291,7 +219,7 @@ class Router:
             params = user_params(_shortened(exc.params), ctx.locale, ctx.metric_label)
             return "rejected", [ctx.reply(ctx.t(exc.code, **params), kind="error")]
         except StorageError:
-            from bot import metrics
+            from bot.core import metrics
 
             metrics.STORE_FAILURES.inc()
             log.exception("storage failure", extra={"command": name, "chat": ctx.cmd.chat})

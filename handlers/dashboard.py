@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.core import Outgoing
-from bot.router import Context
+from bot.core.context import Context
 from kpi.errors import UserError
 from kpi.model import ChatSide
 
 REVOKE_WORDS = frozenset({"revoke", "撤销", "作废"})
 
 
-class DashboardLinks(Protocol):
-    """What ``/dashboard`` needs from the link service (``bot.dashboard.links.Links``)."""
-
-    days: int
-
-    def token(
-        self, deal_id: str, side: ChatSide, now: dt.datetime, days: int | None = None
-    ) -> str: ...
-
-    def url(self, token: str) -> str: ...
-
-    async def revoke(self, deal_id: str, now: dt.datetime) -> None: ...
-
-
-def _links(ctx: Context) -> DashboardLinks | None:
-    # Registered by the wiring (bot.app) only when SECRET_KEY is set.
-    found: DashboardLinks | None = ctx.services.get("dashboard")
-    return found
-
-
 async def dashboard(ctx: Context) -> list[Outgoing]:
     """``/dashboard``: a link valid for ``DASHBOARD_LINK_DAYS``, seen as this chat's side."""
     assert ctx.deal is not None
     deal = ctx.deal
-    links = _links(ctx)
+    links = ctx.services.dashboard  # present only when SECRET_KEY is set
     if links is None:
         raise UserError("dashboard.not_configured")
     words = ctx.args.split()

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
 from bot.core import Outgoing
-from bot.i18n import join_list
-from bot.router import Context
-from handlers.render import fmt_time
+from bot.core.context import Context
+from bot.core.i18n import join_list
+from bot.core.ports import EscalationDesk, EscalationRecord
+from bot.core.render import fmt_time
+from bot.core.views.escalation import describe
 from kpi.errors import UserError
-from scheduler.escalation import EscalationRecord, describe
-
-if TYPE_CHECKING:
-    from scheduler.service import SchedulerService
 
 RECENT = dt.timedelta(days=14)
 """``/escalations`` shows acknowledged escalations this recent."""
 
 
-def _service(ctx: Context) -> SchedulerService | None:
-    return ctx.services.get("scheduler")
+def _desk(ctx: Context) -> EscalationDesk | None:
+    """The scheduler's escalations (``None`` when no scheduler runs in this process)."""
+    return ctx.services.escalations
 
 
 def _contact_who(ctx: Context, role: str) -> str:
@@ -42,8 +40,8 @@ async def ack(ctx: Context) -> list[Outgoing]:
     """
     deal = ctx.deal
     assert deal is not None
-    service = _service(ctx)
-    if service is None:
+    desk = _desk(ctx)
+    if desk is None:
         return [ctx.reply(ctx.t("escalation.not_running"), kind="error")]
     contact = next((c for c in deal.contacts if c.who == ctx.cmd.user), None)
     if contact is None:
@@ -53,28 +51,27 @@ async def ack(ctx: Context) -> list[Outgoing]:
         )
     note = ctx.args.strip()
     who = _contact_who(ctx, contact.name)
-    acked = await service.escalations.ack(
+    acked = await desk.ack(
         deal.id, person=ctx.cmd.user, name=who, note=note, at=ctx.cmd.at
     )
     if not acked:
         return [ctx.reply(ctx.t("escalation.nothing_open", deal=deal.name))]
-    items = "\n".join([await _stopped(ctx, service, e) for e in acked])
+    items = "\n".join([await _stopped(ctx, desk, e) for e in acked])
     if note:
         text = ctx.t("escalation.acked", who=who, items=items, note=note)
     else:
         text = ctx.t("escalation.acked_no_note", who=who, items=items)
-    chats = [chat for chat, _ in await service.store.linked_chats(deal.id)]
+    chats = [chat for chat, _ in await ctx.ledger.chats_of_deal(deal.id)]
     out = [Outgoing(to=chat, text=text, kind="escalation") for chat in chats]
     if ctx.cmd.chat not in chats:
         out.insert(0, ctx.reply(text))
     return out
 
 
-async def _stopped(ctx: Context, service: SchedulerService, esc: EscalationRecord) -> str:
+async def _stopped(ctx: Context, desk: EscalationDesk, esc: EscalationRecord) -> str:
     """One acknowledged escalation and how many of its notices will not be sent now."""
     assert ctx.deal is not None
-    rows = await service.store.rows(escalation_id=esc.id)
-    stopped = sum(1 for r in rows if r.status == "cancelled")
+    stopped = await desk.cancelled_notices(esc.id)
     reason = describe(ctx.deal, esc.detail, ctx.locale)
     key = "escalation.acked_item" if stopped else "escalation.acked_item_all_sent"
     return ctx.t(key, id=esc.id, reason=reason, stopped=stopped)
@@ -84,17 +81,17 @@ async def escalations(ctx: Context) -> list[Outgoing]:
     """``/escalations``: the deal's open escalations and those acknowledged recently."""
     deal = ctx.deal
     assert deal is not None
-    service = _service(ctx)
-    if service is None:
+    desk = _desk(ctx)
+    if desk is None:
         return [ctx.reply(ctx.t("escalation.not_running"), kind="error")]
-    found = await service.escalations.of_deal(deal.id, since=ctx.cmd.at - RECENT)
+    found = await desk.of_deal(deal.id, since=ctx.cmd.at - RECENT)
     if not found:
         return [ctx.reply(ctx.t("escalation.list_empty", deal=deal.name))]
     lines = [ctx.t("escalation.list_title", deal=deal.name)]
     for esc in found:
         reason = describe(deal, esc.detail, ctx.locale)
         if esc.status == "open":
-            progress = await service.escalations.progress(esc.id)
+            progress = await desk.progress(esc.id)
             lines.append(
                 ctx.t(
                     "escalation.list_open",

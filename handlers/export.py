@@ -7,31 +7,37 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from decimal import Decimal
 
 from bot.core import Attachment, Outgoing
-from bot.router import Context
-from handlers.render import period_name
+from bot.core.context import Context
+from bot.core.i18n import Translate
+from bot.core.ports import LedgerReader, StatementStore
+from bot.core.render import period_name
 from handlers.statement import CSV_HEADER, build_statement, resolve_period
 from kpi.export import Cell, Sheet, daily_sheet, ledger_sheet, verdict_sheet, xlsx_bytes
-from kpi.ledger import Ledger
 from kpi.model import Deal
 from kpi.periods import Period, period_containing
 from kpi.snapshot import snapshot
 
-T = Callable[..., str]
+T = Translate
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 async def period_sheets(
-    ledger: Ledger, deal: Deal, today: dt.date, period: Period, t: T
+    ledger: LedgerReader,
+    statements: StatementStore,
+    deal: Deal,
+    today: dt.date,
+    period: Period,
+    t: T,
 ) -> list[Sheet]:
     """A period's export: the audit trail, verdicts, daily figures by side, the statement.
 
     Args:
-        ledger: The ledger.
+        ledger: The ledger's read side.
+        statements: The confirmed and closed statements.
         deal: The deal (its current version; the period is judged by its own terms).
         today: The business day the period is seen from.
         period: The period.
@@ -39,7 +45,7 @@ async def period_sheets(
     """
     snap = await snapshot(ledger, deal, today, period=period)
     trail = await ledger.entries_between(deal.id, period.start, period.end)
-    view = await build_statement(ledger, deal, today, period, t)
+    view = await build_statement(ledger, statements, deal, today, period, t)
     # The amount goes out as a number (a deduction's "-300.00" is not text to neutralise).
     rows: list[tuple[Cell, ...]] = [(*r[:4], Decimal(r[4]), r[5]) for r in view.rows]
     statement = Sheet("statement", CSV_HEADER, rows)
@@ -73,7 +79,7 @@ async def export(ctx: Context) -> list[Outgoing]:
     deal = ctx.deal
     today = ctx.today
     period = chosen_period(deal, today, ctx.args.strip(), command="export")
-    sheets = await period_sheets(ctx.ledger, deal, today, period, ctx.t)
+    sheets = await period_sheets(ctx.ledger, ctx.services.statements, deal, today, period, ctx.t)
     attachment = Attachment(
         filename=export_filename(deal, period, "xlsx"),
         content=xlsx_bytes(sheets),

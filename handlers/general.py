@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from bot.core import Outgoing
-from bot.i18n import join_list
-from bot.router import Context
+from bot.core.context import Context
+from bot.core.i18n import join_list
 from kpi.errors import UserError
 from kpi.model import ChatSide
 
@@ -43,9 +43,7 @@ async def _chat_locale(ctx: Context) -> None:
 def _mention(ctx: Context) -> str:
     """How to address the bot before a command word on this chat's platform: the platform's
     port knows (``@username`` on Telegram, ``/kpibot`` on Slack); ``@kpibot`` otherwise."""
-    core = ctx.services.get("core")
-    port = core.port_for(ctx.cmd.chat) if core is not None else None
-    return str(getattr(port, "mention", "@kpibot"))
+    return ctx.services.mention(ctx.cmd.chat)
 
 
 LINK_SIDES = {"卖家": "seller", "服务商": "agency", "共用": "shared", "双方共用": "shared"}

@@ -5,46 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import get_args
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bot.core import Outgoing
-from bot.i18n import t
-from bot.router import Context
-from handlers.render import fmt_time, fmt_value
+from bot.core.context import Context
+from bot.core.i18n import t
+from bot.core.ports import PlatformData
+from bot.core.render import fmt_time
+from bot.core.views.platform import CHAT_PROBLEMS, session_line
 from kpi.commands import parse_day
 from kpi.errors import UserError
 from kpi.model import Deal
-from kpi.money import format_figure, format_money
-from kpi.platform.evidence import Difference, best_and_worst, differences, matching_days
 from kpi.platform.headers import Kind
 from kpi.platform.parse import load_export
 from kpi.platform.problems import ImportRefused, Problem
 from kpi.platform.read import Limits
-from kpi.platform.store import ImportResult, PlatformStore, Session, Uploader
-from kpi.platform.terms import export_terms, platform_metrics
-from kpi.sides import Figure
+from kpi.platform.store import ImportResult, Uploader
+from kpi.platform.terms import export_terms
 
 __all__ = [
-    "CHAT_PROBLEMS",
-    "difference_line",
     "history",
     "import_",
     "import_file",
-    "platform_days",
-    "platform_recap_lines",
     "render_refusal",
     "render_result",
-    "session_line",
     "sessions",
-    "truth_text",
 ]
 
-CHAT_PROBLEMS = 5
-"""Problems a chat reply lists; the rest are counted."""
 IMPORTS_SHOWN = 10
 """Imports /history lists."""
 
@@ -52,7 +39,7 @@ KINDS: tuple[str, ...] = get_args(Kind)
 
 
 async def import_file(
-    engine: AsyncEngine,
+    store: PlatformData,
     deal: Deal,
     data: bytes,
     file_name: str,
@@ -71,7 +58,6 @@ async def import_file(
     terms = export_terms(deal)
     # Parsing a large file takes a while: off the event loop, so other chats are answered.
     parsed = await asyncio.to_thread(load_export, data, file_name, terms, kind, limits)
-    store = PlatformStore(engine)
     return await store.import_export(
         deal.id, parsed, data=data, file_name=file_name, uploader=uploader, now=now
     )
@@ -131,14 +117,13 @@ async def import_(ctx: Context) -> list[Outgoing]:
     kind = _kind_arg(ctx.args)
     if not ctx.cmd.files:
         raise UserError("platform.import_usage")
-    core = ctx.services.get("core")
-    max_bytes = core.settings.import_max_bytes if core is not None else None
+    max_bytes = ctx.services.import_max_bytes
     uploader = Uploader(ctx.cmd.user, ctx.cmd.name, ctx.cmd.chat)
     lines: list[str] = []
     for file in ctx.cmd.files:
         try:
             result = await import_file(
-                ctx.ledger.engine, ctx.deal, file.content, file.filename, uploader,
+                ctx.services.platform, ctx.deal, file.content, file.filename, uploader,
                 ctx.clock.now(), kind=kind, max_bytes=max_bytes,
             )  # fmt: skip
         except ImportRefused as refused:
@@ -146,27 +131,6 @@ async def import_(ctx: Context) -> list[Outgoing]:
             continue
         lines.append(render_result(result, ctx.locale))
     return [ctx.reply("\n".join(lines))]
-
-
-def _duration(length: dt.timedelta, locale: str) -> str:
-    minutes = int(length.total_seconds()) // 60
-    return t("sessions.duration", locale, hours=minutes // 60, minutes=f"{minutes % 60:02d}")
-
-
-def session_line(deal: Deal, session: Session, locale: str) -> str:
-    """One session: start, creator, length, GMV, orders and viewers."""
-    figures = session.figures
-    gmv = figures.get("live_gmv")
-    return t(
-        "sessions.line",
-        locale,
-        start=fmt_time(session.start, deal.timezone),
-        creator=session.nickname or session.creator or session.creator_id,
-        duration=_duration(session.duration, locale),
-        gmv=format_money(gmv, deal.currency, locale) if gmv is not None else "—",
-        orders=format_figure(figures["live_orders"]) if "live_orders" in figures else "—",
-        viewers=format_figure(figures["viewers"]) if "viewers" in figures else "—",
-    )
 
 
 async def sessions(ctx: Context) -> list[Outgoing]:
@@ -183,74 +147,13 @@ async def sessions(ctx: Context) -> list[Outgoing]:
         if day is None:
             raise UserError("sessions.usage")
         first = last = day
-    found = await PlatformStore(ctx.ledger.engine).sessions(deal.id, first, last)
+    found = await ctx.services.platform.sessions(deal.id, first, last)
     span = first.isoformat() if first == last else f"{first.isoformat()} .. {last.isoformat()}"
     if not found:
         return [ctx.reply(ctx.t("sessions.none", span=span))]
     lines = [ctx.t("sessions.title", span=span, count=len(found))]
     lines += ["• " + session_line(deal, s, ctx.locale) for s in found]
     return [ctx.reply("\n".join(lines))]
-
-
-async def platform_recap_lines(
-    engine: AsyncEngine,
-    deal: Deal,
-    figures: Mapping[tuple[dt.date, str], Figure],
-    first: dt.date,
-    last: dt.date,
-) -> list[str]:
-    """The recap's platform section: days matching the platform, figures that differ from it,
-    the best and worst session (nothing when no export covers the days)."""
-    store = PlatformStore(engine)
-    platform = platform_metrics(deal, await store.day_figures(deal.id, first, last))
-    found = await store.sessions(deal.id, first, last)
-    if not platform and not found:
-        return []
-    locale = deal.locale
-    matching, compared = matching_days(figures, platform, deal.tolerance)
-    lines = [t("platform.recap_matches", locale, matching=matching, compared=compared)]
-    diffs = differences(figures, platform, deal.tolerance)
-    lines += [difference_line(deal, d, locale) for d in diffs[:CHAT_PROBLEMS]]
-    if len(diffs) > CHAT_PROBLEMS:
-        lines.append(t("platform.recap_more", locale, count=len(diffs) - CHAT_PROBLEMS))
-    ranked = best_and_worst(found)
-    if ranked is not None:
-        lines.append(
-            t("platform.recap_best", locale, session=session_line(deal, ranked[0], locale))
-        )
-        lines.append(
-            t("platform.recap_worst", locale, session=session_line(deal, ranked[1], locale))
-        )
-    return lines
-
-
-async def platform_days(
-    engine: AsyncEngine, deal: Deal, first: dt.date, last: dt.date
-) -> dict[dt.date, dict[str, Decimal]]:
-    """The platform's figure of each deal metric per day, from the imported exports (a day or
-    metric no export covers is absent)."""
-    found = await PlatformStore(engine).day_figures(deal.id, first, last)
-    return platform_metrics(deal, found)
-
-
-def difference_line(deal: Deal, diff: Difference, locale: str) -> str:
-    """``11-03 gmv: seller 12,000 · platform 11,675.22``."""
-    return t(
-        "platform.differs",
-        locale,
-        day=f"{diff.day:%m-%d}",
-        metric=diff.metric,
-        side=t(f"side.{diff.side}", locale),
-        typed=fmt_value(deal, diff.metric, diff.typed),
-        platform=fmt_value(deal, diff.metric, diff.platform),
-    )
-
-
-def truth_text(tr: Callable[..., str], deal: Deal) -> str:
-    """Whose figure counts, for footers (``tr`` translates a key with its params): with
-    ``truth: platform``, the platform's, then the fallback's."""
-    rule = tr(f"truth.{deal.truth}")
-    return tr("truth.platform", fallback=rule) if deal.platform.counts else rule
 
 
 async def history(ctx: Context) -> list[Outgoing]:
@@ -262,7 +165,7 @@ async def history(ctx: Context) -> list[Outgoing]:
     deal = ctx.deal
     if deal is None or ctx.args.strip() or not answers:
         return answers
-    found = await PlatformStore(ctx.ledger.engine).imports(deal.id, limit=IMPORTS_SHOWN)
+    found = await ctx.services.platform.imports(deal.id, limit=IMPORTS_SHOWN)
     if not found:
         return answers
     lines = [ctx.t("platform.history_title")]

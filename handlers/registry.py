@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.router import Route
+from bot.core.context import Route
 from handlers import dashboard, escalation, export, fee, general, imports, kpi, report, statement
 
 ROUTES: dict[str, Route] = {

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Literal
 
 from bot.core import Outgoing
-from bot.router import Context
-from handlers.imports import platform_days
-from handlers.render import fmt_day, fmt_list, fmt_pair, fmt_person, fmt_time, fmt_value, label
+from bot.core.context import Context
+from bot.core.render import fmt_day, fmt_list, fmt_pair, fmt_person, fmt_time, fmt_value, label
+from bot.core.views.platform import platform_days
 from handlers.statement import late_effect
 from kpi.commands import Units, check_unit, parse_metric_day, parse_report, resolve_metric
 from kpi.errors import UserError
@@ -108,7 +108,10 @@ async def report(ctx: Context) -> list[Outgoing]:
     if needs_note:
         lines.append(_counting_note(ctx, deal, side))
     lines += await _platform_differs(ctx, deal, result.entries)
-    lines.append(await late_effect(ctx.t, ctx.ledger, deal, ctx.today, args.day) or "")
+    effect = await late_effect(
+        ctx.t, ctx.ledger, ctx.services.statements, deal, ctx.today, args.day
+    )
+    lines.append(effect or "")
     return [ctx.reply("\n".join(line for line in lines if line))]
 
 
@@ -119,7 +122,7 @@ async def _platform_differs(ctx: Context, deal: Deal, entries: Sequence[Entry]) 
     if not entries:
         return []
     day = entries[0].day
-    platform = (await platform_days(ctx.ledger.engine, deal, day, day)).get(day, {})
+    platform = (await platform_days(ctx.services.platform, deal, day, day)).get(day, {})
     return [
         ctx.t(
             "fc.report_platform_differs",
@@ -192,11 +195,11 @@ def _counting_note(ctx: Context, deal: Deal, side: Side) -> str:
 
 
 async def _other_sides_entry(
-    ctx: Context, deal: Deal, metric: str, day: object, side: Side
+    ctx: Context, deal: Deal, metric: str, day: dt.date | None, side: Side
 ) -> Entry | None:
     """The other side's current figure for ``metric``: on ``day``, or the latest one."""
     if day is not None:
-        current = await ctx.ledger.current_entries(deal.id, day, day)  # type: ignore[arg-type]
+        current = await ctx.ledger.current_entries(deal.id, day, day)
         for entry in current:
             if entry.metric == metric and entry.side != side:
                 return entry
@@ -334,15 +337,15 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
 async def _settle_escalation(ctx: Context, deal: Deal, day: dt.date) -> str:
     """A confirmation that leaves nothing contested on its day ends that day's disagreement
     escalation (its unsent notices are cancelled); the reply then says so."""
-    service = ctx.services.get("scheduler")
-    if service is None:
+    desk = ctx.services.escalations
+    if desk is None:
         return ""
     current = await ctx.ledger.current_entries(deal.id, day, day)
     verdicts = await ctx.ledger.verdicts(deal.id, day, day)
     figures = resolve(current, verdicts, truth=deal.truth, tolerance=deal.tolerance)
     if any(f.contested for f in figures.values()):
         return ""
-    settled = await service.escalations.ack(
+    settled = await desk.ack(
         deal.id,
         person=ctx.cmd.user,
         name=ctx.cmd.name or ctx.cmd.user,
@@ -427,7 +430,7 @@ async def _platform_history(
 ) -> list[str]:
     """The imported platform figure of the listed days (for ``metric``, or every metric), so
     the typed entries can be read against it."""
-    platform = await platform_days(ctx.ledger.engine, deal, days[0], days[-1])
+    platform = await platform_days(ctx.services.platform, deal, days[0], days[-1])
     return [
         ctx.t(
             "fc.history_platform",

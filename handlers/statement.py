@@ -21,9 +21,13 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.core import Outgoing
-from bot.router import Context
-from handlers.fee import (
+from bot.core import MessageKind, Outgoing
+from bot.core.context import Context
+from bot.core.i18n import Translate
+from bot.core.ports import LedgerReader, StatementStore
+from bot.core.render import capped_list, fmt_day, fmt_list, fmt_value, label, period_name
+from bot.core.rich import Rich, Section
+from bot.core.views.fee import (
     fee_line_text,
     fee_rich,
     final_rich,
@@ -31,17 +35,15 @@ from handlers.fee import (
     statement_lines,
     totals_text,
 )
-from handlers.kpi import (
+from bot.core.views.kpi import (
     counted_note,
     disagreement_lines,
     flatten,
     rich_message,
     status_notes,
 )
-from handlers.render import capped_list, fmt_day, fmt_list, fmt_value, label, period_name
 from kpi.errors import UserError
 from kpi.fees import FeeStatement
-from kpi.ledger import Ledger
 from kpi.model import SIDES, ZERO, ChatSide, Deal, Side, other_side
 from kpi.money import format_money
 from kpi.periods import (
@@ -53,16 +55,16 @@ from kpi.periods import (
 )
 from kpi.snapshot import Snapshot, build_snapshot, snapshot
 from kpi.statements import (
+    ConfirmOutcome,
     ConfirmResult,
     OpenFigure,
-    StatementStore,
     StoredStatement,
     late_entries,
     late_verdicts,
     open_figures,
 )
 
-T = Callable[..., str]
+T = Translate
 
 CONFIRM_WORDS = frozenset({"confirm", "确认"})
 """The sub-command that confirms (``/statement confirm 2026-11``, ``/statement 确认``)."""
@@ -83,7 +85,7 @@ class StatementView:
     ``rows`` follow :data:`CSV_HEADER`, one per fee line plus a ``total`` row per view; the
     amount is the plain decimal (``1500.00``), without grouping."""
 
-    rich: dict[str, Any]
+    rich: Rich
     rows: list[Row]
     final: bool
     """True for an ended period (closed or not); False for the current one."""
@@ -297,11 +299,18 @@ def open_lines(t: T, deal: Deal, figures: Sequence[OpenFigure], *, shown: int | 
     return capped_list(t, deal, items, len(items) if shown is None else shown)
 
 
-async def late_effect(t: T, ledger: Ledger, deal: Deal, today: dt.date, day: dt.date) -> str | None:
+async def late_effect(
+    t: T, ledger: LedgerReader, statements: StatementStore, deal: Deal, today: dt.date, day: dt.date
+) -> str | None:
     """For a figure just recorded for ``day``: if its period is closed, say so, and what the
     statement will show (a late correction, and the fee it would give); None otherwise."""
     period = period_containing(deal.starts, deal.period, max(day, deal.starts))
-    record = await StatementStore(ledger.engine).get(deal.id, period.label)
+    last = min(period.end, deal.ends) if deal.ends is not None else period.end
+    if last >= today:
+        # A period is confirmed and closed only once it has ended: nothing to look up (this
+        # runs on every /report, so the read it saves is most of a report's reads).
+        return None
+    record = await statements.get(deal.id, period.label)
     if record is None or not record.closed or record.statement is None:
         return None
     assert record.closed_at is not None
@@ -399,8 +408,7 @@ def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> Statement
 def current_view(t: T, snap: Snapshot) -> StatementView:
     """The current period: to date and projected, clearly not final."""
     deal = snap.deal
-    rich = fee_rich(t, snap)
-    rich["title"] = t(
+    title = t(
         "statement.current_title",
         deal=deal.name,
         period=period_name(deal, snap.period, dates=True),
@@ -412,7 +420,7 @@ def current_view(t: T, snap: Snapshot) -> StatementView:
         period=period_name(deal, snap.period),
         end=snap.period.end.isoformat(),
     )
-    rich["sections"].insert(0, {"title": None, "lines": [notice]})
+    rich = fee_rich(t, snap).retitled(title).with_first(Section(None, (notice,)))
     rows = _rows(t, snap, snap.fee("to_date"), "to_date") + _rows(
         t, snap, snap.fee("projected"), "projected"
     )
@@ -420,39 +428,40 @@ def current_view(t: T, snap: Snapshot) -> StatementView:
 
 
 async def build_statement(
-    ledger: Ledger, deal: Deal, today: dt.date, period: Period, t: T
+    ledger: LedgerReader,
+    statements: StatementStore,
+    deal: Deal,
+    today: dt.date,
+    period: Period,
+    t: T,
 ) -> StatementView:
     """The statement of ``period`` as of ``today``, in whichever of the three states it is."""
     snap = await snapshot(ledger, deal, today, period=period)
     if not snap.closed:  # Snapshot.closed: the period has ended
         return current_view(t, snap)
-    record = await StatementStore(ledger.engine).get(deal.id, period.label)
+    record = await statements.get(deal.id, period.label)
     if record is not None and record.closed:
         return closed_view(t, snap, record)
     return open_view(t, snap, record)
 
 
-async def past_fee_rich(t: T, ledger: Ledger, snap: Snapshot) -> dict[str, Any]:
+async def past_fee_rich(t: T, statements: StatementStore, snap: Snapshot) -> Rich:
     """``/fee PERIOD`` for an ended period: the stored statement once closed, else the final
     view on today's figures with a line saying it is not closed yet."""
-    record = await StatementStore(ledger.engine).get(snap.deal.id, snap.period.label)
+    record = await statements.get(snap.deal.id, snap.period.label)
     if record is not None and record.closed:
         return closed_view(t, snap, record).rich
-    rich = final_rich(t, snap, snap.fee("final"))
-    rich["sections"].append(
-        {
-            "title": t("statement.confirmations"),
-            "lines": [
-                *_confirmation_lines(t, snap.deal, record),
-                t("statement.how_to_close", period=period_name(snap.deal, snap.period)),
-            ],
-        }
+    lines = (
+        *_confirmation_lines(t, snap.deal, record),
+        t("statement.how_to_close", period=period_name(snap.deal, snap.period)),
     )
-    return rich
+    rich = final_rich(t, snap, snap.fee("final"))
+    return rich.with_last(Section(t("statement.confirmations"), lines))
 
 
 async def statement_report(
-    ledger: Ledger,
+    ledger: LedgerReader,
+    statements: StatementStore,
     deal_id: str,
     label: str | None,
     *,
@@ -463,7 +472,8 @@ async def statement_report(
     """``kpibot statement``: the same statement as the chat command, for the command line.
 
     Args:
-        ledger: The ledger.
+        ledger: The ledger's read side.
+        statements: The confirmed and closed statements.
         deal_id: The deal.
         label: The period label (``None``: :func:`default_period`).
         now: The current instant (aware); its business day in the deal's time zone judges
@@ -475,7 +485,7 @@ async def statement_report(
         LookupError: Unknown deal.
         UserError: A bad or future period label.
     """
-    from bot.i18n import t as translate
+    from bot.core.i18n import t as translate
 
     current = await ledger.current_deal(deal_id)
     if current is None:
@@ -488,7 +498,7 @@ async def statement_report(
         return translate(key, lang, **params)
 
     period = resolve_period(deal, day, label, command="statement")
-    return await build_statement(ledger, deal, day, period, t)
+    return await build_statement(ledger, statements, deal, day, period, t)
 
 
 # ------------------------------------------------------------------------------ the command
@@ -503,7 +513,9 @@ async def statement(ctx: Context) -> list[Outgoing]:
         anyway = len(rest) < len(words) - 1
         return await _confirm(ctx, " ".join(rest), anyway=anyway)
     period = resolve_period(ctx.deal, ctx.today, ctx.args.strip(), command="statement")
-    view = await build_statement(ctx.ledger, ctx.deal, ctx.today, period, ctx.t)
+    view = await build_statement(
+        ctx.ledger, ctx.services.statements, ctx.deal, ctx.today, period, ctx.t
+    )
     return [ctx.reply(flatten(view.rich), rich=view.rich)]
 
 
@@ -518,57 +530,14 @@ async def _confirm(ctx: Context, period_label: str, *, anyway: bool) -> list[Out
     assert deal is not None
     today = ctx.today
     period = resolve_period(deal, today, period_label, command="statement")
-    if not ctx.is_admin:
-        raise UserError("statement.confirm_admin_only", period=period_name(deal, period))
-    side = ctx.side
-    if side is None:
-        chats = fmt_list(
-            deal,
-            (
-                f"{c.id}（{ctx.t(f'side.{c.side}')}）"
-                if deal.locale == "zh"
-                else f"{c.id} ({ctx.t(f'side.{c.side}')})"
-                for c in deal.chats
-                if c.side != "shared"
-            ),
-        )
-        raise UserError(
-            "statement.confirm_no_side", chats=chats or "—", period=period_name(deal, period)
-        )
-    if today <= period.end:
-        previous = previous_period(period, deal.starts)
-        if previous is None:
-            raise UserError(
-                "statement.confirm_none_ended",
-                period=period_name(deal, period),
-                end=period.end.isoformat(),
-            )
-        raise UserError(
-            "statement.confirm_not_ended",
-            period=period_name(deal, period),
-            end=period.end.isoformat(),
-            example=period_name(deal, previous),
-        )
+    side = _confirming_side(ctx, deal, period)
+    _check_ended(deal, today, period)
     # Read before the figures: whatever is written after this is a late change.
     position = await ctx.ledger.ledger_position(deal.id)
     snap = await snapshot(ctx.ledger, deal, today, period=period)
-    still_open = open_figures(snap.figures.values())
-    if not snap.figures and not anyway:
-        # A period nobody reported is more likely forgotten than a fee of the fixed terms
-        # alone: close it only when an admin says so.
-        raise UserError(
-            "views.statement_nothing_reported",
-            period=period.label,
-            metric=label(deal, deal.base_metrics[0]),
-            end=period.end.isoformat(),
-        )
-    if still_open and not anyway:
-        raise UserError(
-            "trust.statement_open",
-            period=period_name(deal, period),
-            items=open_lines(ctx.t, deal, still_open, shown=OPEN_SHOWN),
-        )
-    result = await StatementStore(ctx.ledger.engine).confirm(
+    if not anyway:
+        _check_agreed(ctx.t, snap)
+    result = await ctx.services.statements.confirm(
         deal_id=deal.id,
         period=period,
         side=side,
@@ -584,103 +553,195 @@ async def _confirm(ctx: Context, period_label: str, *, anyway: bool) -> list[Out
     return _confirm_replies(ctx, snap, side, result)
 
 
+def _confirming_side(ctx: Context, deal: Deal, period: Period) -> Side:
+    """The side an admin confirms for (the chat's); a user error for anybody else."""
+    if not ctx.is_admin:
+        raise UserError("statement.confirm_admin_only", period=period_name(deal, period))
+    side = ctx.side
+    if side is not None:
+        return side
+    chats = fmt_list(
+        deal,
+        (
+            f"{c.id}（{ctx.t(f'side.{c.side}')}）"
+            if deal.locale == "zh"
+            else f"{c.id} ({ctx.t(f'side.{c.side}')})"
+            for c in deal.chats
+            if c.side != "shared"
+        ),
+    )
+    raise UserError(
+        "statement.confirm_no_side", chats=chats or "—", period=period_name(deal, period)
+    )
+
+
+def _check_ended(deal: Deal, today: dt.date, period: Period) -> None:
+    """A user error unless ``period`` has ended by ``today``, naming one that has, if any."""
+    if today > period.end:
+        return
+    previous = previous_period(period, deal.starts)
+    if previous is None:
+        raise UserError(
+            "statement.confirm_none_ended",
+            period=period_name(deal, period),
+            end=period.end.isoformat(),
+        )
+    raise UserError(
+        "statement.confirm_not_ended",
+        period=period_name(deal, period),
+        end=period.end.isoformat(),
+        example=period_name(deal, previous),
+    )
+
+
+def _check_agreed(t: T, snap: Snapshot) -> None:
+    """A user error when the period has no figure at all, or figures not agreed yet."""
+    deal, period = snap.deal, snap.period
+    if not snap.figures:
+        # A period nobody reported is more likely forgotten than a fee of the fixed terms
+        # alone: close it only when an admin says so.
+        raise UserError(
+            "views.statement_nothing_reported",
+            period=period.label,
+            metric=label(deal, deal.base_metrics[0]),
+            end=period.end.isoformat(),
+        )
+    still_open = open_figures(snap.figures.values())
+    if still_open:
+        raise UserError(
+            "trust.statement_open",
+            period=period_name(deal, period),
+            items=open_lines(t, deal, still_open, shown=OPEN_SHOWN),
+        )
+
+
+# ------------------------------------------------------------------------------ confirm replies
+
+
+@dataclass(frozen=True)
+class _Confirmed:
+    """A confirmation's outcome, with what its replies name."""
+
+    ctx: Context
+    snap: Snapshot
+    side: Side
+    result: ConfirmResult
+    period: str
+    """The period's name: in Chinese "2026年11月", which reads naturally and is typed back."""
+    names: dict[str, str]
+    """The ``side``, ``other`` and ``period`` every reply names."""
+    who: str
+    """The confirming person."""
+    total: str
+    """The final statement's total, as the person was shown it."""
+
+    @classmethod
+    def of(cls, ctx: Context, snap: Snapshot, side: Side, result: ConfirmResult) -> _Confirmed:
+        period = period_name(snap.deal, snap.period)
+        other = other_side(side)
+        names = {"side": ctx.t(f"side.{side}"), "other": ctx.t(f"side.{other}"), "period": period}
+        who = ctx.cmd.name or ctx.cmd.user
+        total = _money(snap.deal, snap.fee("final").total)
+        return cls(ctx, snap, side, result, period, names, who, total)
+
+    @property
+    def deal(self) -> Deal:
+        return self.snap.deal
+
+    @property
+    def record(self) -> StoredStatement:
+        return self.result.record
+
+    @property
+    def other(self) -> Side:
+        return other_side(self.side)
+
+    def notify(self, sides: tuple[ChatSide, ...], text: str, kind: MessageKind) -> list[Outgoing]:
+        """``text`` to the deal's other chats of ``sides``."""
+        return [Outgoing(to=to, text=text, kind=kind) for to in _side_chats(self.ctx, sides)]
+
+
 def _confirm_replies(
     ctx: Context, snap: Snapshot, side: Side, result: ConfirmResult
 ) -> list[Outgoing]:
-    deal = snap.deal
-    record = result.record
-    # In Chinese "2026年11月": it reads naturally and is typed back as a label too.
-    period = period_name(deal, snap.period)
-    other = other_side(side)
-    names = {"side": ctx.t(f"side.{side}"), "other": ctx.t(f"side.{other}"), "period": period}
-    who = ctx.cmd.name or ctx.cmd.user
-    total = _money(deal, snap.fee("final").total)
-    if result.outcome == "duplicate":
-        view = closed_view(ctx.t, snap, record) if record.closed else open_view(ctx.t, snap, record)
-        text = ctx.t("statement.duplicate") + "\n" + flatten(view.rich)
-        return [ctx.reply(text, rich=view.rich)]
-    if result.outcome == "same_person":
-        theirs = record.confirmation(other)
-        assert theirs is not None
-        raise UserError(
-            "statement.confirm_same_person", other=names["other"], period=period, who=theirs.who
-        )
-    if result.outcome == "already_closed":
-        assert record.closed_at is not None
-        return [
-            ctx.reply(
-                ctx.t(
-                    "statement.already_closed", period=period, closed=_local(record.closed_at, deal)
-                )
-            )
-        ]
-    if result.outcome == "already_confirmed":
-        mine = record.confirmation(side)
-        assert mine is not None
-        return [
-            ctx.reply(
-                ctx.t(
-                    "statement.already_confirmed",
-                    who=mine.who,
-                    at=_local(mine.at, deal),
-                    total=_money(deal, mine.total),
-                    **names,
-                )
-            )
-        ]
-    if result.outcome == "closed":
-        seller = record.confirmation("seller")
-        agency = record.confirmation("agency")
-        assert seller is not None and agency is not None and record.statement is not None
-        notice = ctx.t(
-            "statement.closed_now",
-            period=period,
-            seller=seller.who,
-            agency=agency.who,
-            total=_money(deal, record.statement.total),
-        )
-        view = closed_view(ctx.t, snap, record)
-        replies = [ctx.reply(notice + "\n\n" + flatten(view.rich), rich=view.rich)]
-        for to in _side_chats(ctx, ("seller", "agency", "shared")):
-            replies.append(Outgoing(to=to, text=notice, kind="statement"))
-        return replies
-    if result.outcome == "reconfirm":
-        assert result.voided is not None
-        replies = [
-            ctx.reply(
-                ctx.t(
-                    "statement.reconfirm",
-                    who=result.voided.who,
-                    old=_money(deal, result.voided.total),
-                    total=total,
-                    **names,
-                ),
-                kind="warning",
-            )
-        ]
-        for to in _side_chats(ctx, (other, "shared")):
-            replies.append(
-                Outgoing(
-                    to=to,
-                    text=ctx.t(
-                        "statement.confirm_again",
-                        who=who,
-                        old=_money(deal, result.voided.total),
-                        total=total,
-                        **names,
-                    ),
-                    kind="warning",
-                )
-            )
-        return replies
-    # recorded
-    replies = [ctx.reply(ctx.t("statement.confirmed_one", who=who, total=total, **names))]
-    for to in _side_chats(ctx, (other, "shared")):
-        replies.append(
-            Outgoing(
-                to=to,
-                text=ctx.t("statement.confirm_request", who=who, total=total, **names),
-                kind="statement",
-            )
-        )
-    return replies
+    return _CONFIRM_REPLIES[result.outcome](_Confirmed.of(ctx, snap, side, result))
+
+
+def _duplicate(c: _Confirmed) -> list[Outgoing]:
+    t, record = c.ctx.t, c.record
+    view = closed_view(t, c.snap, record) if record.closed else open_view(t, c.snap, record)
+    return [c.ctx.reply(t("statement.duplicate") + "\n" + flatten(view.rich), rich=view.rich)]
+
+
+def _same_person(c: _Confirmed) -> list[Outgoing]:
+    theirs = c.record.confirmation(c.other)
+    assert theirs is not None
+    raise UserError(
+        "statement.confirm_same_person", other=c.names["other"], period=c.period, who=theirs.who
+    )
+
+
+def _already_closed(c: _Confirmed) -> list[Outgoing]:
+    closed_at = c.record.closed_at
+    assert closed_at is not None
+    text = c.ctx.t("statement.already_closed", period=c.period, closed=_local(closed_at, c.deal))
+    return [c.ctx.reply(text)]
+
+
+def _already_confirmed(c: _Confirmed) -> list[Outgoing]:
+    mine = c.record.confirmation(c.side)
+    assert mine is not None
+    text = c.ctx.t(
+        "statement.already_confirmed",
+        who=mine.who,
+        at=_local(mine.at, c.deal),
+        total=_money(c.deal, mine.total),
+        **c.names,
+    )
+    return [c.ctx.reply(text)]
+
+
+def _closed(c: _Confirmed) -> list[Outgoing]:
+    record = c.record
+    seller = record.confirmation("seller")
+    agency = record.confirmation("agency")
+    assert seller is not None and agency is not None and record.statement is not None
+    notice = c.ctx.t(
+        "statement.closed_now",
+        period=c.period,
+        seller=seller.who,
+        agency=agency.who,
+        total=_money(c.deal, record.statement.total),
+    )
+    view = closed_view(c.ctx.t, c.snap, record)
+    reply = c.ctx.reply(notice + "\n\n" + flatten(view.rich), rich=view.rich)
+    return [reply, *c.notify(("seller", "agency", "shared"), notice, "statement")]
+
+
+def _reconfirm(c: _Confirmed) -> list[Outgoing]:
+    voided = c.result.voided
+    assert voided is not None
+    old = _money(c.deal, voided.total)
+    warning = c.ctx.t("statement.reconfirm", who=voided.who, old=old, total=c.total, **c.names)
+    again = c.ctx.t("statement.confirm_again", who=c.who, old=old, total=c.total, **c.names)
+    reply = c.ctx.reply(warning, kind="warning")
+    return [reply, *c.notify((c.other, "shared"), again, "warning")]
+
+
+def _recorded(c: _Confirmed) -> list[Outgoing]:
+    t, names = c.ctx.t, c.names
+    reply = c.ctx.reply(t("statement.confirmed_one", who=c.who, total=c.total, **names))
+    request = t("statement.confirm_request", who=c.who, total=c.total, **names)
+    return [reply, *c.notify((c.other, "shared"), request, "statement")]
+
+
+_CONFIRM_REPLIES: dict[ConfirmOutcome, Callable[[_Confirmed], list[Outgoing]]] = {
+    "duplicate": _duplicate,
+    "same_person": _same_person,
+    "already_closed": _already_closed,
+    "already_confirmed": _already_confirmed,
+    "closed": _closed,
+    "reconfirm": _reconfirm,
+    "recorded": _recorded,
+}
+"""What each confirmation outcome replies (``same_person`` is a user error)."""

@@ -479,74 +479,98 @@ def _parse_pairs(
     """Walk ``METRIC VALUE`` pairs, with at most one day anywhere when ``today`` is given, each
     figure checked against ``units`` when given; ``words`` are the deal's labels for metrics."""
     names = _by_key([*reportable, *(name for name in derived if name not in reportable)], words)
+    walk = _PairWalk(tokens, names, today, reportable, derived, codes)
     values: list[tuple[str, Decimal]] = []
     seen: set[str] = set()
     day: dt.date | None = None
-
-    def date_of(token: str) -> dt.date | None:
-        return parse_day(token, today=today) if today is not None else None
-
-    def metric_of(token: str) -> tuple[str | None, str | None]:
-        """The metric a token names, and a value glued to it."""
-        name = _lookup(token, names)
-        if name is not None:
-            return name, None
-        glued = _GLUED.fullmatch(token)
-        if glued is not None and looks_numeric(glued["value"]):
-            name = _lookup(glued["word"], names)
-            if name is not None:
-                return name, glued["value"]
-        return None, None
-
-    at = 0
-    while at < len(tokens):
-        token = tokens[at]
-        found = date_of(token)
+    while walk.at < len(tokens):
+        found = walk.date_of(tokens[walk.at])
         if found is not None:
             if day is not None:
                 raise _two_dates(day, found)
             day = found
-            at += 1
+            walk.at += 1
             continue
-        if looks_numeric(token) or is_unit_token(token):
-            _refuse_spaced_figure(tokens, at)
-            _refuse_period(token, today)
-            raise UserError(codes.value_without_metric, value=token)
-        metric, glued_value = metric_of(token)
-        if metric is None:
-            raise UserError(codes.unknown, word=token, known=_known_text(reportable))
-        if metric in derived and metric not in reportable:
-            _refuse_derived(metric, derived, reportable, codes)
-        if metric in seen:
-            raise UserError(codes.duplicate, metric=metric)
-        at += 1
-
-        if glued_value is not None:
-            parts = [glued_value]
-        else:
-            if at >= len(tokens):
-                raise UserError(codes.missing_value, metric=metric)
-            parts = [tokens[at]]
-            numeric = looks_numeric(parts[0])
-            if date_of(parts[0]) is not None or (
-                not numeric and metric_of(parts[0])[0] is not None
-            ):
-                raise UserError(codes.missing_value, metric=metric)
-            if not numeric and is_unit_token(parts[0]) and at + 1 < len(tokens):  # "$ 12000"
-                at += 1
-                parts.append(tokens[at])
-            at += 1
-        # A unit after a space belongs to the figure: "1.2 万", "12000 USD".
-        while at < len(tokens) and is_unit_token(tokens[at]):
-            parts.append(tokens[at])
-            at += 1
-        text = " ".join(parts)
+        metric, glued_value = walk.metric(seen)
+        text = walk.figure(metric, glued_value)
         value, mark = parse_figure(text)
         if units is not None:
             check_unit(metric, value, mark, text, units)
         values.append((metric, value))
         seen.add(metric)
     return values, day
+
+
+@dataclass
+class _PairWalk:
+    """:func:`_parse_pairs`' cursor over the tokens, and what it reads them against."""
+
+    tokens: list[str]
+    names: dict[str, str]
+    """Metric names (reported and derived) by ``_key``, plus the deal's words for them."""
+    today: dt.date | None
+    """The business day (a day may be given), or ``None`` (a what-if: no day)."""
+    reportable: Collection[str]
+    derived: Mapping[str, str]
+    codes: _Codes
+    at: int = 0
+    """The next token to read."""
+
+    def date_of(self, token: str) -> dt.date | None:
+        return parse_day(token, today=self.today) if self.today is not None else None
+
+    def metric_of(self, token: str) -> tuple[str | None, str | None]:
+        """The metric a token names, and a value glued to it."""
+        name = _lookup(token, self.names)
+        if name is not None:
+            return name, None
+        glued = _GLUED.fullmatch(token)
+        if glued is not None and looks_numeric(glued["value"]):
+            name = _lookup(glued["word"], self.names)
+            if name is not None:
+                return name, glued["value"]
+        return None, None
+
+    def metric(self, seen: Collection[str]) -> tuple[str, str | None]:
+        """Read the metric of a pair (and a value glued to it); refuse anything else."""
+        token, codes = self.tokens[self.at], self.codes
+        if looks_numeric(token) or is_unit_token(token):
+            _refuse_spaced_figure(self.tokens, self.at)
+            _refuse_period(token, self.today)
+            raise UserError(codes.value_without_metric, value=token)
+        metric, glued_value = self.metric_of(token)
+        if metric is None:
+            raise UserError(codes.unknown, word=token, known=_known_text(self.reportable))
+        if metric in self.derived and metric not in self.reportable:
+            _refuse_derived(metric, self.derived, self.reportable, self.codes)
+        if metric in seen:
+            raise UserError(codes.duplicate, metric=metric)
+        self.at += 1
+        return metric, glued_value
+
+    def figure(self, metric: str, glued_value: str | None) -> str:
+        """Read the figure of ``metric``'s pair, units included: ``12000``, ``$ 12000``."""
+        tokens = self.tokens
+        if glued_value is not None:
+            parts = [glued_value]
+        else:
+            if self.at >= len(tokens):
+                raise UserError(self.codes.missing_value, metric=metric)
+            parts = [tokens[self.at]]
+            numeric = looks_numeric(parts[0])
+            if self.date_of(parts[0]) is not None or (
+                not numeric and self.metric_of(parts[0])[0] is not None
+            ):
+                raise UserError(self.codes.missing_value, metric=metric)
+            if not numeric and is_unit_token(parts[0]) and self.at + 1 < len(tokens):  # "$ 12000"
+                self.at += 1
+                parts.append(tokens[self.at])
+            self.at += 1
+        # A unit after a space belongs to the figure: "1.2 万", "12000 USD".
+        while self.at < len(tokens) and is_unit_token(tokens[self.at]):
+            parts.append(tokens[self.at])
+            self.at += 1
+        return " ".join(parts)
 
 
 def parse_report(
@@ -682,11 +706,24 @@ def parse_metric_day(
             (params ``word``, ``known``), ``report.two_dates``, ``report.bad_date``,
             ``report.future_date``, ``report.before_start``.
     """
-    names = _by_key(known, words)
+    metric, day, rest_at, first_unread = _scan_metric_day(args, _by_key(known, words), today)
+    if need_metric and metric is None:
+        if first_unread is None:
+            raise UserError("command.missing_metric", known=_known_text(known))
+        raise UserError("command.unknown_metric", word=first_unread, known=_known_text(known))
+    if day is not None:
+        _check_start(day, starts)
+    return metric, day, args[rest_at:].strip()
+
+
+def _scan_metric_day(
+    args: str, names: Mapping[str, str], today: dt.date
+) -> tuple[str | None, dt.date | None, int, str | None]:
+    """:func:`parse_metric_day`'s scan: the metric and day found, where the rest starts, and
+    the first word that is neither (as typed; ``None`` when the scan ended otherwise)."""
     metric: str | None = None
     day: dt.date | None = None
     rest_at = 0
-    first_unread: str | None = None
     for match in _WORD.finditer(fold_width(args)):
         word = match.group().rstrip(":,;、")
         if not word and (metric is not None or day is not None):
@@ -700,15 +737,8 @@ def parse_metric_day(
         elif metric is None and word and (name := _lookup(word, names)) is not None:
             metric = name
         else:
-            first_unread = args[match.start() : match.end()]
-            break
+            return metric, day, rest_at, args[match.start() : match.end()]
         rest_at = match.end()
         if metric is not None and day is not None:
             break
-    if need_metric and metric is None:
-        if first_unread is None:
-            raise UserError("command.missing_metric", known=_known_text(known))
-        raise UserError("command.unknown_metric", word=first_unread, known=_known_text(known))
-    if day is not None:
-        _check_start(day, starts)
-    return metric, day, args[rest_at:].strip()
+    return metric, day, rest_at, None

@@ -103,6 +103,11 @@ def make_engine(url: str) -> AsyncEngine:
             url,
             pool_pre_ping=True,
             pool_timeout=15,
+            # The same 15 connections at most per replica as SQLAlchemy's default (5 + 10),
+            # but 10 of them kept: overflow connections are closed on return, and a new one is
+            # a new server process with an empty prepared-statement cache.
+            pool_size=10,
+            max_overflow=5,
             # An unreachable server should fail a command in seconds, not a minute.
             connect_args={"timeout": 10, "command_timeout": 60},
         )

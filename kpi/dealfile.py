@@ -466,73 +466,113 @@ def _labels(r: _Reader, node: Node, path: str) -> dict[str, str] | None:
     return {loc: text for loc, text in labels.items() if text is not None}
 
 
+_FormulaAt = tuple[str, Node]
+"""Where a metric's formula is written (path, node): its references are checked at the end."""
+
+
 def _metrics(r: _Reader, node: Node) -> dict[str, Metric]:
     entries = r.entries(node, "metrics", "metric names to descriptions or formulas")
     if isinstance(node, MappingNode) and not entries:
         r.problem("metrics", node, "list at least one metric, e.g. gmv: Gross merchandise value")
     known = frozenset(key for key, _, _ in entries)
     metrics: dict[str, Metric] = {}
-    formula_nodes: dict[str, tuple[str, Node]] = {}
+    formula_nodes: dict[str, _FormulaAt] = {}
     for name, key_node, value_node in entries:
-        path = _join("metrics", name)
-        if not NAME_PATTERN.fullmatch(name):
-            r.problem(
-                path,
-                key_node,
-                f"{name!r} is not a metric name: use lowercase letters, digits and _, e.g. net_gmv",
-            )
+        read = _metric(r, name, key_node, value_node, known)
+        if read is None:
             continue
-        description: str | None
-        formula: Formula | None = None
-        kind = DEFAULT_KINDS.get(name, "number")
-        labels: dict[str, str] = {}
-        if isinstance(value_node, MappingNode):
-            fields = r.fields(value_node, path, ("description", "formula", "kind", "label"))
-            if fields is None:
-                continue
-            if not fields.keys() - {"label", "kind"}:
-                r.problem(path, value_node, "give a description, a formula, or both")
-                continue
-            if "label" in fields:
-                read = _labels(r, fields["label"], _join(path, "label"))
-                if read is None:
-                    continue
-                labels = read
-            description = r.optional(fields, "description", path, r.text)
-            if "description" in fields and description is None:
-                continue
-            formula_node = fields.get("formula")
-            if formula_node is not None:
-                formula_path = _join(path, "formula")
-                raw = r.text(formula_node, formula_path, "gmv - refunds")
-                if raw is None:
-                    continue
-                try:
-                    formula = Formula.parse(raw)
-                except ValueError as error:
-                    r.problem(formula_path, formula_node, str(error))
-                    continue
-                formula_nodes[name] = (formula_path, formula_node)
-            if "kind" in fields:
-                chosen = _metric_kind(r, fields["kind"], _join(path, "kind"), formula)
-                if chosen is None:
-                    formula_nodes.pop(name, None)
-                    continue
-                kind = chosen
-            if description is None:
-                assert formula is not None
-                description = formula.text
-        else:
-            description = r.text(value_node, path, "Gross merchandise value, in USD")
-            if description is None:
-                continue
-            formula = _as_formula(description, known)
-            if formula is not None:
-                formula_nodes[name] = (path, value_node)
-        metrics[name] = Metric(
-            name=name, description=description, formula=formula, kind=kind, labels=labels
-        )
+        metrics[name], formula_at = read
+        if formula_at is not None:
+            formula_nodes[name] = formula_at
+    _check_formulas(r, metrics, formula_nodes, known)
+    return metrics
 
+
+def _metric(
+    r: _Reader, name: str, key_node: Node, value_node: Node, known: frozenset[str]
+) -> tuple[Metric, _FormulaAt | None] | None:
+    """One metric (``None`` after a problem), and where its formula is written if it has one.
+
+    ``gmv: Gross merchandise value`` describes a reported metric; ``net_gmv: gmv - refunds``
+    (only names of ``known`` metrics) derives one; a mapping gives the fields explicitly.
+    """
+    path = _join("metrics", name)
+    if not NAME_PATTERN.fullmatch(name):
+        r.problem(
+            path,
+            key_node,
+            f"{name!r} is not a metric name: use lowercase letters, digits and _, e.g. net_gmv",
+        )
+        return None
+    if isinstance(value_node, MappingNode):
+        return _metric_fields(r, name, path, value_node)
+    description = r.text(value_node, path, "Gross merchandise value, in USD")
+    if description is None:
+        return None
+    formula = _as_formula(description, known)
+    kind = DEFAULT_KINDS.get(name, "number")
+    metric = Metric(name=name, description=description, formula=formula, kind=kind, labels={})
+    return metric, None if formula is None else (path, value_node)
+
+
+def _metric_fields(
+    r: _Reader, name: str, path: str, node: MappingNode
+) -> tuple[Metric, _FormulaAt | None] | None:
+    """A metric written as a mapping: ``{description, formula, kind, label}``."""
+    fields = r.fields(node, path, ("description", "formula", "kind", "label"))
+    if fields is None:
+        return None
+    if not fields.keys() - {"label", "kind"}:
+        r.problem(path, node, "give a description, a formula, or both")
+        return None
+    labels: dict[str, str] = {}
+    if "label" in fields:
+        read = _labels(r, fields["label"], _join(path, "label"))
+        if read is None:
+            return None
+        labels = read
+    description = r.optional(fields, "description", path, r.text)
+    if "description" in fields and description is None:
+        return None
+    formula: Formula | None = None
+    formula_at: _FormulaAt | None = None
+    if "formula" in fields:
+        formula_at = (_join(path, "formula"), fields["formula"])
+        formula = _formula(r, *formula_at)
+        if formula is None:
+            return None
+    kind = DEFAULT_KINDS.get(name, "number")
+    if "kind" in fields:
+        chosen = _metric_kind(r, fields["kind"], _join(path, "kind"), formula)
+        if chosen is None:
+            return None
+        kind = chosen
+    if description is None:
+        assert formula is not None
+        description = formula.text
+    metric = Metric(name=name, description=description, formula=formula, kind=kind, labels=labels)
+    return metric, formula_at
+
+
+def _formula(r: _Reader, path: str, node: Node) -> Formula | None:
+    """A metric's ``formula:`` field, parsed (``None`` after a problem)."""
+    raw = r.text(node, path, "gmv - refunds")
+    if raw is None:
+        return None
+    try:
+        return Formula.parse(raw)
+    except ValueError as error:
+        r.problem(path, node, str(error))
+        return None
+
+
+def _check_formulas(
+    r: _Reader,
+    metrics: dict[str, Metric],
+    formula_nodes: dict[str, _FormulaAt],
+    known: frozenset[str],
+) -> None:
+    """A problem for every formula naming an unknown metric, and for every formula cycle."""
     for name, (path, formula_node) in formula_nodes.items():
         formula = metrics[name].formula
         assert formula is not None
@@ -547,7 +587,6 @@ def _metrics(r: _Reader, node: Node) -> dict[str, Metric]:
     for name, cycle in _cycles(metrics):
         path, formula_node = formula_nodes[name]
         r.problem(path, formula_node, f"formula cycle: {' -> '.join(cycle)}")
-    return metrics
 
 
 def _metric_kind(r: _Reader, node: Node, path: str, formula: Formula | None) -> MetricKind | None:
@@ -778,64 +817,73 @@ def _bonus(r: _Reader, node: Node, path: str, names: _Names) -> Bonus | None:
     )
     if fields is None:
         return None
-    ok = True
+    when = _bonus_when(r, fields, path, names)
+    pay = _bonus_pay(r, fields, node, path)
+    if when is None or pay is None:
+        return None
+    amount, percent, of = pay
+    return Bonus(when=when, amount=amount, percent=percent, of=of)
+
+
+def _bonus_when(
+    r: _Reader, fields: dict[str, Node], path: str, names: _Names
+) -> tuple[str, ...] | None:
+    """The targets a bonus waits for: ``when: [gmv, roi]`` (``None`` after a problem)."""
+    if "when" not in fields:
+        return ()
+    node, when_path = fields["when"], _join(path, "when")
+    items = r.sequence(node, when_path, "[gmv, roi]")
+    if not items and isinstance(node, SequenceNode):
+        r.problem(when_path, node, "name at least one target, e.g. [gmv]")
+    ok = bool(items)
     when: list[str] = []
-    if "when" in fields:
-        items = r.sequence(fields["when"], _join(path, "when"), "[gmv, roi]")
-        if not items and isinstance(fields["when"], SequenceNode):
-            r.problem(_join(path, "when"), fields["when"], "name at least one target, e.g. [gmv]")
-        if not items:
+    for index, item in enumerate(items):
+        item_path = f"{path}.when[{index}]"
+        name = r.text(item, item_path, "gmv")
+        if name is None:
             ok = False
-        for index, item in enumerate(items):
-            item_path = f"{path}.when[{index}]"
-            name = r.text(item, item_path, "gmv")
-            if name is None:
-                ok = False
-            elif name not in names.targets:
-                r.problem(
-                    item_path,
-                    item,
-                    f"{name!r} has no target; metrics with targets: "
-                    f"{', '.join(sorted(names.targets)) or '(none)'}",
-                )
-                ok = False
-            elif name in when:
-                r.problem(item_path, item, f"{name!r} is listed twice")
-                ok = False
-            else:
-                when.append(name)
-    amount: Decimal | None = None
-    percent: Decimal | None = None
-    of: str | None = None
+        elif name not in names.targets:
+            r.problem(
+                item_path,
+                item,
+                f"{name!r} has no target; metrics with targets: "
+                f"{', '.join(sorted(names.targets)) or '(none)'}",
+            )
+            ok = False
+        elif name in when:
+            r.problem(item_path, item, f"{name!r} is listed twice")
+            ok = False
+        else:
+            when.append(name)
+    return tuple(when) if ok else None
+
+
+_BonusOf = Literal["commission", "base", "subtotal"]
+
+
+def _bonus_pay(
+    r: _Reader, fields: dict[str, Node], node: Node, path: str
+) -> tuple[Decimal | None, Decimal | None, _BonusOf | None] | None:
+    """A bonus's ``amount``, or its ``percent`` ``of`` a line (``None`` after a problem)."""
     if ("amount" in fields) == ("percent" in fields):
         r.problem(
             path, node, "give either amount (e.g. amount: 1000) or percent (e.g. percent: 10%)"
         )
-        ok = False
-    elif "amount" in fields:
+        return None
+    if "amount" in fields:
         amount = r.amount(fields["amount"], _join(path, "amount"), "1000")
-        ok = ok and amount is not None
         if "of" in fields:
             r.problem(_join(path, "of"), fields["of"], "of goes with percent, not with amount")
-            ok = False
-    else:
-        percent = r.rate(fields["percent"], _join(path, "percent"), "10%")
-        if "of" not in fields:
-            r.problem(
-                _join(path, "of"), node, "a percent bonus needs of: commission, base or subtotal"
-            )
-            ok = False
-        else:
-            of = r.choice(fields["of"], _join(path, "of"), ("commission", "base", "subtotal"))
-        ok = ok and percent is not None and of is not None
-    if not ok:
+            return None
+        return None if amount is None else (amount, None, None)
+    percent = r.rate(fields["percent"], _join(path, "percent"), "10%")
+    if "of" not in fields:
+        r.problem(_join(path, "of"), node, "a percent bonus needs of: commission, base or subtotal")
         return None
-    return Bonus(
-        when=tuple(when),
-        amount=amount,
-        percent=percent,
-        of=cast("Literal['commission', 'base', 'subtotal'] | None", of),
-    )
+    of = r.choice(fields["of"], _join(path, "of"), ("commission", "base", "subtotal"))
+    if percent is None or of is None:
+        return None
+    return None, percent, cast(_BonusOf, of)
 
 
 def _deduction(r: _Reader, node: Node, path: str, names: _Names) -> Deduction | None:
@@ -1608,25 +1656,12 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
         percent_targets=percent,
         weighted=any(t.weight is not None for t in targets),
     )
-    fees, trial_fees = FeePlan(), None
-    if "fees" in fields:
-        fees, trial_fees = _fees(r, fields["fees"], names, values["trial_periods"])
-    elif values["trial_periods"]:
-        trial_fees = fees
-    members_given = (_members(r, fields["members"]) if "members" in fields else None) or {}
-    admin_nodes = (
-        _identities(r, fields["admins"], "admins", "slack:U07ABC123") if "admins" in fields else []
-    )
-    admins = tuple(person for person, _ in admin_nodes)
-    contacts = (
-        _contacts(r, fields["contacts"], members_given, admins) if "contacts" in fields else ()
-    )
-    _admins_on_a_side(r, admin_nodes, members_given, contacts)
+    fees, trial_fees = _fee_plans(r, fields, names, values["trial_periods"])
+    members, admins, contacts = _people(r, fields)
     chats = _chats(r, fields["chats"]) if "chats" in fields else ()
     schedule = _schedule(r, fields["schedule"]) if "schedule" in fields else Schedule()
     if r.problems:
         return None
-    members: dict[Side, tuple[str, ...]] = {side: members_given.get(side, ()) for side in SIDES}
     return Deal(
         id=values["id"],
         name=values["name"],
@@ -1652,6 +1687,33 @@ def _interpret(r: _Reader, root: Node) -> Deal | None:
         members_only=values["members_only"] == "true",
         platform=values["platform"],
     )
+
+
+def _fee_plans(
+    r: _Reader, fields: dict[str, Node], names: _Names, trial_periods: int | None
+) -> tuple[FeePlan, FeePlan | None]:
+    """The fee plan and the trial terms; without ``fees:``, an empty plan (a trial's too)."""
+    if "fees" in fields:
+        return _fees(r, fields["fees"], names, trial_periods)
+    empty = FeePlan()
+    return empty, empty if trial_periods else None
+
+
+def _people(
+    r: _Reader, fields: dict[str, Node]
+) -> tuple[dict[Side, tuple[str, ...]], tuple[str, ...], tuple[Contact, ...]]:
+    """The deal's members by side, its admins and its contacts (checked against each other)."""
+    members_given = (_members(r, fields["members"]) if "members" in fields else None) or {}
+    admin_nodes = (
+        _identities(r, fields["admins"], "admins", "slack:U07ABC123") if "admins" in fields else []
+    )
+    admins = tuple(person for person, _ in admin_nodes)
+    contacts = (
+        _contacts(r, fields["contacts"], members_given, admins) if "contacts" in fields else ()
+    )
+    _admins_on_a_side(r, admin_nodes, members_given, contacts)
+    members: dict[Side, tuple[str, ...]] = {side: members_given.get(side, ()) for side in SIDES}
+    return members, admins, contacts
 
 
 def _compose(text: str, source: str) -> Node:

@@ -9,6 +9,41 @@ then the minimum, then the cap, then the guarantee (对赌) refund. Arithmetic i
 line is rounded half-up to the currency's minor unit and the total is the sum of the rounded
 lines. Every line carries a ``detail`` mapping with the numbers needed to check it by hand;
 every number in it is a ``Decimal``.
+
+The lines of a statement, in order (:func:`compute_fee`; a part the plan lacks gives no line):
+
+* ``base``: ``plan.base x base_fraction``. The caller passes the proration fraction (days
+  of the deal in its first period / calendar days of that period; 1 otherwise). It is
+  never prorated by elapsed days, in any view.
+* ``commission``: :func:`commission_for` on ``values[commission.on]`` (missing or ``None``
+  counts as 0).
+* ``performance`` (issue 18): ``performance.amount x score`` where the score is
+  :func:`weighted_score` of ``targets`` on ``values``; 0 when the score is below
+  ``performance.floor``.
+* ``bonus`` (one line per bonus term): always present when the plan has one, with amount
+  0 and ``met`` False until every target on every metric in ``when`` is met on
+  ``values``. A ``when`` metric without any target counts as unmet (a condition nobody
+  can check pays nothing). The amount is the fixed ``amount`` plus ``percent`` x the
+  rounded ``of`` line (``commission``, ``base`` or ``subtotal`` = base + commission;
+  ``of`` defaults to commission); the plan is meant to set only one of the two.
+* ``deduction`` (projected and final only; one line per term, present even when 0): on the
+  first target of metric ``on``, ``steps = floor(shortfall / step)`` computed exactly
+  (``unit: points``: ``floor(|actual - target| / step)``), and the amount is
+  ``steps x per_step x of_amount``, where ``of_amount`` is the rounded base line or the
+  rounded ``total`` = base + commission + bonus. It is limited by ``cap_rate x of_amount``,
+  by ``cap_amount``, by ``of_amount`` itself and by what is left of the fee after the
+  earlier deductions, so deductions never take the total below zero;
+  ``detail["bound"]`` names the limit that applied (``cap_rate``,
+  ``cap_amount``, ``of`` or ``fee``). Without a target for ``on``, or without a figure
+  (undefined), there is nothing to judge and the deduction is 0.
+* ``minimum`` (projected and final only): tops the total up to ``plan.minimum x
+  base_fraction`` when below.
+* ``cap`` (projected and final only): brings the total down to ``plan.cap x
+  base_fraction`` when above. When a plan's minimum exceeds its cap, the cap wins.
+* ``guarantee`` (projected and final only; present even when 0): when the figure of
+  ``guarantee.on`` is below ``at_least``, the agency refunds the shortfall's share (or its
+  steps) of the rounded base or of the fee so far (``fees``), bounded by its caps. The one
+  line that may take the total below zero (:attr:`FeeStatement.owed_by_agency`).
 """
 
 from __future__ import annotations
@@ -288,40 +323,9 @@ def compute_fee(
 ) -> FeeStatement:
     """Apply a fee plan to a period's figures.
 
-    Lines, in order (a part the plan lacks gives no line):
-
-    * ``base``: ``plan.base x base_fraction``. The caller passes the proration fraction (days
-      of the deal in its first period / calendar days of that period; 1 otherwise). It is
-      never prorated by elapsed days, in any view.
-    * ``commission``: :func:`commission_for` on ``values[commission.on]`` (missing or ``None``
-      counts as 0).
-    * ``performance`` (issue 18): ``performance.amount x score`` where the score is
-      :func:`weighted_score` of ``targets`` on ``values``; 0 when the score is below
-      ``performance.floor``.
-    * ``bonus`` (one line per bonus term): always present when the plan has one, with amount
-      0 and ``met`` False until every target on every metric in ``when`` is met on
-      ``values``. A ``when`` metric without any target counts as unmet (a condition nobody
-      can check pays nothing). The amount is the fixed ``amount`` plus ``percent`` x the
-      rounded ``of`` line (``commission``, ``base`` or ``subtotal`` = base + commission;
-      ``of`` defaults to commission); the plan is meant to set only one of the two.
-    * ``deduction`` (projected and final only; one line per term, present even when 0): on the
-      first target of metric ``on``, ``steps = floor(shortfall / step)`` computed exactly
-      (``unit: points``: ``floor(|actual - target| / step)``), and the amount is
-      ``steps x per_step x of_amount``, where ``of_amount`` is the rounded base line or the
-      rounded ``total`` = base + commission + bonus. It is limited by ``cap_rate x of_amount``,
-      by ``cap_amount``, by ``of_amount`` itself and by what is left of the fee after the
-      earlier deductions, so deductions never take the total below zero;
-      ``detail["bound"]`` names the limit that applied (``cap_rate``,
-      ``cap_amount``, ``of`` or ``fee``). Without a target for ``on``, or without a figure
-      (undefined), there is nothing to judge and the deduction is 0.
-    * ``minimum`` (projected and final only): tops the total up to ``plan.minimum x
-      base_fraction`` when below.
-    * ``cap`` (projected and final only): brings the total down to ``plan.cap x
-      base_fraction`` when above. When a plan's minimum exceeds its cap, the cap wins.
-    * ``guarantee`` (projected and final only; present even when 0): when the figure of
-      ``guarantee.on`` is below ``at_least``, the agency refunds the shortfall's share (or its
-      steps) of the rounded base or of the fee so far (``fees``), bounded by its caps. The one
-      line that may take the total below zero (:attr:`FeeStatement.owed_by_agency`).
+    Lines, in order (a part the plan lacks gives no line): ``base``, ``commission``,
+    ``performance``, ``bonus``, ``deduction``, ``minimum``, ``cap``, ``guarantee``, each as
+    the module docstring describes it.
 
     The ``to_date`` view shows base, commission and bonus only: deductions, minimum and cap
     are not applied before the period closes.
@@ -345,15 +349,7 @@ def compute_fee(
         TypeError: a figure or the fraction is not a ``Decimal`` (a float would make the fee
             inexact).
     """
-    if view not in _VIEWS:
-        raise ValueError(f"unknown fee view {view!r}; expected one of {sorted(_VIEWS)}")
-    _require_decimal("base_fraction", base_fraction)
-    if not ZERO <= base_fraction <= _ONE:
-        raise ValueError(f"base_fraction must be between 0 and 1, got {base_fraction}")
-    for metric, value in values.items():
-        if value is not None:
-            _require_decimal(metric, value)
-
+    _check_inputs(values, view, base_fraction)
     with localcontext(_CONTEXT):
         lines = _plan_lines(
             plan, targets, values, view != "to_date", currency, base_fraction, trial
@@ -366,6 +362,20 @@ def compute_fee(
         total=_sum(lines),
         values=MappingProxyType(dict(values)),
     )
+
+
+def _check_inputs(
+    values: Mapping[str, Decimal | None], view: str, base_fraction: Decimal
+) -> None:
+    """:func:`compute_fee`'s ``ValueError`` and ``TypeError`` (a float would make a fee inexact)."""
+    if view not in _VIEWS:
+        raise ValueError(f"unknown fee view {view!r}; expected one of {sorted(_VIEWS)}")
+    _require_decimal("base_fraction", base_fraction)
+    if not ZERO <= base_fraction <= _ONE:
+        raise ValueError(f"base_fraction must be between 0 and 1, got {base_fraction}")
+    for metric, value in values.items():
+        if value is not None:
+            _require_decimal(metric, value)
 
 
 def _plan_lines(

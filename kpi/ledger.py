@@ -1,13 +1,20 @@
 """The ledger repository: deals and their versions, chat links, entries, corrections, verdicts.
 
-Every method is one database transaction. Entries are never updated or deleted: a correction
-is a new entry that supersedes the current one, and the ``heads`` table points at the current
-entry of each (deal, day, metric, side). Writers lock that head row (``SELECT ... FOR UPDATE``
-on PostgreSQL; ``BEGIN IMMEDIATE`` serializes all writers on SQLite), so concurrent
-corrections form one chain and the last one committed is current; a head that does not exist
-yet is created only if it still does not, so two first reports never start two chains. A
-repeated source message is stored once: the database's unique key decides, and a retried
-transaction finds the copy.
+Every method is one database transaction, except reports: those go through a group commit
+(:class:`kpi.batch.GroupCommit`). A report that finds its lane idle is its own transaction;
+reports that queue up while their lane is committing share one, each in its own savepoint, and
+each is answered only once that transaction committed. Reports on the same (deal, day, side)
+take the same lane (on SQLite every report takes the one lane), so lanes never wait on each
+other's head locks.
+
+Entries are never updated or deleted: a correction is a new entry that supersedes the current
+one, and the ``heads`` table points at the current entry of each (deal, day, metric, side).
+Writers lock that head row (``SELECT ... FOR UPDATE`` on PostgreSQL; ``BEGIN IMMEDIATE``
+serializes all writers on SQLite), so concurrent corrections form one chain and the last one
+committed is current; a head that does not exist yet is created only if it still does not, so
+two first reports never start two chains. A repeated source message is stored once: the
+database's unique key decides, and a retried write finds the copy (a redelivery in the same
+shared transaction too: it sees the copy its savepoint's predecessor stored).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
@@ -24,8 +32,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from kpi.batch import MAX_BATCH, WINDOW, BatchStats, GroupCommit
 from kpi.db import transaction
 from kpi.model import SIDES, ChatSide, Deal, Entry, Side, Verdict, other_side
+from kpi.platform.store import PlatformStore
 from kpi.storage import (
     canonical_decimal,
     chat_aliases,
@@ -150,16 +160,40 @@ class DealVersion(NamedTuple):
 class Ledger:
     """The append-only KPI ledger over an async SQLAlchemy engine (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: AsyncEngine, parse_deal: Callable[[str], Deal]) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        parse_deal: Callable[[str], Deal],
+        *,
+        batch_window: float = WINDOW,
+        max_batch: int = MAX_BATCH,
+        batch_lanes: int | None = None,
+    ) -> None:
         """Create the repository.
 
         Args:
             engine: An engine from :func:`kpi.db.make_engine`, on a migrated database.
             parse_deal: Rebuilds a :class:`Deal` from a stored deal-file text (in production
                 ``kpi.dealfile.load_deal`` with its source name bound).
+            batch_window: Seconds a group commit of reports stays open to take in reports that
+                arrive while it runs (a report that finds none running never waits).
+            max_batch: Reports in one shared transaction at most (1: each report alone).
+            batch_lanes: Lanes of the group commit, over which the reports' (deal, day, side)
+                are spread (default: 1 on SQLite, one per (deal, day, side) on PostgreSQL; see
+                :class:`kpi.batch.GroupCommit`).
         """
         self._engine = engine
         self._parse_deal = parse_deal
+        self._platform = PlatformStore(engine)
+        self._reports = GroupCommit(
+            engine,
+            window=batch_window,
+            max_batch=max_batch,
+            lanes=batch_lanes,
+            attempts=ATTEMPTS,
+            retry_on=(sa_exc.IntegrityError, _LostRace),
+            label="ledger",
+        )
         # Versions are immutable, so a parsed version never goes stale.
         self._deal_cache: dict[tuple[str, int], Deal] = {}
 
@@ -167,6 +201,11 @@ class Ledger:
     def engine(self) -> AsyncEngine:
         """The engine this ledger writes to."""
         return self._engine
+
+    @property
+    def report_batches(self) -> BatchStats:
+        """What the group commit of reports has committed so far (transactions, reports)."""
+        return self._reports.stats
 
     # ----------------------------------------------------------------------------- deals
 
@@ -191,46 +230,7 @@ class Ledger:
         """
 
         async def work(conn: AsyncConnection) -> int:
-            current = (
-                await conn.execute(
-                    select(deals.c.current_version).where(deals.c.id == deal.id).with_for_update()
-                )
-            ).scalar_one_or_none()
-            if current is not None:
-                text = (
-                    await conn.execute(
-                        select(deal_versions.c.source_text).where(
-                            deal_versions.c.deal_id == deal.id,
-                            deal_versions.c.version == current,
-                        )
-                    )
-                ).scalar_one()
-                if text == source_text:
-                    return int(current)
-                version = int(current) + 1
-                await conn.execute(
-                    update(deals)
-                    .where(deals.c.id == deal.id)
-                    .values(name=deal.name, current_version=version)
-                )
-            else:
-                version = 1
-                await conn.execute(
-                    insert(deals).values(
-                        id=deal.id, name=deal.name, current_version=1, created_at=applied_at
-                    )
-                )
-            await conn.execute(
-                insert(deal_versions).values(
-                    deal_id=deal.id,
-                    version=version,
-                    effective=effective,
-                    applied_at=applied_at,
-                    source_text=source_text,
-                )
-            )
-            await self._sync_links(conn, deal)
-            return version
+            return await _store_version(conn, deal, source_text, effective, applied_at)
 
         version = await self._write(work)
         self._deal_cache.setdefault((deal.id, version), replace(deal, effective=effective))
@@ -325,16 +325,7 @@ class Ledger:
             return cached
 
         async def work(conn: AsyncConnection) -> str:
-            return str(
-                (
-                    await conn.execute(
-                        select(deal_versions.c.source_text).where(
-                            deal_versions.c.deal_id == deal_id,
-                            deal_versions.c.version == version,
-                        )
-                    )
-                ).scalar_one()
-            )
+            return await _version_text(conn, deal_id, version)
 
         parsed = self._parse_deal(await self._read(work))
         # The stored date is authoritative: it is what the deal was applied with.
@@ -363,6 +354,39 @@ class Ledger:
             return sorted(found.items())
 
         return await self._read(work)
+
+    async def chats_of_deal(self, deal_id: str) -> list[tuple[str, str]]:
+        """The chats linked to a deal as ``(chat id, side)``, by chat id (where its recaps,
+        warnings and acknowledgements go)."""
+
+        async def work(conn: AsyncConnection) -> list[tuple[str, str]]:
+            rows = await conn.execute(
+                select(chat_links.c.chat_id, chat_links.c.side)
+                .where(chat_links.c.deal_id == deal_id)
+                .order_by(chat_links.c.chat_id)
+            )
+            return [(str(chat), str(side)) for chat, side in rows]
+
+        return await self._read(work)
+
+    async def deal_heads(self) -> list[tuple[str, int, dt.datetime]]:
+        """Every deal as ``(id, current version, first applied at)``, by id (what the
+        scheduler enumerates its slots from)."""
+
+        async def work(conn: AsyncConnection) -> list[tuple[str, int, dt.datetime]]:
+            rows = await conn.execute(
+                select(deals.c.id, deals.c.current_version, deals.c.created_at).order_by(deals.c.id)
+            )
+            return [(str(r.id), int(r.current_version), r.created_at) for r in rows]
+
+        return await self._read(work)
+
+    async def platform_days(
+        self, deal_id: str, first: dt.date, last: dt.date
+    ) -> dict[dt.date, dict[str, Decimal]]:
+        """The platform's own figures per business day, from the imported exports: asked of
+        the platform store, which owns those tables (``truth: platform`` reads them)."""
+        return await self._platform.day_figures(deal_id, first, last)
 
     async def link_chat(self, chat_id: str, deal_id: str, side: ChatSide) -> None:
         """Link a chat to a deal (or change the side it speaks for).
@@ -437,17 +461,6 @@ class Ledger:
 
         await self._write(work)
 
-    async def _sync_links(self, conn: AsyncConnection, deal: Deal) -> None:
-        wanted: dict[str, str] = {}
-        for link in deal.chats:
-            wanted[await _resolve_chat(conn, link.id)] = link.side
-        stale = delete(chat_links).where(chat_links.c.deal_id == deal.id)
-        if wanted:
-            stale = stale.where(chat_links.c.chat_id.not_in(wanted))
-        await conn.execute(stale)
-        for chat_id, side in wanted.items():
-            await _upsert_link(conn, chat_id, deal.id, side)
-
     # ---------------------------------------------------------------------------- entries
 
     async def record_report(
@@ -469,7 +482,8 @@ class Ledger:
         Each value becomes a new entry that supersedes the current entry of its (day, metric,
         side) and becomes current itself. A ``message_key`` already stored for this deal (a
         platform redelivery or retry, even one racing this call) stores nothing and returns
-        the stored entries with ``duplicate=True``.
+        the stored entries with ``duplicate=True``. Returns once the transaction this report
+        shares with those that came with it (group commit, one savepoint each) committed.
 
         Args:
             deal_id: An applied deal.
@@ -496,115 +510,14 @@ class Ledger:
             LookupError: The deal was never applied.
             StorageError: The database failed; nothing was stored.
         """
-        if not values:
-            raise ValueError("a report needs at least one value")
-        metrics = [metric for metric, _ in values]
-        if len(set(metrics)) != len(metrics):
-            raise ValueError(f"a metric is repeated in one report: {metrics}")
-        _check_side(side)
-        other = other_side(side)
-        # Written in metric order, the order heads are locked in (see _lock_heads), so that
-        # two multi-metric reports never wait on each other in a cycle.
-        ordered = sorted(values, key=lambda pair: pair[0])
-        # The first attempt assumes a new message for a known deal and lets the database's
-        # keys object (the message's unique key, the deal's foreign key): that saves two reads
-        # on every report. An attempt that follows a lost race of any kind (which is often a
-        # redelivery of this very message, racing it) looks for the stored copy first.
-        retry = False
-
-        async def work(conn: AsyncConnection) -> ReportResult:
-            nonlocal retry
-            careful, retry = retry, True
-            if careful:
-                stored = await _message_entries(conn, deal_id, message_key)
-                if stored:
-                    if sorted(e.metric for e in stored) == sorted(metrics):
-                        stored.sort(key=lambda e: metrics.index(e.metric))
-                    return await _duplicate_report(conn, stored)
-                await _require_deal(conn, deal_id)
-            locked = await _lock_heads(conn, deal_id, day, side, metrics)
-            current = await _day_heads(conn, deal_id, day, metrics)
-            previous = {metric: current.get((metric, side)) for metric in metrics}
-            if locked is not None and locked != {
-                metric: entry.id for metric, entry in previous.items() if entry is not None
-            }:
-                # A first report of one of these heads committed between the lock and the
-                # read: this transaction does not hold that head.
-                raise _LostRace(f"a concurrent report created a head of {deal_id} on {day}")
-            others = tuple(current.get((metric, other)) for metric in metrics)
-            kept = {
-                metric
-                for metric, value in values
-                if skip_unchanged
-                and (head := previous[metric]) is not None
-                and head.value == value
-                # Another person of the side sending the same figure takes it over: newest
-                # wins, and the figure is then theirs (the reply names whom it corrects).
-                and head.person == person
-            }
-            if len(kept) == len(metrics):
-                heads_now = tuple(cast(Entry, previous[metric]) for metric in metrics)
-                return replace(
-                    await _duplicate_report(conn, list(heads_now), others=others),
-                    unchanged=True,
-                    kept=(True,) * len(metrics),
-                )
-            written = [(metric, value) for metric, value in ordered if metric not in kept]
-            rows = [
-                {
-                    "deal_id": deal_id,
-                    "day": day,
-                    "metric": metric,
-                    "value": value,
-                    "side": side,
-                    "person": person,
-                    "person_name": person_name,
-                    "chat": chat,
-                    "message_key": message_key,
-                    "recorded_at": at,
-                    "supersedes": _id_of(previous[metric]),
-                }
-                for metric, value in written
-            ]
-            # A list of parameter sets is sent as one multi-row INSERT ("insertmanyvalues"),
-            # and, unlike .values(rows), its compiled form is cached. A unique violation (the
-            # message is stored) or a foreign-key one (unknown deal) rolls back; the retry
-            # tells which.
-            inserted = await conn.execute(_INSERT_ENTRIES, rows)
-            new_ids = {str(metric): int(entry_id) for entry_id, metric in inserted}
-            await _move_heads(
-                conn, deal_id, day, side, [(m, new_ids[m]) for m, _ in written], previous
-            )
-            # The entries are what was just written: built here, not read back.
-            made = {
-                metric: Entry(
-                    id=new_ids[metric],
-                    deal_id=deal_id,
-                    day=day,
-                    metric=metric,
-                    value=canonical_decimal(value),
-                    side=side,
-                    person=person,
-                    person_name=person_name,
-                    chat=chat,
-                    message_key=message_key,
-                    recorded_at=at.astimezone(dt.UTC),
-                    supersedes=_id_of(previous[metric]),
-                )
-                for metric, value in written
-            }
-            made.update({metric: cast(Entry, previous[metric]) for metric in kept})
-            return ReportResult(
-                entries=tuple(made[metric] for metric in metrics),
-                superseded=tuple(
-                    None if metric in kept else previous[metric] for metric in metrics
-                ),
-                duplicate=False,
-                others=others,
-                kept=tuple(metric in kept for metric in metrics) if kept else (),
-            )
-
-        return await self._write(work)
+        report = _Report(
+            deal_id=deal_id, day=day, values=tuple(values), side=side, person=person,
+            person_name=person_name, chat=chat, message_key=message_key, at=at,
+            skip_unchanged=skip_unchanged,
+        )
+        report.check()
+        # The key names the heads the report locks: reports on the same ones share a lane.
+        return await self._reports.run(report.writer(), key=(deal_id, day, side))
 
     async def record_verdict(
         self,
@@ -642,44 +555,23 @@ class Ledger:
         if kind not in ("confirm", "dispute"):
             raise ValueError(f"verdict kind must be confirm or dispute, not {kind!r}")
         _check_side(side)
+        row = {
+            "deal_id": deal_id,
+            "day": day,
+            "metric": metric,
+            "kind": kind,
+            "side": side,
+            "person": person,
+            "person_name": person_name,
+            "entry_id": entry_id,
+            "reason": reason,
+            "chat": chat,
+            "message_key": message_key,
+            "recorded_at": at,
+        }
 
         async def work(conn: AsyncConnection) -> tuple[Verdict, bool]:
-            existing = await _verdict_for_message(conn, deal_id, message_key)
-            if existing is not None:
-                return existing, True
-            await _require_deal(conn, deal_id)
-            if entry_id is not None:
-                # Locking the (immutable) entry serializes the verdicts on it on PostgreSQL, so
-                # two confirmations sent at once store one (SQLite serializes every writer).
-                locked = select(entries.c.id).where(entries.c.id == entry_id).with_for_update()
-                if (await conn.execute(locked)).first() is None:
-                    raise LookupError(f"unknown entry {entry_id}")
-                standing = await _standing_verdict(conn, entry_id, side)
-                same = standing is not None and standing.kind == kind
-                if same and (kind == "confirm" or cast(Verdict, standing).reason == reason):
-                    return cast(Verdict, standing), True
-            new_id = (
-                await conn.execute(
-                    insert(verdicts)
-                    .values(
-                        deal_id=deal_id,
-                        day=day,
-                        metric=metric,
-                        kind=kind,
-                        side=side,
-                        person=person,
-                        person_name=person_name,
-                        entry_id=entry_id,
-                        reason=reason,
-                        chat=chat,
-                        message_key=message_key,
-                        recorded_at=at,
-                    )
-                    .returning(verdicts.c.id)
-                )
-            ).scalar_one()
-            row = (await conn.execute(select(verdicts).where(verdicts.c.id == new_id))).one()
-            return _to_verdict(row), False
+            return await _store_verdict(conn, row)
 
         return await self._write(work)
 
@@ -895,7 +787,268 @@ class Ledger:
         )
 
 
+# ------------------------------------------------------------------------------ reports
+
+
+@dataclass(frozen=True)
+class _Report:
+    """One message's figures on their way into the ledger (:meth:`Ledger.record_report`)."""
+
+    deal_id: str
+    day: dt.date
+    values: tuple[tuple[str, Decimal], ...]
+    side: Side
+    person: str
+    person_name: str
+    chat: str
+    message_key: str
+    at: dt.datetime
+    skip_unchanged: bool
+
+    @cached_property
+    def metrics(self) -> list[str]:
+        """The reported metrics, in the order they were given."""
+        return [metric for metric, _ in self.values]
+
+    def check(self) -> None:
+        """Refuse a report that cannot be stored, before it reaches the database."""
+        if not self.values:
+            raise ValueError("a report needs at least one value")
+        if len(set(self.metrics)) != len(self.metrics):
+            raise ValueError(f"a metric is repeated in one report: {self.metrics}")
+        _check_side(self.side)
+
+    def writer(self) -> Callable[[AsyncConnection], Awaitable[ReportResult]]:
+        """The report's write, for a group commit: its first attempt assumes a new message for
+        a known deal and lets the database's keys object (the message's unique key, the
+        deal's foreign key), which saves two reads on every report; an attempt that follows a
+        lost race of any kind (often a redelivery of this very message, racing it) looks for
+        the stored copy first."""
+        tries = 0
+
+        async def work(conn: AsyncConnection) -> ReportResult:
+            nonlocal tries
+            tries += 1
+            return await self.store(conn, careful=tries > 1)
+
+        return work
+
+    async def store(self, conn: AsyncConnection, *, careful: bool) -> ReportResult:
+        """Store the figures in ``conn``'s transaction; see :meth:`Ledger.record_report`."""
+        if careful:
+            stored = await self._stored_copy(conn)
+            if stored is not None:
+                return stored
+            await _require_deal(conn, self.deal_id)
+        previous, others = await self._current(conn)
+        kept = self._kept(previous)
+        if len(kept) == len(self.values):
+            return await self._unchanged(conn, previous, others)
+        # Written in metric order, the order heads are locked in (see _lock_heads), so that
+        # two multi-metric reports never wait on each other in a cycle.
+        written = [pair for pair in sorted(self.values, key=lambda p: p[0]) if pair[0] not in kept]
+        new_ids = await self._insert(conn, written, previous)
+        moved = [(metric, new_ids[metric]) for metric, _ in written]
+        await _move_heads(conn, self.deal_id, self.day, self.side, moved, previous)
+        return self._result(new_ids, dict(written), previous, others, kept)
+
+    async def _stored_copy(self, conn: AsyncConnection) -> ReportResult | None:
+        """The message as stored before (a redelivery), in the order of the reported values
+        when it names the same metrics; ``None`` when it is new."""
+        stored = await _message_entries(conn, self.deal_id, self.message_key)
+        if not stored:
+            return None
+        metrics = self.metrics
+        if sorted(entry.metric for entry in stored) == sorted(metrics):
+            stored.sort(key=lambda entry: metrics.index(entry.metric))
+        return await _duplicate_report(conn, stored)
+
+    async def _current(
+        self, conn: AsyncConnection
+    ) -> tuple[dict[str, Entry | None], tuple[Entry | None, ...]]:
+        """The side's current entry of each reported metric (its head locked until commit) and
+        the other side's, in the order of the reported values.
+
+        Raises:
+            _LostRace: A first report of one of these heads committed between the lock and
+                the read: this transaction does not hold that head.
+        """
+        metrics = self.metrics
+        locked = await _lock_heads(conn, self.deal_id, self.day, self.side, metrics)
+        current = await _day_heads(conn, self.deal_id, self.day, metrics)
+        previous = {metric: current.get((metric, self.side)) for metric in metrics}
+        if locked is not None and locked != {
+            metric: entry.id for metric, entry in previous.items() if entry is not None
+        }:
+            raise _LostRace(f"a concurrent report created a head of {self.deal_id} on {self.day}")
+        other = other_side(self.side)
+        return previous, tuple(current.get((metric, other)) for metric in metrics)
+
+    def _kept(self, previous: dict[str, Entry | None]) -> set[str]:
+        """The metrics whose value is this person's figure on record (``skip_unchanged``).
+
+        Another person of the side sending the same figure takes it over: newest wins, and
+        the figure is then theirs (the reply names whom it corrects)."""
+        if not self.skip_unchanged:
+            return set()
+        return {
+            metric
+            for metric, value in self.values
+            if (head := previous[metric]) is not None
+            and head.value == value
+            and head.person == self.person
+        }
+
+    async def _unchanged(
+        self,
+        conn: AsyncConnection,
+        previous: dict[str, Entry | None],
+        others: tuple[Entry | None, ...],
+    ) -> ReportResult:
+        """Every value was already on record: nothing is stored."""
+        heads_now = [cast(Entry, previous[metric]) for metric in self.metrics]
+        duplicate = await _duplicate_report(conn, heads_now, others=others)
+        return replace(duplicate, unchanged=True, kept=(True,) * len(heads_now))
+
+    async def _insert(
+        self,
+        conn: AsyncConnection,
+        written: list[tuple[str, Decimal]],
+        previous: dict[str, Entry | None],
+    ) -> dict[str, int]:
+        """Insert the new entries; returns their ids by metric.
+
+        A list of parameter sets is sent as one multi-row INSERT ("insertmanyvalues"), and,
+        unlike .values(rows), its compiled form is cached. A unique violation (the message is
+        stored) or a foreign-key one (unknown deal) rolls back; the retry tells which."""
+        rows = [
+            {
+                "deal_id": self.deal_id,
+                "day": self.day,
+                "metric": metric,
+                "value": value,
+                "side": self.side,
+                "person": self.person,
+                "person_name": self.person_name,
+                "chat": self.chat,
+                "message_key": self.message_key,
+                "recorded_at": self.at,
+                "supersedes": _id_of(previous[metric]),
+            }
+            for metric, value in written
+        ]
+        inserted = await conn.execute(_INSERT_ENTRIES, rows)
+        return {str(metric): int(entry_id) for entry_id, metric in inserted}
+
+    def _result(
+        self,
+        new_ids: dict[str, int],
+        written: dict[str, Decimal],
+        previous: dict[str, Entry | None],
+        others: tuple[Entry | None, ...],
+        kept: set[str],
+    ) -> ReportResult:
+        """What was stored. The new entries are built here from what was written, not read
+        back; kept values are the entries on record."""
+        made = {
+            metric: self._entry(new_ids[metric], metric, value, previous[metric])
+            for metric, value in written.items()
+        }
+        made.update({metric: cast(Entry, previous[metric]) for metric in kept})
+        metrics = self.metrics
+        return ReportResult(
+            entries=tuple(made[metric] for metric in metrics),
+            superseded=tuple(None if metric in kept else previous[metric] for metric in metrics),
+            duplicate=False,
+            others=others,
+            kept=tuple(metric in kept for metric in metrics) if kept else (),
+        )
+
+    def _entry(self, entry_id: int, metric: str, value: Decimal, previous: Entry | None) -> Entry:
+        return Entry(
+            id=entry_id,
+            deal_id=self.deal_id,
+            day=self.day,
+            metric=metric,
+            value=canonical_decimal(value),
+            side=self.side,
+            person=self.person,
+            person_name=self.person_name,
+            chat=self.chat,
+            message_key=self.message_key,
+            recorded_at=self.at.astimezone(dt.UTC),
+            supersedes=_id_of(previous),
+        )
+
+
 # ------------------------------------------------------------------------------ helpers
+
+
+async def _store_version(
+    conn: AsyncConnection,
+    deal: Deal,
+    source_text: str,
+    effective: dt.date,
+    applied_at: dt.datetime,
+) -> int:
+    """Add ``source_text`` as the deal's newest version, unless it is the current version's
+    text; returns the version now current (see :meth:`Ledger.apply_deal`)."""
+    current = (
+        await conn.execute(
+            select(deals.c.current_version).where(deals.c.id == deal.id).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if current is not None and await _version_text(conn, deal.id, int(current)) == source_text:
+        return int(current)
+    if current is None:
+        version = 1
+        await conn.execute(
+            insert(deals).values(
+                id=deal.id, name=deal.name, current_version=1, created_at=applied_at
+            )
+        )
+    else:
+        version = int(current) + 1
+        await conn.execute(
+            update(deals)
+            .where(deals.c.id == deal.id)
+            .values(name=deal.name, current_version=version)
+        )
+    await conn.execute(
+        insert(deal_versions).values(
+            deal_id=deal.id,
+            version=version,
+            effective=effective,
+            applied_at=applied_at,
+            source_text=source_text,
+        )
+    )
+    await _sync_links(conn, deal)
+    return version
+
+
+async def _version_text(conn: AsyncConnection, deal_id: str, version: int) -> str:
+    text = (
+        await conn.execute(
+            select(deal_versions.c.source_text).where(
+                deal_versions.c.deal_id == deal_id, deal_versions.c.version == version
+            )
+        )
+    ).scalar_one()
+    return str(text)
+
+
+async def _sync_links(conn: AsyncConnection, deal: Deal) -> None:
+    """Make the deal's chat links match ``deal.chats`` (moved chats under their new id)."""
+    wanted: dict[str, str] = {}
+    for link in deal.chats:
+        wanted[await _resolve_chat(conn, link.id)] = link.side
+    stale = delete(chat_links).where(chat_links.c.deal_id == deal.id)
+    if wanted:
+        stale = stale.where(chat_links.c.chat_id.not_in(wanted))
+    await conn.execute(stale)
+    for chat_id, side in wanted.items():
+        await _upsert_link(conn, chat_id, deal.id, side)
 
 
 def _both(chat_id: str, resolved: str) -> tuple[str, ...]:
@@ -1083,6 +1236,44 @@ async def _duplicate_report(
         duplicate=True,
         others=others,
     )
+
+
+async def _store_verdict(conn: AsyncConnection, row: dict[str, Any]) -> tuple[Verdict, bool]:
+    """Store a verdict (the values of its row) unless its message or its side's standing
+    verdict already holds it; see :meth:`Ledger.record_verdict`."""
+    existing = await _verdict_for_message(conn, row["deal_id"], row["message_key"])
+    if existing is not None:
+        return existing, True
+    await _require_deal(conn, row["deal_id"])
+    if row["entry_id"] is not None:
+        standing = await _same_standing_verdict(conn, row)
+        if standing is not None:
+            return standing, True
+    new_id = (
+        await conn.execute(insert(verdicts).values(**row).returning(verdicts.c.id))
+    ).scalar_one()
+    stored = (await conn.execute(select(verdicts).where(verdicts.c.id == new_id))).one()
+    return _to_verdict(stored), False
+
+
+async def _same_standing_verdict(conn: AsyncConnection, row: dict[str, Any]) -> Verdict | None:
+    """The side's standing verdict on the row's entry when it is already this one (the same
+    kind, and for a dispute the same reason).
+
+    Locking the (immutable) entry serializes the verdicts on it on PostgreSQL, so two
+    confirmations sent at once store one (SQLite serializes every writer).
+
+    Raises:
+        LookupError: The entry does not exist.
+    """
+    entry_id = row["entry_id"]
+    locked = select(entries.c.id).where(entries.c.id == entry_id).with_for_update()
+    if (await conn.execute(locked)).first() is None:
+        raise LookupError(f"unknown entry {entry_id}")
+    standing = await _standing_verdict(conn, entry_id, row["side"])
+    if standing is None or standing.kind != row["kind"]:
+        return None
+    return standing if row["kind"] == "confirm" or standing.reason == row["reason"] else None
 
 
 async def _verdict_for_message(

@@ -11,10 +11,10 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from kpi.errors import UserError
 from kpi.fees import FeeStatement, compute_fee
-from kpi.ledger import Ledger
 from kpi.model import Deal, Entry, FeePlan, Target, Verdict
 from kpi.pace import (
     TargetStatus,
@@ -29,7 +29,7 @@ from kpi.pace import (
     unreported_inputs,
 )
 from kpi.periods import Period, clip_to_end, period_containing, proration
-from kpi.platform.truth import resolve_figures
+from kpi.platform.truth import PlatformDays, resolve_figures
 from kpi.sides import Figure
 
 
@@ -173,8 +173,22 @@ def build_snapshot(
     )
 
 
+class SnapshotSource(PlatformDays, Protocol):
+    """What a snapshot reads: the ledger's read side (``kpi.ledger.Ledger``)."""
+
+    async def period_records(
+        self, deal_id: str, period_start: dt.date, first: dt.date, last: dt.date
+    ) -> tuple[Deal, list[Entry], list[Verdict]]: ...
+
+    async def deal_for_period(self, deal_id: str, period_start: dt.date) -> Deal: ...
+
+    async def current_entries(self, deal_id: str, start: dt.date, end: dt.date) -> list[Entry]: ...
+
+    async def verdicts(self, deal_id: str, start: dt.date, end: dt.date) -> list[Verdict]: ...
+
+
 async def snapshot(
-    ledger: Ledger, deal: Deal, today: dt.date, *, period: Period | None = None
+    ledger: SnapshotSource, deal: Deal, today: dt.date, *, period: Period | None = None
 ) -> Snapshot:
     """Read the period containing ``today`` (or ``period``) and compute where it stands.
 
@@ -191,7 +205,7 @@ async def snapshot(
 
 
 async def snapshot_and_days(
-    ledger: Ledger, deal: Deal, today: dt.date, first: dt.date, last: dt.date
+    ledger: SnapshotSource, deal: Deal, today: dt.date, first: dt.date, last: dt.date
 ) -> tuple[Snapshot, dict[tuple[dt.date, str], Figure]]:
     """:func:`snapshot` as of ``today``, and the figures of the days ``first`` to ``last``
     resolved under the same terms (a recap's week), from one read of the ledger.
@@ -218,7 +232,7 @@ async def snapshot_and_days(
         ledger, terms, period, today, *_days(entries, verdicts, period.start, period.end)
     )
     days_entries, days_verdicts = _days(entries, verdicts, first, last)
-    figures = await resolve_figures(ledger.engine, terms, days_entries, days_verdicts, first, last)
+    figures = await resolve_figures(ledger, terms, days_entries, days_verdicts, first, last)
     return snap, figures
 
 
@@ -233,7 +247,7 @@ def _days(
 
 
 async def _resolved(
-    ledger: Ledger,
+    ledger: SnapshotSource,
     terms: Deal,
     period: Period,
     today: dt.date,
@@ -241,6 +255,6 @@ async def _resolved(
     verdicts: list[Verdict],
 ) -> Snapshot:
     figures = await resolve_figures(
-        ledger.engine, terms, entries, verdicts, period.start, period.end
+        ledger, terms, entries, verdicts, period.start, period.end
     )
     return build_snapshot(terms, period, today, figures, entries, verdicts)

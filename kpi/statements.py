@@ -1,4 +1,4 @@
-"""Closed period statements: confirmations by each side, and the statement stored when both agree.
+"""Period statements, the rules: what a confirmation does, and how a closed statement is kept.
 
 A period's fee is final once the period has ended, but it is *closed* only when an admin of each
 side has confirmed the same statement. At that moment the statement (every line, the total and
@@ -8,11 +8,13 @@ shown next to it as warnings (:func:`late_entries`), never applied.
 Each confirmation records a digest of the statement its author saw. If the figures change
 between the two confirmations, the statements differ, the earlier confirmation is voided (kept,
 with ``voided_at``) and its side is asked to confirm again: nobody ends up bound to a total they
-never saw. A confirmation is keyed by its source message, so a redelivered message is stored
-once.
+never saw (:func:`decide_confirmation`). A confirmation is keyed by its source message, so a
+redelivered message is stored once.
 
 Decimals are stored as their exact strings (``str(Decimal)``), so a stored statement reads back
 identical on SQLite and PostgreSQL.
+
+This module is pure (values in, values out); :mod:`kpi.statement_store` keeps the tables.
 """
 
 from __future__ import annotations
@@ -20,61 +22,37 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, cast
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    CheckConstraint,
-    Column,
-    Date,
-    ForeignKey,
-    Integer,
-    Row,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from kpi.db import transaction
 from kpi.fees import FeeLine, FeeStatement
-from kpi.model import SIDES, Entry, Side, Verdict, other_side
-from kpi.periods import Period
+from kpi.model import Entry, Side, Verdict, other_side
 from kpi.sides import Figure
-from kpi.storage import UtcDateTime, deals, metadata
 
 __all__ = [
+    "ConfirmDecision",
     "ConfirmOutcome",
     "ConfirmResult",
     "Confirmation",
     "OpenFigure",
-    "StatementStore",
+    "StatementStatus",
     "StoredFigure",
     "StoredStatement",
+    "decide_confirmation",
+    "decode_figures",
+    "decode_open_figures",
     "decode_statement",
     "encode_figures",
+    "encode_open_figures",
     "encode_statement",
     "late_entries",
     "late_verdicts",
     "open_figures",
-    "statement_confirmations",
     "statement_digest",
-    "statements",
 ]
-
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 StatementStatus = Literal["open", "closed"]
 ConfirmOutcome = Literal[
@@ -87,8 +65,6 @@ ConfirmOutcome = Literal[
     "same_person",  # this person confirmed for the other side: one person cannot close alone
 ]
 
-_ATTEMPTS = 6
-# serialization_failure, deadlock_detected: another writer won; try again.
 _FORMAT = 1
 """Version of the stored JSON documents, so that a later reader can tell old ones apart."""
 
@@ -96,51 +72,6 @@ _FORMAT = 1
 _TEXT_KEYS = frozenset(
     {"metric", "tiers", "of", "direction", "when", "unmet", "missing", "unit", "refund", "bound"}
 )
-
-_ID = BigInteger().with_variant(Integer(), "sqlite")
-
-statements = Table(
-    "statements",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("deal_id", String(100), ForeignKey("deals.id"), nullable=False),
-    Column("period", String(20), nullable=False),
-    Column("period_start", Date, nullable=False),
-    Column("period_end", Date, nullable=False),
-    Column("status", String(10), nullable=False),
-    Column("statement", JSON(none_as_null=True), nullable=True),
-    Column("figures", JSON(none_as_null=True), nullable=True),
-    Column("closed_at", UtcDateTime, nullable=True),
-    Column("created_at", UtcDateTime, nullable=False),
-    # Where the ledger stood when the closing statement's figures were read (revision 0011).
-    Column("last_entry_id", _ID, nullable=True),
-    Column("last_verdict_id", _ID, nullable=True),
-    Column("open_figures", JSON(none_as_null=True), nullable=True),
-    UniqueConstraint("deal_id", "period"),
-    CheckConstraint("status IN ('open', 'closed')", name="status"),
-)
-"""One row per deal and period once anybody confirms it; the stored statement when closed."""
-
-statement_confirmations = Table(
-    "statement_confirmations",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("statement_id", _ID, ForeignKey("statements.id"), nullable=False),
-    Column("side", String(10), nullable=False),
-    Column("person", String(200), nullable=False),
-    Column("person_name", Text, nullable=False),
-    Column("chat", String(200), nullable=False),
-    Column("message_key", String(300), nullable=False),
-    Column("confirmed_at", UtcDateTime, nullable=False),
-    Column("total", String(60), nullable=False),
-    Column("digest", String(64), nullable=False),
-    Column("voided_at", UtcDateTime, nullable=True),
-    # A redelivered confirmation is stored once. The key starts with statement_id, so it also
-    # serves "the confirmations of a statement".
-    UniqueConstraint("statement_id", "message_key"),
-    CheckConstraint("side IN ('seller', 'agency')", name="side"),
-)
-"""Every confirmation ever given, voided ones included (the audit trail)."""
 
 
 # ------------------------------------------------------------------------------ values
@@ -241,7 +172,7 @@ class StoredStatement:
 
 @dataclass(frozen=True)
 class ConfirmResult:
-    """What :meth:`StatementStore.confirm` did, and the period's record afterwards."""
+    """What :meth:`kpi.statement_store.StatementStore.confirm` did, and the record afterwards."""
 
     outcome: ConfirmOutcome
     record: StoredStatement
@@ -369,7 +300,8 @@ def encode_figures(figures: Iterable[Figure]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: (row["day"], row["metric"]))
 
 
-def _decode_figures(rows: Iterable[Mapping[str, Any]]) -> tuple[StoredFigure, ...]:
+def decode_figures(rows: Iterable[Mapping[str, Any]]) -> tuple[StoredFigure, ...]:
+    """The figures rows from :func:`encode_figures` describe, in their order."""
     return tuple(
         StoredFigure(
             day=dt.date.fromisoformat(row["day"]),
@@ -379,6 +311,20 @@ def _decode_figures(rows: Iterable[Mapping[str, Any]]) -> tuple[StoredFigure, ..
             status=str(row.get("status", "counted")),
         )
         for row in rows
+    )
+
+
+def encode_open_figures(figures: Iterable[Figure]) -> list[dict[str, str]]:
+    """The figures still open (see :func:`open_figures`) as JSON rows, by day and metric."""
+    return [
+        {"day": f.day.isoformat(), "metric": f.metric, "why": f.why} for f in open_figures(figures)
+    ]
+
+
+def decode_open_figures(rows: Iterable[Mapping[str, Any]]) -> tuple[OpenFigure, ...]:
+    """The open figures rows from :func:`encode_open_figures` describe, in their order."""
+    return tuple(
+        OpenFigure(dt.date.fromisoformat(row["day"]), row["metric"], row["why"]) for row in rows
     )
 
 
@@ -431,260 +377,70 @@ def late_verdicts(record: StoredStatement, verdicts: Iterable[Verdict]) -> list[
     return [v for v in verdicts if late(v) and record.period_start <= v.day <= record.period_end]
 
 
-# ------------------------------------------------------------------------------ the store
+# ------------------------------------------------------------------------------ confirming
 
 
-class StatementStore:
-    """Confirmations and closed statements, over the ledger's engine (SQLite or PostgreSQL)."""
+@dataclass(frozen=True)
+class ConfirmDecision:
+    """What a confirmation does to its period, decided from the period's record alone."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        """Create the store.
+    outcome: ConfirmOutcome
+    replaces: Confirmation | None = None
+    """This side's own standing confirmation of different figures: voided by the new one."""
+    voids: Confirmation | None = None
+    """The other side's standing confirmation of different figures: voided (``reconfirm``)."""
 
-        Args:
-            engine: An engine from :func:`kpi.db.make_engine` on a database migrated to
-                revision 0002 or later (``Ledger.engine`` will do).
-        """
-        self._engine = engine
+    @property
+    def writes(self) -> bool:
+        """Whether the new confirmation is stored (otherwise nothing is written)."""
+        return self.outcome in _WRITING
 
-    async def get(self, deal_id: str, period: str) -> StoredStatement | None:
-        """A deal's period record (``None`` when nobody has confirmed it yet).
+    @property
+    def closes(self) -> bool:
+        """Whether the period closes: the statement and its figures are stored for good."""
+        return self.outcome == "closed"
 
-        Raises:
-            StorageError: The database failed.
-        """
-
-        async def work(conn: AsyncConnection) -> StoredStatement | None:
-            row = (
-                await conn.execute(
-                    select(statements).where(
-                        statements.c.deal_id == deal_id, statements.c.period == period
-                    )
-                )
-            ).one_or_none()
-            return None if row is None else await _record(conn, row)
-
-        return await self._run(work, write=False)
-
-    async def closed(self, deal_id: str) -> list[StoredStatement]:
-        """Every closed statement of a deal, oldest period first."""
-
-        async def work(conn: AsyncConnection) -> list[StoredStatement]:
-            rows = await conn.execute(
-                select(statements)
-                .where(statements.c.deal_id == deal_id, statements.c.status == "closed")
-                .order_by(statements.c.period_start)
-            )
-            return [await _record(conn, row) for row in rows.all()]
-
-        return await self._run(work, write=False)
-
-    async def confirm(
-        self,
-        *,
-        deal_id: str,
-        period: Period,
-        side: Side,
-        person: str,
-        person_name: str,
-        chat: str,
-        message_key: str,
-        at: dt.datetime,
-        statement: FeeStatement,
-        figures: Iterable[Figure],
-        position: tuple[int, int] | None = None,
-    ) -> ConfirmResult:
-        """Record a side's confirmation of an ended period's statement; close it when both agree.
-
-        In one transaction (the period's row is locked, so two admins confirming at the same
-        moment are serialized):
-
-        * a ``message_key`` already stored for this period: ``duplicate``, nothing written;
-        * a closed period: ``already_closed``, nothing written;
-        * this side already confirmed this very statement: ``already_confirmed``;
-        * the other side's standing confirmation is by the same person (an admin in both sides'
-          chats): ``same_person``, nothing written: a period needs two people to close;
-        * otherwise the confirmation is stored (voiding this side's own earlier confirmation of
-          different figures). If the other side's standing confirmation is of the same
-          statement, the period closes: the statement and figures are stored with
-          ``closed_at = at``. If it is of different figures, it is voided: ``reconfirm``.
-          Without one: ``recorded``.
-
-        Args:
-            deal_id: An applied deal.
-            period: The ended period.
-            side: The confirming admin's side.
-            person: Their identity; ``person_name`` their display name.
-            chat: The chat the confirmation came from.
-            message_key: The source message's stable key.
-            at: When the confirmation was sent (aware); the close time if it closes.
-            statement: The ``final`` view of the period as the admin was shown it.
-            figures: The period's resolved figures (the counted ones are stored, and those
-                still open are named: see :func:`open_figures`).
-            position: :meth:`kpi.ledger.Ledger.ledger_position` read before ``figures`` were:
-                what the ledger held when the statement was computed; stored if it closes.
-
-        Returns:
-            The outcome and the period's record after it.
-
-        Raises:
-            ValueError: ``side`` is not seller or agency, or ``at`` is naive.
-            LookupError: The deal was never applied.
-            StorageError: The database failed; nothing was stored.
-        """
-        if side not in SIDES:
-            raise ValueError(f"side must be one of {SIDES}, not {side!r}")
-        if at.tzinfo is None:
-            raise ValueError("a confirmation time must be aware")
-        document = encode_statement(statement)
-        digest = statement_digest(document)
-        figures = list(figures)
-        closed_values = {
-            "status": "closed",
-            "statement": document,
-            "figures": encode_figures(figures),
-            "last_entry_id": None if position is None else position[0],
-            "last_verdict_id": None if position is None else position[1],
-            "open_figures": [
-                {"day": f.day.isoformat(), "metric": f.metric, "why": f.why}
-                for f in open_figures(figures)
-            ],
-        }
-
-        async def work(conn: AsyncConnection) -> ConfirmResult:
-            found = (await conn.execute(select(deals.c.id).where(deals.c.id == deal_id))).first()
-            if found is None:
-                raise LookupError(f"unknown deal {deal_id!r}")
-            row = await _lock_period(conn, deal_id, period.label)
-            if row is None:
-                # A concurrent first confirmation fails this insert on the unique key; the
-                # retry then finds and locks its row.
-                await conn.execute(
-                    insert(statements).values(
-                        deal_id=deal_id,
-                        period=period.label,
-                        period_start=period.start,
-                        period_end=period.end,
-                        status="open",
-                        created_at=at,
-                    )
-                )
-                row = await _lock_period(conn, deal_id, period.label)
-                assert row is not None
-            record = await _record(conn, row)
-            if any(c.message_key == message_key for c in record.confirmations):
-                return ConfirmResult("duplicate", record)
-            if record.closed:
-                return ConfirmResult("already_closed", record)
-            mine = record.confirmation(side)
-            if mine is not None and mine.digest == digest:
-                return ConfirmResult("already_confirmed", record)
-            theirs = record.confirmation(other_side(side))
-            if theirs is not None and theirs.person == person:
-                return ConfirmResult("same_person", record)
-            voided: Confirmation | None = None
-            if mine is not None:
-                await _void(conn, row.id, mine, at)
-                voided = mine
-            await conn.execute(
-                insert(statement_confirmations).values(
-                    statement_id=row.id,
-                    side=side,
-                    person=person,
-                    person_name=person_name,
-                    chat=chat,
-                    message_key=message_key,
-                    confirmed_at=at,
-                    total=_dec(statement.total),
-                    digest=digest,
-                )
-            )
-            outcome: ConfirmOutcome
-            if theirs is None:
-                outcome = "recorded"
-            elif theirs.digest != digest:
-                await _void(conn, row.id, theirs, at)
-                voided, outcome = theirs, "reconfirm"
-            else:
-                await conn.execute(
-                    update(statements)
-                    .where(statements.c.id == row.id)
-                    .values({**closed_values, "closed_at": at})
-                )
-                outcome = "closed"
-            fresh = await _lock_period(conn, deal_id, period.label)
-            assert fresh is not None
-            return ConfirmResult(outcome, await _record(conn, fresh), voided)
-
-        return await self._run(work, write=True)
-
-    async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
-        """One transaction under the ledger's policy (``kpi.db.transaction``)."""
-        return await transaction(
-            self._engine, work, write=write, attempts=_ATTEMPTS, label="statements"
-        )
+    @property
+    def voided(self) -> Confirmation | None:
+        """The confirmation the new one replaced, as :class:`ConfirmResult` reports it."""
+        return self.voids if self.voids is not None else self.replaces
 
 
-async def _lock_period(conn: AsyncConnection, deal_id: str, period: str) -> Row[Any] | None:
-    # FOR UPDATE is a no-op on SQLite, where BEGIN IMMEDIATE already excludes other writers.
-    return (
-        await conn.execute(
-            select(statements)
-            .where(statements.c.deal_id == deal_id, statements.c.period == period)
-            .with_for_update()
-        )
-    ).one_or_none()
+_WRITING: frozenset[ConfirmOutcome] = frozenset({"recorded", "closed", "reconfirm"})
 
 
-async def _void(
-    conn: AsyncConnection, statement_id: int, confirmation: Confirmation, at: dt.datetime
-) -> None:
-    await conn.execute(
-        update(statement_confirmations)
-        .where(
-            statement_confirmations.c.statement_id == statement_id,
-            statement_confirmations.c.message_key == confirmation.message_key,
-        )
-        .values(voided_at=at)
-    )
+def decide_confirmation(record: StoredStatement, new: Confirmation) -> ConfirmDecision:
+    """What ``new`` does to the period ``record`` holds, by the first rule that applies.
 
+    * its message is already stored for this period: ``duplicate``, nothing written;
+    * a closed period: ``already_closed``, nothing written;
+    * this side already confirmed this very statement: ``already_confirmed``;
+    * the other side's standing confirmation is by the same person (an admin in both sides'
+      chats): ``same_person``, nothing written: a period needs two people to close;
+    * otherwise ``new`` is stored (replacing this side's own earlier confirmation of different
+      figures). If the other side's standing confirmation is of the same statement, the period
+      closes: ``closed``. If it is of different figures, it is voided: ``reconfirm``. Without
+      one: ``recorded``.
 
-async def _record(conn: AsyncConnection, row: Row[Any]) -> StoredStatement:
-    rows = await conn.execute(
-        select(statement_confirmations)
-        .where(statement_confirmations.c.statement_id == row.id)
-        .order_by(statement_confirmations.c.id)
-    )
-    confirmations = tuple(
-        Confirmation(
-            side=cast(Side, c.side),
-            person=c.person,
-            person_name=c.person_name,
-            chat=c.chat,
-            message_key=c.message_key,
-            at=c.confirmed_at,
-            total=Decimal(c.total),
-            digest=c.digest,
-            voided_at=c.voided_at,
-        )
-        for c in rows
-    )
-    return StoredStatement(
-        deal_id=row.deal_id,
-        period=row.period,
-        period_start=row.period_start,
-        period_end=row.period_end,
-        status=cast(StatementStatus, row.status),
-        confirmations=confirmations,
-        statement=None if row.statement is None else decode_statement(row.statement),
-        figures=_decode_figures(row.figures or ()),
-        closed_at=row.closed_at,
-        position=(
-            None
-            if row.last_entry_id is None
-            else (int(row.last_entry_id), int(row.last_verdict_id or 0))
-        ),
-        open_figures=tuple(
-            OpenFigure(dt.date.fromisoformat(f["day"]), f["metric"], f["why"])
-            for f in row.open_figures or ()
-        ),
-    )
+    Args:
+        record: The period as stored, before ``new``.
+        new: The confirmation being given (its ``digest`` is of the statement its author saw).
+
+    Returns:
+        The outcome, and which standing confirmations it voids.
+    """
+    if any(c.message_key == new.message_key for c in record.confirmations):
+        return ConfirmDecision("duplicate")
+    if record.closed:
+        return ConfirmDecision("already_closed")
+    mine = record.confirmation(new.side)
+    if mine is not None and mine.digest == new.digest:
+        return ConfirmDecision("already_confirmed")
+    theirs = record.confirmation(other_side(new.side))
+    if theirs is not None and theirs.person == new.person:
+        return ConfirmDecision("same_person")
+    if theirs is None:
+        return ConfirmDecision("recorded", replaces=mine)
+    if theirs.digest != new.digest:
+        return ConfirmDecision("reconfirm", replaces=mine, voids=theirs)
+    return ConfirmDecision("closed", replaces=mine)

@@ -15,14 +15,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Outgoing
-from bot.i18n import metric_label, t
+from bot.core.i18n import t
+from bot.core.ports import EscalationRecord, Progress
+from bot.core.views.escalation import describe
 from kpi.model import Deal
 from kpi.money import format_percent
 from scheduler import messages
@@ -60,33 +61,6 @@ def triggers(deal: Deal) -> str:
     )
 
 
-@dataclass(frozen=True)
-class EscalationRecord:
-    """One escalation as stored."""
-
-    id: int
-    deal_id: str
-    reason: str
-    origin: str
-    status: str
-    detail: dict[str, Any]
-    started_at: dt.datetime
-    acked_by: str | None
-    acked_name: str | None
-    ack_note: str | None
-    acked_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class Progress:
-    """How far an escalation has gone."""
-
-    sent: int
-    levels_told: tuple[int, ...]
-    next_due: dt.datetime | None
-    remaining: int
-
-
 def _record(row: Any) -> EscalationRecord:
     return EscalationRecord(
         id=int(row.id),
@@ -100,34 +74,6 @@ def _record(row: Any) -> EscalationRecord:
         acked_name=row.acked_name,
         ack_note=row.ack_note,
         acked_at=row.acked_at,
-    )
-
-
-def describe(deal: Deal, detail: dict[str, Any], locale: str | None = None) -> str:
-    """What an escalation is about, in the deal's language."""
-    loc = locale or deal.locale
-    if detail.get("type") == "disagreement":
-        return t(
-            "escalation.reason_disagreement",
-            loc,
-            day=detail["day"],
-            items=detail["items"],
-            since=detail["since"],
-        )
-    key = (
-        "escalation.reason_pace_repeated"
-        if detail.get("why") == "repeated"
-        else ("escalation.reason_pace")
-    )
-    metric = deal.metrics.get(detail["metric"])
-    return t(
-        key,
-        loc,
-        metric=metric_label(detail["metric"], loc, metric.labels if metric else None),
-        pace=detail["pace"],
-        threshold=detail["threshold"],
-        actual=detail["actual"],
-        target=detail["target"],
     )
 
 
@@ -339,6 +285,11 @@ class Escalations:
             next_due=min((r.due_at for r in pending), default=None),
             remaining=len(pending),
         )
+
+    async def cancelled_notices(self, escalation_id: int) -> int:
+        """How many of an escalation's notices were cancelled (never to be sent)."""
+        rows: list[OutboxRow] = await self.store.rows(escalation_id=escalation_id)
+        return sum(1 for r in rows if r.status == "cancelled")
 
 
 def notice_step(slot: str) -> tuple[int, int]:

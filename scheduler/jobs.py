@@ -19,10 +19,10 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Outgoing, platform_of
-from bot.i18n import join_clauses, join_list
-from handlers.kpi import status_line
-from handlers.render import fmt_money, fmt_target, fmt_time, fmt_value, label
-from kpi.ledger import Ledger
+from bot.core.i18n import join_clauses, join_list
+from bot.core.ports import LedgerReader, PlatformData
+from bot.core.render import fmt_money, fmt_target, fmt_time, fmt_value, label
+from bot.core.views.kpi import status_line
 from kpi.model import SIDES, Deal, Entry, Schedule, Side
 from kpi.money import format_percent
 from kpi.pace import TargetStatus
@@ -244,9 +244,12 @@ def _pace_title(tr: Translate, deal: Deal, day: dt.date, warned: Sequence[str]) 
 class Jobs:
     """Runs the recap, pace-check and reminder jobs."""
 
-    def __init__(self, ledger: Ledger, store: Outbox, *, charts: bool = True) -> None:
+    def __init__(
+        self, ledger: LedgerReader, store: Outbox, platform: PlatformData, *, charts: bool = True
+    ) -> None:
         self.ledger = ledger
         self.store = store
+        self.platform = platform
         self.charts = charts
 
     async def run(self, row: OutboxRow, deal: Deal, now: dt.datetime) -> JobOutcome:
@@ -267,14 +270,16 @@ class Jobs:
         raise ValueError(f"unknown job kind {row.kind!r}")
 
     async def _chats(self, deal: Deal) -> list[tuple[str, str]]:
-        return await self.store.linked_chats(deal.id)
+        return await self.ledger.chats_of_deal(deal.id)
 
     # ------------------------------------------------------------------------ recap
 
     async def recap(self, row: OutboxRow, deal: Deal, day: dt.date, now: dt.datetime) -> JobOutcome:
         """The weekly recap to every linked chat, mentioning slots missed since the last one."""
         missed, chats = await self.recap_context(deal.id, row.slot, now)
-        built = await build_recap(self.ledger, deal, day, missed=missed, chart=self.charts)
+        built = await build_recap(
+            self.ledger, self.platform, deal, day, missed=missed, chart=self.charts
+        )
         if built is None:
             return JobOutcome(result={"reason": "the week is before the deal's start"})
         message, chart = built

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from bot.core import Attachment, MessageKind, Outgoing
+from bot.core.rich import Rich
 
 __all__ = ["decode", "encode"]
 
@@ -15,7 +16,7 @@ def encode(msg: Outgoing) -> str:
     """The JSON text stored in ``outbox.payload``; ``msg.to`` is the row's ``chat``."""
     data: dict[str, Any] = {"kind": msg.kind, "text": msg.text}
     if msg.rich is not None:
-        data["rich"] = msg.rich
+        data["rich"] = msg.rich.to_json()
     if msg.mentions:
         data["mentions"] = list(msg.mentions)
     if msg.files:
@@ -55,6 +56,6 @@ def decode(payload: str, to: str) -> Outgoing:
         text=data["text"],
         kind=kind,
         files=files,
-        rich=data.get("rich"),
+        rich=Rich.from_json(data["rich"]) if data.get("rich") else None,
         mentions=tuple(data.get("mentions", ())),
     )

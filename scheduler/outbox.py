@@ -30,7 +30,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kpi.db import transaction
-from kpi.storage import chat_links, deal_versions, deals
 from scheduler.tables import JOB_CHAT, cursors, escalations, outbox
 
 __all__ = [
@@ -226,56 +225,6 @@ class Outbox:
         return await transaction(
             self.engine, work, write=write, attempts=_ATTEMPTS, retry_on=(), label="outbox"
         )
-
-    # ---------------------------------------------------------------------- deals
-
-    async def deal_heads(self) -> list[tuple[str, int, dt.datetime]]:
-        """Every deal as ``(id, current version, first applied at)``, by id."""
-
-        async def work(conn: AsyncConnection) -> list[tuple[str, int, dt.datetime]]:
-            rows = await conn.execute(
-                select(deals.c.id, deals.c.current_version, deals.c.created_at).order_by(deals.c.id)
-            )
-            return [(str(r.id), int(r.current_version), r.created_at) for r in rows]
-
-        return await self.read(work)
-
-    async def deal_created(self, deal_id: str) -> dt.datetime | None:
-        """When a deal was first applied."""
-
-        async def work(conn: AsyncConnection) -> dt.datetime | None:
-            found = await conn.execute(select(deals.c.created_at).where(deals.c.id == deal_id))
-            value: dt.datetime | None = found.scalar_one_or_none()
-            return value
-
-        return await self.read(work)
-
-    async def first_version_effective(self, deal_id: str) -> dt.date | None:
-        """The effective date of a deal's first version."""
-
-        async def work(conn: AsyncConnection) -> dt.date | None:
-            found = await conn.execute(
-                select(func.min(deal_versions.c.effective)).where(
-                    deal_versions.c.deal_id == deal_id
-                )
-            )
-            value: dt.date | None = found.scalar_one_or_none()
-            return value
-
-        return await self.read(work)
-
-    async def linked_chats(self, deal_id: str) -> list[tuple[str, str]]:
-        """The chats linked to a deal as ``(chat id, side)``, by chat id."""
-
-        async def work(conn: AsyncConnection) -> list[tuple[str, str]]:
-            rows = await conn.execute(
-                select(chat_links.c.chat_id, chat_links.c.side)
-                .where(chat_links.c.deal_id == deal_id)
-                .order_by(chat_links.c.chat_id)
-            )
-            return [(str(chat), str(side)) for chat, side in rows]
-
-        return await self.read(work)
 
     # -------------------------------------------------------------------- enqueueing
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import partial
-from typing import Any
 
 from bot.core import Attachment, Outgoing
-from bot.i18n import join_list, label_sep, metric_label, t
-from handlers.fee import pct
-from handlers.imports import platform_recap_lines, truth_text
-from handlers.kpi import (
+from bot.core.i18n import Translate, join_list, label_sep, metric_label, t, translator
+from bot.core.ports import LedgerReader, PlatformData
+from bot.core.render import fmt_pair, fmt_value, label, pct, period_name
+from bot.core.views.kpi import (
     disagreement_lines,
     flatten,
     period_notes,
@@ -29,8 +27,7 @@ from handlers.kpi import (
     rich_message,
     status_line,
 )
-from handlers.render import fmt_pair, fmt_value, label, period_name
-from kpi.ledger import Ledger
+from bot.core.views.platform import platform_recap_lines, truth_text
 from kpi.model import SIDES, Deal, other_side
 from kpi.money import format_money
 from kpi.pace import derive
@@ -41,18 +38,6 @@ from scheduler.outbox import OutboxRow
 __all__ = ["ChartData", "build_recap", "chart_data", "fee_lines", "missed_lines", "render_chart"]
 
 log = logging.getLogger(__name__)
-
-Translate = Callable[..., str]
-
-
-def translator(locale: str) -> Translate:
-    """``t`` bound to a locale, shaped like ``Context.t`` for the ``/kpi`` helpers."""
-    return partial(_t, locale)
-
-
-def _t(locale: str, key: str, /, **params: Any) -> str:
-    return t(key, locale, **params)
-
 
 @dataclass(frozen=True)
 class ChartData:
@@ -248,7 +233,8 @@ def _week_lines(
 
 
 async def build_recap(
-    ledger: Ledger,
+    ledger: LedgerReader,
+    platform_data: PlatformData,
     deal: Deal,
     day: dt.date,
     *,
@@ -258,7 +244,8 @@ async def build_recap(
     """Build the recap due on ``day`` (without its chart, which the caller draws off-loop).
 
     Args:
-        ledger: The ledger.
+        ledger: The ledger's read side.
+        platform_data: The imported platform figures and sessions.
         deal: The deal's current version.
         day: The recap's local day (a Monday for ``recap: mon 09:00``).
         missed: Missed slots to mention.
@@ -278,7 +265,7 @@ async def build_recap(
     tr = translator(deal.locale)
     days = [week_start + dt.timedelta(days=i) for i in range((week_end - week_start).days + 1)]
     by_day, totals = _week_lines(tr, terms, days, figures)
-    platform = await platform_recap_lines(ledger.engine, terms, figures, week_start, week_end)
+    platform = await platform_recap_lines(platform_data, terms, figures, week_start, week_end)
     rich = rich_message(
         tr("recap.title", deal=deal.name, start=f"{week_start:%m-%d}", end=f"{week_end:%m-%d}"),
         [

@@ -18,19 +18,17 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from scheduler import SERVICE
-from scheduler.service import StopReport
-
-if TYPE_CHECKING:
-    from bot.app import Core
+from bot.core import Clock
+from scheduler.service import SchedulerService, StopReport
 
 __all__ = ["JOB_ID", "Stop", "start"]
 
+Tick = Callable[[dt.datetime], Awaitable[None]]
+"""Runs the scheduled work due up to an instant."""
 Stop = Callable[[], Awaitable[StopReport]]
 """Stops the timer and the running tick; returns what became of the claimed rows."""
 
@@ -40,11 +38,21 @@ JOB_ID = "kpibot-tick"
 """The wake-up job's stable id."""
 
 
-async def start(core: Core, *, every: float = 30.0, grace: float = 30.0) -> Stop:
-    """Start waking ``core.tick(core.clock.now())`` every ``every`` seconds, at once first.
+async def start(
+    tick: Tick,
+    clock: Clock,
+    service: SchedulerService | None,
+    *,
+    every: float = 30.0,
+    grace: float = 30.0,
+) -> Stop:
+    """Start waking ``tick(clock.now())`` every ``every`` seconds, at once first.
 
     Args:
-        core: The bot core (with the scheduler installed in ``core.ticks``).
+        tick: The scheduled work to run up to an instant (the core's ``tick``).
+        clock: The time source the work runs on.
+        service: The scheduler service, asked to give its claims back when stopping (``None``
+            when only other ticks run).
         every: Seconds between wake-ups.
         grace: How long stopping waits for the sends under way to finish
             (``SHUTDOWN_GRACE_SECONDS``).
@@ -56,9 +64,9 @@ async def start(core: Core, *, every: float = 30.0, grace: float = 30.0) -> Stop
     """
     running: set[asyncio.Task[None]] = set()
 
-    async def tick() -> None:
+    async def run_tick() -> None:
         try:
-            await core.tick(core.clock.now())
+            await tick(clock.now())
         except Exception:
             # A failed tick (database unreachable...) is retried by the next wake-up.
             log.exception("scheduled tick failed")
@@ -66,11 +74,23 @@ async def start(core: Core, *, every: float = 30.0, grace: float = 30.0) -> Stop
     async def wake() -> None:
         # Shielded: shutting APScheduler down cancels its job tasks, and a tick cancelled
         # between a send and its "sent" mark would leave a duplicate to the lease.
-        task = asyncio.create_task(tick())
+        task = asyncio.create_task(run_tick())
         running.add(task)
         task.add_done_callback(running.discard)
         await asyncio.shield(task)
 
+    scheduler = _timer(wake, every)
+    log.info("scheduler started", extra={"every": every})
+
+    async def stop() -> StopReport:
+        scheduler.shutdown(wait=False)
+        return await _stop(service, running, grace)
+
+    return stop
+
+
+def _timer(wake: Callable[[], Awaitable[None]], every: float) -> AsyncIOScheduler:
+    """APScheduler's timer calling ``wake`` every ``every`` seconds, at once first."""
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
         wake,
@@ -85,27 +105,28 @@ async def start(core: Core, *, every: float = 30.0, grace: float = 30.0) -> Stop
         next_run_time=dt.datetime.now(dt.UTC),
     )
     scheduler.start()
-    log.info("scheduler started", extra={"every": every})
+    return scheduler
 
-    async def stop() -> StopReport:
-        scheduler.shutdown(wait=False)
-        service = core.router.services.get(SERVICE)
-        report = StopReport()
-        if service is not None:
-            report = await service.begin_stop()
-        # shutdown() is posted to the loop; let it run before waiting on the tick.
-        await asyncio.sleep(0)
-        left = 0
-        if running:
-            done, _ = await asyncio.wait(set(running), timeout=grace)
-            left = 0 if service is None else service.in_flight()
-            for task in set(running) - done:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if service is not None:
-            report = await service.end_stop(report, left)
-        log.info("scheduler stopped", extra=dataclasses.asdict(report))
-        return report
 
-    return stop
+async def _stop(
+    service: SchedulerService | None, running: set[asyncio.Task[None]], grace: float
+) -> StopReport:
+    """After the timer stopped: give back unstarted claims, let the running tick finish
+    within ``grace`` (else cancel it, its claims left to their lease), report."""
+    report = StopReport()
+    if service is not None:
+        report = await service.begin_stop()
+    # shutdown() is posted to the loop; let it run before waiting on the tick.
+    await asyncio.sleep(0)
+    left = 0
+    if running:
+        done, _ = await asyncio.wait(set(running), timeout=grace)
+        left = 0 if service is None else service.in_flight()
+        for task in set(running) - done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if service is not None:
+        report = await service.end_stop(report, left)
+    log.info("scheduler stopped", extra=dataclasses.asdict(report))
+    return report

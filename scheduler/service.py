@@ -31,12 +31,12 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core import Delivered, Outgoing
-from bot.i18n import t
+from bot.core import Clock, Delivered, Outgoing
+from bot.core.i18n import t
+from bot.core.ports import Delivery, LedgerReader, PlatformData
 from kpi.model import Deal
 from scheduler import messages
 from scheduler.escalation import Escalations, merged_notice, notice_groups, start_escalation
@@ -47,10 +47,7 @@ from scheduler.recap import render_chart
 from scheduler.slots import JOB_KINDS, defer_quiet, due_slots, in_quiet, next_slot
 from scheduler.tables import JOB_CHAT, outbox
 
-if TYPE_CHECKING:
-    from bot.app import Core
-
-__all__ = ["SchedulerService", "StopReport", "default_worker"]
+__all__ = ["SchedulerConfig", "SchedulerService", "StopReport", "default_worker"]
 
 log = logging.getLogger("kpibot.scheduler")
 
@@ -84,41 +81,65 @@ def _backoff(attempts: int) -> dt.timedelta:
     return min(dt.timedelta(seconds=30) * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
 
 
+@dataclasses.dataclass(frozen=True)
+class SchedulerConfig:
+    """The scheduler's settings (``OUTBOX_LEASE_SECONDS``, ``MISSED_GRACE_HOURS``,
+    ``REPLICAS``)."""
+
+    lease_seconds: float = 120
+    """How long a claimed row is this replica's before another may take it."""
+    missed_grace_hours: float = 12
+    """A slot older than this when first seen is stored as missed, not sent late."""
+    replicas: int = 1
+    """Replicas sending for the same bot tokens; each keeps to its share of the budgets."""
+
+
 class SchedulerService:
     """The scheduled side of one bot process."""
 
     def __init__(
         self,
-        core: Core,
         *,
+        ledger: LedgerReader,
+        platform: PlatformData,
+        outbox: Outbox,
+        delivery: Delivery,
+        clock: Clock,
+        config: SchedulerConfig | None = None,
         pacer: Pacer | None = None,
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         batch: int = 200,
         concurrency: int = 64,
         charts: bool = True,
-        worker: str | None = None,
     ) -> None:
         """Create the service.
 
         Args:
-            core: The bot core (settings, clock, ledger, delivery).
-            pacer: Paces sends (default: the platforms' documented limits, real time, this
+            ledger: The ledger's read side (deals, links, figures).
+            platform: The imported platform figures (recaps compare with them).
+            outbox: The outbox store, with this replica's claim name.
+            delivery: Sends a message through its platform's port.
+            clock: The time source (virtual in replay and tests).
+            config: Lease, grace window and replica count (``Settings`` gives them).
+            pacer: Paces sends (default: each port's declared limits, real time, this
                 replica's ``1 / REPLICAS`` share of each platform-wide budget).
             sleep: How the heartbeat waits (injectable so tests never wait).
             monotonic: Elapsed-time source for the lease deadline.
             batch: Rows claimed at a time.
             concurrency: Chats sent to at once (each chat's messages go in order).
             charts: Whether recaps carry their chart.
-            worker: This replica's claim name (default: host, pid, random).
         """
-        self.core = core
-        self.store = Outbox(core.ledger.engine, worker=worker or default_worker())
-        self.jobs = Jobs(core.ledger, self.store, charts=charts)
+        self.ledger = ledger
+        self.delivery = delivery
+        self.clock = clock
+        self.config = config or SchedulerConfig()
+        self.store = outbox
+        self.jobs = Jobs(ledger, self.store, platform, charts=charts)
         self.escalations = Escalations(self.store)
         # Platform-wide budgets are per bot token, shared by every replica sending with it.
         self.pacer = pacer or Pacer(
-            sleep=sleep, monotonic=monotonic, share=1 / max(core.settings.replicas, 1)
+            sleep=sleep, monotonic=monotonic, share=1 / max(self.config.replicas, 1)
         )
         self._sleep = sleep
         self._monotonic = monotonic
@@ -131,11 +152,11 @@ class SchedulerService:
 
     @property
     def lease(self) -> dt.timedelta:
-        return dt.timedelta(seconds=self.core.settings.outbox_lease_seconds)
+        return dt.timedelta(seconds=self.config.lease_seconds)
 
     @property
     def grace(self) -> dt.timedelta:
-        return dt.timedelta(hours=self.core.settings.missed_grace_hours)
+        return dt.timedelta(hours=self.config.missed_grace_hours)
 
     async def tick(self, now: dt.datetime) -> None:
         """Run everything due up to ``now``, then update the outbox gauges of ``/metrics``."""
@@ -154,10 +175,10 @@ class SchedulerService:
         A database that cannot be read leaves the gauges as they were; the tick's own failure,
         if any, is what the runner logs.
         """
-        from bot import metrics
+        from bot.core import metrics
 
         try:
-            present = self.core.clock.now()
+            present = self.clock.now()
             oldest = await self.store.oldest_unsent_due(present)
             opened = await self.escalations.open_count()
         except Exception as exc:
@@ -217,7 +238,7 @@ class SchedulerService:
         cached = self._deals.get(deal_id)
         if cached is not None and version is not None and cached[0] == version:
             return cached[1]
-        current = await self.core.ledger.current_deal(deal_id)
+        current = await self.ledger.current_deal(deal_id)
         if current is None:
             return None
         deal, found = current
@@ -228,7 +249,7 @@ class SchedulerService:
         """Store a job row for every slot that came due up to ``now``; returns how many."""
         cursors = await self.store.cursors()
         stored = 0
-        for deal_id, version, created in await self.store.deal_heads():
+        for deal_id, version, created in await self.ledger.deal_heads():
             deal = await self._deal(deal_id, version)
             if deal is None:
                 continue
@@ -276,7 +297,7 @@ class SchedulerService:
         """
         found: list[dt.datetime] = []
         cursors = await self.store.cursors()
-        for deal_id, version, created in await self.store.deal_heads():
+        for deal_id, version, created in await self.ledger.deal_heads():
             deal = await self._deal(deal_id, version)
             if deal is None:
                 continue
@@ -305,7 +326,7 @@ class SchedulerService:
             if self._stopping:
                 return
             claimed_at = self._monotonic()
-            rows = await self.store.claim(now, self.lease, self.batch, at=self.core.clock.now())
+            rows = await self.store.claim(now, self.lease, self.batch, at=self.clock.now())
             if not rows:
                 return
             if self._stopping:  # the stop began while this claim was being made
@@ -319,7 +340,7 @@ class SchedulerService:
                     if not batch.start(row):
                         continue  # given back by a stop
                     try:
-                        await self._run_job(row, now)
+                        await self.run_job(row, now)
                     finally:
                         batch.done(row)
                 await self._send_all([r for r in rows if not r.is_job], batch)
@@ -341,13 +362,15 @@ class SchedulerService:
                 continue
             started = self._monotonic()
             try:
-                kept = await self.store.renew(rows, self.core.clock.now() + self.lease)
+                kept = await self.store.renew(rows, self.clock.now() + self.lease)
             except Exception:
                 log.exception("could not renew the outbox lease")
                 continue
             batch.renewed(kept, started + self._safe_lease())
 
-    async def _run_job(self, row: OutboxRow, now: dt.datetime) -> None:
+    async def run_job(self, row: OutboxRow, now: dt.datetime) -> None:
+        """Decide one claimed job row: its messages and escalations replace it, in one
+        transaction (a job for a deal that no longer exists is skipped)."""
         deal = await self._deal(row.deal_id)
         if deal is None:
             await self.store.finish(row, "skipped", now, error="unknown deal")
@@ -406,7 +429,7 @@ class SchedulerService:
                         # The merged notices went with it, or go again on their own.
                         for other in others:
                             if sent:
-                                await self.store.finish(other, "sent", self.core.clock.now())
+                                await self.store.finish(other, "sent", self.clock.now())
                             else:
                                 await self.store.release(other)
                     finally:
@@ -455,7 +478,7 @@ class SchedulerService:
             if key not in latest or _round(row) > _round(latest[key]):
                 latest[key] = row
         kept = []
-        now = self.core.clock.now()
+        now = self.clock.now()
         for row in rows:
             winner = latest.get((row.escalation_id, row.chat)) if row.escalation_id else None
             if winner is not None and winner.id != row.id:
@@ -479,7 +502,7 @@ class SchedulerService:
         """Send one claimed row; whether it was delivered."""
         if row.id in batch.given_back:
             return False
-        now = self.core.clock.now()
+        now = self.clock.now()
         if row.escalation_id is not None:
             status = await self.store.escalation_status(row.escalation_id)
             if status != "open":
@@ -494,7 +517,7 @@ class SchedulerService:
             await self.store.finish(row, "failed", now, error="no payload")
             return False
         msg = messages.decode(row.payload, row.chat)
-        port = self.core.port_for(row.chat)
+        port = self.delivery.port_for(row.chat)
         if port is not None and not paces_itself(port) and port.platform in self.pacer.limits:
             await self.pacer.wait(row.chat, cost=1 + len(msg.files))
         if not batch.start(row):
@@ -506,11 +529,11 @@ class SchedulerService:
         # Nothing may await between start() and deliver(): a stop gives back exactly the rows
         # not started, and every started one is sent and marked.
         try:
-            delivered = await self.core.deliver(msg)
+            delivered = await self.delivery.deliver(msg)
         except Exception as exc:  # an adapter should not raise; never let one stop the batch
             log.exception("delivery raised", extra={"to": row.chat})
             delivered = Delivered(ok=False, error=type(exc).__name__)
-        now = self.core.clock.now()
+        now = self.clock.now()
         if delivered.ok:
             if not await self.store.mark_sent(row, delivered.message_id, now):
                 log.warning("sent after losing the claim", extra={"row": row.id, "to": row.chat})
@@ -547,7 +570,7 @@ class SchedulerService:
                 payload,
                 escalation_id=row.escalation_id,
             )
-            for chat, _ in await self.store.linked_chats(row.deal_id)
+            for chat, _ in await self.ledger.chats_of_deal(row.deal_id)
         ]
 
 

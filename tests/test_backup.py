@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import Core, all_tables, build_core
+from bot.app import Core, all_tables, build_core, run_replay
 from bot.core import Command, VirtualClock
-from bot.replay import demo_files, parse_script, run_replay
+from bot.replay import demo_files, parse_script
 from bot.settings import Settings
 from kpi.db import make_engine, upgrade
 from kpi.export_backup import BackupError, dump, restore

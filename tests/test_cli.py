@@ -162,7 +162,7 @@ def test_demo_fires_scheduled_work_at_its_own_time_and_prints_no_log_lines() -> 
 
 
 def test_demo_shows_errors_but_no_lower_log_records(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.replay
+    import bot.app
 
     async def noisy_replay(*args: object, **kwargs: object) -> list[dict[str, str]]:
         logging.getLogger("kpibot.scheduler").warning("missed slot (past the grace window)")
@@ -170,7 +170,7 @@ def test_demo_shows_errors_but_no_lower_log_records(monkeypatch: pytest.MonkeyPa
         logging.getLogger("kpibot.scheduler").error("scheduled tick failed")
         return []
 
-    monkeypatch.setattr(bot.replay, "run_replay", noisy_replay)
+    monkeypatch.setattr(bot.app, "run_replay", noisy_replay)
     # As in a fresh process: no handler, so Python itself would print warnings to stderr.
     monkeypatch.setattr(logging.getLogger(), "handlers", [])
     level = logging.getLogger().level

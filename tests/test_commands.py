@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.i18n import catalog, placeholders
+from bot.core.i18n import catalog, placeholders
 from kpi.commands import (
     ReportArgs,
     extract_deal_tag,
@@ -414,7 +414,7 @@ def test_report_errors(args: str, code: str, params: dict[str, str]) -> None:
 
 
 def test_derived_message_says_what_to_report_instead() -> None:
-    from bot.i18n import t
+    from bot.core.i18n import t
 
     exc = error_of(report, "roi 3")
     text = t(exc.code, "en", **exc.params)

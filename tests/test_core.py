@@ -321,7 +321,7 @@ async def test_earlier_period_keeps_its_terms(core: Core) -> None:
 async def test_an_unexpected_failure_still_gets_an_answer(
     core: Core, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.router import Route
+    from bot.core.context import Route
 
     async def broken(ctx: object) -> list[Outgoing]:
         raise RuntimeError("a bug")

@@ -68,7 +68,7 @@ async def test_dashboard_answers_a_link_scoped_to_the_deal_and_the_chats_side(co
     assert replies[0].kind == "reply"
     assert "https://kpi.example.com/d/" in replies[0].text
     assert "2026-11-10" in replies[0].text  # valid for DASHBOARD_LINK_DAYS (7) from Nov 3
-    links = core.router.services["dashboard"]
+    links = core.services.dashboard
     assert isinstance(links, Links)
     grant = await links.check(token_of(replies), core.clock.now())
     assert (grant.deal_id, grant.side) == ("acme-linkstar-us", "seller")
@@ -77,14 +77,14 @@ async def test_dashboard_answers_a_link_scoped_to_the_deal_and_the_chats_side(co
 async def test_the_chinese_command_answers_in_chinese_with_the_shared_side(core: Core) -> None:
     replies = await say(core, ZH_CHAT, ZH_ADMIN, "/看板", local(3))
     assert "看板" in replies[0].text and "双方共用" in replies[0].text
-    links = core.router.services["dashboard"]
+    links = core.services.dashboard
     grant = await links.check(token_of(replies), core.clock.now())
     assert (grant.deal_id, grant.side) == ("shenzhen-wanxiang-cn", "shared")
 
 
 async def test_a_link_expires_after_its_days(core: Core) -> None:
     replies = await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3))
-    links = core.router.services["dashboard"]
+    links = core.services.dashboard
     await links.check(token_of(replies), local(10, 21))
     with pytest.raises(LinkRefused, match="expired"):
         await links.check(token_of(replies), local(10, 23))
@@ -94,7 +94,7 @@ async def test_only_an_admin_revokes_and_revoking_refuses_every_earlier_link(cor
     old = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3)))
     refused = await say(core, SELLER_CHAT, SELLER, "/dashboard revoke", local(4))
     assert refused[0].kind == "error" and "admin" in refused[0].text
-    links = core.router.services["dashboard"]
+    links = core.services.dashboard
     await links.check(old, local(4))  # a refused revoke changed nothing
     done = await say(core, SELLER_CHAT, SELLER_ADMIN, "/dashboard revoke", local(4))
     assert "revoked" in done[0].text
@@ -106,11 +106,11 @@ async def test_only_an_admin_revokes_and_revoking_refuses_every_earlier_link(cor
 
 async def test_a_tampered_token_or_another_secret_is_refused(core: Core) -> None:
     token = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", local(3)))
-    links = core.router.services["dashboard"]
+    links = core.services.dashboard
     flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
     with pytest.raises(LinkRefused):
         await links.check(flipped, local(3))
-    other = Links("another-secret", core.ledger.engine, "http://x", 7)
+    other = Links("another-secret", core.engine, "http://x", 7)
     with pytest.raises(LinkRefused):
         await other.check(token, local(3))
 
@@ -250,12 +250,12 @@ async def test_a_bad_period_on_the_page_says_why_in_the_deals_language(
 async def test_a_rendered_page_is_reused_briefly_with_each_viewers_own_token(core: Core) -> None:
     import asyncio
 
-    from bot.dashboard.page import Sources
+    from bot.app import dashboard_sources
     from bot.dashboard.web import Dashboard
 
-    links = core.router.services["dashboard"]
+    links = core.services.dashboard
     dashboard = Dashboard(
-        links, Sources.over(core.ledger), core.clock, core.ledger.current_deal, page_seconds=3.0
+        links, dashboard_sources(core), core.clock, core.ledger.current_deal, page_seconds=3.0
     )
     runner = await serve(build_web_app(dashboard.routes()), "127.0.0.1", 0)
     base = f"http://127.0.0.1:{bound_port(runner)}"

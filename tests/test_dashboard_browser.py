@@ -27,12 +27,12 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from bot.app import build_core
+from bot.app import build_core, run_replay
 from bot.cli import app
 from bot.core import VirtualClock
-from bot.replay import demo_files, parse_script, run_replay
+from bot.core.render import fmt_value
+from bot.replay import demo_files, parse_script
 from bot.settings import Settings
-from handlers.render import fmt_value
 from kpi.periods import period_by_label
 from kpi.snapshot import snapshot
 

@@ -15,8 +15,9 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
+from bot.app import run_replay
 from bot.cli import app
-from bot.replay import demo_files, parse_script, run_replay
+from bot.replay import demo_files, parse_script
 from kpi.export import Sheet, jsonl_lines, neutralise, write_csv, xlsx_bytes
 
 runner = CliRunner()

@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
+from bot.app import run_replay
 from bot.cli import app
-from bot.replay import parse_script, run_replay
+from bot.replay import parse_script
 
 ROOT = Path(__file__).resolve().parents[1]
 ACME = (ROOT / "bot" / "demo" / "acme-linkstar-us.yaml").read_text(encoding="utf-8")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.fee import fee_rich, final_rich, totals_text
-from handlers.kpi import flatten, kpi_rich
+from bot.core.views.fee import fee_rich, final_rich, totals_text
+from bot.core.views.kpi import flatten, kpi_rich
 from handlers.statement import current_view
 from kpi.dealfile import load_deal
 from kpi.errors import DealFileError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.i18n import LOCALES, catalog, placeholders, t
+from bot.core.i18n import LOCALES, catalog, placeholders, t
 
 ROOT = Path(__file__).resolve().parents[1]
 

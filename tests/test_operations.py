@@ -16,7 +16,7 @@ from sqlalchemy import text, update
 
 from bot.app import Core, build_core
 from bot.core import Command, Outgoing, VirtualClock
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.logs import setup_logging
 from bot.settings import Settings
 from bot.web import bound_port, build_web_app, serve
@@ -90,7 +90,7 @@ async def test_metrics_count_commands_handled_and_store_failures(
     saved = await core.handle(report(core, "/report gmv 1000 2026-11-01", "ops-1"))
     assert [r.kind for r in saved] == ["reply"]
     # The database refuses the next write: its table is gone.
-    async with core.ledger.engine.begin() as conn:
+    async with core.engine.begin() as conn:
         await conn.execute(text("DROP TABLE heads"))
     failed = await core.handle(report(core, "/report gmv 1200 2026-11-02", "ops-2"))
     assert [(r.kind, r.text) for r in failed] == [("error", t("router.storage_failed", "en"))]
@@ -118,7 +118,7 @@ def escalation(deal_id: str, *dues: dt.datetime) -> NewEscalation:
 async def test_metrics_show_outbox_lag_and_open_escalations(core: Core, metrics_url: str) -> None:
     """Each tick sets the outbox lag (age of the oldest due row not yet sent, 0 when none)
     and the escalations open (not acknowledged, with a message still to send)."""
-    other = Outbox(core.ledger.engine, worker="other-replica")
+    other = Outbox(core.engine, worker="other-replica")
     payload = messages.encode(Outgoing(to="", text="recap", kind="recap"))
     stuck = NewRow(
         "d0", "recap", "2026-11-03", "telegram:-1000001", T0 - dt.timedelta(seconds=90), payload
@@ -147,7 +147,7 @@ async def test_metrics_show_outbox_lag_and_open_escalations(core: Core, metrics_
 
     await other.write(start_all)
     # "d2" sent its every message unacknowledged (it has run its course); "d3" was acknowledged.
-    async with core.ledger.engine.begin() as conn:
+    async with core.engine.begin() as conn:
         await conn.execute(
             update(outbox)
             .where(outbox.c.escalation_id == ids["ran_out"])

@@ -117,11 +117,11 @@ async def test_with_truth_platform_the_platform_figure_counts_and_the_fallback_e
     )  # fmt: skip
     nov2, nov1 = dt.date(2026, 11, 2), dt.date(2026, 11, 1)
     typed = [entry(nov2, "12000"), entry(nov1, "500")]
-    figures = await resolve_figures(ledger.engine, deal, typed, [], nov1, nov2)
+    figures = await resolve_figures(ledger, deal, typed, [], nov1, nov2)
     assert figures[(nov2, "gmv")].value == Decimal("11675.22")
     assert figures[(nov2, "gmv")].seller == typed[0]  # the typed figure stays, for the flag
     assert figures[(nov2, "viewers")].value == 18450
     assert figures[(nov1, "gmv")].value == 500  # no export that day: the seller's counts
     seller_rule = load_deal(text)
-    plain = await resolve_figures(ledger.engine, seller_rule, typed, [], nov1, nov2)
+    plain = await resolve_figures(ledger, seller_rule, typed, [], nov1, nov2)
     assert plain[(nov2, "gmv")].value == 12000 and (nov2, "viewers") not in plain

@@ -20,7 +20,7 @@ from kpi.dealfile import load_deal
 from kpi.ledger import Ledger
 from kpi.platform.parse import load_export
 from kpi.platform.problems import ImportRefused
-from kpi.platform.store import Uploader
+from kpi.platform.store import PlatformStore, Uploader
 from kpi.platform.tables import platform_rows
 from tests.conftest import APPLIED_AT, DEMO_DEAL
 from tests.platform_files import INCOME, LIVE, ORDERS, TERMS, csv_rows, to_csv, to_xlsx
@@ -114,7 +114,9 @@ async def _import_once(path: Path, data: bytes) -> None:
         before = await _count(engine)
         now = dt.datetime(2026, 11, 9, tzinfo=dt.UTC)
         try:
-            result = await import_file(engine, deal, data, "f.csv", Uploader("a", "a", "c"), now)
+            result = await import_file(
+                PlatformStore(engine), deal, data, "f.csv", Uploader("a", "a", "c"), now
+            )
         except ImportRefused:
             assert await _count(engine) == before
             return

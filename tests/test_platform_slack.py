@@ -62,7 +62,7 @@ async def test_a_file_shared_with_import_is_downloaded_with_the_token_and_import
     assert bot.answers() == [
         "live: 13 sessions, 2026-11-02 .. 2026-11-08, 7 days updated, 0 rows already imported"
     ]
-    store = PlatformStore(bot.core.ledger.engine)
+    store = PlatformStore(bot.core.engine)
     assert len(await store.sessions(DEAL, *WEEK)) == 13
     [record] = await store.imports(DEAL)
     assert (record.person, record.chat) == (f"slack:{MEMBER}", f"slack:{AGENCY_CHANNEL}")
@@ -76,4 +76,4 @@ async def test_a_file_shared_without_a_command_or_by_a_non_member_stores_nothing
     await share(bot, "/import", [bot.fake.share_file(LIVE.name, LIVE.read_bytes())], STRANGER)
     [answer] = bot.answers()
     assert answer.startswith("Only members of the seller or the agency may import")
-    assert await PlatformStore(bot.core.ledger.engine).day_figures(DEAL, *WEEK) == {}
+    assert await PlatformStore(bot.core.engine).day_figures(DEAL, *WEEK) == {}

@@ -37,8 +37,8 @@ async def test_a_document_with_import_as_caption_is_imported_and_answered(
         "live: 13 sessions, 2026-11-02 .. 2026-11-08, 7 days updated, 0 rows already imported"
     )
     assert [c.method for c in tg.calls if c.method == "getFile"] == ["getFile"]
-    assert len(await PlatformStore(core.ledger.engine).sessions(DEAL, *WEEK)) == 13
-    history = await PlatformStore(core.ledger.engine).imports(DEAL)
+    assert len(await PlatformStore(core.engine).sessions(DEAL, *WEEK)) == 13
+    history = await PlatformStore(core.engine).imports(DEAL)
     assert [(h.file_name, h.person, h.chat) for h in history] == [
         (LIVE.name, f"telegram:{MEMBER}", f"telegram:{GROUP}")
     ]
@@ -59,7 +59,7 @@ async def test_a_bad_document_is_refused_with_the_first_five_problems_and_a_coun
         == "orders.csv:3: Order Amount: “n/a” is not an amount. Write it like 5,368.94 or -3.00."
     )
     assert len(lines) == 7 and lines[6] == "… and 2 more problem(s)."
-    assert await PlatformStore(core.ledger.engine).day_figures(DEAL, *WEEK) == {}
+    assert await PlatformStore(core.engine).day_figures(DEAL, *WEEK) == {}
 
 
 async def test_a_document_without_a_command_caption_is_ignored(

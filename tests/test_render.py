@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.render import fmt_value
+from bot.core.render import fmt_value
 from kpi.dealfile import load_deal
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -117,8 +117,7 @@ async def victim_claimed(engine: Any) -> None:
 
 async def child_main(url: str, name: str, log_path: str, start_at: float, lease: int) -> int:
     """One replica, run as ``kpibot run`` runs the scheduler, until a signal or no work left."""
-    import scheduler
-    from bot.app import StopSignals, build_core, shut_down
+    from bot.app import StopSignals, build_core, install_scheduler, shut_down
     from bot.logs import setup_logging
     from scheduler.runner import start
 
@@ -134,18 +133,20 @@ async def child_main(url: str, name: str, log_path: str, start_at: float, lease:
     signals.install(asyncio.get_running_loop())
     clock = OffsetClock(BASE, start_at)
     core = await build_core(settings, clock=clock, migrate=False)
-    scheduler.install(core, charts=False, worker=name)  # the default batch and concurrency
+    install_scheduler(core, charts=False, worker=name)  # the default batch and concurrency
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     core.add_port(LogPort(fd, name))
     await asyncio.sleep(max(0.0, start_at - time.time()))
     if name != VICTIM:
         # A replica that has been running a while has the deals loaded: so does this one.
-        await core.router.services[scheduler.SERVICE].enqueue_due(clock.now())
-        await asyncio.wait_for(victim_claimed(core.ledger.engine), timeout=60)
-    stop = await start(core, every=tick_seconds(lease), grace=GRACE_SECONDS)
+        await core.scheduler.enqueue_due(clock.now())
+        await asyncio.wait_for(victim_claimed(core.engine), timeout=60)
+    stop = await start(
+        core.tick, core.clock, core.scheduler, every=tick_seconds(lease), grace=GRACE_SECONDS
+    )
     waiting = [
         asyncio.create_task(signals.wait()),
-        asyncio.create_task(outbox_settled(core.ledger.engine)),
+        asyncio.create_task(outbox_settled(core.engine)),
     ]
     await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     for task in waiting:
@@ -175,19 +176,18 @@ def child() -> None:
 
 async def setup_fan_out(url: str) -> None:
     """70 deals with a Monday 09:00 recap, their recap jobs run: 210 messages pending."""
-    import scheduler
-    from bot.app import build_core
+    from bot.app import build_core, install_scheduler
     from bot.core import VirtualClock
 
     await setup_deals(url)
     settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
     core = await build_core(settings, clock=VirtualClock(BASE), migrate=False)
     try:
-        scheduler.install(core, charts=False, worker="setup")
-        service = core.router.services[scheduler.SERVICE]
+        install_scheduler(core, charts=False, worker="setup")
+        service = core.scheduler
         await service.enqueue_due(BASE)
         for job in await service.store.claim(BASE, service.lease, 1000):
-            await service._run_job(job, BASE)
+            await service.run_job(job, BASE)
     finally:
         await core.aclose()
 

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import Core, build_core
 from bot.core import Command, Delivered, Outgoing, VirtualClock
 from bot.settings import Settings
-from scheduler import SERVICE
 from scheduler.outbox import NewRow, Outbox
 from scheduler.service import SchedulerService
 from scheduler.tables import JOB_CHAT
@@ -112,7 +111,7 @@ async def start(url: str, clock: VirtualClock, port: Port | None = None) -> tupl
 
 
 def service(core: Core) -> SchedulerService:
-    found = core.router.services[SERVICE]
+    found = core.scheduler
     assert isinstance(found, SchedulerService)
     return found
 

@@ -29,10 +29,9 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-import scheduler
 from bot.adapters.slack import SlackAdapter
 from bot.adapters.telegram import TelegramAdapter
-from bot.app import Core, build_core
+from bot.app import Core, build_core, install_scheduler
 from bot.core import Command, VirtualClock
 from bot.settings import Settings
 from scheduler.pacing import PLATFORM_LIMITS, Limits, Pacer, paces_itself
@@ -157,7 +156,7 @@ async def test_replicas_share_the_per_token_budget(tmp_path: Path) -> None:
         )
         core = await build_core(settings)
         try:
-            service = core.router.services[scheduler.SERVICE]
+            service = core.scheduler
             assert isinstance(service, SchedulerService)
             clock = FakeTime()
             service.pacer._monotonic, service.pacer._sleep = clock.monotonic, clock.sleep
@@ -292,8 +291,8 @@ async def platforms(tmp_path: Path) -> AsyncIterator[Platforms]:
     core.add_port(telegram_adapter.port)
     await telegram_adapter.start()
     pacer = Pacer(monotonic=scaled.monotonic, sleep=scaled.sleep)
-    scheduler.install(core, pacer=pacer, sleep=scaled.sleep, concurrency=CHATS * 2)
-    service = core.router.services[scheduler.SERVICE]
+    install_scheduler(core, pacer=pacer, sleep=scaled.sleep, concurrency=CHATS * 2)
+    service = core.scheduler
     try:
         yield Platforms(core, slack, telegram, service)
     finally:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_core
+from bot.app import build_core, run_replay
 from bot.core import VirtualClock
-from bot.replay import RecordingPort, parse_script, run_replay
+from bot.replay import RecordingPort, parse_script
 from bot.settings import Settings
 from kpi.db import make_engine
 from scheduler.outbox import Outbox

@@ -8,7 +8,6 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 from bot.core import SystemClock
 from scheduler import runner
@@ -16,10 +15,9 @@ from scheduler import runner
 
 @dataclass
 class FakeCore:
-    """What the runner needs: a clock, ``tick`` and the router's services (no scheduler)."""
+    """What the runner needs: a clock and ``tick`` (no scheduler service)."""
 
     clock: SystemClock = field(default_factory=SystemClock)
-    router: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(services={}))
     ticks: list[dt.datetime] = field(default_factory=list)
     ticked: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event | None = None
@@ -38,7 +36,7 @@ class FakeCore:
 
 async def test_ticks_at_start_and_again_after_a_failure() -> None:
     core = FakeCore(fail_first=True)
-    stop = await runner.start(core, every=0.05)  # type: ignore[arg-type]
+    stop = await runner.start(core.tick, core.clock, None, every=0.05)
     try:
         async with asyncio.timeout(10):
             while len(core.ticks) < 3:
@@ -52,7 +50,7 @@ async def test_ticks_at_start_and_again_after_a_failure() -> None:
 
 async def test_stop_waits_for_the_running_tick() -> None:
     core = FakeCore(release=asyncio.Event())
-    stop = await runner.start(core, every=60)  # type: ignore[arg-type]
+    stop = await runner.start(core.tick, core.clock, None, every=60)
     async with asyncio.timeout(10):
         await core.ticked.wait()
     stopping = asyncio.ensure_future(stop())

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.core import Attachment, Outgoing
+from bot.core.rich import Rich
 from kpi.model import ChatLink, Deal, Escalation, FeePlan, Metric, Schedule
 from scheduler import messages
 from scheduler.slots import defer_quiet, due_slots, escalation_steps, in_quiet, next_slot
@@ -230,7 +231,7 @@ def test_outbox_payload_round_trip() -> None:
         text="hi",
         kind="recap",
         files=(Attachment("c.png", b"\x89PNG\x00\xff", title="chart"),),
-        rich={"title": "t", "sections": []},
+        rich=Rich.of("t", [("head", ["a line"]), (None, [])], "foot"),
         mentions=("slack:U1",),
     )
     back = messages.decode(messages.encode(msg), "telegram:-1")

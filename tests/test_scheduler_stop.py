@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import scheduler
-from bot.app import Core, build_core
+from bot.app import Core, build_core, install_scheduler
 from bot.core import Delivered, Outgoing, VirtualClock
 from bot.settings import Settings
 from scheduler import messages, runner
@@ -129,10 +128,10 @@ async def fan_out(db_url: str) -> AsyncIterator[tuple[Core, HeldPort]]:
     clock = VirtualClock(T0)
     settings = Settings(database_url=db_url, _env_file=None)  # type: ignore[call-arg]
     core = await build_core(settings, clock=clock)
-    scheduler.install(core, charts=False, concurrency=2, worker="mine")
+    install_scheduler(core, charts=False, concurrency=2, worker="mine")
     port = HeldPort()
     core.add_port(port)
-    await Outbox(core.ledger.engine, worker="setup").enqueue(rows(6), T0)
+    await Outbox(core.engine, worker="setup").enqueue(rows(6), T0)
     try:
         yield core, port
     finally:
@@ -143,10 +142,10 @@ async def test_a_stop_finishes_the_sends_under_way_and_hands_back_the_rest_at_on
     fan_out: tuple[Core, HeldPort],
 ) -> None:
     core, port = fan_out
-    stop = await runner.start(core, every=3600, grace=10)
+    stop = await runner.start(core.tick, core.clock, core.scheduler, every=3600, grace=10)
     await asyncio.wait_for(port.two_started.wait(), 10)
     stopping = asyncio.create_task(stop())
-    other = Outbox(core.ledger.engine, worker="other")
+    other = Outbox(core.engine, worker="other")
     taken: list[object] = []
 
     async def others_claim() -> None:
@@ -172,11 +171,11 @@ async def test_sends_still_waiting_when_the_grace_runs_out_are_left_to_their_lea
     fan_out: tuple[Core, HeldPort],
 ) -> None:
     core, port = fan_out
-    stop = await runner.start(core, every=3600, grace=0.2)
+    stop = await runner.start(core.tick, core.clock, core.scheduler, every=3600, grace=0.2)
     await asyncio.wait_for(port.two_started.wait(), 10)
     report = await asyncio.wait_for(stop(), 10)
     assert report == StopReport(released=4, in_flight=2, settled=0, left_to_lease=2)
-    stored = await Outbox(core.ledger.engine, worker="x").rows()
+    stored = await Outbox(core.engine, worker="x").rows()
     # The platform may still accept those two: never hand them over before the lease.
     assert sorted(r.status for r in stored) == ["claimed"] * 2 + ["pending"] * 4
     assert all(r.lease_until is not None for r in stored if r.status == "claimed")

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.replay import parse_script, run_replay
-from bot.router import Route
+from bot.app import run_replay
+from bot.core.context import Route
+from bot.replay import parse_script
 
 SELLER_CHAT = "telegram:-1001234"
 AGENCY_CHAT = "slack:C0AGENCY"

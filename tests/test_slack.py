@@ -34,6 +34,7 @@ from bot.adapters.slack import (
 )
 from bot.app import Core, build_core
 from bot.core import Attachment, Command, Outgoing, VirtualClock
+from bot.core.rich import Rich
 from bot.settings import Settings
 from bot.web import bound_port, build_web_app, serve
 from kpi.model import Entry
@@ -528,7 +529,7 @@ async def test_chart_upload_goes_through_the_three_step_flow(bot: Bot) -> None:
         to=f"slack:{SHARED_CHANNEL}",
         text="Weekly recap",
         kind="recap",
-        rich={"title": "Weekly recap", "sections": [{"title": None, "lines": ["gmv 12,000"]}]},
+        rich=Rich.of("Weekly recap", [(None, ["gmv 12,000"])]),
         files=(Attachment("gmv.png", PNG, title="GMV against target"),),
     )
     delivered = await bot.core.deliver(recap)
@@ -584,11 +585,11 @@ async def test_hostile_text_in_blocks_is_escaped() -> None:
     msg = Outgoing(
         to="slack:C1",
         text="t",
-        rich={
+        rich=Rich.from_json({
             "title": "<!channel> title",
             "sections": [{"title": "<!here>", "lines": ["a <@U1> & b"]}],
             "footer": "<https://evil|click>",
-        },
+        }),
     )
     blocks = render_blocks(msg)
     assert blocks is not None
@@ -868,13 +869,13 @@ def test_long_rich_messages_stay_within_block_kit_limits() -> None:
     msg = Outgoing(
         to="slack:C1",
         text="t",
-        rich={
+        rich=Rich.from_json({
             "title": "T" * 200,
             "sections": [
                 {"title": "big", "lines": long_lines},
                 {"title": "huge", "lines": ["y" * 7000]},
             ],
-        },
+        }),
     )
     blocks = render_blocks(msg)
     assert blocks is not None
@@ -889,7 +890,7 @@ def test_long_rich_messages_stay_within_block_kit_limits() -> None:
     many = Outgoing(
         to="slack:C1",
         text="t",
-        rich={"title": "x", "sections": [{"title": f"s{i}", "lines": ["a"]} for i in range(80)]},
+        rich=Rich.of("x", [(f"s{i}", ["a"]) for i in range(80)]),
     )
     many_blocks = render_blocks(many)
     assert many_blocks is not None and len(many_blocks) == 50

@@ -34,14 +34,12 @@ from bot.settings import Settings
 from kpi.db import make_engine, upgrade
 from kpi.fees import FeeStatement, compute_fee
 from kpi.model import Band, Bonus, Commission, Deduction, FeePlan, Target
+from kpi.statement_store import StatementStore, statement_confirmations, statements
 from kpi.statements import (
-    StatementStore,
     StoredStatement,
     decode_statement,
     encode_statement,
-    statement_confirmations,
     statement_digest,
-    statements,
 )
 from kpi.storage import metadata
 
@@ -125,17 +123,17 @@ async def agency_confirms(core: Core, at: dt.datetime, msg_id: str = "c-agency")
 
 
 async def record(core: Core) -> StoredStatement | None:
-    return await StatementStore(core.ledger.engine).get(DEAL_ID, "2026-11")
+    return await StatementStore(core.engine).get(DEAL_ID, "2026-11")
 
 
 async def raw_row(core: Core) -> dict[str, Any]:
-    async with core.ledger.engine.connect() as conn:
+    async with core.engine.connect() as conn:
         row = (await conn.execute(select(statements))).one()
     return dict(row._mapping)
 
 
 async def confirmation_rows(core: Core) -> list[dict[str, Any]]:
-    async with core.ledger.engine.connect() as conn:
+    async with core.engine.connect() as conn:
         rows = await conn.execute(
             select(statement_confirmations).order_by(statement_confirmations.c.id)
         )

@@ -31,7 +31,7 @@ from bot.adapters.telegram import (
 )
 from bot.app import Core, build_core
 from bot.core import Attachment, Command, Outgoing, VirtualClock
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.settings import Settings
 from bot.web import bound_port, build_web_app, serve
 from kpi.model import Entry

@@ -19,7 +19,7 @@ from kpi.errors import DealFileError, UserError
 from kpi.platform.parse import load_export
 from kpi.platform.store import PlatformStore, Uploader
 from kpi.snapshot import snapshot
-from kpi.statements import StatementStore
+from kpi.statement_store import StatementStore
 from tests.platform_files import LIVE, TERMS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,7 +166,7 @@ async def test_a_figure_the_imported_platform_export_contradicts_is_flagged_and_
 ) -> None:
     data = LIVE.read_bytes()
     parsed = load_export(data, LIVE.name, TERMS)
-    await PlatformStore(core.ledger.engine).import_export(
+    await PlatformStore(core.engine).import_export(
         DEAL, parsed, data=data, file_name=LIVE.name, uploader=IMPORTER, now=local(9)
     )
     before = await say(core, SELLER_CHAT, SELLER, "/history gmv 2026-11-05", at=local(9))
@@ -444,7 +444,7 @@ async def test_a_report_into_a_closed_period_says_so_with_its_effect_on_the_fee(
 ) -> None:
     await say(core, SELLER_CHAT, SELLER, "/report gmv 40000")
     await _close_november(core, at=local(1, 10, month=12))
-    assert (await StatementStore(core.ledger.engine).get(DEAL, "2026-11")).closed  # type: ignore[union-attr]
+    assert (await StatementStore(core.engine).get(DEAL, "2026-11")).closed  # type: ignore[union-attr]
     text = await say(
         core, SELLER_CHAT, SELLER, "/report gmv 60000 2026-11-03", at=local(2, 9, month=12)
     )
@@ -510,10 +510,10 @@ async def test_statement_confirm_is_refused_while_figures_are_open_unless_anyway
         core, SELLER_CHAT, SELLER, "/statement confirm 2026-11", at=local(1, 10, month=12)
     )
     assert "still open: 2026-11-03 gmv (disputed)" in refused
-    assert await StatementStore(core.ledger.engine).get(DEAL, "2026-11") is None
+    assert await StatementStore(core.engine).get(DEAL, "2026-11") is None
 
     replies = await _close_november(core, at=local(1, 11, month=12), anyway=True)
-    record = await StatementStore(core.ledger.engine).get(DEAL, "2026-11")
+    record = await StatementStore(core.engine).get(DEAL, "2026-11")
     assert record is not None and record.closed
     assert [(f.day.day, f.metric, f.why) for f in record.open_figures] == [(3, "gmv", "disputed")]
     assert "Closed with figures still open: 2026-11-03 gmv (disputed)" in replies[1]

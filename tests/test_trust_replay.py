@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from bot.replay import parse_script, run_replay
+from bot.app import run_replay
+from bot.replay import parse_script
 
 HERE = Path(__file__).resolve().parent / "replays"
 SCRIPT = (HERE / "trust.jsonl").read_text(encoding="utf-8").splitlines()

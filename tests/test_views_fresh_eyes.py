@@ -14,7 +14,7 @@ from bot.app import Core, build_core
 from bot.core import VirtualClock
 from bot.settings import Settings
 from kpi.dealfile import load_deal
-from kpi.statements import StatementStore
+from kpi.statement_store import StatementStore
 from scheduler.recap import build_recap
 from tests.test_contracts_replay import deal as contract_deal
 from tests.test_trust import (
@@ -127,11 +127,11 @@ async def test_confirming_a_period_with_no_reports_is_refused_unless_anyway(core
     refused = await say(core, SELLER_CHAT, SELLER, "/statement confirm 2026-11", at=december)
     assert "nothing was reported for 2026-11" in refused
     assert "/statement confirm 2026-11 anyway" in refused
-    assert await StatementStore(core.ledger.engine).get(DEAL, "2026-11") is None
+    assert await StatementStore(core.engine).get(DEAL, "2026-11") is None
 
     await say(core, SELLER_CHAT, SELLER, "/statement confirm 2026-11 anyway", at=december)
     await say(core, AGENCY_CHAT, AGENCY_ADMIN, "/statement confirm 2026-11 anyway", at=december)
-    record = await StatementStore(core.ledger.engine).get(DEAL, "2026-11")
+    record = await StatementStore(core.engine).get(DEAL, "2026-11")
     assert record is not None and record.closed
 
 
@@ -140,7 +140,7 @@ async def test_confirming_a_period_with_no_reports_is_refused_unless_anyway(core
 
 async def recap_text(core: Core, text: str, day: dt.date) -> str:
     deal = load_deal(text)
-    built = await build_recap(core.ledger, deal, day, chart=False)
+    built = await build_recap(core.ledger, core.services.platform, deal, day, chart=False)
     assert built is not None
     return built[0].text
 

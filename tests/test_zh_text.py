@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.i18n import catalog, placeholders
+from bot.core.i18n import catalog, placeholders
 
 CJK = "\u4e00-\u9fff"
 # An ASCII comma, colon or semicolon with Chinese on both sides (spaces allowed around it).

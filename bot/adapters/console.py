@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sys
-import tempfile
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from bot.core import Command, Delivered, Outgoing, SystemClock
-from bot.settings import Settings
+from bot.core import Command, Delivered, Outgoing
+from bot.core.ports import Driver
 
 
 @dataclass
@@ -32,42 +30,25 @@ class ConsolePort:
 
 
 async def interactive(
-    deal_texts: Sequence[tuple[str, str]], chat: str, user: str, name: str, db: str | None
+    core: Driver, deal_texts: Sequence[tuple[str, str]], chat: str, user: str, name: str
 ) -> int:
     """Read commands from stdin as ``user`` in ``chat`` until EOF or ``/quit``."""
-    from bot.app import build_core
-
-    with tempfile.TemporaryDirectory(prefix="kpibot-chat-") as tmp:
-        url = db or f"sqlite:///{Path(tmp) / 'chat.db'}"
-        core = await build_core(Settings(database_url=url, _env_file=None), clock=SystemClock())  # type: ignore[call-arg]
-        core.add_port(ConsolePort())
+    core.add_port(ConsolePort())
+    for source, text in deal_texts:
+        await core.apply_deal_text(text, source)
+    print(f"kpibot console — you are {user} in {chat}. /help for commands, /quit to leave.")
+    while True:
         try:
-            for source, text in deal_texts:
-                await core.apply_deal_text(text, source)
-            print(f"kpibot console — you are {user} in {chat}. /help for commands, /quit to leave.")
-            counter = 0
-            while True:
-                try:
-                    line = await asyncio.to_thread(input, "you> ")
-                except EOFError:
-                    break
-                if line.strip() in ("/quit", "/exit"):
-                    break
-                if not line.strip():
-                    continue
-                counter += 1
-                cmd = Command(
-                    chat=chat,
-                    user=user,
-                    text=line,
-                    at=core.clock.now(),
-                    name=name,
-                    message_id=None,
-                )
-                for reply in await core.handle(cmd):
-                    await core.deliver(reply)
-        finally:
-            await core.aclose()
+            line = await asyncio.to_thread(input, "you> ")
+        except EOFError:
+            break
+        if line.strip() in ("/quit", "/exit"):
+            break
+        if not line.strip():
+            continue
+        cmd = Command(chat=chat, user=user, text=line, at=core.clock.now(), name=name)
+        for reply in await core.handle(cmd):
+            await core.deliver(reply)
     return 0
 
 

@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.core import Attachment, Clock, Command, Delivered, Outgoing, native_id, platform_of
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.web import BodyRefused, RateLimitedWarning, read_body
 
 if TYPE_CHECKING:
@@ -202,41 +202,32 @@ def render_text(msg: Outgoing) -> str:
 
 
 def render_blocks(msg: Outgoing) -> list[dict[str, Any]] | None:
-    """Block Kit for ``msg.rich`` (``{"title", "sections": [{"title", "lines"}], "footer"}``).
+    """Block Kit for ``msg.rich`` (a :class:`bot.core.rich.Rich`: title, sections, footer).
 
     Every string is the core's plain text, escaped here. ``None`` when there is nothing rich.
     """
     rich = msg.rich
-    if not rich:
+    if rich is None:
         return None
     blocks: list[dict[str, Any]] = []
     mentions = mention_line(msg.mentions)
     if mentions:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mentions}})
-    title = str(rich.get("title") or "").strip()
+    title = rich.title.strip()
     if title:
         # plain_text is never parsed for mentions, so it needs no escaping, only the limit.
         header = title if len(title) <= _HEADER_MAX else title[: _HEADER_MAX - 1] + "…"
         blocks.append({"type": "header", "text": {"type": "plain_text", "text": header}})
-    for section in rich.get("sections") or ():
-        head = str(section.get("title") or "").strip()
-        lines = [escape_mrkdwn(str(line)) for line in section.get("lines") or ()]
+    for section in rich.sections:
+        head = (section.title or "").strip()
+        lines = [escape_mrkdwn(line) for line in section.lines]
         text = "\n".join(([f"*{escape_mrkdwn(head)}*"] if head else []) + lines)
         blocks.extend(
             {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
             for chunk in _chunks(text, _SECTION_MAX)
             if chunk.strip()
         )
-        fields = section.get("fields") or ()
-        if fields:
-            rendered = [
-                {"type": "mrkdwn", "text": f"*{escape_mrkdwn(str(k))}*\n{escape_mrkdwn(str(v))}"}
-                for k, v in fields
-            ]
-            # A section holds at most 10 fields.
-            for start in range(0, len(rendered), 10):
-                blocks.append({"type": "section", "fields": rendered[start : start + 10]})
-    footer = str(rich.get("footer") or "").strip()
+    footer = rich.footer.strip()
     if footer:
         blocks.append(
             {

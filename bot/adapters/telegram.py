@@ -44,7 +44,7 @@ from telegram.ext import (
 )
 
 from bot.core import Attachment, Command, Delivered, DeliveryPort, Outgoing, native_id, platform_of
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.web import BodyRefused, RateLimitedWarning, read_body
 
 if TYPE_CHECKING:

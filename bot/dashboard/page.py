@@ -12,22 +12,21 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.core.i18n import t as translate
+from bot.core.ports import EscalationDesk, EscalationRecord, LedgerReader, StatementStore
+from bot.core.render import fmt_target, fmt_value
+from bot.core.views.escalation import describe
+from bot.core.views.fee import fee_line_text
 from bot.dashboard import charts
 from bot.dashboard.links import ViewSide
-from bot.i18n import t as translate
 from handlers.export import chosen_period
-from handlers.fee import fee_line_text
-from handlers.render import fmt_target, fmt_value
 from kpi.fees import FeeStatement
-from kpi.ledger import Ledger
 from kpi.model import Deal, Entry
 from kpi.money import format_money, format_percent, minor_units
 from kpi.periods import Period, business_day, first_period, next_period, period_containing
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
-from kpi.statements import StatementStore, StoredStatement
-from scheduler.escalation import EscalationRecord, Escalations, describe
-from scheduler.outbox import Outbox
+from kpi.statements import StoredStatement
 
 
 class T:
@@ -46,17 +45,11 @@ class T:
 
 @dataclass(frozen=True)
 class Sources:
-    """The stores a page reads."""
+    """The stores a page reads (built by ``bot.app``)."""
 
-    ledger: Ledger
+    ledger: LedgerReader
     statements: StatementStore
-    escalations: Escalations
-
-    @classmethod
-    def over(cls, ledger: Ledger) -> Sources:
-        """The stores over the ledger's database."""
-        engine = ledger.engine
-        return cls(ledger, StatementStore(engine), Escalations(Outbox(engine, worker="dashboard")))
+    escalations: EscalationDesk
 
 
 def local(at: dt.datetime, deal: Deal) -> str:

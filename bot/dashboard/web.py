@@ -20,9 +20,9 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from bot.core import Clock
+from bot.core.i18n import LOCALES
 from bot.dashboard.links import Grant, LinkRefused, Links
 from bot.dashboard.page import Sources, T, page_context
-from bot.i18n import LOCALES
 from bot.web import Route
 from kpi.errors import UserError
 from kpi.export import jsonl_lines, xlsx_bytes
@@ -203,7 +203,9 @@ class Dashboard:
             period = chosen_period(deal, today, request.query.get("period"), command="export")
         except UserError as exc:
             return self._render("problem.html", status=400, t=t, text=t(exc.code, **exc.params))
-        sheets = await period_sheets(self.sources.ledger, deal, today, period, t)
+        sheets = await period_sheets(
+            self.sources.ledger, self.sources.statements, deal, today, period, t
+        )
         log.info("dashboard download", extra={"deal": deal.id, "outcome": "ok"})
         return deal, export_filename(deal, period, "{ext}"), sheets
 

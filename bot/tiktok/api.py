@@ -8,7 +8,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import aiohttp
 
@@ -16,6 +16,7 @@ from bot.tiktok.sign import ANALYTICS_LIVE, ANALYTICS_SHOP, AUTHORIZATION, sign
 
 __all__ = [
     "ApiError",
+    "JsonValue",
     "Shop",
     "TikTokShopApi",
     "TokenExpired",
@@ -27,6 +28,9 @@ LIVES_PATH = f"/analytics/{ANALYTICS_LIVE}/shop_lives/performance"
 SHOP_PERFORMANCE_PATH = f"/analytics/{ANALYTICS_SHOP}/shop/performance"
 TOKEN_GET_PATH = "/api/v2/token/get"
 TOKEN_REFRESH_PATH = "/api/v2/token/refresh"
+
+JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
+"""A value of a JSON answer, as :func:`json.loads` gives it."""
 
 # Codes the Open API answers for an access token that is expired or not valid (any longer).
 EXPIRED_CODES = frozenset({105002, 105003, 36004004})
@@ -68,7 +72,7 @@ class Shop:
     cipher: str
 
 
-def _epoch(value: object) -> dt.datetime:
+def _epoch(value: int | str) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(str(value)), dt.UTC)
 
 

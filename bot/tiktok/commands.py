@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import aiohttp
 
 from bot.core import Outgoing
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.settings import Settings
 from bot.tiktok.api import ApiError
 from bot.tiktok.connect import STATE_SECONDS, Connector, authorize_url, open_api
@@ -21,7 +21,24 @@ from kpi.model import Deal
 from kpi.platform.store import PlatformStore
 
 if TYPE_CHECKING:
-    from bot.app import Core
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from bot.core import Clock, Delivered
+
+
+class Core(Protocol):
+    """What the TikTok Shop connection needs of the running bot (``bot.app.Core``), said
+    structurally so that this adapter never imports the wiring."""
+
+    settings: Settings
+    engine: AsyncEngine
+    clock: Clock
+
+    async def current_deal(self, deal_id: str) -> tuple[Deal, int] | None: ...
+
+    async def list_deals(self) -> list[str]: ...
+
+    async def deliver(self, msg: Outgoing) -> Delivered: ...
 
 __all__ = ["DailySync", "connect_text", "sync_outcome", "sync_text", "tiktok_routes", "vault_of"]
 
@@ -42,8 +59,8 @@ def tiktok_routes(core: Core) -> list[Route]:
     if not settings.tiktok_enabled:
         return []
     vault = vault_of(settings)
-    links = LinkStore(core.ledger.engine, vault)
-    return Connector(settings, links, vault, core.router.current_deal, core.clock.now).routes()
+    links = LinkStore(core.engine, vault)
+    return Connector(settings, links, vault, core.current_deal, core.clock.now).routes()
 
 
 async def connect_text(core: Core, deal_id: str) -> str:
@@ -52,7 +69,7 @@ async def connect_text(core: Core, deal_id: str) -> str:
     Raises:
         LookupError: The deal is unknown.
     """
-    current = await core.ledger.current_deal(deal_id)
+    current = await core.current_deal(deal_id)
     if current is None:
         raise LookupError(deal_id)
     url = authorize_url(core.settings, vault_of(core.settings), deal_id, core.clock.now())
@@ -62,11 +79,11 @@ async def connect_text(core: Core, deal_id: str) -> str:
 
 async def sync_outcome(core: Core, deal: Deal, since: dt.date | None) -> tuple[Outcome, str]:
     """Sync the deal's shop; what happened and the line saying so, in the deal's language."""
-    links = LinkStore(core.ledger.engine, vault_of(core.settings))
+    links = LinkStore(core.engine, vault_of(core.settings))
     deal_id = deal.id
     try:
         async with open_api(core.settings, core.clock.now) as api:
-            syncer = Syncer(api, links, PlatformStore(core.ledger.engine), core.clock.now)
+            syncer = Syncer(api, links, PlatformStore(core.engine), core.clock.now)
             result = await syncer.sync(deal, since=since)
     except NotLinked:
         return "not_linked", t("tiktok.not_linked", deal.locale, deal=deal_id)
@@ -93,7 +110,7 @@ async def sync_text(core: Core, deal_id: str, since: dt.date | None) -> tuple[in
     Raises:
         LookupError: The deal is unknown.
     """
-    current = await core.ledger.current_deal(deal_id)
+    current = await core.current_deal(deal_id)
     if current is None:
         raise LookupError(deal_id)
     outcome, text = await sync_outcome(core, current[0], since)
@@ -115,8 +132,8 @@ class DailySync:
 
     async def tick(self, now: dt.datetime) -> None:
         """Sync every deal whose sync time has come today and that has not synced today."""
-        for deal_id in await self._core.ledger.list_deals():
-            current = await self._core.router.current_deal(deal_id)
+        for deal_id in await self._core.list_deals():
+            current = await self._core.current_deal(deal_id)
             deal = current[0] if current else None
             if deal is None or deal.schedule.platform_sync is None:
                 continue

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.settings import Settings
 from bot.tiktok.api import ApiError, TikTokShopApi
 from bot.tiktok.store import LinkStore, Vault

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     PrimaryKeyConstraint,
+    Row,
     String,
     Table,
     Text,
@@ -103,7 +105,7 @@ class LinkStore:
         self._engine = engine
         self._vault = vault
 
-    def _token_values(self, tokens: Tokens, now: dt.datetime) -> dict[str, object]:
+    def _token_values(self, tokens: Tokens, now: dt.datetime) -> dict[str, str | dt.datetime]:
         return {
             "access_token": self._vault.seal(tokens.access_token, now),
             "access_expires": tokens.access_expires,
@@ -179,16 +181,16 @@ class LinkStore:
         await transaction(self._engine, work, write=True, label="tiktok")
 
 
-def _link(vault: Vault, row: object) -> Link | None:
+def _link(vault: Vault, row: Row[Any] | None) -> Link | None:
+    """A ``tiktok_links`` row as a link, its tokens decrypted."""
     if row is None:
         return None
-    r = row  # a Row; attribute access
     tokens = Tokens(
-        vault.open(r.access_token, r.linked_at),  # type: ignore[attr-defined]
-        r.access_expires,  # type: ignore[attr-defined]
-        vault.open(r.refresh_token, r.linked_at),  # type: ignore[attr-defined]
-        r.refresh_expires,  # type: ignore[attr-defined]
-        r.seller_name,  # type: ignore[attr-defined]
+        vault.open(row.access_token, row.linked_at),
+        row.access_expires,
+        vault.open(row.refresh_token, row.linked_at),
+        row.refresh_expires,
+        row.seller_name,
     )
-    shop = Shop(r.shop_id, r.shop_name, r.region, r.cipher)  # type: ignore[attr-defined]
-    return Link(r.deal_id, shop, tokens)  # type: ignore[attr-defined]
+    shop = Shop(row.shop_id, row.shop_name, row.region, row.cipher)
+    return Link(row.deal_id, shop, tokens)

@@ -10,7 +10,14 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.tiktok.api import LIVES_PATH, SHOP_PERFORMANCE_PATH, ApiError, TikTokShopApi, TokenExpired
+from bot.tiktok.api import (
+    LIVES_PATH,
+    SHOP_PERFORMANCE_PATH,
+    ApiError,
+    JsonValue,
+    TikTokShopApi,
+    TokenExpired,
+)
 from bot.tiktok.store import Link, LinkStore
 from kpi.model import Deal
 from kpi.periods import business_day
@@ -55,7 +62,7 @@ class SyncResult:
     latest: dt.date | None = None
 
 
-def _count(value: object) -> Decimal:
+def _count(value: JsonValue) -> Decimal:
     return Decimal(str(value if value not in (None, "") else 0))
 
 
@@ -95,7 +102,7 @@ def session_row(deal: Deal, item: dict[str, Any], number: int) -> PlatformRow:
     return PlatformRow("live", key, number, local, zone, local.date(), values, detail)
 
 
-def _amount(value: object) -> Decimal:
+def _amount(value: JsonValue) -> Decimal:
     """A figure as the shop performance gives it: a number, ``{"amount": ...}`` or a list
     of those (a breakdown whose first entry is the total)."""
     if isinstance(value, list):

@@ -31,6 +31,9 @@ MAX_CELLS = 1_000_000
 
 Rows = Iterator[tuple[int, list[str]]]
 
+Cell = str | int | float | bool | dt.datetime | dt.date | dt.time | dt.timedelta | None
+"""A cell as an XLSX reader gives it (openpyxl's values, calamine's types; ``None``: empty)."""
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -110,7 +113,7 @@ def _csv_rows(data: bytes, encoding: str, source: str) -> Rows:
         raise _refuse(source, "platform.not_text") from None
 
 
-def _cell(value: object) -> str:
+def _cell(value: Cell) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
@@ -148,7 +151,7 @@ def _xlsx_rows(data: bytes, source: str, limits: Limits) -> Rows:
     return _counted(rows, source, limits)
 
 
-def _counted(rows: Iterator[tuple[Any, ...]], source: str, limits: Limits) -> Rows:
+def _counted(rows: Iterator[tuple[Cell, ...]], source: str, limits: Limits) -> Rows:
     cells = 0
     number = 0
     while True:
@@ -165,7 +168,7 @@ def _counted(rows: Iterator[tuple[Any, ...]], source: str, limits: Limits) -> Ro
         yield number, [_cell(value) for value in row]
 
 
-def _openpyxl_rows(data: bytes) -> Iterator[tuple[Any, ...]] | None:
+def _openpyxl_rows(data: bytes) -> Iterator[tuple[Cell, ...]] | None:
     import openpyxl
 
     try:
@@ -176,7 +179,7 @@ def _openpyxl_rows(data: bytes) -> Iterator[tuple[Any, ...]] | None:
     except Exception:  # openpyxl raises many types for files it refuses; calamine gets a go
         return None
 
-    def all_rows() -> Iterator[tuple[Any, ...]]:
+    def all_rows() -> Iterator[tuple[Cell, ...]]:
         try:
             if first is not None:
                 yield first
@@ -187,7 +190,7 @@ def _openpyxl_rows(data: bytes) -> Iterator[tuple[Any, ...]] | None:
     return all_rows()
 
 
-def _calamine_rows(data: bytes) -> Iterator[tuple[Any, ...]] | None:
+def _calamine_rows(data: bytes) -> Iterator[tuple[Cell, ...]] | None:
     import python_calamine
 
     try:

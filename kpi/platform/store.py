@@ -99,6 +99,32 @@ def _figures(text: str) -> dict[str, Decimal]:
     return {k: Decimal(v) for k, v in json.loads(text).items()}
 
 
+def _import_row(
+    deal_id: str,
+    parsed: ParsedExport,
+    data: bytes,
+    file_name: str,
+    uploader: Uploader,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The ``platform_imports`` row of an import, its ``stored`` count still 0."""
+    days = [r.day for r in parsed.records]
+    return {
+        "deal_id": deal_id,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "file_name": file_name,
+        "kind": parsed.kind,
+        "person": uploader.person,
+        "person_name": uploader.person_name,
+        "chat": uploader.chat,
+        "imported_at": now,
+        "rows": len(parsed.records),
+        "stored": 0,
+        "first_day": min(days, default=None),
+        "last_day": max(days, default=None),
+    }
+
+
 class PlatformStore:
     """The platform source over the ledger's engine (SQLite or PostgreSQL)."""
 
@@ -133,49 +159,47 @@ class PlatformStore:
         Returns:
             What was stored.
         """
-        days = [r.day for r in parsed.records]
-        first, last = min(days, default=None), max(days, default=None)
-        record = {
-            "deal_id": deal_id,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "file_name": file_name,
-            "kind": parsed.kind,
-            "person": uploader.person,
-            "person_name": uploader.person_name,
-            "chat": uploader.chat,
-            "imported_at": now,
-            "rows": len(parsed.records),
-            "stored": 0,
-            "first_day": first,
-            "last_day": last,
-        }
+        record = _import_row(deal_id, parsed, data, file_name, uploader, now)
 
         async def work(conn: AsyncConnection) -> ImportResult:
-            insert_import = insert(platform_imports).returning(platform_imports.c.id)
-            import_id = (await conn.execute(insert_import, record)).scalar_one()
-            touched: set[dt.date] = set()
-            stored = 0
-            for start in range(0, len(parsed.records), _CHUNK):
-                chunk = parsed.records[start : start + _CHUNK]
-                stored += await self._store_chunk(conn, deal_id, import_id, chunk, touched)
-            await conn.execute(
-                update(platform_imports)
-                .where(platform_imports.c.id == import_id)
-                .values(stored=stored)
-            )
-            rows = len(parsed.records)
-            result = ImportResult(
-                import_id, parsed.kind, rows, stored, rows - stored, first, last,
-                tuple(sorted(touched)),
-            )  # fmt: skip
-            if stored == 0 and not record_unchanged:
-                raise _Unchanged(result)  # rolls the import record back
-            return result
+            return await self._import(conn, deal_id, parsed, record, record_unchanged)
 
         try:
             return await transaction(self._engine, work, write=True, label="platform")
         except _Unchanged as unchanged:
             return unchanged.result
+
+    async def _import(
+        self,
+        conn: AsyncConnection,
+        deal_id: str,
+        parsed: ParsedExport,
+        record: dict[str, Any],
+        record_unchanged: bool,
+    ) -> ImportResult:
+        """:meth:`import_export`'s transaction: the import's row, then its rows chunk by chunk.
+
+        Raises:
+            _Unchanged: Nothing was stored and ``record_unchanged`` is false (a rollback).
+        """
+        insert_import = insert(platform_imports).returning(platform_imports.c.id)
+        import_id = (await conn.execute(insert_import, record)).scalar_one()
+        touched: set[dt.date] = set()
+        stored = 0
+        for start in range(0, len(parsed.records), _CHUNK):
+            chunk = parsed.records[start : start + _CHUNK]
+            stored += await self._store_chunk(conn, deal_id, import_id, chunk, touched)
+        await conn.execute(
+            update(platform_imports).where(platform_imports.c.id == import_id).values(stored=stored)
+        )
+        rows = len(parsed.records)
+        result = ImportResult(
+            import_id, parsed.kind, rows, stored, rows - stored, record["first_day"],
+            record["last_day"], tuple(sorted(touched)),
+        )  # fmt: skip
+        if stored == 0 and not record_unchanged:
+            raise _Unchanged(result)  # rolls the import record back
+        return result
 
     async def _store_chunk(
         self,

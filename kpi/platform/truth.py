@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from decimal import Decimal
+from typing import Protocol
 
 from kpi.model import Deal, Entry, Verdict
-from kpi.platform.store import PlatformStore
 from kpi.platform.terms import platform_metrics
 from kpi.sides import Figure, resolve
 
-__all__ = ["resolve_figures"]
+__all__ = ["PlatformDays", "resolve_figures"]
+
+
+class PlatformDays(Protocol):
+    """Reads the platform's figures per day (``Ledger.platform_days`` does)."""
+
+    async def platform_days(
+        self, deal_id: str, first: dt.date, last: dt.date
+    ) -> dict[dt.date, dict[str, Decimal]]: ...
 
 
 async def resolve_figures(
-    engine: AsyncEngine,
+    source: PlatformDays,
     deal: Deal,
     entries: Iterable[Entry],
     verdicts: Iterable[Verdict],
@@ -30,7 +37,7 @@ async def resolve_figures(
     stands. Both sides' entries stay on the figure, so disagreements with it still show.
 
     Args:
-        engine: The ledger's engine (the platform tables are in the same database).
+        source: Where the platform's figures come from (the ledger asks the platform store).
         deal: The terms that apply.
         entries: The current entries of the days.
         verdicts: The verdicts of the days.
@@ -40,7 +47,7 @@ async def resolve_figures(
     figures = resolve(entries, verdicts, truth=deal.truth, tolerance=deal.tolerance)
     if not deal.platform.counts:
         return figures
-    daily = await PlatformStore(engine).day_figures(deal.id, first, last)
+    daily = await source.platform_days(deal.id, first, last)
     for day, values in platform_metrics(deal, daily).items():
         for metric, value in values.items():
             typed = figures.get((day, metric))

@@ -65,7 +65,7 @@ def install(core: Any, adapter: Any, steps: Steps) -> None:
     """Put the crash points into a built core and adapter."""
     from sqlalchemy import event
 
-    engine = core.ledger.engine.sync_engine
+    engine = core.engine.sync_engine
 
     @event.listens_for(engine, "before_cursor_execute")
     def _statement(*args: Any) -> None:
@@ -166,7 +166,7 @@ def warm_up() -> None:
     from pydantic import SecretStr
 
     from bot.adapters.telegram import TelegramAdapter
-    from bot.i18n import catalog
+    from bot.core.i18n import catalog
     from bot.settings import Settings
     from tests.fakes.telegram_api import TOKEN
 

@@ -72,8 +72,7 @@ async def child_main(url: str, name: str, log_path: str, start_at: float) -> Non
     """One replica: wait for the common start, tick until nothing is pending or claimed."""
     from sqlalchemy import func, select
 
-    import scheduler
-    from bot.app import build_core
+    from bot.app import build_core, install_scheduler
     from scheduler.tables import outbox
 
     settings = Settings(  # type: ignore[call-arg]
@@ -81,14 +80,14 @@ async def child_main(url: str, name: str, log_path: str, start_at: float) -> Non
     )
     clock = OffsetClock(BASE, start_at)
     core = await build_core(settings, clock=clock, migrate=False)
-    scheduler.install(core, charts=False, batch=20, concurrency=CONCURRENCY, worker=name)
+    install_scheduler(core, charts=False, batch=20, concurrency=CONCURRENCY, worker=name)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     core.add_port(LogPort(fd, name))
     await asyncio.sleep(max(0.0, start_at - time.time()))
     try:
         while True:
             await core.tick(clock.now())
-            async with core.ledger.engine.connect() as conn:
+            async with core.engine.connect() as conn:
                 left = (
                     await conn.execute(
                         select(func.count())

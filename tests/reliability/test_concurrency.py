@@ -25,8 +25,8 @@ import pytest
 
 from bot.app import Core
 from bot.core import Command
+from bot.core.render import fmt_value
 from bot.settings import Settings
-from handlers.render import fmt_value
 from kpi.model import Entry
 from tests.reliability.conftest import AGENCY_CHANNEL, DEAL, SELLER_GROUP, demo_core
 from tests.test_ledger_concurrency import assert_linear_chains

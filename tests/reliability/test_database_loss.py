@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import Core
 from bot.core import Command, Outgoing
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.settings import Settings
 from tests.reliability.conftest import DEAL, SELLER, SELLER_GROUP, demo_core
 
@@ -190,7 +190,7 @@ def before_commit_of_a_write(core: Core, action: Callable[[], None]) -> Callable
     commit: every row is sent, nothing is committed yet.
 
     Returns a function that removes the hooks."""
-    engine = core.ledger.engine.sync_engine
+    engine = core.engine.sync_engine
     wrote: set[int] = set()
     fired: list[bool] = []
 

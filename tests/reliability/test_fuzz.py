@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.i18n import catalog, t
+from bot.core.i18n import catalog, t
 from kpi.commands import (
     extract_deal_tag,
     parse_metric_day,

@@ -276,7 +276,7 @@ def answers(texts: list[str]) -> dict[str, int]:
 
 async def check_ledger(core: Core) -> None:
     """2,000 entries: one per report and side, with the reported value, none superseded."""
-    async with core.ledger.engine.connect() as conn:
+    async with core.engine.connect() as conn:
         total = (await conn.execute(select(func.count()).select_from(entries))).scalar_one()
     assert total == 2 * PER_PLATFORM
     stored = await core.ledger.history(DEAL, limit=10 * PER_PLATFORM)

@@ -30,10 +30,10 @@ from pydantic import SecretStr
 
 from bot.app import Core, build_core
 from bot.core import Command, Outgoing, VirtualClock
-from bot.i18n import t
+from bot.core.i18n import t
 from bot.settings import Settings
 from handlers.registry import ROUTES
-from kpi.statements import StatementStore
+from kpi.statement_store import StatementStore
 from tests.conftest import _fresh_pg_database
 
 ROOT = Path(__file__).resolve().parents[2]

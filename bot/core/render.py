@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from bot.i18n import formula_label, join_list, metric_label
+from bot.core.i18n import Translate, formula_label, join_list, metric_label
 from kpi.model import Deal, Entry
 from kpi.money import format_figure, format_money, format_percent, minor_units
 from kpi.periods import Period
@@ -76,7 +77,7 @@ def fmt_pair(deal: Deal, name: str, value: Decimal | None) -> str:
     return f"{label(deal, name)} {fmt_value(deal, name, value)}"
 
 
-def capped_list(t: Callable[..., str], deal: Deal, items: list[str], shown: int) -> str:
+def capped_list(t: Translate, deal: Deal, items: list[str], shown: int) -> str:
     """The first ``shown`` items, each whole, and how many more there are (``… and 7 more``).
 
     Args:
@@ -167,3 +168,33 @@ def period_name(deal: Deal, period: Period, *, dates: bool = False) -> str:
     if period.kind == "quarter" and "-Q" in label:
         return f"{year}年{label.rsplit('-', 1)[1]}"
     return label
+
+
+def pct(fraction: Decimal) -> str:
+    """A percentage with at most one decimal place and no trailing ``.0`` (``10%``, ``0.4%``)."""
+    return format_percent(fraction, 1).replace(".0%", "%")
+
+
+def score_shares(
+    t: Translate, deal: Deal, shares: Iterable[Mapping[str, Any]], *, with_share: bool = True
+) -> str:
+    """Each weighted target's share of the score: ``GMV 75% × 60% = 45%`` listed, or (without
+    ``with_share``) the terms of the sum joined by `` + ``; ``—`` for a target with no figure."""
+    parts = []
+    for share in shares:
+        words = {"metric": label(deal, share["metric"]), "weight": pct(share["weight"])}
+        if share["achievement"] is None:
+            key = "contracts.share_missing" if with_share else "contracts.term_missing"
+            parts.append(t(key, **words))
+        else:
+            key = "contracts.share" if with_share else "contracts.term"
+            achievement = pct(share["achievement"])
+            parts.append(t(key, achievement=achievement, share=pct(share["share"]), **words))
+    return fmt_list(deal, parts) if with_share else " + ".join(parts)
+
+
+def score_missing(t: Translate, deal: Deal, missing: Sequence[str]) -> str:
+    """`` (GMV: no figure, no credit)`` for weighted targets with no figure, else empty."""
+    if not missing:
+        return ""
+    return t("contracts.score_missing", names=fmt_list(deal, (label(deal, m) for m in missing)))

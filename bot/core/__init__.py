@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
+
+from bot.core.rich import Rich
 
 MessageKind = Literal[
     "reply", "recap", "warning", "reminder", "escalation", "statement", "error"
@@ -62,7 +64,7 @@ class Outgoing:
     text: str
     kind: MessageKind = "reply"
     files: tuple[Attachment, ...] = ()
-    rich: dict[str, Any] | None = None
+    rich: Rich | None = None
     mentions: tuple[str, ...] = ()
     """Person identities to mention (reminders); adapters render platform mentions."""
 

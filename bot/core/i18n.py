@@ -13,7 +13,7 @@ import string
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -48,6 +48,31 @@ def t(key: str, locale: str = "en", /, **params: Any) -> str:
         raise KeyError(f"no message {key!r} in the catalog")
     template = texts.get(locale) or texts["en"]
     return template.format(**params)
+
+
+class Translate(Protocol):
+    """A translator bound to one reply's language: ``tr("kpi.title", name=...)``.
+
+    ``Context.t`` is one; :func:`translator` makes one for a locale (the scheduler's)."""
+
+    def __call__(self, key: str, /, **params: Any) -> str: ...
+
+
+def translator(locale: str) -> Translate:
+    """``t`` bound to ``locale``, shaped like ``Context.t``."""
+    return _Bound(locale)
+
+
+class _Bound:
+    """``t`` with its locale fixed (a plain class: picklable and cheap to call)."""
+
+    __slots__ = ("locale",)
+
+    def __init__(self, locale: str) -> None:
+        self.locale = locale
+
+    def __call__(self, key: str, /, **params: Any) -> str:
+        return t(key, self.locale, **params)
 
 
 # -- what code inserts into messages: metric names, lists, label separators ------------------

@@ -1,0 +1,90 @@
+"""What a handler is given for one command (:class:`Context`) and how a command names its
+handler (:class:`Route`): the chat kernel's side of the router, below handlers and scheduler."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core import Clock, Command, MessageKind, Outgoing
+from bot.core.i18n import metric_label, t
+from bot.core.ports import LedgerPort, Services
+from bot.core.rich import Rich
+from kpi.model import ChatSide, Deal, Side
+from kpi.periods import business_day
+
+
+@dataclass
+class Context:
+    """Everything a handler needs for one command."""
+
+    cmd: Command
+    name: str
+    args: str
+    ledger: LedgerPort
+    clock: Clock
+    locale: str
+    services: Services
+    deal: Deal | None = None
+    chat_side: ChatSide | None = None
+    linked: list[tuple[str, str]] = field(default_factory=list)
+    forget: Callable[[], None] = lambda: None
+    """Clears the router's cache of links and deals (after /link, /unlink)."""
+
+    def t(self, key: str, /, **params: Any) -> str:
+        return t(key, self.locale, **params)
+
+    def metric_label(self, name: str) -> str:
+        """A metric's display name in this reply's language (the deal's label if it set one)."""
+        metric = self.deal.metrics.get(name) if self.deal is not None else None
+        return metric_label(name, self.locale, metric.labels if metric is not None else None)
+
+    def reply(
+        self, text: str, *, kind: MessageKind = "reply", rich: Rich | None = None
+    ) -> Outgoing:
+        return Outgoing(to=self.cmd.chat, text=text, kind=kind, rich=rich)
+
+    @property
+    def today(self) -> dt.date:
+        """The business day in the deal's time zone (UTC without a deal)."""
+        tz = self.deal.timezone if self.deal else "UTC"
+        return business_day(self.cmd.at, tz)
+
+    @property
+    def side(self) -> Side | None:
+        """The person's side: the chat's side, or in a shared chat their membership."""
+        if self.chat_side in ("seller", "agency"):
+            return self.chat_side  # type: ignore[return-value]
+        if self.deal is None:
+            return None
+        return self.deal.side_of_member(self.cmd.user)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.deal is not None and self.cmd.user in self.deal.admins
+
+    @property
+    def message_key(self) -> str:
+        """The unique source key of this message in the ledger."""
+        if self.cmd.message_id:
+            return f"{self.cmd.chat}:{self.cmd.message_id}"
+        # No platform id (console typing): every message is new.
+        return f"{self.cmd.chat}:local-{uuid.uuid4().hex}"
+
+
+Handler = Callable[[Context], Awaitable[list[Outgoing]]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A command's handler and what it needs."""
+
+    handler: Handler
+    needs_deal: bool = True
+    admin: bool = False
+    help_key: str | None = None
+
+
