@@ -53,9 +53,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection  # noqa: E402
 
 from benchmarks.spread import (  # noqa: E402
     Spread,
+    goal,
     interleave,
     quick,
-    ratio_cell,
     ratios,
 )
 from benchmarks.spread import reps as spread_reps  # noqa: E402
@@ -469,7 +469,8 @@ def size_lines(measured: list[Size]) -> list[str]:
         "| CPU per deal, ms | vs 1-deal baseline (aim ≤ 1.2) |",
         "|---:|---:|---:|---:|---:|---:|",
         f"| 1 (baseline; aim ≤ 10 ms) | {len(baselines) * BASELINE_RECAPS:,} "
-        f"| {len(baselines)} | {ms(baselines, aim=10)} | {ms(cpu)} | 1.00 |",
+        f"| {len(baselines)} | {ms(baselines, 'recap per deal, 1 deal, ms', aim=10)} "
+        f"| {ms(cpu)} | 1.00 |",
     ]
     for m in measured:
         if not m.per_deal:
@@ -477,16 +478,17 @@ def size_lines(measured: list[Size]) -> list[str]:
             continue
         lines.append(
             f"| {m.deals:,} | {m.generated:,} | {len(m.per_deal)} | {ms(m.per_deal)} "
-            f"| {ms(m.cpu)} | {ratio_cell(m.ratio, 1.2, at_least=False)} |"
+            f"| {ms(m.cpu)} "
+            f"| {goal(f'recap per deal, {m.deals:,} vs 1 deal', m.ratio, 1.2, at_least=False)} |"
         )
     return lines
 
 
-def ms(seconds: Sequence[float], aim: float | None = None) -> str:
+def ms(seconds: Sequence[float], figure: str = "", aim: float | None = None) -> str:
     """A spread of times in milliseconds, ``4.21 (4.02–4.60, n=5)``, judged against ``aim``
     (at most so many milliseconds) when given."""
     spread = Spread.of([s * 1000 for s in seconds])
-    return spread.text() if aim is None else ratio_cell(spread, aim, at_least=False)
+    return spread.text() if aim is None else goal(figure, spread, aim, at_least=False)
 
 
 def big_note(big: Size | None, wanted: int) -> str:
@@ -580,7 +582,7 @@ async def bench_charts(base: Database) -> list[str]:
     font = cjk_font() or "none installed: Chinese labels fall back to English"
     lines = ["| chart | per chart, ms (aim ≤ 20) |", "|---|---:|"]
     for name, found in times.items():
-        lines.append(f"| {name} | {ms(found, aim=20)} |")
+        lines.append(f"| {name} | {ms(found, f'chart {name}, ms', aim=20)} |")
     lines += ["", f"{CHARTS} charts per repetition; CJK font: {font}."]
     return lines
 

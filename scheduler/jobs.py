@@ -29,7 +29,6 @@ from kpi.pace import TargetStatus
 from kpi.periods import business_day, period_containing
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
-from kpi.storage import chat_links
 from scheduler import messages
 from scheduler.escalation import (
     DISAGREEMENT_OPEN,
@@ -82,12 +81,8 @@ _MISSED = (
     )
     .order_by(outbox.c.due_at, outbox.c.id)
 )
-_LINKED = (
-    select(chat_links.c.chat_id)
-    .where(chat_links.c.deal_id == bindparam("deal_id"))
-    .order_by(chat_links.c.chat_id)
-)
-"""``Jobs.recap_context``'s statements, built once (building one costs more than running it)."""
+"""``Jobs.missed_since_last_recap``'s statements, built once (building one costs more than
+running it)."""
 
 
 def _missed_since(previous: OutboxRow | None) -> dt.datetime:
@@ -276,13 +271,14 @@ class Jobs:
 
     async def recap(self, row: OutboxRow, deal: Deal, day: dt.date, now: dt.datetime) -> JobOutcome:
         """The weekly recap to every linked chat, mentioning slots missed since the last one."""
-        missed, chats = await self.recap_context(deal.id, row.slot, now)
+        missed = await self.missed_since_last_recap(deal.id, row.slot, now)
         built = await build_recap(
             self.ledger, self.platform, deal, day, missed=missed, chart=self.charts
         )
         if built is None:
             return JobOutcome(result={"reason": "the week is before the deal's start"})
         message, chart = built
+        chats = [chat for chat, _ in await self._chats(deal)]
         return JobOutcome(
             messages=_fan_out(deal, "recap", row.slot, chats, message, now),
             result={
@@ -293,18 +289,18 @@ class Jobs:
             chart=chart,
         )
 
-    async def recap_context(
+    async def missed_since_last_recap(
         self, deal_id: str, slot: str, now: dt.datetime
-    ) -> tuple[list[OutboxRow], list[str]]:
-        """The job slots missed since the previous recap, and the chats the recap goes to.
+    ) -> list[OutboxRow]:
+        """The job slots missed since the previous recap, up to ``now``, oldest first.
 
         What ``Outbox.previous_job`` (the latest recap before ``slot`` that was done, whose
-        result says up to when it mentioned missed slots), ``Outbox.missed_between`` (from then
-        to ``now``) and ``Outbox.linked_chats`` answer, read in one transaction instead of
-        three: a recap's reads are most of its cost.
+        result says up to when it mentioned missed slots) and ``Outbox.missed_between`` (from
+        then to ``now``) answer, read in one transaction instead of two: a recap's reads are
+        most of its cost.
         """
 
-        async def work(conn: AsyncConnection) -> tuple[list[OutboxRow], list[str]]:
+        async def work(conn: AsyncConnection) -> list[OutboxRow]:
             previous = (
                 await conn.execute(_PREVIOUS_RECAP, {"deal_id": deal_id, "slot": slot})
             ).one_or_none()
@@ -312,8 +308,7 @@ class Jobs:
             missed = await conn.execute(
                 _MISSED, {"deal_id": deal_id, "after": since, "upto": now}
             )
-            chats = await conn.execute(_LINKED, {"deal_id": deal_id})
-            return [OutboxRow(**r._mapping) for r in missed], [str(c) for c in chats.scalars()]
+            return [OutboxRow(**r._mapping) for r in missed]
 
         return await self.store.read(work)
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kpi.ledger import Ledger
 from kpi.model import Deal, Side
+from kpi.platform.store import PlatformStore
 from kpi.platform.truth import resolve_figures
 from kpi.snapshot import snapshot, snapshot_and_days
 from scheduler.jobs import Jobs
@@ -120,7 +121,7 @@ async def test_snapshot_and_days_give_what_separate_reads_give(
 
     assert snap == await snapshot(deal_ledger, books, today)
     expected = await resolve_figures(
-        deal_ledger.engine,
+        deal_ledger,
         snap.deal,
         await deal_ledger.current_entries(books.id, first, today),
         await deal_ledger.verdicts(books.id, first, today),
@@ -151,29 +152,30 @@ async def test_a_recap_reads_the_ledger_in_one_transaction(
 ) -> None:
     """The period, the week and the terms: one ledger transaction (the platform section's
     two reads of the imported exports are the others); it was five ledger reads before."""
-    await build_recap(deal_ledger, books, dt.date(2026, 12, 7))  # the parsed versions cached
+    platform = PlatformStore(deal_ledger.engine)
+    await build_recap(deal_ledger, platform, books, dt.date(2026, 12, 7))  # versions cached
     with transactions(deal_ledger.engine) as begun:
-        built = await build_recap(deal_ledger, books, dt.date(2026, 12, 7))
+        built = await build_recap(deal_ledger, platform, books, dt.date(2026, 12, 7))
     assert built is not None
     assert len(begun) <= 3
-    # The whole job: the outbox's part (missed slots, linked chats) is one more.
-    jobs = Jobs(deal_ledger, Outbox(deal_ledger.engine, worker="test"), charts=False)
+    # The whole job: the missed slots (the outbox) and the linked chats are two more.
+    jobs = Jobs(deal_ledger, Outbox(deal_ledger.engine, worker="test"), platform, charts=False)
     job = OutboxRow(
         1, books.id, "recap", "2026-12-07", JOB_CHAT, AT, "claimed", None, None, 1, "test",
         None, None, None, AT, None,
     )  # fmt: skip
     with transactions(deal_ledger.engine) as begun:
         outcome = await jobs.recap(job, books, dt.date(2026, 12, 7), AT)
-    assert outcome.messages and len(begun) <= 4
+    assert outcome.messages and len(begun) <= 5
 
 
-async def test_the_recap_context_is_what_the_three_outbox_reads_give(
+async def test_the_missed_slots_are_what_the_two_outbox_reads_give(
     deal_ledger: Ledger, deal: Deal
 ) -> None:
-    """``Jobs.recap_context`` reads in one transaction what ``previous_job``,
-    ``missed_between`` and ``linked_chats`` read in three: the same rows, in the same order."""
+    """``Jobs.missed_since_last_recap`` reads in one transaction what ``Outbox.previous_job``
+    and ``Outbox.missed_between`` read in two: the same rows, in the same order."""
     store = Outbox(deal_ledger.engine, worker="test")
-    jobs = Jobs(deal_ledger, store, charts=False)
+    jobs = Jobs(deal_ledger, store, PlatformStore(deal_ledger.engine), charts=False)
 
     def at(day: int, hour: int = 17) -> dt.datetime:
         return dt.datetime(2026, 11, day, hour, tzinfo=dt.UTC)
@@ -200,9 +202,8 @@ async def test_the_recap_context_is_what_the_three_outbox_reads_give(
         since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
         if previous is not None:
             since = dt.datetime.fromisoformat(previous.result()["missed_upto"])
-        missed, chats = await jobs.recap_context(deal.id, slot, now)
+        missed = await jobs.missed_since_last_recap(deal.id, slot, now)
         assert missed == await store.missed_between(deal.id, since, now)
-        assert chats == [chat for chat, _ in await store.linked_chats(deal.id)]
     assert [m.slot for m in missed] == ["2026-11-05"]  # before the first done recap
-    late, _ = await jobs.recap_context(deal.id, "2026-11-23", at(23))
+    late = await jobs.missed_since_last_recap(deal.id, "2026-11-23", at(23))
     assert [m.slot for m in late] == ["2026-11-10", "2026-11-16"]
