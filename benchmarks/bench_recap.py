@@ -38,8 +38,9 @@ from pathlib import Path
 
 from sqlalchemy import insert, select, text
 
+from bot.adapters.telegram import LIMITS as TELEGRAM_LIMITS
 from bot.app import Core, build_core
-from bot.core import Attachment, Delivered, Outgoing, VirtualClock
+from bot.core import Attachment, Delivered, Outgoing, PortLimits, VirtualClock
 from bot.settings import Settings
 from kpi.dealfile import load_deal
 from kpi.storage import chat_links, deal_versions, deals, entries, heads
@@ -389,9 +390,11 @@ async def bench_generation(folder: Path, sizes: list[int], big: int, deadline: f
 
 @dataclass
 class InstantTelegram:
-    """A Telegram port that answers at once; it does not pace, so the scheduler does."""
+    """A Telegram port that answers at once; it declares Telegram's limits but does not keep
+    them itself, so the scheduler paces it."""
 
     platform: str = "telegram"
+    limits: PortLimits = TELEGRAM_LIMITS
     count: int = 0
 
     async def send(self, message: Outgoing) -> Delivered:
