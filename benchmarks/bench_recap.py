@@ -59,8 +59,9 @@ from benchmarks.spread import (  # noqa: E402
     ratios,
 )
 from benchmarks.spread import reps as spread_reps  # noqa: E402
+from bot.adapters.telegram import LIMITS as TELEGRAM_LIMITS  # noqa: E402
 from bot.app import Core, build_core, install_scheduler  # noqa: E402
-from bot.core import Attachment, Delivered, Outgoing, VirtualClock  # noqa: E402
+from bot.core import Attachment, Delivered, Outgoing, PortLimits, VirtualClock  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from kpi.dealfile import load_deal  # noqa: E402
 from kpi.model import Deal  # noqa: E402
@@ -589,9 +590,11 @@ async def bench_charts(base: Database) -> list[str]:
 
 @dataclass
 class InstantTelegram:
-    """A Telegram port that answers at once; it does not pace, so the scheduler does."""
+    """A Telegram port that answers at once; it declares Telegram's limits but does not keep
+    them itself, so the scheduler paces it."""
 
     platform: str = "telegram"
+    limits: PortLimits = TELEGRAM_LIMITS
     count: int = 0
 
     async def send(self, message: Outgoing) -> Delivered:

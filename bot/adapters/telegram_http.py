@@ -173,7 +173,7 @@ def env_proxy(scheme: str, host: str) -> str | None:
     """The proxy httpx takes from the environment for ``scheme://host``: ``<SCHEME>_PROXY``,
     else ``ALL_PROXY``; none when ``NO_PROXY`` names the host."""
     proxies = urllib.request.getproxies_environment()
-    if host and urllib.request.proxy_bypass_environment(host, proxies):
+    if host and urllib.request.proxy_bypass(host):
         return None
     return proxies.get(scheme) or proxies.get("all") or None
 
