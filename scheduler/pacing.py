@@ -1,16 +1,15 @@
 """Pacing the fan-out: stay under each platform's send limits instead of meeting its 429s.
 
-The limits are what each delivery port declares (:class:`bot.core.PortLimits`): Slack's about
-one message per second per channel; Telegram's one per second in a private chat, 20 per minute
-in a group and 30 per second for the whole bot. A port that declares none (the console, replay)
-is not paced. The pacer reserves each send's slot when it is asked (so concurrent senders queue
-in order without a lock) in two steps: first the chat's own slot, and only once that has come, a
-slot of the platform-wide budget. Reserving the global slot late keeps one chat's long per-chat
-wait from blocking every other chat's turn.
+The limits are what each delivery port declares (:class:`bot.core.PortLimits`): sends per
+second for the whole bot, per second to one chat, per minute to one group, and how to tell a
+group from a person; the pacer knows no platform. A port that declares none (the console,
+replay) is not paced. The pacer reserves each send's slot when it is asked (so concurrent
+senders queue in order without a lock) in two steps: first the chat's own slot, and only once
+that has come, a slot of the platform-wide budget. Reserving the global slot late keeps one
+chat's long per-chat wait from blocking every other chat's turn.
 
-A port that paces itself (the Slack port's ``ChannelPacer``, a Telegram port built on
-python-telegram-bot's rate limiter) says so in its limits and is passed through untouched, so
-nothing waits twice.
+A port that paces itself (an SDK's rate limiter, the Slack port's own pacer) says so in its
+limits and is passed through untouched, so nothing waits twice.
 """
 
 from __future__ import annotations

@@ -515,7 +515,8 @@ class TelegramAdapter:
         self._add_handlers()
 
     def _init_replies(self, concurrency: int, senders: int, backlog: int) -> None:
-        """How replies go out: after the batch in polling mode, from senders in webhook mode."""
+        """How replies go out. Polling: in a chain per chat beside the processing, all gone
+        before the batch is confirmed. Webhook: from background senders after the 200."""
         self._sending: dict[int, asyncio.Future[None]] = {}
         """Polling: each chat's replies being sent, the last in a chain (``_send_in_turn``)."""
         self._send_slots = asyncio.Semaphore(concurrency)
@@ -708,6 +709,7 @@ class TelegramAdapter:
         self._sending[chat_id] = asyncio.ensure_future(_after(previous, send, self._send_slots))
 
     async def _replies_sent(self) -> None:
+        """Return once every reply chained by :meth:`_send_in_turn` went (or failed)."""
         while self._sending:
             pending = list(self._sending.values())
             self._sending.clear()
