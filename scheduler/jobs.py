@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.core import Outgoing, platform_of
-from bot.core.i18n import join_clauses, join_list
+from bot.core.i18n import Translate, join_clauses, join_list, translator
 from bot.core.ports import LedgerReader, PlatformData
 from bot.core.render import fmt_money, fmt_target, fmt_time, fmt_value, label
 from bot.core.views.kpi import status_line
@@ -35,7 +35,7 @@ from scheduler.escalation import (
     plan_escalation,
 )
 from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow
-from scheduler.recap import ChartData, Translate, build_recap, translator
+from scheduler.recap import ChartData, build_recap
 
 __all__ = ["DISAGREEMENT_OPEN", "JobOutcome", "Jobs", "fee_effect"]
 

@@ -757,17 +757,7 @@ class Outbox:
         """A deal's missed job slots due in ``(after, upto]``, oldest first."""
 
         async def work(conn: AsyncConnection) -> list[OutboxRow]:
-            rows = await conn.execute(
-                select(outbox)
-                .where(
-                    outbox.c.deal_id == deal_id,
-                    outbox.c.chat == JOB_CHAT,
-                    outbox.c.status == "missed",
-                    outbox.c.due_at > after,
-                    outbox.c.due_at <= upto,
-                )
-                .order_by(outbox.c.due_at, outbox.c.id)
-            )
+            rows = await conn.execute(_MISSED, {"deal_id": deal_id, "after": after, "upto": upto})
             return [_to_row(r) for r in rows]
 
         return await self.read(work)
@@ -782,9 +772,9 @@ class Outbox:
         async def work(conn: AsyncConnection) -> list[OutboxRow]:
             params = {"deal_id": deal_id, "kind": kind, "slot": slot}
             previous = (await conn.execute(_PREVIOUS_RECAP, params)).one_or_none()
-            since = _missed_since(None if previous is None else OutboxRow(**previous._mapping))
+            since = _missed_since(None if previous is None else _to_row(previous))
             missed = await conn.execute(_MISSED, {"deal_id": deal_id, "after": since, "upto": now})
-            return [OutboxRow(**r._mapping) for r in missed]
+            return [_to_row(r) for r in missed]
 
         return await self.read(work)
 
