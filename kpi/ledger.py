@@ -2,10 +2,15 @@
 
 Every method is one database transaction, except reports: those go through a group commit
 (:class:`kpi.batch.GroupCommit`). A report that finds its lane idle is its own transaction;
-reports that queue up while their lane is committing share one, each in its own savepoint, and
-each is answered only once that transaction committed. Reports on the same (deal, day, side)
-take the same lane (on SQLite every report takes the one lane), so lanes never wait on each
-other's head locks.
+reports that queue up while their lane is committing share one, and each is answered only
+once that transaction committed. A shared batch stores its reports in bulk (one statement
+reads the heads they touch, one inserts every entry, one or two move the heads; see
+``_store_reports``) and leaves to a savepoint of its own each report that bulk could store
+differently than one report after another would (a correction of a figure the same batch
+stores, an unchanged re-send, a redelivery); when the bulk fails, every report of the batch
+runs in its own savepoint, so one bad report rejects only itself. By default every report
+takes the one lane; with more lanes, reports on the same (deal, day, side) take the same one,
+so lanes never wait on each other's head locks.
 
 Entries are never updated or deleted: a correction is a new entry that supersedes the current
 one, and the ``heads`` table points at the current entry of each (deal, day, metric, side).
@@ -27,7 +32,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 
-from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -108,6 +113,33 @@ _CREATE_HEADS = {
     for name, insert_for in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
 
+# The same, for many reports at once (a shared batch's bulk, see _store_reports): keys are
+# (deal_id, day, side, metric) tuples to lock, (deal_id, day, metric) tuples to read.
+_LOCK_MANY_HEADS = (
+    select(heads.c.deal_id, heads.c.day, heads.c.side, heads.c.metric, heads.c.entry_id)
+    .where(
+        tuple_(heads.c.deal_id, heads.c.day, heads.c.side, heads.c.metric).in_(
+            bindparam("keys", expanding=True)
+        )
+    )
+    .order_by(heads.c.deal_id, heads.c.day, heads.c.side, heads.c.metric)
+    .with_for_update()
+)
+
+_MANY_DAY_HEADS = (
+    select(entries)
+    .join(heads, heads.c.entry_id == entries.c.id)
+    .where(
+        tuple_(heads.c.deal_id, heads.c.day, heads.c.metric).in_(
+            bindparam("keys", expanding=True)
+        )
+    )
+)
+
+_INSERT_MANY_ENTRIES = insert(entries).returning(
+    entries.c.id, entries.c.deal_id, entries.c.message_key, entries.c.metric
+)
+
 # A head that existed is locked by this transaction, so it still points at the entry read.
 _MOVE_HEADS = (
     update(heads)
@@ -179,7 +211,7 @@ class Ledger:
                 arrive while it runs (a report that finds none running never waits).
             max_batch: Reports in one shared transaction at most (1: each report alone).
             batch_lanes: Lanes of the group commit, over which the reports' (deal, day, side)
-                are spread (default: 1 on SQLite, one per (deal, day, side) on PostgreSQL; see
+                are spread (default 1: a batch's reports are stored in bulk, see
                 :class:`kpi.batch.GroupCommit`).
         """
         self._engine = engine
@@ -193,6 +225,7 @@ class Ledger:
             attempts=ATTEMPTS,
             retry_on=(sa_exc.IntegrityError, _LostRace),
             label="ledger",
+            bulk=_store_reports,
         )
         # Versions are immutable, so a parsed version never goes stale.
         self._deal_cache: dict[tuple[str, int], Deal] = {}
@@ -517,7 +550,7 @@ class Ledger:
         )
         report.check()
         # The key names the heads the report locks: reports on the same ones share a lane.
-        return await self._reports.run(report.writer(), key=(deal_id, day, side))
+        return await self._reports.run(report.writer(), key=(deal_id, day, side), item=report)
 
     async def record_verdict(
         self,
@@ -921,7 +954,14 @@ class _Report:
         A list of parameter sets is sent as one multi-row INSERT ("insertmanyvalues"), and,
         unlike .values(rows), its compiled form is cached. A unique violation (the message is
         stored) or a foreign-key one (unknown deal) rolls back; the retry tells which."""
-        rows = [
+        inserted = await conn.execute(_INSERT_ENTRIES, self.rows(written, previous))
+        return {str(metric): int(entry_id) for entry_id, metric in inserted}
+
+    def rows(
+        self, written: list[tuple[str, Decimal]], previous: dict[str, Entry | None]
+    ) -> list[dict[str, Any]]:
+        """The ``entries`` rows of the written values."""
+        return [
             {
                 "deal_id": self.deal_id,
                 "day": self.day,
@@ -937,8 +977,6 @@ class _Report:
             }
             for metric, value in written
         ]
-        inserted = await conn.execute(_INSERT_ENTRIES, rows)
-        return {str(metric): int(entry_id) for entry_id, metric in inserted}
 
     def _result(
         self,
@@ -979,6 +1017,115 @@ class _Report:
             recorded_at=self.at.astimezone(dt.UTC),
             supersedes=_id_of(previous),
         )
+
+
+# ------------------------------------------------------------------------ reports in bulk
+
+_HeadKey = tuple[str, dt.date, str, str]
+"""``(deal_id, day, side, metric)``: one head."""
+_DayKey = tuple[str, dt.date, str]
+"""``(deal_id, day, metric)``: a metric's heads of both sides."""
+
+
+async def _store_reports(
+    conn: AsyncConnection, reports: list[_Report]
+) -> list[ReportResult | None]:
+    """Many reports' first attempts together, for a batch of the group commit: one statement
+    reads every head they touch (PostgreSQL locks them first, in key order, in one statement),
+    one inserts all their entries, one or two move and create their heads.
+
+    A report is left to its own write (``None`` in its place, run after this, in its own
+    savepoint) when running it here could differ from running the reports one after another:
+    it re-sends a figure on record (``skip_unchanged``), it writes a head an earlier report of
+    the batch writes, its message is an earlier one's, or it touches a metric of a day a
+    report left to its own write touches. The other side's figure in a result is the one an
+    earlier report of the batch stored, as it would be one after another.
+
+    Raises:
+        _LostRace: A concurrent writer created a head these reports read as absent.
+        sqlalchemy.exc.IntegrityError: A message was stored before, or a deal is unknown: the
+            caller rolls this back and runs each report on its own.
+    """
+    state = await _heads_of(conn, reports)
+    chosen = _bulk_plan(reports, state)
+    if not any(chosen):
+        return [None] * len(reports)
+    rows: list[dict[str, Any]] = []
+    for report, previous in filter(None, chosen):
+        rows += report.rows(sorted(report.values, key=lambda p: p[0]), previous)
+    inserted = await conn.execute(_INSERT_MANY_ENTRIES, rows)
+    ids = {(str(d), str(key), str(m)): int(entry_id) for entry_id, d, key, m in inserted}
+    moved: list[dict[str, Any]] = []
+    created: list[dict[str, Any]] = []
+    results: list[ReportResult | None] = []
+    for plan in chosen:
+        if plan is None:
+            results.append(None)
+            continue
+        report, previous = plan
+        new_ids = {m: ids[(report.deal_id, report.message_key, m)] for m in report.metrics}
+        more_moved, more_created = _head_moves(
+            report.deal_id, report.day, report.side, sorted(new_ids.items()), previous
+        )
+        moved += more_moved
+        created += more_created
+        other = other_side(report.side)
+        others = tuple(state.get((report.deal_id, report.day, other, m)) for m in report.metrics)
+        result = report._result(new_ids, dict(report.values), previous, others, set())
+        state.update({(e.deal_id, e.day, e.side, e.metric): e for e in result.entries})
+        results.append(result)
+    await _apply_head_moves(conn, moved, created, f"{len(rows)} reported figures")
+    return results
+
+
+async def _heads_of(conn: AsyncConnection, reports: list[_Report]) -> dict[_HeadKey, Entry]:
+    """The current entries of every (day, metric) the reports touch, both sides, by head; on
+    PostgreSQL the reports' own heads are locked first.
+
+    Raises:
+        _LostRace: A head was created between the lock and the read.
+    """
+    own = sorted({(r.deal_id, r.day, r.side, m) for r in reports for m in r.metrics})
+    locked: dict[_HeadKey, int] | None = None
+    if conn.dialect.name == "postgresql":
+        rows = await conn.execute(_LOCK_MANY_HEADS, {"keys": own})
+        locked = {(str(d), day, str(s), str(m)): int(e) for d, day, s, m, e in rows}
+    keys = sorted({(deal_id, day, metric) for deal_id, day, _, metric in own})
+    found = await conn.execute(_MANY_DAY_HEADS, {"keys": keys})
+    state: dict[_HeadKey, Entry] = {
+        (e.deal_id, e.day, e.side, e.metric): e for e in map(_to_entry, found)
+    }
+    if locked is not None and any(
+        locked.get(key) != (state[key].id if key in state else None) for key in own
+    ):
+        raise _LostRace("a concurrent report created a head of a batch's report")
+    return state
+
+
+def _bulk_plan(
+    reports: list[_Report], state: dict[_HeadKey, Entry]
+) -> list[tuple[_Report, dict[str, Entry | None]] | None]:
+    """Each report with its side's current entries when it can be stored in bulk (see
+    :func:`_store_reports`), else ``None``."""
+    plan: list[tuple[_Report, dict[str, Entry | None]] | None] = []
+    claimed: set[_HeadKey] = set()
+    messages: set[tuple[str, str]] = set()
+    left: set[_DayKey] = set()
+    for report in reports:
+        days = {(report.deal_id, report.day, m) for m in report.metrics}
+        own = {(report.deal_id, report.day, report.side, m) for m in report.metrics}
+        previous = {
+            m: state.get((report.deal_id, report.day, report.side, m)) for m in report.metrics
+        }
+        message = (report.deal_id, report.message_key)
+        if days & left or own & claimed or message in messages or report._kept(previous):
+            left |= days
+            plan.append(None)
+            continue
+        claimed |= own
+        messages.add(message)
+        plan.append((report, previous))
+    return plan
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -1168,6 +1315,19 @@ async def _move_heads(
     Raises:
         _LostRace: A concurrent writer created one of the new heads first.
     """
+    moved, created = _head_moves(deal_id, day, side, new_ids, previous)
+    await _apply_head_moves(conn, moved, created, f"{deal_id} on {day}")
+
+
+def _head_moves(
+    deal_id: str,
+    day: dt.date,
+    side: str,
+    new_ids: Sequence[tuple[str, int]],
+    previous: dict[str, Entry | None],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The parameters of :data:`_MOVE_HEADS` (heads that existed) and of
+    :data:`_CREATE_HEADS` (heads that did not) for one report's new entries."""
     moved = [
         {
             "key_deal_id": deal_id,
@@ -1179,17 +1339,31 @@ async def _move_heads(
         for metric, new_id in new_ids
         if previous[metric] is not None
     ]
-    if moved:
-        await conn.execute(_MOVE_HEADS, moved)
     created = [
         {"deal_id": deal_id, "day": day, "metric": metric, "side": side, "entry_id": new_id}
         for metric, new_id in new_ids
         if previous[metric] is None
     ]
+    return moved, created
+
+
+async def _apply_head_moves(
+    conn: AsyncConnection, moved: list[dict[str, Any]], created: list[dict[str, Any]], what: str
+) -> None:
+    """Move and create heads (one statement each, when there are any).
+
+    Raises:
+        _LostRace: A concurrent writer created one of the new heads first.
+    """
+    if moved:
+        await conn.execute(_MOVE_HEADS, moved)
     if created:
+        # In key order: two batches creating the same heads then wait for each other in the
+        # same order, never in a cycle.
+        created = sorted(created, key=lambda h: (h["deal_id"], h["day"], h["side"], h["metric"]))
         done = (await conn.execute(_CREATE_HEADS[conn.dialect.name], created)).all()
         if len(done) != len(created):
-            raise _LostRace(f"a concurrent report created a head of {deal_id} on {day}")
+            raise _LostRace(f"a concurrent report created a head of {what}")
 
 
 def _id_of(entry: Entry | None) -> int | None:

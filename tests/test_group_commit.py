@@ -179,7 +179,7 @@ async def test_reports_that_arrive_together_share_one_transaction(
         )
 
     assert seen.commits == 2  # the opener alone, then the twelve together
-    assert seen.savepoints == len(days)  # each report in its own savepoint
+    assert seen.savepoints == 1  # stored together (one insert of twelve rows), in one savepoint
     assert lane.report_batches == BatchStats(batches=2, writes=13, largest=12)
     assert all(isinstance(r, ReportResult) and not r.duplicate for r in results)
     current = await lane.current_entries(deal.id, days[0], days[-1])
@@ -221,17 +221,17 @@ async def test_reports_on_the_same_heads_meet_in_one_lane_in_arrival_order(
     assert head.value == D(9)
 
 
-async def test_by_default_sqlite_batches_every_report_and_postgresql_those_on_the_same_heads(
+async def test_by_default_every_report_takes_one_lane_and_a_batch_is_stored_in_bulk(
     deal_ledger: Ledger, deal: Deal, engine: AsyncEngine
 ) -> None:
     with watched(engine) as seen:
         results = await together(*(day_report(deal_ledger, deal.id, n) for n in range(6)))
 
     assert all(isinstance(r, ReportResult) and not r.duplicate for r in results), results
-    if engine.dialect.name == "sqlite":  # one writer: the first alone, then the rest together
-        assert seen.commits == 2
-    else:  # six days, six heads: six lanes in parallel, each report alone
-        assert seen.commits == 6
+    # Six days, six heads, on either database: the first alone, then the rest in one bulk.
+    assert seen.commits == 2
+    assert seen.savepoints == 1
+    assert deal_ledger.report_batches == BatchStats(batches=2, writes=6, largest=5)
 
 
 async def test_a_lone_report_commits_at_once_whatever_the_window(
@@ -416,6 +416,42 @@ async def test_corrections_within_a_batch_chain_in_arrival_order(
     assert head == results[-1].entries[0] and head.value == D(1005)
     stored = await lane.history(deal.id, metric="gmv", limit=100)
     assert_linear_chains(stored, {(head.day, head.metric, head.side): head})
+
+
+async def test_a_batch_stores_its_reports_as_one_after_another_would(
+    lane: Ledger, deal: Deal, engine: AsyncEngine
+) -> None:
+    seller = {"side": "seller", "person": "telegram:5001"}
+    with watched(engine) as seen:
+        agency, theirs, orders, corrected, resent = await behind_an_opener(
+            lane,
+            deal.id,
+            report(lane, deal.id, "k1", ("gmv", D(100))),
+            report(lane, deal.id, "k2", ("gmv", D(90)), **seller),  # type: ignore[arg-type]
+            report(lane, deal.id, "k3", ("orders", D(5))),
+            # The agency's own gmv again: it supersedes k1, so it runs after the bulk, alone.
+            report(lane, deal.id, "k4", ("gmv", D(110))),
+            # The seller's figure re-sent unchanged: nothing is stored.
+            report(lane, deal.id, "k5", ("gmv", D(90)), skip_unchanged=True, **seller),  # type: ignore[arg-type]
+        )
+
+    assert seen.commits == 2
+    assert seen.savepoints == 1 + 2  # k1-k3 together, then k4 and k5 each in its own
+    assert agency.others == (None,)
+    assert theirs.others == agency.entries  # the agency's figure stored just before it
+    assert orders.superseded == (None,) and orders.others == (None,)
+    assert corrected.superseded == agency.entries and corrected.others == theirs.entries
+    assert resent.duplicate and resent.unchanged and resent.entries == theirs.entries
+    assert resent.others == corrected.entries
+    current = await lane.current_entries(deal.id, DAY, DAY)
+    assert {(e.metric, e.side, e.value, e.message_key) for e in current} == {
+        ("gmv", "agency", D(110), "k4"),
+        ("gmv", "seller", D(90), "k2"),
+        ("orders", "agency", D(5), "k3"),
+    }
+    stored = await lane.history(deal.id, limit=100)
+    heads = await lane.current_entries(deal.id, DAY - dt.timedelta(1), DAY)
+    assert_linear_chains(stored, {(e.day, e.metric, e.side): e for e in heads})
 
 
 async def test_an_unchanged_resend_within_a_batch_stores_nothing(
