@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
 from typing import Literal
 
 from bot.core import Outgoing
@@ -18,6 +17,7 @@ from kpi.ledger import ReportResult
 from kpi.model import Deal, Entry, Side, Verdict, other_side
 from kpi.money import format_percent
 from kpi.numbers import fold_width, parse_figure
+from kpi.platform.terms import platform_metrics
 from kpi.sides import agrees, resolve
 
 
@@ -107,7 +107,7 @@ async def report(ctx: Context) -> list[Outgoing]:
         needs_note = deal.truth == other_side(side) and any(theirs is None for _, theirs in pairs)
     if needs_note:
         lines.append(_counting_note(ctx, deal, side))
-    lines += await _platform_differs(ctx, deal, result.entries)
+    lines += _platform_differs(ctx, deal, result)
     effect = await late_effect(
         ctx.t, ctx.ledger, ctx.services.statements, deal, ctx.today, args.day
     )
@@ -115,14 +115,15 @@ async def report(ctx: Context) -> list[Outgoing]:
     return [ctx.reply("\n".join(line for line in lines if line))]
 
 
-async def _platform_differs(ctx: Context, deal: Deal, entries: Sequence[Entry]) -> list[str]:
+def _platform_differs(ctx: Context, deal: Deal, result: ReportResult) -> list[str]:
     """A line for each figure just reported that an imported platform export for its day
     contradicts beyond the deal's tolerance: both numbers, so it is checked now, not at the
-    statement."""
-    if not entries:
+    statement. The export's figures of the day came with the result (read as it was stored)."""
+    entries = result.entries
+    if not entries or not result.platform:
         return []
     day = entries[0].day
-    platform = (await platform_days(ctx.services.platform, deal, day, day)).get(day, {})
+    platform = platform_metrics(deal, {day: dict(result.platform)}).get(day, {})
     return [
         ctx.t(
             "fc.report_platform_differs",

@@ -77,7 +77,16 @@ def safe_url(url: str) -> str:
         return "<database url>"
 
 
-def make_engine(url: str) -> AsyncEngine:
+POOL_SIZE = 20
+"""Connections an engine keeps open: the adapters run up to 16 commands at once, and the group
+commit and the scheduler hold one each."""
+POOL_OVERFLOW = 4
+"""Connections opened past :data:`POOL_SIZE` under a burst, closed again on return."""
+
+
+def make_engine(
+    url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = POOL_OVERFLOW
+) -> AsyncEngine:
     """Create the async engine kpibot uses.
 
     SQLite: WAL journal (readers never wait for the writer), foreign keys enforced, a busy
@@ -89,6 +98,8 @@ def make_engine(url: str) -> AsyncEngine:
 
     Args:
         url: Any URL :func:`normalize_url` accepts.
+        pool_size: Connections kept open.
+        max_overflow: Connections opened past those under a burst, closed on return.
 
     Returns:
         A new engine; the caller disposes of it.
@@ -96,18 +107,27 @@ def make_engine(url: str) -> AsyncEngine:
     url = normalize_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            # As many kept connections as commands run at once (the adapters run 16) plus the
+            # group commit's and the scheduler's: a connection opened past the kept ones is
+            # closed on return, and each new one is a new thread and four PRAGMAs.
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+        )
         _configure_sqlite(engine)
     elif backend == "postgresql":
         engine = create_async_engine(
             url,
             pool_pre_ping=True,
             pool_timeout=15,
-            # The same 15 connections at most per replica as SQLAlchemy's default (5 + 10),
-            # but 10 of them kept: overflow connections are closed on return, and a new one is
-            # a new server process with an empty prepared-statement cache.
-            pool_size=10,
-            max_overflow=5,
+            # Kept connections for the commands running at once, as on SQLite: overflow
+            # connections are closed on return, and a new one is a new server process with an
+            # empty prepared-statement cache. 24 at most per replica: four replicas stay
+            # within PostgreSQL's default max_connections (100).
+            pool_size=pool_size,
+            max_overflow=max_overflow,
             # An unreachable server should fail a command in seconds, not a minute.
             connect_args={"timeout": 10, "command_timeout": 60},
         )

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, tuple_, update
@@ -40,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kpi.batch import MAX_BATCH, WINDOW, BatchStats, GroupCommit
 from kpi.db import transaction
 from kpi.model import SIDES, ChatSide, Deal, Entry, Side, Verdict, other_side
-from kpi.platform.store import PlatformStore
+from kpi.platform.store import PlatformStore, figures_on
 from kpi.storage import (
     canonical_decimal,
     chat_aliases,
@@ -153,6 +154,9 @@ _MOVE_HEADS = (
 )
 
 
+_NO_FIGURES: Mapping[str, Decimal] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class ReportResult:
     """What :meth:`Ledger.record_report` stored.
@@ -174,6 +178,10 @@ class ReportResult:
     kept: tuple[bool, ...] = ()
     """``kept[i]``: ``entries[i]`` is the side's figure already on record, re-sent with the same
     value (``skip_unchanged``), so nothing was stored for it (empty: none was kept)."""
+    platform: Mapping[str, Decimal] = field(default_factory=lambda: _NO_FIGURES)
+    """The platform's own figures of the day from imported exports (export figure names, as
+    :meth:`PlatformStore.day_figures` gives them), read in the same transaction, so the reply
+    can compare without another read; empty when none was imported, and for a duplicate."""
 
     def is_kept(self, index: int) -> bool:
         """Whether the value at ``index`` was the figure on record, stored again as nothing."""
@@ -883,7 +891,9 @@ class _Report:
         new_ids = await self._insert(conn, written, previous)
         moved = [(metric, new_ids[metric]) for metric, _ in written]
         await _move_heads(conn, self.deal_id, self.day, self.side, moved, previous)
-        return self._result(new_ids, dict(written), previous, others, kept)
+        result = self._result(new_ids, dict(written), previous, others, kept)
+        key = (self.deal_id, self.day)
+        return replace(result, platform=(await figures_on(conn, [key])).get(key, {}))
 
     async def _stored_copy(self, conn: AsyncConnection) -> ReportResult | None:
         """The message as stored before (a redelivery), in the order of the reported values
@@ -1075,7 +1085,11 @@ async def _store_reports(
         state.update({(e.deal_id, e.day, e.side, e.metric): e for e in result.entries})
         results.append(result)
     await _apply_head_moves(conn, moved, created, f"{len(rows)} reported figures")
-    return results
+    platform = await figures_on(conn, [(plan[0].deal_id, plan[0].day) for plan in chosen if plan])
+    return [
+        None if r is None else replace(r, platform=platform.get((report.deal_id, report.day), {}))
+        for r, report in zip(results, reports, strict=True)
+    ]
 
 
 async def _heads_of(conn: AsyncConnection, reports: list[_Report]) -> dict[_HeadKey, Entry]:

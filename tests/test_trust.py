@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import datetime as dt
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -178,6 +180,29 @@ async def test_a_figure_the_imported_platform_export_contradicts_is_flagged_and_
     )
     history = await say(core, SELLER_CHAT, SELLER, "/history gmv 2026-11-05", at=local(9))
     assert "Platform (imported export) 2026-11-05 gmv: 3,364.02" in history
+
+
+async def test_reports_stored_together_are_each_checked_against_the_platform_export(
+    core: Core,
+) -> None:
+    data = LIVE.read_bytes()
+    parsed = load_export(data, LIVE.name, TERMS)
+    await PlatformStore(core.engine).import_export(
+        DEAL, parsed, data=data, file_name=LIVE.name, uploader=IMPORTER, now=local(9)
+    )
+    for chat, person in ((SELLER_CHAT, SELLER), (AGENCY_CHAT, AGENCY)):  # links looked up
+        await say(core, chat, person, "/history gmv 2026-11-05", at=local(9))
+    # Sent at once: the first is stored alone, the other three together in one bulk batch.
+    opener, seller, agency, other_day = await asyncio.gather(
+        say(core, SELLER_CHAT, SELLER, "/report orders 3 2026-11-04", at=local(9)),
+        say(core, SELLER_CHAT, SELLER, "/report gmv 1000 2026-11-05", at=local(9)),
+        say(core, AGENCY_CHAT, AGENCY, "/report gmv 3364.02 2026-11-05", at=local(9)),
+        say(core, AGENCY_CHAT, AGENCY, "/report gmv 8872.44 2026-11-03", at=local(9)),
+    )
+    assert core.ledger.report_batches.largest == 3
+    assert "⚠ The platform's gmv for 2026-11-05 is 3,364.02; you reported 1,000" in seller
+    assert "platform's" not in agency  # it agrees with the export
+    assert "platform's" not in other_day and "⚠" not in opener
     # A figure within the tolerance of the platform's is not flagged.
     close = await say(core, SELLER_CHAT, SELLER, "/report gmv 3364 2026-11-05", at=local(9))
     assert "platform" not in close

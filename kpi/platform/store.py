@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kpi.db import transaction
@@ -27,7 +27,7 @@ from kpi.platform.headers import Kind
 from kpi.platform.parse import ParsedExport, PlatformRow
 from kpi.platform.tables import platform_heads, platform_imports, platform_rows
 
-__all__ = ["ImportRecord", "ImportResult", "PlatformStore", "Session", "Uploader"]
+__all__ = ["ImportRecord", "ImportResult", "PlatformStore", "Session", "Uploader", "figures_on"]
 
 _CHUNK = 500
 
@@ -123,6 +123,36 @@ def _import_row(
         "first_day": min(days, default=None),
         "last_day": max(days, default=None),
     }
+
+
+# The figures of the current rows of some (deal, day) pairs: read on every /report, so built
+# once, with the pairs bound at execution.
+_FIGURES_ON = (
+    select(platform_heads.c.deal_id, platform_heads.c.day, platform_rows.c.figures)
+    .join(platform_rows, platform_heads.c.row_id == platform_rows.c.id)
+    .where(
+        tuple_(platform_heads.c.deal_id, platform_heads.c.day).in_(
+            bindparam("keys", expanding=True)
+        )
+    )
+)
+
+
+async def figures_on(
+    conn: AsyncConnection, keys: Sequence[tuple[str, dt.date]]
+) -> dict[tuple[str, dt.date], dict[str, Decimal]]:
+    """The platform's figures of each ``(deal_id, day)`` in ``keys`` (every current row's,
+    summed, as :meth:`PlatformStore.day_figures` sums them), read in ``conn``'s transaction:
+    a writer of another table reads them with what it writes. A pair without imported rows is
+    absent."""
+    totals: dict[tuple[str, dt.date], dict[str, Decimal]] = defaultdict(dict)
+    if not keys:
+        return {}
+    for deal_id, day, figures in await conn.execute(_FIGURES_ON, {"keys": sorted(set(keys))}):
+        found = totals[(str(deal_id), day)]
+        for name, value in _figures(figures).items():
+            found[name] = found.get(name, Decimal(0)) + value
+    return dict(totals)
 
 
 class PlatformStore:
