@@ -73,6 +73,10 @@ Bulk = Callable[[AsyncConnection, list[Any]], Awaitable[list[Any]]]
 """Runs many writes' items at once (see :class:`GroupCommit`): returns, for each item in
 order, its write's result, or ``None`` for an item it left to its own write."""
 
+class _BulkFailed(Exception):
+    """The bulk that opened a shared transaction failed: roll back, run the batch again."""
+
+
 @dataclass(frozen=True)
 class BatchStats:
     """What a :class:`GroupCommit` has committed so far."""
@@ -264,16 +268,23 @@ class GroupCommit:
         self._counted([write])
         _settle(write.future, (True, result))
 
-    async def _commit_shared(self, lane: _Lane, batch: list[_Write[Any]]) -> None:
-        """Writes in one transaction, each in its own savepoint; the batch takes in writes
-        that arrive in its lane while it runs, until ``window`` has passed since it started."""
+    async def _commit_shared(
+        self, lane: _Lane, batch: list[_Write[Any]], *, opening_bulk: bool = True
+    ) -> None:
+        """Writes in one transaction, each in its own savepoint (or together, in ``bulk``);
+        the batch takes in writes that arrive in its lane while it runs, until ``window`` has
+        passed since it started.
+
+        A bulk that opens the transaction needs no savepoint: when it fails, the transaction
+        is rolled back and the batch runs again in a new one, each write in its own savepoint
+        (``opening_bulk=False``)."""
         loop = asyncio.get_running_loop()
         closes = loop.time() + self._window
 
         async def work(conn: AsyncConnection) -> None:
             index = 0
             while index < len(batch):
-                await self._attempt_all(conn, batch[index:])
+                await self._attempt_all(conn, batch[index:], opening=opening_bulk and not index)
                 index = len(batch)
                 if loop.time() < closes:
                     batch.extend(_take(lane, self._max_batch - len(batch)))
@@ -282,6 +293,9 @@ class GroupCommit:
             await transaction(
                 self._engine, work, write=True, attempts=1, retry_on=(), label=self._label
             )
+        except _BulkFailed:
+            await self._commit_shared(lane, batch, opening_bulk=False)
+            return
         except BaseException as exc:
             await self._shared_failed(batch, exc)
             return
@@ -304,35 +318,45 @@ class GroupCommit:
             raise exc
         log.warning("%s: a batch of %d writes failed: %s", self._label, len(batch), exc)
 
-    async def _attempt_all(self, conn: AsyncConnection, writes: list[_Write[Any]]) -> None:
+    async def _attempt_all(
+        self, conn: AsyncConnection, writes: list[_Write[Any]], *, opening: bool
+    ) -> None:
         """Writes of a shared batch: together through ``bulk`` when they can be, then each
-        one ``bulk`` left (or all, when it failed) in its own savepoint, in their order."""
+        one ``bulk`` left (or all, when it failed) in its own savepoint, in their order.
+        ``opening``: nothing ran in the transaction before (see :meth:`_commit_shared`)."""
         alone = writes
         live = [write for write in writes if not write.future.done()]
         if self._bulk is not None and len(live) > 1 and all(w.item is not None for w in live):
-            settled = await self._attempt_bulk(conn, live)
+            settled = await self._attempt_bulk(conn, live, opening=opening)
             alone = [write for write in writes if write not in settled]
         for write in alone:
             write.outcome = await self._attempt(conn, write)
 
     async def _attempt_bulk(
-        self, conn: AsyncConnection, writes: list[_Write[Any]]
+        self, conn: AsyncConnection, writes: list[_Write[Any]], *, opening: bool
     ) -> set[_Write[Any]]:
-        """``bulk`` over the writes' items in one savepoint; returns the writes it settled.
-        When it fails, its savepoint is rolled back and it settled none.
+        """``bulk`` over the writes' items, in one savepoint unless ``opening``; returns the
+        writes it settled. When it fails, its savepoint is rolled back and it settled none.
 
         Raises:
+            _BulkFailed: It failed, ``opening``: the transaction must be rolled back.
             sqlalchemy.exc.DBAPIError, OSError: The transaction itself failed (see
                 :func:`_ends_the_batch`); nothing of the batch will be stored.
         """
         assert self._bulk is not None
+        items = [write.item for write in writes]
         try:
-            async with conn.begin_nested():
-                results = await self._bulk(conn, [write.item for write in writes])
+            if opening:
+                results = await self._bulk(conn, items)
+            else:
+                async with conn.begin_nested():
+                    results = await self._bulk(conn, items)
         except Exception as exc:
             if _ends_the_batch(exc):
                 raise
             log.debug("%s: a bulk of %d failed, each runs alone: %s", self._label, len(writes), exc)
+            if opening:
+                raise _BulkFailed from exc
             return set()
         done: set[_Write[Any]] = set()
         for write, result in zip(writes, results, strict=True):
