@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 
-from babel.core import get_global
-from babel.numbers import format_decimal, is_currency
+from babel.core import Locale, get_global
+from babel.numbers import NumberPattern, is_currency, parse_pattern
 
 __all__ = [
     "format_figure",
@@ -18,6 +19,7 @@ __all__ = [
 _HUNDRED = Decimal(100)
 
 
+@cache
 def minor_units(currency: str) -> int:
     """The number of decimal places a fee in this currency is rounded to.
 
@@ -47,6 +49,31 @@ def minor_units(currency: str) -> int:
     # (digits, rounding, cash_digits, cash_rounding); every CLDR entry has all four.
     digits, _rounding, cash_digits, _cash_rounding = fractions.get(currency, fractions["DEFAULT"])
     return int(cash_digits if cash_digits is not None else digits)
+
+
+@cache
+def _pattern(pattern: str) -> NumberPattern:
+    """Babel's parsed number pattern, parsed once (``format_decimal`` parses it every call)."""
+    return parse_pattern(pattern)
+
+
+@cache
+def _locale(name: str) -> Locale:
+    return Locale.parse(name)
+
+
+def format_decimal(
+    number: Decimal, *, format: str, locale: str, decimal_quantization: bool = True
+) -> str:
+    """``babel.numbers.format_decimal`` with its pattern and locale parsed once each: the same
+    steps on the same objects (``NumberPattern.apply`` keeps no state), so the same text."""
+    return _pattern(format).apply(
+        number,
+        _locale(locale),
+        decimal_quantization=decimal_quantization,
+        group_separator=True,
+        numbering_system="latn",
+    )
 
 
 def quantize_money(amount: Decimal, currency: str) -> Decimal:
