@@ -401,11 +401,7 @@ class Ledger:
         warnings and acknowledgements go)."""
 
         async def work(conn: AsyncConnection) -> list[tuple[str, str]]:
-            rows = await conn.execute(
-                select(chat_links.c.chat_id, chat_links.c.side)
-                .where(chat_links.c.deal_id == deal_id)
-                .order_by(chat_links.c.chat_id)
-            )
+            rows = await conn.execute(self._CHATS_OF_DEAL, {"deal_id": deal_id})
             return [(str(chat), str(side)) for chat, side in rows]
 
         return await self._read(work)
@@ -752,27 +748,73 @@ class Ledger:
         async def work(
             conn: AsyncConnection,
         ) -> tuple[tuple[int, dt.date] | None, list[Entry], list[Verdict]]:
-            by_date, earliest, current_q, verdicts_q = self._period_queries()
-            days = {"deal_id": deal_id, "first": first, "last": last}
-            version = (
-                await conn.execute(by_date, {"deal_id": deal_id, "period_start": period_start})
-            ).one_or_none()
-            if version is None:  # a period before every version: the earliest governs it
-                version = (await conn.execute(earliest, {"deal_id": deal_id})).one_or_none()
-            if version is None:
-                return None, [], []
-            found = await conn.execute(current_q, days)
-            judgements = await conn.execute(verdicts_q, days)
-            return (
-                (int(version.version), version.effective),
-                [_to_entry(row) for row in found],
-                [_to_verdict(row) for row in judgements],
-            )
+            return await self._period_rows(conn, deal_id, period_start, first, last)
 
         governing, current, judged = await self._read(work)
         if governing is None:
             raise LookupError(f"unknown deal {deal_id!r}")
         return await self._deal_version(deal_id, *governing), current, judged
+
+    async def recap_records(
+        self,
+        deal_id: str,
+        period_start: dt.date,
+        first: dt.date,
+        last: dt.date,
+        also: Callable[[AsyncConnection], Awaitable[T]],
+    ) -> tuple[Deal, list[Entry], list[Verdict], list[tuple[str, str]], T]:
+        """:meth:`period_records` and :meth:`chats_of_deal`, and what ``also`` reads on the same
+        connection (a recap's missed slots and platform figures), in one read transaction: a
+        recap's reads are most of its cost, and each transaction is round trips of its own.
+
+        Raises:
+            LookupError: The deal was never applied.
+        """
+
+        async def work(conn: AsyncConnection) -> tuple[Any, list[tuple[str, str]], T]:
+            records = await self._period_rows(conn, deal_id, period_start, first, last)
+            rows = await conn.execute(self._CHATS_OF_DEAL, {"deal_id": deal_id})
+            return records, [(str(chat), str(side)) for chat, side in rows], await also(conn)
+
+        (governing, current, judged), chats, extra = await self._read(work)
+        if governing is None:
+            raise LookupError(f"unknown deal {deal_id!r}")
+        terms = await self._deal_version(deal_id, *governing)
+        return terms, current, judged, chats, extra
+
+    async def _period_rows(
+        self,
+        conn: AsyncConnection,
+        deal_id: str,
+        period_start: dt.date,
+        first: dt.date,
+        last: dt.date,
+    ) -> tuple[tuple[int, dt.date] | None, list[Entry], list[Verdict]]:
+        """:meth:`period_records`' reads on ``conn``: the governing version (``None``: the deal
+        was never applied), the current entries and the verdicts."""
+        by_date, earliest, current_q, verdicts_q = self._period_queries()
+        days = {"deal_id": deal_id, "first": first, "last": last}
+        version = (
+            await conn.execute(by_date, {"deal_id": deal_id, "period_start": period_start})
+        ).one_or_none()
+        if version is None:  # a period before every version: the earliest governs it
+            version = (await conn.execute(earliest, {"deal_id": deal_id})).one_or_none()
+        if version is None:
+            return None, [], []
+        found = await conn.execute(current_q, days)
+        judgements = await conn.execute(verdicts_q, days)
+        return (
+            (int(version.version), version.effective),
+            [_to_entry(row) for row in found],
+            [_to_verdict(row) for row in judgements],
+        )
+
+    _CHATS_OF_DEAL = (
+        select(chat_links.c.chat_id, chat_links.c.side)
+        .where(chat_links.c.deal_id == bindparam("deal_id"))
+        .order_by(chat_links.c.chat_id)
+    )
+    """:meth:`chats_of_deal`'s statement, built once (building costs more than running)."""
 
     _period_statements: tuple[Any, Any, Any, Any] | None = None
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 
-from babel.core import get_global
-from babel.numbers import format_decimal, is_currency
+from babel.core import Locale, get_global
+from babel.numbers import (
+    NumberPattern,
+    get_decimal_symbol,
+    get_group_symbol,
+    is_currency,
+    parse_pattern,
+)
 
 __all__ = [
     "format_figure",
@@ -18,6 +25,7 @@ __all__ = [
 _HUNDRED = Decimal(100)
 
 
+@cache
 def minor_units(currency: str) -> int:
     """The number of decimal places a fee in this currency is rounded to.
 
@@ -47,6 +55,108 @@ def minor_units(currency: str) -> int:
     # (digits, rounding, cash_digits, cash_rounding); every CLDR entry has all four.
     digits, _rounding, cash_digits, _cash_rounding = fractions.get(currency, fractions["DEFAULT"])
     return int(cash_digits if cash_digits is not None else digits)
+
+
+@cache
+def _pattern(pattern: str) -> NumberPattern:
+    """Babel's parsed number pattern, parsed once (``format_decimal`` parses it every call)."""
+    return parse_pattern(pattern)
+
+
+@cache
+def _locale(name: str) -> Locale:
+    return Locale.parse(name)
+
+
+@cache
+def _plain(pattern: str, locale: str) -> _Plain | None:
+    """The compiled form of ``pattern`` in ``locale`` when it is a plain one, else ``None``."""
+    return _Plain.of(_pattern(pattern), _locale(locale))
+
+
+class _Plain:
+    """A plain number pattern (``#,##0``, ``#,##0.00``: no prefix, suffix, scale, exponent or
+    significant digits) with its locale's symbols looked up once: ``NumberPattern.apply``'s
+    steps for such a pattern, in its order, on the same ``Decimal`` operations, so the same
+    text (``tests/test_money.py`` compares the two)."""
+
+    __slots__ = ("first", "group", "high", "low", "min_int", "minus", "point", "rest")
+
+    def __init__(self, pattern: NumberPattern, group: str, point: str) -> None:
+        self.low, self.high = pattern.frac_prec
+        self.min_int = pattern.int_prec[0]
+        self.first, self.rest = pattern.grouping
+        self.minus = pattern.prefix[1]
+        self.group, self.point = group, point
+
+    @classmethod
+    def of(cls, pattern: NumberPattern, locale: Locale) -> _Plain | None:
+        group = get_group_symbol(locale, numbering_system="latn")
+        point = get_decimal_symbol(locale, numbering_system="latn")
+        plain = (
+            pattern.scale == 0
+            and not pattern.exp_prec
+            and "@" not in pattern.pattern
+            and pattern.number_pattern != ""
+            and pattern.prefix == ("", "-")
+            and pattern.suffix == ("", "")
+            and "'" not in group + point  # apply() would unquote them
+        )
+        return cls(pattern, group, point) if plain else None
+
+    def apply(self, value: Decimal, quantize: bool) -> str | None:
+        """The text, or ``None`` for an infinity (``NumberPattern.apply`` handles it)."""
+        value = value.scaleb(0)
+        negative = value.is_signed()
+        value = abs(value).normalize()
+        if value.is_infinite():
+            return None
+        high = self.high
+        if not quantize:
+            exponent = value.as_tuple().exponent  # get_decimal_precision
+            if isinstance(exponent, int) and exponent < 0:
+                high = max(high, -exponent)
+        rounded = value.quantize(Decimal(10) ** (-high))
+        whole, _, frac = f"{rounded:f}".partition(".")
+        return (self.minus if negative else "") + self._int(whole) + self._frac(frac or "0", high)
+
+    def _int(self, value: str) -> str:
+        if len(value) < self.min_int:
+            value = "0" * (self.min_int - len(value)) + value
+        size, grouped = self.first, ""
+        while len(value) > size:
+            grouped = self.group + value[-size:] + grouped
+            value = value[:-size]
+            size = self.rest
+        return value + grouped
+
+    def _frac(self, value: str, high: int) -> str:
+        low = self.low
+        if len(value) < low:
+            value += "0" * (low - len(value))
+        if high == 0 or (low == 0 and int(value) == 0):
+            return ""
+        while len(value) > low and value[-1] == "0":
+            value = value[:-1]
+        return self.point + value
+
+
+def format_decimal(
+    number: Decimal, *, format: str, locale: str, decimal_quantization: bool = True
+) -> str:
+    """``babel.numbers.format_decimal``, with the pattern parsed and the locale's symbols
+    looked up once per pattern and locale (:class:`_Plain`), never per figure."""
+    plain = _plain(format, locale)
+    text = None if plain is None else plain.apply(number, decimal_quantization)
+    if text is not None:
+        return text
+    return _pattern(format).apply(
+        number,
+        _locale(locale),
+        decimal_quantization=decimal_quantization,
+        group_separator=True,
+        numbering_system="latn",
+    )
 
 
 def quantize_money(amount: Decimal, currency: str) -> Decimal:

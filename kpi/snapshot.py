@@ -210,9 +210,9 @@ async def snapshot_and_days(
     """:func:`snapshot` as of ``today``, and the figures of the days ``first`` to ``last``
     resolved under the same terms (a recap's week), from one read of the ledger.
 
-    The week and the period are read as one span of days and split here, so a recap costs
-    one ledger transaction, not five; each part is resolved on its own days' entries and
-    verdicts, exactly as two separate reads would give them.
+    The week and the period are read as one span of days (:func:`records_span`) and split
+    here, so a recap costs one ledger transaction, not five; each part is resolved on its own
+    days' entries and verdicts, exactly as two separate reads would give them.
 
     Args:
         ledger: The ledger.
@@ -226,13 +226,34 @@ async def snapshot_and_days(
     """
     period = current_period(deal, today)
     terms, entries, verdicts = await ledger.period_records(
-        deal.id, period.start, min(first, period.start), max(last, period.end)
+        deal.id, period.start, *records_span(period, first, last)
     )
+    return await split_records(ledger, terms, period, today, entries, verdicts, first, last)
+
+
+def records_span(period: Period, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]:
+    """The days to read for ``period`` and the extra days ``first`` to ``last`` at once."""
+    return min(first, period.start), max(last, period.end)
+
+
+async def split_records(
+    source: PlatformDays,
+    terms: Deal,
+    period: Period,
+    today: dt.date,
+    entries: list[Entry],
+    verdicts: list[Verdict],
+    first: dt.date,
+    last: dt.date,
+) -> tuple[Snapshot, dict[tuple[dt.date, str], Figure]]:
+    """:func:`snapshot_and_days` from records already read (the :func:`records_span` of
+    ``period`` and the days ``first`` to ``last``, under ``terms``); ``source`` answers the
+    platform's figures when the terms count them."""
     snap = await _resolved(
-        ledger, terms, period, today, *_days(entries, verdicts, period.start, period.end)
+        source, terms, period, today, *_days(entries, verdicts, period.start, period.end)
     )
     days_entries, days_verdicts = _days(entries, verdicts, first, last)
-    figures = await resolve_figures(ledger, terms, days_entries, days_verdicts, first, last)
+    figures = await resolve_figures(source, terms, days_entries, days_verdicts, first, last)
     return snap, figures
 
 
@@ -247,7 +268,7 @@ def _days(
 
 
 async def _resolved(
-    ledger: SnapshotSource,
+    ledger: PlatformDays,
     terms: Deal,
     period: Period,
     today: dt.date,

@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Outgoing, platform_of
 from bot.core.i18n import Translate, join_clauses, join_list, translator
 from bot.core.ports import LedgerReader, PlatformData
 from bot.core.render import fmt_money, fmt_target, fmt_time, fmt_value, label
 from bot.core.views.kpi import status_line
-from kpi.model import SIDES, Deal, Entry, Schedule, Side
+from bot.core.views.platform import platform_lines
+from kpi.model import SIDES, Deal, Entry, Schedule, Side, Verdict
 from kpi.money import format_percent
 from kpi.pace import TargetStatus
 from kpi.periods import business_day, period_containing
+from kpi.platform.store import PlatformSpan, PlatformStore
+from kpi.platform.truth import PlatformDays
 from kpi.sides import Figure
-from kpi.snapshot import Snapshot, snapshot
+from kpi.snapshot import Snapshot, current_period, records_span, snapshot, split_records
 from scheduler import messages
 from scheduler.escalation import (
     DISAGREEMENT_OPEN,
@@ -34,12 +39,14 @@ from scheduler.escalation import (
     describe,
     plan_escalation,
 )
-from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow
-from scheduler.recap import ChartData, build_recap
+from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow, missed_since_previous
+from scheduler.recap import ChartData, compose_recap, recap_week
 
-__all__ = ["DISAGREEMENT_OPEN", "JobOutcome", "Jobs", "fee_effect"]
+__all__ = ["DISAGREEMENT_OPEN", "JobOutcome", "Jobs", "RecapLedger", "fee_effect"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -196,11 +203,53 @@ def _pace_title(tr: Translate, deal: Deal, day: dt.date, warned: Sequence[str]) 
     return title
 
 
+class RecapLedger(LedgerReader, Protocol):
+    """The ledger's read side, with the one read of a recap (``kpi.ledger.Ledger``)."""
+
+    async def recap_records(
+        self,
+        deal_id: str,
+        period_start: dt.date,
+        first: dt.date,
+        last: dt.date,
+        also: Callable[[AsyncConnection], Awaitable[T]],
+    ) -> tuple[Deal, list[Entry], list[Verdict], list[tuple[str, str]], T]: ...
+
+
+@dataclass(frozen=True)
+class _RecapReads:
+    """What a recap read, resolved: the period, the week, the platform section, the missed
+    slots and the chats it goes to."""
+
+    snap: Snapshot
+    figures: dict[tuple[dt.date, str], Figure]
+    platform: list[str]
+    missed: list[OutboxRow]
+    chats: list[str]
+
+
+@dataclass(frozen=True)
+class _SpanDays:
+    """The platform's day figures from a span already read; days outside it are asked of
+    ``fallback`` (the terms of the period count the platform's figures, the current deal's
+    do not)."""
+
+    span: PlatformSpan
+    fallback: PlatformDays
+
+    async def platform_days(
+        self, deal_id: str, first: dt.date, last: dt.date
+    ) -> dict[dt.date, dict[str, Decimal]]:
+        if self.span.covers(first, last):
+            return self.span.day_figures(first, last)
+        return await self.fallback.platform_days(deal_id, first, last)
+
+
 class Jobs:
     """Runs the recap, pace-check and reminder jobs."""
 
     def __init__(
-        self, ledger: LedgerReader, store: Outbox, platform: PlatformData, *, charts: bool = True
+        self, ledger: RecapLedger, store: Outbox, platform: PlatformData, *, charts: bool = True
     ) -> None:
         self.ledger = ledger
         self.store = store
@@ -230,23 +279,63 @@ class Jobs:
     # ------------------------------------------------------------------------ recap
 
     async def recap(self, row: OutboxRow, deal: Deal, day: dt.date, now: dt.datetime) -> JobOutcome:
-        """The weekly recap to every linked chat, mentioning slots missed since the last one."""
-        missed, chats = await self.recap_context(deal.id, row.slot, now)
-        built = await build_recap(
-            self.ledger, self.platform, deal, day, missed=missed, chart=self.charts
-        )
-        if built is None:
+        """The weekly recap to every linked chat, mentioning slots missed since the last one.
+
+        Its reads (the period's and the week's records, the linked chats, the slots missed
+        since the previous recap, the platform's figures) are one read transaction
+        (:meth:`_recap_reads`)."""
+        week = recap_week(deal, day)
+        if week is None:
             return JobOutcome(result={"reason": "the week is before the deal's start"})
-        message, chart = built
+        reads = await self._recap_reads(deal, row.slot, week, now)
+        message, chart = compose_recap(
+            deal, week, reads.snap, reads.figures, reads.platform, missed=reads.missed,
+            chart=self.charts,
+        )  # fmt: skip
         return JobOutcome(
-            messages=_fan_out(deal, "recap", row.slot, chats, message, now),
+            messages=_fan_out(deal, "recap", row.slot, reads.chats, message, now),
             result={
-                "chats": len(chats),
-                "missed": [m.id for m in missed],
+                "chats": len(reads.chats),
+                "missed": [m.id for m in reads.missed],
                 "missed_upto": now.isoformat(),
             },
             chart=chart,
         )
+
+    async def _recap_reads(
+        self, deal: Deal, slot: str, week: tuple[dt.date, dt.date], now: dt.datetime
+    ) -> _RecapReads:
+        """Everything a recap reads, in one transaction of the ledger's
+        (``Ledger.recap_records``): the period's and the week's records, the chats, and on the
+        same connection the missed slots and the platform's figures (of the week, and of the
+        period too when the deal counts the platform's figures)."""
+        week_start, week_end = week
+        period = current_period(deal, week_end)
+        first, last = records_span(period, week_start, week_end)
+        span = (first, last) if deal.platform.counts else week
+        store = self.platform if isinstance(self.platform, PlatformStore) else None
+
+        async def also(conn: AsyncConnection) -> tuple[list[OutboxRow], PlatformSpan | None]:
+            missed = await missed_since_previous(conn, deal.id, "recap", slot, now)
+            return missed, None if store is None else await store.read_span(conn, deal.id, *span)
+
+        terms, entries, verdicts, chats, (missed, platform) = await self.ledger.recap_records(
+            deal.id, period.start, first, last, also
+        )
+        if platform is None:  # another PlatformData: its own reads
+            platform = PlatformSpan(
+                *span,
+                await self.platform.day_figures(deal.id, *span),
+                await self.platform.sessions(deal.id, *span),
+            )
+        source = _SpanDays(platform, self.ledger)
+        snap, figures = await split_records(
+            source, terms, period, week_end, entries, verdicts, week_start, week_end
+        )
+        lines = platform_lines(
+            terms, figures, platform.day_figures(*week), platform.sessions(*week)
+        )
+        return _RecapReads(snap, figures, lines, missed, [chat for chat, _ in chats])
 
     async def recap_context(
         self, deal_id: str, slot: str, now: dt.datetime

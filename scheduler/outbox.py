@@ -40,6 +40,7 @@ __all__ = [
     "OutboxRow",
     "insert_for",
     "insert_ignore",
+    "missed_since_previous",
     "row_values",
 ]
 
@@ -220,6 +221,18 @@ _MISSED = (
 running it)."""
 
 
+
+
+async def missed_since_previous(
+    conn: AsyncConnection, deal_id: str, kind: str, slot: str, now: dt.datetime
+) -> list[OutboxRow]:
+    """:meth:`Outbox.missed_since_previous`'s reads on ``conn``, a transaction of the caller's
+    (a recap reads them with its ledger records)."""
+    params = {"deal_id": deal_id, "kind": kind, "slot": slot}
+    previous = (await conn.execute(_PREVIOUS_RECAP, params)).one_or_none()
+    since = _missed_since(None if previous is None else _to_row(previous))
+    missed = await conn.execute(_MISSED, {"deal_id": deal_id, "after": since, "upto": now})
+    return [_to_row(r) for r in missed]
 
 
 def _missed_since(previous: OutboxRow | None) -> dt.datetime:
@@ -770,11 +783,7 @@ class Outbox:
         :meth:`previous_job` and :meth:`missed_between` answer, in one transaction."""
 
         async def work(conn: AsyncConnection) -> list[OutboxRow]:
-            params = {"deal_id": deal_id, "kind": kind, "slot": slot}
-            previous = (await conn.execute(_PREVIOUS_RECAP, params)).one_or_none()
-            since = _missed_since(None if previous is None else _to_row(previous))
-            missed = await conn.execute(_MISSED, {"deal_id": deal_id, "after": since, "upto": now})
-            return [_to_row(r) for r in missed]
+            return await missed_since_previous(conn, deal_id, kind, slot, now)
 
         return await self.read(work)
 

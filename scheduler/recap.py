@@ -35,7 +35,16 @@ from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot_and_days
 from scheduler.outbox import OutboxRow
 
-__all__ = ["ChartData", "build_recap", "chart_data", "fee_lines", "missed_lines", "render_chart"]
+__all__ = [
+    "ChartData",
+    "build_recap",
+    "chart_data",
+    "compose_recap",
+    "fee_lines",
+    "missed_lines",
+    "recap_week",
+    "render_chart",
+]
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +241,15 @@ def _week_lines(
     return lines, tr("recap.week_totals", totals=shown)
 
 
+def recap_week(deal: Deal, day: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The days the recap due on ``day`` covers: the seven before it, from the deal's start
+    (``None`` when they all lie before it)."""
+    week_end = day - dt.timedelta(days=1)
+    if week_end < deal.starts:
+        return None
+    return max(day - dt.timedelta(days=7), deal.starts), week_end
+
+
 async def build_recap(
     ledger: LedgerReader,
     platform_data: PlatformData,
@@ -255,17 +273,33 @@ async def build_recap(
         The message (``to`` left empty: it goes to every linked chat) and the chart's data;
         ``None`` when the week lies entirely before the deal's start.
     """
-    week_end = day - dt.timedelta(days=1)
-    if week_end < deal.starts:
+    week = recap_week(deal, day)
+    if week is None:
         return None
-    week_start = max(day - dt.timedelta(days=7), deal.starts)
+    week_start, week_end = week
     # The period as of the week's last day and the week's own figures: one ledger read.
     snap, figures = await snapshot_and_days(ledger, deal, week_end, week_start, week_end)
+    platform = await platform_recap_lines(platform_data, snap.deal, figures, week_start, week_end)
+    return compose_recap(deal, week, snap, figures, platform, missed=missed, chart=chart)
+
+
+def compose_recap(
+    deal: Deal,
+    week: tuple[dt.date, dt.date],
+    snap: Snapshot,
+    figures: dict[tuple[dt.date, str], Figure],
+    platform: list[str],
+    *,
+    missed: Sequence[OutboxRow] = (),
+    chart: bool = True,
+) -> tuple[Outgoing, ChartData | None]:
+    """The recap of ``week`` (:func:`recap_week`) from what it read: the period's snapshot as
+    of the week's last day, the week's figures and the platform section's lines."""
+    week_start, week_end = week
     terms = snap.deal
     tr = translator(deal.locale)
     days = [week_start + dt.timedelta(days=i) for i in range((week_end - week_start).days + 1)]
     by_day, totals = _week_lines(tr, terms, days, figures)
-    platform = await platform_recap_lines(platform_data, terms, figures, week_start, week_end)
     rich = rich_message(
         tr("recap.title", deal=deal.name, start=f"{week_start:%m-%d}", end=f"{week_end:%m-%d}"),
         [

@@ -36,11 +36,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import Clock, Delivered, Outgoing, limits_of
 from bot.core.i18n import t
-from bot.core.ports import Delivery, LedgerReader, PlatformData
+from bot.core.ports import Delivery, PlatformData
 from kpi.model import Deal
 from scheduler import messages
 from scheduler.escalation import Escalations, merged_notice, notice_groups, start_escalation
-from scheduler.jobs import JobOutcome, Jobs
+from scheduler.jobs import JobOutcome, Jobs, RecapLedger
 from scheduler.outbox import NewRow, Outbox, OutboxRow, insert_ignore, row_values
 from scheduler.pacing import Pacer
 from scheduler.recap import render_chart
@@ -100,7 +100,7 @@ class SchedulerService:
     def __init__(
         self,
         *,
-        ledger: LedgerReader,
+        ledger: RecapLedger,
         platform: PlatformData,
         outbox: Outbox,
         delivery: Delivery,

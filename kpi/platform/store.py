@@ -27,7 +27,15 @@ from kpi.platform.headers import Kind
 from kpi.platform.parse import ParsedExport, PlatformRow
 from kpi.platform.tables import platform_heads, platform_imports, platform_rows
 
-__all__ = ["ImportRecord", "ImportResult", "PlatformStore", "Session", "Uploader", "figures_on"]
+__all__ = [
+    "ImportRecord",
+    "ImportResult",
+    "PlatformSpan",
+    "PlatformStore",
+    "Session",
+    "Uploader",
+    "figures_on",
+]
 
 _CHUNK = 500
 
@@ -83,6 +91,29 @@ class Session:
     figures: dict[str, Decimal]
 
 
+@dataclass(frozen=True)
+class PlatformSpan:
+    """The platform's figures of the days ``first`` to ``last``, read once
+    (:meth:`PlatformStore.read_span`): day figures and sessions of any days within."""
+
+    first: dt.date
+    last: dt.date
+    days: dict[dt.date, dict[str, Decimal]]
+    live: list[Session]
+
+    def covers(self, first: dt.date, last: dt.date) -> bool:
+        """Whether the days ``first`` to ``last`` lie within the span."""
+        return self.first <= first and last <= self.last
+
+    def day_figures(self, first: dt.date, last: dt.date) -> dict[dt.date, dict[str, Decimal]]:
+        """:meth:`PlatformStore.day_figures` of days within the span."""
+        return {day: values for day, values in self.days.items() if first <= day <= last}
+
+    def sessions(self, first: dt.date, last: dt.date) -> list[Session]:
+        """:meth:`PlatformStore.sessions` of days within the span."""
+        return [s for s in self.live if first <= s.day <= last]
+
+
 class _Unchanged(Exception):
     """Leaves an import's transaction that stored nothing and is not to be recorded."""
 
@@ -97,6 +128,43 @@ def _figures_text(values: dict[str, Decimal]) -> str:
 
 def _figures(text: str) -> dict[str, Decimal]:
     return {k: Decimal(v) for k, v in json.loads(text).items()}
+
+
+def _day_totals(rows: Sequence[Any]) -> dict[dt.date, dict[str, Decimal]]:
+    """Current rows' figures summed per day (:meth:`PlatformStore.day_figures`)."""
+    totals: dict[dt.date, dict[str, Decimal]] = defaultdict(dict)
+    for row in rows:
+        day = totals[row.day]
+        for name, value in _figures(row.figures).items():
+            day[name] = day.get(name, Decimal(0)) + value
+    return dict(totals)
+
+
+def _session(row: Any) -> Session:
+    """A current LIVE row as a session (:meth:`PlatformStore.sessions`)."""
+    detail = json.loads(row.detail)
+    return Session(
+        creator_id=detail["creator_id"],
+        creator=detail.get("creator", ""),
+        nickname=detail.get("nickname", ""),
+        start=row.at,
+        day=row.day,
+        duration=dt.timedelta(seconds=int(detail["duration"])),
+        figures=_figures(row.figures),
+    )
+
+
+_CURRENT = (
+    select(platform_rows)
+    .join(platform_heads, platform_heads.c.row_id == platform_rows.c.id)
+    .where(
+        platform_heads.c.deal_id == bindparam("deal_id"),
+        platform_heads.c.day >= bindparam("first"),
+        platform_heads.c.day <= bindparam("last"),
+    )
+    .order_by(platform_rows.c.at, platform_rows.c.row_key)
+)
+"""The current rows of a deal's days (a LIVE-only read adds the kind), built once."""
 
 
 def _import_row(
@@ -305,19 +373,8 @@ class PlatformStore:
     async def _current(
         self, conn: AsyncConnection, deal_id: str, first: dt.date, last: dt.date, kind: str | None
     ) -> list[Any]:
-        query = (
-            select(platform_rows)
-            .join(platform_heads, platform_heads.c.row_id == platform_rows.c.id)
-            .where(
-                platform_heads.c.deal_id == deal_id,
-                platform_heads.c.day >= first,
-                platform_heads.c.day <= last,
-            )
-            .order_by(platform_rows.c.at, platform_rows.c.row_key)
-        )
-        if kind is not None:
-            query = query.where(platform_heads.c.kind == kind)
-        return list(await conn.execute(query))
+        query = _CURRENT if kind is None else _CURRENT.where(platform_heads.c.kind == kind)
+        return list(await conn.execute(query, {"deal_id": deal_id, "first": first, "last": last}))
 
     async def day_figures(
         self, deal_id: str, first: dt.date, last: dt.date
@@ -336,12 +393,7 @@ class PlatformStore:
         """
 
         async def work(conn: AsyncConnection) -> dict[dt.date, dict[str, Decimal]]:
-            totals: dict[dt.date, dict[str, Decimal]] = defaultdict(dict)
-            for row in await self._current(conn, deal_id, first, last, None):
-                day = totals[row.day]
-                for name, value in _figures(row.figures).items():
-                    day[name] = day.get(name, Decimal(0)) + value
-            return dict(totals)
+            return _day_totals(await self._current(conn, deal_id, first, last, None))
 
         return await transaction(self._engine, work, write=False, label="platform")
 
@@ -349,23 +401,20 @@ class PlatformStore:
         """The livestream sessions that started on the days ``first`` to ``last``, by start."""
 
         async def work(conn: AsyncConnection) -> list[Session]:
-            out = []
-            for row in await self._current(conn, deal_id, first, last, "live"):
-                detail = json.loads(row.detail)
-                out.append(
-                    Session(
-                        creator_id=detail["creator_id"],
-                        creator=detail.get("creator", ""),
-                        nickname=detail.get("nickname", ""),
-                        start=row.at,
-                        day=row.day,
-                        duration=dt.timedelta(seconds=int(detail["duration"])),
-                        figures=_figures(row.figures),
-                    )
-                )
-            return out
+            rows = await self._current(conn, deal_id, first, last, "live")
+            return [_session(row) for row in rows]
 
         return await transaction(self._engine, work, write=False, label="platform")
+
+    async def read_span(
+        self, conn: AsyncConnection, deal_id: str, first: dt.date, last: dt.date
+    ) -> PlatformSpan:
+        """What :meth:`day_figures` and :meth:`sessions` answer for the days ``first`` to
+        ``last``, from one statement on ``conn``: the caller's read transaction (a recap reads
+        the platform's figures with its ledger records)."""
+        rows = await self._current(conn, deal_id, first, last, None)
+        live = [_session(row) for row in rows if row.kind == "live"]
+        return PlatformSpan(first, last, _day_totals(rows), live)
 
     async def imports(self, deal_id: str, limit: int = 20) -> list[ImportRecord]:
         """The deal's latest imports, newest first: who imported which file when."""

@@ -4,7 +4,7 @@ counts. Shared by ``/sessions``, ``/kpi``, ``/report`` and the weekly recap."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from bot.core.i18n import Translate, t
@@ -51,8 +51,19 @@ async def platform_recap_lines(
 ) -> list[str]:
     """The recap's platform section: days matching the platform, figures that differ from it,
     the best and worst session (nothing when no export covers the days)."""
-    platform = platform_metrics(deal, await store.day_figures(deal.id, first, last))
-    found = await store.sessions(deal.id, first, last)
+    days = await store.day_figures(deal.id, first, last)
+    return platform_lines(deal, figures, days, await store.sessions(deal.id, first, last))
+
+
+def platform_lines(
+    deal: Deal,
+    figures: Mapping[tuple[dt.date, str], Figure],
+    days: dict[dt.date, dict[str, Decimal]],
+    found: Sequence[Session],
+) -> list[str]:
+    """:func:`platform_recap_lines` from the platform's day figures and sessions already read
+    (``PlatformStore.day_figures`` and ``sessions`` of the same days)."""
+    platform = platform_metrics(deal, days)
     if not platform and not found:
         return []
     locale = deal.locale
