@@ -1083,8 +1083,9 @@ async def _store_reports(
     conn: AsyncConnection, reports: list[_Report]
 ) -> list[ReportResult | None]:
     """Many reports' first attempts together, for a batch of the group commit: one statement
-    reads every head they touch (PostgreSQL locks them first, in key order, in one statement),
-    one inserts all their entries, one or two move and create their heads.
+    reads every head they touch (on PostgreSQL, those that exist are then locked and read
+    again), one inserts all their entries, one or two move and create their heads, one reads
+    the platform's figures of their days.
 
     A report is left to its own write (``None`` in its place, run after this, in its own
     savepoint) when running it here could differ from running the reports one after another:
@@ -1135,27 +1136,33 @@ async def _store_reports(
 
 
 async def _heads_of(conn: AsyncConnection, reports: list[_Report]) -> dict[_HeadKey, Entry]:
-    """The current entries of every (day, metric) the reports touch, both sides, by head; on
-    PostgreSQL the reports' own heads are locked first.
+    """The current entries of every (day, metric) the reports touch, both sides, by head.
+
+    On PostgreSQL the reports' own heads that exist are then locked (in key order, one
+    statement) and read again: a head locked after waiting for another writer is newer than
+    the first read. Most reports are a day's first (no head yet): nothing to lock, one read.
 
     Raises:
-        _LostRace: A head was created between the lock and the read.
+        _LostRace: A head was created between the reads and the lock.
     """
     own = sorted({(r.deal_id, r.day, r.side, m) for r in reports for m in r.metrics})
-    locked: dict[_HeadKey, int] | None = None
-    if conn.dialect.name == "postgresql":
-        rows = await conn.execute(_LOCK_MANY_HEADS, {"keys": own})
-        locked = {(str(d), day, str(s), str(m)): int(e) for d, day, s, m, e in rows}
     keys = sorted({(deal_id, day, metric) for deal_id, day, _, metric in own})
-    found = await conn.execute(_MANY_DAY_HEADS, {"keys": keys})
-    state: dict[_HeadKey, Entry] = {
-        (e.deal_id, e.day, e.side, e.metric): e for e in map(_to_entry, found)
-    }
-    if locked is not None and any(
-        locked.get(key) != (state[key].id if key in state else None) for key in own
-    ):
+    state = await _read_heads(conn, keys)
+    existing = [key for key in own if key in state]
+    if conn.dialect.name != "postgresql" or not existing:
+        return state
+    rows = await conn.execute(_LOCK_MANY_HEADS, {"keys": existing})
+    locked = {(str(d), day, str(s), str(m)): int(e) for d, day, s, m, e in rows}
+    state = await _read_heads(conn, keys)
+    if any(locked.get(key) != (state[key].id if key in state else None) for key in own):
         raise _LostRace("a concurrent report created a head of a batch's report")
     return state
+
+
+async def _read_heads(conn: AsyncConnection, keys: list[_DayKey]) -> dict[_HeadKey, Entry]:
+    """The current entries of the (deal, day, metric) ``keys``, both sides, by head."""
+    found = await conn.execute(_MANY_DAY_HEADS, {"keys": keys})
+    return {(e.deal_id, e.day, e.side, e.metric): e for e in map(_to_entry, found)}
 
 
 def _bulk_plan(
