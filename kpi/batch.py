@@ -21,9 +21,11 @@ lane stored reports 3 times as fast as 16 writers committing one row each.)
 
 **Bulk.** A group commit may take a ``bulk`` function: given the items of a batch's writes, it
 stores as many of them as it can in a few statements for all (one multi-row ``INSERT`` instead
-of one per write) and leaves the others (``None``) to their own writes. It runs in one
-savepoint; when it fails, that savepoint is rolled back and every write of the batch runs in
-its own, as below, so a failure still rejects only the write it belongs to. ``kpi.ledger``
+of one per write) and leaves the others (``None``) to their own writes. A bulk that opens its
+transaction needs no savepoint: when it fails, the transaction is rolled back and the batch
+runs again in a new one, each write in its own savepoint, as below; a later bulk of the same
+transaction (writes that arrived while it ran) has a savepoint of its own, rolled back alone
+when it fails. Either way a failure still rejects only the write it belongs to. ``kpi.ledger``
 stores reports this way.
 
 In a shared transaction, each write runs inside its own ``SAVEPOINT``. A write that fails is
@@ -72,6 +74,7 @@ MAX_BATCH = 32
 Bulk = Callable[[AsyncConnection, list[Any]], Awaitable[list[Any]]]
 """Runs many writes' items at once (see :class:`GroupCommit`): returns, for each item in
 order, its write's result, or ``None`` for an item it left to its own write."""
+
 
 class _BulkFailed(Exception):
     """The bulk that opened a shared transaction failed: roll back, run the batch again."""
@@ -123,8 +126,8 @@ class GroupCommit:
         attempts: Tries of a write that loses a race (``retry_on``), in its batch or alone.
         retry_on: The exceptions that mean a write lost a race and should run again.
         label: Names the store in errors and logs.
-        bulk: Runs the items of a shared batch's writes together, in one savepoint, in fewer
-            statements than one write after another (see the module docstring).
+        bulk: Runs the items of a shared batch's writes together, in fewer statements than
+            one write after another (see the module docstring).
     """
 
     def __init__(
