@@ -10,7 +10,7 @@ from bot.core import Outgoing
 from bot.core.context import Context
 from bot.core.render import fmt_day, fmt_list, fmt_pair, fmt_person, fmt_time, fmt_value, label
 from bot.core.views.platform import platform_days
-from handlers.statement import late_effect
+from handlers.statement import ended_period, late_effect
 from kpi.commands import Units, check_unit, parse_metric_day, parse_report, resolve_metric
 from kpi.errors import UserError
 from kpi.ledger import ReportResult
@@ -79,6 +79,7 @@ async def report(ctx: Context) -> list[Outgoing]:
     if deal.ends is not None and args.day > deal.ends:  # issue 12: the deal has ended
         raise UserError("sem.deal_ended", ends=deal.ends.isoformat(), day=args.day.isoformat())
     side = _speaking_side(ctx)
+    ended = ended_period(deal, ctx.today, args.day)
     result = await ctx.ledger.record_report(
         deal_id=deal.id,
         day=args.day,
@@ -92,6 +93,8 @@ async def report(ctx: Context) -> list[Outgoing]:
         # Re-sending the figure already on record (a double-submitted command, or the same
         # figure sent again with another metric) is no correction.
         skip_unchanged=True,
+        # A period that has ended may be closed: its statement is read with the report.
+        ended_period=None if ended is None else ended.label,
     )
     if result.duplicate:
         return [ctx.reply(_already(ctx, deal, list(result.entries)))]
@@ -108,9 +111,7 @@ async def report(ctx: Context) -> list[Outgoing]:
     if needs_note:
         lines.append(_counting_note(ctx, deal, side))
     lines += _platform_differs(ctx, deal, result)
-    effect = await late_effect(
-        ctx.t, ctx.ledger, ctx.services.statements, deal, ctx.today, args.day
-    )
+    effect = await late_effect(ctx.t, ctx.ledger, deal, ctx.today, ended, result.statement)
     lines.append(effect or "")
     return [ctx.reply("\n".join(line for line in lines if line))]
 

@@ -299,19 +299,26 @@ def open_lines(t: T, deal: Deal, figures: Sequence[OpenFigure], *, shown: int | 
     return capped_list(t, deal, items, len(items) if shown is None else shown)
 
 
-async def late_effect(
-    t: T, ledger: LedgerReader, statements: StatementStore, deal: Deal, today: dt.date, day: dt.date
-) -> str | None:
-    """For a figure just recorded for ``day``: if its period is closed, say so, and what the
-    statement will show (a late correction, and the fee it would give); None otherwise."""
+def ended_period(deal: Deal, today: dt.date, day: dt.date) -> Period | None:
+    """The period of ``day`` when it has ended by ``today`` (only then can it be confirmed
+    and closed), else ``None``: a report for it may be late for a closed statement."""
     period = period_containing(deal.starts, deal.period, max(day, deal.starts))
     last = min(period.end, deal.ends) if deal.ends is not None else period.end
-    if last >= today:
-        # A period is confirmed and closed only once it has ended: nothing to look up (this
-        # runs on every /report, so the read it saves is most of a report's reads).
-        return None
-    record = await statements.get(deal.id, period.label)
-    if record is None or not record.closed or record.statement is None:
+    return None if last >= today else period
+
+
+async def late_effect(
+    t: T,
+    ledger: LedgerReader,
+    deal: Deal,
+    today: dt.date,
+    period: Period | None,
+    record: StoredStatement | None,
+) -> str | None:
+    """For a figure just recorded in ``period`` (:func:`ended_period`), whose statement
+    ``record`` was read with it: if the period is closed, say so, and what the statement will
+    show (a late correction, and the fee it would give); None otherwise."""
+    if period is None or record is None or not record.closed or record.statement is None:
         return None
     assert record.closed_at is not None
     snap = counted_since(await snapshot(ledger, deal, today, period=period), record)

@@ -42,6 +42,8 @@ from kpi.batch import MAX_BATCH, WINDOW, BatchStats, GroupCommit
 from kpi.db import transaction
 from kpi.model import SIDES, ChatSide, Deal, Entry, Side, Verdict, other_side
 from kpi.platform.store import PlatformStore, figures_on
+from kpi.statement_store import statement_on
+from kpi.statements import StoredStatement
 from kpi.storage import (
     canonical_decimal,
     chat_aliases,
@@ -182,6 +184,10 @@ class ReportResult:
     """The platform's own figures of the day from imported exports (export figure names, as
     :meth:`PlatformStore.day_figures` gives them), read in the same transaction, so the reply
     can compare without another read; empty when none was imported, and for a duplicate."""
+    statement: StoredStatement | None = None
+    """The record of the period given as ``ended_period`` (confirmations, the statement once
+    closed), read in the same transaction; ``None`` when there is none, when no period was
+    given, and for a duplicate."""
 
     def is_kept(self, index: int) -> bool:
         """Whether the value at ``index`` was the figure on record, stored again as nothing."""
@@ -513,6 +519,7 @@ class Ledger:
         message_key: str,
         at: dt.datetime,
         skip_unchanged: bool = False,
+        ended_period: str | None = None,
     ) -> ReportResult:
         """Store one message's figures: all of them, or none.
 
@@ -538,6 +545,9 @@ class Ledger:
                 never a correction, alone or with other metrics): its entry in the result is
                 the current one, marked in ``kept``. When every value is unchanged nothing is
                 stored and the result has ``duplicate=True`` and ``unchanged=True``.
+            ended_period: The label of the report's period when that period has ended: its
+                statement record is read with the report (``ReportResult.statement``), so a
+                late figure's effect on a closed statement needs no read of its own.
 
         Returns:
             What was stored, what it superseded, and the other side's current figures.
@@ -550,7 +560,7 @@ class Ledger:
         report = _Report(
             deal_id=deal_id, day=day, values=tuple(values), side=side, person=person,
             person_name=person_name, chat=chat, message_key=message_key, at=at,
-            skip_unchanged=skip_unchanged,
+            skip_unchanged=skip_unchanged, ended_period=ended_period,
         )
         report.check()
         # The key names the heads the report locks: reports on the same ones share a lane.
@@ -887,6 +897,7 @@ class _Report:
     message_key: str
     at: dt.datetime
     skip_unchanged: bool
+    ended_period: str | None = None
 
     @cached_property
     def metrics(self) -> list[str]:
@@ -935,7 +946,17 @@ class _Report:
         await _move_heads(conn, self.deal_id, self.day, self.side, moved, previous)
         result = self._result(new_ids, dict(written), previous, others, kept)
         key = (self.deal_id, self.day)
-        return replace(result, platform=(await figures_on(conn, [key])).get(key, {}))
+        return replace(
+            result,
+            platform=(await figures_on(conn, [key])).get(key, {}),
+            statement=await self.statement(conn),
+        )
+
+    async def statement(self, conn: AsyncConnection) -> StoredStatement | None:
+        """The record of ``ended_period``, read in ``conn``'s transaction."""
+        if self.ended_period is None:
+            return None
+        return await statement_on(conn, self.deal_id, self.ended_period)
 
     async def _stored_copy(self, conn: AsyncConnection) -> ReportResult | None:
         """The message as stored before (a redelivery), in the order of the reported values
@@ -1130,7 +1151,13 @@ async def _store_reports(
     await _apply_head_moves(conn, moved, created, f"{len(rows)} reported figures")
     platform = await figures_on(conn, [(plan[0].deal_id, plan[0].day) for plan in chosen if plan])
     return [
-        None if r is None else replace(r, platform=platform.get((report.deal_id, report.day), {}))
+        None
+        if r is None
+        else replace(
+            r,
+            platform=platform.get((report.deal_id, report.day), {}),
+            statement=await report.statement(conn),
+        )
         for r, report in zip(results, reports, strict=True)
     ]
 

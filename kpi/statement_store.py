@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     insert,
     select,
     update,
@@ -52,7 +53,7 @@ from kpi.statements import (
 )
 from kpi.storage import UtcDateTime, deals, metadata
 
-__all__ = ["StatementStore", "statement_confirmations", "statements"]
+__all__ = ["StatementStore", "statement_confirmations", "statement_on", "statements"]
 
 T = TypeVar("T")
 
@@ -104,6 +105,18 @@ statement_confirmations = Table(
 """Every confirmation ever given, voided ones included (the audit trail)."""
 
 
+_GET = select(statements).where(
+    statements.c.deal_id == bindparam("deal_id"), statements.c.period == bindparam("period")
+)
+
+
+async def statement_on(conn: AsyncConnection, deal_id: str, period: str) -> StoredStatement | None:
+    """A deal's period record (:meth:`StatementStore.get`), read in ``conn``'s transaction: a
+    writer of another table reads it with what it writes (a late report, its period's)."""
+    row = (await conn.execute(_GET, {"deal_id": deal_id, "period": period})).one_or_none()
+    return None if row is None else await _record(conn, row)
+
+
 class StatementStore:
     """Confirmations and closed statements, over the ledger's engine (SQLite or PostgreSQL)."""
 
@@ -124,14 +137,7 @@ class StatementStore:
         """
 
         async def work(conn: AsyncConnection) -> StoredStatement | None:
-            row = (
-                await conn.execute(
-                    select(statements).where(
-                        statements.c.deal_id == deal_id, statements.c.period == period
-                    )
-                )
-            ).one_or_none()
-            return None if row is None else await _record(conn, row)
+            return await statement_on(conn, deal_id, period)
 
         return await self._run(work, write=False)
 

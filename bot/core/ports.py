@@ -151,6 +151,7 @@ class LedgerWriter(Protocol):
         message_key: str,
         at: dt.datetime,
         skip_unchanged: bool = False,
+        ended_period: str | None = None,
     ) -> ReportResult: ...
 
     async def record_verdict(
