@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import get_args
+from decimal import Decimal
+from typing import Any, get_args
 
 from bot.core import Outgoing
 from bot.core.context import Context
@@ -16,6 +17,7 @@ from bot.core.views.platform import CHAT_PROBLEMS, session_line
 from kpi.commands import parse_day
 from kpi.errors import UserError
 from kpi.model import Deal
+from kpi.money import format_figure
 from kpi.platform.headers import Kind
 from kpi.platform.parse import load_export
 from kpi.platform.problems import ImportRefused, Problem
@@ -63,39 +65,57 @@ async def import_file(
     )
 
 
+def _n(count: int) -> str:
+    """A count as the bot writes numbers: ``1,234``."""
+    return format_figure(Decimal(count))
+
+
 def render_result(result: ImportResult, locale: str) -> str:
     """``live: 13 sessions, 2026-11-02 .. 2026-11-08, 7 days updated, 0 rows already imported``."""
     return t(
         "platform.stored",
         locale,
         kind=t(f"platform.kind.{result.kind}", locale),
-        count=result.rows,
+        count=_n(result.rows),
         what=t(f"platform.what.{result.kind}", locale),
         first=result.first_day.isoformat() if result.first_day else "—",
         last=result.last_day.isoformat() if result.last_day else "—",
-        days=len(result.days),
-        already=result.already,
+        days=_n(len(result.days)),
+        already=_n(result.already),
     )
 
 
+def _problem_params(problem: Problem, locale: str) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for k, v in problem.params.items():
+        if k in ("kind", "found") and v in KINDS:  # words of the reader's language (直播, 订单)
+            params[k] = t(f"platform.kind.{v}", locale)
+        elif isinstance(v, int) and not isinstance(v, bool):  # a size or limit: 20,971,520
+            params[k] = _n(v)
+        else:
+            params[k] = v
+    reason = params.pop("reason", None)  # what the CSV reader found, as a catalog key
+    if reason is not None and locale != "en":  # English shows the csv module's own words
+        params["detail"] = t(reason, locale)
+    return params
+
+
 def _problem_line(problem: Problem, source: str, locale: str) -> str:
-    where = f"{source}:{problem.row}" if problem.row else source
-    # Export kinds are words of the reader's language (直播, 订单), not codes.
-    params = {
-        k: t(f"platform.kind.{v}", locale) if k in ("kind", "found") and v in KINDS else v
-        for k, v in problem.params.items()
-    }
-    what = t(problem.code, locale, **params)
-    return f"{where}: {problem.column}: {what}" if problem.column else f"{where}: {what}"
+    """``FILE:ROW: column: problem`` (``FILE 第 ROW 行，“column”列：problem`` in Chinese)."""
+    where = t("import.at_row", locale, file=source, row=problem.row) if problem.row else source
+    what = t(problem.code, locale, **_problem_params(problem, locale))
+    if problem.column:
+        return t("import.problem_in_column", locale, where=where, column=problem.column, what=what)
+    return t("import.problem", locale, where=where, what=what)
 
 
 def render_refusal(refused: ImportRefused, locale: str, limit: int | None = None) -> list[str]:
     """A heading, ``FILE:ROW: column: problem`` lines (up to ``limit``), the rest counted."""
     shown = refused.problems if limit is None else refused.problems[:limit]
-    lines = [t("platform.refused", locale, file=refused.source, count=refused.total)]
+    lines = [t("platform.refused", locale, file=refused.source, count=_n(refused.total))]
     lines += [_problem_line(p, refused.source, locale) for p in shown]
     if refused.total > len(shown):
-        lines.append(t("platform.refused_more", locale, count=refused.total - len(shown)))
+        lines.append(t("platform.refused_more", locale, count=_n(refused.total - len(shown))))
     return lines
 
 
@@ -148,7 +168,11 @@ async def sessions(ctx: Context) -> list[Outgoing]:
             raise UserError("sessions.usage")
         first = last = day
     found = await ctx.services.platform.sessions(deal.id, first, last)
-    span = first.isoformat() if first == last else f"{first.isoformat()} .. {last.isoformat()}"
+    span = (
+        first.isoformat()
+        if first == last
+        else ctx.t("import.span", first=first.isoformat(), last=last.isoformat())
+    )
     if not found:
         return [ctx.reply(ctx.t("sessions.none", span=span))]
     lines = [ctx.t("sessions.title", span=span, count=len(found))]
@@ -176,8 +200,8 @@ async def history(ctx: Context) -> list[Outgoing]:
             kind=ctx.t(f"platform.kind.{record.kind}"),
             who=record.person_name or record.person,
             at=fmt_time(record.imported_at, deal.timezone),
-            rows=record.rows,
-            stored=record.stored,
+            rows=_n(record.rows),
+            stored=_n(record.stored),
             sha=record.sha256[:12],
         )
         for record in found

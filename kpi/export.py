@@ -3,6 +3,10 @@
 Each export is a list of :class:`Sheet`; the writers turn sheets into CSV files, one XLSX
 workbook or JSON lines. Values stay exact: a ``Decimal`` is written as its plain decimal
 string (CSV, JSON) or as a text cell (XLSX), never through a float.
+
+A sheet's name, header and codes (``seller``, ``gmv``, ``yes``) are stable English: JSON lines,
+read by programs, always carry them. A sheet may also say how people read it in the deal's
+language (:class:`Shown`): the CSV and XLSX writers then use its title, headings and words.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -67,12 +71,55 @@ DAILY_HEADER = (
 
 
 @dataclass(frozen=True)
+class Shown:
+    """How people read a sheet in another language than its codes (the CSV and XLSX files).
+
+    Attributes:
+        title: The sheet's name (the XLSX worksheet; the end of the CSV file's name).
+        header: The column headings, one per column of the sheet.
+        words: Per column (by its name in the sheet's header), the word each code of that
+            column is shown as (``seller`` → ``卖家``). A code without a word, a cell that is
+            not text and every other column are shown as they are.
+    """
+
+    title: str
+    header: tuple[str, ...]
+    words: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Sheet:
-    """One table of an export: a name, a header and rows of cells."""
+    """One table of an export: a name, a header and rows of cells (codes, stable English),
+    and, when the deal's language is not English, how people read it."""
 
     name: str
     header: tuple[str, ...]
     rows: list[tuple[Cell, ...]]
+    shown: Shown | None = None
+
+    def __post_init__(self) -> None:
+        shown = self.shown
+        if shown is not None and len(shown.header) != len(self.header):
+            raise ValueError(
+                f"sheet {self.name!r}: {len(shown.header)} headings, not {len(self.header)}"
+            )
+
+    def for_people(self) -> tuple[str, tuple[str, ...], list[tuple[Cell, ...]]]:
+        """The title, headings and rows people read: :attr:`shown`'s, or the codes."""
+        shown = self.shown
+        if shown is None:
+            return self.name, self.header, self.rows
+        words = [shown.words.get(column) for column in self.header]
+        if not any(words):
+            return shown.title, shown.header, self.rows
+        rows = [
+            tuple(
+                w.get(c, c) if w is not None and isinstance(c, str) else c
+                for w, c in zip(words, row, strict=True)
+            )
+            for row in self.rows
+        ]
+        return shown.title, shown.header, rows
 
 
 def neutralise(text: str) -> str:
@@ -168,26 +215,29 @@ def daily_sheet(figures: Iterable[Figure]) -> Sheet:
 
 def write_csv(sheets: Sequence[Sheet], out: Path) -> list[Path]:
     """Write one CSV file per sheet: ``report.csv`` → ``report-ledger.csv``, ... (UTF-8
-    with a byte-order mark).
+    with a byte-order mark), each as people read it (:meth:`Sheet.for_people`: a Chinese
+    deal's ``report-数据记录.csv`` has Chinese headings).
 
     Returns:
         The files written, in the order of ``sheets``.
     """
     written = []
     for sheet in sheets:
-        path = out.with_name(f"{out.stem}-{sheet.name}{out.suffix or '.csv'}")
+        title, header, rows = sheet.for_people()
+        path = out.with_name(f"{out.stem}-{title}{out.suffix or '.csv'}")
         # utf-8-sig: the byte-order mark tells Excel the file is UTF-8 (Chinese names and
         # descriptions would show garbled otherwise); other readers skip it.
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(sheet.header)
-            writer.writerows([_safe(c) for c in row] for row in sheet.rows)
+            writer.writerow(header)
+            writer.writerows([_safe(c) for c in row] for row in rows)
         written.append(path)
     return written
 
 
 def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
-    """One workbook with a worksheet per sheet, as the bytes of an ``.xlsx`` file.
+    """One workbook with a worksheet per sheet as people read it (:meth:`Sheet.for_people`),
+    as the bytes of an ``.xlsx`` file.
 
     Numbers are written as text cells holding their exact decimal string: a spreadsheet cell
     is a binary float and would change ``0.1``; whoever sums them chooses to convert.
@@ -199,9 +249,10 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
     if default is not None:
         book.remove(default)
     for sheet in sheets:
-        ws = book.create_sheet(sheet.name)
-        ws.append(list(sheet.header))
-        for row in sheet.rows:
+        title, header, rows = sheet.for_people()
+        ws = book.create_sheet(title)
+        ws.append(list(header))
+        for row in rows:
             ws.append([_safe(c) for c in row])
         for cells in ws.iter_rows():
             for cell in cells:
@@ -212,7 +263,10 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
 
 
 def jsonl_lines(sheets: Sequence[Sheet]) -> Iterable[str]:
-    """One JSON object per row: ``{"sheet": name, column: value, ...}`` (values as text)."""
+    """One JSON object per row: ``{"sheet": name, column: value, ...}`` (values as text).
+
+    Programs read these: the sheet's name, columns and codes stay English in every language
+    (:attr:`Sheet.shown` is for people)."""
     for sheet in sheets:
         for row in sheet.rows:
             record: dict[str, str | None] = {"sheet": sheet.name}

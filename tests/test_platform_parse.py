@@ -224,7 +224,7 @@ def test_problem_lines_read_in_chinese() -> None:
     lines = render_refusal(caught.value, "zh")
     assert lines[0].startswith("live.csv 未导入（1 处问题），没有保存任何数据。")
     assert lines[1] == (
-        "live.csv:4: LIVE gross merchandise value ($): "
+        "live.csv 第 4 行，“LIVE gross merchandise value ($)”列："
         "“很多”不是有效金额。应为 5,368.94 或 -3.00 这样的数字。"
     )
 

@@ -339,6 +339,18 @@ def _live(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
     return PlatformRow("live", key, row.number, launched, zone, launched.date(), values, detail)
 
 
+_CURRENCY = "Currency"
+"""The currency column's English header: a row's wrong currency names it, and
+:func:`iter_records` then names the file's own header (``币种`` in a Chinese export)."""
+
+
+def _as_in_file(found: list[Problem], currency: str) -> list[Problem]:
+    """A row's problems naming the currency column by the file's header ``currency``."""
+    if currency == _CURRENCY:
+        return found
+    return [dataclasses.replace(p, column=currency) if p.column == _CURRENCY else p for p in found]
+
+
 def _orders(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
     # The row's parsed cells become the record's figures once its texts are taken out (one
     # dict for both: this runs for every order of a 100,000-row export).
@@ -350,7 +362,7 @@ def _orders(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
     sku = str(values.pop("sku_id", ""))
     if found and found.upper() != currency:
         problem = {"found": found, "currency": currency}
-        row.add(Problem(row.number, "Currency", "platform.wrong_currency", problem))
+        row.add(Problem(row.number, _CURRENCY, "platform.wrong_currency", problem))
     if row.problems:
         return None
     assert isinstance(created, dt.datetime)
@@ -377,7 +389,7 @@ def _income(row: _Row, zone: ZoneInfo, currency: str) -> PlatformRow | None:
         row.add(
             Problem(
                 row.number,
-                "Currency",
+                _CURRENCY,
                 "platform.wrong_currency",
                 {"found": found, "currency": currency},
             )
@@ -413,6 +425,7 @@ def iter_records(
     currency = terms.currency
     starts = terms.starts
     problems = _currency_problems(header, terms.currency)
+    currency_column = header.labels.get("currency") or _CURRENCY
     total = len(problems)
     first = True
     count = 0
@@ -438,7 +451,7 @@ def iter_records(
         if row.problems:
             total += len(row.problems)
             if len(problems) < MAX_KEPT:
-                problems += row.problems
+                problems += _as_in_file(row.problems, currency_column)
             continue
         assert record is not None
         count += 1

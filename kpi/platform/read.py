@@ -106,11 +106,24 @@ def _csv_rows(data: bytes, encoding: str, source: str) -> Rows:
         for row in reader:
             yield reader.line_num, row
     except csv.Error as exc:
+        detail = {"detail": str(exc), "reason": _csv_reason(str(exc))}
         raise ImportRefused(
-            source, [Problem(reader.line_num, "", "platform.bad_csv", {"detail": str(exc)})]
+            source, [Problem(reader.line_num, "", "platform.bad_csv", detail)]
         ) from None
     except UnicodeDecodeError:  # a BOM that promised UTF-8, and bytes further on that are not
         raise _refuse(source, "platform.not_text") from None
+
+
+_CSV_REASONS = (
+    ("unexpected end of data", "import.csv.unclosed"),
+    ("expected after", "import.csv.after_quote"),
+    ("field larger than field limit", "import.csv.too_long"),
+)
+
+
+def _csv_reason(detail: str) -> str:
+    """The catalog key saying what the csv module found: its own words are English only."""
+    return next((key for words, key in _CSV_REASONS if words in detail), "import.csv.other")
 
 
 def _cell(value: Cell) -> str:
