@@ -11,8 +11,9 @@ IMMEDIATE``, PostgreSQL through asyncpg). The baseline's engine keeps the number
 connections its 16 writers do best with (:data:`RAW_POOL`): on SQLite, fewer connections
 than writers, since more of them only fight over the write lock in SQLite's busy wait.
 
-Also shown, not judged: late reports (the same, sent after their period closed, when the reply
-also looks up the period's statement: one more read), and the ledger's write alone
+Also shown, not judged: late reports (the same, sent after their period ended, when the
+report also reads the period's statement record, in its own transaction, to say what a late
+figure does to a closed statement), and the ledger's write alone
 (``Ledger.record_report`` from 16 concurrent callers), to tell the group commit's own effect
 from the reads around it. Measured as interleaved repetitions (``benchmarks/spread.py``); the
 aim (core ÷ raw ≥ 1.0) is judged on the median ratio.
