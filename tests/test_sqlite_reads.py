@@ -1,0 +1,84 @@
+"""SQLite: read transactions run on the event loop's thread, writes in aiosqlite's worker
+(``kpi.db._ReadsInline``), with the same answers and the same locking rules."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kpi.db import make_engine, transaction, upgrade
+
+
+async def _thread_of_statements(engine: AsyncEngine, *, write: bool) -> int:
+    """The thread a statement of a ``write`` (or read) transaction runs in, as SQLite sees
+    it: a function registered on the connection answers ``threading.get_ident()``."""
+
+    async def work(conn: AsyncConnection) -> int:
+        raw = await conn.get_raw_connection()
+        sqlite = raw.driver_connection._connection  # type: ignore[union-attr]
+        sqlite.create_function("thread_id", 0, threading.get_ident)
+        return int((await conn.execute(text("SELECT thread_id()"))).scalar_one())
+
+    return await transaction(engine, work, write=write)
+
+
+async def test_reads_run_on_the_loop_thread_and_writes_in_the_worker(sqlite_url: str) -> None:
+    await upgrade(sqlite_url)
+    engine = make_engine(sqlite_url, pool_size=1, max_overflow=0)
+    try:
+        loop_thread = threading.get_ident()
+        assert await _thread_of_statements(engine, write=False) == loop_thread
+        # The same pooled connection, now in a write transaction: back in its worker.
+        assert await _thread_of_statements(engine, write=True) != loop_thread
+        assert await _thread_of_statements(engine, write=False) == loop_thread
+    finally:
+        await engine.dispose()
+
+
+async def test_a_read_does_not_wait_for_a_writer_holding_the_lock(sqlite_url: str) -> None:
+    """WAL: a reader never waits for the write lock, so running it on the loop blocks
+    nothing; it sees the last committed state, not the open write."""
+    await upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def writer(conn: AsyncConnection) -> None:
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS probe (n INTEGER)"))
+        await conn.execute(text("INSERT INTO probe VALUES (1)"))
+        writing.set()
+        await release.wait()
+
+    async def count(conn: AsyncConnection) -> int:
+        return int((await conn.execute(text("SELECT count(*) FROM probe"))).scalar_one())
+
+    try:
+        await transaction(
+            engine, lambda c: c.execute(text("CREATE TABLE probe (n INTEGER)")), write=True
+        )
+        held = asyncio.create_task(transaction(engine, writer, write=True))
+        await writing.wait()
+        # The writer holds BEGIN IMMEDIATE's lock and has not committed.
+        assert await asyncio.wait_for(transaction(engine, count, write=False), 2) == 0
+        release.set()
+        await held
+        assert await transaction(engine, count, write=False) == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_connections_keep_the_busy_timeout_and_wal(sqlite_url: str) -> None:
+    await upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+
+    async def pragmas(conn: AsyncConnection) -> tuple[int, str]:
+        timeout = (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one()
+        journal = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
+        return int(timeout), str(journal)
+
+    try:
+        assert await transaction(engine, pragmas, write=False) == (15_000, "wal")
+    finally:
+        await engine.dispose()
