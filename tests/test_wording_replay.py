@@ -231,6 +231,8 @@ COMMAND_SET = [
     ("/进度", ("第 2/7 天", "day 2 of 7")),
     ("@kpibot 明细 成交额", ("历史记录", "History")),
     ("/help", ("@kpibot 上报 成交额 1.2万", "kpibot commands")),
+    ("/kpi 2026年第45周", ("— 2026年第45周（11-02 至 11-08），第 2/7 天", "— week 45 (Nov 2–8)")),
+    ("/report 成交额 1.4万 广告消耗 5000 11月3日", ("成交额 14,000", "gmv 14,000")),
 ]
 
 
@@ -288,8 +290,13 @@ async def test_a_chat_with_no_deal_yet_is_answered_in_the_language_of_the_person
     ]
     at = f"2026-11-03T21:30:00{CST}"
     stranger = say(at, NEW_GROUP, "telegram:999", "/whoami", name="小周", message_id="s")
-    sent = await play(locale, [*lines, stranger])
+    # The side said in Chinese: 共用 is shared.
+    link = "/link #shenzhen-wanxiang-cn 共用"
+    linked = say(f"2026-11-03T21:31:00{CST}", NEW_GROUP, BOSS, link, name="王总", message_id="l")
+    sent = await play(locale, [*lines, stranger, linked])
     for i, (_, expected) in enumerate(NEW_GROUP_ASKS):
         reply = texts(sent, f"2026-11-03T21:{10 + i}", NEW_GROUP)[0]
         assert expected[0 if locale == "zh" else 1] in reply, reply
     assert texts(sent, "2026-11-03T21:30", NEW_GROUP)[0].startswith("You are 小周 (telegram:999).")
+    done = texts(sent, "2026-11-03T21:31", NEW_GROUP)[0]
+    assert ("作为双方共用群" if locale == "zh" else "as the shared side") in done, done
