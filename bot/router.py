@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from cachetools import TTLCache
 
 from bot.core import Clock, Command, Outgoing, platform_of
-from bot.core.context import Context, Route
+from bot.core.context import Context, Route, person_locale
 from bot.core.i18n import join_list, quote, user_params
 from bot.core.ports import LedgerPort, Services
 from kpi.commands import extract_deal_tag, split_command
@@ -239,6 +239,9 @@ class Router:
             current = await self.current_deal(linked[0][0])
             if current is not None:
                 ctx.locale = current[0].locale
+        elif not linked and ctx.locale != "zh":
+            # No deal here yet (a group just joined): the person's deals know their language.
+            ctx.locale = await person_locale(self.ledger, ctx.cmd.user) or ctx.locale
 
     async def _resolve_deal(self, ctx: Context) -> Outgoing | None:
         """Pick the deal this chat may see; a refusal message when there is none."""
@@ -249,6 +252,7 @@ class Router:
             linked = await self._deals_of_person(ctx.cmd.user)
         ctx.linked = linked
         if not linked:
+            await self._chat_locale(ctx)
             return ctx.reply(ctx.t("router.not_linked"), kind="error")
         if tag is not None:
             chosen = [(d, s) for d, s in linked if d == tag]

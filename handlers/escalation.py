@@ -114,7 +114,7 @@ async def escalations(ctx: Context) -> list[Outgoing]:
                     at=fmt_time(esc.acked_at or esc.started_at, deal.timezone),
                     who=esc.acked_name or esc.acked_by or "—",
                     reason=reason,
-                    note=f" — “{esc.ack_note}”" if esc.ack_note else "",
+                    note=ctx.t("escalation.list_note", note=esc.ack_note) if esc.ack_note else "",
                 )
             )
     return [ctx.reply("\n".join(lines))]

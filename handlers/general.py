@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.core import Outgoing
-from bot.core.context import Context
+from bot.core.context import Context, person_locale
 from bot.core.i18n import join_list
 from kpi.errors import UserError
 from kpi.model import ChatSide
@@ -31,13 +31,16 @@ HELP_COMMANDS = (
 
 
 async def _chat_locale(ctx: Context) -> None:
-    """Answer in the language of the deal linked to the chat, before any deal is resolved."""
+    """Answer in the language of the deal linked to the chat, before any deal is resolved; in
+    a chat with no deal yet, in the language of the person's deals (unless they typed Chinese)."""
     if ctx.deal is None:
         linked = await ctx.ledger.deals_for_chat(ctx.cmd.chat)
         if len(linked) == 1:
             current = await ctx.ledger.current_deal(linked[0][0])
             if current is not None:
                 ctx.locale = current[0].locale
+        elif not linked and ctx.locale != "zh":
+            ctx.locale = await person_locale(ctx.ledger, ctx.cmd.user) or ctx.locale
 
 
 def _mention(ctx: Context) -> str:

@@ -176,10 +176,27 @@ def test_two_different_deal_tags_are_refused() -> None:
         ("退款", "refunds"),
         ("观看", "viewers"),
         ("观看人数", "viewers"),
+        # The style guide's labels and the words operators type (zh-strings.md 3.1).
+        ("成交金额", "gmv"),
+        ("支付金额", "gmv"),
+        ("成交订单", "orders"),
+        ("广告消耗", "ad_spend"),
+        ("广告", "ad_spend"),
+        ("投放", "ad_spend"),
+        ("退款金额", "refunds"),
+        ("场观", "viewers"),
     ],
 )
 def test_resolve_metric(word: str, expected: str) -> None:
     assert resolve_metric(word, REPORTABLE) == expected
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("退款后成交额", "net_gmv"), ("投产", "roi"), ("投产比", "roi"), ("成交转化率", "cvr")],
+)
+def test_chinese_words_name_the_derived_metrics_too(word: str, expected: str) -> None:
+    assert resolve_metric(word, {"net_gmv", "roi", "cvr"}) == expected
 
 
 def test_alias_resolves_only_to_a_known_metric() -> None:
@@ -316,6 +333,12 @@ Y = dt.date(2026, 11, 19)
         ("gmv=12000, orders=340", TODAY, [("gmv", "12000"), ("orders", "340")]),
         ("成交额 1.2万 订单 340", TODAY, [("gmv", "12000"), ("orders", "340")]),
         ("成交额1.2万，订单340", TODAY, [("gmv", "12000"), ("orders", "340")]),
+        ("成交额 3万 广告消耗 8000", TODAY, [("gmv", "30000"), ("ad_spend", "8000")]),
+        (
+            "成交额 3万 广告 8000 场观 1.3万",
+            TODAY,
+            [("gmv", "30000"), ("ad_spend", "8000"), ("viewers", "13000")],
+        ),
         ("gmv 1.2 万", TODAY, [("gmv", "12000")]),
         ("gmv 1.2 万元 orders 3", TODAY, [("gmv", "12000"), ("orders", "3")]),
         ("GMV 5 Spend 3", TODAY, [("gmv", "5"), ("ad_spend", "3")]),

@@ -78,7 +78,7 @@ def test_a_guarantee_larger_than_the_fee_says_the_agency_owes_the_seller(
             "退款率 40% × 20% = 8%）"
         ) in kpi_text
         assert "= 29.3%，低于 60% 门槛，不计）：¥0.00" in text
-        assert "超出上限 8.0%，超出 12 个百分点 → 12 档" in text
+        assert "超出上限 8.0%，超出 12 个百分点，12 档 × 5% × 基础服务费 ¥5,000.00）" in text
         assert (
             "• 对赌退款（成交额 20,000，低于保量 100,000，差额为保量的 80% → "
             "退还基础服务费 ¥5,000.00 的 80%）："

@@ -298,7 +298,7 @@ def test_the_chinese_weekly_deal(tmp_path: Path) -> None:
     assert "• 成交额：按当前进度期末预计 140,000，偏离目标 7% → 无达成奖励；贡献得分 56%" in text
 
     text = one_reply(sent, week)
-    assert "2026年第45周（11月2日–11月8日）结算单（2026-11-08 已结束，待双方确认）" in text
+    assert "2026年第45周（11-02 至 11-08）结算单（2026-11-08 已结束，待双方确认）" in text
     assert (
         "• 对赌退款（成交额 60,000，低于保量 100,000，差额为保量的 40% → "
         "退还基础服务费 ¥5,000.00 的 40%）："

@@ -63,7 +63,7 @@ async def test_statement_refusal_lists_five_open_figures_whole_and_counts_the_re
         await say(core, ZH_CHAT, ZH_AGENCY, f"/report 成交额 10000 订单数 100 {day}")
     text = await say(core, ZH_CHAT, ZH_USER, "/statement confirm 2026-W48")
     assert text.startswith("未确认：2026年第48周 仍有未定的数据：")
-    assert "2026-11-25 成交额（待确认） ……另有 3 条。" in text
+    assert "2026-11-25 成交额（待确认）……另有 3 条。" in text
     assert "2026-W48" not in text
     assert "、20…" not in text
 
@@ -82,9 +82,9 @@ async def test_chinese_fee_says_what_a_percentage_is_of_and_spaces_amounts(core:
     for person in (ZH_AGENCY, ZH_USER):  # truth: agreed, so both sides report
         await say(core, ZH_CHAT, person, "/report 成交额 20000 退款 4000 消耗 1000 12-01")
     text = await say(core, ZH_CHAT, ZH_USER, "/fee")
-    assert "超出上限 8.0%，超出部分为上限的 150% → 15 档 × 服务费合计 ¥8,900.00 的 5%" in text
+    assert "超出上限 8.0%，超出部分为上限的 150%，15 档 × 5% × 服务费合计 ¥8,900.00）" in text
     assert "低于保量 100,000，差额为保量的 30% → 退还基础服务费 ¥5,000.00 的 30%" in text
-    assert "退款率 期末预计 20.0%，超出上限 8.0%：" in text
+    assert "退款率：按当前进度期末预计 20.0%，超出上限 8.0% → " in text
 
 
 async def test_dashboard_not_set_up_does_not_send_chat_users_to_the_readme(core: Core) -> None:

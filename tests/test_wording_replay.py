@@ -103,7 +103,7 @@ async def test_labels_periods_and_money_read_as_each_language_writes_them(locale
     kpi, fee, report = (texts(sent, at, SHARED)[0] for at, _ in ASKS)
     recap = texts(sent, "2026-11-09T10:00", SHARED)[0]
     if locale == "zh":
-        assert "— 2026年第45周（11月2日–11月8日），第 2/7 天" in kpi
+        assert "— 2026年第45周（11-02 至 11-08），第 2/7 天" in kpi
         assert "• 成交额 28,000（目标 ≥ 150,000）· 预计达成 65%" in kpi
         assert "ROI：成交额 ÷ 广告消耗" in kpi
         assert "场观人数 18,000" in kpi  # the deal's own label
@@ -174,8 +174,11 @@ async def test_escalations_due_to_one_person_at_one_moment_go_as_one_message_and
     ack = say(
         f"2026-11-07T12:00:00{CST}", SHARED, BOSS, "/ack 已跟进", name="王总", message_id="ack"
     )
+    listing = say(
+        f"2026-11-07T12:01:00{CST}", SHARED, BOSS, "/escalations", name="王总", message_id="ls"
+    )
     spend = {2: 3000, 3: 3000, 4: 3000, 5: 8000, 6: 8000, 7: 8000, 8: 8000}
-    sent = await play(locale, [ack], spend=spend)
+    sent = await play(locale, [ack, listing], spend=spend)
     at_once = [
         m for m in sent if m["at"].startswith("2026-11-07T11:00") and m["to"] == f"dm:{BOSS}"
     ]
@@ -187,6 +190,10 @@ async def test_escalations_due_to_one_person_at_one_moment_go_as_one_message_and
     lines = acked.splitlines()
     assert len([line for line in lines if line.startswith("• #")]) >= 2
     assert ("已停止" in acked) if locale == "zh" else ("stopped" in acked)
+    # /escalations gives the note as each language writes a remark: no dash in Chinese.
+    listed = texts(sent, "2026-11-07T12:01", SHARED)[0]
+    note = "（说明：已跟进）" if locale == "zh" else " — “已跟进”"
+    assert listed.count(note) >= 2, listed
     # Nothing more reaches the boss about these after the /ack.
     assert not [
         m for m in sent if m["to"] == f"dm:{BOSS}" and "2026-11-07T12" < m["at"] < "2026-11-08"
@@ -224,6 +231,8 @@ COMMAND_SET = [
     ("/进度", ("第 2/7 天", "day 2 of 7")),
     ("@kpibot 明细 成交额", ("历史记录", "History")),
     ("/help", ("@kpibot 上报 成交额 1.2万", "kpibot commands")),
+    ("/kpi 2026年第45周", ("— 2026年第45周（11-02 至 11-08），第 2/7 天", "— week 45 (Nov 2–8)")),
+    ("/report 成交额 1.4万 广告消耗 5000 11月3日", ("成交额 14,000", "gmv 14,000")),
 ]
 
 
@@ -257,3 +266,37 @@ async def test_whoami_names_the_person_from_the_deals_contacts_when_the_platform
     reply = texts(sent, "2026-11-03T21:00", SHARED)[0]
     assert reply.startswith("您是 王总（ID：telegram:710200301）。")
     assert "角色：管理员、第 1 级升级对接人" in reply
+
+
+NEW_GROUP = "telegram:-1003344550000"  # a group the bot was just added to: no deal linked
+NEW_GROUP_ASKS = [
+    ("/whoami", ("您是 王总（ID：telegram:710200301）。", "You are 王总 (telegram:710200301).")),
+    ("/kpi", ("本群尚未绑定项目。", "This chat is not linked to a deal.")),
+    ("/foo", ("未知命令“/foo”", "Unknown command “/foo”")),
+    ("/link", ("格式：/link #项目ID", "Form: /link #deal-id")),
+    ("/help", ("也可用中文命令词", "kpibot commands")),
+]
+
+
+@pytest.mark.parametrize("locale", ["zh", "en"])
+async def test_a_chat_with_no_deal_yet_is_answered_in_the_language_of_the_persons_deals(
+    locale: str,
+) -> None:
+    """The boss adds the bot to a new group and asks before linking it: the answers come in
+    the language of the boss's deal; a stranger (in no deal) keeps the English default."""
+    lines = [
+        say(f"2026-11-03T21:{10 + i}:00{CST}", NEW_GROUP, BOSS, ask, name="王总", message_id=str(i))
+        for i, (ask, _) in enumerate(NEW_GROUP_ASKS)
+    ]
+    at = f"2026-11-03T21:30:00{CST}"
+    stranger = say(at, NEW_GROUP, "telegram:999", "/whoami", name="小周", message_id="s")
+    # The side said in Chinese: 共用 is shared.
+    link = "/link #shenzhen-wanxiang-cn 共用"
+    linked = say(f"2026-11-03T21:31:00{CST}", NEW_GROUP, BOSS, link, name="王总", message_id="l")
+    sent = await play(locale, [*lines, stranger, linked])
+    for i, (_, expected) in enumerate(NEW_GROUP_ASKS):
+        reply = texts(sent, f"2026-11-03T21:{10 + i}", NEW_GROUP)[0]
+        assert expected[0 if locale == "zh" else 1] in reply, reply
+    assert texts(sent, "2026-11-03T21:30", NEW_GROUP)[0].startswith("You are 小周 (telegram:999).")
+    done = texts(sent, "2026-11-03T21:31", NEW_GROUP)[0]
+    assert ("作为双方共用群" if locale == "zh" else "as the shared side") in done, done

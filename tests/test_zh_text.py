@@ -69,3 +69,56 @@ def test_the_checker_flags_what_the_review_found() -> None:
     assert chinese_problems("gmv 0 的提成：0: CNY 0.00") == []  # digits: the label test's job
     assert chinese_problems("本周合计：ad_spend 8,000")
     assert chinese_problems("发送 /history ad_spend 查看") == []
+
+
+def test_every_help_line_keeps_the_spaced_dash_the_telegram_menu_cuts_at() -> None:
+    """The Telegram menu shows the text after the first `` — `` of each ``help.*`` line."""
+    help_keys = [k for k in catalog() if k.startswith("help.") and k not in NOT_MENU_LINES]
+    assert "help.import" in help_keys
+    missing = {
+        f"{key} ({lang})": text
+        for key in help_keys
+        for lang, text in catalog()[key].items()
+        if " — " not in text
+    }
+    assert not missing
+
+
+# help.* values that are not one command's line (no menu entry is cut from them).
+NOT_MENU_LINES = {"help.title", "help.footer", "help.aliases"}
+
+# Words the style guide (1.1, 1.6) replaces, with the word to use instead.
+AVOID = {
+    "合作": "项目",
+    "关联": "绑定",
+    "结账": "锁定",
+    "试运行": "试运营",
+    "佣金": "提成",
+    "奖金": "达成奖励",
+    "扣款": "绩效扣减",
+    "商家": "卖家",
+    "账本": "数据",
+    "调度器": "定时任务",
+    "卖家方": "卖家",
+    "服务商方": "服务商",
+    "members": "成员名单",
+    "YYYY": "日期",
+    "yesterday": "昨天",
+    "你": "您",
+    "！": "。",
+    "——": "two sentences",
+}
+
+
+def test_chinese_messages_use_the_style_guides_words() -> None:
+    bad = {
+        key: [f"{word} → {use}" for word, use in AVOID.items() if word in texts["zh"]]
+        for key, texts in catalog().items()
+    }
+    assert not {key: words for key, words in bad.items() if words}
+
+
+def test_no_side_placeholder_is_followed_by_fang() -> None:
+    """``{side}方`` reads 双方共用方 or 未指定方 for the other values a side can take."""
+    fang = re.compile(r"\{(side|other|chat_side|truth)\}方")
+    assert not [key for key, texts in catalog().items() if fang.search(texts["zh"])]

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.core import Clock, Command, MessageKind, Outgoing
 from bot.core.i18n import metric_label, t
-from bot.core.ports import LedgerPort, Services
+from bot.core.ports import LedgerPort, LedgerReader, Services
 from bot.core.rich import Rich
 from kpi.model import ChatSide, Deal, Side
 from kpi.periods import business_day
@@ -76,6 +76,25 @@ class Context:
 
 
 Handler = Callable[[Context], Awaitable[list[Outgoing]]]
+
+
+async def person_locale(ledger: LedgerReader, person: str) -> str | None:
+    """The language of the deals ``person`` belongs to (member, admin or contact), when they
+    all use one; ``None`` otherwise.
+
+    For a chat no deal is linked to yet: an admin who adds the bot to a new Chinese group and
+    sends /whoami or /link is answered in Chinese, before any deal can say so.
+    """
+    locales = set()
+    for deal_id in await ledger.list_deals():
+        current = await ledger.current_deal(deal_id)
+        if current is None:
+            continue
+        deal = current[0]
+        listed = deal.side_of_member(person) is not None or person in deal.admins
+        if listed or any(c.who == person for c in deal.contacts):
+            locales.add(deal.locale)
+    return next(iter(locales)) if len(locales) == 1 else None
 
 
 @dataclass(frozen=True)

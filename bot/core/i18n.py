@@ -124,6 +124,28 @@ _ZH_FORMS = {
 }
 
 
+_LABEL_FORMS_ZH = (
+    (re.compile(r"^([0-9]{4})-W([0-9]{2})$"), "{0}年第{1}周"),
+    (re.compile(r"^([0-9]{4})-([0-9]{2})$"), "{0}年{1}月"),
+    (re.compile(r"^([0-9]{4})-(Q[1-4])$"), "{0}年{1}"),
+)
+
+
+def zh_period_label(label: str) -> str:
+    """A period label as a Chinese reader writes it, which the period parser reads back.
+
+    ``2026-W45`` → ``2026年第45周``, ``2026-11`` → ``2026年11月``, ``2026-Q4`` → ``2026年Q4``.
+    The year is the label's own: ISO week 2026-W01 starts on 2025-12-29, and ``2025年第1周``
+    would name another week. A label of another form is returned as it is.
+    """
+    for pattern, form in _LABEL_FORMS_ZH:
+        match = pattern.match(label)
+        if match:
+            year, part = match.groups()
+            return form.format(year, int(part) if part.isdigit() else part)
+    return label
+
+
 def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
     """``text`` cut to ``limit`` characters with ``…``: long input is never echoed whole."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -150,6 +172,8 @@ def user_params(
         out["inputs"] = join_list((label(n) for n in out["inputs"].split(", ") if n), locale)
     if locale == "zh" and out.get("form") in _ZH_FORMS:
         out["form"] = _ZH_FORMS[out["form"]]
+        if isinstance(out.get("example"), str):  # the Chinese form, which parses back
+            out["example"] = zh_period_label(out["example"])
     for key in _QUOTED:
         if isinstance(out.get(key), str):
             out[key] = quote(out[key])

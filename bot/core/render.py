@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from bot.core.i18n import Translate, formula_label, join_list, metric_label
+from bot.core.i18n import Translate, formula_label, join_list, metric_label, zh_period_label
 from kpi.model import Deal, Entry
 from kpi.money import format_figure, format_money, format_percent, minor_units
 from kpi.periods import Period
@@ -91,7 +91,8 @@ def capped_list(t: Translate, deal: Deal, items: list[str], shown: int) -> str:
     """
     text = fmt_list(deal, items[:shown])
     if len(items) > shown:
-        text += " " + t("list.more", count=len(items) - shown)
+        # No space before Chinese ……, as before any full-width punctuation.
+        text += ("" if deal.locale == "zh" else " ") + t("list.more", count=len(items) - shown)
     return text
 
 
@@ -136,10 +137,11 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def _span(period: Period, locale: str) -> str:
-    """The days a period covers: ``11月2日–11月8日`` or ``Nov 2–8`` (``Oct 30–Nov 5``)."""
+    """The days a period covers: ``11-02 至 11-08`` (the day form Chinese data lines use, so a
+    reader can copy it into a command) or ``Nov 2–8`` (``Oct 30–Nov 5``)."""
     start, end = period.start, period.end
     if locale == "zh":
-        return f"{start.month}月{start.day}日–{end.month}月{end.day}日"
+        return f"{start:%m-%d} 至 {end:%m-%d}"
     first = f"{_MONTHS[start.month - 1]} {start.day}"
     last = str(end.day) if end.month == start.month else f"{_MONTHS[end.month - 1]} {end.day}"
     return f"{first}–{last}"
@@ -150,24 +152,16 @@ def period_name(deal: Deal, period: Period, *, dates: bool = False) -> str:
 
     Chinese: ``2026年第45周``, ``2026年11月``, ``2026年Q4`` (each also typed back as a label).
     English keeps the label (``2026-W45``, ``2026-11``). With ``dates`` (titles), a week says
-    which days it covers, since companies number weeks differently: ``2026年第45周（11月2日–
-    11月8日）``, ``week 45 (Nov 2–8)``.
+    which days it covers, since companies number weeks differently: ``2026年第45周（11-02 至
+    11-08）``, ``week 45 (Nov 2–8)``.
     """
     label, zh = period.label, deal.locale == "zh"
-    year = period.calendar_start.year
     if period.kind == "week" and "-W" in label:
-        number = int(label.rsplit("W", 1)[1])
-        name = f"{year}年第{number}周" if zh else f"week {number}"
+        name = zh_period_label(label) if zh else f"week {int(label.rsplit('W', 1)[1])}"
         if not dates:
             return name if zh else label
         return f"{name}（{_span(period, 'zh')}）" if zh else f"{name} ({_span(period, 'en')})"
-    if not zh:
-        return label
-    if period.kind == "month" and len(label) == 7:
-        return f"{year}年{period.calendar_start.month}月"
-    if period.kind == "quarter" and "-Q" in label:
-        return f"{year}年{label.rsplit('-', 1)[1]}"
-    return label
+    return zh_period_label(label) if zh else label
 
 
 def pct(fraction: Decimal) -> str:
