@@ -186,6 +186,13 @@ async def core_alone(core: Any, n: int, channels: int, offset: int) -> float:
     return n / (time.perf_counter() - started)
 
 
+async def core_alone_cpu(core: Any, n: int, channels: int, offset: int) -> tuple[float, float]:
+    """:func:`core_alone`'s rate, and this process's CPU seconds per report meanwhile."""
+    cpu = time.process_time()
+    rate = await core_alone(core, n, channels, offset)
+    return rate, (time.process_time() - cpu) / n
+
+
 async def bare_routes(api_url: str, stop: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
     """A bolt app that only acknowledges ``/report``, routed like the adapter."""
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -246,9 +253,13 @@ async def _app_main(kind: str, api_url: str, database_url: str, conn: Connection
     runner = await serve(build_web_app(routes), "127.0.0.1", 0)
     conn.send(bound_port(runner))
     loop = asyncio.get_running_loop()
-    # Orders: ("core", n, channels, offset) measures the core alone; anything else stops.
-    while (order := await loop.run_in_executor(None, conn.recv))[0] == "core":
-        conn.send(await core_alone(core, *order[1:]))
+    # Orders: ("core", n, channels, offset) measures the core alone, ("cpu",) asks for this
+    # process's CPU seconds so far; anything else stops.
+    while (order := await loop.run_in_executor(None, conn.recv))[0] in ("core", "cpu"):
+        if order[0] == "cpu":
+            conn.send(time.process_time())
+        else:
+            conn.send(await core_alone_cpu(core, *order[1:]))
     await runner.cleanup()
     for step in stop:
         await step()
@@ -378,6 +389,10 @@ class Shape:
     ack_bare: list[float] = field(default_factory=list)
     saved: int = 0
     failures: int = 0
+    cpu: list[float] = field(default_factory=list)
+    """kpibot's CPU seconds per report through the adapter (acknowledged, stored, answered)."""
+    cpu_alone: list[float] = field(default_factory=list)
+    """kpibot's CPU seconds per report of the core alone."""
 
 
 @dataclass
@@ -437,8 +452,10 @@ class Bench:
         n = self.args.n
         await self.ask_fake("reset")
         load = self.load(self.kpibot, shape.channels)
+        cpu = await self.kpibot.ask(("cpu",))
         started, acked, failures = await flood(load, n, self.args.concurrency)
         stats = await self.answers(n)
+        shape.cpu.append((await self.kpibot.ask(("cpu",)) - cpu) / n)
         shape.ack.append(n / (acked - started))
         shape.saved += stats["saved"]
         shape.failures += failures
@@ -448,7 +465,8 @@ class Bench:
         """The core alone's reports per second (and the bare app's ack rate on the side)."""
         n = self.args.n
         self.offset += n
-        rate = await self.kpibot.ask(("core", n, shape.channels, self.offset))
+        rate, cpu = await self.kpibot.ask(("core", n, shape.channels, self.offset))
+        shape.cpu_alone.append(cpu)
         load = self.load(self.bare, shape.channels)
         started, acked, failures = await flood(load, n, self.args.concurrency)
         shape.ack_bare.append(n / (acked - started))
@@ -474,10 +492,12 @@ def report(args: argparse.Namespace, steady_phase: dict[str, Any], shapes: list[
         "bolt app (ack only) and against the core called directly, same machine, same run. "
         f"Throughput: {args.n} requests through {args.concurrency} connections per repetition, "
         "repetitions interleaved; rates are medians, ratios the median of the per-repetition "
-        "ratios (min–max, n).\n",
+        "ratios (min–max, n); CPU is the kpibot process's, median per report (the fake Slack and "
+        "the load generator have their own).\n",
         "| channels | stored and answered | core alone | kept through the adapter "
-        "| acknowledged | bare bolt | acknowledged vs bare bolt |",
-        "|---:|---:|---:|---|---:|---:|---|",
+        "| acknowledged | bare bolt | acknowledged vs bare bolt "
+        "| kpibot CPU per report: adapter + core / core alone |",
+        "|---:|---:|---:|---|---:|---:|---|---:|",
     ]
     for s in shapes:
         kept, acked = ratios(s.done, s.alone), ratios(s.ack, s.ack_bare)
@@ -485,7 +505,8 @@ def report(args: argparse.Namespace, steady_phase: dict[str, Any], shapes: list[
             f"| {s.channels} | {statistics.median(s.done):.0f} req/s "
             f"| {statistics.median(s.alone):.0f} req/s | {ratio_cell(kept, AIM)} "
             f"| {statistics.median(s.ack):.0f} req/s | {statistics.median(s.ack_bare):.0f} req/s "
-            f"| {ratio_cell(acked, AIM)} |"
+            f"| {ratio_cell(acked, AIM)} | {statistics.median(s.cpu) * 1000:.1f} ms / "
+            f"{statistics.median(s.cpu_alone) * 1000:.1f} ms |"
         )
     lines.append(
         f"\nAcknowledgement latency at a steady {args.rate:g} req/s ({len(lat_k)} requests, "

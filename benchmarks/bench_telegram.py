@@ -21,13 +21,15 @@ are switched off (``AIORateLimiter`` with its limits at 0: the same code path, n
 The ratio is adapter+core / core alone, judged on the median; aim ≥ 0.8 with 200 chats.
 
 Run: ``python benchmarks/bench_telegram.py [--n 300] [--reps 7] [--chats 2 200]`` (``QUICK=1``:
-fewer repetitions of fewer reports).
+fewer repetitions of fewer reports; ``BENCH_PROFILE=FILE``: cProfile the bot while reports go
+through the adapter, into ``FILE``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import datetime as dt
 import multiprocessing as mp
 import os
@@ -67,6 +69,8 @@ CONCURRENCY = 8
 """Chats the adapter processes at once (its default), and so the core alone too."""
 WARMUP = 50
 METRICS = ("gmv", "orders", "ad_spend", "refunds", "viewers")
+PROFILE = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
+"""``BENCH_PROFILE=FILE``: the bot process, cProfiled while reports go through the adapter."""
 
 
 def chat_ids(chats: int) -> list[int]:
@@ -226,9 +230,15 @@ class Shape:
         return shape
 
     async def through_adapter(self, rep: int) -> float:
-        """Reports/s through the adapter and the core."""
+        """Reports/s through the adapter and the core (cProfiled with ``BENCH_PROFILE``)."""
         cpu = time.process_time()
-        seconds = await self.fake.run(self.n, self.chats, offset=rep * self.n)
+        if PROFILE is not None:
+            PROFILE.enable()
+        try:
+            seconds = await self.fake.run(self.n, self.chats, offset=rep * self.n)
+        finally:
+            if PROFILE is not None:
+                PROFILE.disable()
         self.cpu["adapter"].append((time.process_time() - cpu) / self.n)
         return self.n / seconds
 
@@ -312,6 +322,8 @@ async def main(n: int, count: int, shapes: Sequence[int] = SHAPES) -> list[Resul
     finally:
         fake.stop()
     print(table(results, n))
+    if PROFILE is not None:
+        PROFILE.dump_stats(os.environ["BENCH_PROFILE"])
     return results
 
 

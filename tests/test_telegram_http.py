@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from telegram import Bot, InputFile
+from telegram import Bot, InputFile, ReplyParameters
 from telegram.error import NetworkError, TimedOut
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
@@ -30,8 +30,13 @@ async def server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     seen: list[dict[str, Any]] = []
 
     async def echo(request: web.Request) -> web.Response:
-        form = await request.post()
-        fields = {k: (v.filename if isinstance(v, web.FileField) else v) for k, v in form.items()}
+        if request.content_type == "application/json":
+            fields: dict[str, Any] = await request.json()
+        else:
+            form = await request.post()
+            fields = {
+                k: (v.filename if isinstance(v, web.FileField) else v) for k, v in form.items()
+            }
         agent = request.headers["User-Agent"]
         seen.append({"type": request.content_type, "fields": fields, "ua": agent})
         return web.json_response({"ok": True, "result": True})
@@ -72,17 +77,25 @@ def data(**fields: Any) -> RequestData:
     return RequestData([RequestParameter.from_input(k, v) for k, v in fields.items()])
 
 
-async def test_fields_go_as_a_form_and_files_as_multipart(
+async def test_fields_go_as_json_and_files_as_multipart(
     server: tuple[str, list[dict[str, Any]]], request_: AiohttpRequest
 ) -> None:
+    """A call without files is one JSON object, nested values as JSON (not JSON strings); a
+    call with files is multipart, its other fields as form parts."""
     url, seen = server
-    status, body = await request_.do_request(f"{url}/echo", "POST", data(chat_id=-100, text="é"))
+    reply = ReplyParameters(7, allow_sending_without_reply=True)
+    fields = data(chat_id=-100, text="é <b>", reply_parameters=reply)
+    status, body = await request_.do_request(f"{url}/echo", "POST", fields)
     assert status == 200 and json.loads(body)["ok"]
     photo = InputFile(b"\x89PNG", filename="chart.png")
     await request_.do_request(f"{url}/echo", "POST", data(chat_id=-100, photo=photo))
     form, multipart = seen
-    assert form["type"] == "application/x-www-form-urlencoded"
-    assert form["fields"] == {"chat_id": "-100", "text": "é"}
+    assert form["type"] == "application/json"
+    assert form["fields"] == {
+        "chat_id": -100,
+        "text": "é <b>",
+        "reply_parameters": {"message_id": 7, "allow_sending_without_reply": True},
+    }
     assert multipart["type"] == "multipart/form-data"
     assert multipart["fields"].pop("chat_id") == "-100"
     assert list(multipart["fields"].values()) == ["chart.png"]

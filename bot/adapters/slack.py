@@ -18,7 +18,8 @@ import aiohttp
 from aiohttp import web
 from cachetools import TTLCache
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
@@ -306,10 +307,24 @@ class ShortLines(logging.Filter):
 _SHORT_LINES = ShortLines()
 
 
+def _sdk_logger(name: str) -> logging.Logger:
+    """A logger for bolt or slack_sdk, at ``kpibot.slack``'s level unless one is set for it.
+
+    Both test ``logger.level <= DEBUG`` before composing their debug lines (every request's
+    headers and body, every listener checked); a logger left at ``NOTSET`` (0) passes that
+    test, so they composed each line only for logging to drop it. With an explicit level
+    they compose nothing unless DEBUG is asked for (``kpibot.slack`` at DEBUG, or this
+    logger's own level)."""
+    logger = logging.getLogger(name)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(log.getEffectiveLevel())
+    return logger
+
+
 def _bolt_logger() -> logging.Logger:
-    """bolt's base logger, with :class:`ShortLines`; bolt copies its filters to the loggers
-    of its middlewares, so this must run before the ``AsyncApp`` is built."""
-    logger = logging.getLogger("kpibot.slack.bolt")
+    """bolt's base logger, with :class:`ShortLines`; bolt copies its filters (and its level)
+    to the loggers of its middlewares, so this must run before the ``AsyncApp`` is built."""
+    logger = _sdk_logger("kpibot.slack.bolt")
     if _SHORT_LINES not in logger.filters:
         logger.addFilter(_SHORT_LINES)
     return logger
@@ -530,6 +545,39 @@ class SlackPort:
             return Delivered(ok=False, error=type(exc).__name__)
 
 
+class SameWorkspace(AsyncMiddleware):
+    """bolt middleware: only the workspace (and Enterprise Grid org) this app is installed in
+    may use it. bolt's authorization ran ``auth.test`` (once, cached) before this, so
+    ``authorize_result`` says where the token belongs; the request says where it is from. A
+    user id from another workspace must not pass for an admin with the same id.
+
+    A class rather than a function: bolt calls a function middleware with arguments it
+    matches by name on every request; this one it calls directly."""
+
+    def __init__(self, refused: Callable[[str], None]) -> None:
+        self._refused = refused
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],  # bolt's name for it
+    ) -> BoltResponse | None:
+        """Pass the request on, or answer it here when it comes from another workspace."""
+        context = req.context
+        installed = context.authorize_result
+        if installed is None or (
+            (installed.enterprise_id or None) == (context.enterprise_id or None)
+            and (installed.team_id is None or installed.team_id == context.team_id)
+        ):
+            return await next()
+        self._refused("slack other workspace")
+        if req.body.get("command"):
+            return _ephemeral(t("hardening.other_workspace", _locale_of(req.body)))
+        return BoltResponse(status=200, body="")
+
+
 # -- the adapter -------------------------------------------------------------------------------
 
 
@@ -593,11 +641,13 @@ class SlackAdapter:
             AsyncConnectionErrorRetryHandler(),
             RetryAfterHandler(sleep=sleep, jitter=jitter),
         ]
+        self._sdk_log = _sdk_logger("kpibot.slack.sdk")
         self.client = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(),
             base_url=settings.slack_api_url,
             session=self._session,
             retry_handlers=self._retry_handlers,
+            logger=self._sdk_log,
         )
         secret = settings.slack_signing_secret
         self._secret = secret.get_secret_value().encode() if secret is not None else b""
@@ -615,8 +665,12 @@ class SlackAdapter:
             # handle_http verifies the raw bytes before bolt sees them; bolt's verifier would
             # log a refused body whole, and Socket Mode has no signatures.
             request_verification_enabled=False,
+            # The listeners only acknowledge and start the command's task, so bolt may run
+            # them before it answers Slack. Otherwise bolt runs each in a task of its own and
+            # polls every 10 ms for its ack(): that poll was most of the time to acknowledge.
+            process_before_response=True,
         )
-        app.middleware(self._same_workspace)
+        app.middleware(SameWorkspace(self._refused))
         for name in COMMANDS:
             app.command("/" + name)(self._on_command)
         app.event("app_mention")(self._on_mention)
@@ -680,27 +734,6 @@ class SlackAdapter:
         if body.get("command"):
             return _ephemeral(t("hardening.busy", _locale_of(body)))
         return BoltResponse(status=503, body="busy", headers={"Retry-After": "60"})
-
-    async def _same_workspace(
-        self,
-        context: AsyncBoltContext,
-        body: dict[str, Any],
-        next: Callable[[], Awaitable[BoltResponse]],  # bolt injects arguments by name
-    ) -> BoltResponse:
-        """bolt middleware: only the workspace (and Enterprise Grid org) this app is installed
-        in may use it. bolt's authorization ran ``auth.test`` (once, cached) before this, so
-        ``authorize_result`` says where the token belongs; the request says where it is from.
-        A user id from another workspace must not pass for an admin with the same id."""
-        installed = context.authorize_result
-        if installed is None or (
-            (installed.enterprise_id or None) == (context.enterprise_id or None)
-            and (installed.team_id is None or installed.team_id == context.team_id)
-        ):
-            return await next()
-        self._refused("slack other workspace")
-        if body.get("command"):
-            return _ephemeral(t("hardening.other_workspace", _locale_of(body)))
-        return BoltResponse(status=200, body="")
 
     async def start_socket_mode(self) -> None:
         """Connect to Slack over Socket Mode with ``SLACK_APP_TOKEN`` and return once connected.
@@ -868,7 +901,10 @@ class SlackAdapter:
         not a member, and it does not count against chat.postMessage limits. ``None`` when
         Slack did not take it: the port posts it instead."""
         hook = AsyncWebhookClient(
-            url=response_url, session=self._session, retry_handlers=self._retry_handlers
+            url=response_url,
+            session=self._session,
+            retry_handlers=self._retry_handlers,
+            logger=self._sdk_log,
         )
         try:
             sent = await hook.send(

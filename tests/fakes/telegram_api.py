@@ -331,7 +331,9 @@ class FakeTelegram:
     async def _handle(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
-        method = request.match_info["method"]
+        # Method names are case-insensitive in the Bot API; calls are recorded by the name
+        # its documentation gives (``sendmessage`` is recorded as ``sendMessage``).
+        method = _NAMES.get(request.match_info["method"].lower(), request.match_info["method"])
         params, files = await _read_params(request)
         call = Call(method, params, files, asyncio.get_running_loop().time())
         if self.record_calls:
@@ -572,6 +574,14 @@ _METHODS: dict[str, _Handler] = {
     "setmycommands": FakeTelegram._set_my_commands,
     "getmycommands": FakeTelegram._get_my_commands,
 }
+_NAMES = {
+    name.lower(): name
+    for name in (
+        "getMe", "getFile", "getUpdates", "sendMessage", "sendPhoto", "sendDocument",
+        "sendChatAction", "setWebhook", "deleteWebhook", "setMyCommands", "getMyCommands",
+    )
+}  # fmt: skip
+"""The documented spelling of each method, by its lower-case name."""
 
 
 def _entities(text: str) -> list[dict[str, Any]]:

@@ -222,7 +222,7 @@ class HeldSends(BaseRateLimiter[int]):
     async def process_request(  # type: ignore[override]
         self, callback: Any, args: Any, kwargs: Any, endpoint: str, data: Any, rate_limit_args: Any
     ) -> Any:
-        if endpoint in ("sendMessage", "sendPhoto", "sendDocument"):
+        if endpoint.lower() in ("sendmessage", "sendphoto", "senddocument"):
             await self.release.wait()
         return await callback(*args, **kwargs)
 
