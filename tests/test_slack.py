@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import itertools
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -291,6 +292,17 @@ async def test_report_from_agency_channel_stores_one_entry_and_answers(bot: Bot)
     assert answer.params["response_type"] == "in_channel"
     assert "Saved" in answer.params["text"]
     assert "12,000" in answer.params["text"]
+
+
+async def test_a_slack_request_leaves_the_bots_own_loggers_as_they_were(bot: Bot) -> None:
+    """bolt configures a logger named after the app on each request; it must not be the
+    bot's own: the command log (``kpibot``, INFO) stayed silent while Slack was on."""
+    own = logging.getLogger("kpibot")
+    before = (own.level, list(own.filters), own.disabled)
+    response = await bot.command("/report", "gmv 12000")
+    assert response.status == 200
+    await bot.adapter.drain()
+    assert (own.level, list(own.filters), own.disabled) == before
 
 
 async def test_acknowledges_before_storing_and_says_saved_only_after(bot: Bot) -> None:

@@ -305,6 +305,7 @@ class ShortLines(logging.Filter):
 
 
 _SHORT_LINES = ShortLines()
+_BOLT_LOGGER = "kpibot.slack.bolt"
 
 
 def _sdk_logger(name: str) -> logging.Logger:
@@ -324,7 +325,7 @@ def _sdk_logger(name: str) -> logging.Logger:
 def _bolt_logger() -> logging.Logger:
     """bolt's base logger, with :class:`ShortLines`; bolt copies its filters (and its level)
     to the loggers of its middlewares, so this must run before the ``AsyncApp`` is built."""
-    logger = _sdk_logger("kpibot.slack.bolt")
+    logger = _sdk_logger(_BOLT_LOGGER)
     if _SHORT_LINES not in logger.filters:
         logger.addFilter(_SHORT_LINES)
     return logger
@@ -660,7 +661,10 @@ class SlackAdapter:
         app = AsyncApp(
             client=self.client,
             signing_secret=self._secret.decode(),
-            name="kpibot",
+            # bolt configures a logger named after the app for every request (its level and
+            # filters copied from ``logger``): named "kpibot", that silenced the bot's own
+            # INFO command log whenever Slack was on. The name of bolt's own logger is safe.
+            name=_BOLT_LOGGER,
             logger=_bolt_logger(),
             # handle_http verifies the raw bytes before bolt sees them; bolt's verifier would
             # log a refused body whole, and Socket Mode has no signatures.
