@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the fake lives in tests/, which is not an installed package
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.spread import Spread, interleave, quick, ratio_cell, ratios, reps  # noqa: E402
+from benchmarks.spread import Spread, goal, interleave, quick, ratios, reps  # noqa: E402
 from tests.fakes.telegram_api import DEFAULT_DATE as FAKE_NOW  # noqa: E402
 from tests.fakes.telegram_api import TOKEN, FakeTelegram  # noqa: E402
 
@@ -293,12 +293,17 @@ async def measure(chats: int, n: int, count: int, fake: Fake, folder: Path) -> R
 
 def table(results: Sequence[Result], n: int) -> str:
     lines = [
-        "| chats | adapter + core | core alone (same order) | kept through the adapter "
-        "| CPU per report: adapter + core / core alone |",
+        f"| chats | adapter + core | core alone (same order) | kept through the adapter (aim ≥ "
+        f"{AIM} with {JUDGED} chats) | CPU per report: adapter + core / core alone |",
         "|---:|---:|---:|---|---:|",
     ]
     for r in results:
-        aim = f"{ratio_cell(r.ratio, AIM)} (aim ≥ {AIM})" if r.chats == JUDGED else r.ratio.text()
+        # Judged with 200 chats; the 2-chat shape is latency-bound and only reported.
+        aim = goal(
+            f"{r.chats} chats: kept through the adapter",
+            r.ratio,
+            AIM if r.chats == JUDGED else None,
+        )
         lines.append(
             f"| {r.chats} | {r.adapter.median:.0f} reports/s | {r.alone.median:.0f} reports/s "
             f"| {aim} | {r.cpu_adapter.median * 1000:.1f} ms / {r.cpu_alone.median * 1000:.1f} ms |"
