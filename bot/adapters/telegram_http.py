@@ -128,22 +128,13 @@ class AiohttpRequest(BaseRequest):
     ) -> aiohttp.ClientTimeout:
         """httpx's four timeouts in aiohttp's terms: waiting for a pooled connection counts
         against ``connect``, as it does in httpx; aiohttp has no write timeout of its own, so
-        the whole request is bounded by the sum of the four (none when any is unlimited)."""
+        the whole request is bounded by the sum of the four (none when any is unlimited).
+        Built once per combination of values, as every request asks for one."""
         # The default marker is one shared object; plain values (floats, None) hash as values.
         key = (files, read, write, connect, pool)
         timeout = self._timeouts.get(key)
-        if timeout is None:
-            timeout = self._timeouts[key] = self._new_timeout(files, read, write, connect, pool)
-        return timeout
-
-    def _new_timeout(
-        self,
-        files: bool,
-        read: ODVInput[float],
-        write: ODVInput[float],
-        connect: ODVInput[float],
-        pool: ODVInput[float],
-    ) -> aiohttp.ClientTimeout:
+        if timeout is not None:
+            return timeout
         limits = self._limits
         parts = (
             _seconds(read, limits["read"]),
@@ -154,9 +145,10 @@ class AiohttpRequest(BaseRequest):
         read_s, _, connect_s, pool_s = parts
         waiting = None if connect_s is None or pool_s is None else connect_s + pool_s
         total = None if any(p is None for p in parts) else sum(p or 0.0 for p in parts)
-        return aiohttp.ClientTimeout(
+        timeout = self._timeouts[key] = aiohttp.ClientTimeout(
             total=total, connect=waiting, sock_connect=connect_s, sock_read=read_s
         )
+        return timeout
 
     async def do_request(
         self,
