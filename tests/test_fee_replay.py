@@ -285,10 +285,10 @@ def test_the_chinese_weekly_deal(tmp_path: Path) -> None:
     week = script.say((11, 10, 10), shared, seller, "/statement 2026-W45")
     refused = script.say((11, 10, 10, 1), shared, seller, "/statement 确认 2026-W45", "王总")
     # Thursday to Sunday were never reported: each admin closes the week as it stands.
-    first = script.say(
-        (11, 10, 10, 2), shared, seller, "/statement 确认 2026-W45 仍然确认", "王总"
+    first = script.say((11, 10, 10, 2), shared, seller, "/statement 确认 2026-W45 仍然确认", "王总")
+    second = script.say(
+        (11, 10, 10, 3), shared, agency, "/statement 确认 2026-W45 强制确认", "林晓"
     )
-    second = script.say((11, 10, 10, 3), shared, agency, "/statement 确认 2026-W45 强制确认", "林晓")
     sent = play(WANXIANG, script, tmp_path)
 
     text = one_reply(sent, fee)

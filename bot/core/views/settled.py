@@ -64,12 +64,22 @@ def pending_summary(t: Translate, snap: Snapshot) -> list[str]:
 
 
 def has_pending(snap: Snapshot, metric: str) -> bool:
-    """Whether ``metric``, or a reported metric it reads, has a figure waiting for a
-    confirmation this period (so "no figures yet" would be wrong)."""
+    """Whether ``metric`` has no value only because figures wait for a confirmation: every
+    reported metric it reads that has no value this period has pending figures (so "no
+    figures yet" would be wrong). roi over an ad spend nobody reported is not waiting."""
+    missing = [m for m in _inputs(snap, metric) if snap.totals.values.get(m) is None]
+    return bool(missing) and all(snap.totals.pending_days.get(m) for m in missing)
+
+
+def _inputs(snap: Snapshot, metric: str) -> set[str]:
+    """The reported metrics ``metric`` is computed from (itself, if it is one)."""
     info = snap.deal.metrics.get(metric)
-    if info is not None and info.formula is not None:
-        return any(has_pending(snap, used) for used in info.formula.names)
-    return bool(snap.totals.pending_days.get(metric))
+    if info is None or info.formula is None:
+        return {metric}
+    found: set[str] = set()
+    for used in info.formula.names:
+        found |= _inputs(snap, used)
+    return found
 
 
 def unreported_dates(snap: Snapshot) -> dict[str, list[dt.date]]:
