@@ -482,6 +482,9 @@ async def past_fee_rich(t: T, statements: StatementStore, snap: Snapshot) -> Ric
         t("statement.how_to_close", period=period_name(snap.deal, snap.period)),
     )
     rich = final_rich(t, snap, snap.fee("final"))
+    unsettled = unsettled_lines(t, snap)
+    if unsettled:  # what is still open, before the figures, as /statement shows it
+        rich = rich.with_first(Section(None, tuple(unsettled)))
     return rich.with_last(Section(t("statement.confirmations"), lines))
 
 

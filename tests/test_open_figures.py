@@ -19,6 +19,10 @@ from kpi.pace import pace_days, pending_before, period_totals, project, unreport
 from kpi.statement_store import StatementStore
 from scheduler.recap import build_recap
 from tests.test_pace import NOV, TWO, days, fig
+from tests.test_scheduler_support import AGENCY_HEAD as AGENCY_HEAD_S
+from tests.test_scheduler_support import SELLER as SELLER_S
+from tests.test_scheduler_support import deal_yaml, of_kind, replay, report_days, tick
+from tests.test_scheduler_support import say as support_say
 from tests.test_trust import (
     A_AGENCY_CHAT,
     A_SELLER_CHAT,
@@ -204,6 +208,9 @@ async def test_statement_lists_open_figures_and_unreported_days_before_the_total
     )
     assert open_line in text and missing in text
     assert text.index(open_line) < text.index(missing) < text.index("figures: gmv 3,000")
+    fee = await say(core, A_SELLER_CHAT, SELLER, "/fee 2026-11", at=local(1, 9, month=12))
+    assert open_line in fee and missing in fee
+    assert fee.index(missing) < fee.index("figures: gmv 3,000")
 
 
 async def test_confirming_with_open_figures_is_refused_with_exactly_what_to_type(
@@ -261,3 +268,36 @@ async def test_a_confirmation_made_before_the_figures_changed_is_shown_outdated(
     assert "confirmed a total of USD" in line and "the figures changed since" in line
     assert "That confirmation is outdated and closes nothing" in line
     assert line.endswith("/statement confirm 2026-11")
+
+
+# --- the scheduled recap reads whether the statement is closed ---------------------------------
+
+
+@pytest.mark.parametrize("close", [False, True])
+async def test_the_scheduled_recap_of_a_closed_week_says_final_and_of_an_open_one_provisional(
+    close: bool,
+) -> None:
+    """A weekly deal: the recap on Monday 09:00 covers the week that just ended. Closed by
+    both admins at 08:00, its fee is final; otherwise provisional."""
+    text = deal_yaml(schedule="schedule:\n  recap: mon 09:00\n", starts="2026-11-02").replace(
+        "period: month", "period: week"
+    )
+    closing = [
+        support_say(f"2026-11-09T08:0{n}:00-08:00", who, "/statement confirm 2026-W45")
+        for n, who in enumerate((SELLER_S, AGENCY_HEAD_S))
+    ]
+    lines = [
+        tick("2026-11-01T00:00:00-07:00"),
+        *report_days(D(2026, 11, 2), 7, 1700),
+        *(closing if close else []),
+        tick("2026-11-09T09:00:00-08:00"),
+    ]
+    sent = await replay(text, lines)
+    recap = next(m for m in of_kind(sent, "recap") if m["at"] == "2026-11-09T09:00:00-08:00")
+    if close:
+        assert any("statement is closed" in m["text"] for m in sent)
+        assert "Fee for the period (final): USD" in recap["text"]
+    else:
+        assert (
+            "Fee for the period (provisional until the statement is closed): USD" in recap["text"]
+        )
