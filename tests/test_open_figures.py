@@ -120,6 +120,7 @@ async def test_kpi_paces_without_the_pending_day_and_does_not_call_it_unreported
     # would have been 22,500.
     assert "at this pace ends at 30,000" in kpi
     assert "Days not reported" not in kpi
+    assert "left out of the pace (not taken as 0): gmv 1 day(s)" in kpi
     assert "/confirm gmv 2026-11-03" in kpi
 
 

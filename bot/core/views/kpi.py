@@ -23,7 +23,7 @@ from bot.core.render import (
 )
 from bot.core.rich import Rich
 from bot.core.views.platform import truth_text
-from bot.core.views.settled import has_pending
+from bot.core.views.settled import has_pending, pace_note
 from kpi.fees import weighted_score
 from kpi.model import SIDES, Deal, other_side
 from kpi.money import format_figure, format_percent
@@ -171,6 +171,7 @@ def period_notes(ctx_t: Translate, snap: Snapshot) -> list[str]:
             ),
         )
         lines.append(ctx_t("sem.days_not_reported", items=items))
+    lines.extend(pace_note(ctx_t, snap))
     period = snap.period
     if period.days != period.calendar_days:
         full = {t.metric: t.value for t in snap.deal.targets}

@@ -8,9 +8,10 @@ import datetime as dt
 from collections.abc import Iterable
 
 from bot.core.i18n import Translate
-from bot.core.render import capped_list, fmt_day, label, period_name
+from bot.core.render import capped_list, fmt_day, fmt_list, label, period_name
 from kpi.errors import UserError
 from kpi.model import SIDES, Deal, other_side
+from kpi.pace import pending_before
 from kpi.periods import Period
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot
@@ -61,6 +62,23 @@ def pending_summary(t: Translate, snap: Snapshot) -> list[str]:
         else:
             lines.append(t("open.pending_side", side=t(f"side.{key}"), **params))
     return lines
+
+
+def pace_note(t: Translate, snap: Snapshot) -> list[str]:
+    """While the period runs: which metrics' pace leaves out days waiting for a confirmation
+    (so "day 9 of 30" beside a projection made from fewer days is explained); else empty."""
+    period, totals = snap.period, snap.totals
+    if snap.upto >= period.end:
+        return []
+    items = [
+        t("sem.days_item", metric=label(snap.deal, name), count=count)
+        for name in snap.deal.base_metrics
+        if (count := pending_before(totals, period, name)) > 0
+        and totals.values.get(name) is not None
+    ]
+    if not items:
+        return []
+    return [t("open.pace_without", items=fmt_list(snap.deal, items))]
 
 
 def has_pending(snap: Snapshot, metric: str) -> bool:
