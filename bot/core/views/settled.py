@@ -22,7 +22,7 @@ COMMANDS_SHOWN = 3
 them all)."""
 
 DAYS_SHOWN = 5
-"""Unreported days named per metric in a statement; any more are counted."""
+"""Runs of unreported days named per metric in a statement; any more are counted."""
 
 WAITING_ORDER = ("seller", "agency", "either")
 
@@ -154,12 +154,28 @@ def missing_lines(t: Translate, snap: Snapshot) -> list[str]:
             "open.missing_item",
             metric=label(deal, metric),
             count=len(days),
-            days=capped_list(t, deal, [f"{day:%m-%d}" for day in days], DAYS_SHOWN),
+            days=capped_list(t, deal, day_ranges(t, days), DAYS_SHOWN),
         )
         for metric, days in missing.items()
     ]
     sep = "；" if deal.locale == "zh" else "; "
     return [t("open.statement_missing", items=sep.join(items))]
+
+
+def day_ranges(t: Translate, days: list[dt.date]) -> list[str]:
+    """Sorted days as runs: ``11-01 to 11-27``, ``11-30`` (a gap of weeks reads at a glance)."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + dt.timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return [
+        f"{first:%m-%d}"
+        if first == last
+        else t("open.day_range", first=f"{first:%m-%d}", last=f"{last:%m-%d}")
+        for first, last in runs
+    ]
 
 
 def unsettled_refusal(t: Translate, snap: Snapshot) -> UserError | None:
