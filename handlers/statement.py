@@ -42,6 +42,7 @@ from bot.core.views.kpi import (
     rich_message,
     status_notes,
 )
+from bot.core.views.settled import unsettled_lines, unsettled_refusal
 from kpi.errors import UserError
 from kpi.fees import FeeStatement
 from kpi.model import SIDES, ZERO, ChatSide, Deal, Side, other_side
@@ -59,9 +60,10 @@ from kpi.statements import (
     ConfirmResult,
     OpenFigure,
     StoredStatement,
+    encode_statement,
     late_entries,
     late_verdicts,
-    open_figures,
+    statement_digest,
 )
 
 T = Translate
@@ -69,8 +71,9 @@ T = Translate
 CONFIRM_WORDS = frozenset({"confirm", "确认"})
 """The sub-command that confirms (``/statement confirm 2026-11``, ``/statement 确认``)."""
 
-ANYWAY_WORDS = frozenset({"anyway", "强制"})
-"""Closes a period with figures still open (``/statement confirm 2026-11 anyway``)."""
+ANYWAY_WORDS = frozenset({"anyway", "强制", "仍然确认", "强制确认", "仍然", "仍确认"})
+"""Closes a period with figures still open or days unreported (``/statement confirm 2026-11
+anyway``, ``/statement confirm 2026年11月 仍然确认``)."""
 
 CSV_HEADER = ("period", "view", "kind", "description", "amount", "currency")
 
@@ -181,13 +184,32 @@ def _body(t: T, snap: Snapshot, statement: FeeStatement) -> list[tuple[str | Non
     ]
 
 
-def _confirmation_lines(t: T, deal: Deal, record: StoredStatement | None) -> list[str]:
+def _confirmation_lines(
+    t: T, snap: Snapshot, record: StoredStatement | None, now: FeeStatement | None = None
+) -> list[str]:
+    """Who confirmed the period. With ``now`` (the statement on today's figures, for a period
+    not closed yet), a confirmation of other figures is shown as outdated: it closes nothing,
+    and its side must confirm again."""
+    deal = snap.deal
+    digest = statement_digest(encode_statement(now)) if now is not None else None
     lines = []
     for side in SIDES:
         found = record.confirmation(side) if record is not None else None
         side_name = t(f"side.{side}")
         if found is None:
             lines.append(t("statement.waiting_for", side=side_name))
+        elif now is not None and found.digest != digest:
+            lines.append(
+                t(
+                    "open.confirmation_outdated",
+                    side=side_name,
+                    who=found.who,
+                    at=_local(found.at, deal),
+                    total=_money(deal, found.total),
+                    now=_money(deal, now.total),
+                    period=period_name(deal, snap.period),
+                )
+            )
         else:
             lines.append(
                 t(
@@ -280,10 +302,6 @@ def late_metric_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str
     return lines
 
 
-OPEN_SHOWN = 5
-"""A refusal to close a period names this many open figures, whole, and counts the rest."""
-
-
 def open_lines(t: T, deal: Deal, figures: Sequence[OpenFigure], *, shown: int | None = None) -> str:
     """Figures not agreed yet, as one list: ``2026-11-03 GMV (pending), …``; with ``shown``,
     only that many, then ``… and 7 more``."""
@@ -343,7 +361,7 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
     deal = snap.deal
     stored = record.statement
     sections = _body(t, snap, stored)
-    sections.append((t("statement.confirmations"), _confirmation_lines(t, deal, record)))
+    sections.append((t("statement.confirmations"), _confirmation_lines(t, snap, record)))
     if record.open_figures:
         items = open_lines(t, deal, record.open_figures)
         sections.append((None, [t("trust.closed_with_open", items=items)]))
@@ -387,14 +405,15 @@ def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> Statement
     """An ended period not yet closed: the final view on today's figures, and who confirmed."""
     deal = snap.deal
     statement = snap.fee("final")
-    sections = _body(t, snap, statement)
+    # What is still open comes first, before any total can be read as settled.
+    sections = [(None, unsettled_lines(t, snap)), *_body(t, snap, statement)]
     sections.append((t("kpi.disagreements"), disagreement_lines(t, snap)))
     sections.append((None, status_notes(t, snap)))
     sections.append(
         (
             t("statement.confirmations"),
             [
-                *_confirmation_lines(t, deal, record),
+                *_confirmation_lines(t, snap, record, statement),
                 t("statement.how_to_close", period=period_name(deal, snap.period)),
             ],
         )
@@ -459,10 +478,13 @@ async def past_fee_rich(t: T, statements: StatementStore, snap: Snapshot) -> Ric
     if record is not None and record.closed:
         return closed_view(t, snap, record).rich
     lines = (
-        *_confirmation_lines(t, snap.deal, record),
+        *_confirmation_lines(t, snap, record, snap.fee("final")),
         t("statement.how_to_close", period=period_name(snap.deal, snap.period)),
     )
     rich = final_rich(t, snap, snap.fee("final"))
+    unsettled = unsettled_lines(t, snap)
+    if unsettled:  # what is still open, before the figures, as /statement shows it
+        rich = rich.with_first(Section(None, tuple(unsettled)))
     return rich.with_last(Section(t("statement.confirmations"), lines))
 
 
@@ -516,14 +538,31 @@ async def statement(ctx: Context) -> list[Outgoing]:
     assert ctx.deal is not None
     words = ctx.args.split()
     if words and words[0].casefold() in CONFIRM_WORDS:
-        rest = [w for w in words[1:] if w.casefold() not in ANYWAY_WORDS]
-        anyway = len(rest) < len(words) - 1
-        return await _confirm(ctx, " ".join(rest), anyway=anyway)
+        period_label, anyway = split_anyway(words[1:])
+        return await _confirm(ctx, period_label, anyway=anyway)
     period = resolve_period(ctx.deal, ctx.today, ctx.args.strip(), command="statement")
     view = await build_statement(
         ctx.ledger, ctx.services.statements, ctx.deal, ctx.today, period, ctx.t
     )
     return [ctx.reply(flatten(view.rich), rich=view.rich)]
+
+
+def split_anyway(words: Sequence[str]) -> tuple[str, bool]:
+    """The period label of ``/statement confirm ...`` and whether it says to confirm anyway.
+
+    ``仍然 确认`` typed apart reads as ``仍然确认``: the ``确认`` after an anyway word is part of
+    it, not of the period label."""
+    rest: list[str] = []
+    anyway = False
+    for word in words:
+        folded = word.casefold()
+        if folded in ANYWAY_WORDS:
+            anyway = True
+        elif anyway and folded in CONFIRM_WORDS:
+            continue
+        else:
+            rest.append(word)
+    return " ".join(rest), anyway
 
 
 def _side_chats(ctx: Context, sides: tuple[ChatSide, ...]) -> list[str]:
@@ -602,7 +641,8 @@ def _check_ended(deal: Deal, today: dt.date, period: Period) -> None:
 
 
 def _check_agreed(t: T, snap: Snapshot) -> None:
-    """A user error when the period has no figure at all, or figures not agreed yet."""
+    """A user error when the period has no figure at all, figures not agreed yet, or days
+    nobody reported (:func:`bot.core.views.settled.unsettled_refusal`)."""
     deal, period = snap.deal, snap.period
     if not snap.figures:
         # A period nobody reported is more likely forgotten than a fee of the fixed terms
@@ -613,13 +653,9 @@ def _check_agreed(t: T, snap: Snapshot) -> None:
             metric=label(deal, deal.base_metrics[0]),
             end=period.end.isoformat(),
         )
-    still_open = open_figures(snap.figures.values())
-    if still_open:
-        raise UserError(
-            "trust.statement_open",
-            period=period_name(deal, period),
-            items=open_lines(t, deal, still_open, shown=OPEN_SHOWN),
-        )
+    refusal = unsettled_refusal(t, snap)
+    if refusal is not None:
+        raise refusal
 
 
 # ------------------------------------------------------------------------------ confirm replies

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from kpi.model import ZERO, Metric, Target
@@ -23,12 +23,16 @@ class Totals:
     sums (see :meth:`kpi.formula.Formula.evaluate` for what an unreported input does).
     ``last_day`` (the latest day with a counted figure, None if none) and ``days_reported``
     (how many days have a counted figure) are kept for base metrics only. ``upto`` is the
-    day the totals run to (the snapshot's today, at most the period's last day)."""
+    day the totals run to (the snapshot's today, at most the period's last day).
+    ``pending_days`` lists, by base metric, the days up to ``upto`` whose figure waits for a
+    confirmation: reported, so not "not reported", yet counting nothing; the pace leaves them
+    out (:func:`pending_before`)."""
 
     values: dict[str, Decimal | None]
     last_day: dict[str, dt.date | None]
     days_reported: dict[str, int]
     upto: dt.date | None = None
+    pending_days: dict[str, tuple[dt.date, ...]] = field(default_factory=dict)
 
 
 def period_totals(
@@ -41,7 +45,7 @@ def period_totals(
 
     A base metric with no counted figure totals None (shown ``—``, never ``0``); the fee
     engine charges commission on it as 0 and judges no target on it. Pending figures (value
-    None) do not count; provisional ones do.
+    None) do not count, but their days are kept in ``pending_days``; provisional ones count.
 
     Args:
         figures: Resolved figures (any days; those outside the window are skipped).
@@ -57,10 +61,13 @@ def period_totals(
     sums: dict[str, Decimal | None] = dict.fromkeys(base)
     last_day: dict[str, dt.date | None] = dict.fromkeys(base)
     days: dict[str, int] = dict.fromkeys(base, 0)
+    pending: dict[str, list[dt.date]] = {}
     for figure in figures:
-        if figure.value is None or figure.metric not in sums:
+        if figure.metric not in sums or not period.start <= figure.day <= last:
             continue
-        if not period.start <= figure.day <= last:
+        if figure.value is None:
+            if figure.status == "pending":
+                pending.setdefault(figure.metric, []).append(figure.day)
             continue
         sums[figure.metric] = (sums[figure.metric] or ZERO) + figure.value
         days[figure.metric] += 1
@@ -68,7 +75,13 @@ def period_totals(
         if seen is None or figure.day > seen:
             last_day[figure.metric] = figure.day
     values = derive(metrics, sums)
-    return Totals(values=values, last_day=last_day, days_reported=days, upto=last)
+    return Totals(
+        values=values,
+        last_day=last_day,
+        days_reported=days,
+        upto=last,
+        pending_days={name: tuple(sorted(found)) for name, found in pending.items()},
+    )
 
 
 def _derived_order(metrics: Mapping[str, Metric]) -> list[str]:
@@ -164,17 +177,21 @@ def elapsed_days(period: Period, last_day: dt.date) -> int:
     return (last_day - period.start).days + 1
 
 
-def pace_days(period: Period, upto: dt.date, last_day: dt.date | None) -> int:
+def pace_days(period: Period, upto: dt.date, last_day: dt.date | None, pending: int = 0) -> int:
     """The days a metric's pace is measured over (issue 12, item 4).
 
     The days up to yesterday (``upto`` is today), plus today once today has a report
-    (``last_day == upto``); past days without a report count, as days of 0. From the period's
-    last day on, every day of the period has elapsed: nothing is left to extrapolate.
+    (``last_day == upto``); past days nobody reported count, as days of 0. Past days whose
+    figure waits for a confirmation (``pending``, from :func:`pending_before`) are left out:
+    somebody reported them, so the projection must not take them as 0, and they count nothing
+    yet. From the period's last day on, every day of the period has elapsed: nothing is left to
+    extrapolate, and ``pending`` is ignored (the statement lists those figures instead).
 
     Args:
         period: The period.
         upto: Today, or the period's last day if it has ended.
         last_day: The metric's latest day with a counted figure (None if none).
+        pending: The metric's pending days before ``upto``.
 
     Returns:
         Between 0 and ``period.days``.
@@ -182,18 +199,29 @@ def pace_days(period: Period, upto: dt.date, last_day: dt.date | None) -> int:
     if upto >= period.end:
         return period.days
     before_today = max((upto - period.start).days, 0)
-    return before_today + (1 if last_day == upto else 0)
+    return max(before_today + (1 if last_day == upto else 0) - pending, 0)
+
+
+def pending_before(totals: Totals, period: Period, metric: str) -> int:
+    """How many of ``metric``'s pending days the pace leaves out: those before today while the
+    period runs (today's is not paced until it counts anyway), all of them once it has ended."""
+    upto = totals.upto or period.end
+    days = totals.pending_days.get(metric, ())
+    if upto >= period.end:
+        return len(days)
+    return sum(1 for day in days if day < upto)
 
 
 def unreported_days(totals: Totals, period: Period) -> dict[str, int]:
-    """Past days without a report, by base metric that has at least one (they pace as 0)."""
+    """Past days nobody reported, by base metric that has at least one counted figure (they
+    pace as 0). A day whose figure waits for a confirmation was reported: it is not one."""
     upto = totals.upto or period.end
     out: dict[str, int] = {}
     for name, reported in totals.days_reported.items():
         last = totals.last_day.get(name)
         if last is None:
             continue
-        missing = pace_days(period, upto, last) - reported
+        missing = pace_days(period, upto, last) - reported - pending_before(totals, period, name)
         if missing > 0:
             out[name] = missing
     return out
@@ -206,9 +234,10 @@ def project(
 
     Each base metric's actual is extrapolated over the remaining days only: ``actual x
     period.days / elapsed`` with ``elapsed`` from :func:`pace_days` (so the projection is
-    ``actual + actual / elapsed x remaining``). From the period's last day on it equals the
-    actual. A base metric with no counted figure projects to None. Derived metrics are
-    recomputed from the projected sums: ratios are not scaled.
+    ``actual + actual / elapsed x remaining``); days whose figure waits for a confirmation
+    are neither elapsed nor zero: the pace of the days that count fills them. From the period's
+    last day on it equals the actual. A base metric with no counted figure projects to None.
+    Derived metrics are recomputed from the projected sums: ratios are not scaled.
 
     Args:
         totals: The period's totals so far (``totals.upto`` is today).
@@ -224,7 +253,8 @@ def project(
         if metric.derived:
             continue
         total = totals.values.get(name)
-        elapsed = pace_days(period, upto, totals.last_day.get(name))
+        pending = pending_before(totals, period, name)
+        elapsed = pace_days(period, upto, totals.last_day.get(name), pending)
         if total is None or elapsed <= 0:
             scaled[name] = None
         elif elapsed == period.days:

@@ -31,6 +31,7 @@ from kpi.platform.store import PlatformSpan, PlatformStore
 from kpi.platform.truth import PlatformDays
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, current_period, records_span, snapshot, split_records
+from kpi.statement_store import statement_on
 from scheduler import messages
 from scheduler.escalation import (
     DISAGREEMENT_OPEN,
@@ -226,6 +227,8 @@ class _RecapReads:
     platform: list[str]
     missed: list[OutboxRow]
     chats: list[str]
+    closed: bool = False
+    """The period's statement is closed (its fee is final, not provisional)."""
 
 
 @dataclass(frozen=True)
@@ -290,7 +293,7 @@ class Jobs:
         reads = await self._recap_reads(deal, row.slot, week, now)
         message, chart = compose_recap(
             deal, week, reads.snap, reads.figures, reads.platform, missed=reads.missed,
-            chart=self.charts,
+            chart=self.charts, closed=reads.closed,
         )  # fmt: skip
         return JobOutcome(
             messages=_fan_out(deal, "recap", row.slot, reads.chats, message, now),
@@ -315,12 +318,17 @@ class Jobs:
         span = (first, last) if deal.platform.counts else week
         store = self.platform if isinstance(self.platform, PlatformStore) else None
 
-        async def also(conn: AsyncConnection) -> tuple[list[OutboxRow], PlatformSpan | None]:
-            missed = await missed_since_previous(conn, deal.id, "recap", slot, now)
-            return missed, None if store is None else await store.read_span(conn, deal.id, *span)
+        ended = week_end >= period.end
 
-        terms, entries, verdicts, chats, (missed, platform) = await self.ledger.recap_records(
-            deal.id, period.start, first, last, also
+        async def also(conn: AsyncConnection) -> tuple[list[OutboxRow], PlatformSpan | None, bool]:
+            missed = await missed_since_previous(conn, deal.id, "recap", slot, now)
+            platform = None if store is None else await store.read_span(conn, deal.id, *span)
+            # Only an ended period can be closed: its fee line is final once it is.
+            record = await statement_on(conn, deal.id, period.label) if ended else None
+            return missed, platform, record is not None and record.closed
+
+        terms, entries, verdicts, chats, (missed, platform, closed) = (
+            await self.ledger.recap_records(deal.id, period.start, first, last, also)
         )
         if platform is None:  # another PlatformData: its own reads
             platform = PlatformSpan(
@@ -335,7 +343,7 @@ class Jobs:
         lines = platform_lines(
             terms, figures, platform.day_figures(*week), platform.sessions(*week)
         )
-        return _RecapReads(snap, figures, lines, missed, [chat for chat, _ in chats])
+        return _RecapReads(snap, figures, lines, missed, [chat for chat, _ in chats], closed)
 
     async def recap_context(
         self, deal_id: str, slot: str, now: dt.datetime

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from bot.core import Attachment, Outgoing
 from bot.core.i18n import Translate, join_list, label_sep, metric_label, t, translator
-from bot.core.ports import LedgerReader, PlatformData
+from bot.core.ports import LedgerReader, PlatformData, StatementStore
 from bot.core.render import fmt_pair, fmt_value, label, pct, period_name
 from bot.core.views.kpi import (
     disagreement_lines,
@@ -28,7 +28,8 @@ from bot.core.views.kpi import (
     status_line,
 )
 from bot.core.views.platform import platform_recap_lines, truth_text
-from kpi.model import SIDES, Deal, other_side
+from bot.core.views.settled import pending_summary
+from kpi.model import SIDES, Deal
 from kpi.money import format_money
 from kpi.pace import derive
 from kpi.sides import Figure
@@ -123,9 +124,11 @@ def _counted(figure: Figure | None) -> Decimal | None:
     return None if figure is None else figure.value
 
 
-def fee_lines(tr: Translate, snap: Snapshot) -> list[str]:
+def fee_lines(tr: Translate, snap: Snapshot, *, closed: bool = False) -> list[str]:
     """Fee to date and projected at the current pace, or once the period is over its final
-    fee alone (nothing if the plan cannot say)."""
+    fee alone (nothing if the plan cannot say). Until the period's statement is ``closed``
+    (confirmed by both sides) the fee is provisional, and the line says so: figures may still
+    be confirmed, corrected or reported late."""
     currency = snap.deal.currency
     locale = snap.deal.locale
     # The recap's snapshot runs to the last reported day: once that is the period's last day,
@@ -137,11 +140,17 @@ def fee_lines(tr: Translate, snap: Snapshot) -> list[str]:
     except (ValueError, ArithmeticError, LookupError):
         log.exception("fee for the recap of %s", snap.deal.id)
         return []
-    if ended:
+    if ended and closed:
         text = tr("views.recap_fee_final", total=format_money(projected.total, currency, locale))
+    elif ended:
+        text = tr(
+            "open.recap_fee_ended",
+            total=format_money(projected.total, currency, locale),
+            period=period_name(snap.deal, snap.period),
+        )
     else:
         text = tr(
-            "recap.fee",
+            "open.recap_fee",
             to_date=format_money(to_date.total, currency, locale),
             projected=format_money(projected.total, currency, locale),
         )
@@ -197,27 +206,6 @@ def _day_pair(tr: Translate, deal: Deal, metric: str, figure: Figure | None) -> 
     return tr("fc.recap_pending_value", pair=f"{label(deal, metric)} {values}")
 
 
-def pending_summary(tr: Translate, snap: Snapshot) -> list[str]:
-    """How many of the period's figures wait for confirmation (not counted), and by whom."""
-    waiting: dict[str, int] = {}
-    for figure in snap.figures.values():
-        if figure.status != "pending":
-            continue
-        reported = [side for side in SIDES if figure.entry(side) is not None]
-        key = other_side(reported[0]) if len(reported) == 1 else "either"
-        waiting[key] = waiting.get(key, 0) + 1
-    if not waiting:
-        return []
-    items = join_list(
-        (
-            tr(f"fc.pending_by_{key}", count=count, side=tr(f"side.{key}") if key in SIDES else "")
-            for key, count in sorted(waiting.items())
-        ),
-        snap.deal.locale,
-    )
-    return [tr("fc.pending_summary", count=sum(waiting.values()), items=items)]
-
-
 def _week_lines(
     tr: Translate, deal: Deal, days: Sequence[dt.date], figures: dict[tuple[dt.date, str], Figure]
 ) -> tuple[list[str], str]:
@@ -258,6 +246,7 @@ async def build_recap(
     *,
     missed: Sequence[OutboxRow] = (),
     chart: bool = True,
+    statements: StatementStore | None = None,
 ) -> tuple[Outgoing, ChartData | None] | None:
     """Build the recap due on ``day`` (without its chart, which the caller draws off-loop).
 
@@ -268,6 +257,8 @@ async def build_recap(
         day: The recap's local day (a Monday for ``recap: mon 09:00``).
         missed: Missed slots to mention.
         chart: Whether to return the chart's data.
+        statements: Where to read whether an ended period's statement is closed (without
+            it, the fee is said to be provisional).
 
     Returns:
         The message (``to`` left empty: it goes to every linked chat) and the chart's data;
@@ -280,7 +271,13 @@ async def build_recap(
     # The period as of the week's last day and the week's own figures: one ledger read.
     snap, figures = await snapshot_and_days(ledger, deal, week_end, week_start, week_end)
     platform = await platform_recap_lines(platform_data, snap.deal, figures, week_start, week_end)
-    return compose_recap(deal, week, snap, figures, platform, missed=missed, chart=chart)
+    closed = False
+    if statements is not None and snap.upto >= snap.period.end:
+        record = await statements.get(deal.id, snap.period.label)
+        closed = record is not None and record.closed
+    return compose_recap(
+        deal, week, snap, figures, platform, missed=missed, chart=chart, closed=closed
+    )
 
 
 def compose_recap(
@@ -292,9 +289,11 @@ def compose_recap(
     *,
     missed: Sequence[OutboxRow] = (),
     chart: bool = True,
+    closed: bool = False,
 ) -> tuple[Outgoing, ChartData | None]:
     """The recap of ``week`` (:func:`recap_week`) from what it read: the period's snapshot as
-    of the week's last day, the week's figures and the platform section's lines."""
+    of the week's last day, the week's figures and the platform section's lines. ``closed``:
+    the period's statement is closed (its fee is final, not provisional)."""
     week_start, week_end = week
     terms = snap.deal
     tr = translator(deal.locale)
@@ -308,9 +307,9 @@ def compose_recap(
                 period_title(tr, snap),
                 [
                     *(status_line(tr, terms, s, snap) for s in snap.statuses),
-                    *fee_lines(tr, snap),
+                    *fee_lines(tr, snap, closed=closed),
                     *period_notes(tr, snap),  # days not reported, a clipped period
-                    *pending_summary(tr, snap),  # figures reported but not counted yet
+                    *pending_summary(tr, snap),  # reported, not counted yet: the /confirm to send
                 ],
             ),
             (tr("kpi.disagreements"), disagreement_lines(tr, snap)),

@@ -112,13 +112,17 @@ def worked_example(script: Script, *, gmv: str = "2000") -> None:
         )
 
 
-def close_november(script: Script) -> tuple[str, str]:
-    seller = script.say((12, 2, 9, 1), SELLER_CHAT, SELLER_ADMIN, "/statement confirm", "Lily")
+def close_november(script: Script, anyway: str = "anyway") -> tuple[str, str]:
+    """Both admins close November. Only Nov 1-10 were reported, so each says to close it
+    as it stands (``anyway``, or a Chinese word for it)."""
+    seller = script.say(
+        (12, 2, 9, 1), SELLER_CHAT, SELLER_ADMIN, f"/statement confirm {anyway}", "Lily"
+    )
     agency = script.say(
         (12, 2, 9, 2),
         AGENCY_CHAT,
         AGENCY_ADMIN,
-        "/statement confirm 2026-11",
+        f"/statement confirm 2026-11 {anyway}",
         "Ops head",
     )
     return seller, agency
@@ -218,7 +222,7 @@ def test_the_worked_example_in_chinese(tmp_path: Path) -> None:
     fee = script.say((11, 10, 23), SELLER_CHAT, SELLER_ADMIN, "/fee")
     what_if = script.say((11, 10, 23, 5), SELLER_CHAT, SELLER_ADMIN, "/fee 如果 gmv 4万")
     ended = script.say((12, 2, 9), SELLER_CHAT, SELLER_ADMIN, "/statement")
-    seller, agency = close_november(script)
+    seller, agency = close_november(script, "仍确认")
     closed = script.say((12, 2, 9, 3), SELLER_CHAT, SELLER_ADMIN, "/statement 2026年11月")
     sent = play(acme_variant(locale="zh"), script, tmp_path)
 
@@ -279,8 +283,12 @@ def test_the_chinese_weekly_deal(tmp_path: Path) -> None:
             )
     fee = script.say((11, 4, 22), shared, seller, "/费用")
     week = script.say((11, 10, 10), shared, seller, "/statement 2026-W45")
-    first = script.say((11, 10, 10, 1), shared, seller, "/statement 确认 2026-W45", "王总")
-    second = script.say((11, 10, 10, 2), shared, agency, "/statement 确认 2026-W45", "林晓")
+    refused = script.say((11, 10, 10, 1), shared, seller, "/statement 确认 2026-W45", "王总")
+    # Thursday to Sunday were never reported: each admin closes the week as it stands.
+    first = script.say((11, 10, 10, 2), shared, seller, "/statement 确认 2026-W45 仍然确认", "王总")
+    second = script.say(
+        (11, 10, 10, 3), shared, agency, "/statement 确认 2026-W45 强制确认", "林晓"
+    )
     sent = play(WANXIANG, script, tmp_path)
 
     text = one_reply(sent, fee)
@@ -306,6 +314,13 @@ def test_the_chinese_weekly_deal(tmp_path: Path) -> None:
     ) in text
     assert "合计：¥6,960.00" in text
     assert "… 服务商：待服务商管理员确认" in text
+    gaps = "⚠ 无人上报的日期（按无数据计）：成交额 4 天：11-05 至 11-08；"
+    assert gaps in text and text.index(gaps) < text.index("计费数据")
+
+    text = one_reply(sent, refused)
+    assert text.startswith("未确认：2026年第45周 结算单仍有未确认的数据或未上报的日期。")
+    assert gaps in text
+    assert text.endswith("请发送：/statement confirm 2026年第45周 仍然确认")
 
     assert "王总 已代表卖家确认 2026年第45周 结算单（合计 ¥6,960.00）" in one_reply(sent, first)
     closing = [r for r in replies_at(sent, second) if r["kind"] == "reply"]

@@ -73,7 +73,9 @@ async def test_recap_keeps_its_local_time_across_the_daylight_saving_change() ->
     assert "Week totals: gmv 11,900" in first["text"]
     assert "2026-10, day 25 of 31" in first["text"]
     assert "pace 105%" in first["text"]
-    assert "Fee to date: USD" in first["text"] and "projected at this pace: USD" in first["text"]
+    # The period runs on, so its fee is provisional until its statement is closed.
+    assert "Fee so far (provisional until the statement is closed): USD" in first["text"]
+    assert "projected at this pace: USD" in first["text"]
     assert first["files"] == ["gmv-2026-10.png"]
 
 
@@ -109,10 +111,11 @@ async def test_recap_shows_pending_figures_marked_and_who_must_confirm_them() ->
     recap = next(m for m in of_kind(sent, "recap") if m["at"] == "2026-11-09T09:00:00-08:00")
     assert "Mon 11-02: gmv 1,700 (pending)" in recap["text"]
     assert "Week totals: gmv —" in recap["text"]
+    # Each with the exact command that confirms it.
     assert (
-        "⏳ Reported but not counted until confirmed (3): 3 waiting for the agency side"
-        in recap["text"]
-    )
+        "⏳ 3 figure(s) wait for the agency's confirmation and count nothing until then: "
+        "/confirm gmv 2026-11-02, /confirm gmv 2026-11-03, /confirm gmv 2026-11-04"
+    ) in recap["text"]
 
 
 async def test_recap_follows_the_deal_locale() -> None:
@@ -127,7 +130,7 @@ async def test_recap_follows_the_deal_locale() -> None:
     assert len(recaps) == len(LINKED)
     assert "📊 周报" in recaps[0]["text"]
     assert "上周合计：成交额 5,100" in recaps[0]["text"]
-    assert "服务费：截至目前" in recaps[0]["text"]
+    assert "服务费（暂定，以锁定的结算单为准）：截至目前" in recaps[0]["text"]
 
 
 async def test_a_warning_that_stands_two_checks_becomes_an_escalation() -> None:

@@ -98,12 +98,17 @@ async def say(
     )
 
 
+# Only Nov 1-10 are reported: the admins close November as it stands ("anyway"); the refusal
+# without it is tested in tests/test_open_figures.py.
+CONFIRM = "/statement confirm 2026-11 anyway"
+
+
 async def seller_confirms(core: Core, at: dt.datetime, msg_id: str = "c-seller") -> list[Outgoing]:
     return await say(
         core,
         SELLER_CHAT,
         SELLER_ADMIN,
-        "/statement confirm 2026-11",
+        CONFIRM,
         at=at,
         msg_id=msg_id,
         name="Lily",
@@ -115,7 +120,7 @@ async def agency_confirms(core: Core, at: dt.datetime, msg_id: str = "c-agency")
         core,
         AGENCY_CHAT,
         AGENCY_ADMIN,
-        "/statement confirm 2026-11",
+        CONFIRM,
         at=at,
         msg_id=msg_id,
         name="Ops head",
@@ -244,7 +249,7 @@ async def test_one_admin_cannot_confirm_for_both_sides(core: Core) -> None:
         core,
         SELLER_CHAT,
         AGENCY_ADMIN,
-        "/statement confirm 2026-11",
+        CONFIRM,
         at=local(12, 2, 10),
         msg_id="x",
     )

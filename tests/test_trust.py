@@ -455,7 +455,9 @@ async def test_kpi_lists_pending_figures_with_values_and_who_must_confirm(core: 
 # --- closed periods ----------------------------------------------------------------------------
 
 
-async def _close_november(core: Core, *, at: dt.datetime, anyway: bool = False) -> list[str]:
+async def _close_november(core: Core, *, at: dt.datetime, anyway: bool = True) -> list[str]:
+    # These tests report a few days of November only: closing it takes "anyway" (the refusal
+    # itself is tested below and in tests/test_open_figures.py).
     word = " anyway" if anyway else ""
     return [
         await say(core, SELLER_CHAT, SELLER, f"/statement confirm 2026-11{word}", at=at),
@@ -510,7 +512,7 @@ async def test_a_pending_late_correction_is_listed_as_not_counted_and_the_sums_a
     await say(core, A_AGENCY_CHAT, AGENCY, "/confirm gmv 2026-11-06", at=local(6))
     close = local(1, 10, month=12)
     for chat, user in ((A_SELLER_CHAT, SELLER), (A_AGENCY_CHAT, AGENCY_ADMIN)):
-        await say(core, chat, user, "/statement confirm 2026-11", at=close)
+        await say(core, chat, user, "/statement confirm 2026-11 anyway", at=close)
     late = local(2, 9, month=12)
     reply = await say(core, A_SELLER_CHAT, SELLER, "/report gmv 9000 2026-11-05", at=late)
     assert "2026-11 is closed" in reply and "the fee would be" not in reply
@@ -533,7 +535,8 @@ async def test_statement_confirm_is_refused_while_figures_are_open_unless_anyway
     refused = await say(
         core, SELLER_CHAT, SELLER, "/statement confirm 2026-11", at=local(1, 10, month=12)
     )
-    assert "still open: 2026-11-03 gmv (disputed)" in refused
+    assert "⚠ Not agreed yet (pending counts nothing): 2026-11-03 gmv (disputed)" in refused
+    assert refused.endswith("by sending exactly: /statement confirm 2026-11 anyway")
     assert await StatementStore(core.engine).get(DEAL, "2026-11") is None
 
     replies = await _close_november(core, at=local(1, 11, month=12), anyway=True)

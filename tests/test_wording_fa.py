@@ -62,8 +62,8 @@ async def test_statement_refusal_lists_five_open_figures_whole_and_counts_the_re
     for day in ("11-23", "11-24", "11-25", "11-26"):
         await say(core, ZH_CHAT, ZH_AGENCY, f"/report 成交额 10000 订单数 100 {day}")
     text = await say(core, ZH_CHAT, ZH_USER, "/statement confirm 2026-W48")
-    assert text.startswith("未确认：2026年第48周 仍有未定的数据：")
-    assert "2026-11-25 成交额（待确认）……另有 3 条。" in text
+    assert text.startswith("未确认：2026年第48周 结算单仍有未确认的数据或未上报的日期。")
+    assert "2026-11-25 成交额（待确认）……另有 3 条\n" in text
     assert "2026-W48" not in text
     assert "、20…" not in text
 

@@ -226,7 +226,8 @@ MATRIX: tuple[Row, ...] = (
         cells("ok", "not_linked", "ok", "ok", "ok"), "USD"),
     Row("statement", "/statement 2026-11",
         cells("ok", "not_linked", "ok", "ok", "ok"), "2026-11"),
-    Row("statement", "/statement confirm 2026-11",
+    # November has one reported day: closing it as it stands takes "anyway".
+    Row("statement", "/statement confirm 2026-11 anyway",
         cells("admin_only", "not_linked", "admin_only", "ok", "admin_only"),
         "confirmed the 2026-11 statement", adds_confirmation),
     Row("history", "/history gmv",

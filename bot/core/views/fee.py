@@ -21,6 +21,7 @@ from bot.core.render import (
 )
 from bot.core.rich import Rich
 from bot.core.views.kpi import any_reported, counted_note, period_notes, rich_message
+from bot.core.views.settled import pending_summary
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
 from kpi.model import Deal
 from kpi.money import format_percent
@@ -326,7 +327,7 @@ def fee_rich(t: Translate, snap: Snapshot) -> Rich:
                 ],
             ),
             (t("fee.targets"), target_effects(t, snap, projected)),
-            (None, period_notes(t, snap)),
+            (None, [*period_notes(t, snap), *pending_summary(t, snap)]),
         ],
         footer=t("fee.footer", truth=t(f"truth.{deal.truth}")),
     )

@@ -23,6 +23,7 @@ from bot.core.render import (
 )
 from bot.core.rich import Rich
 from bot.core.views.platform import truth_text
+from bot.core.views.settled import has_pending, pace_note
 from kpi.fees import weighted_score
 from kpi.model import SIDES, Deal, other_side
 from kpi.money import format_figure, format_percent
@@ -54,8 +55,13 @@ def status_line(
     metric = target.metric
     pace = format_percent(status.pace, 0) if status.pace is not None else "—"
     if status.actual is None and status.projected is None:
-        undefined = snap is not None and any_reported(snap, metric)
-        verdict = ctx_t("sem.not_judged" if undefined else "kpi.no_data")
+        if snap is not None and has_pending(snap, metric):
+            # Reported but waiting for a confirmation: not "no figures yet".
+            verdict = ctx_t("open.verdict_pending")
+        elif snap is not None and any_reported(snap, metric):
+            verdict = ctx_t("sem.not_judged")
+        else:
+            verdict = ctx_t("kpi.no_data")
     elif status.on_track:
         verdict = ctx_t("kpi.on_track")
     else:
@@ -165,6 +171,7 @@ def period_notes(ctx_t: Translate, snap: Snapshot) -> list[str]:
             ),
         )
         lines.append(ctx_t("sem.days_not_reported", items=items))
+    lines.extend(pace_note(ctx_t, snap))
     period = snap.period
     if period.days != period.calendar_days:
         full = {t.metric: t.value for t in snap.deal.targets}

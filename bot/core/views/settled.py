@@ -1,0 +1,193 @@
+"""Figures not agreed yet, said as such: pending figures with the exact ``/confirm`` to send,
+days nobody reported, and what a statement still has open. Pure rendering over a snapshot,
+shared by ``/kpi``, ``/fee``, ``/statement`` and the recap."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from bot.core.i18n import Translate
+from bot.core.render import capped_list, fmt_day, fmt_list, label, period_name
+from kpi.errors import UserError
+from kpi.model import SIDES, Deal, other_side
+from kpi.pace import pending_before
+from kpi.periods import Period
+from kpi.sides import Figure
+from kpi.snapshot import Snapshot
+from kpi.statements import open_figures
+
+COMMANDS_SHOWN = 3
+"""``/confirm`` commands written out per waiting side; any more are counted (``/kpi`` lists
+them all)."""
+
+DAYS_SHOWN = 5
+"""Runs of unreported days named per metric in a statement; any more are counted."""
+
+WAITING_ORDER = ("seller", "agency", "either")
+
+
+def waiting_for(figure: Figure) -> str:
+    """Who must act on a pending figure: the side that has not reported (``seller`` or
+    ``agency``), or ``either`` when both reported figures that differ."""
+    reported = [side for side in SIDES if figure.entry(side) is not None]
+    return other_side(reported[0]) if len(reported) == 1 else "either"
+
+
+def pending_by_side(figures: Iterable[Figure]) -> dict[str, list[Figure]]:
+    """The pending figures (reported, counting nothing yet) by who must act, oldest first."""
+    grouped: dict[str, list[Figure]] = {}
+    for figure in sorted(figures, key=lambda f: (f.day, f.metric)):
+        if figure.status == "pending":
+            grouped.setdefault(waiting_for(figure), []).append(figure)
+    return {key: grouped[key] for key in WAITING_ORDER if key in grouped}
+
+
+def confirm_command(deal: Deal, figure: Figure) -> str:
+    """The exact command that confirms ``figure``: ``/confirm GMV 2026-11-30``."""
+    return f"/confirm {label(deal, figure.metric)} {fmt_day(figure.day)}"
+
+
+def pending_summary(t: Translate, snap: Snapshot) -> list[str]:
+    """One line per waiting side: how many figures wait, and the ``/confirm`` to send for each
+    (the first few, then how many more): "3 figures wait for the seller's confirmation and
+    count nothing until then: /confirm GMV 2026-11-30 · …". Empty when nothing is pending."""
+    deal = snap.deal
+    lines = []
+    for key, figures in pending_by_side(snap.figures.values()).items():
+        commands = capped_list(t, deal, [confirm_command(deal, f) for f in figures], COMMANDS_SHOWN)
+        params = {"count": len(figures), "commands": commands}
+        if key == "either":
+            lines.append(t("open.pending_either", **params))
+        else:
+            lines.append(t("open.pending_side", side=t(f"side.{key}"), **params))
+    return lines
+
+
+def pace_note(t: Translate, snap: Snapshot) -> list[str]:
+    """While the period runs: which metrics' pace leaves out days waiting for a confirmation
+    (so "day 9 of 30" beside a projection made from fewer days is explained); else empty."""
+    period, totals = snap.period, snap.totals
+    if snap.upto >= period.end:
+        return []
+    items = [
+        t("sem.days_item", metric=label(snap.deal, name), count=count)
+        for name in snap.deal.base_metrics
+        if (count := pending_before(totals, period, name)) > 0
+        and totals.values.get(name) is not None
+    ]
+    if not items:
+        return []
+    return [t("open.pace_without", items=fmt_list(snap.deal, items))]
+
+
+def has_pending(snap: Snapshot, metric: str) -> bool:
+    """Whether ``metric`` has no value only because figures wait for a confirmation: every
+    reported metric it reads that has no value this period has pending figures (so "no
+    figures yet" would be wrong). roi over an ad spend nobody reported is not waiting."""
+    missing = [m for m in _inputs(snap, metric) if snap.totals.values.get(m) is None]
+    return bool(missing) and all(snap.totals.pending_days.get(m) for m in missing)
+
+
+def _inputs(snap: Snapshot, metric: str) -> set[str]:
+    """The reported metrics ``metric`` is computed from (itself, if it is one)."""
+    info = snap.deal.metrics.get(metric)
+    if info is None or info.formula is None:
+        return {metric}
+    found: set[str] = set()
+    for used in info.formula.names:
+        found |= _inputs(snap, used)
+    return found
+
+
+def unreported_dates(snap: Snapshot) -> dict[str, list[dt.date]]:
+    """The period's days up to the snapshot's that nobody reported at all, by reported metric
+    that has some figure in the period (pending ones included): the gaps a statement would
+    close as nothing. A metric nobody ever reports (say viewers) is not a gap."""
+    period = snap.period
+    days = [period.start + dt.timedelta(days=i) for i in range((snap.upto - period.start).days + 1)]
+    out: dict[str, list[dt.date]] = {}
+    for metric in snap.deal.base_metrics:
+        seen = {day for (day, name) in snap.figures if name == metric}
+        if not seen:
+            continue
+        missing = [day for day in days if day not in seen]
+        if missing:
+            out[metric] = missing
+    return out
+
+
+def anyway_command(t: Translate, deal: Deal, period: Period) -> str:
+    """What an admin types to close ``period`` as it stands, in the deal's language."""
+    return f"/statement confirm {period_name(deal, period)} {t('open.anyway_word')}"
+
+
+def unsettled_lines(t: Translate, snap: Snapshot) -> list[str]:
+    """What an ended period's statement still has open, briefly, before its totals: figures
+    pending or disputed, and days not reported; empty when there is none."""
+    deal = snap.deal
+    lines = []
+    still_open = open_figures(snap.figures.values())
+    if still_open:
+        items = [
+            t(
+                "trust.open_item",
+                day=fmt_day(f.day),
+                metric=label(deal, f.metric),
+                why=t(f"trust.open_{f.why}"),
+            )
+            for f in still_open
+        ]
+        lines.append(t("open.statement_open", items=capped_list(t, deal, items, DAYS_SHOWN)))
+    lines.extend(missing_lines(t, snap))
+    return lines
+
+
+def missing_lines(t: Translate, snap: Snapshot) -> list[str]:
+    """One line naming, per metric, the days nobody reported (``GMV: 11-28, 11-29``)."""
+    deal = snap.deal
+    missing = unreported_dates(snap)
+    if not missing:
+        return []
+    items = [
+        t(
+            "open.missing_item",
+            metric=label(deal, metric),
+            count=len(days),
+            days=capped_list(t, deal, day_ranges(t, days), DAYS_SHOWN),
+        )
+        for metric, days in missing.items()
+    ]
+    sep = "；" if deal.locale == "zh" else "; "
+    return [t("open.statement_missing", items=sep.join(items))]
+
+
+def day_ranges(t: Translate, days: list[dt.date]) -> list[str]:
+    """Sorted days as runs: ``11-01 to 11-27``, ``11-30`` (a gap of weeks reads at a glance)."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + dt.timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return [
+        f"{first:%m-%d}"
+        if first == last
+        else t("open.day_range", first=f"{first:%m-%d}", last=f"{last:%m-%d}")
+        for first, last in runs
+    ]
+
+
+def unsettled_refusal(t: Translate, snap: Snapshot) -> UserError | None:
+    """The refusal to confirm a statement as it stands (figures not agreed, days not reported),
+    ending with exactly what to type to confirm it anyway; None when nothing is open."""
+    lines = unsettled_lines(t, snap)
+    if not lines:
+        return None
+    deal, period = snap.deal, snap.period
+    return UserError(
+        "open.refused",
+        period=period_name(deal, period),
+        items="\n".join(lines),
+        command=anyway_command(t, deal, period),
+    )
