@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 
+from kpi.formula import BinOp, Name, Neg, Node, Num
 from kpi.model import ZERO, Metric, Target
 from kpi.periods import Period, prorate
 from kpi.sides import Figure
@@ -15,12 +16,37 @@ _CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
+class Aligned:
+    """A non-linear derived metric (a ratio, a product) over its aligned days: the days on
+    which all its inputs have a counted figure (:func:`aligned_values`).
+
+    ``days`` is how many such days there are, ``of_days`` how many days any of its reported
+    inputs has a counted figure; ``days < of_days`` means some days were left out and an
+    answer showing the metric says so. ``inputs`` are the metrics its formula names (in the
+    deal's order), ``sums`` its reported inputs summed over the aligned days (None for an
+    input with no figure on them)."""
+
+    metric: str
+    value: Decimal | None
+    days: int
+    of_days: int
+    inputs: tuple[str, ...]
+    sums: dict[str, Decimal | None]
+
+    @property
+    def left_out(self) -> int:
+        """Days on which some but not all of the inputs were reported."""
+        return self.of_days - self.days
+
+
+@dataclass(frozen=True)
 class Totals:
     """A period's figures so far.
 
     ``values`` holds every metric: base metrics summed over their counted figures (None when
-    none is counted yet: no report is not a report of 0), derived metrics evaluated on those
-    sums (see :meth:`kpi.formula.Formula.evaluate` for what an unreported input does).
+    none is counted yet: no report is not a report of 0); linear derived metrics evaluated on
+    those sums (see :meth:`kpi.formula.Formula.evaluate` for what an unreported input does);
+    non-linear ones (ratios) on the sums of their aligned days, described in ``aligned``.
     ``last_day`` (the latest day with a counted figure, None if none) and ``days_reported``
     (how many days have a counted figure) are kept for base metrics only. ``upto`` is the
     day the totals run to (the snapshot's today, at most the period's last day)."""
@@ -29,6 +55,7 @@ class Totals:
     last_day: dict[str, dt.date | None]
     days_reported: dict[str, int]
     upto: dt.date | None = None
+    aligned: dict[str, Aligned] = field(default_factory=dict)
 
 
 def period_totals(
@@ -50,8 +77,10 @@ def period_totals(
         upto: The last day to include; days after ``period.end`` are never included.
 
     Returns:
-        The totals, with derived metrics evaluated on the sums (never summed day by day).
+        The totals, with linear derived metrics evaluated on the sums (never summed day by
+        day) and non-linear ones on the sums of their aligned days (:func:`aligned_values`).
     """
+    figures = list(figures)
     last = min(upto, period.end)
     base = [name for name, metric in metrics.items() if not metric.derived]
     sums: dict[str, Decimal | None] = dict.fromkeys(base)
@@ -68,7 +97,155 @@ def period_totals(
         if seen is None or figure.day > seen:
             last_day[figure.metric] = figure.day
     values = derive(metrics, sums)
-    return Totals(values=values, last_day=last_day, days_reported=days, upto=last)
+    aligned = aligned_values(figures, metrics, period.start, last)
+    # Every metric reading an aligned one is aligned itself, so nothing derived from the
+    # replaced values is left stale.
+    values.update((name, found.value) for name, found in aligned.items())
+    return Totals(values=values, last_day=last_day, days_reported=days, upto=last, aligned=aligned)
+
+
+def nonlinear_metrics(metrics: Mapping[str, Metric]) -> list[str]:
+    """The derived metrics that are not linear in the reported metrics, in the deal's order:
+    a non-linear formula (:attr:`kpi.formula.Formula.linear`), or one reading such a metric
+    (``roi * 100`` where ``roi = gmv / ad_spend``)."""
+    memo: dict[str, bool] = {}
+
+    def nonlinear(name: str) -> bool:
+        if name not in memo:
+            formula = metrics[name].formula
+            memo[name] = False  # a cycle (rejected by the deal loader) ends here
+            memo[name] = formula is not None and (
+                not formula.linear
+                or any(nonlinear(used) for used in formula.names if used in metrics)
+            )
+        return memo[name]
+
+    return [name for name in metrics if nonlinear(name)]
+
+
+def base_inputs(metrics: Mapping[str, Metric], name: str) -> frozenset[str]:
+    """The reported metrics a metric reads, through derived ones (itself if reported)."""
+    found: set[str] = set()
+    pending, seen = [name], set()
+    while pending:
+        used = pending.pop()
+        if used in seen:
+            continue
+        seen.add(used)
+        metric = metrics.get(used)
+        if metric is not None and metric.formula is not None:
+            pending.extend(metric.formula.names)
+        else:
+            found.add(used)
+    return frozenset(found)
+
+
+def _present(node: Node, day: Mapping[str, Decimal], metrics: Mapping[str, Metric]) -> bool:
+    """Whether a day's counted figures give ``node`` a value to add up, by the rules of
+    :meth:`kpi.formula.Formula.evaluate`: a sum needs one of its terms (an unreported
+    ``refunds`` counts as 0 in ``gmv - refunds``), a product or ratio needs both sides."""
+    if isinstance(node, Num):
+        return True
+    if isinstance(node, Name):
+        metric = metrics.get(node.name)
+        if metric is not None and metric.formula is not None:
+            return _present(metric.formula.tree, day, metrics)
+        return node.name in day
+    if isinstance(node, Neg):
+        return _present(node.operand, day, metrics)
+    assert isinstance(node, BinOp)
+    left, right = _present(node.left, day, metrics), _present(node.right, day, metrics)
+    return (left or right) if node.op in "+-" else (left and right)
+
+
+def aligned_values(
+    figures: Iterable[Figure],
+    metrics: Mapping[str, Metric],
+    first: dt.date,
+    last: dt.date,
+) -> dict[str, Aligned]:
+    """Every non-linear derived metric over its aligned days between two days.
+
+    ROI on a week's totals when GMV was reported for 7 days and ad spend for 5 divides 7 days
+    of sales by 5 days of spend. Over a span, a ratio or a product is therefore evaluated on
+    the sums of the days on which its inputs all have a counted figure (counted or
+    provisional; a pending figure does not count), through derived inputs. A term of a sum
+    may be missing as in :meth:`kpi.formula.Formula.evaluate`: a day with GMV and ad spend
+    but no refunds counts for ``(gmv - refunds) / ad_spend``. Linear metrics (``gmv -
+    refunds``) are not aligned: on totals they are right whatever days were reported.
+
+    Args:
+        figures: Resolved figures (any days; those outside ``first``..``last`` are skipped).
+        metrics: The deal's metrics by name.
+        first: The span's first day.
+        last: The span's last day.
+
+    Returns:
+        An :class:`Aligned` per non-linear derived metric (none for linear ones).
+    """
+    counted: dict[dt.date, dict[str, Decimal]] = {}
+    for figure in figures:
+        metric = metrics.get(figure.metric)
+        if figure.value is None or metric is None or metric.formula is not None:
+            continue
+        if first <= figure.day <= last:
+            counted.setdefault(figure.day, {})[figure.metric] = figure.value
+    out: dict[str, Aligned] = {}
+    for name in nonlinear_metrics(metrics):
+        formula = metrics[name].formula
+        assert formula is not None
+        inputs = base_inputs(metrics, name)
+        any_days = [day for day, got in counted.items() if not inputs.isdisjoint(got)]
+        days = [day for day in any_days if _present(formula.tree, counted[day], metrics)]
+        sums: dict[str, Decimal | None] = dict.fromkeys(sorted(inputs))
+        for day in days:
+            for used, value in counted[day].items():
+                if used in inputs:
+                    sums[used] = (sums[used] or ZERO) + value
+        out[name] = Aligned(
+            metric=name,
+            value=derive(metrics, sums).get(name),
+            days=len(days),
+            of_days=len(any_days),
+            inputs=tuple(used for used in metrics if used in formula.names),
+            sums=sums,
+        )
+    return out
+
+
+def aligned_projection(
+    aligned: Aligned,
+    metrics: Mapping[str, Metric],
+    period: Period,
+    overrides: Mapping[str, Decimal] | None = None,
+) -> Decimal | None:
+    """A non-linear metric at the end of the period at the current pace.
+
+    A ratio is not scaled: it projects to its value over the aligned days. When a what-if
+    sets some of its inputs (``/fee if gmv 60000``), the others are taken at their pace over
+    the aligned days (their aligned sum x ``period.days / aligned days``), so a set GMV is
+    divided by the ad spend of the same pace, not by a total over other days.
+
+    Args:
+        aligned: The metric over its aligned days so far.
+        metrics: The deal's metrics by name.
+        period: The period.
+        overrides: What-if values of reported metrics.
+
+    Returns:
+        The projected value, None when it has none.
+    """
+    if not overrides or not any(used in overrides for used in aligned.sums):
+        return aligned.value
+    base: dict[str, Decimal | None] = {}
+    for used, total in aligned.sums.items():
+        if used in overrides:
+            base[used] = overrides[used]
+        elif total is None or not aligned.days:
+            base[used] = None
+        else:
+            base[used] = total * period.days / aligned.days
+    return derive(metrics, base).get(aligned.metric)
 
 
 def _derived_order(metrics: Mapping[str, Metric]) -> list[str]:
@@ -200,20 +377,25 @@ def unreported_days(totals: Totals, period: Period) -> dict[str, int]:
 
 
 def project(
-    totals: Totals, metrics: Mapping[str, Metric], period: Period
+    totals: Totals,
+    metrics: Mapping[str, Metric],
+    period: Period,
+    overrides: Mapping[str, Decimal] | None = None,
 ) -> dict[str, Decimal | None]:
     """Project every metric to the end of the period at the current pace.
 
     Each base metric's actual is extrapolated over the remaining days only: ``actual x
     period.days / elapsed`` with ``elapsed`` from :func:`pace_days` (so the projection is
     ``actual + actual / elapsed x remaining``). From the period's last day on it equals the
-    actual. A base metric with no counted figure projects to None. Derived metrics are
-    recomputed from the projected sums: ratios are not scaled.
+    actual. A base metric with no counted figure projects to None. Linear derived metrics
+    are recomputed from the projected sums; non-linear ones (ratios) are not scaled: they
+    keep their value over their aligned days (:func:`aligned_projection`).
 
     Args:
         totals: The period's totals so far (``totals.upto`` is today).
         metrics: The deal's metrics by name.
         period: The period the totals are for.
+        overrides: What-if values replacing projected base metrics (``/fee if gmv 60000``).
 
     Returns:
         A value (or None) for every metric.
@@ -232,7 +414,11 @@ def project(
         else:
             # Multiply before dividing so a whole-number pace stays exact.
             scaled[name] = total * period.days / elapsed
-    return derive(metrics, scaled)
+    scaled.update(overrides or {})
+    values = derive(metrics, scaled)
+    for name, aligned in totals.aligned.items():
+        values[name] = aligned_projection(aligned, metrics, period, overrides)
+    return values
 
 
 def prorated_targets(

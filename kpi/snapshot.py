@@ -19,7 +19,6 @@ from kpi.model import Deal, Entry, FeePlan, Target, Verdict
 from kpi.pace import (
     TargetStatus,
     Totals,
-    derive,
     pace_days,
     period_totals,
     project,
@@ -105,16 +104,15 @@ class Snapshot:
         """The fee statement for ``view``: ``to_date``, ``projected`` or ``final``.
 
         ``overrides`` (what-if) replaces projected base-metric totals before derived metrics
-        are recomputed; it applies to the projected view only."""
+        are recomputed (:func:`kpi.pace.project`); it applies to the projected view only."""
         if view == "to_date":
             values: Mapping[str, Decimal | None] = self.totals.values
         elif view == "final":
             values = self.totals.values
+        elif overrides:
+            values = project(self.totals, self.deal.metrics, self.period, overrides)
         else:
-            base = {m: self.projected.get(m) for m in self.deal.base_metrics}
-            if overrides:
-                base.update(overrides)
-            values = derive(self.deal.metrics, base)
+            values = self.projected
         return compute_fee(
             self.plan,
             targets=self.targets,

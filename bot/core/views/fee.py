@@ -20,6 +20,7 @@ from bot.core.render import (
     score_shares,
 )
 from bot.core.rich import Rich
+from bot.core.views.aligned import fee_aligned_note
 from bot.core.views.kpi import any_reported, counted_note, period_notes, rich_message
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
 from kpi.model import Deal
@@ -326,15 +327,19 @@ def fee_rich(t: Translate, snap: Snapshot) -> Rich:
                 ],
             ),
             (t("fee.targets"), target_effects(t, snap, projected)),
-            (None, period_notes(t, snap)),
+            (
+                None,
+                [
+                    *fee_aligned_note(t, deal, snap.plan, snap.targets, snap.totals.aligned),
+                    *period_notes(t, snap),
+                ],
+            ),
         ],
         footer=t("fee.footer", truth=t(f"truth.{deal.truth}")),
     )
 
 
-def final_rich(
-    t: Translate, snap: Snapshot, statement: FeeStatement, *, what_if: str = ""
-) -> Rich:
+def final_rich(t: Translate, snap: Snapshot, statement: FeeStatement, *, what_if: str = "") -> Rich:
     """A closed period's statement, or a what-if: every line and the total."""
     deal = snap.deal
     key = "fee.what_if_title" if what_if else "fee.final_title"
