@@ -213,41 +213,6 @@ def aligned_values(
     return out
 
 
-def aligned_projection(
-    aligned: Aligned,
-    metrics: Mapping[str, Metric],
-    period: Period,
-    overrides: Mapping[str, Decimal] | None = None,
-) -> Decimal | None:
-    """A non-linear metric at the end of the period at the current pace.
-
-    A ratio is not scaled: it projects to its value over the aligned days. When a what-if
-    sets some of its inputs (``/fee if gmv 60000``), the others are taken at their pace over
-    the aligned days (their aligned sum x ``period.days / aligned days``), so a set GMV is
-    divided by the ad spend of the same pace, not by a total over other days.
-
-    Args:
-        aligned: The metric over its aligned days so far.
-        metrics: The deal's metrics by name.
-        period: The period.
-        overrides: What-if values of reported metrics.
-
-    Returns:
-        The projected value, None when it has none.
-    """
-    if not overrides or not any(used in overrides for used in aligned.sums):
-        return aligned.value
-    base: dict[str, Decimal | None] = {}
-    for used, total in aligned.sums.items():
-        if used in overrides:
-            base[used] = overrides[used]
-        elif total is None or not aligned.days:
-            base[used] = None
-        else:
-            base[used] = total * period.days / aligned.days
-    return derive(metrics, base).get(aligned.metric)
-
-
 def _derived_order(metrics: Mapping[str, Metric]) -> list[str]:
     """Derived metrics ordered so each comes after the derived metrics it reads."""
     order: list[str] = []
@@ -389,7 +354,9 @@ def project(
     ``actual + actual / elapsed x remaining``). From the period's last day on it equals the
     actual. A base metric with no counted figure projects to None. Linear derived metrics
     are recomputed from the projected sums; non-linear ones (ratios) are not scaled: they
-    keep their value over their aligned days (:func:`aligned_projection`).
+    keep their value over their aligned days (:attr:`Totals.aligned`). A what-if that sets
+    an input of a ratio (``/fee if gmv 60000`` for roi) states the period's figures itself, so
+    that ratio is taken on the projected figures the what-if shows.
 
     Args:
         totals: The period's totals so far (``totals.upto`` is today).
@@ -417,7 +384,8 @@ def project(
     scaled.update(overrides or {})
     values = derive(metrics, scaled)
     for name, aligned in totals.aligned.items():
-        values[name] = aligned_projection(aligned, metrics, period, overrides)
+        if not (overrides and any(used in overrides for used in aligned.sums)):
+            values[name] = aligned.value
     return values
 
 

@@ -1,0 +1,302 @@
+"""Ratios over the days both figures exist: a non-linear derived metric (roi = gmv / ad_spend)
+over a period or a week is evaluated on the days all its inputs were reported, and every answer
+that shows it says when days were left out. Linear metrics (net_gmv) stay on the totals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from bot.app import Core, build_core
+from bot.core import VirtualClock
+from bot.settings import Settings
+from kpi.dealfile import load_deal
+from kpi.formula import Formula
+from kpi.model import Deal, Metric
+from kpi.pace import aligned_values, period_totals, project
+from kpi.periods import Period
+from kpi.sides import Figure, Status
+from tests.test_trust import DEAL_TEXT, SELLER, SELLER_CHAT, local, say
+from tests.test_views_fresh_eyes import (
+    CN_AGENCY,
+    CN_CHAT,
+    CN_SELLER,
+    WANXIANG_TEXT,
+    cn,
+    recap_text,
+)
+
+ACME = load_deal(DEAL_TEXT)
+WANXIANG = load_deal(WANXIANG_TEXT)
+
+
+# --- Formula.linear ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("deal", "metric", "linear"),
+    [
+        (ACME, "net_gmv", True),
+        (ACME, "roi", False),
+        (ACME, "aov", False),
+        (ACME, "refund_rate", False),
+        (WANXIANG, "refund_rate", False),
+        (WANXIANG, "roi", False),
+        (WANXIANG, "cvr", False),
+    ],
+)
+def test_the_demo_deals_formulas_say_whether_they_are_linear(
+    deal: Deal, metric: str, linear: bool
+) -> None:
+    formula = deal.metrics[metric].formula
+    assert formula is not None
+    assert formula.linear is linear
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "gmv",
+        "gmv - refunds",
+        "-gmv + 3 * refunds",
+        "(gmv - refunds) * 0.9",
+        "gmv / 2",
+        "gmv / (2 * 5)",
+        "0.5 * (gmv + orders) - refunds / 4",
+        "gmv + 100",
+    ],
+)
+def test_sums_differences_and_constant_multiples_are_linear(text: str) -> None:
+    assert Formula.parse(text).linear
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "gmv / ad_spend",
+        "2 / gmv",
+        "gmv * orders",
+        "gmv * gmv",
+        "(gmv - refunds) / ad_spend",
+        "gmv / (ad_spend - 0)",
+        "gmv * (orders / viewers) * 100",
+    ],
+)
+def test_ratios_and_products_of_metrics_are_not_linear(text: str) -> None:
+    assert not Formula.parse(text).linear
+
+
+# --- aligned values (pure) ---------------------------------------------------------------------
+
+NOV = Period(
+    kind="month",
+    index=0,
+    start=dt.date(2026, 11, 1),
+    end=dt.date(2026, 11, 30),
+    calendar_start=dt.date(2026, 11, 1),
+    calendar_end=dt.date(2026, 11, 30),
+    label="2026-11",
+)
+LATE = dt.datetime(2026, 11, 8, 23, 30, tzinfo=cn(8).tzinfo)
+
+
+def figure(day: int, metric: str, value: str | None, status: Status = "counted") -> Figure:
+    return Figure(
+        day=dt.date(2026, 11, day),
+        metric=metric,
+        seller=None,
+        agency=None,
+        value=None if value is None else Decimal(value),
+        status="pending" if value is None else status,
+        counted_side=None if value is None else "seller",
+        disagreement=False,
+        confirmed_by=None,
+        disputes=(),
+    )
+
+
+def week(gmv_days: int = 7, spend_days: int = 5, refund_days: tuple[int, ...] = ()) -> list[Figure]:
+    """GMV 10,000 on days 1..gmv_days, ad spend 5,000 on days 1..spend_days, refunds 300."""
+    return [
+        *(figure(d, "gmv", "10000") for d in range(1, gmv_days + 1)),
+        *(figure(d, "ad_spend", "5000") for d in range(1, spend_days + 1)),
+        *(figure(d, "refunds", "300") for d in refund_days),
+    ]
+
+
+def test_roi_over_seven_days_of_sales_and_five_of_spend_uses_the_five_days() -> None:
+    totals = period_totals(week(), ACME.metrics, NOV, dt.date(2026, 11, 7))
+    assert totals.values["gmv"] == 70000 and totals.values["ad_spend"] == 25000
+    # 50,000 / 25,000, not 70,000 / 25,000 = 2.80 (which would meet the 2.5 target).
+    assert totals.values["roi"] == 2
+    roi = totals.aligned["roi"]
+    assert (roi.days, roi.of_days, roi.left_out, roi.inputs) == (5, 7, 2, ("gmv", "ad_spend"))
+
+
+def test_net_gmv_keeps_every_day_when_refunds_come_only_on_days_with_refunds() -> None:
+    figures = week(spend_days=7, refund_days=(2, 5))
+    totals = period_totals(figures, ACME.metrics, NOV, dt.date(2026, 11, 7))
+    assert totals.values["net_gmv"] == 70000 - 600
+    assert "net_gmv" not in totals.aligned
+    assert totals.values["roi"] == Decimal(70000) / Decimal(35000)
+    assert totals.aligned["roi"].left_out == 0
+
+
+def test_a_ratio_of_a_difference_needs_only_one_term_of_the_difference_each_day() -> None:
+    metrics = {
+        "gmv": Metric("gmv", ""),
+        "refunds": Metric("refunds", ""),
+        "ad_spend": Metric("ad_spend", ""),
+        "net_roi": Metric("net_roi", "", Formula.parse("(gmv - refunds) / ad_spend")),
+    }
+    found = aligned_values(week(refund_days=(1,)), metrics, NOV.start, NOV.end)["net_roi"]
+    assert (found.days, found.of_days) == (5, 7)
+    assert found.value == Decimal(50000 - 300) / Decimal(25000)
+
+
+def test_a_linear_metric_of_a_ratio_is_aligned_through_it() -> None:
+    metrics = {
+        **ACME.metrics,
+        "roi_pct": Metric("roi_pct", "", Formula.parse("roi * 100")),
+    }
+    totals = period_totals(week(), metrics, NOV, dt.date(2026, 11, 7))
+    assert totals.values["roi_pct"] == 200
+    assert totals.aligned["roi_pct"].left_out == 2
+
+
+def test_a_pending_figure_does_not_make_a_day_aligned_and_a_provisional_one_does() -> None:
+    figures = [
+        *week(spend_days=4),
+        figure(5, "ad_spend", None),
+        figure(6, "ad_spend", "5000", "provisional"),
+    ]
+    roi = aligned_values(figures, ACME.metrics, NOV.start, NOV.end)["roi"]
+    assert (roi.days, roi.of_days) == (5, 7)
+
+
+def test_the_projection_of_a_ratio_is_its_aligned_value() -> None:
+    totals = period_totals(week(), ACME.metrics, NOV, dt.date(2026, 11, 7))
+    projected = project(totals, ACME.metrics, NOV)
+    assert projected["roi"] == 2
+    # Each input paced on its own days would give 300,000 / 125,000 = 2.40.
+    assert (projected["gmv"], projected["ad_spend"]) == (300000, 125000)
+
+
+def test_a_what_if_setting_an_input_of_a_ratio_takes_it_on_the_figures_it_shows() -> None:
+    totals = period_totals(week(), ACME.metrics, NOV, dt.date(2026, 11, 7))
+    what_if = project(totals, ACME.metrics, NOV, {"gmv": Decimal(250000)})
+    assert what_if["roi"] == 2 and what_if["ad_spend"] == 125000
+    other = project(totals, ACME.metrics, NOV, {"orders": Decimal(5000)})
+    assert other["roi"] == 2 and other["aov"] == Decimal(300000) / 5000
+
+
+def test_no_input_reported_on_a_common_day_gives_no_value() -> None:
+    figures = [figure(1, "gmv", "10000"), figure(2, "ad_spend", "5000")]
+    roi = aligned_values(figures, ACME.metrics, NOV.start, NOV.end)["roi"]
+    assert (roi.value, roi.days, roi.of_days) == (None, 0, 2)
+
+
+# --- through the bot: /kpi, /fee, the recap, on SQLite and PostgreSQL --------------------------
+
+
+@pytest.fixture
+async def core(db_url: str) -> AsyncIterator[Core]:
+    settings = Settings(database_url=db_url, _env_file=None)  # type: ignore[call-arg]
+    core = await build_core(settings, clock=VirtualClock(local(3)))
+    await core.apply_deal_text(DEAL_TEXT, "acme.yaml")
+    await core.apply_deal_text(WANXIANG_TEXT, "wanxiang.yaml")
+    yield core
+    await core.aclose()
+
+
+async def acme_week(core: Core, spend_days: int = 5, refund_days: int = 1) -> None:
+    """Nov 1-7: GMV 10,000 a day; ad spend 5,000 on the first ``spend_days``; refunds 300 on
+    the first ``refund_days`` (one by default: refunds come on days with refunds)."""
+    for day in range(1, 8):
+        text = f"/report gmv 10000 orders 100 2026-11-{day:02d}"
+        if day <= spend_days:
+            text += " ad_spend 5000"
+        if day <= refund_days:
+            text += " refunds 300"
+        await say(core, SELLER_CHAT, SELLER, text, at=local(day))
+
+
+EN_NOTE = "roi over 5 of 7 days (the days both gmv and ad_spend were reported)"
+
+
+async def test_kpi_judges_roi_over_the_days_both_figures_exist_and_says_so(core: Core) -> None:
+    await acme_week(core)
+    text = await say(core, SELLER_CHAT, SELLER, "/kpi", at=local(7, 23))
+    assert "• roi 2.00 (target ≥ 2.50)" in text and "behind" in text.split("• roi")[1]
+    assert EN_NOTE in text
+    # Linear: every day's GMV less the one day's refunds, no note about it.
+    assert "net_gmv 69,700" in text and "net_gmv over" not in text
+
+
+async def test_fee_withholds_the_roi_bonus_the_inflated_ratio_would_pay(core: Core) -> None:
+    await acme_week(core)
+    text = await say(core, SELLER_CHAT, SELLER, "/fee", at=local(7, 23))
+    to_date = text.split("At this pace")[0]
+    assert "bonus: not yet met (roi): USD 0.00" in to_date
+    assert text.count("The fee uses ") == 1
+    assert f"The fee uses {EN_NOTE}." in text
+    assert "roi 2.00" in text.split("At this pace")[1]
+
+
+async def test_the_recap_gives_the_weeks_roi_over_its_aligned_days(core: Core) -> None:
+    await acme_week(core)
+    text = await recap_text(core, DEAL_TEXT, dt.date(2026, 11, 9))
+    totals = next(line for line in text.splitlines() if line.startswith("Week total"))
+    assert "roi 2.00" in totals
+    # The week (Nov 2-8): GMV on 6 days, ad spend on 4; the period (Nov 1-7): 7 and 5.
+    assert "roi over 4 of 6 days (the days both gmv and ad_spend were reported)" in text
+    assert text.count(EN_NOTE) == 1
+
+
+async def test_when_every_day_has_both_figures_nothing_is_said(core: Core) -> None:
+    await acme_week(core, spend_days=7, refund_days=7)
+    kpi = await say(core, SELLER_CHAT, SELLER, "/kpi", at=local(7, 23))
+    fee = await say(core, SELLER_CHAT, SELLER, "/fee", at=local(7, 23))
+    recap = await recap_text(core, DEAL_TEXT, dt.date(2026, 11, 9))
+    assert "roi 2.00" in kpi
+    for text in (kpi, fee, recap):
+        assert " days (the days " not in text and "The fee uses" not in text
+
+
+async def cn_week(core: Core, spend_days: int = 5) -> None:
+    """W45 (Nov 2-8), both sides (truth: agreed): GMV 22,000 a day, ad spend 8,000 on the
+    first ``spend_days``; ROI 110,000 / 40,000 = 2.75 against a target of 3 (inflated: 3.85)."""
+    for day in range(2, 9):
+        text = f"/report gmv 22000 refunds 500 2026-11-{day:02d}"
+        if day < 2 + spend_days:
+            text += " ad_spend 8000"
+        await say(core, CN_CHAT, CN_SELLER, text, at=cn(day))
+        await say(core, CN_CHAT, CN_AGENCY, text, at=cn(day, 23))
+
+
+ZH_NOTE = "ROI 按 7 天中 5 天计算（成交额与广告消耗都已上报的日子）"
+
+
+async def test_chinese_kpi_fee_and_recap_say_which_days_roi_covers(core: Core) -> None:
+    await cn_week(core)
+    at = LATE
+    kpi = await say(core, CN_CHAT, CN_SELLER, "/kpi", at=at)
+    assert "ROI 2.75" in kpi and ZH_NOTE in kpi
+    fee = await say(core, CN_CHAT, CN_SELLER, "/fee", at=at)
+    assert fee.count("计费依据") == 1 and f"计费依据：{ZH_NOTE}。" in fee
+    assert "达成奖励（暂未达标" in fee
+    recap = await recap_text(core, WANXIANG_TEXT, dt.date(2026, 11, 9))
+    assert recap.count(ZH_NOTE) == 2 and "ROI 2.75" in recap
+
+
+async def test_chinese_answers_say_nothing_when_the_days_align(core: Core) -> None:
+    await cn_week(core, spend_days=7)
+    at = LATE
+    kpi = await say(core, CN_CHAT, CN_SELLER, "/kpi", at=at)
+    fee = await say(core, CN_CHAT, CN_SELLER, "/fee", at=at)
+    recap = await recap_text(core, WANXIANG_TEXT, dt.date(2026, 11, 9))
+    for text in (kpi, fee, recap):
+        assert "天中" not in text and "计费依据" not in text
