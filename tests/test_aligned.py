@@ -224,7 +224,7 @@ async def acme_week(core: Core, spend_days: int = 5, refund_days: int = 1) -> No
         await say(core, SELLER_CHAT, SELLER, text, at=local(day))
 
 
-EN_NOTE = "roi over 5 of 7 days (the days both gmv and ad_spend were reported)"
+EN_NOTE = "roi over 5 of 7 days (the days both gmv and ad_spend have counted figures)"
 
 
 async def test_kpi_judges_roi_over_the_days_both_figures_exist_and_says_so(core: Core) -> None:
@@ -252,7 +252,7 @@ async def test_the_recap_gives_the_weeks_roi_over_its_aligned_days(core: Core) -
     totals = next(line for line in text.splitlines() if line.startswith("Week total"))
     assert "roi 2.00" in totals
     # The week (Nov 2-8): GMV on 6 days, ad spend on 4; the period (Nov 1-7): 7 and 5.
-    assert "roi over 4 of 6 days (the days both gmv and ad_spend were reported)" in text
+    assert "roi over 4 of 6 days (the days both gmv and ad_spend have counted figures)" in text
     assert text.count(EN_NOTE) == 1
 
 
@@ -277,7 +277,7 @@ async def cn_week(core: Core, spend_days: int = 5) -> None:
         await say(core, CN_CHAT, CN_AGENCY, text, at=cn(day, 23))
 
 
-ZH_NOTE = "ROI 按 7 天中 5 天计算（成交额与广告消耗都已上报的日子）"
+ZH_NOTE = "ROI 按 7 天中 5 天计算（成交额与广告消耗都已计入的日子）"
 
 
 async def test_chinese_kpi_fee_and_recap_say_which_days_roi_covers(core: Core) -> None:
