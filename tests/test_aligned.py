@@ -10,8 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot.app import Core, build_core
+from bot.app import Core, build_core, dashboard_sources
 from bot.core import VirtualClock
+from bot.dashboard.page import page_context
 from bot.settings import Settings
 from kpi.dealfile import load_deal
 from kpi.formula import Formula
@@ -28,6 +29,7 @@ from tests.test_views_fresh_eyes import (
     cn,
     recap_text,
 )
+from tests.test_wording_replay import SHARED, play, texts
 
 ACME = load_deal(DEAL_TEXT)
 WANXIANG = load_deal(WANXIANG_TEXT)
@@ -300,3 +302,50 @@ async def test_chinese_answers_say_nothing_when_the_days_align(core: Core) -> No
     recap = await recap_text(core, WANXIANG_TEXT, dt.date(2026, 11, 9))
     for text in (kpi, fee, recap):
         assert "天中" not in text and "计费依据" not in text
+
+
+async def test_the_dashboard_notes_the_days_a_ratio_covers(core: Core) -> None:
+    await acme_week(core)
+    deal = await core.ledger.current_deal("acme-linkstar-us")
+    assert deal is not None
+    page = await page_context(dashboard_sources(core), deal[0], "shared", None, "en", local(7, 23))
+    assert EN_NOTE in page["aligned"]
+    assert next(row for row in page["glance"] if row["metric"] == "roi")["actual"] == "2.00"
+
+
+@pytest.mark.parametrize(
+    ("locale", "note"),
+    [
+        ("en", "roi over 3 of 4 days (the days both gmv and ad_spend have counted figures)"),
+        ("zh", "ROI 按 4 天中 3 天计算（成交额与广告消耗都已计入的日子）"),
+    ],
+)
+async def test_a_pace_warning_on_a_ratio_says_which_days_it_covers(locale: str, note: str) -> None:
+    # Friday's check counts Monday to Thursday; Wednesday's gmv is pending (the two sides
+    # disagree), so roi runs over Monday, Tuesday and Thursday: 42,000 / 18,000, 78% of pace.
+    spend = {2: 3000, 3: 3000, 4: 3000, 5: 12000, 6: 5000, 7: 8000, 8: 8000}
+    sent = await play(locale, [], spend=spend)
+    warning = texts(sent, "2026-11-06T11:00", SHARED)[0]
+    roi = "• ROI 2.33" if locale == "zh" else "• roi 2.33"
+    assert roi in warning and f"   {note}" in warning
+
+
+async def test_a_what_if_notes_the_days_only_for_ratios_it_did_not_set(core: Core) -> None:
+    await acme_week(core)
+    at = local(7, 23)
+    set_gmv = await say(core, SELLER_CHAT, SELLER, "/fee if gmv 300000", at=at)
+    # gmv 300,000 / the ad_spend shown (125,000): the ratio of the figures on the same line.
+    assert "ad_spend 125,000" in set_gmv and "roi 2.40" in set_gmv
+    assert "The fee uses" not in set_gmv
+    set_orders = await say(core, SELLER_CHAT, SELLER, "/fee if orders 5000", at=at)
+    assert "roi 2.00" in set_orders and f"The fee uses {EN_NOTE}." in set_orders
+
+
+async def test_an_ended_periods_fee_and_statement_say_which_days_roi_covers(core: Core) -> None:
+    await acme_week(core)
+    december = local(2, 10, month=12)
+    note = "roi over 5 of 7 days (the days both gmv and ad_spend have counted figures)"
+    fee = await say(core, SELLER_CHAT, SELLER, "/fee 2026-11", at=december)
+    statement = await say(core, SELLER_CHAT, SELLER, "/statement 2026-11", at=december)
+    for text in (fee, statement):
+        assert "roi 2.00" in text and f"The fee uses {note}." in text

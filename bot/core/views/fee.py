@@ -3,7 +3,7 @@ Pure rendering over a snapshot and a fee statement, shared by handlers and the s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -339,11 +339,26 @@ def fee_rich(t: Translate, snap: Snapshot) -> Rich:
     )
 
 
-def final_rich(t: Translate, snap: Snapshot, statement: FeeStatement, *, what_if: str = "") -> Rich:
-    """A closed period's statement, or a what-if: every line and the total."""
+def final_rich(
+    t: Translate,
+    snap: Snapshot,
+    statement: FeeStatement,
+    *,
+    what_if: str = "",
+    overrides: Collection[str] = (),
+) -> Rich:
+    """A closed period's statement, or a what-if: every line and the total.
+
+    ``overrides`` are the metrics a what-if set: a ratio reading one of them is taken on the
+    figures shown, not over its aligned days, so the note about those days leaves it out."""
     deal = snap.deal
     key = "fee.what_if_title" if what_if else "fee.final_title"
     title = t(key, deal=deal.name, period=period_name(deal, snap.period), what_if=what_if)
+    aligned = {
+        name: found
+        for name, found in snap.totals.aligned.items()
+        if not any(used in overrides for used in found.sums)
+    }
     return rich_message(
         title,
         [
@@ -354,6 +369,7 @@ def final_rich(t: Translate, snap: Snapshot, statement: FeeStatement, *, what_if
                     *statement_lines(t, deal, statement, snap),
                     t("fee.total_final", total=fmt_money(deal, statement.total)),
                     *owed_lines(t, deal, statement),
+                    *fee_aligned_note(t, deal, snap.plan, snap.targets, aligned),
                 ],
             ),
         ],
