@@ -183,34 +183,68 @@ def aligned_values(
     Returns:
         An :class:`Aligned` per non-linear derived metric (none for linear ones).
     """
+    nonlinear = nonlinear_metrics(metrics)
+    wanted = frozenset().union(*(base_inputs(metrics, name) for name in nonlinear))
     counted: dict[dt.date, dict[str, Decimal]] = {}
     for figure in figures:
-        metric = metrics.get(figure.metric)
-        if figure.value is None or metric is None or metric.formula is not None:
-            continue
-        if first <= figure.day <= last:
+        if figure.metric in wanted and figure.value is not None and first <= figure.day <= last:
             counted.setdefault(figure.day, {})[figure.metric] = figure.value
-    out: dict[str, Aligned] = {}
-    for name in nonlinear_metrics(metrics):
-        formula = metrics[name].formula
-        assert formula is not None
-        inputs = base_inputs(metrics, name)
-        any_days = [day for day, got in counted.items() if not inputs.isdisjoint(got)]
-        days = [day for day in any_days if _present(formula.tree, counted[day], metrics)]
-        sums: dict[str, Decimal | None] = dict.fromkeys(sorted(inputs))
-        for day in days:
-            for used, value in counted[day].items():
-                if used in inputs:
-                    sums[used] = (sums[used] or ZERO) + value
-        out[name] = Aligned(
-            metric=name,
-            value=derive(metrics, sums).get(name),
-            days=len(days),
-            of_days=len(any_days),
-            inputs=tuple(used for used in metrics if used in formula.names),
-            sums=sums,
-        )
-    return out
+    # Days reporting the same metrics are aligned alike: judge each such set once (a deal has
+    # a handful), with its days' count and sums.
+    patterns: dict[frozenset[str], tuple[int, dict[str, Decimal]]] = {}
+    for got in counted.values():
+        key = frozenset(got)
+        count, sums = patterns.get(key) or (0, dict.fromkeys(got, ZERO))
+        for used, value in got.items():
+            sums[used] += value
+        patterns[key] = (count + 1, sums)
+    return {name: _aligned(name, metrics, patterns) for name in nonlinear}
+
+
+def _aligned(
+    name: str,
+    metrics: Mapping[str, Metric],
+    patterns: Mapping[frozenset[str], tuple[int, dict[str, Decimal]]],
+) -> Aligned:
+    """One metric over the days (grouped by the metrics they report) its inputs align on."""
+    formula = metrics[name].formula
+    assert formula is not None
+    inputs = base_inputs(metrics, name)
+    days = of_days = 0
+    sums: dict[str, Decimal | None] = dict.fromkeys(sorted(inputs))
+    for got, (count, day_sums) in patterns.items():
+        if inputs.isdisjoint(got):
+            continue
+        of_days += count
+        if not _present(formula.tree, dict.fromkeys(got, ZERO), metrics):
+            continue
+        days += count
+        for used in inputs & got:
+            sums[used] = (sums[used] or ZERO) + day_sums[used]
+    # Only the derived metrics this one reads need evaluating.
+    reads = _reads(metrics, name) | {name}
+    chain = {used: metric for used, metric in metrics.items() if used in reads}
+    return Aligned(
+        metric=name,
+        value=derive(chain, sums).get(name),
+        days=days,
+        of_days=of_days,
+        inputs=tuple(used for used in metrics if used in formula.names),
+        sums=sums,
+    )
+
+
+def _reads(metrics: Mapping[str, Metric], name: str) -> set[str]:
+    """Every metric ``name`` reads, directly or through derived metrics."""
+    found: set[str] = set()
+    pending = [name]
+    while pending:
+        formula = metrics[pending.pop()].formula
+        for used in formula.names if formula is not None else ():
+            if used in metrics and used not in found:
+                found.add(used)
+                pending.append(used)
+    return found
 
 
 def _derived_order(metrics: Mapping[str, Metric]) -> list[str]:
