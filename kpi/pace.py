@@ -21,10 +21,11 @@ class Aligned:
     which all its inputs have a counted figure (:func:`aligned_values`).
 
     ``days`` is how many such days there are, ``of_days`` how many days any of its reported
-    inputs has a counted figure; ``days < of_days`` means some days were left out and an
-    answer showing the metric says so. ``inputs`` are the metrics its formula names (in the
-    deal's order), ``sums`` its reported inputs summed over the aligned days (None for an
-    input with no figure on them)."""
+    inputs has a counted figure (``days`` when an input it needs has none on any day: then
+    aligning left nothing out, the ratio simply has no value); ``days < of_days`` means some
+    days were left out and an answer showing the metric says so. ``inputs`` are the metrics
+    its formula names (in the deal's order), ``sums`` its reported inputs summed over the
+    aligned days (None for an input with no figure on them)."""
 
     metric: str
     value: Decimal | None
@@ -211,16 +212,22 @@ def _aligned(
     assert formula is not None
     inputs = base_inputs(metrics, name)
     days = of_days = 0
+    reported: set[str] = set()
     sums: dict[str, Decimal | None] = dict.fromkeys(sorted(inputs))
     for got, (count, day_sums) in patterns.items():
         if inputs.isdisjoint(got):
             continue
         of_days += count
+        reported |= inputs & got
         if not _present(formula.tree, dict.fromkeys(got, ZERO), metrics):
             continue
         days += count
         for used in inputs & got:
             sums[used] = (sums[used] or ZERO) + day_sums[used]
+    if not _present(formula.tree, dict.fromkeys(reported, ZERO), metrics):
+        # An input nobody reported on any day (no refunds yet): the ratio has no value on the
+        # totals either, and no day was left out by aligning.
+        of_days = days
     # Only the derived metrics this one reads need evaluating.
     reads = _reads(metrics, name) | {name}
     chain = {used: metric for used, metric in metrics.items() if used in reads}

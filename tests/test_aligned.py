@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from bot.app import Core, build_core, dashboard_sources
 from bot.core import VirtualClock
+from bot.core.i18n import translator
+from bot.core.views.aligned import aligned_note
 from bot.dashboard.page import page_context
 from bot.settings import Settings
 from kpi.dealfile import load_deal
 from kpi.formula import Formula
 from kpi.model import Deal, Metric
-from kpi.pace import aligned_values, period_totals, project
+from kpi.pace import Aligned, aligned_values, period_totals, project
 from kpi.periods import Period
 from kpi.sides import Figure, Status
 from tests.test_trust import DEAL_TEXT, SELLER, SELLER_CHAT, local, say
@@ -195,6 +198,12 @@ def test_a_what_if_setting_an_input_of_a_ratio_takes_it_on_the_figures_it_shows(
     assert other["roi"] == 2 and other["aov"] == Decimal(300000) / 5000
 
 
+def test_an_input_reported_on_no_day_leaves_no_day_out() -> None:
+    # No ad spend at all: roi had no value on the totals either; nothing to say about days.
+    roi = aligned_values(week(spend_days=0), ACME.metrics, NOV.start, NOV.end)["roi"]
+    assert (roi.value, roi.days, roi.of_days, roi.left_out) == (None, 0, 0, 0)
+
+
 def test_no_input_reported_on_a_common_day_gives_no_value() -> None:
     figures = [figure(1, "gmv", "10000"), figure(2, "ad_spend", "5000")]
     roi = aligned_values(figures, ACME.metrics, NOV.start, NOV.end)["roi"]
@@ -349,3 +358,23 @@ async def test_an_ended_periods_fee_and_statement_say_which_days_roi_covers(core
     statement = await say(core, SELLER_CHAT, SELLER, "/statement 2026-11", at=december)
     for text in (fee, statement):
         assert "roi 2.00" in text and f"The fee uses {note}." in text
+
+
+def test_the_notes_read_in_both_languages_for_no_common_day_and_for_three_inputs() -> None:
+    apart = aligned_values(
+        [figure(1, "gmv", "10000"), figure(2, "ad_spend", "5000")], ACME.metrics, NOV.start, NOV.end
+    )["roi"]
+    assert aligned_note(translator("en"), ACME, apart) == (
+        "roi has no value: none of the 2 days with figures has both gmv and ad_spend counted"
+    )
+    assert aligned_note(translator("zh"), WANXIANG, apart) == (
+        "ROI 无法计算：有数据的 2 天中，没有一天成交额与广告消耗都已计入"
+    )
+    three = Aligned("aov", Decimal(2), 5, 7, ("gmv", "refunds", "orders"), {})
+    assert aligned_note(translator("en"), ACME, three) == (
+        "aov over 5 of 7 days (the days gmv, refunds, orders all have counted figures)"
+    )
+    assert aligned_note(translator("zh"), WANXIANG, three) == (
+        "客单价 按 7 天中 5 天计算（成交额、退款金额、订单数都已计入的日子）"
+    )
+    assert aligned_note(translator("en"), ACME, replace(three, days=7)) is None
