@@ -24,8 +24,10 @@ class Aligned:
     inputs has a counted figure (``days`` when an input it needs has none on any day: then
     aligning left nothing out, the ratio simply has no value); ``days < of_days`` means some
     days were left out and an answer showing the metric says so. ``inputs`` are the metrics
-    its formula names (in the deal's order), ``sums`` its reported inputs summed over the
-    aligned days (None for an input with no figure on them)."""
+    its formula names (in the deal's order) that such a note names: not the ``unreported:
+    zero`` ones, which leave no day out, unless a pending figure of one did. ``sums`` are its
+    reported inputs summed over the aligned days (None for an input with no figure on them;
+    0 for an ``unreported: zero`` one with no figure on them)."""
 
     metric: str
     value: Decimal | None
@@ -175,6 +177,12 @@ def aligned_values(
     but no refunds counts for ``(gmv - refunds) / ad_spend``. Linear metrics (``gmv -
     refunds``) are not aligned: on totals they are right whatever days were reported.
 
+    A reported metric the deal marks ``unreported: zero`` (refunds, typed only on days with
+    refunds) is 0 on a day where every other input of the ratio counts and it has no figure
+    at all (a pending figure of it still leaves the day out): ``refunds / gmv`` then runs
+    over every day with GMV, total refunds over total GMV, and the note about left-out days
+    (:attr:`Aligned.inputs`) does not name it.
+
     Args:
         figures: Resolved figures (any days; those outside ``first``..``last`` are skipped).
         metrics: The deal's metrics by name.
@@ -187,14 +195,20 @@ def aligned_values(
     nonlinear = nonlinear_metrics(metrics)
     wanted = frozenset().union(*(base_inputs(metrics, name) for name in nonlinear))
     counted: dict[dt.date, dict[str, Decimal]] = {}
+    held: dict[dt.date, set[str]] = {}
     for figure in figures:
-        if figure.metric in wanted and figure.value is not None and first <= figure.day <= last:
+        if figure.metric not in wanted or not first <= figure.day <= last:
+            continue
+        if figure.value is not None:
             counted.setdefault(figure.day, {})[figure.metric] = figure.value
+        elif _zero_when_unreported(metrics, figure.metric):
+            # Reported but not counted (pending): not a day without it, never taken as 0.
+            held.setdefault(figure.day, set()).add(figure.metric)
     # Days reporting the same metrics are aligned alike: judge each such set once (a deal has
     # a handful), with its days' count and sums.
-    patterns: dict[frozenset[str], tuple[int, dict[str, Decimal]]] = {}
-    for got in counted.values():
-        key = frozenset(got)
+    patterns: dict[_Pattern, tuple[int, dict[str, Decimal]]] = {}
+    for day, got in counted.items():
+        key = (frozenset(got), frozenset(held.get(day, ())))
         count, sums = patterns.get(key) or (0, dict.fromkeys(got, ZERO))
         for used, value in got.items():
             sums[used] += value
@@ -202,28 +216,51 @@ def aligned_values(
     return {name: _aligned(name, metrics, patterns) for name in nonlinear}
 
 
+_Pattern = tuple[frozenset[str], frozenset[str]]
+"""A kind of day: the metrics with a counted figure, and those ``unreported: zero`` ones with a
+figure that does not count yet (pending)."""
+
+
+def _zero_when_unreported(metrics: Mapping[str, Metric], name: str) -> bool:
+    metric = metrics.get(name)
+    return metric is not None and metric.formula is None and metric.unreported == "zero"
+
+
+def _filled(inputs: frozenset[str], zero: frozenset[str], pattern: _Pattern) -> frozenset[str]:
+    """The inputs a kind of day has for a ratio: its counted ones and, when every input that
+    is not ``unreported: zero`` counts that day, the zero ones it has no figure of (0)."""
+    got, held = pattern
+    if inputs.isdisjoint(got) or not inputs - zero <= got:
+        return got
+    return got | (zero - held)
+
+
 def _aligned(
     name: str,
     metrics: Mapping[str, Metric],
-    patterns: Mapping[frozenset[str], tuple[int, dict[str, Decimal]]],
+    patterns: Mapping[_Pattern, tuple[int, dict[str, Decimal]]],
 ) -> Aligned:
     """One metric over the days (grouped by the metrics they report) its inputs align on."""
     formula = metrics[name].formula
     assert formula is not None
     inputs = base_inputs(metrics, name)
+    zero = frozenset(used for used in inputs if _zero_when_unreported(metrics, used))
     days = of_days = 0
     reported: set[str] = set()
+    held_out = False  # a day left out with a zero-when-unreported input pending
     sums: dict[str, Decimal | None] = dict.fromkeys(sorted(inputs))
-    for got, (count, day_sums) in patterns.items():
+    for pattern, (count, day_sums) in patterns.items():
+        got = _filled(inputs, zero, pattern)
         if inputs.isdisjoint(got):
             continue
         of_days += count
         reported |= inputs & got
         if not _present(formula.tree, dict.fromkeys(got, ZERO), metrics):
+            held_out = held_out or not zero.isdisjoint(pattern[1])
             continue
         days += count
         for used in inputs & got:
-            sums[used] = (sums[used] or ZERO) + day_sums[used]
+            sums[used] = (sums[used] or ZERO) + day_sums.get(used, ZERO)
     if not _present(formula.tree, dict.fromkeys(reported, ZERO), metrics):
         # An input nobody reported on any day (no refunds yet): the ratio has no value on the
         # totals either, and no day was left out by aligning.
@@ -231,12 +268,15 @@ def _aligned(
     # Only the derived metrics this one reads need evaluating.
     reads = _reads(metrics, name) | {name}
     chain = {used: metric for used, metric in metrics.items() if used in reads}
+    # A zero-when-unreported input left no day out (unless a pending figure of it did): the
+    # note names only the others.
+    named = [used for used in metrics if used in formula.names]
     return Aligned(
         metric=name,
         value=derive(chain, sums).get(name),
         days=days,
         of_days=of_days,
-        inputs=tuple(used for used in metrics if used in formula.names),
+        inputs=tuple([used for used in named if held_out or used not in zero] or named),
         sums=sums,
     )
 

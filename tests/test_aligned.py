@@ -18,6 +18,7 @@ from bot.core.views.aligned import aligned_note
 from bot.dashboard.page import page_context
 from bot.settings import Settings
 from kpi.dealfile import load_deal
+from kpi.errors import DealFileError
 from kpi.formula import Formula
 from kpi.model import Deal, Metric
 from kpi.pace import Aligned, aligned_values, period_totals, project
@@ -378,3 +379,195 @@ def test_the_notes_read_in_both_languages_for_no_common_day_and_for_three_inputs
         "客单价 按 7 天中 5 天计算（成交额、退款金额、订单数都已计入的日子）"
     )
     assert aligned_note(translator("en"), ACME, replace(three, days=7)) is None
+
+
+# --- unreported: zero (refunds typed only on days with refunds) --------------------------------
+
+WANXIANG_MISSING = WANXIANG_TEXT.replace(", unreported: zero}", "}", 1)
+
+
+def refund_week(refund_days: tuple[int, ...] = (2, 5)) -> list[Figure]:
+    """GMV 10,000 and ad spend 5,000 on Nov 1-7; refunds 3,000 only on ``refund_days``."""
+    return week(spend_days=7, refund_days=()) + [figure(d, "refunds", "3000") for d in refund_days]
+
+
+@pytest.fixture
+async def cn_core(db_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Core]:
+    """A database with the Chinese demo deal as written (``refunds: unreported: zero``), or,
+    parametrized with ``WANXIANG_MISSING``, without the setting."""
+    settings = Settings(database_url=db_url, _env_file=None)  # type: ignore[call-arg]
+    core = await build_core(settings, clock=VirtualClock(cn(2)))
+    await core.apply_deal_text(getattr(request, "param", WANXIANG_TEXT), "wanxiang.yaml")
+    yield core
+    await core.aclose()
+
+
+async def cn_refund_week(core: Core, refund_days: tuple[int, ...] = (3, 6)) -> None:
+    """W45 (Nov 2-8), both sides: GMV 22,000, ad spend 8,000 and 260 orders a day; refunds
+    6,000 only on ``refund_days``: 12,000 / 154,000 = 7.8%, within the 8% target (over the
+    two refund days alone: 12,000 / 44,000 = 27.3%)."""
+    for day in range(2, 9):
+        text = f"/report gmv 22000 ad_spend 8000 2026-11-{day:02d}"
+        if day in refund_days:
+            text += " refunds 6000"
+        await say(core, CN_CHAT, CN_SELLER, text, at=cn(day))
+        await say(core, CN_CHAT, CN_AGENCY, text, at=cn(day, 23))
+
+
+def test_refund_rate_over_refunds_on_2_of_7_days_with_unreported_zero_is_total_over_total() -> None:
+    assert WANXIANG.metrics["refunds"].unreported == "zero"
+    totals = period_totals(refund_week(), WANXIANG.metrics, NOV, dt.date(2026, 11, 7))
+    # 6,000 / 70,000 = 8.6%, not 6,000 / 20,000 = 30% over the two refund days alone.
+    rate = totals.values["refund_rate"]
+    assert rate is not None and abs(rate - Decimal(6000) / Decimal(70000)) < Decimal("1e-20")
+    found = totals.aligned["refund_rate"]
+    assert (found.days, found.of_days, found.left_out) == (7, 7, 0)
+    assert found.inputs == ("gmv",)
+    # Linear totals are what they were: refunds counted on 2 days, 6,000 in all.
+    assert totals.values["refunds"] == 6000 and totals.days_reported["refunds"] == 2
+    assert totals.values["roi"] == 2
+
+
+def test_without_the_setting_refund_rate_runs_over_the_refund_days_and_says_so() -> None:
+    metrics = {
+        **WANXIANG.metrics,
+        "refunds": replace(WANXIANG.metrics["refunds"], unreported="missing"),
+    }
+    assert load_deal(WANXIANG_MISSING).metrics == metrics
+    totals = period_totals(refund_week(), metrics, NOV, dt.date(2026, 11, 7))
+    assert totals.values["refund_rate"] == Decimal(6000) / Decimal(20000)
+    found = totals.aligned["refund_rate"]
+    assert (found.days, found.of_days, found.inputs) == (2, 7, ("gmv", "refunds"))
+    assert aligned_note(translator("zh"), WANXIANG, found) == (
+        "退款率 按 7 天中 2 天计算（成交额与退款金额都已计入的日子）"
+    )
+
+
+def test_no_refunds_reported_at_all_is_a_refund_rate_of_zero_only_with_the_setting() -> None:
+    figures = week(spend_days=7)
+    zero = aligned_values(figures, WANXIANG.metrics, NOV.start, NOV.end)["refund_rate"]
+    assert (zero.value, zero.days, zero.left_out) == (0, 7, 0)
+    missing = aligned_values(figures, load_deal(WANXIANG_MISSING).metrics, NOV.start, NOV.end)
+    assert (missing["refund_rate"].value, missing["refund_rate"].left_out) == (None, 0)
+
+
+def test_a_pending_refunds_figure_is_not_taken_as_zero_and_the_note_names_refunds() -> None:
+    # Day 4's refunds wait for the other side: that day is left out, not counted as 0.
+    figures = [*refund_week(), figure(4, "refunds", None)]
+    found = aligned_values(figures, WANXIANG.metrics, NOV.start, NOV.end)["refund_rate"]
+    assert (found.days, found.of_days, found.inputs) == (6, 7, ("gmv", "refunds"))
+    assert found.value == Decimal(6000) / Decimal(60000)
+
+
+def test_refunds_on_a_day_without_gmv_leave_it_out_and_the_note_names_only_gmv() -> None:
+    figures = [*week(gmv_days=6, spend_days=7), figure(7, "refunds", "3000")]
+    found = aligned_values(figures, WANXIANG.metrics, NOV.start, NOV.end)["refund_rate"]
+    assert (found.value, found.days, found.of_days, found.inputs) == (0, 6, 7, ("gmv",))
+    assert aligned_note(translator("en"), ACME, found) == (
+        "refund_rate over 6 of 7 days (the days gmv has counted figures)"
+    )
+    assert aligned_note(translator("zh"), WANXIANG, found) == (
+        "退款率 按 7 天中 6 天计算（成交额已计入的日子）"
+    )
+
+
+def test_a_ratio_reading_one_metric_has_one_input_notes() -> None:
+    metrics = {**ACME.metrics, "roi_pct": Metric("roi_pct", "", Formula.parse("roi * 100"))}
+    apart = [figure(1, "gmv", "10000"), figure(2, "ad_spend", "5000")]
+    found = aligned_values(apart, metrics, NOV.start, NOV.end)["roi_pct"]
+    assert aligned_note(translator("en"), ACME, found) == (
+        "roi_pct has no value: none of the 2 days with figures has roi counted"
+    )
+    assert aligned_note(translator("zh"), WANXIANG, found) == (
+        "roi_pct 无法计算：有数据的 2 天中，没有一天ROI已计入"
+    )
+
+
+def test_a_zero_when_unreported_input_fills_only_days_all_other_inputs_count() -> None:
+    metrics = {
+        **WANXIANG.metrics,
+        "net_roi": Metric("net_roi", "", Formula.parse("(gmv - refunds) / ad_spend")),
+        "refund_per_spend": Metric("refund_per_spend", "", Formula.parse("refunds / ad_spend")),
+    }
+    # GMV on 7 days, ad spend on 5, refunds on day 2: days 6 and 7 have no ad spend.
+    figures = [*week(), figure(2, "refunds", "3000")]
+    found = aligned_values(figures, metrics, NOV.start, NOV.end)
+    assert (found["net_roi"].days, found["net_roi"].of_days) == (5, 7)
+    assert found["net_roi"].value == Decimal(50000 - 3000) / Decimal(25000)
+    assert found["net_roi"].inputs == ("gmv", "ad_spend")
+    # refunds / ad_spend: days with ad spend count (refunds 0 but on day 2); days 6 and 7
+    # (GMV only) are not days of this ratio at all.
+    per_spend = found["refund_per_spend"]
+    assert (per_spend.value, per_spend.days, per_spend.left_out) == (Decimal(3000) / 25000, 5, 0)
+
+
+async def test_every_answer_takes_the_refund_rate_over_every_gmv_day(cn_core: Core) -> None:
+    await cn_refund_week(cn_core)
+    kpi = await say(cn_core, CN_CHAT, CN_SELLER, "/kpi", at=LATE)
+    assert "• 退款率 7.8%（目标 ≤ 8.0%）" in kpi and "预计达标 ✓" in kpi.split("• 退款率")[1]
+    fee = await say(cn_core, CN_CHAT, CN_SELLER, "/fee", at=LATE)
+    assert "退款率 期末 7.8%，未超出上限 8.0%，不扣减" in fee and "预计期末合计：¥14,174.00" in fee
+    recap = await recap_text(cn_core, WANXIANG_TEXT, dt.date(2026, 11, 9))
+    assert "退款率 7.8%" in recap and "本期服务费（最终）：¥14,174.00" in recap
+    statement = await say(cn_core, CN_CHAT, CN_SELLER, "/statement 2026-W45", at=cn(2, 10, 12))
+    assert "合计：¥14,174.00" in statement
+    deal = await cn_core.ledger.current_deal("shenzhen-wanxiang-cn")
+    assert deal is not None
+    sources = dashboard_sources(cn_core)
+    page = await page_context(sources, deal[0], "shared", None, "zh", LATE)
+    glance = next(row for row in page["glance"] if row["metric"] == "refund_rate")
+    assert glance["actual"] == "7.8%" and page["aligned"] == []
+    for text in (kpi, fee, recap, statement):
+        assert "天中" not in text and "计费依据" not in text
+
+
+@pytest.mark.parametrize("cn_core", [WANXIANG_MISSING], indirect=True)
+async def test_without_the_setting_refund_days_alone_make_the_rate_and_a_note_says_so(
+    cn_core: Core,
+) -> None:
+    await cn_refund_week(cn_core)
+    note = "退款率 按 7 天中 2 天计算（成交额与退款金额都已计入的日子）"
+    kpi = await say(cn_core, CN_CHAT, CN_SELLER, "/kpi", at=LATE)
+    assert "• 退款率 27.3%（目标 ≤ 8.0%）" in kpi and note in kpi
+    fee = await say(cn_core, CN_CHAT, CN_SELLER, "/fee", at=LATE)
+    assert "（按合同封顶 ¥2,000.00）：-¥2,000.00" in fee and "预计期末合计：¥11,734.00" in fee
+    assert fee.count("计费依据") == 1 and f"计费依据：{note}。" in fee
+    recap = await recap_text(cn_core, WANXIANG_MISSING, dt.date(2026, 11, 9))
+    assert "退款率 27.3%" in recap and "本期服务费（最终）：¥11,734.00" in recap and note in recap
+    statement = await say(cn_core, CN_CHAT, CN_SELLER, "/statement 2026-W45", at=cn(2, 10, 12))
+    assert "合计：¥11,734.00" in statement and f"计费依据：{note}。" in statement
+
+
+async def test_the_english_demo_deal_takes_refunds_as_zero_on_days_without_them(core: Core) -> None:
+    await acme_week(core)  # refunds 300 on Nov 1 only
+    text = await say(core, SELLER_CHAT, SELLER, "/kpi", at=local(7, 23))
+    # 300 / 70,000, not 300 / 10,000 = 3.0% over the one refund day.
+    assert "• refund_rate 0.4% (target ≤ 8.0%)" in text and "refund_rate over" not in text
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        (
+            "  refunds: {description: Refunds, unreported: nil}",
+            "metrics.refunds.unreported: 'nil' is not an allowed value of unreported for "
+            "metric refunds; allowed: missing (the default",
+        ),
+        ("  refunds: {description: Refunds, unreported: }", "metrics.refunds.unreported: a value"),
+        (
+            "  refund_rate: {formula: refunds / gmv, unreported: zero}",
+            "metrics.refund_rate.unreported: only a reported metric has 'unreported'; "
+            "refund_rate is derived",
+        ),
+    ],
+)
+def test_a_bad_unreported_value_is_refused_naming_the_metric_and_the_allowed_values(
+    field: str, expected: str
+) -> None:
+    name = field.split(":")[0]
+    line = next(line for line in WANXIANG_TEXT.splitlines() if line.startswith(name + ":"))
+    with pytest.raises(DealFileError) as refused:
+        load_deal(WANXIANG_TEXT.replace(line, field))
+    assert expected in str(refused.value)
+    # Only that problem: the metric is still read, so nothing naming it is refused too.
+    assert len(refused.value.problems) == 1

@@ -14,7 +14,9 @@ from kpi.pace import Aligned
 
 def aligned_note(t: Translate, deal: Deal, aligned: Aligned) -> str | None:
     """``ROI over 5 of 7 days (the days both GMV and ad spend were reported)``; None when no
-    day was left out (every day with any of its inputs has them all)."""
+    day was left out (every day with any of its inputs has them all). An ``unreported: zero``
+    input (refunds) is not named (:attr:`kpi.pace.Aligned.inputs`): ``refund_rate over 5 of 7
+    days (the days gmv has counted figures)``."""
     if not aligned.left_out:
         return None
     names = [label(deal, name) for name in aligned.inputs]
@@ -24,6 +26,8 @@ def aligned_note(t: Translate, deal: Deal, aligned: Aligned) -> str | None:
         "days": aligned.days,
         "of_days": aligned.of_days,
     }
+    if len(names) == 1:
+        return t(f"aligned.{zero}_one", input=names[0], **words)
     if len(names) == 2:
         return t(f"aligned.{zero}_two", first=names[0], second=names[1], **words)
     return t(f"aligned.{zero}_all", inputs=fmt_list(deal, names), **words)
