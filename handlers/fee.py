@@ -31,7 +31,7 @@ async def fee(ctx: Context) -> list[Outgoing]:
         snap = await snapshot(ctx.ledger, deal, today)
         statement = snap.fee("projected", overrides)
         shown = fmt_list(deal, (fmt_pair(deal, m, v) for m, v in overrides.items()))
-        rich = final_rich(ctx.t, snap, statement, what_if=shown)
+        rich = final_rich(ctx.t, snap, statement, what_if=shown, overrides=overrides.keys())
     elif args:
         period = resolve_period(deal, today, args, command="fee")
         snap = await snapshot(ctx.ledger, deal, today, period=period)

@@ -27,6 +27,7 @@ from bot.core.i18n import Translate
 from bot.core.ports import LedgerReader, StatementStore
 from bot.core.render import capped_list, fmt_day, fmt_list, fmt_value, label, period_name
 from bot.core.rich import Rich, Section
+from bot.core.views.aligned import fee_aligned_note
 from bot.core.views.fee import (
     fee_line_text,
     fee_rich,
@@ -408,7 +409,8 @@ def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> Statement
     # What is still open comes first, before any total can be read as settled.
     sections = [(None, unsettled_lines(t, snap)), *_body(t, snap, statement)]
     sections.append((t("kpi.disagreements"), disagreement_lines(t, snap)))
-    sections.append((None, status_notes(t, snap)))
+    aligned = fee_aligned_note(t, deal, snap.plan, snap.targets, snap.totals.aligned)
+    sections.append((None, [*status_notes(t, snap), *aligned]))
     sections.append(
         (
             t("statement.confirmations"),

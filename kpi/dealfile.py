@@ -44,6 +44,7 @@ from kpi.model import (
     Schedule,
     Side,
     Target,
+    Unreported,
 )
 
 __all__ = ["DOCUMENT", "load_deal", "load_deal_file"]
@@ -119,6 +120,9 @@ DEFAULT_KINDS: dict[str, MetricKind] = {
     "viewers": "count",
 }
 """The kind of a usual metric that does not declare one; any other metric is a ``number``."""
+UNREPORTED: tuple[Unreported, ...] = ("missing", "zero")
+"""What a day without a figure of a reported metric is in a ratio (``unreported:``); the
+first is the default, for every metric (refunds included: a deal says ``zero`` itself)."""
 _PLAN_KEYS = (
     "base",
     "commission",
@@ -518,11 +522,11 @@ def _metric(
 def _metric_fields(
     r: _Reader, name: str, path: str, node: MappingNode
 ) -> tuple[Metric, _FormulaAt | None] | None:
-    """A metric written as a mapping: ``{description, formula, kind, label}``."""
-    fields = r.fields(node, path, ("description", "formula", "kind", "label"))
+    """A metric written as a mapping: ``{description, formula, kind, label, unreported}``."""
+    fields = r.fields(node, path, ("description", "formula", "kind", "label", "unreported"))
     if fields is None:
         return None
-    if not fields.keys() - {"label", "kind"}:
+    if not fields.keys() - {"label", "kind", "unreported"}:
         r.problem(path, node, "give a description, a formula, or both")
         return None
     labels: dict[str, str] = {}
@@ -547,10 +551,20 @@ def _metric_fields(
         if chosen is None:
             return None
         kind = chosen
+    unreported: Unreported = "missing"
+    if "unreported" in fields:
+        unreported = _unreported(r, name, fields["unreported"], _join(path, "unreported"), formula)
     if description is None:
         assert formula is not None
         description = formula.text
-    metric = Metric(name=name, description=description, formula=formula, kind=kind, labels=labels)
+    metric = Metric(
+        name=name,
+        description=description,
+        formula=formula,
+        kind=kind,
+        labels=labels,
+        unreported=unreported,
+    )
     return metric, formula_at
 
 
@@ -595,6 +609,35 @@ def _metric_kind(r: _Reader, node: Node, path: str, formula: Formula | None) -> 
         r.problem(path, node, "only a reported metric has a kind; remove it or the formula")
         return None
     return cast("MetricKind | None", r.choice(node, path, METRIC_KINDS))
+
+
+def _unreported(
+    r: _Reader, name: str, node: Node, path: str, formula: Formula | None
+) -> Unreported:
+    """A reported metric's ``unreported``: what a day without its figure is in a ratio. After
+    a problem (the file is rejected) the metric is still read, as ``missing``, so that the
+    formulas and targets naming it report no problem of their own."""
+    if formula is not None:
+        r.problem(
+            path,
+            node,
+            f"only a reported metric has 'unreported'; {name} is derived (its formula "
+            "decides); remove it or the formula",
+        )
+        return "missing"
+    value = r.text(node, path, "zero")
+    if value is None:
+        return "missing"
+    if value not in UNREPORTED:
+        r.problem(
+            path,
+            node,
+            f"{value!r} is not an allowed value of unreported for metric {name}; allowed: "
+            "missing (the default: a day without a figure is left out of ratios), zero (a "
+            "day without a figure counts as 0, e.g. refunds reported only on days with refunds)",
+        )
+        return "missing"
+    return cast("Unreported", value)
 
 
 def _as_formula(text: str, known: frozenset[str]) -> Formula | None:

@@ -200,6 +200,23 @@ def _additive(node: Node) -> bool:
     return False
 
 
+def _degree(node: Node) -> int:
+    """The polynomial degree of a tree in its names, capped at 2 ("not linear"); a division
+    by anything that reads a name is not linear either."""
+    if isinstance(node, Num):
+        return 0
+    if isinstance(node, Name):
+        return 1
+    if isinstance(node, Neg):
+        return _degree(node.operand)
+    left, right = _degree(node.left), _degree(node.right)
+    if node.op in "+-":
+        return max(left, right)
+    if node.op == "*":
+        return min(left + right, 2)
+    return left if right == 0 else 2
+
+
 class _Undefined:
     """A result with no meaning (a ratio over zero), unlike an input nobody reported."""
 
@@ -303,6 +320,20 @@ class Formula:
         Such a metric sums over days like a reported one, so a target on it scales with the
         days of a clipped period; a ratio or a product does not."""
         return _additive(self.tree)
+
+    @property
+    def linear(self) -> bool:
+        """Whether the formula is linear in its inputs: sums and differences of metrics, each
+        possibly multiplied or divided by constants (``gmv - refunds``, ``(gmv - refunds) *
+        0.9``, ``gmv / 2``).
+
+        Such a formula gives the same value on a period's totals as summed day by day, however
+        the days its inputs were reported differ. A ratio or a product of metrics
+        (``gmv / ad_spend``, ``orders * price``) does not: on totals over different days it
+        misleads, so it is evaluated over the days all its inputs were reported
+        (:func:`kpi.pace.aligned_values`). A constant term (``gmv + 100``) keeps a formula
+        linear here: it does not depend on which days were reported."""
+        return _degree(self.tree) <= 1
 
     def __str__(self) -> str:
         return self.text

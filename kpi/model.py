@@ -22,6 +22,7 @@ PeriodKind = Literal["week", "month", "quarter"]
 Direction = Literal["at_least", "at_most"]
 Locale = Literal["en", "zh"]
 MetricKind = Literal["money", "count", "number"]
+Unreported = Literal["missing", "zero"]
 
 SIDES: tuple[Side, ...] = ("seller", "agency")
 ZERO = Decimal(0)
@@ -46,6 +47,11 @@ class Metric:
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
     """Display names per locale set by the deal (``label: {zh: …, en: …}``); the catalog's
     built-in ``metric.NAME`` labels apply where none is set."""
+    unreported: Unreported = "missing"
+    """What a day without a figure of this reported metric is in a ratio over a period
+    (:func:`kpi.pace.aligned_values`): ``missing`` (the default: the day is left out of the
+    ratio) or ``zero`` (a metric reported only when non-zero, like refunds: a day whose other
+    inputs of the ratio count has 0 of it). Period totals are the same either way."""
 
     @property
     def derived(self) -> bool:

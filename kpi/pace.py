@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 
+from kpi.formula import BinOp, Name, Neg, Node, Num
 from kpi.model import ZERO, Metric, Target
 from kpi.periods import Period, prorate
 from kpi.sides import Figure
@@ -15,12 +16,40 @@ _CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
+class Aligned:
+    """A non-linear derived metric (a ratio, a product) over its aligned days: the days on
+    which all its inputs have a counted figure (:func:`aligned_values`).
+
+    ``days`` is how many such days there are, ``of_days`` how many days any of its reported
+    inputs has a counted figure (``days`` when an input it needs has none on any day: then
+    aligning left nothing out, the ratio simply has no value); ``days < of_days`` means some
+    days were left out and an answer showing the metric says so. ``inputs`` are the metrics
+    its formula names (in the deal's order) that such a note names: not the ``unreported:
+    zero`` ones, which leave no day out, unless a pending figure of one did. ``sums`` are its
+    reported inputs summed over the aligned days (None for an input with no figure on them;
+    0 for an ``unreported: zero`` one with no figure on them)."""
+
+    metric: str
+    value: Decimal | None
+    days: int
+    of_days: int
+    inputs: tuple[str, ...]
+    sums: dict[str, Decimal | None]
+
+    @property
+    def left_out(self) -> int:
+        """Days on which some but not all of the inputs were reported."""
+        return self.of_days - self.days
+
+
+@dataclass(frozen=True)
 class Totals:
     """A period's figures so far.
 
     ``values`` holds every metric: base metrics summed over their counted figures (None when
-    none is counted yet: no report is not a report of 0), derived metrics evaluated on those
-    sums (see :meth:`kpi.formula.Formula.evaluate` for what an unreported input does).
+    none is counted yet: no report is not a report of 0); linear derived metrics evaluated on
+    those sums (see :meth:`kpi.formula.Formula.evaluate` for what an unreported input does);
+    non-linear ones (ratios) on the sums of their aligned days, described in ``aligned``.
     ``last_day`` (the latest day with a counted figure, None if none) and ``days_reported``
     (how many days have a counted figure) are kept for base metrics only. ``upto`` is the
     day the totals run to (the snapshot's today, at most the period's last day).
@@ -33,6 +62,7 @@ class Totals:
     days_reported: dict[str, int]
     upto: dt.date | None = None
     pending_days: dict[str, tuple[dt.date, ...]] = field(default_factory=dict)
+    aligned: dict[str, Aligned] = field(default_factory=dict)
 
 
 def period_totals(
@@ -54,8 +84,10 @@ def period_totals(
         upto: The last day to include; days after ``period.end`` are never included.
 
     Returns:
-        The totals, with derived metrics evaluated on the sums (never summed day by day).
+        The totals, with linear derived metrics evaluated on the sums (never summed day by
+        day) and non-linear ones on the sums of their aligned days (:func:`aligned_values`).
     """
+    figures = list(figures)
     last = min(upto, period.end)
     base = [name for name, metric in metrics.items() if not metric.derived]
     sums: dict[str, Decimal | None] = dict.fromkeys(base)
@@ -75,13 +107,205 @@ def period_totals(
         if seen is None or figure.day > seen:
             last_day[figure.metric] = figure.day
     values = derive(metrics, sums)
+    aligned = aligned_values(figures, metrics, period.start, last)
+    # Every metric reading an aligned one is aligned itself, so nothing derived from the
+    # replaced values is left stale.
+    values.update((name, found.value) for name, found in aligned.items())
     return Totals(
         values=values,
         last_day=last_day,
         days_reported=days,
         upto=last,
         pending_days={name: tuple(sorted(found)) for name, found in pending.items()},
+        aligned=aligned,
     )
+
+
+def nonlinear_metrics(metrics: Mapping[str, Metric]) -> list[str]:
+    """The derived metrics that are not linear in the reported metrics, in the deal's order:
+    a non-linear formula (:attr:`kpi.formula.Formula.linear`), or one reading such a metric
+    (``roi * 100`` where ``roi = gmv / ad_spend``)."""
+    memo: dict[str, bool] = {}
+
+    def nonlinear(name: str) -> bool:
+        if name not in memo:
+            formula = metrics[name].formula
+            memo[name] = False  # a cycle (rejected by the deal loader) ends here
+            memo[name] = formula is not None and (
+                not formula.linear
+                or any(nonlinear(used) for used in formula.names if used in metrics)
+            )
+        return memo[name]
+
+    return [name for name in metrics if nonlinear(name)]
+
+
+def base_inputs(metrics: Mapping[str, Metric], name: str) -> frozenset[str]:
+    """The reported metrics a metric reads, through derived ones (itself if reported)."""
+    found: set[str] = set()
+    pending, seen = [name], set()
+    while pending:
+        used = pending.pop()
+        if used in seen:
+            continue
+        seen.add(used)
+        metric = metrics.get(used)
+        if metric is not None and metric.formula is not None:
+            pending.extend(metric.formula.names)
+        else:
+            found.add(used)
+    return frozenset(found)
+
+
+def _present(node: Node, day: Mapping[str, Decimal], metrics: Mapping[str, Metric]) -> bool:
+    """Whether a day's counted figures give ``node`` a value to add up, by the rules of
+    :meth:`kpi.formula.Formula.evaluate`: a sum needs one of its terms (an unreported
+    ``refunds`` counts as 0 in ``gmv - refunds``), a product or ratio needs both sides."""
+    if isinstance(node, Num):
+        return True
+    if isinstance(node, Name):
+        metric = metrics.get(node.name)
+        if metric is not None and metric.formula is not None:
+            return _present(metric.formula.tree, day, metrics)
+        return node.name in day
+    if isinstance(node, Neg):
+        return _present(node.operand, day, metrics)
+    assert isinstance(node, BinOp)
+    left, right = _present(node.left, day, metrics), _present(node.right, day, metrics)
+    return (left or right) if node.op in "+-" else (left and right)
+
+
+def aligned_values(
+    figures: Iterable[Figure],
+    metrics: Mapping[str, Metric],
+    first: dt.date,
+    last: dt.date,
+) -> dict[str, Aligned]:
+    """Every non-linear derived metric over its aligned days between two days.
+
+    ROI on a week's totals when GMV was reported for 7 days and ad spend for 5 divides 7 days
+    of sales by 5 days of spend. Over a span, a ratio or a product is therefore evaluated on
+    the sums of the days on which its inputs all have a counted figure (counted or
+    provisional; a pending figure does not count), through derived inputs. A term of a sum
+    may be missing as in :meth:`kpi.formula.Formula.evaluate`: a day with GMV and ad spend
+    but no refunds counts for ``(gmv - refunds) / ad_spend``. Linear metrics (``gmv -
+    refunds``) are not aligned: on totals they are right whatever days were reported.
+
+    A reported metric the deal marks ``unreported: zero`` (refunds, typed only on days with
+    refunds) is 0 on a day where every other input of the ratio counts and it has no figure
+    at all (a pending figure of it still leaves the day out): ``refunds / gmv`` then runs
+    over every day with GMV, total refunds over total GMV, and the note about left-out days
+    (:attr:`Aligned.inputs`) does not name it.
+
+    Args:
+        figures: Resolved figures (any days; those outside ``first``..``last`` are skipped).
+        metrics: The deal's metrics by name.
+        first: The span's first day.
+        last: The span's last day.
+
+    Returns:
+        An :class:`Aligned` per non-linear derived metric (none for linear ones).
+    """
+    nonlinear = nonlinear_metrics(metrics)
+    wanted = frozenset().union(*(base_inputs(metrics, name) for name in nonlinear))
+    counted: dict[dt.date, dict[str, Decimal]] = {}
+    held: dict[dt.date, set[str]] = {}
+    for figure in figures:
+        if figure.metric not in wanted or not first <= figure.day <= last:
+            continue
+        if figure.value is not None:
+            counted.setdefault(figure.day, {})[figure.metric] = figure.value
+        elif _zero_when_unreported(metrics, figure.metric):
+            # Reported but not counted (pending): not a day without it, never taken as 0.
+            held.setdefault(figure.day, set()).add(figure.metric)
+    # Days reporting the same metrics are aligned alike: judge each such set once (a deal has
+    # a handful), with its days' count and sums.
+    patterns: dict[_Pattern, tuple[int, dict[str, Decimal]]] = {}
+    for day, got in counted.items():
+        key = (frozenset(got), frozenset(held.get(day, ())))
+        count, sums = patterns.get(key) or (0, dict.fromkeys(got, ZERO))
+        for used, value in got.items():
+            sums[used] += value
+        patterns[key] = (count + 1, sums)
+    return {name: _aligned(name, metrics, patterns) for name in nonlinear}
+
+
+_Pattern = tuple[frozenset[str], frozenset[str]]
+"""A kind of day: the metrics with a counted figure, and those ``unreported: zero`` ones with a
+figure that does not count yet (pending)."""
+
+
+def _zero_when_unreported(metrics: Mapping[str, Metric], name: str) -> bool:
+    metric = metrics.get(name)
+    return metric is not None and metric.formula is None and metric.unreported == "zero"
+
+
+def _filled(inputs: frozenset[str], zero: frozenset[str], pattern: _Pattern) -> frozenset[str]:
+    """The inputs a kind of day has for a ratio: its counted ones and, when every input that
+    is not ``unreported: zero`` counts that day, the zero ones it has no figure of (0)."""
+    got, held = pattern
+    if inputs.isdisjoint(got) or not inputs - zero <= got:
+        return got
+    return got | (zero - held)
+
+
+def _aligned(
+    name: str,
+    metrics: Mapping[str, Metric],
+    patterns: Mapping[_Pattern, tuple[int, dict[str, Decimal]]],
+) -> Aligned:
+    """One metric over the days (grouped by the metrics they report) its inputs align on."""
+    formula = metrics[name].formula
+    assert formula is not None
+    inputs = base_inputs(metrics, name)
+    zero = frozenset(used for used in inputs if _zero_when_unreported(metrics, used))
+    days = of_days = 0
+    reported: set[str] = set()
+    held_out = False  # a day left out with a zero-when-unreported input pending
+    sums: dict[str, Decimal | None] = dict.fromkeys(sorted(inputs))
+    for pattern, (count, day_sums) in patterns.items():
+        got = _filled(inputs, zero, pattern)
+        if inputs.isdisjoint(got):
+            continue
+        of_days += count
+        reported |= inputs & got
+        if not _present(formula.tree, dict.fromkeys(got, ZERO), metrics):
+            held_out = held_out or not zero.isdisjoint(pattern[1])
+            continue
+        days += count
+        for used in inputs & got:
+            sums[used] = (sums[used] or ZERO) + day_sums.get(used, ZERO)
+    if not _present(formula.tree, dict.fromkeys(reported, ZERO), metrics):
+        # An input nobody reported on any day (no refunds yet): the ratio has no value on the
+        # totals either, and no day was left out by aligning.
+        of_days = days
+    # Only the derived metrics this one reads need evaluating.
+    reads = _reads(metrics, name) | {name}
+    chain = {used: metric for used, metric in metrics.items() if used in reads}
+    # A zero-when-unreported input left no day out (unless a pending figure of it did): the
+    # note names only the others.
+    named = [used for used in metrics if used in formula.names]
+    return Aligned(
+        metric=name,
+        value=derive(chain, sums).get(name),
+        days=days,
+        of_days=of_days,
+        inputs=tuple([used for used in named if held_out or used not in zero] or named),
+        sums=sums,
+    )
+
+
+def _reads(metrics: Mapping[str, Metric], name: str) -> set[str]:
+    """Every metric ``name`` reads, directly or through derived metrics."""
+    found: set[str] = set()
+    pending = [name]
+    while pending:
+        formula = metrics[pending.pop()].formula
+        for used in formula.names if formula is not None else ():
+            if used in metrics and used not in found:
+                found.add(used)
+                pending.append(used)
+    return found
 
 
 def _derived_order(metrics: Mapping[str, Metric]) -> list[str]:
@@ -228,7 +452,10 @@ def unreported_days(totals: Totals, period: Period) -> dict[str, int]:
 
 
 def project(
-    totals: Totals, metrics: Mapping[str, Metric], period: Period
+    totals: Totals,
+    metrics: Mapping[str, Metric],
+    period: Period,
+    overrides: Mapping[str, Decimal] | None = None,
 ) -> dict[str, Decimal | None]:
     """Project every metric to the end of the period at the current pace.
 
@@ -237,12 +464,16 @@ def project(
     ``actual + actual / elapsed x remaining``); days whose figure waits for a confirmation
     are neither elapsed nor zero: the pace of the days that count fills them. From the period's
     last day on it equals the actual. A base metric with no counted figure projects to None.
-    Derived metrics are recomputed from the projected sums: ratios are not scaled.
+    Linear derived metrics are recomputed from the projected sums; non-linear ones (ratios) are
+    not scaled: they keep their value over their aligned days (:attr:`Totals.aligned`). A
+    what-if that sets an input of a ratio (``/fee if gmv 60000`` for roi) states the period's
+    figures itself, so that ratio is taken on the projected figures the what-if shows.
 
     Args:
         totals: The period's totals so far (``totals.upto`` is today).
         metrics: The deal's metrics by name.
         period: The period the totals are for.
+        overrides: What-if values replacing projected base metrics (``/fee if gmv 60000``).
 
     Returns:
         A value (or None) for every metric.
@@ -262,7 +493,12 @@ def project(
         else:
             # Multiply before dividing so a whole-number pace stays exact.
             scaled[name] = total * period.days / elapsed
-    return derive(metrics, scaled)
+    scaled.update(overrides or {})
+    values = derive(metrics, scaled)
+    for name, aligned in totals.aligned.items():
+        if not (overrides and any(used in overrides for used in aligned.sums)):
+            values[name] = aligned.value
+    return values
 
 
 def prorated_targets(

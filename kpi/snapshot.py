@@ -19,7 +19,6 @@ from kpi.model import Deal, Entry, FeePlan, Target, Verdict
 from kpi.pace import (
     TargetStatus,
     Totals,
-    derive,
     pace_days,
     period_totals,
     project,
@@ -87,8 +86,15 @@ class Snapshot:
 
     @property
     def unreported_days(self) -> dict[str, int]:
-        """Past days of the period without a report, by metric that has some (paced as 0)."""
-        return unreported_days(self.totals, self.period)
+        """Past days of the period without a report, by metric that has some (paced as 0).
+        A metric the deal marks ``unreported: zero`` (refunds, typed only on days with
+        refunds) is left out: a day without it is a day of 0, not a gap worth a note."""
+        metrics = self.deal.metrics
+        return {
+            name: count
+            for name, count in unreported_days(self.totals, self.period).items()
+            if name not in metrics or metrics[name].unreported != "zero"
+        }
 
     def unreported_inputs(self, metric: str, values: Mapping[str, Decimal | None]) -> list[str]:
         """The reported metrics a derived ``metric`` counted as 0 in ``values`` (not reported)."""
@@ -105,16 +111,15 @@ class Snapshot:
         """The fee statement for ``view``: ``to_date``, ``projected`` or ``final``.
 
         ``overrides`` (what-if) replaces projected base-metric totals before derived metrics
-        are recomputed; it applies to the projected view only."""
+        are recomputed (:func:`kpi.pace.project`); it applies to the projected view only."""
         if view == "to_date":
             values: Mapping[str, Decimal | None] = self.totals.values
         elif view == "final":
             values = self.totals.values
+        elif overrides:
+            values = project(self.totals, self.deal.metrics, self.period, overrides)
         else:
-            base = {m: self.projected.get(m) for m in self.deal.base_metrics}
-            if overrides:
-                base.update(overrides)
-            values = derive(self.deal.metrics, base)
+            values = self.projected
         return compute_fee(
             self.plan,
             targets=self.targets,

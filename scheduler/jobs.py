@@ -21,6 +21,7 @@ from bot.core import Outgoing, platform_of
 from bot.core.i18n import Translate, join_clauses, join_list, translator
 from bot.core.ports import LedgerReader, PlatformData
 from bot.core.render import fmt_money, fmt_target, fmt_time, fmt_value, label
+from bot.core.views.aligned import aligned_notes
 from bot.core.views.kpi import status_line
 from bot.core.views.platform import platform_lines
 from kpi.model import SIDES, Deal, Entry, Schedule, Side, Verdict
@@ -125,6 +126,9 @@ def _behind_pace(
         metric = status.target.metric
         warned.append(metric)
         lines.append(status_line(tr, snap.deal, status))
+        # A ratio over fewer days than were reported says so, as in /kpi.
+        aligned = snap.totals.aligned
+        lines.extend("   " + note for note in aligned_notes(tr, snap.deal, aligned, {metric}))
         effect = fee_effect(tr, snap, status)
         if effect:
             lines.append("   " + effect)

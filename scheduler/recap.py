@@ -19,6 +19,7 @@ from bot.core import Attachment, Outgoing
 from bot.core.i18n import Translate, join_list, label_sep, metric_label, t, translator
 from bot.core.ports import LedgerReader, PlatformData, StatementStore
 from bot.core.render import fmt_pair, fmt_value, label, pct, period_name
+from bot.core.views.aligned import aligned_notes, fee_metrics
 from bot.core.views.kpi import (
     disagreement_lines,
     flatten,
@@ -31,7 +32,7 @@ from bot.core.views.platform import platform_recap_lines, truth_text
 from bot.core.views.settled import pending_summary
 from kpi.model import SIDES, Deal
 from kpi.money import format_money
-from kpi.pace import derive
+from kpi.pace import aligned_values, derive
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot_and_days
 from scheduler.outbox import OutboxRow
@@ -208,7 +209,9 @@ def _day_pair(tr: Translate, deal: Deal, metric: str, figure: Figure | None) -> 
 
 def _week_lines(
     tr: Translate, deal: Deal, days: Sequence[dt.date], figures: dict[tuple[dt.date, str], Figure]
-) -> tuple[list[str], str]:
+) -> tuple[list[str], list[str]]:
+    """The week day by day, then its totals line and a note per ratio that left days out
+    (a ratio over the week is taken on the days all its inputs were reported)."""
     base = deal.base_metrics
     names = re.split("[,、]", tr("recap.weekdays"))
     lines = []
@@ -225,8 +228,10 @@ def _week_lines(
         lines.append(f"{names[day.weekday()]} {day:%m-%d}{sep}" + " · ".join(parts))
     # A metric nobody reported this week has no total ("—"), not a total of 0 (issue 12).
     totals = derive(deal.metrics, {m: sums.get(m) for m in base})
+    aligned = aligned_values(figures.values(), deal.metrics, days[0], days[-1])
+    totals.update((name, found.value) for name, found in aligned.items())
     shown = " · ".join(fmt_pair(deal, m, totals.get(m)) for m in deal.metrics)
-    return lines, tr("recap.week_totals", totals=shown)
+    return lines, [tr("recap.week_totals", totals=shown), *aligned_notes(tr, deal, aligned)]
 
 
 def recap_week(deal: Deal, day: dt.date) -> tuple[dt.date, dt.date] | None:
@@ -299,16 +304,18 @@ def compose_recap(
     tr = translator(deal.locale)
     days = [week_start + dt.timedelta(days=i) for i in range((week_end - week_start).days + 1)]
     by_day, totals = _week_lines(tr, terms, days, figures)
+    judged = {s.target.metric for s in snap.statuses} | fee_metrics(snap.plan, snap.targets)
     rich = rich_message(
         tr("recap.title", deal=deal.name, start=f"{week_start:%m-%d}", end=f"{week_end:%m-%d}"),
         [
-            (tr("recap.by_day"), [*by_day, totals]),
+            (tr("recap.by_day"), [*by_day, *totals]),
             (
                 period_title(tr, snap),
                 [
                     *(status_line(tr, terms, s, snap) for s in snap.statuses),
                     *fee_lines(tr, snap, closed=closed),
                     *period_notes(tr, snap),  # days not reported, a clipped period
+                    *aligned_notes(tr, terms, snap.totals.aligned, judged),  # ratios
                     *pending_summary(tr, snap),  # reported, not counted yet: the /confirm to send
                 ],
             ),

@@ -112,14 +112,16 @@ async def test_labels_periods_and_money_read_as_each_language_writes_them(locale
         assert "2026-11-02 已记录：成交额 14,000" in report  # the label is accepted as input
         assert "上周合计：成交额 84,000 · 退款金额 4,200 · 广告消耗 35,000" in recap
         # The week's counted figures (Wednesday's disagreement not counted): base 5,000 +
-        # gmv 84,000 × 3% = 2,520 + performance 3,000 × score 73.6% (gmv 84,000 / 150,000 =
-        # 56% × 60% = 33.6%; roi 84,000 / 35,000 = 2.4 / 3 = 80% × 20% = 16%; refund rate
-        # 5% against 8%, 160% counted as 120% × 20% = 24%) = 2,208 → 9,728.00. The closed
-        # week's statement then refunds 16% of base (84,000 is 16% short of the 100,000
-        # guarantee) = 800 → 8,928.00: the week is over, so only that fee is shown, provisional
-        # until both sides close the statement.
-        assert "本期服务费（暂定，以锁定的结算单为准）：¥8,928.00 · KPI 加权得分 73.6%" in recap
-        assert "¥9,728.00" not in recap and "截至目前" not in recap
+        # gmv 84,000 × 3% = 2,520 + performance 3,000 × score 76.3% (gmv 84,000 / 150,000 =
+        # 56% × 60% = 33.6%; roi over the 6 days both gmv and ad spend count, 84,000 /
+        # 30,000 = 2.8 / 3 = 93.3% × 20% = 18.7%; refund rate 3,600 / 84,000 = 4.3% against
+        # 8%, counted as 120% × 20% = 24%) = 2,288 → 9,808.00. The closed week's statement
+        # then refunds 16% of base (84,000 is 16% short of the 100,000 guarantee) = 800 →
+        # 9,008.00: the week is over, so only that fee is shown, provisional until both sides
+        # close the statement.
+        assert "本期服务费（暂定，以锁定的结算单为准）：¥9,008.00 · KPI 加权得分 76.3%" in recap
+        assert "ROI 按 7 天中 6 天计算（成交额与广告消耗都已计入的日子）" in recap
+        assert "¥9,808.00" not in recap and "截至目前" not in recap
         # Every message of the week: no keys, no ASCII punctuation between Chinese.
         for message in sent:
             assert chinese_problems(message["text"]) == [], message["text"]
@@ -165,13 +167,12 @@ async def test_escalations_due_to_one_person_at_one_moment_go_as_one_message_and
     """Saturday 11:00: roi warned twice in a row and Wednesday's disagreement open for two
     days both escalate; each contact gets one message listing both, with one /ack hint.
 
-    Pace counts the days up to yesterday. Wednesday's gmv waits for a confirmation, so it is
-    left out of gmv's pace (14,000 a day on the days that count: 98,000 projected) while its
-    ad_spend counts. With 3,000 a day spent Monday to Wednesday roi stays on pace on
-    Thursday (98,000 / (9,000 x 7/3) = 4.67); 14,000 on Thursday puts it behind on Friday
-    (98,000 / (23,000 x 7/4) = 2.43, 81%) and 8,000 on Friday again on Saturday
-    (98,000 / (31,000 x 7/5) = 2.26, 75%): a warning at two checks in a row, at the very check
-    where the disagreement turns 48 hours old."""
+    Pace counts the days up to yesterday, and roi is taken over the days both gmv and
+    ad_spend count: Wednesday's pending gmv leaves Wednesday out. With 3,000 a day spent
+    Monday to Wednesday roi stays on pace on Thursday (28,000 / 6,000 = 4.67); 12,000 on
+    Thursday puts it behind on Friday (42,000 / 18,000 = 2.33, 78%) and 5,000 on Friday
+    keeps it behind on Saturday (56,000 / 23,000 = 2.43, 81%): a warning at two checks in a
+    row, at the very check where the disagreement turns 48 hours old."""
     register_escalation_routes(monkeypatch)
     ack = say(
         f"2026-11-07T12:00:00{CST}", SHARED, BOSS, "/ack 已跟进", name="王总", message_id="ack"
@@ -179,7 +180,7 @@ async def test_escalations_due_to_one_person_at_one_moment_go_as_one_message_and
     listing = say(
         f"2026-11-07T12:01:00{CST}", SHARED, BOSS, "/escalations", name="王总", message_id="ls"
     )
-    spend = {2: 3000, 3: 3000, 4: 3000, 5: 14000, 6: 8000, 7: 8000, 8: 8000}
+    spend = {2: 3000, 3: 3000, 4: 3000, 5: 12000, 6: 5000, 7: 8000, 8: 8000}
     sent = await play(locale, [ack, listing], spend=spend)
     at_once = [
         m for m in sent if m["at"].startswith("2026-11-07T11:00") and m["to"] == f"dm:{BOSS}"

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from bot.core.i18n import t as translate
 from bot.core.ports import EscalationDesk, EscalationRecord, LedgerReader, StatementStore
 from bot.core.render import fmt_target, fmt_value
+from bot.core.views.aligned import aligned_notes
 from bot.core.views.escalation import describe
 from bot.core.views.fee import fee_line_text
 from bot.dashboard import charts
@@ -91,6 +92,7 @@ async def page_context(
         "period": period,
         "heading": _heading(t, snap),
         "glance": _glance(snap),
+        "aligned": aligned_notes(t, snap.deal, snap.totals.aligned),
         "fees": _fees(t, snap, record),
         "charts": _charts(t, snap),
         "daily": [_daily_row(t, snap.deal, f) for f in _base_figures(snap)],

@@ -3,7 +3,7 @@ Pure rendering over a snapshot and a fee statement, shared by handlers and the s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from bot.core.render import (
     score_shares,
 )
 from bot.core.rich import Rich
+from bot.core.views.aligned import fee_aligned_note
 from bot.core.views.kpi import any_reported, counted_note, period_notes, rich_message
 from bot.core.views.settled import pending_summary
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
@@ -327,19 +328,39 @@ def fee_rich(t: Translate, snap: Snapshot) -> Rich:
                 ],
             ),
             (t("fee.targets"), target_effects(t, snap, projected)),
-            (None, [*period_notes(t, snap), *pending_summary(t, snap)]),
+            (
+                None,
+                [
+                    *fee_aligned_note(t, deal, snap.plan, snap.targets, snap.totals.aligned),
+                    *period_notes(t, snap),
+                    *pending_summary(t, snap),
+                ],
+            ),
         ],
         footer=t("fee.footer", truth=t(f"truth.{deal.truth}")),
     )
 
 
 def final_rich(
-    t: Translate, snap: Snapshot, statement: FeeStatement, *, what_if: str = ""
+    t: Translate,
+    snap: Snapshot,
+    statement: FeeStatement,
+    *,
+    what_if: str = "",
+    overrides: Collection[str] = (),
 ) -> Rich:
-    """A closed period's statement, or a what-if: every line and the total."""
+    """A closed period's statement, or a what-if: every line and the total.
+
+    ``overrides`` are the metrics a what-if set: a ratio reading one of them is taken on the
+    figures shown, not over its aligned days, so the note about those days leaves it out."""
     deal = snap.deal
     key = "fee.what_if_title" if what_if else "fee.final_title"
     title = t(key, deal=deal.name, period=period_name(deal, snap.period), what_if=what_if)
+    aligned = {
+        name: found
+        for name, found in snap.totals.aligned.items()
+        if not any(used in overrides for used in found.sums)
+    }
     return rich_message(
         title,
         [
@@ -350,6 +371,7 @@ def final_rich(
                     *statement_lines(t, deal, statement, snap),
                     t("fee.total_final", total=fmt_money(deal, statement.total)),
                     *owed_lines(t, deal, statement),
+                    *fee_aligned_note(t, deal, snap.plan, snap.targets, aligned),
                 ],
             ),
         ],

@@ -22,12 +22,13 @@ from bot.core.render import (
     score_shares,
 )
 from bot.core.rich import Rich
+from bot.core.views.aligned import aligned_notes
 from bot.core.views.platform import truth_text
 from bot.core.views.settled import has_pending, pace_note
 from kpi.fees import weighted_score
 from kpi.model import SIDES, Deal, other_side
 from kpi.money import format_figure, format_percent
-from kpi.pace import TargetStatus, derive
+from kpi.pace import TargetStatus
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot
 
@@ -260,8 +261,7 @@ def score_lines(ctx_t: Translate, snap: Snapshot) -> list[str]:
     deal = snap.deal
     cap = snap.plan.performance.cap if snap.plan.performance is not None else Decimal(1)
     now = weighted_score(snap.targets, snap.totals.values, cap)
-    base = {m: snap.projected.get(m) for m in deal.base_metrics}
-    projected = weighted_score(snap.targets, derive(deal.metrics, base), cap)
+    projected = weighted_score(snap.targets, snap.projected, cap)
     if len(now.missing) == len(now.shares):
         return [ctx_t("contracts.kpi_score_none")]
     return [
@@ -301,7 +301,14 @@ def kpi_rich(ctx_t: Translate, snap: Snapshot) -> Rich:
             (ctx_t("kpi.targets"), targets),
             (ctx_t("kpi.other_totals"), [fmt_list(deal, totals)] if totals else []),
             (ctx_t("kpi.disagreements"), disagreement_lines(ctx_t, snap)),
-            (None, [*status_notes(ctx_t, snap), *period_notes(ctx_t, snap)]),
+            (
+                None,
+                [
+                    *status_notes(ctx_t, snap),
+                    *period_notes(ctx_t, snap),
+                    *aligned_notes(ctx_t, deal, snap.totals.aligned),
+                ],
+            ),
             (ctx_t("kpi.definitions"), definition_lines(deal, shown)),
         ],
         footer=ctx_t("kpi.footer", truth=truth_text(ctx_t, deal)),

@@ -103,11 +103,14 @@ def _inputs(snap: Snapshot, metric: str) -> set[str]:
 def unreported_dates(snap: Snapshot) -> dict[str, list[dt.date]]:
     """The period's days up to the snapshot's that nobody reported at all, by reported metric
     that has some figure in the period (pending ones included): the gaps a statement would
-    close as nothing. A metric nobody ever reports (say viewers) is not a gap."""
+    close as nothing. A metric nobody ever reports (say viewers) is not a gap, nor a day
+    without a metric the deal marks ``unreported: zero`` (refunds: a day without is 0)."""
     period = snap.period
     days = [period.start + dt.timedelta(days=i) for i in range((snap.upto - period.start).days + 1)]
     out: dict[str, list[dt.date]] = {}
     for metric in snap.deal.base_metrics:
+        if snap.deal.metrics[metric].unreported == "zero":
+            continue
         seen = {day for (day, name) in snap.figures if name == metric}
         if not seen:
             continue
