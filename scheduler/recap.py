@@ -140,9 +140,14 @@ def fee_lines(tr: Translate, snap: Snapshot) -> list[str]:
     if ended:
         text = tr("views.recap_fee_final", total=format_money(projected.total, currency, locale))
     else:
+        so_far = format_money(to_date.total, currency, locale)
+        capped = to_date.line("cap")
+        if capped is not None:  # the figure to date is the cap's, not what the figures earned
+            cap = format_money(capped.detail["cap"], currency, locale)
+            so_far += tr("guards.recap_capped", cap=cap)
         text = tr(
             "recap.fee",
-            to_date=format_money(to_date.total, currency, locale),
+            to_date=so_far,
             projected=format_money(projected.total, currency, locale),
         )
     # Issue 18: who pays whom when a guarantee refund takes the total below zero (said right

@@ -190,7 +190,15 @@ def fee_line_text(
     if line.kind == "minimum":
         text = t("fee.minimum", minimum=fmt_money(deal, d["minimum"]))
         return text + _prorated(t, d, deal, snap)
-    return t("fee.cap", cap=fmt_money(deal, d["cap"])) + _prorated(t, d, deal, snap)
+    return _cap_text(t, deal, d) + _prorated(t, d, deal, snap)
+
+
+def _cap_text(t: Translate, deal: Deal, d: Mapping[str, Any]) -> str:
+    """The cap's line: a reduction of the closing fee, or what limits the fee so far."""
+    if d.get("to_date"):  # the period is open: the fee earned so far is held at the cap
+        cap, before = fmt_money(deal, d["cap"]), fmt_money(deal, d["before"])
+        return t("guards.cap_to_date", cap=cap, before=before)
+    return t("fee.cap", cap=fmt_money(deal, d["cap"]))
 
 
 def statement_lines(t: Translate, deal: Deal, statement: FeeStatement, snap: Snapshot) -> list[str]:
