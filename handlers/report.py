@@ -19,6 +19,7 @@ from kpi.money import format_percent
 from kpi.numbers import fold_width, parse_figure
 from kpi.platform.terms import platform_metrics
 from kpi.sides import agrees, resolve
+from kpi.unusual import LOOKBACK_DAYS, day_levels, unusual, usual_days
 
 
 def _deal(ctx: Context) -> Deal:
@@ -111,6 +112,7 @@ async def report(ctx: Context) -> list[Outgoing]:
     if needs_note:
         lines.append(_counting_note(ctx, deal, side))
     lines += _platform_differs(ctx, deal, result)
+    lines += await _unusual_lines(ctx, deal, side, result)
     effect = await late_effect(ctx.t, ctx.ledger, deal, ctx.today, ended, result.statement)
     lines.append(effect or "")
     return [ctx.reply("\n".join(line for line in lines if line))]
@@ -138,6 +140,42 @@ def _platform_differs(ctx: Context, deal: Deal, result: ReportResult) -> list[st
         if entry.metric in platform
         and not agrees(entry.value, platform[entry.metric], deal.tolerance)
     ]
+
+
+async def _unusual_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) -> list[str]:
+    """A warning for each figure just stored that is far from its metric's usual level
+    (:mod:`kpi.unusual`): the usual level, and the /report form that replaces the day's
+    figure. The figure stays stored: only a correction replaces it."""
+    stored = [e for i, e in enumerate(result.entries) if not result.is_kept(i)]
+    if not stored:
+        return []
+    day = stored[0].day
+    first = day - dt.timedelta(days=LOOKBACK_DAYS)
+    last = day - dt.timedelta(days=1)
+    if last < first:
+        return []
+    entries = await ctx.ledger.current_entries(deal.id, first, last)
+    if not entries:
+        return []
+    verdicts = await ctx.ledger.verdicts(deal.id, first, last)
+    figures = resolve(entries, verdicts, truth=deal.truth, tolerance=deal.tolerance).values()
+    lines = []
+    for entry in stored:
+        history = usual_days(day_levels(figures, entry.metric, side), day)
+        verdict = unusual(entry.value, history)
+        if verdict is None:
+            continue
+        lines.append(
+            ctx.t(
+                f"guards.unusual_{verdict.direction}",
+                metric=label(deal, entry.metric),
+                value=fmt_value(deal, entry.metric, entry.value),
+                usual=fmt_value(deal, entry.metric, verdict.usual),
+                days=verdict.days,
+                day=fmt_day(day),
+            )
+        )
+    return lines
 
 
 def _report_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) -> list[str]:

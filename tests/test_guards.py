@@ -23,6 +23,7 @@ from kpi.fees import FeeStatement, compute_fee
 from kpi.model import FeePlan, Target
 from kpi.money import quantize_money
 from kpi.snapshot import snapshot
+from kpi.unusual import median, unusual, usual_days
 from scheduler.recap import fee_lines
 from tests.test_fees_props import CURRENCIES, PROPS, fractions, plans, targets, values
 
@@ -35,10 +36,17 @@ LA = ZoneInfo("America/Los_Angeles")
 SELLER_CHAT, SELLER, SELLER2 = "telegram:-1001234", "telegram:5001", "telegram:5002"
 AGENCY_CHAT, AGENCY, AGENCY_ADMIN = "slack:C0AGENCY", "slack:U0AGENCY1", "slack:U0AGENCY2"
 SHARED_CHAT = "telegram:-1009999"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CN_SELLER_CHAT, CN_AGENCY_CHAT = "telegram:-1003344556677", "telegram:-1003344556688"
+CN_SELLER, CN_AGENCY = "telegram:710200301", "telegram:583920114"
 
 
 def local(day: int, hour: int = 22, month: int = 11) -> dt.datetime:
     return dt.datetime(2026, month, day, hour, 0, tzinfo=LA)
+
+
+def cn_local(day: int, hour: int = 21, month: int = 11) -> dt.datetime:
+    return dt.datetime(2026, month, day, hour, 0, tzinfo=SHANGHAI)
 
 
 async def make_core(db_url: str, *texts: str) -> Core:
@@ -155,3 +163,87 @@ async def test_fee_to_date_under_the_cap_has_no_cap_line(core: Core) -> None:
     text = await say(core, SELLER_CHAT, SELLER, "/fee")
     assert "by the contract" not in text
     assert "Total to date: USD 2,250.00" in text
+
+
+# --- 2. unusual figures ------------------------------------------------------------------------
+
+D = Decimal
+FIVE_DAYS = [D(100), D(90), D(110), D(100), D(105)]
+
+
+@pytest.mark.parametrize(
+    ("value", "usual", "expected"),
+    [
+        (D("1000"), FIVE_DAYS, None),  # exactly 10x the median 100: not more than 10x
+        (D("1000.01"), FIVE_DAYS, "high"),
+        (D("10"), FIVE_DAYS, None),  # exactly a tenth: not less than a tenth
+        (D("9.99"), FIVE_DAYS, "low"),
+        (D("0"), FIVE_DAYS, "low"),
+        (D("5000"), FIVE_DAYS[:4], None),  # four days are no usual level yet
+        (D("5000"), [D(0)] * 10, None),  # a zero history never warns
+        (D("0"), [D(0)] * 10, None),
+        (D("5000"), [], None),
+        # Even count: the median is the exact mean of the two middle values (100.5).
+        (D("1005"), [D(1), D(2), D(100), D(101), D(500), D(600)], None),
+        (
+            D("1005.0000000000000000000000000001"),
+            [D(1), D(2), D(100), D(101), D(500), D(600)],
+            "high",
+        ),
+    ],
+)
+def test_the_unusual_rule_is_exact_at_its_bounds(
+    value: Decimal, usual: list[Decimal], expected: str | None
+) -> None:
+    verdict = unusual(value, usual)
+    assert (verdict.direction if verdict else None) == expected
+
+
+def test_the_usual_level_is_the_latest_fourteen_reported_days_before_the_day() -> None:
+    start = dt.date(2026, 10, 1)
+    history = {start + dt.timedelta(days=i): D(1000) for i in range(20)}
+    history.update({start + dt.timedelta(days=i): D(1) for i in range(10, 16)})  # 6 low days
+    day = start + dt.timedelta(days=20)
+    days = usual_days(history, day)
+    assert len(days) == 14 and days.count(D(1)) == 6  # the 6 oldest days fall outside
+    assert usual_days(history, start + dt.timedelta(days=3)) == [D(1000)] * 3
+    assert median(days) == D(1000)
+
+
+async def test_an_unusual_report_is_stored_and_warned_with_the_way_to_correct_it(
+    core: Core,
+) -> None:
+    for day, gmv in zip(range(1, 6), (12000, 11000, 13000, 12500, 12000), strict=True):
+        text = await say(core, SELLER_CHAT, SELLER, f"/report gmv {gmv}", at=local(day))
+        assert "⚠" not in text
+    text = await say(core, SELLER_CHAT, SELLER, "/report gmv 120001", at=local(6))
+    assert "gmv 120,001  (#" in text  # stored as usual
+    assert (
+        "⚠ gmv 120,001 is more than 10× its usual level (12,000, the median of the last 5 "
+        "reported days). It is stored; if it is a typo, send the right figure for the day: "
+        "/report gmv [right figure] 2026-11-06 (it replaces this one)."
+    ) in text
+    heads = await core.ledger.current_entries(US, dt.date(2026, 11, 6), dt.date(2026, 11, 6))
+    assert [e.value for e in heads] == [D(120001)]
+    # The form the warning gives replaces the day's figure, and draws no warning itself.
+    text = await say(core, SELLER_CHAT, SELLER, "/report gmv 12000 2026-11-06", at=local(6, 23))
+    assert "corrects 120,001" in text and "⚠" not in text
+    # Within range: no warning (exactly 10x is not "more than").
+    assert "⚠" not in await say(core, SELLER_CHAT, SELLER, "/report gmv 120000", at=local(7))
+
+
+async def test_the_unusual_warning_in_chinese(db_url: str) -> None:
+    made = await make_core(db_url, CN_TEXT)
+    try:
+        chat, boss = CN_SELLER_CHAT, CN_SELLER
+        # truth: agreed, nobody confirmed: the usual level is the seller's own pending figures.
+        for day in range(2, 7):
+            await say(made, chat, boss, "/report 成交额 2万", at=cn_local(day))
+        text = await say(made, chat, boss, "/report 成交额 1000", at=cn_local(7))
+        assert (
+            "⚠ 成交额 1,000 不到平时水平的十分之一（最近 5 个上报日的中位数为 20,000）。"
+            "数据已保存。如有误，请发送当天的正确数值："
+            "/report 成交额 正确数值 2026-11-07（将替换本条）。"
+        ) in text
+    finally:
+        await made.aclose()
