@@ -27,28 +27,14 @@ def _deal(ctx: Context) -> Deal:
     return ctx.deal
 
 
-def _require_side(ctx: Context) -> Side:
-    side = ctx.side
-    if side is None:
-        raise UserError("side.unknown", person=ctx.cmd.user)
-    return side
-
-
 def _speaking_side(ctx: Context) -> Side:
-    """The side a person writes for (reports, confirms, disputes), or a refusal.
-
-    The deal's ``members`` list wins over the chat: someone listed under the other side is
-    refused in a one-side chat, and under ``members_only`` so is someone listed nowhere."""
-    deal = _deal(ctx)
-    side = _require_side(ctx)
-    listed = deal.side_of_member(ctx.cmd.user)
-    if listed is not None and listed != side:
-        raise UserError(
-            "trust.other_side", side=ctx.t(f"side.{listed}"), chat_side=ctx.t(f"side.{side}")
-        )
-    if listed is None and deal.members_only:
-        raise UserError("trust.members_only", person=ctx.cmd.user, side=ctx.t(f"side.{side}"))
-    return side
+    """The side a person writes for (reports, confirms, disputes), or the refusal that
+    states the rule (:func:`kpi.sides.acting_side`, the one rule /whoami states too)."""
+    acting = ctx.acting
+    assert acting is not None  # the router resolved the deal (needs_deal)
+    if acting.side is None:
+        raise ctx.refusal(acting)
+    return acting.side
 
 
 def units(deal: Deal) -> Units:

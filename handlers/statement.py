@@ -561,12 +561,16 @@ async def _confirm(ctx: Context, period_label: str, *, anyway: bool) -> list[Out
 
 
 def _confirming_side(ctx: Context, deal: Deal, period: Period) -> Side:
-    """The side an admin confirms for (the chat's); a user error for anybody else."""
+    """The side an admin confirms for (:func:`kpi.sides.acting_side`, as for /report); a
+    user error for anybody else, and for an admin in the other side's chat."""
     if not ctx.is_admin:
         raise UserError("statement.confirm_admin_only", period=period_name(deal, period))
-    side = ctx.side
-    if side is not None:
-        return side
+    acting = ctx.acting
+    assert acting is not None
+    if acting.side is not None:
+        return acting.side
+    if acting.refusal != "no_side":  # the one side rule: the other side's chat is refused
+        raise ctx.refusal(acting)
     chats = fmt_list(
         deal,
         (

@@ -5,7 +5,9 @@ Pure rules are tested directly; whole answers go through the core (SQLite and Po
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +24,7 @@ from bot.settings import Settings
 from kpi.fees import FeeStatement, compute_fee
 from kpi.model import FeePlan, Target
 from kpi.money import quantize_money
+from kpi.sides import acting_side
 from kpi.snapshot import snapshot
 from kpi.unusual import median, unusual, usual_days
 from scheduler.recap import fee_lines
@@ -247,3 +250,93 @@ async def test_the_unusual_warning_in_chinese(db_url: str) -> None:
         ) in text
     finally:
         await made.aclose()
+
+
+# --- 3. one side rule --------------------------------------------------------------------------
+
+UNLISTED = "telegram:5999"
+PEOPLE = (SELLER, AGENCY, AGENCY_ADMIN, UNLISTED)
+CHATS = (SELLER_CHAT, AGENCY_CHAT, SHARED_CHAT)
+COUNT_AS = re.compile(r"you count as (seller|agency|no side)")
+
+
+async def test_whoami_says_the_side_report_stores_for_every_person_in_every_chat(
+    core: Core,
+) -> None:
+    """/whoami and /report follow one rule: the side /whoami names is the side the figure is
+    stored under, and "no side" is exactly when /report refuses (with the rule stated)."""
+    day = 1
+    for chat in CHATS:
+        for person in PEOPLE:
+            day += 1
+            whoami = await say(core, chat, person, "/whoami", at=local(day))
+            found = COUNT_AS.search(whoami)
+            assert found is not None, whoami
+            said = found.group(1)
+            text = await say(core, chat, person, "/report gmv 1000", at=local(day))
+            stored = await core.ledger.current_entries(US, local(day).date(), local(day).date())
+            if said == "no side":
+                assert stored == [], (chat, person, text)
+                assert text.startswith(("Not saved", "You (")), text
+            else:
+                assert [e.side for e in stored] == [said], (chat, person, text)
+
+
+async def test_the_other_sides_chat_refuses_every_side_command_with_the_same_rule(
+    core: Core,
+) -> None:
+    """The agency's head of ops is listed only as the agency's contact (not under members):
+    in the seller's chat nothing they send may speak for the seller."""
+    await say(core, AGENCY_CHAT, AGENCY, "/report gmv 1000", at=local(2))
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 1000", at=local(2))
+    rule = (
+        "Not saved: you are on the agency side of this deal, and this is the seller chat, where "
+        "figures, confirmations and disputes speak for the seller. Send it from the agency chat "
+        "or the shared chat."
+    )
+    for text in ("/report gmv 9999", "/confirm gmv 2026-11-02", "/dispute gmv 2026-11-02 no"):
+        replies = await send(core, SELLER_CHAT, AGENCY_ADMIN, text, at=local(3))
+        assert [(r.kind, r.text) for r in replies] == [("error", rule)], text
+    refused = await say(
+        core, SELLER_CHAT, AGENCY_ADMIN, "/statement confirm 2026-11", at=local(3, month=12)
+    )
+    assert refused == rule
+    whoami = await say(core, SELLER_CHAT, AGENCY_ADMIN, "/whoami", at=local(3))
+    assert "you count as no side" in whoami
+    assert (
+        "You are on the agency side, and this is the seller chat: here you cannot report, "
+        "confirm or dispute. Use the agency chat or the shared chat."
+    ) in whoami
+    day = dt.date(2026, 11, 2)
+    assert await core.ledger.verdicts(US, day, day) == []
+    assert {e.side: e.value for e in await core.ledger.current_entries(US, day, day)} == {
+        "seller": D(1000),
+        "agency": D(1000),
+    }
+    # In the shared chat the same person speaks for the agency, as /whoami says there.
+    assert "you count as agency" in await say(core, SHARED_CHAT, AGENCY_ADMIN, "/whoami")
+    assert "Disputed" in await say(
+        core, SHARED_CHAT, AGENCY_ADMIN, "/dispute gmv 2026-11-02 no", at=local(3)
+    )
+
+
+def test_acting_side_is_one_table() -> None:
+    from kpi.dealfile import load_deal
+
+    deal = load_deal(US_TEXT, "acme.yaml")
+    strict = dataclasses.replace(deal, members_only=True)
+    cases = [
+        (deal, SELLER, "seller", "seller", None),
+        (deal, SELLER, "agency", None, "other_side"),
+        (deal, SELLER, "shared", "seller", None),
+        (deal, AGENCY_ADMIN, "seller", None, "other_side"),  # listed by contacts
+        (deal, AGENCY_ADMIN, "shared", "agency", None),
+        (deal, UNLISTED, "seller", "seller", None),  # an unlisted person speaks for the chat
+        (deal, UNLISTED, "shared", None, "no_side"),
+        (strict, UNLISTED, "seller", None, "members_only"),
+        (strict, AGENCY_ADMIN, "agency", None, "members_only"),  # a contact is no member
+        (strict, AGENCY, "agency", "agency", None),
+    ]
+    for terms, person, chat_side, side, refusal in cases:
+        acting = acting_side(terms, person, chat_side)  # type: ignore[arg-type]
+        assert (acting.side, acting.refusal) == (side, refusal), (person, chat_side)
