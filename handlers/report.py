@@ -357,7 +357,52 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
         text = ctx.t(f"trust.already_{kind}", who=stored.person_name or stored.person, **params)
     elif kind == "confirm":
         text += await _settle_escalation(ctx, deal, theirs.day)
+    if kind == "dispute" and (not unchanged or stored.message_key == ctx.message_key):
+        # A retried command posts again: the outbox keys the notice, so it goes once.
+        text += await _tell_other_side(ctx, deal, side, theirs, stored)
     return [ctx.reply(text)]
+
+
+async def _tell_other_side(
+    ctx: Context, deal: Deal, side: Side, theirs: Entry, stored: Verdict
+) -> str:
+    """Tell the disputed side's own chats (else the shared ones) who disputed which figure and
+    how to answer, through the outbox (:class:`bot.core.ports.Notices`); the line the reply
+    gains says where the notice went."""
+    notices = ctx.services.notices
+    linked = await ctx.ledger.chats_of_deal(deal.id)
+    chats = [c for c, s in linked if s == theirs.side and c != ctx.cmd.chat]
+    told = "guards.dispute_told"
+    if not chats:  # the other side has no chat of its own: it reads the shared ones
+        chats = [c for c, s in linked if s == "shared" and c != ctx.cmd.chat]
+        told = "guards.dispute_told_shared"
+    if notices is None or not chats:
+        return "\n" + ctx.t("guards.dispute_not_told", other=ctx.t(f"side.{theirs.side}"))
+    day = theirs.day
+    own = next(
+        (
+            e
+            for e in await ctx.ledger.current_entries(deal.id, day, day)
+            if e.metric == theirs.metric and e.side == side
+        ),
+        None,
+    )
+    words = {
+        "who": ctx.cmd.name or ctx.cmd.user,
+        "side": ctx.t(f"side.{side}"),
+        "metric": label(deal, theirs.metric),
+        "value": fmt_value(deal, theirs.metric, theirs.value),
+        "day": fmt_day(day),
+        "id": theirs.id,
+        "reason": stored.reason,
+    }
+    text = ctx.t("guards.dispute_notice", **words)
+    if own is not None:  # the disputing side's own figure can be accepted
+        theirs_shown = fmt_value(deal, own.metric, own.value)
+        text += "\n" + ctx.t("guards.dispute_answer_confirm", theirs=theirs_shown, **words)
+    message = [Outgoing(to=chat, text=text, kind="notice") for chat in chats]
+    await notices.post(deal.id, kind="dispute", key=str(stored.id), messages=message, at=ctx.cmd.at)
+    return "\n" + ctx.t(told, other=ctx.t(f"side.{theirs.side}"), chats=fmt_list(deal, chats))
 
 
 async def _settle_escalation(ctx: Context, deal: Deal, day: dt.date) -> str:

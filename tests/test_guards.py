@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from bot.app import Core, build_core
 from bot.core import Command, Outgoing, VirtualClock
 from bot.core.i18n import t
+from bot.replay import RecordingPort
 from bot.settings import Settings
 from kpi.fees import FeeStatement, compute_fee
 from kpi.model import FeePlan, Target
@@ -55,7 +56,8 @@ def cn_local(day: int, hour: int = 21, month: int = 11) -> dt.datetime:
 async def make_core(db_url: str, *texts: str) -> Core:
     clock = VirtualClock(local(3))
     settings = Settings(database_url=db_url, _env_file=None)  # type: ignore[call-arg]
-    core = await build_core(settings, clock=clock)
+    # No recap charts: a test that ticks would draw a month of them, for nothing it checks.
+    core = await build_core(settings, clock=clock, scheduler={"charts": False})
     for index, text in enumerate(texts):
         await core.apply_deal_text(text, f"deal{index}.yaml")
     return core
@@ -340,3 +342,90 @@ def test_acting_side_is_one_table() -> None:
     for terms, person, chat_side, side, refusal in cases:
         acting = acting_side(terms, person, chat_side)  # type: ignore[arg-type]
         assert (acting.side, acting.refusal) == (side, refusal), (person, chat_side)
+
+
+# --- 4. disputes reach the other side ----------------------------------------------------------
+
+
+def notices_in(port: RecordingPort) -> list[tuple[str, str]]:
+    return [(m["to"], m["text"]) for m in port.sent if "disputed your" in m["text"]]
+
+
+async def test_a_dispute_is_sent_once_to_the_other_sides_chat_even_with_two_replicas(
+    core: Core, db_url: str
+) -> None:
+    assert isinstance(core.clock, VirtualClock)
+    other = await build_core(
+        Settings(database_url=db_url, _env_file=None),  # type: ignore[call-arg]
+        clock=core.clock,
+        scheduler={"charts": False},
+    )
+    ports = [RecordingPort(core.clock), RecordingPort(core.clock)]
+    core.add_port(ports[0])
+    other.add_port(ports[1])
+    try:
+        await say(core, SELLER_CHAT, SELLER, "/report gmv 1800", at=local(4, 21))
+        await say(core, AGENCY_CHAT, AGENCY, "/report gmv 2000", at=local(4, 22))
+        dispute = Command(
+            chat=AGENCY_CHAT,
+            user=AGENCY,
+            name="Ken",
+            text="/dispute gmv 2026-11-04 five late orders missing",
+            at=local(4, 22),
+            message_id="d-1",
+        )
+        core.clock.set(local(4, 22))
+        first = await core.handle(dispute)
+        retried = await other.handle(dispute)  # the platform delivered it twice
+        assert "Sent to the seller side's chats too: telegram:-1001234." in first[0].text
+        assert "Sent to the seller side's chats too" in retried[0].text
+        await core.tick(local(4, 22))
+        await other.tick(local(4, 22))
+        sent = notices_in(ports[0]) + notices_in(ports[1])
+        assert sent == [
+            (
+                SELLER_CHAT,
+                "⚠ Ken, agency side, disputed your gmv 1,800 for 2026-11-04 (#1): five late "
+                "orders missing\n"
+                "To answer with the right figure: /report gmv [right figure] 2026-11-04 (it "
+                "replaces #1).\n"
+                "To accept the agency side's figure (2,000) instead: /confirm gmv 2026-11-04",
+            )
+        ]
+        for made in (core, other):  # later ticks of either replica send nothing again
+            await made.tick(local(4, 23))
+        assert len(notices_in(ports[0]) + notices_in(ports[1])) == 1
+    finally:
+        await other.aclose()
+
+
+async def test_a_dispute_in_chinese_reaches_the_agency_chat(db_url: str) -> None:
+    made = await make_core(db_url, CN_TEXT)
+    assert isinstance(made.clock, VirtualClock)
+    port = RecordingPort(made.clock)
+    made.add_port(port)
+    try:
+        await say(made, CN_AGENCY_CHAT, CN_AGENCY, "/report 成交额 2万", at=cn_local(3))
+        text = await say(
+            made,
+            CN_SELLER_CHAT,
+            CN_SELLER,
+            "/dispute 成交额 11-03 后台只有1.8万",
+            at=cn_local(3, 22),
+            name="王总",
+        )
+        assert "已通知服务商群：telegram:-1003344556688。" in text
+        await made.tick(cn_local(3, 22))
+        assert notices_in_zh(port) == [
+            (
+                CN_AGENCY_CHAT,
+                "⚠ 王总（卖家）对您上报的 2026-11-03 成交额 20,000（#1）提出异议：后台只有1.8万\n"
+                "如需更正，请发送 /report 成交额 正确数值 2026-11-03（将替换 #1）。",
+            )
+        ]
+    finally:
+        await made.aclose()
+
+
+def notices_in_zh(port: RecordingPort) -> list[tuple[str, str]]:
+    return [(m["to"], m["text"]) for m in port.sent if "提出异议" in m["text"]]
