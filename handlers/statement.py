@@ -53,7 +53,7 @@ from kpi.periods import (
     period_containing,
     previous_period,
 )
-from kpi.snapshot import Snapshot, build_snapshot, snapshot
+from kpi.snapshot import Snapshot, build_snapshot, current_period, snapshot
 from kpi.statements import (
     ConfirmOutcome,
     ConfirmResult,
@@ -120,6 +120,15 @@ def resolve_period(deal: Deal, today: dt.date, label: str | None, *, command: st
             current=period_name(deal, current),
         )
     return period
+
+
+def shown_period(deal: Deal, today: dt.date, label: str | None, *, command: str) -> Period:
+    """The period ``/kpi`` and ``/fee`` show (one rule for both): the one a label names
+    (:func:`resolve_period`), else the period containing today, even on its first day, when
+    it is nearly empty (the answer then points to the period that just ended)."""
+    if label:
+        return resolve_period(deal, today, label, command=command)
+    return current_period(deal, today)
 
 
 # ------------------------------------------------------------------------------ rendering

@@ -429,3 +429,49 @@ async def test_a_dispute_in_chinese_reaches_the_agency_chat(db_url: str) -> None
 
 def notices_in_zh(port: RecordingPort) -> list[tuple[str, str]]:
     return [(m["to"], m["text"]) for m in port.sent if "提出异议" in m["text"]]
+
+
+# --- 5. the first day of a period --------------------------------------------------------------
+
+
+async def test_on_the_first_day_kpi_and_fee_show_the_new_period_and_point_to_the_last(
+    core: Core,
+) -> None:
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 12000", at=local(30))
+    first_day = dt.datetime(2026, 12, 1, 9, tzinfo=LA)
+    kpi = await say(core, SELLER_CHAT, SELLER, "/kpi", at=first_day)
+    fee = await say(core, SELLER_CHAT, SELLER, "/fee", at=first_day)
+    # One rule picks the period for both: the new month, day 1.
+    assert kpi.startswith("ACME Home x Linkstar (TikTok Shop US) — 2026-12, day 1 of 31")
+    assert fee.startswith("ACME Home x Linkstar (TikTok Shop US) — fee for 2026-12, day 1 of 31")
+    note = (
+        "Today is the first day of 2026-12, so it has almost no figures yet. 2026-11 ended "
+        "yesterday: {} 2026-11 shows it."
+    )
+    assert kpi.splitlines()[1] == note.format("/kpi")
+    assert fee.splitlines()[1] == note.format("/fee")
+    # The command it names shows the month that ended.
+    assert "2026-11" in (await say(core, SELLER_CHAT, SELLER, "/kpi 2026-11", at=first_day))
+    # Not on the second day, and not for a past period asked by name.
+    second_day = dt.datetime(2026, 12, 2, 9, tzinfo=LA)
+    for text in ("/kpi", "/fee", "/kpi 2026-11"):
+        assert "first day" not in await say(core, SELLER_CHAT, SELLER, text, at=second_day)
+
+
+async def test_the_deals_first_day_has_no_period_before_it(core: Core) -> None:
+    text = await say(core, SELLER_CHAT, SELLER, "/kpi", at=local(1, 9))
+    assert "day 1 of 30" in text and "first day" not in text
+
+
+async def test_the_first_day_of_a_week_in_chinese(db_url: str) -> None:
+    made = await make_core(db_url, CN_TEXT)
+    try:
+        text = await say(made, CN_SELLER_CHAT, CN_SELLER, "/fee", at=cn_local(9, 9))
+        assert text.splitlines()[1] == (
+            "今天是 2026年第46周 的第一天，本期数据尚少。2026年第45周 已于昨天结束，"
+            "发送 /fee 2026年第45周 查看。"
+        )
+        shown = await say(made, CN_SELLER_CHAT, CN_SELLER, "/kpi 2026年第45周", at=cn_local(9, 9))
+        assert "2026年第45周（11-02 至 11-08）" in shown
+    finally:
+        await made.aclose()

@@ -20,7 +20,13 @@ from bot.core.render import (
     score_shares,
 )
 from bot.core.rich import Rich
-from bot.core.views.kpi import any_reported, counted_note, period_notes, rich_message
+from bot.core.views.kpi import (
+    any_reported,
+    counted_note,
+    first_day_note,
+    period_notes,
+    rich_message,
+)
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
 from kpi.model import Deal
 from kpi.money import format_percent
@@ -302,8 +308,9 @@ def _guarantee_only(t: Translate, snap: Snapshot, projected: FeeStatement) -> li
     ]
 
 
-def fee_rich(t: Translate, snap: Snapshot) -> Rich:
-    """``/fee`` for the current period: to date, projected, and what each target does."""
+def fee_rich(t: Translate, snap: Snapshot, *, command: str | None = None) -> Rich:
+    """``/fee`` for the current period: to date, projected, and what each target does;
+    ``command`` (``fee``) names the command the first-day note points to."""
     deal = snap.deal
     to_date = snap.fee("to_date")
     projected = snap.fee("projected")
@@ -317,6 +324,7 @@ def fee_rich(t: Translate, snap: Snapshot) -> Rich:
     return rich_message(
         title,
         [
+            (None, first_day_note(t, snap, command)),
             (
                 t("fee.to_date"),
                 [
