@@ -376,8 +376,12 @@ async def _tell_other_side(
     if not chats:  # the other side has no chat of its own: it reads the shared ones
         chats = [c for c, s in linked if s == "shared" and c != ctx.cmd.chat]
         told = "guards.dispute_told_shared"
-    if notices is None or not chats:
-        return "\n" + ctx.t("guards.dispute_not_told", other=ctx.t(f"side.{theirs.side}"))
+    other = ctx.t(f"side.{theirs.side}")
+    if not chats:
+        return "\n" + ctx.t("guards.dispute_not_told", other=other)
+    if notices is None:  # no scheduler in this process: nothing can carry the notice
+        metric = label(deal, theirs.metric)
+        return "\n" + ctx.t("guards.dispute_not_sent", other=other, metric=metric)
     day = theirs.day
     own = next(
         (
@@ -402,7 +406,7 @@ async def _tell_other_side(
         text += "\n" + ctx.t("guards.dispute_answer_confirm", theirs=theirs_shown, **words)
     message = [Outgoing(to=chat, text=text, kind="notice") for chat in chats]
     await notices.post(deal.id, kind="dispute", key=str(stored.id), messages=message, at=ctx.cmd.at)
-    return "\n" + ctx.t(told, other=ctx.t(f"side.{theirs.side}"), chats=fmt_list(deal, chats))
+    return "\n" + ctx.t(told, other=other, chats=fmt_list(deal, chats))
 
 
 async def _settle_escalation(ctx: Context, deal: Deal, day: dt.date) -> str:

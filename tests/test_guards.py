@@ -475,3 +475,32 @@ async def test_the_first_day_of_a_week_in_chinese(db_url: str) -> None:
         assert "2026年第45周（11-02 至 11-08）" in shown
     finally:
         await made.aclose()
+
+
+async def test_a_side_without_its_own_chat_is_told_in_the_shared_chat(db_url: str) -> None:
+    made = await make_core(db_url, CN_TEXT)  # the seller has only the shared chat
+    assert isinstance(made.clock, VirtualClock)
+    port = RecordingPort(made.clock)
+    made.add_port(port)
+    try:
+        await say(made, CN_SELLER_CHAT, CN_SELLER, "/report 成交额 2万", at=cn_local(3))
+        text = await say(
+            made, CN_AGENCY_CHAT, CN_AGENCY, "/dispute 成交额 11-03 少了退款", at=cn_local(3, 22)
+        )
+        assert "卖家未绑定本方群，已通知双方共用群：telegram:-1003344556677。" in text
+        await made.tick(cn_local(3, 22))
+        assert [to for to, _ in notices_in_zh(port)] == [CN_SELLER_CHAT]
+    finally:
+        await made.aclose()
+
+
+async def test_without_a_scheduler_the_dispute_says_the_other_side_was_not_told(
+    core: Core,
+) -> None:
+    core.services.notices = None
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 1800", at=local(4, 21))
+    text = await say(core, AGENCY_CHAT, AGENCY, "/dispute gmv 2026-11-04 late orders", at=local(4))
+    assert text.endswith(
+        "The seller side's chats could not be told from here (no scheduler runs with this bot). "
+        "Tell them, or ask them to look at /history gmv."
+    )
