@@ -255,6 +255,7 @@ def install_scheduler(core: Core, **options: Any) -> SchedulerService:
     core.next_due.append(service.next_due)
     core.scheduler = service
     core.services.escalations = service.escalations
+    core.services.notices = service.notices
     return service
 
 

@@ -280,10 +280,7 @@ class Router:
             if current is None:
                 continue
             deal = current[0]
-            side = deal.side_of_member(person)
-            contact_sides = {c.side for c in deal.contacts if c.who == person}
-            if side is None and len(contact_sides) == 1:
-                side = next(iter(contact_sides))
+            side = deal.listed_side(person)  # members, else their one contacts side
             if side is not None or person in deal.admins:
                 found.append((deal_id, side or "shared"))
         return found

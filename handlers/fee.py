@@ -8,7 +8,7 @@ from bot.core.render import fmt_list, fmt_pair
 from bot.core.views.fee import fee_rich, final_rich
 from bot.core.views.kpi import flatten
 from handlers.report import units
-from handlers.statement import past_fee_rich, resolve_period
+from handlers.statement import past_fee_rich, shown_period
 from kpi.commands import parse_what_if
 from kpi.snapshot import snapshot
 
@@ -28,20 +28,18 @@ async def fee(ctx: Context) -> list[Outgoing]:
             units=units(deal),
             derived=deal.formulas,
         )
-        snap = await snapshot(ctx.ledger, deal, today)
+        period = shown_period(deal, today, None, command="fee")
+        snap = await snapshot(ctx.ledger, deal, today, period=period)
         statement = snap.fee("projected", overrides)
         shown = fmt_list(deal, (fmt_pair(deal, m, v) for m, v in overrides.items()))
         rich = final_rich(ctx.t, snap, statement, what_if=shown, overrides=overrides.keys())
-    elif args:
-        period = resolve_period(deal, today, args, command="fee")
+    else:
+        period = shown_period(deal, today, args, command="fee")  # the same rule as /kpi
         snap = await snapshot(ctx.ledger, deal, today, period=period)
-        if snap.closed:
-            # An ended period: its stored statement once both sides closed it (later
-            # corrections flagged), else the final view on today's figures.
+        if args and snap.closed:
+            # An ended period named by its label: its stored statement once both sides
+            # closed it (later corrections flagged), else the final view on today's figures.
             rich = await past_fee_rich(ctx.t, ctx.services.statements, snap)
         else:
-            rich = fee_rich(ctx.t, snap)
-    else:
-        snap = await snapshot(ctx.ledger, deal, today)
-        rich = fee_rich(ctx.t, snap)
+            rich = fee_rich(ctx.t, snap, command="fee")
     return [ctx.reply(flatten(rich), rich=rich)]

@@ -9,6 +9,7 @@ from bot.core.context import Context, person_locale
 from bot.core.i18n import join_list
 from kpi.errors import UserError
 from kpi.model import ChatSide
+from kpi.sides import Acting, acting_side
 
 HELP_COMMANDS = (
     "report",
@@ -84,7 +85,8 @@ async def whoami(ctx: Context) -> list[Outgoing]:
     for chat_side, deal in deals:
         deal_id = deal.id
         ctx.locale = deal.locale
-        side = chat_side if chat_side in ("seller", "agency") else deal.side_of_member(user)
+        acting = acting_side(deal, user, chat_side)  # type: ignore[arg-type]
+        side = acting.side
         roles = []
         if user in deal.admins:
             roles.append(ctx.t("whoami.admin"))
@@ -101,7 +103,23 @@ async def whoami(ctx: Context) -> list[Outgoing]:
                 roles=join_list(roles, ctx.locale) if roles else "—",
             )
         )
+        lines.append(_side_rule(ctx, acting, chat_side))
     return [ctx.reply("\n".join(lines))]
+
+
+def _side_rule(ctx: Context, acting: Acting, chat_side: str) -> str:
+    """The one side rule as it applies to this person in this chat (what /report, /confirm,
+    /dispute and /statement confirm will do), in a sentence."""
+    names = {
+        "side": ctx.t(f"side.{acting.listed or 'none'}"),
+        "chat_side": ctx.t(f"side.{chat_side}"),
+    }
+    if acting.refusal is not None:
+        return ctx.t(f"guards.whoami_{acting.refusal}", **names)
+    if chat_side == "shared":
+        return ctx.t("guards.whoami_shared", **names)
+    key = "guards.whoami_own_chat" if acting.listed else "guards.whoami_unlisted"
+    return ctx.t(key, **names)
 
 
 _BARE_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{0,62}[A-Za-z0-9])?")

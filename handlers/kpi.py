@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core import Outgoing
 from bot.core.context import Context
 from bot.core.views.kpi import flatten, kpi_rich
-from handlers.statement import resolve_period
+from handlers.statement import shown_period
 from kpi.snapshot import snapshot
 
 
@@ -18,7 +18,7 @@ async def kpi(ctx: Context) -> list[Outgoing]:
     """
     assert ctx.deal is not None
     args = ctx.args.strip()
-    period = resolve_period(ctx.deal, ctx.today, args, command="kpi") if args else None
+    period = shown_period(ctx.deal, ctx.today, args, command="kpi")
     snap = await snapshot(ctx.ledger, ctx.deal, ctx.today, period=period)
-    rich = kpi_rich(ctx.t, snap)
+    rich = kpi_rich(ctx.t, snap, command="kpi")
     return [ctx.reply(flatten(rich), rich=rich)]

@@ -19,6 +19,7 @@ from kpi.money import format_percent
 from kpi.numbers import fold_width, parse_figure
 from kpi.platform.terms import platform_metrics
 from kpi.sides import agrees, resolve
+from kpi.unusual import LOOKBACK_DAYS, day_levels, unusual, usual_days
 
 
 def _deal(ctx: Context) -> Deal:
@@ -26,28 +27,14 @@ def _deal(ctx: Context) -> Deal:
     return ctx.deal
 
 
-def _require_side(ctx: Context) -> Side:
-    side = ctx.side
-    if side is None:
-        raise UserError("side.unknown", person=ctx.cmd.user)
-    return side
-
-
 def _speaking_side(ctx: Context) -> Side:
-    """The side a person writes for (reports, confirms, disputes), or a refusal.
-
-    The deal's ``members`` list wins over the chat: someone listed under the other side is
-    refused in a one-side chat, and under ``members_only`` so is someone listed nowhere."""
-    deal = _deal(ctx)
-    side = _require_side(ctx)
-    listed = deal.side_of_member(ctx.cmd.user)
-    if listed is not None and listed != side:
-        raise UserError(
-            "trust.other_side", side=ctx.t(f"side.{listed}"), chat_side=ctx.t(f"side.{side}")
-        )
-    if listed is None and deal.members_only:
-        raise UserError("trust.members_only", person=ctx.cmd.user, side=ctx.t(f"side.{side}"))
-    return side
+    """The side a person writes for (reports, confirms, disputes), or the refusal that
+    states the rule (:func:`kpi.sides.acting_side`, the one rule /whoami states too)."""
+    acting = ctx.acting
+    assert acting is not None  # the router resolved the deal (needs_deal)
+    if acting.side is None:
+        raise ctx.refusal(acting)
+    return acting.side
 
 
 def units(deal: Deal) -> Units:
@@ -111,6 +98,7 @@ async def report(ctx: Context) -> list[Outgoing]:
     if needs_note:
         lines.append(_counting_note(ctx, deal, side))
     lines += _platform_differs(ctx, deal, result)
+    lines += await _unusual_lines(ctx, deal, side, result)
     effect = await late_effect(ctx.t, ctx.ledger, deal, ctx.today, ended, result.statement)
     lines.append(effect or "")
     return [ctx.reply("\n".join(line for line in lines if line))]
@@ -138,6 +126,42 @@ def _platform_differs(ctx: Context, deal: Deal, result: ReportResult) -> list[st
         if entry.metric in platform
         and not agrees(entry.value, platform[entry.metric], deal.tolerance)
     ]
+
+
+async def _unusual_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) -> list[str]:
+    """A warning for each figure just stored that is far from its metric's usual level
+    (:mod:`kpi.unusual`): the usual level, and the /report form that replaces the day's
+    figure. The figure stays stored: only a correction replaces it."""
+    stored = [e for i, e in enumerate(result.entries) if not result.is_kept(i)]
+    if not stored:
+        return []
+    day = stored[0].day
+    first = day - dt.timedelta(days=LOOKBACK_DAYS)
+    last = day - dt.timedelta(days=1)
+    if last < first:
+        return []
+    entries = await ctx.ledger.current_entries(deal.id, first, last)
+    if not entries:
+        return []
+    verdicts = await ctx.ledger.verdicts(deal.id, first, last)
+    figures = resolve(entries, verdicts, truth=deal.truth, tolerance=deal.tolerance).values()
+    lines = []
+    for entry in stored:
+        history = usual_days(day_levels(figures, entry.metric, side), day)
+        verdict = unusual(entry.value, history)
+        if verdict is None:
+            continue
+        lines.append(
+            ctx.t(
+                f"guards.unusual_{verdict.direction}",
+                metric=label(deal, entry.metric),
+                value=fmt_value(deal, entry.metric, entry.value),
+                usual=fmt_value(deal, entry.metric, verdict.usual),
+                days=verdict.days,
+                day=fmt_day(day),
+            )
+        )
+    return lines
 
 
 def _report_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) -> list[str]:
@@ -333,7 +357,56 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
         text = ctx.t(f"trust.already_{kind}", who=stored.person_name or stored.person, **params)
     elif kind == "confirm":
         text += await _settle_escalation(ctx, deal, theirs.day)
+    if kind == "dispute" and (not unchanged or stored.message_key == ctx.message_key):
+        # A retried command posts again: the outbox keys the notice, so it goes once.
+        text += await _tell_other_side(ctx, deal, side, theirs, stored)
     return [ctx.reply(text)]
+
+
+async def _tell_other_side(
+    ctx: Context, deal: Deal, side: Side, theirs: Entry, stored: Verdict
+) -> str:
+    """Tell the disputed side's own chats (else the shared ones) who disputed which figure and
+    how to answer, through the outbox (:class:`bot.core.ports.Notices`); the line the reply
+    gains says where the notice went."""
+    notices = ctx.services.notices
+    linked = await ctx.ledger.chats_of_deal(deal.id)
+    chats = [c for c, s in linked if s == theirs.side and c != ctx.cmd.chat]
+    told = "guards.dispute_told"
+    if not chats:  # the other side has no chat of its own: it reads the shared ones
+        chats = [c for c, s in linked if s == "shared" and c != ctx.cmd.chat]
+        told = "guards.dispute_told_shared"
+    other = ctx.t(f"side.{theirs.side}")
+    if not chats:
+        return "\n" + ctx.t("guards.dispute_not_told", other=other)
+    if notices is None:  # no scheduler in this process: nothing can carry the notice
+        metric = label(deal, theirs.metric)
+        return "\n" + ctx.t("guards.dispute_not_sent", other=other, metric=metric)
+    day = theirs.day
+    own = next(
+        (
+            e
+            for e in await ctx.ledger.current_entries(deal.id, day, day)
+            if e.metric == theirs.metric and e.side == side
+        ),
+        None,
+    )
+    words = {
+        "who": ctx.cmd.name or ctx.cmd.user,
+        "side": ctx.t(f"side.{side}"),
+        "metric": label(deal, theirs.metric),
+        "value": fmt_value(deal, theirs.metric, theirs.value),
+        "day": fmt_day(day),
+        "id": theirs.id,
+        "reason": stored.reason,
+    }
+    text = ctx.t("guards.dispute_notice", **words)
+    if own is not None:  # the disputing side's own figure can be accepted
+        theirs_shown = fmt_value(deal, own.metric, own.value)
+        text += "\n" + ctx.t("guards.dispute_answer_confirm", theirs=theirs_shown, **words)
+    message = [Outgoing(to=chat, text=text, kind="notice") for chat in chats]
+    await notices.post(deal.id, kind="dispute", key=str(stored.id), messages=message, at=ctx.cmd.at)
+    return "\n" + ctx.t(told, other=other, chats=fmt_list(deal, chats))
 
 
 async def _settle_escalation(ctx: Context, deal: Deal, day: dt.date) -> str:

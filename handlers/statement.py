@@ -55,7 +55,7 @@ from kpi.periods import (
     period_containing,
     previous_period,
 )
-from kpi.snapshot import Snapshot, build_snapshot, snapshot
+from kpi.snapshot import Snapshot, build_snapshot, current_period, snapshot
 from kpi.statements import (
     ConfirmOutcome,
     ConfirmResult,
@@ -124,6 +124,15 @@ def resolve_period(deal: Deal, today: dt.date, label: str | None, *, command: st
             current=period_name(deal, current),
         )
     return period
+
+
+def shown_period(deal: Deal, today: dt.date, label: str | None, *, command: str) -> Period:
+    """The period ``/kpi`` and ``/fee`` show (one rule for both): the one a label names
+    (:func:`resolve_period`), else the period containing today, even on its first day, when
+    it is nearly empty (the answer then points to the period that just ended)."""
+    if label:
+        return resolve_period(deal, today, label, command=command)
+    return current_period(deal, today)
 
 
 # ------------------------------------------------------------------------------ rendering
@@ -602,12 +611,16 @@ async def _confirm(ctx: Context, period_label: str, *, anyway: bool) -> list[Out
 
 
 def _confirming_side(ctx: Context, deal: Deal, period: Period) -> Side:
-    """The side an admin confirms for (the chat's); a user error for anybody else."""
+    """The side an admin confirms for (:func:`kpi.sides.acting_side`, as for /report); a
+    user error for anybody else, and for an admin in the other side's chat."""
     if not ctx.is_admin:
         raise UserError("statement.confirm_admin_only", period=period_name(deal, period))
-    side = ctx.side
-    if side is not None:
-        return side
+    acting = ctx.acting
+    assert acting is not None
+    if acting.side is not None:
+        return acting.side
+    if acting.refusal != "no_side":  # the one side rule: the other side's chat is refused
+        raise ctx.refusal(acting)
     chats = fmt_list(
         deal,
         (

@@ -38,8 +38,9 @@ The lines of a statement, in order (:func:`compute_fee`; a part the plan lacks g
   (undefined), there is nothing to judge and the deduction is 0.
 * ``minimum`` (projected and final only): tops the total up to ``plan.minimum x
   base_fraction`` when below.
-* ``cap`` (projected and final only): brings the total down to ``plan.cap x
-  base_fraction`` when above. When a plan's minimum exceeds its cap, the cap wins.
+* ``cap`` (every view; to date, on base + commission + performance + bonus): brings the
+  total down to ``plan.cap x base_fraction`` when above (``detail["to_date"]`` is True,
+  and only there, in the ``to_date`` view). When a plan's minimum exceeds its cap, the cap wins.
 * ``guarantee`` (projected and final only; present even when 0): when the figure of
   ``guarantee.on`` is below ``at_least``, the agency refunds the shortfall's share (or its
   steps) of the rounded base or of the fee so far (``fees``), bounded by its caps. The one
@@ -327,8 +328,9 @@ def compute_fee(
     ``performance``, ``bonus``, ``deduction``, ``minimum``, ``cap``, ``guarantee``, each as
     the module docstring describes it.
 
-    The ``to_date`` view shows base, commission and bonus only: deductions, minimum and cap
-    are not applied before the period closes.
+    The ``to_date`` view shows base, commission, performance and bonus, then the cap when
+    they exceed it (what is earned so far never exceeds what the contract can pay):
+    deductions, the minimum and the guarantee are not applied before the period closes.
 
     Args:
         plan: The plan in force (the resolved trial terms during the trial).
@@ -407,7 +409,10 @@ def _plan_lines(
         _bonus_line(bonus, targets, values, base, commission, money) for bonus in plan.bonuses
     )
     if not closing:
-        return lines
+        # The fee earned so far is never shown above what the contract can ever pay: the
+        # cap (prorated like the base) applies to date too. The minimum, the deductions and
+        # the guarantee wait for the period's end (they judge the whole period).
+        return lines + _cap_line(plan, _sum(lines), fraction, money, to_date=True)
     before = _sum(lines)
     remaining = before
     for deduction in plan.deductions:
@@ -563,12 +568,24 @@ def _limit_lines(
             detail = {"minimum": minimum, "before": before, "full": plan.minimum}
             lines.append(_line("minimum", minimum - before, fraction=fraction, **detail))
             before = minimum
-    if plan.cap is not None:
-        cap = money(plan.cap * fraction)
-        if before > cap:
-            detail = {"cap": cap, "before": before, "full": plan.cap}
-            lines.append(_line("cap", cap - before, fraction=fraction, **detail))
-    return lines
+    return lines + _cap_line(plan, before, fraction, money)
+
+
+def _cap_line(
+    plan: FeePlan, before: Decimal, fraction: Decimal, money: _Rounder, *, to_date: bool = False
+) -> list[FeeLine]:
+    """The cap's reduction (prorated by ``fraction``) when ``before`` is above it, else none.
+
+    ``detail["to_date"]`` (present only then) says the cap limited the fee earned so far."""
+    if plan.cap is None:
+        return []
+    cap = money(plan.cap * fraction)
+    if before <= cap:
+        return []
+    detail: dict[str, Any] = {"cap": cap, "before": before, "full": plan.cap}
+    if to_date:  # only then: a closed period's stored lines keep the keys they always had
+        detail["to_date"] = True
+    return [_line("cap", cap - before, fraction=fraction, **detail)]
 
 
 def _bonus_line(

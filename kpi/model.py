@@ -299,16 +299,20 @@ class Deal:
                 return side
         return None
 
-    def side_of_admin(self, person: str) -> Side | None:
-        """The side an admin acts for: where ``members`` lists them, else their one
-        ``contacts`` side; ``None`` for a non-admin or an admin of no (or both) sides."""
-        if person not in self.admins:
-            return None
+    def listed_side(self, person: str) -> Side | None:
+        """The side the deal lists a person on: where ``members`` lists them, else their one
+        ``contacts`` side; ``None`` for someone listed on no (or both) sides. What a person
+        may do for a side in a given chat is :func:`kpi.sides.acting_side`'s one rule."""
         side = self.side_of_member(person)
         if side is not None:
             return side
         sides = {contact.side for contact in self.contacts if contact.who == person}
         return sides.pop() if len(sides) == 1 else None
+
+    def side_of_admin(self, person: str) -> Side | None:
+        """The side an admin acts for (:meth:`listed_side`); ``None`` for a non-admin or an
+        admin of no (or both) sides."""
+        return self.listed_side(person) if person in self.admins else None
 
     def chat(self, chat_id: str) -> ChatLink | None:
         for link in self.chats:

@@ -8,9 +8,57 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from kpi.model import Entry, Side, Truth, Verdict, other_side
+from kpi.model import ChatSide, Deal, Entry, Side, Truth, Verdict, other_side
 
 Status = Literal["counted", "provisional", "pending"]
+Refusal = Literal["other_side", "members_only", "no_side"]
+
+
+@dataclass(frozen=True)
+class Acting:
+    """Whom a person speaks for in a chat: :func:`acting_side`'s answer.
+
+    ``side`` is the side their figures, confirmations and disputes count for here (``None``
+    when refused); ``listed`` the side the deal lists them on (``Deal.listed_side``);
+    ``refusal`` why they may not act here, or ``None``."""
+
+    side: Side | None
+    listed: Side | None
+    refusal: Refusal | None
+
+
+def acting_side(deal: Deal, person: str, chat_side: ChatSide | None) -> Acting:
+    """The one rule for which side a person acts for (``/report``, ``/confirm``,
+    ``/dispute``, ``/statement confirm``, and what ``/whoami`` says).
+
+    * A person the deal lists on one side (``members``, else their ``contacts`` side) acts
+      for that side, in its own chat or a shared one. In the *other* side's chat they are
+      refused (``other_side``): a chat of one side speaks for that side only.
+    * In a one-side chat, someone the deal does not list speaks for the chat's side, unless
+      the deal is ``members_only`` (then ``members_only``).
+    * In a shared chat (or a direct message) only the listing can say the side: someone
+      unlisted is refused (``no_side``); under ``members_only``, so is someone listed only
+      as a contact (``members_only``).
+
+    Args:
+        deal: The deal.
+        person: The person's id (``telegram:5001``).
+        chat_side: The side the chat is linked as; ``shared`` or ``None`` for a shared chat
+            or a direct message.
+    """
+    listed = deal.listed_side(person)
+    member = deal.side_of_member(person) is not None
+    if chat_side in ("seller", "agency"):
+        if listed is not None and listed != chat_side:
+            return Acting(None, listed, "other_side")
+        if deal.members_only and not member:
+            return Acting(None, listed, "members_only")
+        return Acting(chat_side, listed, None)  # type: ignore[arg-type]
+    if listed is None:
+        return Acting(None, None, "no_side")
+    if deal.members_only and not member:
+        return Acting(None, listed, "members_only")
+    return Acting(listed, listed, None)
 
 
 def agrees(a: Decimal, b: Decimal, tolerance: Decimal) -> bool:

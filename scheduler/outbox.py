@@ -29,7 +29,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.core import Outgoing
 from kpi.db import transaction
+from scheduler.messages import encode
 from scheduler.tables import JOB_CHAT, cursors, escalations, outbox
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "NewEscalation",
     "NewRow",
     "Outbox",
+    "OutboxNotices",
     "OutboxRow",
     "insert_for",
     "insert_ignore",
@@ -837,3 +840,19 @@ def _key(row: NewRow) -> tuple[str, str, str, str]:
     # Inserting in key order everywhere keeps two replicas' batches from deadlocking on
     # PostgreSQL's unique index.
     return row.key
+
+
+class OutboxNotices:
+    """:class:`bot.core.ports.Notices` over the outbox: one row per message, keyed
+    ``(deal, kind, key, chat)``, so posting again (a retried command) adds nothing and the
+    drain sends each once."""
+
+    def __init__(self, store: Outbox) -> None:
+        self.store = store
+
+    async def post(
+        self, deal_id: str, *, kind: str, key: str, messages: Sequence[Outgoing], at: dt.datetime
+    ) -> None:
+        rows = [NewRow(deal_id, kind, key, msg.to, at, encode(msg)) for msg in messages]
+        await self.store.enqueue(rows, at)
+

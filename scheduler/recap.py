@@ -150,9 +150,14 @@ def fee_lines(tr: Translate, snap: Snapshot, *, closed: bool = False) -> list[st
             period=period_name(snap.deal, snap.period),
         )
     else:
+        so_far = format_money(to_date.total, currency, locale)
+        capped = to_date.line("cap")
+        if capped is not None:  # the figure to date is the cap's, not what the figures earned
+            cap = format_money(capped.detail["cap"], currency, locale)
+            so_far += tr("guards.recap_capped", cap=cap)
         text = tr(
             "open.recap_fee",
-            to_date=format_money(to_date.total, currency, locale),
+            to_date=so_far,
             projected=format_money(projected.total, currency, locale),
         )
     # Issue 18: who pays whom when a guarantee refund takes the total below zero (said right

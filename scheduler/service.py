@@ -41,7 +41,14 @@ from kpi.model import Deal
 from scheduler import messages
 from scheduler.escalation import Escalations, merged_notice, notice_groups, start_escalation
 from scheduler.jobs import JobOutcome, Jobs, RecapLedger
-from scheduler.outbox import NewRow, Outbox, OutboxRow, insert_ignore, row_values
+from scheduler.outbox import (
+    NewRow,
+    Outbox,
+    OutboxNotices,
+    OutboxRow,
+    insert_ignore,
+    row_values,
+)
 from scheduler.pacing import Pacer
 from scheduler.recap import render_chart
 from scheduler.slots import JOB_KINDS, defer_quiet, due_slots, in_quiet, next_slot
@@ -137,6 +144,7 @@ class SchedulerService:
         self.store = outbox
         self.jobs = Jobs(ledger, self.store, platform, charts=charts)
         self.escalations = Escalations(self.store)
+        self.notices = OutboxNotices(self.store)
         # Platform-wide budgets are per bot token, shared by every replica sending with it.
         self.pacer = pacer or Pacer(
             sleep=sleep, monotonic=monotonic, share=1 / max(self.config.replicas, 1)

@@ -51,7 +51,7 @@ LA = ZoneInfo("America/Los_Angeles")
 
 SELLER_CHAT, AGENCY_CHAT, SHARED_CHAT = "telegram:-1001234", "slack:C0AGENCY", "telegram:-1009999"
 SELLER_ADMIN = "telegram:5001"  # admin and seller member
-AGENCY_ADMIN = "slack:U0AGENCY2"  # admin, in no side's members: the chat gives the side
+AGENCY_ADMIN = "slack:U0AGENCY2"  # admin, in no side's members; the agency's level-2 contact
 AGENCY_MEMBER = "slack:U0AGENCY1"  # agency member, not an admin
 
 
@@ -224,27 +224,31 @@ async def test_a_non_admin_is_refused_and_nothing_is_stored(core: Core) -> None:
     assert await record(core) is None
 
 
-async def test_an_admin_without_a_side_is_asked_to_confirm_from_their_sides_chat(
+async def test_an_admin_in_the_shared_chat_confirms_for_the_side_the_deal_lists(
     core: Core,
 ) -> None:
-    # The agency admin is in no side's members, and the shared chat speaks for nobody.
+    # The agency admin is in no side's members, but the deal lists them as the agency's
+    # contact (a deal file must give every admin a side): the shared chat takes that side,
+    # by the one side rule /report, /confirm and /dispute follow (kpi.sides.acting_side).
+    # Before, the shared chat asked them to confirm from their side's chat.
     replies = await say(
         core,
         SHARED_CHAT,
         AGENCY_ADMIN,
-        "/statement confirm 2026-11",
+        "/statement confirm 2026-11 anyway",  # November has days nobody reported
         at=local(12, 2, 9),
         msg_id="x",
     )
-    assert replies[0].kind == "error"
-    assert "Send the same command from your side's chat" in replies[0].text
-    assert "slack:C0AGENCY (agency)" in replies[0].text
-    assert await record(core) is None
+    assert replies[0].kind != "error", replies[0].text
+    assert [(r["side"], r["person"]) for r in await confirmation_rows(core)] == [
+        ("agency", AGENCY_ADMIN)
+    ]
 
 
 async def test_one_admin_cannot_confirm_for_both_sides(core: Core) -> None:
     await agency_confirms(core, local(12, 2, 9))
-    # The same admin, now in the seller's chat (which speaks for the seller side).
+    # The same admin, now in the seller's chat (which speaks for the seller side): the deal
+    # lists them on the agency side (a contact), so the one side rule refuses them there.
     replies = await say(
         core,
         SELLER_CHAT,
@@ -254,8 +258,9 @@ async def test_one_admin_cannot_confirm_for_both_sides(core: Core) -> None:
         msg_id="x",
     )
     assert replies[0].kind == "error"
-    assert "already confirmed the 2026-11 statement for the agency side" in replies[0].text
-    assert "/statement confirm 2026-11" in replies[0].text
+    assert "you are on the agency side of this deal, and this is the seller chat" in (
+        replies[0].text
+    )
     stored = await record(core)
     assert stored is not None and stored.status == "open"
     assert len(await confirmation_rows(core)) == 1

@@ -10,8 +10,9 @@ from typing import Literal, Protocol
 from bot.core.rich import Rich
 
 MessageKind = Literal[
-    "reply", "recap", "warning", "reminder", "escalation", "statement", "error"
+    "reply", "recap", "warning", "reminder", "escalation", "statement", "error", "notice"
 ]
+"""``notice``: what one side did that the other side's chats are told (a dispute)."""
 
 
 def platform_of(identity: str) -> str:

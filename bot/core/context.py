@@ -13,8 +13,10 @@ from bot.core import Clock, Command, MessageKind, Outgoing
 from bot.core.i18n import metric_label, t
 from bot.core.ports import LedgerPort, LedgerReader, Services
 from bot.core.rich import Rich
+from kpi.errors import UserError
 from kpi.model import ChatSide, Deal, Side
 from kpi.periods import business_day
+from kpi.sides import Acting, acting_side
 
 
 @dataclass
@@ -54,13 +56,32 @@ class Context:
         return business_day(self.cmd.at, tz)
 
     @property
-    def side(self) -> Side | None:
-        """The person's side: the chat's side, or in a shared chat their membership."""
-        if self.chat_side in ("seller", "agency"):
-            return self.chat_side  # type: ignore[return-value]
+    def acting(self) -> Acting | None:
+        """Whom the person speaks for in this chat (:func:`kpi.sides.acting_side`, the one
+        rule); ``None`` before a deal is resolved."""
         if self.deal is None:
             return None
-        return self.deal.side_of_member(self.cmd.user)
+        return acting_side(self.deal, self.cmd.user, self.chat_side)
+
+    @property
+    def side(self) -> Side | None:
+        """The side the person acts for here, or ``None`` when :attr:`acting` refuses."""
+        acting = self.acting
+        return acting.side if acting is not None else None
+
+    def refusal(self, acting: Acting) -> UserError:
+        """The error that says why ``acting`` may not speak for a side here, and where to
+        go instead (the same words for every command that writes for a side)."""
+        chat_side = self.chat_side if self.chat_side in ("seller", "agency") else None
+        side = self.t(f"side.{acting.listed or chat_side or 'none'}")
+        if acting.refusal == "other_side":
+            return UserError(
+                "guards.other_side", side=side, chat_side=self.t(f"side.{chat_side}")
+            )
+        if acting.refusal == "members_only":
+            wanted = self.t(f"side.{chat_side}") if chat_side else side
+            return UserError("trust.members_only", person=self.cmd.user, side=wanted)
+        return UserError("side.unknown", person=self.cmd.user)
 
     @property
     def is_admin(self) -> bool:

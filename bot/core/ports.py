@@ -39,6 +39,7 @@ __all__ = [
     "LedgerPort",
     "LedgerReader",
     "LedgerWriter",
+    "Notices",
     "PlatformData",
     "Progress",
     "Services",
@@ -279,6 +280,20 @@ class EscalationDesk(Protocol):
     async def cancelled_notices(self, escalation_id: int) -> int: ...
 
 
+class Notices(Protocol):
+    """Messages a command leaves for other chats, sent through the scheduler's outbox: once,
+    whichever replica sends them, and again only if a sender died mid-send (the outbox's rule).
+    """
+
+    async def post(
+        self, deal_id: str, *, kind: str, key: str, messages: Sequence[Outgoing], at: dt.datetime
+    ) -> None:
+        """Queue ``messages`` (each to its ``to``) to be sent from ``at``. The same ``kind``,
+        ``key`` and chat queue one message however often they are posted (a retried command
+        posts again, harmlessly)."""
+        ...
+
+
 class DashboardLinks(Protocol):
     """Issues and revokes signed dashboard links (present when ``SECRET_KEY`` is set)."""
 
@@ -307,6 +322,9 @@ class Services:
     statements: StatementStore
     platform: PlatformData
     escalations: EscalationDesk | None = None
+    notices: Notices | None = None
+    """Messages for other chats (a dispute told to the other side); ``None`` without a
+    scheduler in this process."""
     dashboard: DashboardLinks | None = None
     mention: Callable[[str], str] = _no_mention
     """How to address the bot before a command word in a chat (``@username`` on Telegram,

@@ -21,7 +21,13 @@ from bot.core.render import (
 )
 from bot.core.rich import Rich
 from bot.core.views.aligned import fee_aligned_note
-from bot.core.views.kpi import any_reported, counted_note, period_notes, rich_message
+from bot.core.views.kpi import (
+    any_reported,
+    counted_note,
+    first_day_note,
+    period_notes,
+    rich_message,
+)
 from bot.core.views.settled import pending_summary
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
 from kpi.model import Deal
@@ -192,7 +198,15 @@ def fee_line_text(
     if line.kind == "minimum":
         text = t("fee.minimum", minimum=fmt_money(deal, d["minimum"]))
         return text + _prorated(t, d, deal, snap)
-    return t("fee.cap", cap=fmt_money(deal, d["cap"])) + _prorated(t, d, deal, snap)
+    return _cap_text(t, deal, d) + _prorated(t, d, deal, snap)
+
+
+def _cap_text(t: Translate, deal: Deal, d: Mapping[str, Any]) -> str:
+    """The cap's line: a reduction of the closing fee, or what limits the fee so far."""
+    if d.get("to_date"):  # the period is open: the fee earned so far is held at the cap
+        cap, before = fmt_money(deal, d["cap"]), fmt_money(deal, d["before"])
+        return t("guards.cap_to_date", cap=cap, before=before)
+    return t("fee.cap", cap=fmt_money(deal, d["cap"]))
 
 
 def statement_lines(t: Translate, deal: Deal, statement: FeeStatement, snap: Snapshot) -> list[str]:
@@ -296,8 +310,9 @@ def _guarantee_only(t: Translate, snap: Snapshot, projected: FeeStatement) -> li
     ]
 
 
-def fee_rich(t: Translate, snap: Snapshot) -> Rich:
-    """``/fee`` for the current period: to date, projected, and what each target does."""
+def fee_rich(t: Translate, snap: Snapshot, *, command: str | None = None) -> Rich:
+    """``/fee`` for the current period: to date, projected, and what each target does;
+    ``command`` (``fee``) names the command the first-day note points to."""
     deal = snap.deal
     to_date = snap.fee("to_date")
     projected = snap.fee("projected")
@@ -311,6 +326,7 @@ def fee_rich(t: Translate, snap: Snapshot) -> Rich:
     return rich_message(
         title,
         [
+            (None, first_day_note(t, snap, command)),
             (
                 t("fee.to_date"),
                 [

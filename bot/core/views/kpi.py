@@ -29,6 +29,7 @@ from kpi.fees import weighted_score
 from kpi.model import SIDES, Deal, other_side
 from kpi.money import format_figure, format_percent
 from kpi.pace import TargetStatus
+from kpi.periods import previous_period
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot
 
@@ -279,7 +280,30 @@ def score_lines(ctx_t: Translate, snap: Snapshot) -> list[str]:
     ]
 
 
-def kpi_rich(ctx_t: Translate, snap: Snapshot) -> Rich:
+def first_day_note(ctx_t: Translate, snap: Snapshot, command: str | None) -> list[str]:
+    """On the first day of a period (nearly empty yet), the period that just ended and the
+    command that shows it (``/kpi 2026-11``); nothing on other days, for the deal's first
+    period, or without a ``command`` to name."""
+    period = snap.period
+    if command is None or snap.today != period.start:
+        return []
+    previous = previous_period(period, snap.deal.starts)
+    if previous is None:
+        return []
+    name = period_name(snap.deal, previous)
+    return [
+        ctx_t(
+            "guards.first_day",
+            period=period_name(snap.deal, period),
+            previous=name,
+            command=f"/{command} {name}",
+        )
+    ]
+
+
+def kpi_rich(ctx_t: Translate, snap: Snapshot, *, command: str | None = None) -> Rich:
+    """``/kpi``: the period against every target; ``command`` (``kpi``) names the command
+    the first-day note points to (:func:`first_day_note`)."""
     deal = snap.deal
     targets = [status_line(ctx_t, deal, s, snap) for s in snap.statuses]
     targets.extend(score_lines(ctx_t, snap))
@@ -298,6 +322,7 @@ def kpi_rich(ctx_t: Translate, snap: Snapshot) -> Rich:
     return rich_message(
         period_title(ctx_t, snap),
         [
+            (None, first_day_note(ctx_t, snap, command)),
             (ctx_t("kpi.targets"), targets),
             (ctx_t("kpi.other_totals"), [fmt_list(deal, totals)] if totals else []),
             (ctx_t("kpi.disagreements"), disagreement_lines(ctx_t, snap)),
