@@ -495,9 +495,19 @@ def project(
             scaled[name] = total * period.days / elapsed
     scaled.update(overrides or {})
     values = derive(metrics, scaled)
+    # A ratio a what-if touches is taken on the figures it shows, where a metric marked
+    # ``unreported: zero`` with no figure is 0, as on the aligned days (refund_rate 0.0%, not
+    # "no value", beside a what-if GMV).
+    filled = {
+        name: ZERO if value is None and _zero_when_unreported(metrics, name) else value
+        for name, value in scaled.items()
+    }
+    recomputed = derive(metrics, filled) if filled != scaled else values
     for name, aligned in totals.aligned.items():
         if not (overrides and any(used in overrides for used in aligned.sums)):
             values[name] = aligned.value
+        else:
+            values[name] = recomputed[name]
     return values
 
 

@@ -197,6 +197,9 @@ def test_a_what_if_setting_an_input_of_a_ratio_takes_it_on_the_figures_it_shows(
     assert what_if["roi"] == 2 and what_if["ad_spend"] == 125000
     other = project(totals, ACME.metrics, NOV, {"orders": Decimal(5000)})
     assert other["roi"] == 2 and other["aov"] == Decimal(300000) / 5000
+    # No refunds all week and refunds are unreported: zero: 0%, in the what-if as without it.
+    assert project(totals, ACME.metrics, NOV)["refund_rate"] == 0
+    assert what_if["refund_rate"] == 0
 
 
 def test_an_input_reported_on_no_day_leaves_no_day_out() -> None:
