@@ -195,7 +195,9 @@ def aligned_values(
     refunds) is 0 on a day where every other input of the ratio counts and it has no figure
     at all (a pending figure of it still leaves the day out): ``refunds / gmv`` then runs
     over every day with GMV, total refunds over total GMV, and the note about left-out days
-    (:attr:`Aligned.inputs`) does not name it.
+    (:attr:`Aligned.inputs`) does not name it. Only when the span has some figure of it,
+    though: refunds nobody reported on any day may be refunds forgotten, and a ratio over them
+    stays without a value (a missing figure earns no credit, as everywhere else).
 
     Args:
         figures: Resolved figures (any days; those outside ``first``..``last`` are skipped).
@@ -210,9 +212,11 @@ def aligned_values(
     wanted = frozenset().union(*(base_inputs(metrics, name) for name in nonlinear))
     counted: dict[dt.date, dict[str, Decimal]] = {}
     held: dict[dt.date, set[str]] = {}
+    seen: set[str] = set()
     for figure in figures:
         if figure.metric not in wanted or not first <= figure.day <= last:
             continue
+        seen.add(figure.metric)
         if figure.value is not None:
             counted.setdefault(figure.day, {})[figure.metric] = figure.value
         elif _zero_when_unreported(metrics, figure.metric):
@@ -227,7 +231,8 @@ def aligned_values(
         for used, value in got.items():
             sums[used] += value
         patterns[key] = (count + 1, sums)
-    return {name: _aligned(name, metrics, patterns) for name in nonlinear}
+    zero = frozenset(name for name in seen if _zero_when_unreported(metrics, name))
+    return {name: _aligned(name, metrics, patterns, zero) for name in nonlinear}
 
 
 _Pattern = tuple[frozenset[str], frozenset[str]]
@@ -253,12 +258,14 @@ def _aligned(
     name: str,
     metrics: Mapping[str, Metric],
     patterns: Mapping[_Pattern, tuple[int, dict[str, Decimal]]],
+    zero_when_unreported: frozenset[str],
 ) -> Aligned:
-    """One metric over the days (grouped by the metrics they report) its inputs align on."""
+    """One metric over the days (grouped by the metrics they report) its inputs align on;
+    ``zero_when_unreported``: the ``unreported: zero`` metrics with a figure in the span."""
     formula = metrics[name].formula
     assert formula is not None
     inputs = base_inputs(metrics, name)
-    zero = frozenset(used for used in inputs if _zero_when_unreported(metrics, used))
+    zero = inputs & zero_when_unreported
     days = of_days = 0
     reported: set[str] = set()
     held_out = False  # a day left out with a zero-when-unreported input pending
@@ -495,19 +502,9 @@ def project(
             scaled[name] = total * period.days / elapsed
     scaled.update(overrides or {})
     values = derive(metrics, scaled)
-    # A ratio a what-if touches is taken on the figures it shows, where a metric marked
-    # ``unreported: zero`` with no figure is 0, as on the aligned days (refund_rate 0.0%, not
-    # "no value", beside a what-if GMV).
-    filled = {
-        name: ZERO if value is None and _zero_when_unreported(metrics, name) else value
-        for name, value in scaled.items()
-    }
-    recomputed = derive(metrics, filled) if filled != scaled else values
     for name, aligned in totals.aligned.items():
         if not (overrides and any(used in overrides for used in aligned.sums)):
             values[name] = aligned.value
-        else:
-            values[name] = recomputed[name]
     return values
 
 

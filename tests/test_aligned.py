@@ -197,9 +197,10 @@ def test_a_what_if_setting_an_input_of_a_ratio_takes_it_on_the_figures_it_shows(
     assert what_if["roi"] == 2 and what_if["ad_spend"] == 125000
     other = project(totals, ACME.metrics, NOV, {"orders": Decimal(5000)})
     assert other["roi"] == 2 and other["aov"] == Decimal(300000) / 5000
-    # No refunds all week and refunds are unreported: zero: 0%, in the what-if as without it.
-    assert project(totals, ACME.metrics, NOV)["refund_rate"] == 0
-    assert what_if["refund_rate"] == 0
+    # No refunds all week: even with unreported: zero they may be forgotten, so refund_rate
+    # has no value, in the what-if as without it (never 0% and full credit).
+    assert project(totals, ACME.metrics, NOV)["refund_rate"] is None
+    assert what_if["refund_rate"] is None
 
 
 def test_an_input_reported_on_no_day_leaves_no_day_out() -> None:
@@ -446,10 +447,16 @@ def test_without_the_setting_refund_rate_runs_over_the_refund_days_and_says_so()
     )
 
 
-def test_no_refunds_reported_at_all_is_a_refund_rate_of_zero_only_with_the_setting() -> None:
+def test_no_refunds_reported_at_all_is_no_refund_rate_even_with_the_setting() -> None:
+    # unreported: zero fills the days around reported refunds; refunds nobody reported all
+    # period may be forgotten: no value, no credit, no note (no day was left out by aligning).
     figures = week(spend_days=7)
     zero = aligned_values(figures, WANXIANG.metrics, NOV.start, NOV.end)["refund_rate"]
-    assert (zero.value, zero.days, zero.left_out) == (0, 7, 0)
+    assert (zero.value, zero.left_out) == (None, 0)
+    one = aligned_values(
+        [*figures, figure(3, "refunds", "0")], WANXIANG.metrics, NOV.start, NOV.end
+    )
+    assert (one["refund_rate"].value, one["refund_rate"].days) == (0, 7)
     missing = aligned_values(figures, load_deal(WANXIANG_MISSING).metrics, NOV.start, NOV.end)
     assert (missing["refund_rate"].value, missing["refund_rate"].left_out) == (None, 0)
 
