@@ -191,13 +191,14 @@ def aligned_values(
     but no refunds counts for ``(gmv - refunds) / ad_spend``. Linear metrics (``gmv -
     refunds``) are not aligned: on totals they are right whatever days were reported.
 
-    A reported metric the deal marks ``unreported: zero`` (refunds, typed only on days with
-    refunds) is 0 on a day where every other input of the ratio counts and it has no figure
-    at all (a pending figure of it still leaves the day out): ``refunds / gmv`` then runs
-    over every day with GMV, total refunds over total GMV, and the note about left-out days
-    (:attr:`Aligned.inputs`) does not name it. Only when the span has some figure of it,
-    though: refunds nobody reported on any day may be refunds forgotten, and a ratio over them
-    stays without a value (a missing figure earns no credit, as everywhere else).
+    A reported metric the deal marks ``unreported: zero`` (refunds: typed only on days with
+    refunds, and not tied to the day's sales: a refund is of an earlier order) does not align
+    days: it enters the ratio with its total over the span, and the other inputs align as
+    above. ``refunds / gmv`` is then total refunds over total GMV, also when refunds came on
+    a day without a GMV figure, and the note about left-out days (:attr:`Aligned.inputs`)
+    does not name it. Only when the span has some figure of it, though: refunds nobody
+    reported on any day may be refunds forgotten, so the ratio aligns on them as on any input
+    and, with none, has no value (a missing figure earns no credit, as everywhere else).
 
     Args:
         figures: Resolved figures (any days; those outside ``first``..``last`` are skipped).
@@ -211,33 +212,27 @@ def aligned_values(
     nonlinear = nonlinear_metrics(metrics)
     wanted = frozenset().union(*(base_inputs(metrics, name) for name in nonlinear))
     counted: dict[dt.date, dict[str, Decimal]] = {}
-    held: dict[dt.date, set[str]] = {}
     seen: set[str] = set()
+    totals: dict[str, Decimal] = {}
     for figure in figures:
         if figure.metric not in wanted or not first <= figure.day <= last:
             continue
         seen.add(figure.metric)
         if figure.value is not None:
             counted.setdefault(figure.day, {})[figure.metric] = figure.value
-        elif _zero_when_unreported(metrics, figure.metric):
-            # Reported but not counted (pending): not a day without it, never taken as 0.
-            held.setdefault(figure.day, set()).add(figure.metric)
+            totals[figure.metric] = totals.get(figure.metric, ZERO) + figure.value
     # Days reporting the same metrics are aligned alike: judge each such set once (a deal has
     # a handful), with its days' count and sums.
-    patterns: dict[_Pattern, tuple[int, dict[str, Decimal]]] = {}
-    for day, got in counted.items():
-        key = (frozenset(got), frozenset(held.get(day, ())))
+    patterns: dict[frozenset[str], tuple[int, dict[str, Decimal]]] = {}
+    for got in counted.values():
+        key = frozenset(got)
         count, sums = patterns.get(key) or (0, dict.fromkeys(got, ZERO))
         for used, value in got.items():
             sums[used] += value
         patterns[key] = (count + 1, sums)
-    zero = frozenset(name for name in seen if _zero_when_unreported(metrics, name))
+    # The unreported: zero metrics with a figure in the span: their totals (None: pending only).
+    zero = {name: totals.get(name) for name in seen if _zero_when_unreported(metrics, name)}
     return {name: _aligned(name, metrics, patterns, zero) for name in nonlinear}
-
-
-_Pattern = tuple[frozenset[str], frozenset[str]]
-"""A kind of day: the metrics with a counted figure, and those ``unreported: zero`` ones with a
-figure that does not count yet (pending)."""
 
 
 def _zero_when_unreported(metrics: Mapping[str, Metric], name: str) -> bool:
@@ -245,59 +240,50 @@ def _zero_when_unreported(metrics: Mapping[str, Metric], name: str) -> bool:
     return metric is not None and metric.formula is None and metric.unreported == "zero"
 
 
-def _filled(inputs: frozenset[str], zero: frozenset[str], pattern: _Pattern) -> frozenset[str]:
-    """The inputs a kind of day has for a ratio: its counted ones and, when every input that
-    is not ``unreported: zero`` counts that day, the zero ones it has no figure of (0)."""
-    got, held = pattern
-    if inputs.isdisjoint(got) or not inputs - zero <= got:
-        return got
-    return got | (zero - held)
-
-
 def _aligned(
     name: str,
     metrics: Mapping[str, Metric],
-    patterns: Mapping[_Pattern, tuple[int, dict[str, Decimal]]],
-    zero_when_unreported: frozenset[str],
+    patterns: Mapping[frozenset[str], tuple[int, dict[str, Decimal]]],
+    zero_totals: Mapping[str, Decimal | None],
 ) -> Aligned:
     """One metric over the days (grouped by the metrics they report) its inputs align on;
-    ``zero_when_unreported``: the ``unreported: zero`` metrics with a figure in the span."""
+    ``zero_totals``: the span's totals of the ``unreported: zero`` metrics with figures in it,
+    which enter whole rather than align."""
     formula = metrics[name].formula
     assert formula is not None
     inputs = base_inputs(metrics, name)
-    zero = inputs & zero_when_unreported
+    zero = inputs & frozenset(zero_totals)
+    aligning = inputs - zero
     days = of_days = 0
     reported: set[str] = set()
-    held_out = False  # a day left out with a zero-when-unreported input pending
     sums: dict[str, Decimal | None] = dict.fromkeys(sorted(inputs))
-    for pattern, (count, day_sums) in patterns.items():
-        got = _filled(inputs, zero, pattern)
-        if inputs.isdisjoint(got):
+    sums.update((used, zero_totals[used]) for used in zero)
+    for got, (count, day_sums) in patterns.items():
+        have = aligning & got
+        if not have:
             continue
         of_days += count
-        reported |= inputs & got
-        if not _present(formula.tree, dict.fromkeys(got, ZERO), metrics):
-            held_out = held_out or not zero.isdisjoint(pattern[1])
+        reported |= have
+        if not _present(formula.tree, dict.fromkeys(got | zero, ZERO), metrics):
             continue
         days += count
-        for used in inputs & got:
-            sums[used] = (sums[used] or ZERO) + day_sums.get(used, ZERO)
-    if not _present(formula.tree, dict.fromkeys(reported, ZERO), metrics):
-        # An input nobody reported on any day (no refunds yet): the ratio has no value on the
+        for used in have:
+            sums[used] = (sums[used] or ZERO) + day_sums[used]
+    if not _present(formula.tree, dict.fromkeys(reported | zero, ZERO), metrics):
+        # An input nobody reported on any day (no ad spend yet): the ratio has no value on the
         # totals either, and no day was left out by aligning.
         of_days = days
     # Only the derived metrics this one reads need evaluating.
     reads = _reads(metrics, name) | {name}
     chain = {used: metric for used, metric in metrics.items() if used in reads}
-    # A zero-when-unreported input left no day out (unless a pending figure of it did): the
-    # note names only the others.
+    # A metric entering whole left no day out: the note names only the others.
     named = [used for used in metrics if used in formula.names]
     return Aligned(
         metric=name,
         value=derive(chain, sums).get(name),
         days=days,
         of_days=of_days,
-        inputs=tuple([used for used in named if held_out or used not in zero] or named),
+        inputs=tuple([used for used in named if used not in zero] or named),
         sums=sums,
     )
 

@@ -461,24 +461,26 @@ def test_no_refunds_reported_at_all_is_no_refund_rate_even_with_the_setting() ->
     assert (missing["refund_rate"].value, missing["refund_rate"].left_out) == (None, 0)
 
 
-def test_a_pending_refunds_figure_is_not_taken_as_zero_and_the_note_names_refunds() -> None:
-    # Day 4's refunds wait for the other side: that day is left out, not counted as 0.
+def test_a_pending_refunds_figure_counts_nothing_and_leaves_no_day_out() -> None:
+    # Day 4's refunds wait for the other side: like any pending figure they count nothing
+    # yet (the pending list says so); refunds enter whole, so no day of GMV is left out.
     figures = [*refund_week(), figure(4, "refunds", None)]
     found = aligned_values(figures, WANXIANG.metrics, NOV.start, NOV.end)["refund_rate"]
-    assert (found.days, found.of_days, found.inputs) == (6, 7, ("gmv", "refunds"))
-    assert found.value == Decimal(6000) / Decimal(60000)
+    assert (found.days, found.of_days, found.left_out, found.inputs) == (7, 7, 0, ("gmv",))
+    assert found.sums == {"gmv": 70000, "refunds": 6000}
 
 
-def test_refunds_on_a_day_without_gmv_leave_it_out_and_the_note_names_only_gmv() -> None:
+def test_refunds_on_a_day_without_gmv_still_count_against_the_period_gmv() -> None:
+    # A refund is of an earlier order, not of the day's sales: 3,000 refunded on a day
+    # without a GMV figure is 3,000 of the period's refunds (it was dropped, giving 0.0%).
     figures = [*week(gmv_days=6, spend_days=7), figure(7, "refunds", "3000")]
     found = aligned_values(figures, WANXIANG.metrics, NOV.start, NOV.end)["refund_rate"]
-    assert (found.value, found.days, found.of_days, found.inputs) == (0, 6, 7, ("gmv",))
-    assert aligned_note(translator("en"), ACME, found) == (
-        "refund_rate over 6 of 7 days (the days gmv has counted figures)"
-    )
-    assert aligned_note(translator("zh"), WANXIANG, found) == (
-        "退款率 按 7 天中 6 天计算（成交额已计入的日子）"
-    )
+    assert found.sums["refunds"] == 3000 and found.sums["gmv"] == Decimal(60000)
+    assert (found.days, found.of_days, found.left_out, found.inputs) == (6, 6, 0, ("gmv",))
+    # The seller's case: GMV 50,000 one day, refunds 10,000 the next: 20%, not 0%.
+    both = [figure(1, "gmv", "50000"), figure(2, "refunds", "10000")]
+    rate = aligned_values(both, WANXIANG.metrics, NOV.start, NOV.end)["refund_rate"]
+    assert (rate.value, rate.left_out) == (Decimal("0.2"), 0)
 
 
 def test_a_ratio_reading_one_metric_has_one_input_notes() -> None:
