@@ -213,6 +213,15 @@ async def test_statement_lists_open_figures_and_unreported_days_before_the_total
     assert fee.index(missing) < fee.index("figures: gmv 3,000")
 
 
+async def test_a_statement_nobody_reported_says_so_before_its_fixed_terms(core: Core) -> None:
+    # No figure at all: the fee of the fixed terms is not what the period earned.
+    text = await say(core, A_SELLER_CHAT, SELLER, "/statement 2026-11", at=local(1, 9, month=12))
+    banner = "⚠ Nobody has reported any figure for 2026-11: the lines below are the contract's"
+    assert text.index(banner) < text.index("Lines")
+    zh = await say(core, CN_CHAT, CN_SELLER, "/statement 2026年第45周", at=cn(10))
+    assert "⚠ 2026年第45周 尚无任何上报数据：以下仅按合同固定条款计算，并非本期实际应得。" in zh
+
+
 async def test_confirming_with_open_figures_is_refused_with_exactly_what_to_type(
     core: Core,
 ) -> None:

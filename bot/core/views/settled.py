@@ -127,8 +127,12 @@ def anyway_command(t: Translate, deal: Deal, period: Period) -> str:
 
 def unsettled_lines(t: Translate, snap: Snapshot) -> list[str]:
     """What an ended period's statement still has open, briefly, before its totals: figures
-    pending or disputed, and days not reported; empty when there is none."""
+    pending or disputed, and days not reported (or that nobody reported anything at all);
+    empty when there is none."""
     deal = snap.deal
+    if not snap.figures:
+        # Nothing at all: not a fee of the fixed terms, most likely figures forgotten.
+        return [t("open.statement_nothing", period=period_name(deal, snap.period))]
     lines = []
     still_open = open_figures(snap.figures.values())
     if still_open:
