@@ -19,7 +19,7 @@ from kpi.money import format_percent
 from kpi.numbers import fold_width, parse_figure
 from kpi.platform.terms import platform_metrics
 from kpi.sides import agrees, resolve
-from kpi.unusual import LOOKBACK_DAYS, day_levels, unusual, usual_days
+from kpi.unusual import day_levels, unusual, usual_days
 
 
 def _deal(ctx: Context) -> Deal:
@@ -133,21 +133,15 @@ async def _unusual_lines(ctx: Context, deal: Deal, side: Side, result: ReportRes
     (:mod:`kpi.unusual`): the usual level, and the /report form that replaces the day's
     figure. The figure stays stored: only a correction replaces it."""
     stored = [e for i, e in enumerate(result.entries) if not result.is_kept(i)]
-    if not stored:
+    # Each metric's figures of the days before, read in the report's own transaction (a read
+    # of its own was most of a report's time); none for a duplicate, which stored nothing.
+    recent = result.recent
+    if not stored or recent is None:
         return []
     day = stored[0].day
-    first = day - dt.timedelta(days=LOOKBACK_DAYS)
-    last = day - dt.timedelta(days=1)
-    if last < first:
-        return []
-    entries = await ctx.ledger.current_entries(deal.id, first, last)
-    if not entries:
-        return []
-    verdicts = await ctx.ledger.verdicts(deal.id, first, last)
-    figures = resolve(entries, verdicts, truth=deal.truth, tolerance=deal.tolerance).values()
     lines = []
     for entry in stored:
-        history = usual_days(day_levels(figures, entry.metric, side), day)
+        history = usual_days(day_levels(recent.get(entry.metric, ()), side), day)
         verdict = unusual(entry.value, history)
         if verdict is None:
             continue

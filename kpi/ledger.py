@@ -54,6 +54,7 @@ from kpi.storage import (
     heads,
     verdicts,
 )
+from kpi.unusual import LOOKBACK_DAYS
 
 __all__ = ["DealVersion", "Ledger", "ReportResult"]
 
@@ -139,6 +140,49 @@ _MANY_DAY_HEADS = (
     )
 )
 
+# A metric's current figures over a span of days, for several (deal_id, metric) pairs at once:
+# what the unusual-figure check of the reports in a transaction reads (see _recent_on).
+_RECENT_FIGURES = (
+    select(heads.c.deal_id, heads.c.metric, heads.c.day, heads.c.side, entries.c.value)
+    .join(entries, heads.c.entry_id == entries.c.id)
+    .where(
+        tuple_(heads.c.deal_id, heads.c.metric).in_(bindparam("pairs", expanding=True)),
+        heads.c.day >= bindparam("first"),
+        heads.c.day < bindparam("last"),
+    )
+)
+
+RECENT_DAYS = LOOKBACK_DAYS
+"""How many days before a report's day :attr:`ReportResult.recent` covers: the unusual-figure
+check's look-back."""
+
+RecentFigure = tuple[dt.date, Side, Decimal]
+"""A current figure of a metric: its day, side and value."""
+
+
+async def _recent_on(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str, dt.date]]
+) -> dict[tuple[str, str, dt.date], tuple[RecentFigure, ...]]:
+    """For each ``(deal_id, metric, day)``: the metric's current figures on the
+    :data:`RECENT_DAYS` days before ``day``, read in ``conn``'s transaction with one statement
+    for all (the reports of a batch ask together)."""
+    if not keys:
+        return {}
+    pairs = sorted({(deal_id, metric) for deal_id, metric, _ in keys})
+    first = min(day for *_, day in keys) - dt.timedelta(days=RECENT_DAYS)
+    last = max(day for *_, day in keys)
+    found: dict[tuple[str, str], list[RecentFigure]] = {}
+    rows = await conn.execute(_RECENT_FIGURES, {"pairs": pairs, "first": first, "last": last})
+    for deal_id, metric, day, side, value in rows:
+        found.setdefault((str(deal_id), str(metric)), []).append((day, cast(Side, side), value))
+    out: dict[tuple[str, str, dt.date], tuple[RecentFigure, ...]] = {}
+    for deal_id, metric, day in keys:
+        since = day - dt.timedelta(days=RECENT_DAYS)
+        figures = found.get((deal_id, metric), ())
+        out[(deal_id, metric, day)] = tuple(f for f in figures if since <= f[0] < day)
+    return out
+
+
 _INSERT_MANY_ENTRIES = insert(entries).returning(
     entries.c.id, entries.c.deal_id, entries.c.message_key, entries.c.metric
 )
@@ -188,6 +232,11 @@ class ReportResult:
     """The record of the period given as ``ended_period`` (confirmations, the statement once
     closed), read in the same transaction; ``None`` when there is none, when no period was
     given, and for a duplicate."""
+
+    recent: Mapping[str, tuple[RecentFigure, ...]] | None = None
+    """For each reported metric, its current figures (both sides) on the :data:`RECENT_DAYS`
+    days before the report's day, read in the same transaction, for the reply's unusual-figure
+    check; ``None`` when not read (a duplicate, or every value unchanged)."""
 
     def is_kept(self, index: int) -> bool:
         """Whether the value at ``index`` was the figure on record, stored again as nothing."""
@@ -950,7 +999,19 @@ class _Report:
             result,
             platform=(await figures_on(conn, [key])).get(key, {}),
             statement=await self.statement(conn),
+            recent=self.recent(await _recent_on(conn, self.recent_keys)),
         )
+
+    @property
+    def recent_keys(self) -> list[tuple[str, str, dt.date]]:
+        """What :func:`_recent_on` reads for this report: each metric on its day."""
+        return [(self.deal_id, metric, self.day) for metric in self.metrics]
+
+    def recent(
+        self, found: Mapping[tuple[str, str, dt.date], tuple[RecentFigure, ...]]
+    ) -> dict[str, tuple[RecentFigure, ...]]:
+        """This report's part of what :func:`_recent_on` read, by metric."""
+        return {key[1]: found.get(key, ()) for key in self.recent_keys}
 
     async def statement(self, conn: AsyncConnection) -> StoredStatement | None:
         """The record of ``ended_period``, read in ``conn``'s transaction."""
@@ -1150,6 +1211,7 @@ async def _store_reports(
         results.append(result)
     await _apply_head_moves(conn, moved, created, f"{len(rows)} reported figures")
     platform = await figures_on(conn, [(plan[0].deal_id, plan[0].day) for plan in chosen if plan])
+    recent = await _recent_on(conn, [key for plan in chosen if plan for key in plan[0].recent_keys])
     return [
         None
         if r is None
@@ -1157,6 +1219,7 @@ async def _store_reports(
             r,
             platform=platform.get((report.deal_id, report.day), {}),
             statement=await report.statement(conn),
+            recent=report.recent(recent),
         )
         for r, report in zip(results, reports, strict=True)
     ]

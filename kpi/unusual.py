@@ -19,7 +19,6 @@ from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
 from typing import Literal
 
 from kpi.model import Side
-from kpi.sides import Figure
 
 __all__ = [
     "FACTOR",
@@ -41,7 +40,8 @@ MIN_DAYS = 5
 """Fewer reported days than this: no usual level yet, never a warning."""
 LOOKBACK_DAYS = 90
 """How many calendar days back the latest reported days are looked for (a metric reported
-less often than 14 times in 90 days is judged on the days it has)."""
+less often than 14 times in 90 days is judged on the days it has): what ``kpi.ledger`` reads
+with each report (``ReportResult.recent``)."""
 
 _EXACT = Context(prec=1000, traps=[Inexact, InvalidOperation])
 """Far beyond any figure the bot takes; a rounding would raise instead of passing silently."""
@@ -74,23 +74,27 @@ def median(values: Iterable[Decimal]) -> Decimal:
 
 
 def day_levels(
-    figures: Iterable[Figure], metric: str, side: Side
+    figures: Iterable[tuple[dt.date, Side, Decimal]], side: Side
 ) -> dict[dt.date, Decimal]:
-    """A metric's level on each day it was reported: the figure that counts, else (pending,
-    e.g. under ``truth: agreed`` before a confirmation) ``side``'s own figure, else the other
+    """A metric's level on each day it was reported: ``side``'s own figure, else the other
     side's. A day nobody reported is absent, never 0.
+
+    A slip of the keyboard is judged against what this side usually types. (The figure that
+    counts would need each day's confirmations and disputes resolved: a read of its own on
+    every report, which was most of a report's time.)
+
+    Args:
+        figures: (day, side, value) of the metric's current figures.
+        side: The side that reports.
     """
     levels: dict[dt.date, Decimal] = {}
-    for figure in figures:
-        if figure.metric != metric:
-            continue
-        own = figure.entry(side)
-        other = figure.seller if side == "agency" else figure.agency
-        chosen = figure.value
-        if chosen is None:
-            chosen = own.value if own is not None else other.value if other is not None else None
-        if chosen is not None:
-            levels[figure.day] = chosen
+    own: set[dt.date] = set()
+    for day, by, value in figures:
+        if by == side:
+            levels[day] = value
+            own.add(day)
+        elif day not in own:
+            levels[day] = value
     return levels
 
 

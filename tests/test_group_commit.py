@@ -188,6 +188,28 @@ async def test_reports_that_arrive_together_share_one_transaction(
     assert [(e.day, e.value) for e in current] == [(d, D(n)) for n, d in enumerate(days)]
 
 
+async def test_each_report_reads_its_metrics_earlier_days_in_its_own_transaction(
+    lane: Ledger, deal: Deal
+) -> None:
+    # What the reply's unusual-figure check reads comes with the write: in a shared batch
+    # (one statement for all), each report sees the days before its own, as one after another
+    # would (an earlier day of the same batch included); a lone report the same.
+    reports = (day_report(lane, deal.id, n) for n in range(6))
+    results = await behind_an_opener(lane, deal.id, *reports)
+    assert lane.report_batches.largest == 6
+    for n, result in enumerate(results):
+        assert result.recent is not None
+        assert sorted((d, side, v) for d, side, v in result.recent["gmv"]) == [
+            (DAY + dt.timedelta(days=k), "agency", D(k)) for k in range(n)
+        ]
+    alone = await day_report(lane, deal.id, 10)
+    assert alone.recent is not None
+    assert sorted(v for _, _, v in alone.recent["gmv"]) == [D(k) for k in range(6)]
+    # A redelivery stored nothing and reads nothing.
+    again = await day_report(lane, deal.id, 10)
+    assert again.duplicate and again.recent is None
+
+
 async def test_a_batch_never_holds_more_than_max_batch_reports(
     engine: AsyncEngine, parse_deal: Callable[[str], Deal], deal: Deal, deal_text: str
 ) -> None:
