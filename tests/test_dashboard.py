@@ -348,3 +348,20 @@ async def test_the_chinese_page_says_the_fee_as_the_chat_does(core: Core, server
     assert "每日 成交额 与日目标" in shown and "累计 成交额 与目标进度" in shown
     assert re.findall(r"\b(?:gmv|roi|refund_rate|ad_spend)\b", shown) == []
     assert "¥13,344.00" in shown and re.findall(r"CNY [-\d]", shown) == []
+
+
+async def test_a_closed_chinese_page_lists_late_figures_as_the_chat(
+    core: Core, server: str
+) -> None:
+    for hour, who in ((20, ZH_ADMIN), (21, ZH_AGENCY)):
+        await say(core, ZH_CHAT, who, "/report gmv 21000", shanghai(2, hour))
+    for hour, who in ((10, ZH_ADMIN), (11, ZH_AGENCY)):
+        await say(core, ZH_CHAT, who, "/statement confirm 2026-W45 仍然确认", shanghai(9, hour))
+    await say(core, ZH_CHAT, ZH_ADMIN, "/report gmv 30000 2026-11-02", shanghai(9, 12))
+    chat = chat_lines(await say(core, ZH_CHAT, ZH_ADMIN, "/statement 2026-W45", shanghai(9, 13)))
+    token = token_of(await say(core, ZH_CHAT, ZH_ADMIN, "/看板", shanghai(9, 13)))
+    _s, _h, body = await get(f"{server}/d/{token}?period=2026-W45")
+    page = text_of(body)
+    late = [line for line in chat if line.startswith("• 2026-11-02 成交额 30,000")]
+    assert len(late) == 1 and "待服务商确认，确认前不计入" in late[0]
+    assert "⚠ 锁定后录入（未计入）" in page and late[0] in page
