@@ -365,6 +365,30 @@ async def late_effect(
     )
 
 
+def late_section(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
+    """The lines under ``statement.late_head`` of a closed period (none when nothing was
+    recorded after the close): each late figure or verdict, each metric's total with them,
+    and the total the fee would have on today's figures when it differs. ``/statement`` and
+    the dashboard show these same lines."""
+    assert record.statement is not None
+    deal = snap.deal
+    late = late_lines(t, snap, record)
+    if not late:
+        return []
+    counted = counted_since(snap, record)
+    late.extend(late_metric_lines(t, counted, record))
+    now, stored = counted.fee("final"), record.statement
+    if now.total != stored.total:
+        late.append(
+            t(
+                "statement.late_total",
+                total=_money(deal, now.total),
+                diff=_signed(deal, now.total - stored.total),
+            )
+        )
+    return late
+
+
 def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
     """A closed period: the stored statement as it was, and what was recorded since."""
     assert record.statement is not None and record.closed_at is not None
@@ -375,19 +399,8 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
     if record.open_figures:
         items = open_lines(t, deal, record.open_figures)
         sections.append((None, [t("trust.closed_with_open", items=items)]))
-    late = late_lines(t, snap, record)
+    late = late_section(t, snap, record)
     if late:
-        counted = counted_since(snap, record)
-        late.extend(late_metric_lines(t, counted, record))
-        now = counted.fee("final")
-        if now.total != stored.total:
-            late.append(
-                t(
-                    "statement.late_total",
-                    total=_money(deal, now.total),
-                    diff=_signed(deal, now.total - stored.total),
-                )
-            )
         sections.append((t("statement.late_head"), late))
     rich = rich_message(
         t(

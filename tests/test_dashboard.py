@@ -274,3 +274,94 @@ async def test_a_rendered_page_is_reused_briefly_with_each_viewers_own_token(cor
         assert "4,321" in fresh
     finally:
         await runner.cleanup()
+
+
+# ------------------------------------------------------------------------------ as the chat says it
+
+AGENCY_ADMIN, ZH_AGENCY = "slack:U0AGENCY2", "telegram:583920114"
+
+
+def dec(day: int, hour: int = 10) -> dt.datetime:
+    return dt.datetime(2026, 12, day, hour, tzinfo=LA)
+
+
+def shanghai(day: int, hour: int = 22) -> dt.datetime:
+    return dt.datetime(2026, 11, day, hour, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def text_of(body: str) -> str:
+    """The page's text as a reader sees it (tags dropped, entities decoded)."""
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+def chat_lines(replies: list[Outgoing]) -> list[str]:
+    return [line.strip() for r in replies for line in r.text.splitlines() if line.strip()]
+
+
+async def test_a_closed_page_shows_the_locked_figures_and_what_was_recorded_after(
+    core: Core, server: str
+) -> None:
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 12500", local(21))
+    await say(core, SELLER_CHAT, SELLER_ADMIN, "/statement confirm 2026-11 anyway", dec(1))
+    await say(core, AGENCY_CHAT, AGENCY_ADMIN, "/statement confirm 2026-11 anyway", dec(1, 11))
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 20000 2026-11-21", dec(2))
+    chat = chat_lines(await say(core, SELLER_CHAT, SELLER, "/statement 2026-11", dec(2, 11)))
+    token = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", dec(2, 11)))
+    _s, _h, body = await get(f"{server}/d/{token}?period=2026-11")
+    page = text_of(body)
+    # The locked line names the locked figure (12,500), never today's (20,000), as the chat.
+    line = "commission on net_gmv 12,500: 12,500 × 5% (refunds not reported, counted as 0)"
+    assert line in page and any(line in c for c in chat)
+    assert "net_gmv 20,000" not in page
+    # What was recorded after the close: the chat's own lines, under the chat's heading.
+    late = chat[chat.index("⚠ Recorded after the close (not applied)") + 1 :][:2]
+    assert late == [
+        "• 2026-11-21 gmv 20,000 (seller, telegram:5002, 2026-12-02 10:00); at the close it"
+        " counted 12,500",
+        "• gmv for the period would be 20,000 instead of 12,500 (+7,500, the sum of the counted"
+        " changes above)",
+    ]
+    assert "⚠ Recorded after the close (not applied)" in page
+    assert all(text in page for text in late)
+
+
+async def test_the_chinese_page_says_the_fee_as_the_chat_does(core: Core, server: str) -> None:
+    for day in (2, 3):
+        for hour, who in ((20, ZH_ADMIN), (21, ZH_AGENCY)):
+            await say(core, ZH_CHAT, who, "/report gmv 21000 ad_spend 6000", shanghai(day, hour))
+    chat = chat_lines(await say(core, ZH_CHAT, ZH_ADMIN, "/fee", shanghai(3, 23)))
+    token = token_of(await say(core, ZH_CHAT, ZH_ADMIN, "/看板", shanghai(3, 23)))
+    _s, _h, body = await get(f"{server}/d/{token}")
+    page = text_of(body)
+    # Each fee line reads as in /fee: its words beside its amount, to date and projected.
+    fee_lines = [line[2:].rsplit("：", 1) for line in chat if line.startswith("• ")]
+    fee_lines = [(words, amount) for words, amount in fee_lines if amount.startswith("¥")]
+    assert len(fee_lines) == 10
+    assert all(f"{words}  {amount}" in page for words, amount in fee_lines)
+    assert "成交额 147,000 提成（全额按所达档位计：147,000 × 4%）" in page
+    assert "成交额 42,000 提成（全额按所达档位计：147,000" not in page
+    # Metrics by their Chinese names, money as the chat writes yuan (the rounding note alone
+    # names the currency's code).
+    shown = text_of(re.sub(r'<td class="source">[^<]*</td>', "", body))
+    assert "每日 成交额 与日目标" in shown and "累计 成交额 与目标进度" in shown
+    assert re.findall(r"\b(?:gmv|roi|refund_rate|ad_spend)\b", shown) == []
+    assert "¥13,344.00" in shown and re.findall(r"CNY [-\d]", shown) == []
+
+
+async def test_a_closed_chinese_page_lists_late_figures_as_the_chat(
+    core: Core, server: str
+) -> None:
+    for hour, who in ((20, ZH_ADMIN), (21, ZH_AGENCY)):
+        await say(core, ZH_CHAT, who, "/report gmv 21000", shanghai(2, hour))
+    for hour, who in ((10, ZH_ADMIN), (11, ZH_AGENCY)):
+        await say(core, ZH_CHAT, who, "/statement confirm 2026-W45 仍然确认", shanghai(9, hour))
+    await say(core, ZH_CHAT, ZH_ADMIN, "/report gmv 30000 2026-11-02", shanghai(9, 12))
+    chat = chat_lines(await say(core, ZH_CHAT, ZH_ADMIN, "/statement 2026-W45", shanghai(9, 13)))
+    token = token_of(await say(core, ZH_CHAT, ZH_ADMIN, "/看板", shanghai(9, 13)))
+    _s, _h, body = await get(f"{server}/d/{token}?period=2026-W45")
+    page = text_of(body)
+    late = [line for line in chat if line.startswith("• 2026-11-02 成交额 30,000")]
+    assert len(late) == 1 and "待服务商确认，确认前不计入" in late[0]
+    assert "⚠ 锁定后录入（未计入）" in page and late[0] in page

@@ -7,23 +7,24 @@ one row per closed statement, so a deal with years of history costs about what a
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from bot.core.i18n import t as translate
 from bot.core.ports import EscalationDesk, EscalationRecord, LedgerReader, StatementStore
-from bot.core.render import fmt_target, fmt_value
+from bot.core.render import fmt_money, fmt_target, fmt_value, label
 from bot.core.views.aligned import aligned_notes
 from bot.core.views.escalation import describe
 from bot.core.views.fee import fee_line_text
 from bot.dashboard import charts
 from bot.dashboard.links import ViewSide
 from handlers.export import chosen_period
+from handlers.statement import late_section
 from kpi.fees import FeeStatement
-from kpi.model import Deal, Entry
-from kpi.money import format_money, format_percent, minor_units
+from kpi.model import Deal, Entry, Locale
+from kpi.money import format_percent, minor_units
 from kpi.periods import Period, business_day, first_period, next_period, period_containing
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
@@ -75,10 +76,11 @@ async def page_context(
         UserError: A label that names no started period of the deal.
     """
     t = T(locale)
+    deal = replace(deal, locale=cast(Locale, locale))
     today = business_day(now, deal.timezone)
     current = period_containing(deal.starts, deal.period, max(today, deal.starts))
     period = chosen_period(deal, today, label, command="statement")
-    snap = await snapshot(src.ledger, deal, today, period=period)
+    snap = in_language(await snapshot(src.ledger, deal, today, period=period), locale)
     closed = await src.statements.closed(deal.id)
     record = next((r for r in closed if r.period == period.label), None)
     trail = await src.ledger.entries_between(deal.id, period.start, period.end)
@@ -107,6 +109,12 @@ async def page_context(
     }
 
 
+def in_language(snap: Snapshot, locale: str) -> Snapshot:
+    """``snap`` with its deal written in ``locale``: the chat's views name metrics and write
+    money in the deal's language, and the page may be read in the other one."""
+    return replace(snap, deal=replace(snap.deal, locale=cast(Locale, locale)))
+
+
 def _heading(t: T, snap: Snapshot) -> str:
     p = snap.period
     params = {"period": p.label, "start": p.start.isoformat(), "end": p.end.isoformat()}
@@ -122,7 +130,8 @@ def _glance(snap: Snapshot) -> list[dict[str, Any]]:
         target = status.target
         rows.append(
             {
-                "metric": target.metric,
+                "key": target.metric,
+                "metric": label(deal, target.metric),
                 "target": fmt_target(deal, target.metric, target.direction, target.value),
                 "actual": fmt_value(deal, target.metric, status.actual),
                 "pace": format_percent(status.pace, 0) if status.pace is not None else "—",
@@ -134,14 +143,14 @@ def _glance(snap: Snapshot) -> list[dict[str, Any]]:
 
 
 def _fees(t: T, snap: Snapshot, record: StoredStatement | None) -> list[tuple[str, str]]:
-    money = snap.deal.currency
+    deal = snap.deal
     if record is not None and record.statement is not None:
-        return [(t("dash.fee_final"), format_money(record.statement.total, money))]
+        return [(t("dash.fee_final"), fmt_money(deal, record.statement.total))]
     if snap.closed:
-        return [(t("dash.fee_final"), format_money(snap.fee("final").total, money))]
+        return [(t("dash.fee_final"), fmt_money(deal, snap.fee("final").total))]
     return [
-        (t("dash.fee_to_date"), format_money(snap.fee("to_date").total, money)),
-        (t("dash.fee_projected"), format_money(snap.fee("projected").total, money)),
+        (t("dash.fee_to_date"), fmt_money(deal, snap.fee("to_date").total)),
+        (t("dash.fee_projected"), fmt_money(deal, snap.fee("projected").total)),
     ]
 
 
@@ -158,6 +167,7 @@ def _charts(t: T, snap: Snapshot) -> list[Any]:
     if found is None:
         return []
     metric, target = found
+    name = label(snap.deal, metric)
     period = snap.period
     days = [period.start + dt.timedelta(days=i) for i in range(period.days)]
     daily = [
@@ -168,7 +178,7 @@ def _charts(t: T, snap: Snapshot) -> list[Any]:
     drawn = [
         charts.bars(
             charts.Series(
-                t("dash.chart_daily", metric=metric),
+                t("dash.chart_daily", metric=name),
                 days,
                 daily,
                 [per_day] * len(days),
@@ -177,7 +187,7 @@ def _charts(t: T, snap: Snapshot) -> list[Any]:
         ),
         charts.lines(
             charts.Series(
-                t("dash.chart_cumulative", metric=metric),
+                t("dash.chart_cumulative", metric=name),
                 days,
                 charts.cumulative(daily, upto),
                 [per_day * (i + 1) for i in range(len(days))],
@@ -185,7 +195,7 @@ def _charts(t: T, snap: Snapshot) -> list[Any]:
             )
         ),
     ]
-    titles = [t("dash.chart_daily", metric=metric), t("dash.chart_cumulative", metric=metric)]
+    titles = [t("dash.chart_daily", metric=name), t("dash.chart_cumulative", metric=name)]
     return [{"title": title, "svg": svg} for title, svg in zip(titles, drawn, strict=True)]
 
 
@@ -206,7 +216,8 @@ def _daily_row(t: T, deal: Deal, f: Figure) -> dict[str, Any]:
         notes.append(t("dash.disputed"))
     return {
         "day": f.day.isoformat(),
-        "metric": f.metric,
+        "key": f.metric,
+        "metric": label(deal, f.metric),
         "seller": fmt_value(deal, f.metric, f.seller.value if f.seller else None),
         "agency": fmt_value(deal, f.metric, f.agency.value if f.agency else None),
         "counted": fmt_value(deal, f.metric, f.value),
@@ -220,19 +231,21 @@ def _lines(t: T, snap: Snapshot, statement: FeeStatement) -> dict[str, Any]:
     deal = snap.deal
     return {
         "lines": [
-            (fee_line_text(t, deal, line, snap), format_money(line.amount, deal.currency))
+            (fee_line_text(t, deal, line, snap, statement.values), fmt_money(deal, line.amount))
             for line in statement.lines
         ],
-        "total": format_money(statement.total, deal.currency),
+        "total": fmt_money(deal, statement.total),
     }
 
 
 def _statement(t: T, snap: Snapshot, record: StoredStatement | None) -> dict[str, Any]:
     deal = snap.deal
     rounding = t("dash.rounding", places=minor_units(deal.currency), currency=deal.currency)
+    late: list[str] = []
     if record is not None and record.statement is not None and record.closed_at is not None:
         views = [(t("dash.fee_final"), _lines(t, snap, record.statement))]
         note = t("dash.statement_locked", at=local(record.closed_at, deal))
+        late = late_section(t, snap, record)
     elif snap.closed:
         views = [(t("dash.fee_final"), _lines(t, snap, snap.fee("final")))]
         note = t("dash.statement_not_final")
@@ -242,7 +255,13 @@ def _statement(t: T, snap: Snapshot, record: StoredStatement | None) -> dict[str
             (t("dash.fee_projected"), _lines(t, snap, snap.fee("projected"))),
         ]
         note = t("dash.statement_not_final")
-    return {"views": views, "note": note, "rounding": rounding}
+    return {
+        "views": views,
+        "note": note,
+        "rounding": rounding,
+        "late_head": t("statement.late_head"),
+        "late": late,
+    }
 
 
 def _audit(t: T, deal: Deal, trail: list[Entry]) -> list[dict[str, Any]]:
@@ -262,7 +281,7 @@ def _audit(t: T, deal: Deal, trail: list[Entry]) -> list[dict[str, Any]]:
                 "who": e.person_name or e.person,
                 "side": t(f"side.{e.side}"),
                 "day": e.day.isoformat(),
-                "metric": e.metric,
+                "metric": label(deal, e.metric),
                 "value": fmt_value(deal, e.metric, e.value),
                 "source": e.message_key,
                 "corrects": corrects,
@@ -280,7 +299,7 @@ def _verdicts(t: T, snap: Snapshot) -> list[dict[str, Any]]:
             "who": v.person_name or v.person,
             "side": t(f"side.{v.side}"),
             "day": v.day.isoformat(),
-            "metric": v.metric,
+            "metric": label(deal, v.metric),
             "kind": t(f"dash.verdict_{v.kind}"),
             "reason": v.reason,
         }
@@ -324,9 +343,7 @@ def _periods(
         if period == current:
             state = t("dash.period_current")
         elif record is not None and record.statement is not None:
-            state = t(
-                "dash.period_locked", total=format_money(record.statement.total, deal.currency)
-            )
+            state = t("dash.period_locked", total=fmt_money(deal, record.statement.total))
         else:
             state = t("dash.period_open")
         rows.append(
