@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import ROUND_CEILING, Decimal
+
 from bot.core import Outgoing
 from bot.core.context import Context
-from bot.core.render import fmt_list, fmt_pair
+from bot.core.render import fmt_list, fmt_pair, fmt_value, period_name
 from bot.core.views.fee import fee_rich, final_rich
 from bot.core.views.kpi import flatten
 from handlers.report import units
 from handlers.statement import past_fee_rich, shown_period
 from kpi.commands import parse_what_if
-from kpi.snapshot import snapshot
+from kpi.errors import UserError
+from kpi.numbers import format_plain
+from kpi.snapshot import Snapshot, snapshot
 
 
 async def fee(ctx: Context) -> list[Outgoing]:
@@ -30,6 +35,7 @@ async def fee(ctx: Context) -> list[Outgoing]:
         )
         period = shown_period(deal, today, None, command="fee")
         snap = await snapshot(ctx.ledger, deal, today, period=period)
+        _refuse_below_counted(snap, overrides)
         statement = snap.fee("projected", overrides)
         shown = fmt_list(deal, (fmt_pair(deal, m, v) for m, v in overrides.items()))
         rich = final_rich(ctx.t, snap, statement, what_if=shown, overrides=overrides.keys())
@@ -43,3 +49,32 @@ async def fee(ctx: Context) -> list[Outgoing]:
         else:
             rich = fee_rich(ctx.t, snap, command="fee")
     return [ctx.reply(flatten(rich), rich=rich)]
+
+
+def _refuse_below_counted(snap: Snapshot, overrides: Mapping[str, Decimal]) -> None:
+    """A what-if states the period's totals at its end: a base metric assumed below what is
+    already counted for it this period cannot happen (it would read as a negative rest of the
+    period, e.g. net_gmv below 0 or refund_rate above 100%). Refuse it, with a form that can."""
+    deal = snap.deal
+    for metric, assumed in overrides.items():
+        counted = snap.totals.values.get(metric)
+        if counted is None or assumed >= counted:
+            continue
+        projected = snap.projected.get(metric)
+        raise UserError(
+            "guards.if_below_counted",
+            metric=metric,
+            value=fmt_value(deal, metric, assumed),
+            counted=fmt_value(deal, metric, counted),
+            period=period_name(deal, snap.period),
+            example=format_plain(_round_up(max(counted, projected or counted))),
+        )
+
+
+def _round_up(value: Decimal) -> Decimal:
+    """``value`` rounded up to two significant digits (248,000 to 250000; 0 stays 0), for an
+    example total that is round and not below ``value``."""
+    if value <= 0:
+        return Decimal(0)
+    step = Decimal(10) ** max(value.adjusted() - 1, 0)
+    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step

@@ -8,7 +8,7 @@ from bot.core import Outgoing
 from bot.core.context import Context, person_locale
 from bot.core.i18n import join_list
 from kpi.errors import UserError
-from kpi.model import ChatSide
+from kpi.model import ChatSide, Deal
 from kpi.sides import Acting, acting_side
 
 HELP_COMMANDS = (
@@ -140,8 +140,9 @@ async def link(ctx: Context) -> list[Outgoing]:
     """``/link #deal-id seller|agency|shared``: link this chat to a deal (deal admins only), as
     the admin's own side (:meth:`~kpi.model.Deal.side_of_admin`) or shared.
 
-    The same refusal is given whether the deal does not exist or the person is not its admin,
-    so the command cannot be used to discover deals."""
+    A deal that does not exist and one the person is not listed on (neither admin, member nor
+    contact) get the same answer, naming only the deals this person may link, so the command
+    cannot be used to discover deals; a listed non-admin is told only an admin can link."""
     from kpi.commands import extract_deal_tag
 
     await _chat_locale(ctx)
@@ -154,7 +155,9 @@ async def link(ctx: Context) -> list[Outgoing]:
         raise UserError("link.usage")
     chat_side: ChatSide = side  # type: ignore[assignment]
     current = await ctx.ledger.current_deal(tag)
-    if current is None or ctx.cmd.user not in current[0].admins:
+    if current is None or not _listed(current[0], ctx.cmd.user):
+        return [ctx.reply(await _no_such_deal(ctx, tag), kind="error")]
+    if ctx.cmd.user not in current[0].admins:
         return [ctx.reply(ctx.t("link.refused", tag=tag), kind="error")]
     deal = current[0]
     ctx.locale = deal.locale
@@ -170,6 +173,28 @@ async def link(ctx: Context) -> list[Outgoing]:
     await ctx.ledger.link_chat(ctx.cmd.chat, deal.id, chat_side)
     ctx.forget()
     return [ctx.reply(ctx.t("link.done", deal=deal.id, name=deal.name, side=ctx.t(f"side.{side}")))]
+
+
+def _listed(deal: Deal, person: str) -> bool:
+    """Whether the deal names ``person`` at all: admin, member or contact."""
+    return (
+        person in deal.admins
+        or deal.side_of_member(person) is not None
+        or any(contact.who == person for contact in deal.contacts)
+    )
+
+
+async def _no_such_deal(ctx: Context, tag: str) -> str:
+    """``/link #tag`` for no deal this person is listed on: the deals they may link (those
+    they are an admin of), else how a deal is loaded. Other deals are never named."""
+    mine = []
+    for deal_id in sorted(await ctx.ledger.list_deals()):
+        found = await ctx.ledger.current_deal(deal_id)
+        if found is not None and ctx.cmd.user in found[0].admins:
+            mine.append(f"#{deal_id}")
+    if mine:
+        return ctx.t("guards.link_no_deal_yours", tag=tag, deals=join_list(mine, ctx.locale))
+    return ctx.t("guards.link_no_deal", tag=tag)
 
 
 async def unlink(ctx: Context) -> list[Outgoing]:

@@ -16,10 +16,10 @@ from kpi.errors import UserError
 from kpi.ledger import ReportResult
 from kpi.model import Deal, Entry, Side, Verdict, other_side
 from kpi.money import format_percent
-from kpi.numbers import fold_width, parse_figure
+from kpi.numbers import fold_width, format_plain, parse_figure
 from kpi.platform.terms import platform_metrics
 from kpi.sides import agrees, resolve
-from kpi.unusual import day_levels, unusual, usual_days
+from kpi.unusual import day_levels, replaced_far, unusual, usual_days
 
 
 def _deal(ctx: Context) -> Deal:
@@ -131,18 +131,39 @@ def _platform_differs(ctx: Context, deal: Deal, result: ReportResult) -> list[st
 async def _unusual_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) -> list[str]:
     """A warning for each figure just stored that is far from its metric's usual level
     (:mod:`kpi.unusual`): the usual level, and the /report form that replaces the day's
-    figure. The figure stays stored: only a correction replaces it."""
-    stored = [e for i, e in enumerate(result.entries) if not result.is_kept(i)]
+    figure; else, far from the figure of the same day and side it corrects (on a deal's
+    first days too, with no usual level yet): that figure, and the form that puts it back.
+    None for a correction back near an earlier figure, or in line after an unusual one.
+    The figure stays stored: only a correction replaces it."""
+    stored = [
+        (e, result.superseded[i]) for i, e in enumerate(result.entries) if not result.is_kept(i)
+    ]
     # Each metric's figures of the days before, read in the report's own transaction (a read
     # of its own was most of a report's time); none for a duplicate, which stored nothing.
     recent = result.recent
     if not stored or recent is None:
         return []
-    day = stored[0].day
+    day = stored[0][0].day
     lines = []
-    for entry in stored:
+    for entry, old in stored:
         history = usual_days(day_levels(recent.get(entry.metric, ()), side), day)
         verdict = unusual(entry.value, history)
+        # One warning a figure: the usual level's when it fires. A correction of a figure
+        # that was itself unusual, back in line, puts a slip right: no warning.
+        slip_fixed = old is not None and unusual(old.value, history) is not None
+        far = None if verdict or slip_fixed else await _far_correction(ctx, entry, old)
+        if old is not None and far is not None:
+            lines.append(
+                ctx.t(
+                    f"guards.correction_{far}",
+                    metric=label(deal, entry.metric),
+                    value=fmt_value(deal, entry.metric, entry.value),
+                    old=fmt_value(deal, entry.metric, old.value),
+                    plain=format_plain(old.value),
+                    day=fmt_day(day),
+                )
+            )
+            continue
         if verdict is None:
             continue
         lines.append(
@@ -156,6 +177,22 @@ async def _unusual_lines(ctx: Context, deal: Deal, side: Side, result: ReportRes
             )
         )
     return lines
+
+
+async def _far_correction(ctx: Context, entry: Entry, old: Entry | None) -> str | None:
+    """How a correction is far from the figure it replaces (:func:`replaced_far`), unless it
+    goes back near a figure that side had for the day before (the typo being put right)."""
+    far = None if old is None else replaced_far(entry.value, old.value)
+    if old is None or far is None:
+        return None
+    earlier = await ctx.ledger.history(entry.deal_id, metric=entry.metric, day=entry.day)
+    back = any(
+        before.side == entry.side
+        and before.id < old.id
+        and replaced_far(entry.value, before.value) is None
+        for before in earlier
+    )
+    return None if back else far
 
 
 def _report_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) -> list[str]:

@@ -360,8 +360,14 @@ _GLUED: Final = re.compile(
 )
 
 
+# A comma (either width) before a figure or date that no thousands group could start (four
+# or more digits, or a month-day such as 11-12 / 11月12日) separates items: "12000，2026-11-12".
+# The ideographic comma 、 never groups digits: it always separates.
+_SEPARATING_COMMA: Final = re.compile(r"[,，](?=[0-9０-９]{4}|[0-9０-９]{1,2}[-/月])|、")
+
+
 def _tokens(args: str) -> list[str]:
-    return _SEPARATORS.sub(" ", fold_width(args)).split()
+    return _SEPARATORS.sub(" ", fold_width(_SEPARATING_COMMA.sub(" ", args))).split()
 
 
 @dataclass(frozen=True)

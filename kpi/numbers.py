@@ -105,6 +105,29 @@ _UNIT = re.compile(
 )
 
 
+# "1万2" is 12,000 as Chinese says it (一万二: one digit after 万 is the thousands), and
+# "1万2500" is 12,500 (four digits after 万 are the rest written out). Two or three digits
+# after 万 ("1万25": 10,025 or 12,500?) stay refused: there is no one reading.
+_WAN_REST = re.compile(
+    rf"""
+    (?P<head>[-+]?\s*(?:(?:{_CURRENCY_BEFORE})\s*)?[-+]?)
+    (?P<wan>[0-9]{{1,8}})[万萬w](?P<rest>[0-9]{{4}}|[1-9])
+    (?P<tail>\s*(?:{_CURRENCY_AFTER}))?
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def _wan_rest(folded: str) -> str:
+    """``1万2`` written out as ``12000`` (currency and sign kept), any other text as it is."""
+    match = _WAN_REST.fullmatch(folded)
+    if match is None:
+        return folded
+    rest = match["rest"]
+    value = int(match["wan"]) * 10000 + int(rest) * (1000 if len(rest) == 1 else 1)
+    return f"{match['head']}{value}{match['tail'] or ''}"
+
+
 def fold_width(text: str) -> str:
     """Map full-width ASCII forms (``１２０００``, ``＄``, ``，``) to ASCII, one character for one.
 
@@ -236,7 +259,7 @@ def parse_figure(text: str) -> tuple[Decimal, str | None]:
     folded = fold_width(raw).strip()
     if not folded or len(folded) > _MAX_TEXT:
         raise UserError("number.not_a_number", text=shown)
-    match = _AMOUNT.fullmatch(folded)
+    match = _AMOUNT.fullmatch(_wan_rest(folded))
     if match is None or (match["int"] is None and not match["frac"]):
         if _NOT_FINITE.fullmatch(folded):
             raise UserError("number.not_finite", text=shown)

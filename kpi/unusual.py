@@ -28,6 +28,7 @@ __all__ = [
     "Unusual",
     "day_levels",
     "median",
+    "replaced_far",
     "unusual",
     "usual_days",
 ]
@@ -135,4 +136,19 @@ def unusual(value: Decimal, usual: Iterable[Decimal]) -> Unusual | None:
             return Unusual("high", level, len(figures))
         if value * FACTOR < level:
             return Unusual("low", level, len(figures))
+    return None
+
+
+def replaced_far(value: Decimal, replaced: Decimal) -> Literal["high", "low"] | None:
+    """Whether a correction moved a figure more than :data:`FACTOR` times either way from the
+    one it replaces (the same day and side): a slip of the keyboard (``1.2M`` for ``12000``)
+    needs no history to be seen. ``None`` when it did not, or when either figure is 0 (a 0
+    is typed on purpose, and a 0 has no scale to compare with)."""
+    if value <= 0 or replaced <= 0:
+        return None
+    with localcontext(_EXACT):
+        if value > replaced * FACTOR:
+            return "high"
+        if value * FACTOR < replaced:
+            return "low"
     return None

@@ -377,10 +377,13 @@ def final_rich(
         for name, found in snap.totals.aligned.items()
         if not any(used in overrides for used in found.sums)
     }
+    figures = [t("fee.totals", totals=totals_text(deal, statement.values))]
+    if what_if and any(name not in overrides for name in deal.base_metrics):
+        figures.append(t("guards.if_others_projected"))
     return rich_message(
         title,
         [
-            (None, [t("fee.totals", totals=totals_text(deal, statement.values))]),
+            (None, figures),
             (
                 None,
                 [
