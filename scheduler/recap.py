@@ -32,6 +32,7 @@ from bot.core.views.kpi import (
 )
 from bot.core.views.platform import platform_recap_lines, truth_text
 from bot.core.views.settled import pending_summary
+from kpi.fees import FeeStatement
 from kpi.model import SIDES, Deal
 from kpi.money import format_money
 from kpi.pace import aligned_values, derive
@@ -48,6 +49,7 @@ __all__ = [
     "missed_lines",
     "recap_week",
     "render_chart",
+    "why_lower",
 ]
 
 log = logging.getLogger(__name__)
@@ -164,6 +166,8 @@ def fee_lines(tr: Translate, snap: Snapshot, *, closed: bool = False) -> list[st
             to_date=so_far,
             projected=format_money(projected.total, currency, locale),
         )
+        if projected.total < to_date.total:  # says why, or it reads as a fee that shrinks
+            text += why_lower(tr, snap.deal, to_date, projected)
     # Issue 18: who pays whom when a guarantee refund takes the total below zero (said right
     # after the fee it explains), and the score behind the performance fee.
     if projected.owed_by_agency:
@@ -173,6 +177,47 @@ def fee_lines(tr: Translate, snap: Snapshot, *, closed: bool = False) -> list[st
     if performance is not None:
         text += tr("contracts.recap_score", score=pct(performance.detail["score"]))
     return [text]
+
+
+def why_lower(tr: Translate, deal: Deal, to_date: FeeStatement, projected: FeeStatement) -> str:
+    """Why the projected fee is below the fee so far ("" if nothing explains it): what only
+    the period's end applies (deductions, the guarantee refund, then the minimum) and what the
+    projected figures no longer earn (a bonus off target, a lower performance fee)."""
+
+    def money(amount: Decimal) -> str:
+        return format_money(amount, deal.currency, deal.locale)
+
+    reasons = [
+        tr("recapday.bonus", amount=money(now.amount), metrics=join_list(
+            (label(deal, m) for m in then.detail["unmet"]), deal.locale
+        ))
+        for now, then in zip(to_date.lines_of("bonus"), projected.lines_of("bonus"), strict=False)
+        if then.amount < now.amount
+    ]  # fmt: skip
+    now_perf, then_perf = to_date.line("performance"), projected.line("performance")
+    if now_perf is not None and then_perf is not None and then_perf.amount < now_perf.amount:
+        reasons.append(tr("recapday.performance", amount=money(now_perf.amount - then_perf.amount)))
+    reasons.extend(
+        tr("recapday.deduction", amount=money(-d.amount), metric=label(deal, d.detail["metric"]))
+        for d in projected.lines_of("deduction")
+        if d.amount < 0
+    )
+    guarantee = projected.line("guarantee")
+    if guarantee is not None and guarantee.amount < 0:
+        metric = guarantee.detail["metric"]
+        reasons.append(tr(
+            "recapday.guarantee",
+            amount=money(-guarantee.amount),
+            metric=label(deal, metric),
+            at_least=fmt_value(deal, metric, guarantee.detail["at_least"]),
+        ))  # fmt: skip
+    if not reasons:
+        return ""
+    text = join_list(reasons, deal.locale)
+    minimum = projected.line("minimum")
+    if minimum is not None:
+        text += tr("recapday.minimum", amount=money(minimum.detail["minimum"]))
+    return tr("recapday.lower", reasons=text)
 
 
 MISSED_SHOWN = 10
