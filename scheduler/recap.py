@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bot.core import Attachment, Outgoing
-from bot.core.i18n import Translate, join_list, label_sep, metric_label, t, translator
+from bot.core.i18n import Translate, join_clauses, join_list, label_sep, metric_label, t, translator
 from bot.core.ports import LedgerReader, PlatformData, StatementStore
 from bot.core.render import fmt_pair, fmt_value, label, pct, period_name
 from bot.core.views.aligned import aligned_notes, fee_metrics
@@ -213,7 +213,7 @@ def why_lower(tr: Translate, deal: Deal, to_date: FeeStatement, projected: FeeSt
         ))  # fmt: skip
     if not reasons:
         return ""
-    text = join_list(reasons, deal.locale)
+    text = join_clauses(reasons, deal.locale)
     minimum = projected.line("minimum")
     if minimum is not None:
         text += tr("recapday.minimum", amount=money(minimum.detail["minimum"]))

@@ -5,10 +5,16 @@ its fee line says why the projection is below the fee so far."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.core.i18n import translator
+from kpi.dealfile import load_deal
+from kpi.fees import FeeStatement, FeeView, compute_fee
+from scheduler.recap import why_lower
 from tests.test_scheduler_support import (
     SELLER,
     SELLER_CHAT,
@@ -85,14 +91,14 @@ async def test_the_monday_recap_and_the_pace_check_agree_on_pace_and_days_not_re
         (
             "en",
             "Fee so far (provisional until the statement is closed): USD 3,147.00 · projected "
-            "at this pace: USD 3,000.00 (below the fee so far: at this pace the period's end "
-            "brings a USD 1,500.00 deduction for gmv below target, then the minimum fee of "
+            "at this pace: USD 3,000.00 (below the fee so far because the period's end brings"
+            " a USD 1,500.00 deduction for gmv off target, then the minimum fee of "
             "USD 3,000.00)",
         ),
         (
             "zh",
             "服务费（暂定，以锁定的结算单为准）：截至目前 US$3,147.00 · 按当前进度预计 "
-            "US$3,000.00（低于截至目前：按当前进度，期末成交额未达标，绩效扣减 US$1,500.00，"
+            "US$3,000.00（低于截至目前，因期末成交额未达标，绩效扣减 US$1,500.00，"
             "再按保底补至 US$3,000.00）",
         ),
     ],
@@ -108,8 +114,8 @@ async def test_without_a_minimum_the_reason_is_the_deduction_alone() -> None:
         line for line in _in_seller_chat(sent, "recap").splitlines() if line.startswith("Fee")
     )
     assert fee.endswith(
-        "USD 3,147.00 · projected at this pace: USD 2,259.50 (below the fee so far: at this "
-        "pace the period's end brings a USD 1,500.00 deduction for gmv below target)"
+        "USD 3,147.00 · projected at this pace: USD 2,259.50 (below the fee so far because the "
+        "period's end brings a USD 1,500.00 deduction for gmv off target)"
     )
 
 
@@ -124,3 +130,31 @@ async def test_a_projection_above_the_fee_so_far_gives_no_reason() -> None:
     assert "projected at this pace: USD" in recap
     assert "below the fee so far" not in recap
 
+
+
+def _several(locale: str) -> str:
+    """The Chinese demo deal's plan (deduction on refund_rate of the total, capped at 2,000; a
+    gmv guarantee of 100,000 refunding the base in proportion; minimum 4,000), its fee so far
+    against a projection that misses both."""
+    text = Path("bot/demo/shenzhen-wanxiang-cn.yaml").read_text(encoding="utf-8")
+    deal = load_deal(text.replace("locale: zh", f"locale: {locale}"))
+    assert deal.locale == locale
+
+    def fee(view: FeeView, gmv: str) -> FeeStatement:
+        values = {"gmv": Decimal(gmv), "roi": Decimal(4), "refund_rate": Decimal("0.12")}
+        return compute_fee(
+            deal.fees, targets=deal.targets, values=values, view=view, currency=deal.currency
+        )
+
+    return why_lower(translator(locale), deal, fee("to_date", "60000"), fee("projected", "80000"))
+
+
+def test_several_reasons_are_listed_as_clauses() -> None:
+    assert _several("en") == (
+        " (below the fee so far because the period's end brings a CNY 2,000.00 deduction "
+        "for refund_rate off target; a CNY 1,000.00 guarantee refund for gmv below 100,000)"
+    )
+    assert _several("zh") == (
+        "（低于截至目前，因期末退款率未达标，绩效扣减 ¥2,000.00；成交额低于保量 100,000，"
+        "对赌退款 ¥1,000.00）"
+    )
