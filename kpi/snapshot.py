@@ -210,7 +210,13 @@ async def snapshot(
 
 
 async def snapshot_and_days(
-    ledger: SnapshotSource, deal: Deal, today: dt.date, first: dt.date, last: dt.date
+    ledger: SnapshotSource,
+    deal: Deal,
+    today: dt.date,
+    first: dt.date,
+    last: dt.date,
+    *,
+    period: Period | None = None,
 ) -> tuple[Snapshot, dict[tuple[dt.date, str], Figure]]:
     """:func:`snapshot` as of ``today``, and the figures of the days ``first`` to ``last``
     resolved under the same terms (a recap's week), from one read of the ledger.
@@ -225,11 +231,13 @@ async def snapshot_and_days(
         today: The snapshot's business day.
         first: The first of the extra days.
         last: The last of the extra days.
+        period: The period to read (the one containing ``today`` by default); a recap on
+            the first day of a period reads the one that just ended, as of ``today``.
 
     Returns:
         The snapshot, and the extra days' figures by ``(day, metric)``.
     """
-    period = current_period(deal, today)
+    period = current_period(deal, today) if period is None else clip_to_end(period, deal.ends)
     terms, entries, verdicts = await ledger.period_records(
         deal.id, period.start, *records_span(period, first, last)
     )

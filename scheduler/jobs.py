@@ -294,7 +294,7 @@ class Jobs:
         week = recap_week(deal, day)
         if week is None:
             return JobOutcome(result={"reason": "the week is before the deal's start"})
-        reads = await self._recap_reads(deal, row.slot, week, now)
+        reads = await self._recap_reads(deal, row.slot, day, week, now)
         message, chart = compose_recap(
             deal, week, reads.snap, reads.figures, reads.platform, missed=reads.missed,
             chart=self.charts, closed=reads.closed,
@@ -310,12 +310,21 @@ class Jobs:
         )
 
     async def _recap_reads(
-        self, deal: Deal, slot: str, week: tuple[dt.date, dt.date], now: dt.datetime
+        self,
+        deal: Deal,
+        slot: str,
+        day: dt.date,
+        week: tuple[dt.date, dt.date],
+        now: dt.datetime,
     ) -> _RecapReads:
-        """Everything a recap reads, in one transaction of the ledger's
+        """Everything a recap due on ``day`` reads, in one transaction of the ledger's
         (``Ledger.recap_records``): the period's and the week's records, the chats, and on the
         same connection the missed slots and the platform's figures (of the week, and of the
-        period too when the deal counts the platform's figures)."""
+        period too when the deal counts the platform's figures).
+
+        The period is the one of the week's last day, read as of ``day`` (when the recap is
+        sent, the week's last day is a past day: its pace and its days not reported are what
+        ``/kpi`` and the pace check say on ``day``)."""
         week_start, week_end = week
         period = current_period(deal, week_end)
         first, last = records_span(period, week_start, week_end)
@@ -342,7 +351,7 @@ class Jobs:
             )
         source = _SpanDays(platform, self.ledger)
         snap, figures = await split_records(
-            source, terms, period, week_end, entries, verdicts, week_start, week_end
+            source, terms, period, day, entries, verdicts, week_start, week_end
         )
         lines = platform_lines(
             terms, figures, platform.day_figures(*week), platform.sessions(*week)

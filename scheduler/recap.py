@@ -1,8 +1,10 @@
 """The weekly recap: last week by day and its totals, the period against its targets, open
 disagreements, the fee to date and projected, slots missed while offline, and a chart.
 
-The recap due on day D covers the seven days before D, and the period as of D - 1 (the last
-complete day): a recap on the first day of a period therefore shows how the previous one closed.
+The recap due on day D covers the seven days before D, and the period containing D - 1 (the
+week's last day) as of D itself, the moment it is sent: D - 1 is then a past day (unreported,
+it counts as 0 in the pace and as a day not reported), exactly as ``/kpi`` and the pace check
+read it on D. A recap on the first day of a period therefore shows how the previous one closed.
 Its text is built from the same helpers as ``/kpi`` so the two always say the same thing.
 """
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bot.core import Attachment, Outgoing
-from bot.core.i18n import Translate, join_list, label_sep, metric_label, t, translator
+from bot.core.i18n import Translate, join_clauses, join_list, label_sep, metric_label, t, translator
 from bot.core.ports import LedgerReader, PlatformData, StatementStore
 from bot.core.render import fmt_pair, fmt_value, label, pct, period_name
 from bot.core.views.aligned import aligned_notes, fee_metrics
@@ -30,11 +32,12 @@ from bot.core.views.kpi import (
 )
 from bot.core.views.platform import platform_recap_lines, truth_text
 from bot.core.views.settled import pending_summary
+from kpi.fees import FeeStatement
 from kpi.model import SIDES, Deal
 from kpi.money import format_money
 from kpi.pace import aligned_values, derive
 from kpi.sides import Figure
-from kpi.snapshot import Snapshot, snapshot_and_days
+from kpi.snapshot import Snapshot, current_period, snapshot_and_days
 from scheduler.outbox import OutboxRow
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "missed_lines",
     "recap_week",
     "render_chart",
+    "why_lower",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,8 +77,9 @@ class ChartData:
         return metric_label(self.metric, locale, self.labels)
 
 
-def chart_data(snap: Snapshot) -> ChartData | None:
-    """The period-to-date chart of GMV (or the first reported metric with a target)."""
+def chart_data(snap: Snapshot, last: dt.date | None = None) -> ChartData | None:
+    """The period-to-date chart of GMV (or the first reported metric with a target), up to
+    ``last`` when given (a recap's week's last day: the day it is sent has no bar yet)."""
     deal = snap.deal
     metric = "gmv" if "gmv" in deal.base_metrics else None
     if metric is None:
@@ -83,7 +88,8 @@ def chart_data(snap: Snapshot) -> ChartData | None:
         return None
     days = []
     day = snap.period.start
-    while day <= snap.upto:
+    end = snap.upto if last is None else min(snap.upto, last)
+    while day <= end:
         days.append(day)
         day += dt.timedelta(days=1)
     if not days:
@@ -132,9 +138,9 @@ def fee_lines(tr: Translate, snap: Snapshot, *, closed: bool = False) -> list[st
     be confirmed, corrected or reported late."""
     currency = snap.deal.currency
     locale = snap.deal.locale
-    # The recap's snapshot runs to the last reported day: once that is the period's last day,
-    # the period is over and its fee is the statement's, shown once.
-    ended = snap.upto >= snap.period.end
+    # Once the recap's day is past the period's end, the period is over and its fee is the
+    # statement's, shown once (on its last day the day still runs: so far and projected).
+    ended = snap.closed
     try:
         to_date = snap.fee("to_date")
         projected = snap.fee("final" if ended else "projected")
@@ -160,6 +166,8 @@ def fee_lines(tr: Translate, snap: Snapshot, *, closed: bool = False) -> list[st
             to_date=so_far,
             projected=format_money(projected.total, currency, locale),
         )
+        if projected.total < to_date.total:  # says why, or it reads as a fee that shrinks
+            text += why_lower(tr, snap.deal, to_date, projected)
     # Issue 18: who pays whom when a guarantee refund takes the total below zero (said right
     # after the fee it explains), and the score behind the performance fee.
     if projected.owed_by_agency:
@@ -169,6 +177,47 @@ def fee_lines(tr: Translate, snap: Snapshot, *, closed: bool = False) -> list[st
     if performance is not None:
         text += tr("contracts.recap_score", score=pct(performance.detail["score"]))
     return [text]
+
+
+def why_lower(tr: Translate, deal: Deal, to_date: FeeStatement, projected: FeeStatement) -> str:
+    """Why the projected fee is below the fee so far ("" if nothing explains it): what only
+    the period's end applies (deductions, the guarantee refund, then the minimum) and what the
+    projected figures no longer earn (a bonus off target, a lower performance fee)."""
+
+    def money(amount: Decimal) -> str:
+        return format_money(amount, deal.currency, deal.locale)
+
+    reasons = [
+        tr("recapday.bonus", amount=money(now.amount), metrics=join_list(
+            (label(deal, m) for m in then.detail["unmet"]), deal.locale
+        ))
+        for now, then in zip(to_date.lines_of("bonus"), projected.lines_of("bonus"), strict=False)
+        if then.amount < now.amount
+    ]  # fmt: skip
+    now_perf, then_perf = to_date.line("performance"), projected.line("performance")
+    if now_perf is not None and then_perf is not None and then_perf.amount < now_perf.amount:
+        reasons.append(tr("recapday.performance", amount=money(now_perf.amount - then_perf.amount)))
+    reasons.extend(
+        tr("recapday.deduction", amount=money(-d.amount), metric=label(deal, d.detail["metric"]))
+        for d in projected.lines_of("deduction")
+        if d.amount < 0
+    )
+    guarantee = projected.line("guarantee")
+    if guarantee is not None and guarantee.amount < 0:
+        metric = guarantee.detail["metric"]
+        reasons.append(tr(
+            "recapday.guarantee",
+            amount=money(-guarantee.amount),
+            metric=label(deal, metric),
+            at_least=fmt_value(deal, metric, guarantee.detail["at_least"]),
+        ))  # fmt: skip
+    if not reasons:
+        return ""
+    text = join_clauses(reasons, deal.locale)
+    minimum = projected.line("minimum")
+    if minimum is not None:
+        text += tr("recapday.minimum", amount=money(minimum.detail["minimum"]))
+    return tr("recapday.lower", reasons=text)
 
 
 MISSED_SHOWN = 10
@@ -278,11 +327,14 @@ async def build_recap(
     if week is None:
         return None
     week_start, week_end = week
-    # The period as of the week's last day and the week's own figures: one ledger read.
-    snap, figures = await snapshot_and_days(ledger, deal, week_end, week_start, week_end)
+    # The period of the week's last day, as of the recap's own day (the week's last day is a
+    # past day by then, as /kpi and the pace check read it), and the week's own figures.
+    snap, figures = await snapshot_and_days(
+        ledger, deal, day, week_start, week_end, period=current_period(deal, week_end)
+    )
     platform = await platform_recap_lines(platform_data, snap.deal, figures, week_start, week_end)
     closed = False
-    if statements is not None and snap.upto >= snap.period.end:
+    if statements is not None and snap.closed:
         record = await statements.get(deal.id, snap.period.label)
         closed = record is not None and record.closed
     return compose_recap(
@@ -331,4 +383,4 @@ def compose_recap(
         footer=tr("kpi.footer", truth=truth_text(tr, terms)),
     )
     message = Outgoing(to="", text=flatten(rich), kind="recap", rich=rich)
-    return message, chart_data(snap) if chart else None
+    return message, chart_data(snap, week_end) if chart else None

@@ -190,9 +190,9 @@ async def test_kpi_title_says_the_pace_counts_the_days_before_an_unreported_toda
     for command in ("/fee", "/statement"):  # their projections use the same 8 days
         fee = await say(core, SELLER_CHAT, SELLER, command, at=morning)
         assert "day 9 of 30 (8 day(s) counted: 11-09 has no counted figure yet)" in fee
-    # The 09:00 recap runs to 11-08: the same 8 days, with nothing left open.
+    # The 09:00 recap reads the period as of its own day, as /kpi does: the same 8 days.
     recap = await recap_text(core, DEAL_TEXT, dt.date(2026, 11, 9))
-    assert "day 8 of 30\n" in recap + "\n" and "day(s) counted" not in recap
+    assert "day 9 of 30 (8 day(s) counted: 11-09 has no counted figure yet)" in recap
 
     await say(core, SELLER_CHAT, SELLER, "/report gmv 1000", at=local(9, 11))
     after = await say(core, SELLER_CHAT, SELLER, "/kpi", at=local(9, 11, 5))
