@@ -529,7 +529,7 @@ async def test_every_answer_takes_the_refund_rate_over_every_gmv_day(cn_core: Co
     assert deal is not None
     sources = dashboard_sources(cn_core)
     page = await page_context(sources, deal[0], "shared", None, "zh", LATE)
-    glance = next(row for row in page["glance"] if row["metric"] == "refund_rate")
+    glance = next(row for row in page["glance"] if row["key"] == "refund_rate")
     assert glance["actual"] == "7.8%" and page["aligned"] == []
     for text in (kpi, fee, recap, statement):
         assert "天中" not in text and "计费依据" not in text

@@ -210,6 +210,7 @@ def cells(member: str, unlinked: str, non_admin: str, admin: str, outsider: str)
 #   told_not_linked  /whoami answers who you are, then router.not_linked, and nothing else
 #   admin_only       the admin refusal of that command (router.admin_only, or the statement's)
 #   link_refused     link.refused: the same answer whether the deal exists or not
+#   link_no_deal     guards.link_no_deal: to a person no deal lists, whether it exists or not
 #   not_on_a_side    side.unknown: a person on neither side cannot put figures or verdicts
 #   not_contact      escalation.not_contact: only a designated contact can acknowledge
 #   import_usage     platform.import_usage: /import without a file says how to send one
@@ -245,7 +246,7 @@ MATRIX: tuple[Row, ...] = (
     Row("whoami", "/whoami",
         cells("ok", "told_not_linked", "ok", "ok", "ok"), "#acme-linkstar-us"),
     Row("link", f"/link #{DEAL} seller",
-        cells("link_refused", "ok", "link_refused", "ok", "link_refused"),
+        cells("link_refused", "ok", "link_refused", "ok", "link_no_deal"),
         "now linked to #acme-linkstar-us", links_as_seller),
     Row("unlink", "/unlink",
         cells("admin_only", "not_linked", "admin_only", "ok", "admin_only"),
@@ -296,6 +297,8 @@ def expected_text(outcome: str, row: Row, persona: Persona) -> str | None:
         return t("router.admin_only", "en", command=name)
     if outcome == "link_refused":
         return t("link.refused", "en", tag=DEAL)
+    if outcome == "link_no_deal":
+        return t("guards.link_no_deal", "en", tag=DEAL)
     if outcome == "not_on_a_side":
         return t("side.unknown", "en", person=persona.user)
     if outcome == "import_usage":
@@ -463,7 +466,7 @@ def test_every_routed_command_has_a_row_and_every_row_a_cell_per_persona() -> No
     """A command added to the registry without a row here fails, and so does a short row."""
     missing = sorted(set(ROUTES) - set(ROWS_BY_COMMAND))
     assert not missing, f"commands without a row in the authorization matrix: {missing}"
-    outcomes = {"ok", "not_linked", "told_not_linked", "admin_only", "link_refused",
+    outcomes = {"ok", "not_linked", "told_not_linked", "admin_only", "link_refused", "link_no_deal",
                 "not_on_a_side", "not_contact", "import_usage", "not_member"}  # fmt: skip
     for row in MATRIX:
         assert set(row.cells) == set(PERSONAS), row.text
