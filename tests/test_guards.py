@@ -22,14 +22,13 @@ from bot.core import Command, Outgoing, VirtualClock
 from bot.core.i18n import t
 from bot.replay import RecordingPort
 from bot.settings import Settings
-from kpi.fees import FeeStatement, compute_fee
 from kpi.model import FeePlan, Target
 from kpi.money import quantize_money
 from kpi.sides import acting_side
 from kpi.snapshot import snapshot
 from kpi.unusual import median, unusual, usual_days
 from scheduler.recap import fee_lines
-from tests.test_fees_props import CURRENCIES, PROPS, fractions, plans, targets, values
+from tests.test_fees_props import CURRENCIES, PROPS, fractions, plans, run, targets, values
 
 ROOT = Path(__file__).resolve().parents[1]
 US_TEXT = (ROOT / "bot" / "demo" / "acme-linkstar-us.yaml").read_text(encoding="utf-8")
@@ -95,24 +94,6 @@ async def say(core: Core, chat: str, user: str, text: str, **kw: object) -> str:
 # --- 1. the fee to date never above the cap ----------------------------------------------------
 
 
-def _fee(
-    plan: FeePlan,
-    goals: tuple[Target, ...],
-    figures: dict[str, Decimal | None],
-    view: str,
-    currency: str,
-    fraction: Decimal,
-) -> FeeStatement:
-    return compute_fee(
-        plan,
-        targets=goals,
-        values=figures,
-        view=view,  # type: ignore[arg-type]
-        currency=currency,
-        base_fraction=fraction,
-    )
-
-
 @PROPS
 @given(
     plan=plans(),
@@ -128,7 +109,7 @@ def test_the_fee_to_date_lies_between_zero_and_the_cap_the_projection_applies(
     currency: str,
     fraction: Decimal,
 ) -> None:
-    to_date = _fee(plan, goals, figures, "to_date", currency, fraction)
+    to_date = run(plan, goals, figures, "to_date", currency, fraction)
     assert to_date.total >= 0
     if plan.cap is not None:
         assert to_date.total <= quantize_money(plan.cap * fraction, currency)
@@ -140,7 +121,7 @@ def test_the_fee_to_date_lies_between_zero_and_the_cap_the_projection_applies(
     if plan.deduction is None:
         # Nothing the period's end may take away: the projection on the same figures (the
         # minimum on top, the same cap) is never below what is earned so far.
-        projected = _fee(plan, goals, figures, "projected", currency, fraction)
+        projected = run(plan, goals, figures, "projected", currency, fraction)
         assert to_date.total <= projected.total
 
 
