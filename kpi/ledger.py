@@ -55,6 +55,7 @@ from kpi.storage import (
     verdicts,
 )
 from kpi.unusual import LOOKBACK_DAYS
+from kpi.unusual import WINDOW as USUAL_WINDOW
 
 __all__ = ["DealVersion", "Ledger", "ReportResult"]
 
@@ -150,11 +151,14 @@ _RECENT_FIGURES = (
         heads.c.day >= bindparam("first"),
         heads.c.day < bindparam("last"),
     )
+    .order_by(heads.c.day.desc())
 )
 
 RECENT_DAYS = LOOKBACK_DAYS
-"""How many days before a report's day :attr:`ReportResult.recent` covers: the unusual-figure
+"""How many days before a report's day :attr:`ReportResult.recent` looks: the unusual-figure
 check's look-back."""
+RECENT_WINDOW = USUAL_WINDOW
+"""How many of those days with a figure :attr:`ReportResult.recent` keeps (the latest)."""
 
 RecentFigure = tuple[dt.date, Side, Decimal]
 """A current figure of a metric: its day, side and value."""
@@ -163,9 +167,10 @@ RecentFigure = tuple[dt.date, Side, Decimal]
 async def _recent_on(
     conn: AsyncConnection, keys: Sequence[tuple[str, str, dt.date]]
 ) -> dict[tuple[str, str, dt.date], tuple[RecentFigure, ...]]:
-    """For each ``(deal_id, metric, day)``: the metric's current figures on the
-    :data:`RECENT_DAYS` days before ``day``, read in ``conn``'s transaction with one statement
-    for all (the reports of a batch ask together)."""
+    """For each ``(deal_id, metric, day)``: the metric's current figures on its latest
+    :data:`RECENT_WINDOW` days with a figure among the :data:`RECENT_DAYS` days before ``day``
+    (newest first), read in ``conn``'s transaction with one statement for all (the reports of
+    a batch ask together)."""
     if not keys:
         return {}
     pairs = sorted({(deal_id, metric) for deal_id, metric, _ in keys})
@@ -173,14 +178,28 @@ async def _recent_on(
     last = max(day for *_, day in keys)
     found: dict[tuple[str, str], list[RecentFigure]] = {}
     rows = await conn.execute(_RECENT_FIGURES, {"pairs": pairs, "first": first, "last": last})
-    for deal_id, metric, day, side, value in rows:
+    for deal_id, metric, day, side, value in rows:  # newest first
         found.setdefault((str(deal_id), str(metric)), []).append((day, cast(Side, side), value))
-    out: dict[tuple[str, str, dt.date], tuple[RecentFigure, ...]] = {}
-    for deal_id, metric, day in keys:
-        since = day - dt.timedelta(days=RECENT_DAYS)
-        figures = found.get((deal_id, metric), ())
-        out[(deal_id, metric, day)] = tuple(f for f in figures if since <= f[0] < day)
-    return out
+    return {
+        (deal_id, metric, day): _latest_days(found.get((deal_id, metric), ()), day)
+        for deal_id, metric, day in keys
+    }
+
+
+def _latest_days(figures: Sequence[RecentFigure], day: dt.date) -> tuple[RecentFigure, ...]:
+    """Of ``figures`` (newest first), those of the latest :data:`RECENT_WINDOW` days with one
+    before ``day``, within :data:`RECENT_DAYS` of it."""
+    since = day - dt.timedelta(days=RECENT_DAYS)
+    kept: list[RecentFigure] = []
+    days: set[dt.date] = set()
+    for figure in figures:
+        if figure[0] >= day:
+            continue
+        if figure[0] < since or (figure[0] not in days and len(days) == RECENT_WINDOW):
+            break
+        days.add(figure[0])
+        kept.append(figure)
+    return tuple(kept)
 
 
 _INSERT_MANY_ENTRIES = insert(entries).returning(
@@ -234,9 +253,10 @@ class ReportResult:
     given, and for a duplicate."""
 
     recent: Mapping[str, tuple[RecentFigure, ...]] | None = None
-    """For each reported metric, its current figures (both sides) on the :data:`RECENT_DAYS`
-    days before the report's day, read in the same transaction, for the reply's unusual-figure
-    check; ``None`` when not read (a duplicate, or every value unchanged)."""
+    """For each reported metric, its current figures (both sides, newest first) on its latest
+    :data:`RECENT_WINDOW` days with a figure among the :data:`RECENT_DAYS` days before the
+    report's day, read in the same transaction, for the reply's unusual-figure check; ``None``
+    when not read (a duplicate, or every value unchanged)."""
 
     def is_kept(self, index: int) -> bool:
         """Whether the value at ``index`` was the figure on record, stored again as nothing."""

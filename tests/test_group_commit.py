@@ -210,6 +210,22 @@ async def test_each_report_reads_its_metrics_earlier_days_in_its_own_transaction
     assert again.duplicate and again.recent is None
 
 
+async def test_what_a_report_reads_is_its_metrics_latest_fourteen_days_within_ninety(
+    lane: Ledger, deal: Deal
+) -> None:
+    for n in range(20):
+        await day_report(lane, deal.id, n)
+    later = await day_report(lane, deal.id, 25)
+    assert later.recent is not None
+    assert [d for d, _, _ in later.recent["gmv"]] == [
+        DAY + dt.timedelta(days=k) for k in range(19, 5, -1)
+    ]
+    # Day 110: its 90 days before start at day 20, so of the days reported only day 25 counts.
+    far = await day_report(lane, deal.id, 110)
+    assert far.recent is not None
+    assert [d for d, _, _ in far.recent["gmv"]] == [DAY + dt.timedelta(days=25)]
+
+
 async def test_a_batch_never_holds_more_than_max_batch_reports(
     engine: AsyncEngine, parse_deal: Callable[[str], Deal], deal: Deal, deal_text: str
 ) -> None:
