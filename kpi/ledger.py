@@ -143,16 +143,39 @@ _MANY_DAY_HEADS = (
 
 # A metric's current figures over a span of days, for several (deal_id, metric) pairs at once:
 # what the unusual-figure check of the reports in a transaction reads (see _recent_on).
-_RECENT_FIGURES = (
-    select(heads.c.deal_id, heads.c.metric, heads.c.day, heads.c.side, entries.c.value)
-    .join(entries, heads.c.entry_id == entries.c.id)
-    .where(
-        tuple_(heads.c.deal_id, heads.c.metric).in_(bindparam("pairs", expanding=True)),
-        heads.c.day >= bindparam("first"),
-        heads.c.day < bindparam("last"),
+def _recent_figures_query() -> Any:
+    """A metric's current figures before a day, for several (deal_id, metric) pairs: at most
+    ``rows`` a pair, the newest (ranked in the database, so a long history is not read)."""
+    ranked = (
+        select(
+            heads.c.deal_id,
+            heads.c.metric,
+            heads.c.day,
+            heads.c.side,
+            entries.c.value,
+            func.row_number()
+            .over(
+                partition_by=(heads.c.deal_id, heads.c.metric),
+                order_by=(heads.c.day.desc(), heads.c.side),
+            )
+            .label("n"),
+        )
+        .join(entries, heads.c.entry_id == entries.c.id)
+        .where(
+            tuple_(heads.c.deal_id, heads.c.metric).in_(bindparam("pairs", expanding=True)),
+            heads.c.day >= bindparam("first"),
+            heads.c.day < bindparam("last"),
+        )
+        .subquery()
     )
-    .order_by(heads.c.day.desc())
-)
+    return (
+        select(ranked.c.deal_id, ranked.c.metric, ranked.c.day, ranked.c.side, ranked.c.value)
+        .where(ranked.c.n <= bindparam("rows"))
+        .order_by(ranked.c.day.desc())
+    )
+
+
+_RECENT_FIGURES = _recent_figures_query()
 
 RECENT_DAYS = LOOKBACK_DAYS
 """How many days before a report's day :attr:`ReportResult.recent` looks: the unusual-figure
@@ -174,11 +197,17 @@ async def _recent_on(
     if not keys:
         return {}
     pairs = sorted({(deal_id, metric) for deal_id, metric, _ in keys})
-    first = min(day for *_, day in keys) - dt.timedelta(days=RECENT_DAYS)
-    last = max(day for *_, day in keys)
+    first, last = min(day for *_, day in keys), max(day for *_, day in keys)
+    # The latest RECENT_WINDOW days before a day hold at most two figures each; before the
+    # batch's latest day, a report's days are among the newest 2 x (window + days between).
+    params = {
+        "pairs": pairs,
+        "first": first - dt.timedelta(days=RECENT_DAYS),
+        "last": last,
+        "rows": 2 * (RECENT_WINDOW + (last - first).days),
+    }
     found: dict[tuple[str, str], list[RecentFigure]] = {}
-    rows = await conn.execute(_RECENT_FIGURES, {"pairs": pairs, "first": first, "last": last})
-    for deal_id, metric, day, side, value in rows:  # newest first
+    for deal_id, metric, day, side, value in await conn.execute(_RECENT_FIGURES, params):
         found.setdefault((str(deal_id), str(metric)), []).append((day, cast(Side, side), value))
     return {
         (deal_id, metric, day): _latest_days(found.get((deal_id, metric), ()), day)
