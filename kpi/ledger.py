@@ -1259,8 +1259,21 @@ async def _store_reports(
         state.update({(e.deal_id, e.day, e.side, e.metric): e for e in result.entries})
         results.append(result)
     await _apply_head_moves(conn, moved, created, f"{len(rows)} reported figures")
-    platform = await figures_on(conn, [(plan[0].deal_id, plan[0].day) for plan in chosen if plan])
-    recent = await _recent_on(conn, [key for plan in chosen if plan for key in plan[0].recent_keys])
+    stored = [report for report, result in zip(reports, results, strict=True) if result is not None]
+    return await _with_reads(conn, reports, results, stored)
+
+
+async def _with_reads(
+    conn: AsyncConnection,
+    reports: list[_Report],
+    results: list[ReportResult | None],
+    stored: list[_Report],
+) -> list[ReportResult | None]:
+    """The results of a bulk with what their replies read in the same transaction, one
+    statement each for all ``stored`` reports: the platform's figures of their days, each
+    metric's recent figures; and each one's statement record."""
+    platform = await figures_on(conn, [(report.deal_id, report.day) for report in stored])
+    recent = await _recent_on(conn, [key for report in stored for key in report.recent_keys])
     return [
         None
         if r is None
