@@ -77,7 +77,7 @@ async def test_the_monday_recap_and_the_pace_check_agree_on_pace_and_days_not_re
     # Sunday 12-06 ended before the recap went out: a past day nobody reported, paced as 0.
     assert _gmv_pace(recap) == _gmv_pace(warning) == _gmv_pace(kpi)
     assert _gmv_pace(recap) == "pace 31% · at this pace ends at 15,500"
-    assert "day 7 of 31 (6 day(s) counted: 12-07 has no counted figure yet)" in recap
+    assert "day 7 of 31 (paced over 6 day(s): 12-07 has no counted figure yet)" in recap
     assert "Days not reported (count as 0 for pace): gmv 3 day(s)" in recap
     assert "Days not reported (count as 0 for pace): gmv 3 day(s)" in kpi
     # The "last week" section stays the week: Tuesday 12-01 (the deal's start) to Sunday.

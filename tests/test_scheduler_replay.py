@@ -72,7 +72,7 @@ async def test_recap_keeps_its_local_time_across_the_daylight_saving_change() ->
     assert "Mon 10-19: gmv 1,700" in first["text"]
     assert "Week totals: gmv 11,900" in first["text"]
     # Sent on Monday 10-26: the period as of that day (Sunday is a past day by then).
-    assert "2026-10, day 26 of 31 (25 day(s) counted: 10-26 has" in first["text"]
+    assert "2026-10, day 26 of 31 (paced over 25 day(s): 10-26 has" in first["text"]
     assert "pace 105%" in first["text"]
     # The period runs on, so its fee is provisional until its statement is closed.
     assert "Fee so far (provisional until the statement is closed): USD" in first["text"]

@@ -186,20 +186,20 @@ async def test_kpi_title_says_the_pace_counts_the_days_before_an_unreported_toda
         await say(core, SELLER_CHAT, SELLER, f"/report gmv 1000 2026-11-{day:02}", at=local(day))
     morning = local(9, 10, 1)
     before = await say(core, SELLER_CHAT, SELLER, "/kpi", at=morning)
-    assert "day 9 of 30 (8 day(s) counted: 11-09 has no counted figure yet)" in before
+    assert "day 9 of 30 (paced over 8 day(s): 11-09 has no counted figure yet)" in before
     for command in ("/fee", "/statement"):  # their projections use the same 8 days
         fee = await say(core, SELLER_CHAT, SELLER, command, at=morning)
-        assert "day 9 of 30 (8 day(s) counted: 11-09 has no counted figure yet)" in fee
+        assert "day 9 of 30 (paced over 8 day(s): 11-09 has no counted figure yet)" in fee
     # The 09:00 recap reads the period as of its own day, as /kpi does: the same 8 days.
     recap = await recap_text(core, DEAL_TEXT, dt.date(2026, 11, 9))
-    assert "day 9 of 30 (8 day(s) counted: 11-09 has no counted figure yet)" in recap
+    assert "day 9 of 30 (paced over 8 day(s): 11-09 has no counted figure yet)" in recap
 
     await say(core, SELLER_CHAT, SELLER, "/report gmv 1000", at=local(9, 11))
     after = await say(core, SELLER_CHAT, SELLER, "/kpi", at=local(9, 11, 5))
-    assert "day 9 of 30\n" in after and "day(s) counted" not in after
+    assert "day 9 of 30\n" in after and "paced over" not in after
 
 
 async def test_the_chinese_title_says_the_same(core: Core) -> None:
     await say(core, CN_CHAT, CN_SELLER, "/report 成交额 1000 2026-11-02", at=cn(2))
     text = await say(core, CN_CHAT, CN_SELLER, "/kpi", at=cn(3, 10))
-    assert "第 2/7 天（已计 1 天，11-03 尚无计入的数据）" in text
+    assert "第 2/7 天（进度按 1 天计算，11-03 尚无计入的数据）" in text
