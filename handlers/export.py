@@ -90,7 +90,7 @@ _CODES: Mapping[str, Mapping[str, Mapping[str, str] | None]] = {
         "disputed": _YES_NO,
     },
     "statement": {
-        "view": {v: f"export.view.{v}" for v in get_args(FeeView)},
+        "view": {v: f"export.view.{v}" for v in (*get_args(FeeView), "unclosed")},
         "kind": {k: f"export.line.{k}" for k in (*get_args(LineKind), "total", "owed_by_agency")},
     },
 }

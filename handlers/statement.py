@@ -452,7 +452,8 @@ def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> Statement
         sections,
         footer=t("fee.footer", truth=t(f"truth.{deal.truth}")),
     )
-    return StatementView(rich, _rows(t, snap, statement, "final"), final=True, closed=False)
+    # Ended but not closed by both sides: an export must not call these figures final.
+    return StatementView(rich, _rows(t, snap, statement, "unclosed"), final=True, closed=False)
 
 
 def current_view(t: T, snap: Snapshot) -> StatementView:

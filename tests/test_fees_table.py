@@ -1546,4 +1546,6 @@ def test_the_csv_statement_has_a_row_saying_the_agency_owes_the_seller() -> None
         rows = [(r[2], r[4]) for r in view.rows]
         assert rows[-2:] == [("total", "-1500.00"), ("owed_by_agency", "1500.00")]
         assert view.rows[-1][3].startswith(owed)
+        # Ended, not closed by both sides: an export does not call the figures final.
+        assert {r[1] for r in view.rows} == {"unclosed"}
         assert sum(D(amount) for kind, amount in rows[:-2]) == D("-1500.00")
