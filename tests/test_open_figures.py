@@ -222,6 +222,20 @@ async def test_a_statement_nobody_reported_says_so_before_its_fixed_terms(core: 
     assert "⚠ 2026年第45周 尚无任何上报数据：以下仅按合同固定条款计算，并非本期实际应得。" in zh
 
 
+async def test_a_statement_with_open_figures_shows_the_total_as_each_side_reported(
+    core: Core,
+) -> None:
+    # A disputed GMV counts nothing: the guarantee (对赌) refund it would trigger is not in the
+    # total. Both sides see what the total would be with the seller's figure.
+    await say(core, CN_CHAT, CN_SELLER, "/report 成交额 20000 广告消耗 5000 2026-11-16", at=cn(16))
+    await say(core, CN_CHAT, CN_AGENCY, "/dispute 成交额 2026-11-16 数据待核对", at=cn(17))
+    text = await say(core, CN_CHAT, CN_SELLER, "/statement 2026年第47周", at=cn(24))
+    line = next(x for x in text.splitlines() if x.startswith("如以上数据按上报值计入"))
+    assert line.startswith("如以上数据按上报值计入，合计将为：按卖家数据 ¥"), line
+    assert line.endswith("（按当前已计入的数据：¥5,000.00）。") and "按服务商数据" not in line
+    assert "合计：¥5,000.00" in text
+
+
 async def test_confirming_with_open_figures_is_refused_with_exactly_what_to_type(
     core: Core,
 ) -> None:

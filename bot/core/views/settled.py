@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import replace
 
 from bot.core.i18n import Translate
 from bot.core.render import capped_list, fmt_day, fmt_list, label, period_name
 from kpi.errors import UserError
-from kpi.model import SIDES, Deal, other_side
+from kpi.model import SIDES, Deal, Side, other_side
+from kpi.money import format_money
 from kpi.pace import pending_before
 from kpi.periods import Period
 from kpi.sides import Figure
-from kpi.snapshot import Snapshot
+from kpi.snapshot import Snapshot, build_snapshot
 from kpi.statements import open_figures
 
 COMMANDS_SHOWN = 3
@@ -146,6 +148,7 @@ def unsettled_lines(t: Translate, snap: Snapshot) -> list[str]:
             for f in still_open
         ]
         lines.append(t("open.statement_open", items=capped_list(t, deal, items, DAYS_SHOWN)))
+        lines.extend(if_counted_lines(t, snap))
     lines.extend(missing_lines(t, snap))
     return lines
 
@@ -198,3 +201,35 @@ def unsettled_refusal(t: Translate, snap: Snapshot) -> UserError | None:
         items="\n".join(lines),
         command=anyway_command(t, deal, period),
     )
+
+
+def if_counted_lines(t: Translate, snap: Snapshot) -> list[str]:
+    """What the period's total would be if its open figures (pending or disputed) counted as
+    each side reported them, when that differs from the total as counted: a pending or
+    disputed figure counts nothing, which favours one side, and both must see by how much."""
+    deal = snap.deal
+    now = snap.fee("final").total
+    shown = []
+    for side in SIDES:
+        figures = {
+            key: _as_reported(figure, side) if figure.open else figure
+            for key, figure in snap.figures.items()
+        }
+        if figures == snap.figures:
+            continue
+        total = build_snapshot(deal, snap.period, snap.today, figures).fee("final").total
+        if total != now:
+            money = format_money(total, deal.currency, deal.locale)
+            shown.append(t("open.if_counted_side", side=t(f"side.{side}"), total=money))
+    if not shown:
+        return []
+    current = format_money(now, deal.currency, deal.locale)
+    return [t("open.if_counted", items=fmt_list(deal, shown), total=current)]
+
+
+def _as_reported(figure: Figure, side: Side) -> Figure:
+    """``figure`` counting ``side``'s entry (unchanged when that side has none)."""
+    entry = figure.entry(side)
+    if entry is None:
+        return figure
+    return replace(figure, value=entry.value, status="counted", counted_side=side, disputes=())
