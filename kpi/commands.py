@@ -412,8 +412,11 @@ def check_unit(metric: str, value: Decimal, mark: str | None, text: str, units: 
             raise UserError("trust.money_digits", places=places, **params)
 
 
-_DOT_THOUSANDS: Final = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3})+(?![\d.,]|\s*[万千亿wWkKmM])")
-"""A figure whose dots could group thousands (``12.000``, ``1.250.000``), not before a unit."""
+_DOT_THOUSANDS: Final = re.compile(
+    r"(?<![\d.,])[1-9]\d{0,2}(?:\.\d{3})+(?![\d.,]|\s*[万千亿wWkKmM])"
+)
+"""A figure whose dots could group thousands (``12.000``, ``1.250.000``), not before a unit;
+never one starting with 0 (``0.001`` has decimals: no group of thousands starts with 0)."""
 
 
 _THOUSANDS: Final = re.compile(r"[0-9]{3}")

@@ -300,6 +300,9 @@ def test_counts_take_whole_numbers_and_numbers_take_fractions() -> None:
         ("gmv 12.5", "JPY", "trust.money_digits"),
         ("gmv 100.005", "USD", "trust.dot_thousands"),
         ("gmv 100.0051", "USD", "trust.money_digits"),
+        # No group of thousands starts with 0: 0.001 has three decimals (it suggested 0001).
+        ("gmv 0.001", "USD", "trust.money_digits"),
+        ("orders 0.001", "USD", "trust.count_whole"),
     ],
 )
 def test_an_ambiguous_or_over_precise_amount_is_refused(
