@@ -184,7 +184,7 @@ async def test_link_of_no_such_deal_in_chinese(db_url: str) -> None:
         text = await say(made, NEW_CHAT, CN_SELLER, "/link #nosuch seller", at=cn_local(3))
         assert text == (
             "您可绑定的项目中没有 #nosuch。您是以下项目的管理员：#shenzhen-wanxiang-cn。"
-            "格式：/link #项目ID seller|agency|shared"
+            "格式：/link #项目ID 卖家|服务商|共用"
         )
         assert US not in text
         # Someone no deal lists, writing Chinese: the same rule, no deal named.
