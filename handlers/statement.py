@@ -25,7 +25,7 @@ from bot.core import MessageKind, Outgoing
 from bot.core.context import Context
 from bot.core.i18n import Translate
 from bot.core.ports import LedgerReader, StatementStore
-from bot.core.render import capped_list, fmt_day, fmt_list, fmt_value, label, period_name
+from bot.core.render import fmt_day, fmt_list, fmt_value, label, period_name
 from bot.core.rich import Rich, Section
 from bot.core.views.aligned import fee_aligned_note
 from bot.core.views.fee import (
@@ -43,7 +43,7 @@ from bot.core.views.kpi import (
     rich_message,
     status_notes,
 )
-from bot.core.views.settled import unsettled_lines, unsettled_refusal
+from bot.core.views.settled import open_lines, unsettled_lines, unsettled_refusal
 from kpi.errors import UserError
 from kpi.fees import FeeStatement
 from kpi.model import SIDES, ZERO, ChatSide, Deal, Side, other_side
@@ -59,7 +59,6 @@ from kpi.snapshot import Snapshot, build_snapshot, current_period, snapshot
 from kpi.statements import (
     ConfirmOutcome,
     ConfirmResult,
-    OpenFigure,
     StoredStatement,
     encode_statement,
     late_entries,
@@ -310,21 +309,6 @@ def late_metric_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str
             )
         )
     return lines
-
-
-def open_lines(t: T, deal: Deal, figures: Sequence[OpenFigure], *, shown: int | None = None) -> str:
-    """Figures not agreed yet, as one list: ``2026-11-03 GMV (pending), …``; with ``shown``,
-    only that many, then ``… and 7 more``."""
-    items = [
-        t(
-            "trust.open_item",
-            day=fmt_day(f.day),
-            metric=label(deal, f.metric),
-            why=t(f"trust.open_{f.why}"),
-        )
-        for f in figures
-    ]
-    return capped_list(t, deal, items, len(items) if shown is None else shown)
 
 
 def ended_period(deal: Deal, today: dt.date, day: dt.date) -> Period | None:

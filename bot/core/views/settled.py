@@ -5,7 +5,7 @@ shared by ``/kpi``, ``/fee``, ``/statement`` and the recap."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from bot.core.i18n import Translate
@@ -17,7 +17,7 @@ from kpi.pace import pending_before
 from kpi.periods import Period
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, build_snapshot
-from kpi.statements import open_figures
+from kpi.statements import OpenFigure, open_figures
 
 COMMANDS_SHOWN = 3
 """``/confirm`` commands written out per waiting side; any more are counted (``/kpi`` lists
@@ -138,16 +138,8 @@ def unsettled_lines(t: Translate, snap: Snapshot) -> list[str]:
     lines = []
     still_open = open_figures(snap.figures.values())
     if still_open:
-        items = [
-            t(
-                "trust.open_item",
-                day=fmt_day(f.day),
-                metric=label(deal, f.metric),
-                why=t(f"trust.open_{f.why}"),
-            )
-            for f in still_open
-        ]
-        lines.append(t("open.statement_open", items=capped_list(t, deal, items, DAYS_SHOWN)))
+        items = open_lines(t, deal, still_open, shown=DAYS_SHOWN)
+        lines.append(t("open.statement_open", items=items))
         lines.extend(if_counted_lines(t, snap))
     lines.extend(missing_lines(t, snap))
     return lines
@@ -233,3 +225,20 @@ def _as_reported(figure: Figure, side: Side) -> Figure:
     if entry is None:
         return figure
     return replace(figure, value=entry.value, status="counted", counted_side=side, disputes=())
+
+
+def open_lines(
+    t: Translate, deal: Deal, figures: Sequence[OpenFigure], *, shown: int | None = None
+) -> str:
+    """Figures not agreed yet, as one list: ``2026-11-03 GMV (pending), …``; with ``shown``,
+    only that many, then ``… and 7 more``."""
+    items = [
+        t(
+            "trust.open_item",
+            day=fmt_day(f.day),
+            metric=label(deal, f.metric),
+            why=t(f"trust.open_{f.why}"),
+        )
+        for f in figures
+    ]
+    return capped_list(t, deal, items, len(items) if shown is None else shown)
