@@ -78,7 +78,7 @@ class Snapshot:
         today is not reported yet."""
         return max(
             (
-                pace_days(self.period, self.upto, self.totals.last_day.get(m), ended=self.closed)
+                pace_days(self.period, self.upto, self.totals.last_day.get(m))
                 for m in self.deal.base_metrics
             ),
             default=self.elapsed_days,
@@ -161,9 +161,7 @@ def build_snapshot(
     Returns:
         The snapshot: totals, projection, prorated targets and their statuses.
     """
-    totals = period_totals(
-        figures.values(), terms.metrics, period, min(today, period.end), today > period.end
-    )
+    totals = period_totals(figures.values(), terms.metrics, period, min(today, period.end))
     projected = project(totals, terms.metrics, period)
     targets = prorated_targets(terms.targets, terms.metrics, period)
     return Snapshot(

@@ -301,20 +301,6 @@ def test_a_gap_before_the_last_day_counts_as_elapsed() -> None:
     assert unreported_days(totals, NOV) == {"gmv": 7}
 
 
-def test_the_last_day_paces_like_any_today_until_the_period_is_over() -> None:
-    # Nov 1-29 reported 100 a day; Nov 30 (the last day) not yet. While Nov 30 runs, it is
-    # today: the pace runs over 29 days (2,900 x 30 / 29 = 3,000) and nothing is unreported.
-    # Once the period is over, Nov 30 is a day of 0: the projection is the actual.
-    figures = [fig(d, "gmv", "100") for d in days(D(2026, 11, 1), D(2026, 11, 29))]
-    running = period_totals(figures, TWO, NOV, D(2026, 11, 30), ended=False)
-    assert pace_days(NOV, D(2026, 11, 30), D(2026, 11, 29), ended=False) == 29
-    assert project(running, TWO, NOV)["gmv"] == Decimal(3000)
-    assert unreported_days(running, NOV) == {}
-    over = period_totals(figures, TWO, NOV, D(2026, 11, 30), ended=True)
-    assert project(over, TWO, NOV)["gmv"] == Decimal(2900)
-    assert unreported_days(over, NOV) == {"gmv": 1}
-
-
 def test_first_period_projects_over_its_clipped_days() -> None:
     starts = D(2026, 11, 21)
     first = first_period(starts, "month")  # Nov 21-30: 10 days
