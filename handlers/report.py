@@ -152,30 +152,25 @@ async def _unusual_lines(ctx: Context, deal: Deal, side: Side, result: ReportRes
         # that was itself unusual, back in line, puts a slip right: no warning.
         slip_fixed = old is not None and unusual(old.value, history) is not None
         far = None if verdict or slip_fixed else await _far_correction(ctx, entry, old)
+        shown = {
+            "metric": label(deal, entry.metric),
+            "value": fmt_value(deal, entry.metric, entry.value),
+            "day": fmt_day(day),
+        }
         if old is not None and far is not None:
+            old_value = fmt_value(deal, entry.metric, old.value)
+            plain = format_plain(old.value)
+            lines.append(ctx.t(f"guards.correction_{far}", old=old_value, plain=plain, **shown))
+        elif verdict is not None:
+            usual = fmt_value(deal, entry.metric, verdict.usual)
             lines.append(
                 ctx.t(
-                    f"guards.correction_{far}",
-                    metric=label(deal, entry.metric),
-                    value=fmt_value(deal, entry.metric, entry.value),
-                    old=fmt_value(deal, entry.metric, old.value),
-                    plain=format_plain(old.value),
-                    day=fmt_day(day),
+                    f"guards.unusual_{verdict.direction}",
+                    usual=usual,
+                    days=verdict.days,
+                    **shown,
                 )
             )
-            continue
-        if verdict is None:
-            continue
-        lines.append(
-            ctx.t(
-                f"guards.unusual_{verdict.direction}",
-                metric=label(deal, entry.metric),
-                value=fmt_value(deal, entry.metric, entry.value),
-                usual=fmt_value(deal, entry.metric, verdict.usual),
-                days=verdict.days,
-                day=fmt_day(day),
-            )
-        )
     return lines
 
 
