@@ -235,6 +235,7 @@ class GroupCommit:
             attempts=self._attempts,
             retry_on=self._retry_on,
             label=self._label,
+            small=True,
         )
 
     # --------------------------------------------------------------------------- batches
@@ -294,7 +295,13 @@ class GroupCommit:
 
         try:
             await transaction(
-                self._engine, work, write=True, attempts=1, retry_on=(), label=self._label
+                self._engine,
+                work,
+                write=True,
+                attempts=1,
+                retry_on=(),
+                label=self._label,
+                small=True,
             )
         except _BulkFailed:
             await self._commit_shared(lane, batch, opening_bulk=False)

@@ -23,6 +23,7 @@ from kpi.errors import StorageError
 
 __all__ = [
     "READ_ONLY",
+    "SMALL_WRITE",
     "SQLITE_BUSY_TIMEOUT_MS",
     "make_engine",
     "normalize_url",
@@ -40,6 +41,11 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 READ_ONLY = "kpi_read_only"
 """Execution option: a SQLite transaction that only reads begins DEFERRED (no write lock)."""
+
+SMALL_WRITE = "kpi_small_write"
+"""Execution option: a SQLite write of a few bounded statements (the group commit's reports),
+whose statements run on the event loop's thread once its ``BEGIN IMMEDIATE`` holds the write
+lock (see :class:`_ReadsInline`)."""
 
 _MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _ALEMBIC_LOCK = threading.Lock()
@@ -144,28 +150,53 @@ def make_engine(
 class _ReadsInline(aiosqlite.Connection):
     """aiosqlite's connection, whose calls run on the event loop's own thread while
     :attr:`inline` is set: during a read transaction (``BEGIN DEFERRED``, see
-    :func:`_configure_sqlite`).
+    :func:`_configure_sqlite`), and inside a small write once it holds the write lock.
 
     aiosqlite runs every call (cursor, execute, fetch, close) in the connection's worker thread
     and hands the result back to the loop: ~45 µs of processor time per call, four calls per
-    statement, more than a small indexed read costs in SQLite itself. Under WAL a reader never
-    waits for a lock, so its statements can run where the caller is, without blocking the loop
-    for longer than the read itself. Writes keep the worker thread: ``BEGIN IMMEDIATE`` may
-    wait up to the busy timeout for another connection's write lock, and that wait must never
-    stop the loop (the other writer may be this process's own, waiting for the loop). The
-    worker is idle whenever an inline call runs (calls on one connection are awaited one at a
-    time), so the sqlite3 connection, opened with ``check_same_thread=False``, is never used
+    statement, more than a small indexed read or insert costs in SQLite itself. Under WAL a
+    reader never waits for a lock, so its statements can run where the caller is, without
+    blocking the loop for longer than the read itself.
+
+    A write's ``BEGIN IMMEDIATE`` always runs in the worker: it may wait up to the busy timeout
+    for another connection's write lock, and that wait must never stop the loop (the other
+    writer may be this process's own, waiting for the loop). Once it holds the lock, a write
+    marked :data:`SMALL_WRITE` (a bounded batch of reports) waits for nothing more: under WAL
+    a writer's statements never wait for readers, so they too run on the loop's thread. Its
+    ``COMMIT`` (or ``ROLLBACK``) goes back to the worker, as a commit may checkpoint the WAL
+    into the database file, with an fsync. Other writes (imports, deal changes, migrations)
+    keep every statement in the worker: a long statement there does not stop the loop.
+
+    The worker is idle whenever an inline call runs (calls on one connection are awaited one at
+    a time), so the sqlite3 connection, opened with ``check_same_thread=False``, is never used
     by two threads at once.
     """
 
-    inline = False
-    """Set by the ``begin`` event: True for a read transaction, False for a write."""
+    inline: bool = False
+    """Set by the ``begin`` event: True for a read transaction, and for a small write once its
+    ``BEGIN IMMEDIATE`` returned; False otherwise."""
+
+    writing: bool = False
+    """True from a small write's ``BEGIN IMMEDIATE`` to its end: its end runs in the worker."""
 
     async def _execute(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self.inline and self._connection is not None:
             return fn(*args, **kwargs)
         result: T = await super()._execute(fn, *args, **kwargs)
         return result
+
+    async def commit(self) -> None:
+        self._end_write()
+        await super().commit()
+
+    async def rollback(self) -> None:
+        self._end_write()
+        await super().rollback()
+
+    def _end_write(self) -> None:
+        """A small write ends in the worker (a commit may checkpoint the WAL)."""
+        if self.writing:
+            self.inline = self.writing = False
 
 
 def _sqlite_connector(url: URL) -> Callable[[], Awaitable[aiosqlite.Connection]]:
@@ -205,11 +236,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        options = conn.get_execution_options()
+        read_only = bool(options.get(READ_ONLY, False))
         driver = conn.connection.driver_connection
-        if isinstance(driver, _ReadsInline):
-            driver.inline = bool(read_only)
+        ours = driver if isinstance(driver, _ReadsInline) else None
+        if ours is not None:
+            ours.inline = read_only
+            ours.writing = False
         conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+        if ours is not None and not read_only and options.get(SMALL_WRITE, False):
+            # The write lock is held: the rest of this small write waits for nothing.
+            ours.inline = ours.writing = True
 
 
 def _alembic_config(url: str) -> Config:
@@ -319,6 +356,7 @@ async def transaction(
     attempts: int = 6,
     retry_on: tuple[type[BaseException], ...] = (sa_exc.IntegrityError,),
     label: str = "database",
+    small: bool = False,
 ) -> T:
     """Run ``work`` in one transaction, retrying lost races; map database failures.
 
@@ -327,6 +365,8 @@ async def transaction(
     was half-written. A write is tried up to ``attempts`` times when it raises one of
     ``retry_on`` (a concurrent writer committed the same key first), meets a deadlock or a
     serialization failure, or its connection dropped (the pool reconnects); a read twice.
+    ``small``: a write of a few bounded statements (:data:`SMALL_WRITE`), on SQLite run on the
+    loop's thread once it holds the write lock.
 
     Raises:
         ValueError: The database refused a value (a data exception, or a bind-time check).
@@ -340,6 +380,8 @@ async def transaction(
                 if not write:
                     # SQLite: a reader takes no write lock (BEGIN DEFERRED, see make_engine).
                     conn = await conn.execution_options(**{READ_ONLY: True})
+                elif small:
+                    conn = await conn.execution_options(**{SMALL_WRITE: True})
                 async with conn.begin():
                     return await work(conn)
         except retry_on as exc:

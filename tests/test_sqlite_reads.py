@@ -1,5 +1,6 @@
 """SQLite: read transactions run on the event loop's thread, writes in aiosqlite's worker
-(``kpi.db._ReadsInline``), with the same answers and the same locking rules."""
+(``kpi.db._ReadsInline``), with the same answers and the same locking rules; a small write
+(the group commit's) runs its statements on the loop once it holds the write lock."""
 
 from __future__ import annotations
 
@@ -34,6 +35,81 @@ async def test_reads_run_on_the_loop_thread_and_writes_in_the_worker(sqlite_url:
         # The same pooled connection, now in a write transaction: back in its worker.
         assert await _thread_of_statements(engine, write=True) != loop_thread
         assert await _thread_of_statements(engine, write=False) == loop_thread
+    finally:
+        await engine.dispose()
+
+
+async def test_a_small_write_runs_its_statements_on_the_loop_but_begins_and_ends_in_the_worker(
+    sqlite_url: str,
+) -> None:
+    """``BEGIN IMMEDIATE`` may wait for the lock and ``COMMIT`` may checkpoint: both in the
+    worker; the statements between them on the loop's thread. The next transaction on the
+    same connection (a plain write) is back in the worker for all of its statements."""
+    await upgrade(sqlite_url)
+    engine = make_engine(sqlite_url, pool_size=1, max_overflow=0)
+    seen: list[tuple[str, int]] = []
+
+    async def work(conn: AsyncConnection) -> None:
+        raw = await conn.get_raw_connection()
+        sqlite = raw.driver_connection._connection  # type: ignore[union-attr]
+        sqlite.set_trace_callback(lambda sql: seen.append((sql, threading.get_ident())))
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS probe (n INTEGER)"))
+        await conn.execute(text("INSERT INTO probe VALUES (1)"))
+
+    async def plain(conn: AsyncConnection) -> None:
+        await conn.execute(text("INSERT INTO probe VALUES (2)"))
+
+    try:
+        loop_thread = threading.get_ident()
+        # The first transaction only installs the trace; the second is traced from its BEGIN.
+        await transaction(engine, work, write=True, small=True)
+        seen.clear()
+        await transaction(engine, work, write=True, small=True)
+        threads = {sql.split()[0]: thread for sql, thread in seen}
+        assert threads["BEGIN"] != loop_thread
+        assert threads["CREATE"] == loop_thread and threads["INSERT"] == loop_thread
+        assert threads["COMMIT"] != loop_thread
+        seen.clear()
+        await transaction(engine, plain, write=True)
+        assert seen and all(thread != loop_thread for _, thread in seen)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_small_write_waiting_for_the_lock_does_not_stop_the_loop(sqlite_url: str) -> None:
+    """Another connection holds the write lock: the small write's ``BEGIN IMMEDIATE`` waits in
+    the worker, the loop keeps running, and the write goes through once the lock is free."""
+    await upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(conn: AsyncConnection) -> None:
+        holding.set()
+        await release.wait()
+
+    async def insert(conn: AsyncConnection) -> None:
+        await conn.execute(text("INSERT INTO probe VALUES (7)"))
+
+    async def count(conn: AsyncConnection) -> int:
+        return int((await conn.execute(text("SELECT count(*) FROM probe"))).scalar_one())
+
+    try:
+        await transaction(
+            engine, lambda c: c.execute(text("CREATE TABLE probe (n INTEGER)")), write=True
+        )
+        held = asyncio.create_task(transaction(engine, hold, write=True))
+        await holding.wait()
+        waiting = asyncio.create_task(transaction(engine, insert, write=True, small=True))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for _ in range(20):  # the loop turns while the small write waits for the lock
+            await asyncio.sleep(0.005)
+        # A BEGIN on the loop's thread would have stopped it here for the busy timeout (15 s).
+        assert loop.time() - started < 2 and not waiting.done()
+        release.set()
+        await held
+        await asyncio.wait_for(waiting, 5)
+        assert await transaction(engine, count, write=False) == 1
     finally:
         await engine.dispose()
 
