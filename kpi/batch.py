@@ -56,7 +56,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kpi.db import RETRY_SQLSTATES, describe_error, transaction
+from kpi.db import RETRY_SQLSTATES, describe_error, small_writes, transaction
 from kpi.errors import StorageError
 
 __all__ = ["MAX_BATCH", "WINDOW", "BatchStats", "Bulk", "GroupCommit"]
@@ -146,7 +146,8 @@ class GroupCommit:
             lanes = 1
         if window < 0 or min(max_batch, lanes or 1, attempts) < 1:
             raise ValueError("window must be >= 0; max_batch, lanes and attempts >= 1")
-        self._engine = engine
+        # Its transactions are a bounded batch of small statements (kpi.db.SMALL_WRITE).
+        self._engine = small_writes(engine)
         self._window = window
         self._max_batch = max_batch
         self._attempts = attempts
@@ -235,7 +236,6 @@ class GroupCommit:
             attempts=self._attempts,
             retry_on=self._retry_on,
             label=self._label,
-            small=True,
         )
 
     # --------------------------------------------------------------------------- batches
@@ -301,7 +301,6 @@ class GroupCommit:
                 attempts=1,
                 retry_on=(),
                 label=self._label,
-                small=True,
             )
         except _BulkFailed:
             await self._commit_shared(lane, batch, opening_bulk=False)

@@ -28,6 +28,7 @@ __all__ = [
     "make_engine",
     "normalize_url",
     "safe_url",
+    "small_writes",
     "upgrade",
     "upgrade_sync",
 ]
@@ -199,6 +200,13 @@ class _ReadsInline(aiosqlite.Connection):
             self.inline = self.writing = False
 
 
+def small_writes(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` (the same pool) with :data:`SMALL_WRITE` set: for a writer whose transactions
+    are a bounded batch of small statements (the reports' group commit). Set once on the
+    engine, it costs nothing per transaction; PostgreSQL ignores it."""
+    return engine.execution_options(**{SMALL_WRITE: True})
+
+
 def _sqlite_connector(url: URL) -> Callable[[], Awaitable[aiosqlite.Connection]]:
     """The engine's ``async_creator``: a :class:`_ReadsInline` connection opened with the
     arguments the aiosqlite dialect would give ``sqlite3.connect`` for ``url``."""
@@ -356,7 +364,6 @@ async def transaction(
     attempts: int = 6,
     retry_on: tuple[type[BaseException], ...] = (sa_exc.IntegrityError,),
     label: str = "database",
-    small: bool = False,
 ) -> T:
     """Run ``work`` in one transaction, retrying lost races; map database failures.
 
@@ -365,8 +372,6 @@ async def transaction(
     was half-written. A write is tried up to ``attempts`` times when it raises one of
     ``retry_on`` (a concurrent writer committed the same key first), meets a deadlock or a
     serialization failure, or its connection dropped (the pool reconnects); a read twice.
-    ``small``: a write of a few bounded statements (:data:`SMALL_WRITE`), on SQLite run on the
-    loop's thread once it holds the write lock.
 
     Raises:
         ValueError: The database refused a value (a data exception, or a bind-time check).
@@ -380,8 +385,6 @@ async def transaction(
                 if not write:
                     # SQLite: a reader takes no write lock (BEGIN DEFERRED, see make_engine).
                     conn = await conn.execution_options(**{READ_ONLY: True})
-                elif small:
-                    conn = await conn.execution_options(**{SMALL_WRITE: True})
                 async with conn.begin():
                     return await work(conn)
         except retry_on as exc:

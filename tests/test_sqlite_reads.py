@@ -5,12 +5,19 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kpi.db import make_engine, transaction, upgrade
+from kpi.db import make_engine, small_writes, transaction, upgrade
+from kpi.dealfile import load_deal
+from kpi.ledger import Ledger
+
+AT = dt.datetime(2026, 11, 5, 20, 0, tzinfo=dt.UTC)
 
 
 async def _thread_of_statements(engine: AsyncEngine, *, write: bool) -> int:
@@ -62,9 +69,9 @@ async def test_a_small_write_runs_its_statements_on_the_loop_but_begins_and_ends
     try:
         loop_thread = threading.get_ident()
         # The first transaction only installs the trace; the second is traced from its BEGIN.
-        await transaction(engine, work, write=True, small=True)
+        await transaction(small_writes(engine), work, write=True)
         seen.clear()
-        await transaction(engine, work, write=True, small=True)
+        await transaction(small_writes(engine), work, write=True)
         threads = {sql.split()[0]: thread for sql, thread in seen}
         assert threads["BEGIN"] != loop_thread
         assert threads["CREATE"] == loop_thread and threads["INSERT"] == loop_thread
@@ -99,7 +106,7 @@ async def test_a_small_write_waiting_for_the_lock_does_not_stop_the_loop(sqlite_
         )
         held = asyncio.create_task(transaction(engine, hold, write=True))
         await holding.wait()
-        waiting = asyncio.create_task(transaction(engine, insert, write=True, small=True))
+        waiting = asyncio.create_task(transaction(small_writes(engine), insert, write=True))
         loop = asyncio.get_running_loop()
         started = loop.time()
         for _ in range(20):  # the loop turns while the small write waits for the lock
@@ -156,5 +163,39 @@ async def test_connections_keep_the_busy_timeout_and_wal(sqlite_url: str) -> Non
 
     try:
         assert await transaction(engine, pragmas, write=False) == (15_000, "wal")
+    finally:
+        await engine.dispose()
+
+
+async def test_a_report_is_inserted_on_the_loop_thread_and_committed_in_the_worker(
+    sqlite_url: str, deal_text: str
+) -> None:
+    """The ledger's reports go through the group commit's small writes: the entry's INSERT on
+    the loop's thread, the COMMIT in the worker; a deal change (not a small write) stays in the
+    worker for every statement."""
+    from tests.test_ledger import report  # the ledger tests' usual report
+
+    await upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    seen: list[tuple[str, int]] = []
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _trace(dbapi_connection: Any, _record: Any) -> None:
+        sqlite = dbapi_connection.driver_connection._connection  # sqlite3's, under aiosqlite's
+        sqlite.set_trace_callback(lambda sql: seen.append((sql, threading.get_ident())))
+
+    try:
+        deal = load_deal(deal_text, "deal.yaml")
+        ledger = Ledger(engine, lambda text: load_deal(text, "deal.yaml"))
+        await ledger.apply_deal(deal, deal_text, effective=deal.starts, applied_at=AT)
+        loop_thread = threading.get_ident()
+        applied = [thread for sql, thread in seen if sql.startswith("INSERT")]
+        assert applied and loop_thread not in applied
+        seen.clear()
+        await report(ledger, deal, "m1", ("gmv", Decimal("12000")))
+        inserts = [thread for sql, thread in seen if sql.startswith("INSERT INTO entries")]
+        commits = [thread for sql, thread in seen if sql == "COMMIT"]
+        assert inserts == [loop_thread]
+        assert commits and loop_thread not in commits
     finally:
         await engine.dispose()
