@@ -63,6 +63,15 @@ class Totals:
     upto: dt.date | None = None
     pending_days: dict[str, tuple[dt.date, ...]] = field(default_factory=dict)
     aligned: dict[str, Aligned] = field(default_factory=dict)
+    ended: bool | None = None
+    """Whether the period is over (today is past its last day); None: taken as over from its
+    last day on (``upto`` is the period's end), which is how totals without a today read."""
+
+    def over(self, period: Period) -> bool:
+        """Whether every day of ``period`` has elapsed: nothing left to project."""
+        if self.ended is not None:
+            return self.ended
+        return (self.upto or period.end) >= period.end
 
 
 def period_totals(
@@ -70,6 +79,7 @@ def period_totals(
     metrics: Mapping[str, Metric],
     period: Period,
     upto: dt.date,
+    ended: bool | None = None,
 ) -> Totals:
     """Sum the counted figures of a period up to a day.
 
@@ -82,6 +92,9 @@ def period_totals(
         metrics: The deal's metrics by name.
         period: The period.
         upto: The last day to include; days after ``period.end`` are never included.
+        ended: Whether the period is over (today is past its last day): on its last day it
+            is not yet, and that day paces like any other today. None: over from its last
+            day on (:attr:`Totals.ended`).
 
     Returns:
         The totals, with linear derived metrics evaluated on the sums (never summed day by
@@ -118,6 +131,7 @@ def period_totals(
         upto=last,
         pending_days={name: tuple(sorted(found)) for name, found in pending.items()},
         aligned=aligned,
+        ended=ended,
     )
 
 
@@ -394,29 +408,54 @@ def elapsed_days(period: Period, last_day: dt.date) -> int:
     return (last_day - period.start).days + 1
 
 
-def pace_days(period: Period, upto: dt.date, last_day: dt.date | None, pending: int = 0) -> int:
+def pace_days(
+    period: Period,
+    upto: dt.date,
+    last_day: dt.date | None,
+    pending: int = 0,
+    ended: bool | None = None,
+) -> int:
     """The days a metric's pace is measured over (issue 12, item 4).
 
     The days up to yesterday (``upto`` is today), plus today once today has a report
     (``last_day == upto``); past days nobody reported count, as days of 0. Past days whose
     figure waits for a confirmation (``pending``, from :func:`pending_before`) are left out:
     somebody reported them, so the projection must not take them as 0, and they count nothing
-    yet. From the period's last day on, every day of the period has elapsed: nothing is left to
-    extrapolate, and ``pending`` is ignored (the statement lists those figures instead).
+    yet. Once the period is over (``ended``; None: from its last day on), every day has
+    elapsed: nothing is left to extrapolate, and ``pending`` is ignored (the statement lists
+    those figures instead). On its last day while it runs, that day paces as any today.
 
     Args:
         period: The period.
         upto: Today, or the period's last day if it has ended.
         last_day: The metric's latest day with a counted figure (None if none).
         pending: The metric's pending days before ``upto``.
+        ended: Whether the period is over; None: over from its last day on. On its last day
+            while it is not over, that day paces like any other today.
 
     Returns:
         Between 0 and ``period.days``.
     """
-    if upto >= period.end:
+    if (upto >= period.end) if ended is None else ended:
         return period.days
     before_today = max((upto - period.start).days, 0)
     return max(before_today + (1 if last_day == upto else 0) - pending, 0)
+
+
+def paced_last_day(totals: Totals, period: Period, metric: str) -> dt.date | None:
+    """``metric``'s latest day with a counted figure, as its pace counts it.
+
+    On the period's last day while it runs, that day counts for every metric with figures once
+    any of them has one that day, and for none before: all project over the same days. Were
+    each metric paced by its own figure, a GMV reported on the last day would stop
+    extrapolating while unreported refunds still did, and net GMV (and a commission on it)
+    would project below what was already earned. Other days keep each metric's own rule: there
+    every metric still extrapolates."""
+    last = totals.last_day.get(metric)
+    upto = totals.upto or period.end
+    if last is None or upto != period.end or totals.over(period):
+        return last
+    return upto if upto in totals.last_day.values() else last
 
 
 def pending_before(totals: Totals, period: Period, metric: str) -> int:
@@ -424,7 +463,7 @@ def pending_before(totals: Totals, period: Period, metric: str) -> int:
     period runs (today's is not paced until it counts anyway), all of them once it has ended."""
     upto = totals.upto or period.end
     days = totals.pending_days.get(metric, ())
-    if upto >= period.end:
+    if totals.over(period):
         return len(days)
     return sum(1 for day in days if day < upto)
 
@@ -435,10 +474,11 @@ def unreported_days(totals: Totals, period: Period) -> dict[str, int]:
     upto = totals.upto or period.end
     out: dict[str, int] = {}
     for name, reported in totals.days_reported.items():
-        last = totals.last_day.get(name)
+        last = paced_last_day(totals, period, name)
         if last is None:
             continue
-        missing = pace_days(period, upto, last) - reported - pending_before(totals, period, name)
+        elapsed = pace_days(period, upto, last, ended=totals.over(period))
+        missing = elapsed - reported - pending_before(totals, period, name)
         if missing > 0:
             out[name] = missing
     return out
@@ -455,8 +495,9 @@ def project(
     Each base metric's actual is extrapolated over the remaining days only: ``actual x
     period.days / elapsed`` with ``elapsed`` from :func:`pace_days` (so the projection is
     ``actual + actual / elapsed x remaining``); days whose figure waits for a confirmation
-    are neither elapsed nor zero: the pace of the days that count fills them. From the period's
-    last day on it equals the actual. A base metric with no counted figure projects to None.
+    are neither elapsed nor zero: the pace of the days that count fills them. Once the period
+    is over (:meth:`Totals.over`) it equals the actual. A base metric with no counted figure
+    projects to None.
     Linear derived metrics are recomputed from the projected sums; non-linear ones (ratios) are
     not scaled: they keep their value over their aligned days (:attr:`Totals.aligned`). A
     what-if that sets an input of a ratio (``/fee if gmv 60000`` for roi) states the period's
@@ -478,7 +519,8 @@ def project(
             continue
         total = totals.values.get(name)
         pending = pending_before(totals, period, name)
-        elapsed = pace_days(period, upto, totals.last_day.get(name), pending)
+        last = paced_last_day(totals, period, name)
+        elapsed = pace_days(period, upto, last, pending, totals.over(period))
         if total is None or elapsed <= 0:
             scaled[name] = None
         elif elapsed == period.days:

@@ -20,6 +20,7 @@ from kpi.pace import (
     TargetStatus,
     Totals,
     pace_days,
+    paced_last_day,
     period_totals,
     project,
     prorated_targets,
@@ -78,7 +79,12 @@ class Snapshot:
         today is not reported yet."""
         return max(
             (
-                pace_days(self.period, self.upto, self.totals.last_day.get(m))
+                pace_days(
+                    self.period,
+                    self.upto,
+                    paced_last_day(self.totals, self.period, m),
+                    ended=self.closed,
+                )
                 for m in self.deal.base_metrics
             ),
             default=self.elapsed_days,
@@ -161,7 +167,9 @@ def build_snapshot(
     Returns:
         The snapshot: totals, projection, prorated targets and their statuses.
     """
-    totals = period_totals(figures.values(), terms.metrics, period, min(today, period.end))
+    totals = period_totals(
+        figures.values(), terms.metrics, period, min(today, period.end), today > period.end
+    )
     projected = project(totals, terms.metrics, period)
     targets = prorated_targets(terms.targets, terms.metrics, period)
     return Snapshot(

@@ -301,6 +301,20 @@ def test_a_gap_before_the_last_day_counts_as_elapsed() -> None:
     assert unreported_days(totals, NOV) == {"gmv": 7}
 
 
+def test_the_last_day_paces_like_any_today_until_the_period_is_over() -> None:
+    # Nov 1-29 reported 100 a day; Nov 30 (the last day) not yet. While Nov 30 runs, it is
+    # today: the pace runs over 29 days (2,900 x 30 / 29 = 3,000) and nothing is unreported.
+    # Once the period is over, Nov 30 is a day of 0: the projection is the actual.
+    figures = [fig(d, "gmv", "100") for d in days(D(2026, 11, 1), D(2026, 11, 29))]
+    running = period_totals(figures, TWO, NOV, D(2026, 11, 30), ended=False)
+    assert pace_days(NOV, D(2026, 11, 30), D(2026, 11, 29), ended=False) == 29
+    assert project(running, TWO, NOV)["gmv"] == Decimal(3000)
+    assert unreported_days(running, NOV) == {}
+    over = period_totals(figures, TWO, NOV, D(2026, 11, 30), ended=True)
+    assert project(over, TWO, NOV)["gmv"] == Decimal(2900)
+    assert unreported_days(over, NOV) == {"gmv": 1}
+
+
 def test_first_period_projects_over_its_clipped_days() -> None:
     starts = D(2026, 11, 21)
     first = first_period(starts, "month")  # Nov 21-30: 10 days
@@ -497,3 +511,32 @@ def test_unreported_inputs_are_named() -> None:
     assert unreported_inputs(METRICS, "net_gmv", values) == ["refunds"]
     assert unreported_inputs(METRICS, "roi", values) == []  # undefined: shown "—" instead
     assert unreported_inputs(METRICS, "gmv", values) == []
+
+
+def test_on_the_running_last_day_every_metric_paces_over_the_same_days() -> None:
+    # Nov 1-29: gmv 100 and refunds 10 a day. Nov 30 (the last day) while it runs: before any
+    # figure of that day, both extrapolate one day (x 30/29); once gmv is reported for it, the
+    # day counts for refunds too (as a day of 0): neither extrapolates, so net GMV never
+    # projects below what was earned.
+    metrics = {
+        "gmv": metric("gmv"),
+        "refunds": metric("refunds"),
+        "net_gmv": metric("net_gmv", "gmv - refunds"),
+    }
+    base = [
+        fig(d, name, value)
+        for d in days(D(2026, 11, 1), D(2026, 11, 29))
+        for name, value in (("gmv", "100"), ("refunds", "10"))
+    ]
+    morning = period_totals(base, metrics, NOV, D(2026, 11, 30), ended=False)
+    projected = project(morning, metrics, NOV)
+    assert projected["gmv"] == Decimal(3000) and projected["refunds"] == Decimal(300)
+    assert projected["net_gmv"] == Decimal(2700)
+    assert unreported_days(morning, NOV) == {}
+    evening = period_totals(
+        [*base, fig(D(2026, 11, 30), "gmv", "50")], metrics, NOV, D(2026, 11, 30), ended=False
+    )
+    projected = project(evening, metrics, NOV)
+    assert projected["gmv"] == Decimal(2950) and projected["refunds"] == Decimal(290)
+    assert projected["net_gmv"] == Decimal(2660) == evening.values["net_gmv"]
+    assert unreported_days(evening, NOV) == {"refunds": 1}
