@@ -203,7 +203,10 @@ class _ReadsInline(aiosqlite.Connection):
 def small_writes(engine: AsyncEngine) -> AsyncEngine:
     """``engine`` (the same pool) with :data:`SMALL_WRITE` set: for a writer whose transactions
     are a bounded batch of small statements (the reports' group commit). Set once on the
-    engine, it costs nothing per transaction; PostgreSQL ignores it."""
+    engine, it costs nothing per transaction. Only SQLite has a use for it: another engine is
+    returned as it is."""
+    if engine.dialect.name != "sqlite":
+        return engine
     return engine.execution_options(**{SMALL_WRITE: True})
 
 
