@@ -33,6 +33,14 @@ async def _thread_of_statements(engine: AsyncEngine, *, write: bool) -> int:
     return await transaction(engine, work, write=write)
 
 
+async def _create_probe(conn: AsyncConnection) -> None:
+    await conn.execute(text("CREATE TABLE probe (n INTEGER)"))
+
+
+async def _count_probe(conn: AsyncConnection) -> int:
+    return int((await conn.execute(text("SELECT count(*) FROM probe"))).scalar_one())
+
+
 async def test_reads_run_on_the_loop_thread_and_writes_in_the_worker(sqlite_url: str) -> None:
     await upgrade(sqlite_url)
     engine = make_engine(sqlite_url, pool_size=1, max_overflow=0)
@@ -97,13 +105,8 @@ async def test_a_small_write_waiting_for_the_lock_does_not_stop_the_loop(sqlite_
     async def insert(conn: AsyncConnection) -> None:
         await conn.execute(text("INSERT INTO probe VALUES (7)"))
 
-    async def count(conn: AsyncConnection) -> int:
-        return int((await conn.execute(text("SELECT count(*) FROM probe"))).scalar_one())
-
     try:
-        await transaction(
-            engine, lambda c: c.execute(text("CREATE TABLE probe (n INTEGER)")), write=True
-        )
+        await transaction(engine, _create_probe, write=True)
         held = asyncio.create_task(transaction(engine, hold, write=True))
         await holding.wait()
         waiting = asyncio.create_task(transaction(small_writes(engine), insert, write=True))
@@ -116,7 +119,7 @@ async def test_a_small_write_waiting_for_the_lock_does_not_stop_the_loop(sqlite_
         release.set()
         await held
         await asyncio.wait_for(waiting, 5)
-        assert await transaction(engine, count, write=False) == 1
+        assert await transaction(engine, _count_probe, write=False) == 1
     finally:
         await engine.dispose()
 
@@ -134,20 +137,15 @@ async def test_a_read_does_not_wait_for_a_writer_holding_the_lock(sqlite_url: st
         writing.set()
         await release.wait()
 
-    async def count(conn: AsyncConnection) -> int:
-        return int((await conn.execute(text("SELECT count(*) FROM probe"))).scalar_one())
-
     try:
-        await transaction(
-            engine, lambda c: c.execute(text("CREATE TABLE probe (n INTEGER)")), write=True
-        )
+        await transaction(engine, _create_probe, write=True)
         held = asyncio.create_task(transaction(engine, writer, write=True))
         await writing.wait()
         # The writer holds BEGIN IMMEDIATE's lock and has not committed.
-        assert await asyncio.wait_for(transaction(engine, count, write=False), 2) == 0
+        assert await asyncio.wait_for(transaction(engine, _count_probe, write=False), 2) == 0
         release.set()
         await held
-        assert await transaction(engine, count, write=False) == 1
+        assert await transaction(engine, _count_probe, write=False) == 1
     finally:
         await engine.dispose()
 
