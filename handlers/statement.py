@@ -43,7 +43,12 @@ from bot.core.views.kpi import (
     rich_message,
     status_notes,
 )
-from bot.core.views.settled import open_lines, unsettled_lines, unsettled_refusal
+from bot.core.views.settled import (
+    anyway_command,
+    open_lines,
+    unsettled_lines,
+    unsettled_refusal,
+)
 from kpi.errors import UserError
 from kpi.fees import FeeStatement
 from kpi.model import SIDES, ZERO, ChatSide, Deal, Side, other_side
@@ -785,9 +790,20 @@ def _reconfirm(c: _Confirmed) -> list[Outgoing]:
 
 
 def _recorded(c: _Confirmed) -> list[Outgoing]:
+    """One side confirmed. When the statement still has something open (so this admin said
+    ``anyway``), both messages name it and give the other side the command that works: a plain
+    ``/statement confirm`` would be refused for the same open items."""
     t, names = c.ctx.t, c.names
-    reply = c.ctx.reply(t("statement.confirmed_one", who=c.who, total=c.total, **names))
-    request = t("statement.confirm_request", who=c.who, total=c.total, **names)
+    still_open = unsettled_lines(t, c.snap)
+    if still_open:
+        command = anyway_command(t, c.deal, c.snap.period)
+        extra = {"items": "\n".join(still_open), "command": command}
+        mine, theirs = "statement.confirmed_one_as_is", "statement.confirm_request_as_is"
+    else:
+        extra = {}
+        mine, theirs = "statement.confirmed_one", "statement.confirm_request"
+    reply = c.ctx.reply(t(mine, who=c.who, total=c.total, **names, **extra))
+    request = t(theirs, who=c.who, total=c.total, **names, **extra)
     return [reply, *c.notify((c.other, "shared"), request, "statement")]
 
 

@@ -246,7 +246,9 @@ def test_the_worked_example_in_chinese(tmp_path: Path) -> None:
     assert "保底补差（保底 US$3,000.00）：US$550.00" in text
     assert "合计：US$3,000.00" in text
 
-    assert "已代表卖家确认 2026年11月 结算单（合计 US$3,000.00）" in one_reply(sent, seller)
+    assert "已代表卖家按当前数据确认 2026年11月 结算单（合计 US$3,000.00）" in one_reply(
+        sent, seller
+    )
     assert any("2026年11月 结算单已锁定" in r["text"] for r in replies_at(sent, agency))
     text = one_reply(sent, closed)
     assert "2026年11月结算单 🔒 2026-12-02 09:02 已锁定" in text
@@ -322,7 +324,9 @@ def test_the_chinese_weekly_deal(tmp_path: Path) -> None:
     assert gaps in text
     assert text.endswith("请发送：/statement confirm 2026年第45周 仍然确认")
 
-    assert "王总 已代表卖家确认 2026年第45周 结算单（合计 ¥6,960.00）" in one_reply(sent, first)
+    assert "王总 已代表卖家按当前数据确认 2026年第45周 结算单（合计 ¥6,960.00）" in one_reply(
+        sent, first
+    )
     closing = [r for r in replies_at(sent, second) if r["kind"] == "reply"]
     # The notices to the deal's other chats are statements, not recaps.
     notices = [r for r in replies_at(sent, second) if r["kind"] != "reply"]

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from bot.app import Core, build_core
-from bot.core import VirtualClock
+from bot.core import Command, VirtualClock
 from bot.settings import Settings
 from handlers.statement import split_anyway
 from kpi.dealfile import load_deal
@@ -203,9 +203,7 @@ async def test_statement_lists_open_figures_and_unreported_days_before_the_total
     await agreed_week(core)
     text = await say(core, A_SELLER_CHAT, SELLER, "/statement 2026-11", at=local(1, 9, month=12))
     open_line = "⚠ Not agreed yet (pending counts nothing): 2026-11-03 gmv (pending)"
-    missing = (
-        "⚠ Days nobody reported (counted as nothing): gmv 26 day(s): 11-05 to 11-30"
-    )
+    missing = "⚠ Days nobody reported (counted as nothing): gmv 26 day(s): 11-05 to 11-30"
     assert open_line in text and missing in text
     assert text.index(open_line) < text.index(missing) < text.index("figures: gmv 3,000")
     fee = await say(core, A_SELLER_CHAT, SELLER, "/fee 2026-11", at=local(1, 9, month=12))
@@ -249,7 +247,31 @@ async def test_confirming_with_open_figures_is_refused_with_exactly_what_to_type
     assert refused.endswith("by sending exactly: /statement confirm 2026-11 anyway")
     assert await StatementStore(core.engine).get(AGREED, "2026-11") is None
 
-    await say(core, A_SELLER_CHAT, SELLER, "/statement confirm 2026-11 anyway", at=december)
+    # Confirmed as it stands: both sides read what is still open, and the other side is given
+    # the command that works (a plain /statement confirm would be refused the same way).
+    replies = await core.handle(
+        Command(
+            chat=A_SELLER_CHAT,
+            user=SELLER,
+            text="/statement confirm 2026-11 anyway",
+            at=december,
+            name="Lily",
+            message_id="anyway-seller",
+        )
+    )
+    mine, *notices = replies
+    assert mine.text.startswith(
+        "✅ Lily confirmed the 2026-11 statement for the seller side as it stands (total USD"
+    )
+    assert "gmv 26 day(s)" in mine.text and "2026-11-03 gmv (pending)" in mine.text
+    assert mine.text.endswith(
+        "It closes when an admin of the agency side confirms it as it stands too, by sending "
+        "exactly: /statement confirm 2026-11 anyway"
+    )
+    to_agency = next(n for n in notices if n.to == A_AGENCY_CHAT)
+    assert to_agency.text.startswith("📝 Lily (seller side) confirmed the 2026-11 statement as it")
+    assert "gmv 26 day(s)" in to_agency.text
+    assert "by sending exactly: /statement confirm 2026-11 anyway" in to_agency.text
     await say(core, A_AGENCY_CHAT, AGENCY_ADMIN, "/statement confirm 2026-11 anyway", at=december)
     record = await StatementStore(core.engine).get(AGREED, "2026-11")
     assert record is not None and record.closed
@@ -266,7 +288,10 @@ async def test_each_chinese_word_confirms_anyway_and_the_refusal_names_one(
     assert "⚠ 无人上报的日期（按无数据计）：成交额 6 天：11-02、11-04 至 11-08\n" in refused
     assert refused.endswith("请发送：/statement confirm 2026年第45周 仍然确认")
     done = await say(core, CN_CHAT, CN_SELLER, f"/statement confirm 2026年第45周 {word}", at=cn(10))
-    assert "已代表卖家确认 2026年第45周 结算单" in done, done
+    assert "已代表卖家按当前数据确认 2026年第45周 结算单" in done, done
+    assert done.endswith(
+        "待服务商管理员同样按当前数据确认后锁定，请发送：/statement confirm 2026年第45周 仍然确认"
+    )
 
 
 async def test_a_confirmation_made_before_the_figures_changed_is_shown_outdated(
@@ -321,3 +346,18 @@ async def test_the_scheduled_recap_of_a_closed_week_says_final_and_of_an_open_on
         assert (
             "Fee for the period (provisional until the statement is closed): USD" in recap["text"]
         )
+
+
+async def test_confirming_a_settled_statement_asks_the_other_side_for_the_plain_command(
+    core: Core,
+) -> None:
+    # Every day of week 45 reported alike by both sides: nothing open, so the confirmation is
+    # not "as it stands" and the other side is asked for the plain command.
+    for day in range(2, 9):
+        text = f"/report gmv 20000 ad_spend 5000 orders 100 viewers 3000 2026-11-{day:02d}"
+        await say(core, CN_CHAT, CN_SELLER, text, at=cn(day))
+        await say(core, CN_CHAT, CN_AGENCY, text, at=cn(day, 23))
+    done = await say(core, CN_CHAT, CN_SELLER, "/statement confirm 2026年第45周", at=cn(10))
+    assert done.startswith("✅ telegram:710200301 已代表卖家确认 2026年第45周 结算单（合计 ¥"), done
+    assert done.endswith("待服务商管理员确认后锁定：/statement confirm 2026年第45周")
+    assert "仍未处理" not in done and "仍然确认" not in done
