@@ -45,6 +45,8 @@ from bot.core.views.kpi import (
 )
 from bot.core.views.settled import (
     anyway_command,
+    close_command,
+    how_to_close,
     open_lines,
     unsettled_lines,
     unsettled_refusal,
@@ -221,7 +223,7 @@ def _confirmation_lines(
                     at=_local(found.at, deal),
                     total=_money(deal, found.total),
                     now=_money(deal, now.total),
-                    period=period_name(deal, snap.period),
+                    command=close_command(t, snap),
                 )
             )
         else:
@@ -427,7 +429,7 @@ def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> Statement
             t("statement.confirmations"),
             [
                 *_confirmation_lines(t, snap, record, statement),
-                t("statement.how_to_close", period=period_name(deal, snap.period)),
+                how_to_close(t, snap),
             ],
         )
     )
@@ -493,7 +495,7 @@ async def past_fee_rich(t: T, statements: StatementStore, snap: Snapshot) -> Ric
         return closed_view(t, snap, record).rich
     lines = (
         *_confirmation_lines(t, snap, record, snap.fee("final")),
-        t("statement.how_to_close", period=period_name(snap.deal, snap.period)),
+        how_to_close(t, snap),
     )
     rich = final_rich(t, snap, snap.fee("final"))
     unsettled = unsettled_lines(t, snap)
@@ -757,6 +759,7 @@ def _already_confirmed(c: _Confirmed) -> list[Outgoing]:
         who=mine.who,
         at=_local(mine.at, c.deal),
         total=_money(c.deal, mine.total),
+        command=close_command(c.ctx.t, c.snap),
         **c.names,
     )
     return [c.ctx.reply(text)]
@@ -783,8 +786,9 @@ def _reconfirm(c: _Confirmed) -> list[Outgoing]:
     voided = c.result.voided
     assert voided is not None
     old = _money(c.deal, voided.total)
-    warning = c.ctx.t("statement.reconfirm", who=voided.who, old=old, total=c.total, **c.names)
-    again = c.ctx.t("statement.confirm_again", who=c.who, old=old, total=c.total, **c.names)
+    t, names = c.ctx.t, {**c.names, "command": close_command(c.ctx.t, c.snap)}
+    warning = t("statement.reconfirm", who=voided.who, old=old, total=c.total, **names)
+    again = t("statement.confirm_again", who=c.who, old=old, total=c.total, **names)
     reply = c.ctx.reply(warning, kind="warning")
     return [reply, *c.notify((c.other, "shared"), again, "warning")]
 

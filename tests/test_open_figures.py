@@ -206,6 +206,11 @@ async def test_statement_lists_open_figures_and_unreported_days_before_the_total
     missing = "⚠ Days nobody reported (counted as nothing): gmv 26 day(s): 11-05 to 11-30"
     assert open_line in text and missing in text
     assert text.index(open_line) < text.index(missing) < text.index("figures: gmv 3,000")
+    # Its footer gives the command that closes it as it stands: a plain one would be refused.
+    assert (
+        "Settle what is open above first, or an admin of each side closes the period as it "
+        "stands by sending exactly: /statement confirm 2026-11 anyway"
+    ) in text
     fee = await say(core, A_SELLER_CHAT, SELLER, "/fee 2026-11", at=local(1, 9, month=12))
     assert open_line in fee and missing in fee
     assert fee.index(missing) < fee.index("figures: gmv 3,000")
@@ -312,7 +317,8 @@ async def test_a_confirmation_made_before_the_figures_changed_is_shown_outdated(
     line = next(x for x in shown.splitlines() if x.startswith("⚠ seller:"))
     assert "confirmed a total of USD" in line and "the figures changed since" in line
     assert "That confirmation is outdated and closes nothing" in line
-    assert line.endswith("/statement confirm 2026-11")
+    # November still has days nobody reported: confirming again takes the anyway word.
+    assert line.endswith("/statement confirm 2026-11 anyway")
 
 
 # --- the scheduled recap reads whether the statement is closed ---------------------------------
@@ -357,6 +363,9 @@ async def test_confirming_a_settled_statement_asks_the_other_side_for_the_plain_
         text = f"/report gmv 20000 ad_spend 5000 orders 100 viewers 3000 2026-11-{day:02d}"
         await say(core, CN_CHAT, CN_SELLER, text, at=cn(day))
         await say(core, CN_CHAT, CN_AGENCY, text, at=cn(day, 23))
+    shown = await say(core, CN_CHAT, CN_SELLER, "/statement 2026年第45周", at=cn(10))
+    assert "双方管理员各发送一次即可确认并锁定：/statement confirm 2026年第45周" in shown
+    assert "仍然确认" not in shown
     done = await say(core, CN_CHAT, CN_SELLER, "/statement confirm 2026年第45周", at=cn(10))
     assert done.startswith("✅ telegram:710200301 已代表卖家确认 2026年第45周 结算单（合计 ¥"), done
     assert done.endswith("待服务商管理员确认后锁定：/statement confirm 2026年第45周")

@@ -127,6 +127,22 @@ def anyway_command(t: Translate, deal: Deal, period: Period) -> str:
     return f"/statement confirm {period_name(deal, period)} {t('open.anyway_word')}"
 
 
+def close_command(t: Translate, snap: Snapshot) -> str:
+    """What an admin types to confirm ``snap``'s ended period: with the anyway word while
+    anything is still open (:func:`unsettled_lines`), as a plain confirmation is refused then."""
+    if unsettled_lines(t, snap):
+        return anyway_command(t, snap.deal, snap.period)
+    return f"/statement confirm {period_name(snap.deal, snap.period)}"
+
+
+def how_to_close(t: Translate, snap: Snapshot) -> str:
+    """The line under a statement's confirmations saying how the period is closed: settling
+    what is open first, or confirming it as it stands, while anything is."""
+    command = close_command(t, snap)
+    key = "statement.how_to_close_as_is" if command.endswith(t("open.anyway_word")) else None
+    return t(key or "statement.how_to_close", command=command)
+
+
 def unsettled_lines(t: Translate, snap: Snapshot) -> list[str]:
     """What an ended period's statement still has open, briefly, before its totals: figures
     pending or disputed, and days not reported (or that nobody reported anything at all);
