@@ -382,11 +382,31 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
     elif unchanged:
         text = ctx.t(f"trust.already_{kind}", who=stored.person_name or stored.person, **params)
     elif kind == "confirm":
+        text += await _accepted_instead(ctx, deal, side, theirs)
         text += await _settle_escalation(ctx, deal, theirs.day)
     if kind == "dispute" and (not unchanged or stored.message_key == ctx.message_key):
         # A retried command posts again: the outbox keys the notice, so it goes once.
         text += await _tell_other_side(ctx, deal, side, theirs, stored)
     return [ctx.reply(text)]
+
+
+async def _accepted_instead(ctx: Context, deal: Deal, side: Side, theirs: Entry) -> str:
+    """When the deal's truth side confirms the other side's figure over a different one of its
+    own, the line saying that the confirmed figure now counts instead (:func:`kpi.sides.resolve`);
+    else nothing."""
+    if deal.truth != side:
+        return ""
+    current = await ctx.ledger.current_entries(deal.id, theirs.day, theirs.day)
+    own = next((e for e in current if e.side == side and e.metric == theirs.metric), None)
+    if own is None or own.value == theirs.value:
+        return ""
+    return "\n" + ctx.t(
+        "confirm.accepted_instead",
+        value=fmt_value(deal, theirs.metric, theirs.value),
+        day=fmt_day(theirs.day),
+        side=ctx.t(f"side.{side}"),
+        own=fmt_value(deal, own.metric, own.value),
+    )
 
 
 async def _tell_other_side(

@@ -137,6 +137,8 @@ class _Judgement:
 
     confirmed: bool
     disputes: tuple[Verdict, ...]
+    confirmed_at: dt.datetime | None = None
+    """When the standing confirmation was recorded (None: not confirmed)."""
 
 
 _NO_JUDGEMENT = _Judgement(confirmed=False, disputes=())
@@ -159,16 +161,18 @@ def _judgements(current: Iterable[Entry], verdicts: Iterable[Verdict]) -> dict[i
     result: dict[int, _Judgement] = {}
     for entry_id, items in collected.items():
         items.sort(key=lambda v: (v.recorded_at, v.id))
-        confirmed = False
+        confirmed_at: dt.datetime | None = None
         disputes: list[Verdict] = []
         for verdict in items:
             if verdict.kind == "confirm":
-                confirmed = True
+                confirmed_at = verdict.recorded_at
                 disputes = []
             else:
-                confirmed = False
+                confirmed_at = None
                 disputes.append(verdict)
-        result[entry_id] = _Judgement(confirmed=confirmed, disputes=tuple(disputes))
+        result[entry_id] = _Judgement(
+            confirmed=confirmed_at is not None, disputes=tuple(disputes), confirmed_at=confirmed_at
+        )
     return result
 
 
@@ -185,7 +189,10 @@ def resolve(
 
     * ``seller`` or ``agency``: that side's figure counts (``counted``). When only the other
       side reported, its figure counts ``provisional`` until the truth side reports; if the
-      truth side confirms that figure, it has vouched for it and it is ``counted``.
+      truth side confirms that figure, it has vouched for it and it is ``counted``. A truth
+      side that confirms the other side's figure after its own latest report accepts it
+      instead of its own: the other side's figure counts (a report of its own after that
+      confirmation counts again).
     * ``agreed``: a figure counts once the other side confirmed that very entry (a correction
       needs a new confirmation). When both sides reported figures that :func:`agrees` within
       ``tolerance``, the seller's figure counts: the seller pays the fee, so its number is the
@@ -252,7 +259,10 @@ def _figure(
     status: Status = "pending"
     if truth != "agreed":
         own, other = by_side[truth], by_side[other_side(truth)]
-        if own is not None:
+        accepted = judgement(other).confirmed_at
+        if own is not None and other is not None and accepted and accepted >= own.recorded_at:
+            counted, status = other, "counted"  # the truth side accepted the other's figure
+        elif own is not None:
             counted, status = own, "counted"
         elif other is not None:
             counted = other
@@ -263,6 +273,10 @@ def _figure(
         counted, status = agency, "counted"
     elif seller is not None and agency is not None and not disagreement:
         counted, status = seller, "counted"
+    if counted is not None and confirmed(counted):
+        # The counted figure is vouched for by the other side: disputes of the figure that
+        # does not count (the one its reporter gave up by confirming this one) are moot.
+        disputes = ()
 
     return Figure(
         day=day,

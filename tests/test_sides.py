@@ -55,7 +55,8 @@ def verdict(
         reason="" if kind == "confirm" else "numbers differ from the dashboard",
         chat=f"console:{side}",
         message_key=f"v{n}",
-        recorded_at=T0 + dt.timedelta(hours=1, minutes=minute),
+        # A day after T0: after every entry these tests make (entries are T0 + id minutes).
+        recorded_at=T0 + dt.timedelta(days=1, minutes=minute),
     )
 
 
@@ -142,7 +143,23 @@ CASES: list[object] = [
         ("1000", "counted", "seller", False, None, 1),
         id="seller-dispute-without-disagreement-attached",
     ),
+    pytest.param(
+        "seller", [("seller", "1000"), ("agency", "1200")], [("confirm", "seller", "agency")],
+        ("1200", "counted", "agency", True, "seller", 0),
+        id="seller-accepts-the-agency-figure-it-confirmed",
+    ),
+    pytest.param(
+        "seller", [("seller", "1000"), ("agency", "1200")],
+        [("dispute", "agency", "seller"), ("confirm", "seller", "agency")],
+        ("1200", "counted", "agency", True, "seller", 0),
+        id="seller-accepts-the-agency-figure-its-dispute-is-moot",
+    ),
     # truth = agency
+    pytest.param(
+        "agency", [("seller", "1000"), ("agency", "1200")], [("confirm", "agency", "seller")],
+        ("1000", "counted", "seller", True, "agency", 0),
+        id="agency-accepts-the-seller-figure-it-confirmed",
+    ),
     pytest.param(
         "agency", [("seller", "1000"), ("agency", "1200")], [],
         ("1200", "counted", "agency", True, None, 0), id="agency-both-agency-counts",
@@ -196,6 +213,12 @@ CASES: list[object] = [
     pytest.param(
         "agreed", [("seller", "1000"), ("agency", "1200")], [("dispute", "agency", "seller")],
         (None, "pending", None, True, None, 1), id="agreed-disagree-and-disputed",
+    ),
+    pytest.param(
+        "agreed", [("seller", "1000"), ("agency", "1200")],
+        [("dispute", "agency", "seller"), ("confirm", "seller", "agency")],
+        ("1200", "counted", "agency", True, "seller", 0),
+        id="agreed-seller-confirms-the-agency-figure-the-dispute-of-its-own-is-moot",
     ),
 ]  # fmt: skip
 
@@ -285,6 +308,21 @@ def test_later_verdict_wins() -> None:
         (),
         "agency",
     )
+
+
+def test_a_truth_side_report_after_accepting_the_other_figure_counts_again() -> None:
+    # The seller accepted the agency's 1,200 (a day after both reported), then reported
+    # 1,100 for the day: its own later report counts again.
+    seller = entry("seller", "1000", id=1)
+    agency = entry("agency", "1200", id=2)
+    accepted = verdict("confirm", "seller", agency)
+    figure = one(resolve([seller, agency], [accepted], truth="seller", tolerance=TOL))
+    assert figure.value == Decimal("1200") and figure.counted_side == "agency"
+    later = entry("seller", "1100", id=3000)  # recorded at T0 + 3,000 minutes
+    assert later.recorded_at > accepted.recorded_at
+    figure = one(resolve([seller, later, agency], [accepted], truth="seller", tolerance=TOL))
+    assert figure.value == Decimal("1100") and figure.counted_side == "seller"
+    assert figure.contested  # 1,100 vs 1,200: the sides disagree again
 
 
 def test_dispute_against_the_other_entry_is_attached_too() -> None:

@@ -547,3 +547,26 @@ async def test_statement_confirm_is_refused_while_figures_are_open_unless_anyway
     assert record is not None and record.closed
     assert [(f.day.day, f.metric, f.why) for f in record.open_figures] == [(3, "gmv", "disputed")]
     assert "Closed with figures still open: 2026-11-03 gmv (disputed)" in replies[1]
+
+
+async def test_the_seller_accepting_the_agency_figure_makes_it_count_under_truth_seller(
+    core: Core,
+) -> None:
+    # truth: seller. The agency disputes the seller's 12,000 and is told the seller may accept
+    # its 13,000 with /confirm: doing so makes 13,000 count, and the disagreement is settled.
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 12000", at=local(2, 21))
+    await say(core, AGENCY_CHAT, AGENCY, "/report gmv 13000 2026-11-02", at=local(2, 21, 30))
+    await say(core, AGENCY_CHAT, AGENCY, "/dispute gmv 2026-11-02 late orders", at=local(2, 22))
+    before = await say(core, SELLER_CHAT, SELLER, "/kpi", at=local(2, 22, 5))
+    assert "• gmv 12,000" in before and "seller 12,000 vs agency 13,000" in before
+    done = await say(core, SELLER_CHAT, SELLER, "/confirm gmv 2026-11-02", at=local(2, 22, 10))
+    assert done.splitlines()[1] == (
+        "13,000 now counts for 2026-11-02 instead of the seller side's 12,000. A new report of "
+        "yours for that day would count again."
+    )
+    after = await say(core, SELLER_CHAT, SELLER, "/kpi", at=local(2, 22, 15))
+    assert "• gmv 13,000" in after and "vs agency" not in after and "late orders" not in after
+    # The seller's own later report counts again.
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 12500 2026-11-02", at=local(2, 23))
+    again = await say(core, SELLER_CHAT, SELLER, "/kpi", at=local(2, 23, 5))
+    assert "• gmv 12,500" in again
