@@ -299,9 +299,15 @@ async def _verdict_target(ctx: Context, deal: Deal, side: Side, kind: str) -> tu
     assert metric is not None
     theirs = await _other_sides_entry(ctx, deal, metric, day, side)
     if theirs is None:
+        # The form to type, with the reason a dispute needs.
+        shown = {
+            "metric": label(deal, metric),
+            "verb": ctx.t(f"{kind}.verb"),
+            "form": ctx.t(f"{kind}.form"),
+        }
         if day is None:  # the latest of any day was looked for: no date to name
-            raise UserError("confirm.nothing_recent", metric=label(deal, metric), kind=kind)
-        raise UserError("confirm.nothing", metric=label(deal, metric), day=fmt_day(day), kind=kind)
+            raise UserError("confirm.nothing_recent", **shown)
+        raise UserError("confirm.nothing", day=fmt_day(day), **shown)
     return theirs, rest.strip()
 
 

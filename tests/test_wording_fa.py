@@ -53,7 +53,10 @@ async def test_confirm_without_a_date_says_recently_not_an_empty_date(core: Core
 
 async def test_confirm_with_a_date_names_that_date_in_chinese(core: Core) -> None:
     zh = await say(core, ZH_CHAT, ZH_USER, "/confirm 成交额 11-19")
-    assert zh.startswith("暂无对方上报的 2026-11-19 成交额 数据。")
+    assert zh == "暂无对方上报的 2026-11-19 成交额 数据可确认。格式：/confirm 指标 [日期]"
+    # A dispute's form names the reason it needs.
+    zh = await say(core, ZH_CHAT, ZH_USER, "/dispute 成交额 11-19")
+    assert zh == "暂无对方上报的 2026-11-19 成交额 数据可提出异议。格式：/dispute 指标 [日期] 理由"
 
 
 async def test_statement_refusal_lists_five_open_figures_whole_and_counts_the_rest(
