@@ -259,9 +259,12 @@ def late_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
         old = record.figure(entry.day, entry.metric)
         figure = snap.figures.get((entry.day, entry.metric))
         pending = figure is not None and figure.value is None and figure.status == "pending"
+        key = "fc.late_entry_pending" if pending else "statement.late_entry"
+        counted = old.value if old is not None else None
         lines.append(
             t(
-                "fc.late_entry_pending" if pending else "statement.late_entry",
+                # Nothing counted at the close: said in words, not as "counted none".
+                key if counted is not None else f"{key}_none",
                 other=t(f"side.{other_side(entry.side)}"),
                 day=fmt_day(entry.day),
                 metric=label(deal, entry.metric),
@@ -269,7 +272,7 @@ def late_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
                 side=t(f"side.{entry.side}"),
                 who=entry.person_name or entry.person,
                 at=_local(entry.recorded_at, deal),
-                old=fmt_value(deal, entry.metric, old.value) if old else t("statement.nothing"),
+                old=fmt_value(deal, entry.metric, counted) if counted is not None else "",
             )
         )
     for verdict in late_verdicts(record, snap.verdicts):

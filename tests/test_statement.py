@@ -392,6 +392,24 @@ async def test_a_closed_statement_never_changes_and_later_corrections_are_flagge
     assert stored.statement.total == Decimal("3000.00")
     assert stored.figure(dt.date(2026, 11, 5), "gmv").value == 2000  # type: ignore[union-attr]
 
+    # A late figure for a day nothing counted at the close says so in words.
+    await say(
+        core,
+        SELLER_CHAT,
+        SELLER_ADMIN,
+        "/report gmv 1000 2026-11-25",
+        at=local(12, 3, 10),
+        msg_id="late-new",
+        name="Lily",
+    )
+    shown = await say(
+        core, AGENCY_CHAT, AGENCY_MEMBER, "/statement 2026-11", at=local(12, 4, 9), msg_id="s2"
+    )
+    assert (
+        "• 2026-11-25 gmv 1,000 (seller, Lily, 2026-12-03 10:00); at the close nothing counted "
+        "for it" in shown[0].text
+    )
+
 
 async def test_statement_of_the_current_period_is_marked_not_final(core: Core) -> None:
     shown = await say(
