@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bot.core import Attachment, Outgoing
-from bot.core.i18n import Translate, join_clauses, join_list, label_sep, metric_label, t, translator
+from bot.core.i18n import Translate, join_list, label_sep, metric_label, t, translator
 from bot.core.ports import LedgerReader, PlatformData, StatementStore
 from bot.core.render import fmt_pair, fmt_value, label, pct, period_name
 from bot.core.views.aligned import aligned_notes, fee_metrics
+from bot.core.views.fee import why_lower
 from bot.core.views.kpi import (
     disagreement_lines,
     flatten,
@@ -32,7 +33,6 @@ from bot.core.views.kpi import (
 )
 from bot.core.views.platform import platform_recap_lines, truth_text
 from bot.core.views.settled import pending_summary
-from kpi.fees import FeeStatement
 from kpi.model import SIDES, Deal
 from kpi.money import format_money
 from kpi.pace import aligned_values, derive
@@ -49,10 +49,10 @@ __all__ = [
     "missed_lines",
     "recap_week",
     "render_chart",
-    "why_lower",
 ]
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ChartData:
@@ -177,47 +177,6 @@ def fee_lines(tr: Translate, snap: Snapshot, *, closed: bool = False) -> list[st
     if performance is not None:
         text += tr("contracts.recap_score", score=pct(performance.detail["score"]))
     return [text]
-
-
-def why_lower(tr: Translate, deal: Deal, to_date: FeeStatement, projected: FeeStatement) -> str:
-    """Why the projected fee is below the fee so far ("" if nothing explains it): what only
-    the period's end applies (deductions, the guarantee refund, then the minimum) and what the
-    projected figures no longer earn (a bonus off target, a lower performance fee)."""
-
-    def money(amount: Decimal) -> str:
-        return format_money(amount, deal.currency, deal.locale)
-
-    reasons = [
-        tr("recapday.bonus", amount=money(now.amount), metrics=join_list(
-            (label(deal, m) for m in then.detail["unmet"]), deal.locale
-        ))
-        for now, then in zip(to_date.lines_of("bonus"), projected.lines_of("bonus"), strict=False)
-        if then.amount < now.amount
-    ]  # fmt: skip
-    now_perf, then_perf = to_date.line("performance"), projected.line("performance")
-    if now_perf is not None and then_perf is not None and then_perf.amount < now_perf.amount:
-        reasons.append(tr("recapday.performance", amount=money(now_perf.amount - then_perf.amount)))
-    reasons.extend(
-        tr("recapday.deduction", amount=money(-d.amount), metric=label(deal, d.detail["metric"]))
-        for d in projected.lines_of("deduction")
-        if d.amount < 0
-    )
-    guarantee = projected.line("guarantee")
-    if guarantee is not None and guarantee.amount < 0:
-        metric = guarantee.detail["metric"]
-        reasons.append(tr(
-            "recapday.guarantee",
-            amount=money(-guarantee.amount),
-            metric=label(deal, metric),
-            at_least=fmt_value(deal, metric, guarantee.detail["at_least"]),
-        ))  # fmt: skip
-    if not reasons:
-        return ""
-    text = join_clauses(reasons, deal.locale)
-    minimum = projected.line("minimum")
-    if minimum is not None:
-        text += tr("recapday.minimum", amount=money(minimum.detail["minimum"]))
-    return tr("recapday.lower", reasons=text)
 
 
 MISSED_SHOWN = 10

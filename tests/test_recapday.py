@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from bot.core.i18n import translator
+from bot.core.views.fee import why_lower
 from kpi.dealfile import load_deal
 from kpi.fees import FeeStatement, FeeView, compute_fee
-from scheduler.recap import why_lower
 from tests.test_scheduler_support import (
     SELLER,
     SELLER_CHAT,
@@ -117,6 +117,36 @@ async def test_without_a_minimum_the_reason_is_the_deduction_alone() -> None:
         "USD 3,147.00 · projected at this pace: USD 2,259.50 (below the fee so far because the "
         "period's end brings a USD 1,500.00 deduction for gmv off target)"
     )
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        (
+            "en",
+            "Projected at period end: USD 3,000.00 (below the fee so far because the period's "
+            "end brings a USD 1,500.00 deduction for gmv off target, then the minimum fee of "
+            "USD 3,000.00)",
+        ),
+        (
+            "zh",
+            "预计期末合计：US$3,000.00（低于截至目前，因期末成交额未达标，绩效扣减 US$1,500.00，"
+            "再按保底补至 US$3,000.00）",
+        ),
+    ],
+)
+async def test_fee_says_why_its_projection_is_below_the_fee_so_far(
+    locale: str, expected: str
+) -> None:
+    # /fee gives the same reason as the recap: its two totals read as a fee that shrinks.
+    lines = [*_script(), say("2026-12-07T10:20:00-08:00", SELLER, "/fee")]
+    sent = await replay(_deal(locale), lines)
+    fee = next(
+        m["text"]
+        for m in sent
+        if m["at"].startswith("2026-12-07T10:20") and m["to"] == SELLER_CHAT
+    )
+    assert expected in fee.splitlines()
 
 
 async def test_a_projection_above_the_fee_so_far_gives_no_reason() -> None:

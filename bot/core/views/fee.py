@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
-from bot.core.i18n import Translate, join_clauses, label_sep
+from bot.core.i18n import Translate, join_clauses, join_list, label_sep
 from bot.core.render import (
     fmt_list,
     fmt_money,
@@ -31,7 +31,7 @@ from bot.core.views.kpi import (
 from bot.core.views.settled import pending_summary
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
 from kpi.model import Deal
-from kpi.money import format_percent
+from kpi.money import format_money, format_percent
 from kpi.snapshot import Snapshot
 
 
@@ -310,6 +310,47 @@ def _guarantee_only(t: Translate, snap: Snapshot, projected: FeeStatement) -> li
     ]
 
 
+def why_lower(tr: Translate, deal: Deal, to_date: FeeStatement, projected: FeeStatement) -> str:
+    """Why the projected fee is below the fee so far ("" if nothing explains it): what only
+    the period's end applies (deductions, the guarantee refund, then the minimum) and what the
+    projected figures no longer earn (a bonus off target, a lower performance fee)."""
+
+    def money(amount: Decimal) -> str:
+        return format_money(amount, deal.currency, deal.locale)
+
+    reasons = [
+        tr("recapday.bonus", amount=money(now.amount), metrics=join_list(
+            (label(deal, m) for m in then.detail["unmet"]), deal.locale
+        ))
+        for now, then in zip(to_date.lines_of("bonus"), projected.lines_of("bonus"), strict=False)
+        if then.amount < now.amount
+    ]  # fmt: skip
+    now_perf, then_perf = to_date.line("performance"), projected.line("performance")
+    if now_perf is not None and then_perf is not None and then_perf.amount < now_perf.amount:
+        reasons.append(tr("recapday.performance", amount=money(now_perf.amount - then_perf.amount)))
+    reasons.extend(
+        tr("recapday.deduction", amount=money(-d.amount), metric=label(deal, d.detail["metric"]))
+        for d in projected.lines_of("deduction")
+        if d.amount < 0
+    )
+    guarantee = projected.line("guarantee")
+    if guarantee is not None and guarantee.amount < 0:
+        metric = guarantee.detail["metric"]
+        reasons.append(tr(
+            "recapday.guarantee",
+            amount=money(-guarantee.amount),
+            metric=label(deal, metric),
+            at_least=fmt_value(deal, metric, guarantee.detail["at_least"]),
+        ))  # fmt: skip
+    if not reasons:
+        return ""
+    text = join_clauses(reasons, deal.locale)
+    minimum = projected.line("minimum")
+    if minimum is not None:
+        text += tr("recapday.minimum", amount=money(minimum.detail["minimum"]))
+    return tr("recapday.lower", reasons=text)
+
+
 def fee_rich(t: Translate, snap: Snapshot, *, command: str | None = None) -> Rich:
     """``/fee`` for the current period: to date, projected, and what each target does;
     ``command`` (``fee``) names the command the first-day note points to."""
@@ -323,6 +364,9 @@ def fee_rich(t: Translate, snap: Snapshot, *, command: str | None = None) -> Ric
         day=snap.elapsed_days,
         days=snap.period.days,
     ) + counted_note(t, snap)
+    projected_total = t("fee.total_projected", total=fmt_money(deal, projected.total))
+    if projected.total < to_date.total:  # says why, or it reads as a fee that shrinks
+        projected_total += why_lower(t, deal, to_date, projected)
     return rich_message(
         title,
         [
@@ -339,7 +383,7 @@ def fee_rich(t: Translate, snap: Snapshot, *, command: str | None = None) -> Ric
                 [
                     t("fee.totals", totals=totals_text(deal, projected.values)),
                     *statement_lines(t, deal, projected, snap),
-                    t("fee.total_projected", total=fmt_money(deal, projected.total)),
+                    projected_total,
                     *owed_lines(t, deal, projected),
                 ],
             ),
