@@ -120,7 +120,8 @@ def resolve_period(deal: Deal, today: dt.date, label: str | None, *, command: st
     """
     if not label:
         return default_period(deal, today)
-    period = period_by_label(deal.starts, deal.period, label)
+    relative = _relative_period(deal, today, label)
+    period = relative or period_by_label(deal.starts, deal.period, label)
     if period.start > today:
         current = period_containing(deal.starts, deal.period, max(today, deal.starts))
         raise UserError(
@@ -130,6 +131,39 @@ def resolve_period(deal: Deal, today: dt.date, label: str | None, *, command: st
             current=period_name(deal, current),
         )
     return period
+
+
+_THIS = {"this", "current", "本期", "这期", "这一期"}
+_LAST = {"last", "previous", "上期", "上一期"}
+_UNIT_WORDS = {
+    "week": ({"this week", "本周", "这周"}, {"last week", "上周", "上一周"}),
+    "month": ({"this month", "本月", "这个月"}, {"last month", "上月", "上个月"}),
+    "quarter": ({"this quarter", "本季度", "这个季度"}, {"last quarter", "上季度", "上个季度"}),
+}
+"""Period words people type after /kpi, /fee, /statement, /export (``/kpi last week``,
+``/进度 上周``): the current or the previous period, in words of the deal's own period kind
+or in words of any kind (上期, last)."""
+
+
+def _relative_period(deal: Deal, today: dt.date, label: str) -> Period | None:
+    """The period ``label`` names in words (this/last period), or None when it is not such a
+    word. The period before the deal's first is refused as before its start."""
+    word = " ".join(label.lower().split())
+    this_words, last_words = _UNIT_WORDS.get(deal.period, (set(), set()))
+    current = period_containing(deal.starts, deal.period, max(today, deal.starts))
+    if word in _THIS or word in this_words:
+        return current
+    if word not in _LAST and word not in last_words:
+        return None
+    previous = previous_period(current, deal.starts)
+    if previous is None:
+        raise UserError(
+            "period.before_start",
+            label=label,
+            starts=deal.starts.isoformat(),
+            first=period_name(deal, current),
+        )
+    return previous
 
 
 def shown_period(deal: Deal, today: dt.date, label: str | None, *, command: str) -> Period:

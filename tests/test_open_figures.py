@@ -370,3 +370,29 @@ async def test_confirming_a_settled_statement_asks_the_other_side_for_the_plain_
     assert done.startswith("✅ telegram:710200301 已代表卖家确认 2026年第45周 结算单（合计 ¥"), done
     assert done.endswith("待服务商管理员确认后锁定：/statement confirm 2026年第45周")
     assert "仍未处理" not in done and "仍然确认" not in done
+
+
+@pytest.mark.parametrize(
+    ("words", "title"),
+    [
+        ("上周", "2026年第46周（11-09 至 11-15）"),
+        ("上期", "2026年第46周（11-09 至 11-15）"),
+        ("last", "2026年第46周（11-09 至 11-15）"),
+        ("本周", "2026年第47周（11-16 至 11-22）"),
+    ],
+)
+async def test_a_period_in_words_names_the_current_or_the_previous_one(
+    core: Core, words: str, title: str
+) -> None:
+    text = await say(core, CN_CHAT, CN_SELLER, f"/kpi {words}", at=cn(18))
+    assert text.splitlines()[0].startswith(f"深圳万象家居 × 联星出海 周度代运营 — {title}"), text
+
+
+async def test_the_period_before_the_first_in_words_is_refused_as_before_the_start(
+    core: Core,
+) -> None:
+    text = await say(core, CN_CHAT, CN_SELLER, "/kpi 上周", at=cn(4))
+    assert text.startswith("上周 早于项目开始日期 2026-11-02，请填写 2026年第45周 或之后的考核期。")
+    # A word of another period kind is not taken: a weekly deal has no "last month".
+    text = await say(core, CN_CHAT, CN_SELLER, "/kpi 上月", at=cn(18))
+    assert text.startswith("“上月”不是本项目的考核期。")
