@@ -46,6 +46,7 @@ from bot.core.views.kpi import (
 from bot.core.views.settled import (
     anyway_command,
     close_command,
+    closed_missing_lines,
     how_to_close,
     open_lines,
     unsettled_lines,
@@ -424,9 +425,12 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
     stored = record.statement
     sections = _body(t, snap, stored)
     sections.append((t("statement.confirmations"), _confirmation_lines(t, snap, record)))
+    closed_open = closed_missing_lines(t, snap, record)
     if record.open_figures:
         items = open_lines(t, deal, record.open_figures)
-        sections.append((None, [t("trust.closed_with_open", items=items)]))
+        closed_open.insert(0, t("trust.closed_with_open", items=items))
+    if closed_open:
+        sections.append((None, closed_open))
     late = late_section(t, snap, record)
     if late:
         sections.append((t("statement.late_head"), late))

@@ -280,6 +280,13 @@ async def test_confirming_with_open_figures_is_refused_with_exactly_what_to_type
     await say(core, A_AGENCY_CHAT, AGENCY_ADMIN, "/statement confirm 2026-11 anyway", at=december)
     record = await StatementStore(core.engine).get(AGREED, "2026-11")
     assert record is not None and record.closed
+    # The closed statement still says what it closed as nothing, and what was still open.
+    closed = await say(core, A_SELLER_CHAT, SELLER, "/statement 2026-11", at=local(2, 9, month=12))
+    assert "⚠ Closed with figures still open: 2026-11-03 gmv (pending)" in closed
+    assert (
+        "⚠ Closed with days nobody reported (counted as nothing): gmv 26 day(s): 11-05 to 11-30"
+        in closed
+    )
 
 
 @pytest.mark.parametrize("word", ["仍然确认", "强制确认", "仍然", "仍确认"])

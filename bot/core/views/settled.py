@@ -5,7 +5,7 @@ shared by ``/kpi``, ``/fee``, ``/statement`` and the recap."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from bot.core.i18n import Translate
@@ -17,7 +17,7 @@ from kpi.pace import pending_before
 from kpi.periods import Period
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, build_snapshot
-from kpi.statements import OpenFigure, open_figures
+from kpi.statements import OpenFigure, StoredStatement, open_figures
 
 COMMANDS_SHOWN = 3
 """``/confirm`` commands written out per waiting side; any more are counted (``/kpi`` lists
@@ -107,13 +107,28 @@ def unreported_dates(snap: Snapshot) -> dict[str, list[dt.date]]:
     that has some figure in the period (pending ones included): the gaps a statement would
     close as nothing. A metric nobody ever reports (say viewers) is not a gap, nor a day
     without a metric the deal marks ``unreported: zero`` (refunds: a day without is 0)."""
-    period = snap.period
-    days = [period.start + dt.timedelta(days=i) for i in range((snap.upto - period.start).days + 1)]
+    return _gaps(snap.deal, snap.period.start, snap.upto, snap.figures)
+
+
+def closed_unreported_dates(snap: Snapshot, record: StoredStatement) -> dict[str, list[dt.date]]:
+    """:func:`unreported_dates` as they were when ``record`` closed the period: the days with
+    neither a counted nor an open figure in the stored statement."""
+    had = {(f.day, f.metric) for f in record.figures}
+    had |= {(f.day, f.metric) for f in record.open_figures}
+    return _gaps(snap.deal, snap.period.start, snap.period.end, had)
+
+
+def _gaps(
+    deal: Deal, first: dt.date, last: dt.date, had: Collection[tuple[dt.date, str]]
+) -> dict[str, list[dt.date]]:
+    """The days from ``first`` to ``last`` without a ``(day, metric)`` in ``had``, by metric
+    with some (see :func:`unreported_dates`)."""
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     out: dict[str, list[dt.date]] = {}
-    for metric in snap.deal.base_metrics:
-        if snap.deal.metrics[metric].unreported == "zero":
+    for metric in deal.base_metrics:
+        if deal.metrics[metric].unreported == "zero":
             continue
-        seen = {day for (day, name) in snap.figures if name == metric}
+        seen = {day for (day, name) in had if name == metric}
         if not seen:
             continue
         missing = [day for day in days if day not in seen]
@@ -163,8 +178,19 @@ def unsettled_lines(t: Translate, snap: Snapshot) -> list[str]:
 
 def missing_lines(t: Translate, snap: Snapshot) -> list[str]:
     """One line naming, per metric, the days nobody reported (``GMV: 11-28, 11-29``)."""
-    deal = snap.deal
-    missing = unreported_dates(snap)
+    return _missing_line(t, snap.deal, unreported_dates(snap), "open.statement_missing")
+
+
+def closed_missing_lines(t: Translate, snap: Snapshot, record: StoredStatement) -> list[str]:
+    """:func:`missing_lines` for a closed statement: the days nobody had reported when it was
+    closed (confirmed anyway), so the closed statement still says what it closed as nothing."""
+    missing = closed_unreported_dates(snap, record)
+    return _missing_line(t, snap.deal, missing, "trust.closed_with_missing")
+
+
+def _missing_line(
+    t: Translate, deal: Deal, missing: Mapping[str, list[dt.date]], key: str
+) -> list[str]:
     if not missing:
         return []
     items = [
@@ -177,7 +203,7 @@ def missing_lines(t: Translate, snap: Snapshot) -> list[str]:
         for metric, days in missing.items()
     ]
     sep = "；" if deal.locale == "zh" else "; "
-    return [t("open.statement_missing", items=sep.join(items))]
+    return [t(key, items=sep.join(items))]
 
 
 def day_ranges(t: Translate, days: list[dt.date]) -> list[str]:
