@@ -390,10 +390,24 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
     elif kind == "confirm":
         text += await _accepted_instead(ctx, deal, side, theirs)
         text += await _settle_escalation(ctx, deal, theirs.day)
+    if not unchanged:
+        text += await _late_verdict(ctx, deal, theirs.day)
     if kind == "dispute" and (not unchanged or stored.message_key == ctx.message_key):
         # A retried command posts again: the outbox keys the notice, so it goes once.
         text += await _tell_other_side(ctx, deal, side, theirs, stored)
     return [ctx.reply(text)]
+
+
+async def _late_verdict(ctx: Context, deal: Deal, day: dt.date) -> str:
+    """A verdict on a day of a closed period: the line saying the closed statement stands
+    (as a late report's reply does); else nothing."""
+    ended = ended_period(deal, ctx.today, day)
+    if ended is None:
+        return ""
+    record = await ctx.services.statements.get(deal.id, ended.label)
+    key = "trust.closed_period_verdict"
+    effect = await late_effect(ctx.t, ctx.ledger, deal, ctx.today, ended, record, key=key)
+    return "\n" + effect if effect else ""
 
 
 async def _accepted_instead(ctx: Context, deal: Deal, side: Side, theirs: Entry) -> str:

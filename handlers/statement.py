@@ -371,10 +371,13 @@ async def late_effect(
     today: dt.date,
     period: Period | None,
     record: StoredStatement | None,
+    *,
+    key: str = "trust.closed_period",
 ) -> str | None:
-    """For a figure just recorded in ``period`` (:func:`ended_period`), whose statement
-    ``record`` was read with it: if the period is closed, say so, and what the statement will
-    show (a late correction, and the fee it would give); None otherwise."""
+    """For a figure (or, with ``key`` ``trust.closed_period_verdict``, a confirmation or a
+    dispute) just recorded in ``period`` (:func:`ended_period`), whose statement ``record`` was
+    read with it: if the period is closed, say so, and what the statement will show (a late
+    correction, and the fee it would give); None otherwise."""
     if period is None or record is None or not record.closed or record.statement is None:
         return None
     assert record.closed_at is not None
@@ -382,7 +385,7 @@ async def late_effect(
     now = snap.fee("final").total
     stored = record.statement.total
     return t(
-        "trust.closed_period",
+        key,
         period=period_name(deal, period),
         closed=_local(record.closed_at, deal),
         stored=_money(deal, stored),

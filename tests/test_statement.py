@@ -410,6 +410,16 @@ async def test_a_closed_statement_never_changes_and_later_corrections_are_flagge
         "for it" in shown[0].text
     )
 
+    # A confirmation of a closed period's figure says the closed statement stands, too.
+    confirmed = await say(
+        core, AGENCY_CHAT, AGENCY_MEMBER, "/confirm gmv 2026-11-25", at=local(12, 4, 10), msg_id="v"
+    )
+    closed_line = confirmed[0].text.splitlines()[1]
+    assert closed_line.startswith(
+        "🔒 2026-11 is closed (locked 2026-12-02 10:00, total USD 3,000.00). The closed "
+        "statement does not change: /statement 2026-11 lists this as recorded after the close."
+    )
+
 
 async def test_statement_of_the_current_period_is_marked_not_final(core: Core) -> None:
     shown = await say(
