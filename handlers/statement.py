@@ -421,6 +421,16 @@ def late_section(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
     return late
 
 
+def closed_open_lines(t: T, snap: Snapshot, record: StoredStatement) -> list[str]:
+    """What a statement closed anyway left open: the figures still pending or disputed, and
+    the days nobody had reported (``/statement`` and the dashboard show these lines)."""
+    lines = closed_missing_lines(t, snap, record)
+    if record.open_figures:
+        items = open_lines(t, snap.deal, record.open_figures)
+        lines.insert(0, t("trust.closed_with_open", items=items))
+    return lines
+
+
 def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
     """A closed period: the stored statement as it was, and what was recorded since."""
     assert record.statement is not None and record.closed_at is not None
@@ -428,10 +438,7 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
     stored = record.statement
     sections = _body(t, snap, stored)
     sections.append((t("statement.confirmations"), _confirmation_lines(t, snap, record)))
-    closed_open = closed_missing_lines(t, snap, record)
-    if record.open_figures:
-        items = open_lines(t, deal, record.open_figures)
-        closed_open.insert(0, t("trust.closed_with_open", items=items))
+    closed_open = closed_open_lines(t, snap, record)
     if closed_open:
         sections.append((None, closed_open))
     late = late_section(t, snap, record)

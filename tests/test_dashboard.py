@@ -325,6 +325,9 @@ async def test_a_closed_page_shows_the_locked_figures_and_what_was_recorded_afte
     ]
     assert "⚠ Recorded after the close (not applied)" in page
     assert all(text in page for text in late)
+    # Closed anyway: the page says what it closed as nothing, with the chat's own line.
+    gaps = next(c for c in chat if c.startswith("⚠ Closed with days nobody reported"))
+    assert "gmv 29 day(s)" in gaps and gaps in page
 
 
 async def test_the_chinese_page_says_the_fee_as_the_chat_does(core: Core, server: str) -> None:

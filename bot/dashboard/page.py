@@ -18,10 +18,11 @@ from bot.core.render import fmt_money, fmt_target, fmt_value, label
 from bot.core.views.aligned import aligned_notes
 from bot.core.views.escalation import describe
 from bot.core.views.fee import fee_line_text
+from bot.core.views.settled import unsettled_lines
 from bot.dashboard import charts
 from bot.dashboard.links import ViewSide
 from handlers.export import chosen_period
-from handlers.statement import late_section
+from handlers.statement import closed_open_lines, late_section
 from kpi.fees import FeeStatement
 from kpi.model import Deal, Entry, Locale
 from kpi.money import format_percent, minor_units
@@ -242,13 +243,16 @@ def _statement(t: T, snap: Snapshot, record: StoredStatement | None) -> dict[str
     deal = snap.deal
     rounding = t("dash.rounding", places=minor_units(deal.currency), currency=deal.currency)
     late: list[str] = []
+    still_open: list[str] = []  # what was, or is, open in an ended period, as /statement says
     if record is not None and record.statement is not None and record.closed_at is not None:
         views = [(t("dash.fee_final"), _lines(t, snap, record.statement))]
         note = t("dash.statement_locked", at=local(record.closed_at, deal))
         late = late_section(t, snap, record)
+        still_open = closed_open_lines(t, snap, record)
     elif snap.closed:
         views = [(t("dash.fee_final"), _lines(t, snap, snap.fee("final")))]
         note = t("dash.statement_not_final")
+        still_open = unsettled_lines(t, snap)
     else:
         views = [
             (t("dash.fee_to_date"), _lines(t, snap, snap.fee("to_date"))),
@@ -261,6 +265,7 @@ def _statement(t: T, snap: Snapshot, record: StoredStatement | None) -> dict[str
         "rounding": rounding,
         "late_head": t("statement.late_head"),
         "late": late,
+        "open": still_open,
     }
 
 
