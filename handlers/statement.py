@@ -720,7 +720,7 @@ def _check_agreed(t: T, snap: Snapshot) -> None:
         # alone: close it only when an admin says so.
         raise UserError(
             "views.statement_nothing_reported",
-            period=period.label,
+            period=period_name(deal, period),
             metric=label(deal, deal.base_metrics[0]),
             end=period.end.isoformat(),
         )

@@ -403,3 +403,9 @@ async def test_the_period_before_the_first_in_words_is_refused_as_before_the_sta
     # A word of another period kind is not taken: a weekly deal has no "last month".
     text = await say(core, CN_CHAT, CN_SELLER, "/kpi 上月", at=cn(18))
     assert text.startswith("“上月”不是本项目的考核期。")
+
+
+async def test_a_period_nobody_reported_is_named_as_the_deal_names_it(core: Core) -> None:
+    text = await say(core, CN_CHAT, CN_SELLER, "/statement confirm 2026年第45周", at=cn(10))
+    assert text.startswith("未确认：2026年第45周 没有任何数据上报。"), text
+    assert "/statement confirm 2026年第45周 仍然确认" in text and "2026-W45" not in text
