@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,7 +45,6 @@ from bot.core.views.kpi import (
     status_notes,
 )
 from bot.core.views.settled import (
-    anyway_command,
     close_command,
     closed_missing_lines,
     how_to_close,
@@ -236,11 +236,16 @@ def _body(t: T, snap: Snapshot, statement: FeeStatement) -> list[tuple[str | Non
 
 
 def _confirmation_lines(
-    t: T, snap: Snapshot, record: StoredStatement | None, now: FeeStatement | None = None
+    t: T,
+    snap: Snapshot,
+    record: StoredStatement | None,
+    now: FeeStatement | None = None,
+    still_open: Sequence[str] = (),
 ) -> list[str]:
     """Who confirmed the period. With ``now`` (the statement on today's figures, for a period
     not closed yet), a confirmation of other figures is shown as outdated: it closes nothing,
-    and its side must confirm again."""
+    and its side must confirm again (with the anyway word while ``still_open``, the period's
+    :func:`unsettled_lines`, has anything)."""
     deal = snap.deal
     digest = statement_digest(encode_statement(now)) if now is not None else None
     lines = []
@@ -258,7 +263,7 @@ def _confirmation_lines(
                     at=_local(found.at, deal),
                     total=_money(deal, found.total),
                     now=_money(deal, now.total),
-                    command=close_command(t, snap),
+                    command=close_command(t, snap, still_open),
                 )
             )
         else:
@@ -471,7 +476,8 @@ def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> Statement
     deal = snap.deal
     statement = snap.fee("final")
     # What is still open comes first, before any total can be read as settled.
-    sections = [(None, unsettled_lines(t, snap)), *_body(t, snap, statement)]
+    still_open = unsettled_lines(t, snap)
+    sections = [(None, still_open), *_body(t, snap, statement)]
     sections.append((t("kpi.disagreements"), disagreement_lines(t, snap)))
     aligned = fee_aligned_note(t, deal, snap.plan, snap.targets, snap.totals.aligned)
     sections.append((None, [*status_notes(t, snap), *aligned]))
@@ -479,8 +485,8 @@ def open_view(t: T, snap: Snapshot, record: StoredStatement | None) -> Statement
         (
             t("statement.confirmations"),
             [
-                *_confirmation_lines(t, snap, record, statement),
-                how_to_close(t, snap),
+                *_confirmation_lines(t, snap, record, statement, still_open),
+                how_to_close(t, snap, still_open),
             ],
         )
     )
@@ -544,12 +550,12 @@ async def past_fee_rich(t: T, statements: StatementStore, snap: Snapshot) -> Ric
     record = await statements.get(snap.deal.id, snap.period.label)
     if record is not None and record.closed:
         return closed_view(t, snap, record).rich
+    unsettled = unsettled_lines(t, snap)
     lines = (
-        *_confirmation_lines(t, snap, record, snap.fee("final")),
-        how_to_close(t, snap),
+        *_confirmation_lines(t, snap, record, snap.fee("final"), unsettled),
+        how_to_close(t, snap, unsettled),
     )
     rich = final_rich(t, snap, snap.fee("final"))
-    unsettled = unsettled_lines(t, snap)
     if unsettled:  # what is still open, before the figures, as /statement shows it
         rich = rich.with_first(Section(None, tuple(unsettled)))
     return rich.with_last(Section(t("statement.confirmations"), lines))
@@ -762,6 +768,16 @@ class _Confirmed:
     def deal(self) -> Deal:
         return self.snap.deal
 
+    @cached_property
+    def still_open(self) -> list[str]:
+        """What the statement still has open (:func:`unsettled_lines`), read once."""
+        return unsettled_lines(self.ctx.t, self.snap)
+
+    @property
+    def command(self) -> str:
+        """What an admin of the other side types to confirm the statement as it is now."""
+        return close_command(self.ctx.t, self.snap, self.still_open)
+
     @property
     def record(self) -> StoredStatement:
         return self.result.record
@@ -810,7 +826,7 @@ def _already_confirmed(c: _Confirmed) -> list[Outgoing]:
         who=mine.who,
         at=_local(mine.at, c.deal),
         total=_money(c.deal, mine.total),
-        command=close_command(c.ctx.t, c.snap),
+        command=c.command,
         **c.names,
     )
     return [c.ctx.reply(text)]
@@ -837,7 +853,7 @@ def _reconfirm(c: _Confirmed) -> list[Outgoing]:
     voided = c.result.voided
     assert voided is not None
     old = _money(c.deal, voided.total)
-    t, names = c.ctx.t, {**c.names, "command": close_command(c.ctx.t, c.snap)}
+    t, names = c.ctx.t, {**c.names, "command": c.command}
     warning = t("statement.reconfirm", who=voided.who, old=old, total=c.total, **names)
     again = t("statement.confirm_again", who=c.who, old=old, total=c.total, **names)
     reply = c.ctx.reply(warning, kind="warning")
@@ -849,10 +865,8 @@ def _recorded(c: _Confirmed) -> list[Outgoing]:
     ``anyway``), both messages name it and give the other side the command that works: a plain
     ``/statement confirm`` would be refused for the same open items."""
     t, names = c.ctx.t, c.names
-    still_open = unsettled_lines(t, c.snap)
-    if still_open:
-        command = anyway_command(t, c.deal, c.snap.period)
-        extra = {"items": "\n".join(still_open), "command": command}
+    if c.still_open:
+        extra = {"items": "\n".join(c.still_open), "command": c.command}
         mine, theirs = "statement.confirmed_one_as_is", "statement.confirm_request_as_is"
     else:
         extra = {}

@@ -142,20 +142,20 @@ def anyway_command(t: Translate, deal: Deal, period: Period) -> str:
     return f"/statement confirm {period_name(deal, period)} {t('open.anyway_word')}"
 
 
-def close_command(t: Translate, snap: Snapshot) -> str:
+def close_command(t: Translate, snap: Snapshot, still_open: Sequence[str]) -> str:
     """What an admin types to confirm ``snap``'s ended period: with the anyway word while
-    anything is still open (:func:`unsettled_lines`), as a plain confirmation is refused then."""
-    if unsettled_lines(t, snap):
+    anything is still open (``still_open``: its :func:`unsettled_lines`, as the caller shows
+    them), as a plain confirmation is refused then."""
+    if still_open:
         return anyway_command(t, snap.deal, snap.period)
     return f"/statement confirm {period_name(snap.deal, snap.period)}"
 
 
-def how_to_close(t: Translate, snap: Snapshot) -> str:
+def how_to_close(t: Translate, snap: Snapshot, still_open: Sequence[str]) -> str:
     """The line under a statement's confirmations saying how the period is closed: settling
     what is open first, or confirming it as it stands, while anything is."""
-    command = close_command(t, snap)
-    key = "statement.how_to_close_as_is" if command.endswith(t("open.anyway_word")) else None
-    return t(key or "statement.how_to_close", command=command)
+    key = "statement.how_to_close_as_is" if still_open else "statement.how_to_close"
+    return t(key, command=close_command(t, snap, still_open))
 
 
 def unsettled_lines(t: Translate, snap: Snapshot) -> list[str]:
