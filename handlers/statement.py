@@ -151,7 +151,7 @@ def _relative_period(deal: Deal, today: dt.date, label: str) -> Period | None:
     word. The period before the deal's first is refused as before its start."""
     word = " ".join(label.lower().split())
     this_words, last_words = _UNIT_WORDS.get(deal.period, (set(), set()))
-    current = period_containing(deal.starts, deal.period, max(today, deal.starts))
+    current = current_period(deal, today)  # the first before the start, the last after the end
     if word in _THIS or word in this_words:
         return current
     if word not in _LAST and word not in last_words:
