@@ -7,7 +7,15 @@ Four processes on 127.0.0.1: the load generator (this one), a fake Slack Web API
 - **bare**: a bolt ``AsyncApp`` whose ``/report`` listener only calls ``ack()``, served by
   ``bot.web`` exactly like the adapter (signature verification, same aiohttp server);
 - **kpibot**: ``SlackAdapter`` + the real core on SQLite: ack, then parse, store the entry (one
-  transaction) and post the answer to ``response_url``.
+  transaction) and post the answer to ``response_url``;
+- **answer**: the SDKs' own floor, no kpibot at all: a bolt ``AsyncApp`` served the same way
+  whose ``/report`` listener calls ``ack()`` and then posts a fixed answer of the same length to
+  the command's ``response_url`` (slack_sdk's ``AsyncWebhookClient`` on one pooled session, as
+  the adapter posts).
+
+The floor bounds what any adapter on bolt can keep in one process: its CPU per request comes on
+top of the core's, so the most it could keep is ``core / (core + floor)`` in CPU per report (the
+"ceiling" column); the adapter's own cost is what it spends above both.
 
 Every request is a correctly signed ``/report gmv N`` (distinct N) from one of the shape's
 channels (2, or 200), each linked to one of 10 deals, so every one stores a new entry. First a
@@ -214,6 +222,37 @@ async def bare_routes(api_url: str, stop: list[Callable[[], Awaitable[Any]]]) ->
     return [("POST", "/slack/events", handle)]
 
 
+FLOOR_ANSWER = (
+    "✅ Saved for Tue 10 Nov (agency side):\n*orders* 1,000 · this month 1,000 · "
+    "Bench seller × Bench agency"
+)
+"""The floor's answer: about as long as kpibot's to the same ``/report``."""
+
+
+async def answer_routes(api_url: str, stop: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    """A bolt app that acknowledges ``/report`` and then answers it with a fixed text."""
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    from slack_bolt.async_app import AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+    from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+    session = aiohttp.ClientSession()
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=api_url, session=session)
+    bolt = AsyncApp(client=client, signing_secret=SIGNING_SECRET, name="answer")
+
+    @bolt.command("/report")
+    async def report(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        hook = AsyncWebhookClient(body["response_url"], session=session)
+        await hook.send(text=FLOOR_ANSWER, response_type="in_channel")
+
+    async def handle(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    stop.append(session.close)
+    return [("POST", "/slack/events", handle)]
+
+
 async def kpibot_core(api_url: str, database_url: str) -> tuple[Any, Any]:
     """The core with the deals applied and every channel linked, and its ``SlackAdapter``."""
     from bot.adapters.slack import SlackAdapter
@@ -245,6 +284,8 @@ async def _app_main(kind: str, api_url: str, database_url: str, conn: Connection
     core: Any = None
     if kind == "bare":
         routes = await bare_routes(api_url, stop)
+    elif kind == "answer":
+        routes = await answer_routes(api_url, stop)
     else:
         core, adapter = await kpibot_core(api_url, database_url)
         await core_alone(core, 20, max(SHAPES), offset=10**6)  # warm up
@@ -393,6 +434,20 @@ class Shape:
     """kpibot's CPU seconds per report through the adapter (acknowledged, stored, answered)."""
     cpu_alone: list[float] = field(default_factory=list)
     """kpibot's CPU seconds per report of the core alone."""
+    cpu_floor: list[float] = field(default_factory=list)
+    """The answering bolt app's CPU seconds per request (acknowledged and answered)."""
+
+    def ceiling(self) -> Any:
+        """Per repetition: core CPU / (core CPU + the SDKs' CPU), per report."""
+        from benchmarks.spread import Spread
+
+        pairs = zip(self.cpu_alone, self.cpu_floor, strict=True)
+        return Spread.of([a / (a + f) for a, f in pairs])
+
+    def own(self) -> float:
+        """The adapter's own CPU per report above the core's and the SDKs' (medians)."""
+        m = statistics.median
+        return m(self.cpu) - m(self.cpu_alone) - m(self.cpu_floor)
 
 
 @dataclass
@@ -403,6 +458,7 @@ class Bench:
     fake: Connection
     kpibot: App
     bare: App
+    answer: App
     http: aiohttp.ClientSession
     response_url: str
     loads: dict[str, Load] = field(default_factory=dict)
@@ -432,7 +488,7 @@ class Bench:
         """Warm both apps up, then ack latencies (s) of each at the steady rate, and whether
         kpibot answered every one "Saved"."""
         loads = {app.kind: self.load(app) for app in (self.kpibot, self.bare)}
-        for load in loads.values():
+        for load in (*loads.values(), self.load(self.answer)):
             await steady(load, 10, 1)  # auth.test, users.info, database pages
         await self.answers(10)
         out: dict[str, Any] = {}
@@ -471,6 +527,13 @@ class Bench:
         started, acked, failures = await flood(load, n, self.args.concurrency)
         shape.ack_bare.append(n / (acked - started))
         shape.failures += failures
+        await self.ask_fake("reset")
+        cpu_before = await self.answer.ask(("cpu",))
+        answer = self.load(self.answer, shape.channels)
+        _, _, failures = await flood(answer, n, self.args.concurrency)
+        await self.answers(n)
+        shape.cpu_floor.append((await self.answer.ask(("cpu",)) - cpu_before) / n)
+        shape.failures += failures
         return float(rate)
 
     async def shape(self, channels: int) -> Shape:
@@ -489,26 +552,33 @@ def report(args: argparse.Namespace, steady_phase: dict[str, Any], shapes: list[
     b50, b99 = percentile(lat_b, 0.50) * 1000, percentile(lat_b, 0.99) * 1000
     lines = [
         "Signed `/report` through bolt + `SlackAdapter` + the core on SQLite, against a bare "
-        "bolt app (ack only) and against the core called directly, same machine, same run. "
+        "bolt app (ack only), against the core called directly and against a bolt app that "
+        "only acknowledges and answers (the SDKs' floor), same machine, same run. "
         f"Throughput: {args.n} requests through {args.concurrency} connections per repetition, "
         "repetitions interleaved; rates are medians, ratios the median of the per-repetition "
-        "ratios (min–max, n); CPU is the kpibot process's, median per report (the fake Slack and "
-        "the load generator have their own).\n",
+        "ratios (min–max, n); CPU is the kpibot process's (the answering app's for the SDKs "
+        "alone), median per report (the fake Slack and the load generator have their own). The "
+        "ceiling is the most any adapter on bolt could keep in one process: the SDKs' floor "
+        "alone costs that share of the core's CPU.\n",
         f"| channels | stored and answered | core alone | kept through the adapter (aim ≥ {AIM}) "
         f"| acknowledged | bare bolt | acknowledged vs bare bolt (aim ≥ {AIM}) "
-        "| kpibot CPU per report: adapter + core / core alone |",
-        "|---:|---:|---:|---|---:|---:|---|---:|",
+        "| ceiling: core / (core + SDKs), CPU "
+        "| CPU per report: adapter + core / core alone / SDKs alone "
+        "| adapter's own CPU above core + SDKs |",
+        "|---:|---:|---:|---|---:|---:|---|---|---:|---:|",
     ]
     for s in shapes:
-        kept, acked = ratios(s.done, s.alone), ratios(s.ack, s.ack_bare)
+        kept, acked, ceiling = ratios(s.done, s.alone), ratios(s.ack, s.ack_bare), s.ceiling()
         lines.append(
             f"| {s.channels} | {statistics.median(s.done):.0f} req/s "
             f"| {statistics.median(s.alone):.0f} req/s "
             f"| {goal(f'{s.channels} channels: kept through the adapter', kept, AIM)} "
             f"| {statistics.median(s.ack):.0f} req/s | {statistics.median(s.ack_bare):.0f} req/s "
             f"| {goal(f'{s.channels} channels: acknowledged vs bare bolt', acked, AIM)} "
-            f"| {statistics.median(s.cpu) * 1000:.1f} ms / "
-            f"{statistics.median(s.cpu_alone) * 1000:.1f} ms |"
+            f"| {goal(f'{s.channels} channels: ceiling of any adapter on bolt', ceiling, None)} "
+            f"| {statistics.median(s.cpu) * 1000:.2f} ms / "
+            f"{statistics.median(s.cpu_alone) * 1000:.2f} ms / "
+            f"{statistics.median(s.cpu_floor) * 1000:.2f} ms | {s.own() * 1000:.2f} ms |"
         )
     lines.append(
         f"\nAcknowledgement latency at a steady {args.rate:g} req/s ({len(lat_k)} requests, "
@@ -538,16 +608,18 @@ async def main_async(args: argparse.Namespace) -> int:
         database_url = args.database_url or f"sqlite:///{workdir}/kpibot.db"
         kpibot = App.start("kpibot", api_url, database_url)
         bare = App.start("bare", api_url, "")
+        answer = App.start("answer", api_url, "")
         connector = aiohttp.TCPConnector(limit=max(args.concurrency, 200))
         try:
             async with aiohttp.ClientSession(connector=connector) as http:
                 response_url = api_url.replace("/api/", "/response/bench")
-                bench = Bench(args, fake_parent, kpibot, bare, http, response_url)
+                bench = Bench(args, fake_parent, kpibot, bare, answer, http, response_url)
                 steady_phase = await bench.latency()
                 shapes = [await bench.shape(channels) for channels in args.channels]
         finally:
             kpibot.stop()
             bare.stop()
+            answer.stop()
     fake_parent.send("quit")
     fake_proc.join(10)
     print(report(args, steady_phase, shapes))

@@ -12,7 +12,15 @@ fake Slack the same way). For each shape, two sides are measured on their own SQ
   and answered in HTML, and every one is checked stored at the end;
 - **core alone**: ``core.handle`` called directly with the same kind of commands in the same
   order, under the adapter's own rules: each chat's commands in order, at most
-  ``CONCURRENCY`` at once (what the adapter allows itself), no Telegram at all.
+  ``CONCURRENCY`` at once (what the adapter allows itself), no Telegram at all;
+- **python-telegram-bot alone**: the SDK's own floor, no kpibot at all: a stock
+  ``Application`` (its ``Updater`` long-polling a second fake, ``CONCURRENCY`` updates at once,
+  the adapter's transport and rate limiter) whose ``/report`` handler only replies a fixed
+  HTML answer of the same length, quoting the message, as the adapter does.
+
+The floor bounds what any adapter on python-telegram-bot can keep in one process: its CPU per
+update comes on top of the core's, so the most it could keep is ``core / (core + floor)`` in
+CPU per report (the "ceiling" column). The adapter's own cost is what it spends above both.
 
 With 2 chats only two commands can ever be in flight, so the path is latency-bound: every
 answer's round trip to Telegram delays that chat's next command. With 200 chats the adapter's
@@ -42,9 +50,17 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from pydantic import SecretStr
-from telegram.ext import AIORateLimiter
+from telegram import Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CommandHandler,
+    ContextTypes,
+)
 
 from bot.adapters.telegram import TelegramAdapter
+from bot.adapters.telegram_http import AiohttpRequest
 from bot.app import Core, build_core
 from bot.core import Command, VirtualClock
 from bot.settings import Settings
@@ -53,7 +69,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the fake lives in tests/, which is not an installed package
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.spread import Spread, goal, interleave, quick, ratios, reps  # noqa: E402
+from benchmarks.spread import Spread, alternate, goal, quick, ratios, reps  # noqa: E402
 from tests.fakes.telegram_api import DEFAULT_DATE as FAKE_NOW  # noqa: E402
 from tests.fakes.telegram_api import TOKEN, FakeTelegram  # noqa: E402
 
@@ -198,6 +214,51 @@ async def in_chat_order(core: Core, batch: Sequence[Command]) -> None:
     await asyncio.gather(*last.values())
 
 
+FLOOR_ANSWER = (
+    "✅ Saved for Sun 1 Nov (seller side):\n<b>gmv</b> 1,000 · this week 1,000 · "
+    "pace 100% · Acme × LinkStar"
+)
+"""The floor's answer: about as long as the adapter's to the same ``/report``."""
+
+
+def unlimited() -> AIORateLimiter:
+    """Telegram's flood limits switched off: the limiter's code path, no waiting."""
+    return AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=3)
+
+
+async def sdk_floor(base_url: str) -> Application:  # type: ignore[type-arg]
+    """python-telegram-bot alone, started and polling: see the module docstring."""
+
+    async def report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.message is not None:
+            await update.message.reply_html(FLOOR_ANSWER, do_quote=True)
+
+    app = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(base_url)
+        .request(AiohttpRequest(connection_pool_size=CONCURRENCY * 4))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=20))
+        .job_queue(None)
+        .concurrent_updates(CONCURRENCY)
+        .rate_limiter(unlimited())
+        .build()
+    )
+    app.add_handler(CommandHandler("report", report))
+    await app.initialize()
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(timeout=10, poll_interval=0)
+    return app
+
+
+async def stop_floor(app: Application) -> None:  # type: ignore[type-arg]
+    assert app.updater is not None
+    await app.updater.stop()
+    await app.stop()
+    await app.shutdown()
+
+
 @dataclass
 class Shape:
     """One shape's two sides, built once and measured ``reps`` times each."""
@@ -208,25 +269,33 @@ class Shape:
     adapter_core: Core
     adapter: TelegramAdapter
     alone: Core
-    cpu: dict[str, list[float]] = field(default_factory=lambda: {"adapter": [], "alone": []})
+    floor_fake: Fake
+    floor: Application  # type: ignore[type-arg]
+    cpu: dict[str, list[float]] = field(
+        default_factory=lambda: {"adapter": [], "alone": [], "floor": []}
+    )
     """This process's CPU seconds per report, by side: steadier than rates on a busy machine."""
 
     @classmethod
-    async def build(cls, chats: int, n: int, fake: Fake, folder: Path) -> Shape:
+    async def build(cls, chats: int, n: int, fakes: tuple[Fake, Fake], folder: Path) -> Shape:
+        fake, floor_fake = fakes
         settings = bench_settings(fake.base_url, folder)
         adapter_core = await real_core(settings, chats)
-        limiter: AIORateLimiter = AIORateLimiter(
-            overall_max_rate=0, group_max_rate=0, max_retries=3
-        )
         adapter = TelegramAdapter(
-            adapter_core, settings, rate_limiter=limiter, poll_timeout=10, concurrency=CONCURRENCY
+            adapter_core,
+            settings,
+            rate_limiter=unlimited(),
+            poll_timeout=10,
+            concurrency=CONCURRENCY,
         )
         adapter_core.add_port(adapter.port)
         await adapter.start()
         alone = await real_core(bench_settings(fake.base_url, folder), chats)
-        shape = cls(chats, n, fake, adapter_core, adapter, alone)
+        floor = await sdk_floor(floor_fake.base_url)
+        shape = cls(chats, n, fake, adapter_core, adapter, alone, floor_fake, floor)
         await fake.run(WARMUP, chats, offset=10**6)
         await in_chat_order(alone, commands(reports(WARMUP, chats, offset=10**6), "warm"))
+        await floor_fake.run(WARMUP, chats, offset=10**6)
         return shape
 
     async def through_adapter(self, rep: int) -> float:
@@ -251,6 +320,13 @@ class Shape:
         self.cpu["alone"].append((time.process_time() - cpu) / self.n)
         return self.n / elapsed
 
+    async def sdk_floor(self, rep: int) -> float:
+        """Updates/s through python-telegram-bot alone (answered with a fixed reply)."""
+        cpu = time.process_time()
+        seconds = await self.floor_fake.run(self.n, self.chats, offset=rep * self.n)
+        self.cpu["floor"].append((time.process_time() - cpu) / self.n)
+        return self.n / seconds
+
     async def close(self, reps: int) -> None:
         """Stop both sides, after checking that every report sent was stored."""
         try:
@@ -262,6 +338,7 @@ class Shape:
             await self.adapter.stop()
             await self.adapter_core.aclose()
             await self.alone.aclose()
+            await stop_floor(self.floor)
 
 
 @dataclass(frozen=True)
@@ -269,15 +346,26 @@ class Result:
     chats: int
     adapter: Spread
     alone: Spread
+    floor: Spread
     ratio: Spread
+    ceiling: Spread
+    """Per repetition: core CPU / (core CPU + python-telegram-bot's CPU), per report."""
     cpu_adapter: Spread
     cpu_alone: Spread
+    cpu_floor: Spread
+
+    @property
+    def own(self) -> float:
+        """The adapter's own CPU per report, above the core's and the SDK's (medians)."""
+        return self.cpu_adapter.median - self.cpu_alone.median - self.cpu_floor.median
 
 
-async def measure(chats: int, n: int, count: int, fake: Fake, folder: Path) -> Result:
-    shape = await Shape.build(chats, n, fake, folder)
+async def measure(chats: int, n: int, count: int, fakes: tuple[Fake, Fake], folder: Path) -> Result:
+    shape = await Shape.build(chats, n, fakes, folder)
     try:
-        through, alone = await interleave(count, shape.through_adapter, shape.core_alone)
+        through, alone, floor = await alternate(
+            count, (shape.through_adapter, shape.core_alone, shape.sdk_floor)
+        )
     finally:
         await shape.close(count)
     cpu = shape.cpu
@@ -285,17 +373,22 @@ async def measure(chats: int, n: int, count: int, fake: Fake, folder: Path) -> R
         chats,
         Spread.of(through),
         Spread.of(alone),
+        Spread.of(floor),
         ratios(through, alone),
+        Spread.of([a / (a + f) for a, f in zip(cpu["alone"], cpu["floor"], strict=True)]),
         Spread.of(cpu["adapter"]),
         Spread.of(cpu["alone"]),
+        Spread.of(cpu["floor"]),
     )
 
 
 def table(results: Sequence[Result], n: int) -> str:
     lines = [
-        f"| chats | adapter + core | core alone (same order) | kept through the adapter (aim ≥ "
-        f"{AIM} with {JUDGED} chats) | CPU per report: adapter + core / core alone |",
-        "|---:|---:|---:|---|---:|",
+        f"| chats | adapter + core | core alone (same order) | python-telegram-bot alone "
+        f"| kept through the adapter (aim ≥ {AIM} with {JUDGED} chats) "
+        "| ceiling: core / (core + SDK), CPU | CPU per report: adapter + core / core alone / SDK "
+        "alone | adapter's own CPU above core + SDK |",
+        "|---:|---:|---:|---:|---|---|---:|---:|",
     ]
     for r in results:
         # Judged with 200 chats; the 2-chat shape is latency-bound and only reported.
@@ -304,28 +397,35 @@ def table(results: Sequence[Result], n: int) -> str:
             r.ratio,
             AIM if r.chats == JUDGED else None,
         )
+        ceiling = goal(f"{r.chats} chats: ceiling of any adapter on the SDK", r.ceiling, None)
         lines.append(
             f"| {r.chats} | {r.adapter.median:.0f} reports/s | {r.alone.median:.0f} reports/s "
-            f"| {aim} | {r.cpu_adapter.median * 1000:.1f} ms / {r.cpu_alone.median * 1000:.1f} ms |"
+            f"| {r.floor.median:.0f} updates/s | {aim} | {ceiling} "
+            f"| {r.cpu_adapter.median * 1000:.2f} ms / {r.cpu_alone.median * 1000:.2f} ms / "
+            f"{r.cpu_floor.median * 1000:.2f} ms | {r.own * 1000:.2f} ms |"
         )
     return "\n".join(
         [
             f"`/report` through python-telegram-bot + `TelegramAdapter` + the core on SQLite vs "
-            f"the core alone, {n} reports per repetition, repetitions interleaved; rates are "
-            "medians, the ratio is the median of the per-repetition ratios (min–max, n). CPU is "
-            "this process's (the bot's; the fake Bot API has its own), median per report.\n",
+            f"the core alone and vs python-telegram-bot alone (a fixed reply), {n} reports per "
+            "repetition, repetitions interleaved; rates are medians, ratios the median of the "
+            "per-repetition ratios (min–max, n). CPU is this process's (the bot's; the fake Bot "
+            "API has its own), median per report. The ceiling is the most any adapter on "
+            "python-telegram-bot could keep in one process: the SDK's floor alone costs that "
+            "share of the core's CPU.\n",
             *lines,
         ]
     )
 
 
 async def main(n: int, count: int, shapes: Sequence[int] = SHAPES) -> list[Result]:
-    fake = Fake.start()
+    fakes = (Fake.start(), Fake.start())
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            results = [await measure(chats, n, count, fake, Path(tmp)) for chats in shapes]
+            results = [await measure(chats, n, count, fakes, Path(tmp)) for chats in shapes]
     finally:
-        fake.stop()
+        for fake in fakes:
+            fake.stop()
     print(table(results, n))
     if PROFILE is not None:
         PROFILE.dump_stats(os.environ["BENCH_PROFILE"])
