@@ -23,31 +23,43 @@ async def fee(ctx: Context) -> list[Outgoing]:
     assert ctx.deal is not None
     deal = ctx.deal
     args = ctx.args.strip()
-    today = ctx.today
     words = args.split(maxsplit=1)
     if words and words[0].lower() in ("if", "如果", "假设"):
-        overrides = parse_what_if(
-            words[1] if len(words) > 1 else "",
-            known=deal.base_metrics,
-            words=deal.metric_words,
-            units=units(deal),
-            derived=deal.formulas,
-        )
-        period = shown_period(deal, today, None, command="fee")
-        snap = await snapshot(ctx.ledger, deal, today, period=period)
-        _refuse_below_counted(snap, overrides)
-        statement = snap.fee("projected", overrides)
-        shown = fmt_list(deal, (fmt_pair(deal, m, v) for m, v in overrides.items()))
-        rich = final_rich(ctx.t, snap, statement, what_if=shown, overrides=overrides.keys())
+        return await _what_if(ctx, words[1] if len(words) > 1 else "")
+    period = shown_period(deal, ctx.today, args, command="fee")  # the same rule as /kpi
+    snap = await snapshot(ctx.ledger, deal, ctx.today, period=period)
+    if args and snap.closed:
+        # An ended period named by its label: its stored statement once both sides
+        # closed it (later corrections flagged), else the final view on today's figures.
+        rich = await past_fee_rich(ctx.t, ctx.services.statements, snap)
     else:
-        period = shown_period(deal, today, args, command="fee")  # the same rule as /kpi
-        snap = await snapshot(ctx.ledger, deal, today, period=period)
-        if args and snap.closed:
-            # An ended period named by its label: its stored statement once both sides
-            # closed it (later corrections flagged), else the final view on today's figures.
-            rich = await past_fee_rich(ctx.t, ctx.services.statements, snap)
-        else:
-            rich = fee_rich(ctx.t, snap, command="fee")
+        rich = fee_rich(ctx.t, snap, command="fee")
+    return [ctx.reply(flatten(rich), rich=rich)]
+
+
+async def whatif(ctx: Context) -> list[Outgoing]:
+    """``/whatif gmv 60000 [...]``: the same as ``/fee if gmv 60000 [...]`` (people look for a
+    what-if under its own name)."""
+    return await _what_if(ctx, ctx.args.strip())
+
+
+async def _what_if(ctx: Context, text: str) -> list[Outgoing]:
+    """The fee at the end of the current period if its totals were those ``text`` gives."""
+    assert ctx.deal is not None
+    deal = ctx.deal
+    overrides = parse_what_if(
+        text,
+        known=deal.base_metrics,
+        words=deal.metric_words,
+        units=units(deal),
+        derived=deal.formulas,
+    )
+    period = shown_period(deal, ctx.today, None, command="fee")
+    snap = await snapshot(ctx.ledger, deal, ctx.today, period=period)
+    _refuse_below_counted(snap, overrides)
+    statement = snap.fee("projected", overrides)
+    shown = fmt_list(deal, (fmt_pair(deal, m, v) for m, v in overrides.items()))
+    rich = final_rich(ctx.t, snap, statement, what_if=shown, overrides=overrides.keys())
     return [ctx.reply(flatten(rich), rich=rich)]
 
 

@@ -356,6 +356,8 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
     deal = _deal(ctx)
     side = _speaking_side(ctx)
     theirs, rest = await _verdict_target(ctx, deal, side, kind)
+    if kind == "dispute":
+        await _refuse_moot_dispute(ctx, deal, side, theirs)
     if kind == "dispute" and not rest:
         raise UserError("dispute.needs_reason", metric=theirs.metric)
     if kind == "confirm" and rest:
@@ -396,6 +398,43 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
         # A retried command posts again: the outbox keys the notice, so it goes once.
         text += await _tell_other_side(ctx, deal, side, theirs, stored)
     return [ctx.reply(text)]
+
+
+async def _refuse_moot_dispute(ctx: Context, deal: Deal, side: Side, theirs: Entry) -> None:
+    """Refuse a dispute of a figure that does not count because its own side already accepted
+    the disputing side's figure: there is nothing left to object to, and a notice asking them
+    to correct it or accept ours would ask for what they already did."""
+    day = theirs.day
+    current = await ctx.ledger.current_entries(deal.id, day, day)
+    verdicts = await ctx.ledger.verdicts(deal.id, day, day)
+    figure = resolve(current, verdicts, truth=deal.truth, tolerance=deal.tolerance).get(
+        (day, theirs.metric)
+    )
+    if figure is None or figure.counted_side != side or figure.confirmed_by != theirs.side:
+        return
+    own = figure.seller if side == "seller" else figure.agency
+    assert own is not None  # the counted figure is this side's current entry
+    accepted = max(
+        (
+            v
+            for v in verdicts
+            if v.kind == "confirm" and v.side == theirs.side and v.entry_id == own.id
+        ),
+        key=lambda v: v.id,
+        default=None,
+    )
+    raise UserError(
+        "trust.dispute_moot",
+        other=ctx.t(f"side.{theirs.side}"),
+        metric=label(deal, theirs.metric),
+        day=fmt_day(day),
+        own=fmt_value(deal, own.metric, own.value),
+        own_id=own.id,
+        value=fmt_value(deal, theirs.metric, theirs.value),
+        id=theirs.id,
+        who=(accepted.person_name or accepted.person) if accepted else ctx.t(f"side.{theirs.side}"),
+        at=fmt_time(accepted.recorded_at, deal.timezone) if accepted else "",
+    )
 
 
 async def _late_verdict(ctx: Context, deal: Deal, day: dt.date) -> str:

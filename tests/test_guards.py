@@ -471,7 +471,7 @@ async def test_a_side_without_its_own_chat_is_told_in_the_shared_chat(db_url: st
         text = await say(
             made, CN_AGENCY_CHAT, CN_AGENCY, "/dispute 成交额 11-03 少了退款", at=cn_local(3, 22)
         )
-        assert "卖家未绑定本方群，已通知双方共用群：telegram:-1003344556677。" in text
+        assert "卖家没有单独绑定的群，已在双方共用群通知：telegram:-1003344556677。" in text
         await made.tick(cn_local(3, 22))
         assert [to for to, _ in notices_in_zh(port)] == [CN_SELLER_CHAT]
     finally:

@@ -444,6 +444,47 @@ async def test_a_confirmed_disagreement_is_settled_and_not_raised_again(core: Co
     assert "vs agency" not in kpi and "Pending" not in kpi
 
 
+async def test_disputing_a_figure_whose_side_accepted_yours_is_refused_and_changes_nothing(
+    core: Core,
+) -> None:
+    await say(core, A_AGENCY_CHAT, AGENCY, "/report gmv 21000")
+    await say(core, A_SELLER_CHAT, SELLER, "/report gmv 20500")
+    day = dt.date(2026, 11, 3)
+    # Before the seller accepted anything, the agency's dispute is taken.
+    await say(core, A_SELLER_CHAT, SELLER, "/confirm gmv 21000", name="Lily", at=local(3, 23))
+    before = await core.ledger.verdicts(AGREED, day, day)
+    answer = await say(
+        core, A_AGENCY_CHAT, AGENCY, "/dispute gmv platform shows 21000", now=local(3, 23, 5)
+    )
+    assert answer == (
+        "Nothing to dispute: Lily (seller side) accepted your gmv 21,000 for 2026-11-03 (#1) at "
+        "11-03 23:00, so yours is the figure that counts and their 20,500 (#2) does not. "
+        "Nothing was recorded."
+    )
+    assert await core.ledger.verdicts(AGREED, day, day) == before  # no dispute stored
+
+
+async def test_a_dispute_stands_while_the_other_side_has_not_accepted_yours(core: Core) -> None:
+    await say(core, A_AGENCY_CHAT, AGENCY, "/report gmv 21000")
+    await say(core, A_SELLER_CHAT, SELLER, "/report gmv 20500")
+    answer = await say(core, A_AGENCY_CHAT, AGENCY, "/dispute gmv platform shows 21000")
+    assert answer.startswith("⚠ Disputed the seller side's gmv 20,500 for 2026-11-03 (#2)")
+    # The seller side accepting the agency's figure after the dispute settles it.
+    settled = await say(core, A_SELLER_CHAT, SELLER, "/confirm gmv 21000", name="Lily")
+    assert settled.startswith("✅")
+    again = await say(core, A_AGENCY_CHAT, AGENCY, "/dispute gmv still wrong")
+    assert again.startswith("Nothing to dispute: Lily (seller side) accepted your gmv 21,000")
+
+
+async def test_whatif_is_the_fee_what_if_under_its_own_name(core: Core) -> None:
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 12000")
+    via_fee = await say(core, SELLER_CHAT, SELLER, "/fee if gmv 60000")
+    assert "if the period ended with gmv 60,000" in via_fee
+    assert await say(core, SELLER_CHAT, SELLER, "/whatif gmv 60000") == via_fee
+    refused = await say(core, SELLER_CHAT, SELLER, "/whatif")
+    assert "/fee if gmv 60000" in refused
+
+
 async def test_kpi_lists_pending_figures_with_values_and_who_must_confirm(core: Core) -> None:
     await say(core, A_AGENCY_CHAT, AGENCY, "/report gmv 20000")
     await say(core, A_SELLER_CHAT, SELLER, "/report orders 300", at=local(2))

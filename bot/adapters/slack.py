@@ -61,6 +61,7 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "kpi",
     "fee",
+    "whatif",
     "history",
     "confirm",
     "dispute",

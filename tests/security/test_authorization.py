@@ -225,6 +225,8 @@ MATRIX: tuple[Row, ...] = (
         cells("ok", "not_linked", "ok", "ok", "ok"), "ACME Home x Linkstar"),
     Row("fee", "/fee",
         cells("ok", "not_linked", "ok", "ok", "ok"), "USD"),
+    Row("whatif", "/whatif gmv 60000",
+        cells("ok", "not_linked", "ok", "ok", "ok"), "if the period ended with gmv 60,000"),
     Row("statement", "/statement 2026-11",
         cells("ok", "not_linked", "ok", "ok", "ok"), "2026-11"),
     # November has one reported day: closing it as it stands takes "anyway".
