@@ -217,6 +217,9 @@ async def _play(
     before = len(port.sent)
     for reply in await core.handle(step.command):
         await core.deliver(reply)
+    # What the command queued for now (a dispute's notice to the other side) goes now, as a
+    # running bot's scheduler sends it within seconds, not at the next scheduled job's time.
+    await core.tick(step.at)
     _emit(on_event, port, before)
 
 

@@ -117,6 +117,28 @@ def test_replay_prints_one_json_line_per_message(tmp_path: Path) -> None:
     assert "Already recorded" in out[1]["text"]
 
 
+def test_replay_sends_what_a_command_queued_at_the_commands_own_time(tmp_path: Path) -> None:
+    """A dispute's notice to the other side goes out with the dispute, as a running bot's
+    scheduler sends it within seconds; not at the next scheduled job's time."""
+    script = tmp_path / "s.jsonl"
+    lines = [
+        {"at": "2026-11-03T21:00:00-08:00", "chat": "telegram:-1001234",
+         "user": "telegram:5001", "text": "/report gmv 12000"},
+        {"at": "2026-11-03T21:05:00-08:00", "chat": "slack:C0AGENCY",
+         "user": "slack:U0AGENCY1", "text": "/dispute gmv refunds not deducted"},
+        {"at": "2026-11-03T21:20:00-08:00", "tick": True},
+    ]  # fmt: skip
+    script.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    result = runner.invoke(app, ["replay", "--deal", str(DEAL), str(script)])
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    notices = [o for o in out if o["kind"] == "notice"]
+    assert [(o["to"], o["at"]) for o in notices] == [
+        ("telegram:-1001234", "2026-11-03T21:05:00-08:00")
+    ]
+    assert "disputed your gmv 12,000" in notices[0]["text"]
+
+
 def test_replay_stops_on_a_malformed_line(tmp_path: Path) -> None:
     script = tmp_path / "s.jsonl"
     script.write_text('{"at": "2026-11-03T22:10:00-08:00", "tick": true}\n{"at": 5}\n')
