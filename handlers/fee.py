@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import ROUND_CEILING, Decimal
 
@@ -17,15 +18,19 @@ from kpi.errors import UserError
 from kpi.numbers import format_plain
 from kpi.snapshot import Snapshot, snapshot
 
+_WHAT_IF = re.compile(r"(?:what\s*if|if|如果|假设)(?:\s+|$)", re.IGNORECASE)
+"""How a what-if starts: ``/fee if gmv 60000``, ``/fee what if gmv 60k``, ``/fee 假设 成交额
+6万``."""
+
 
 async def fee(ctx: Context) -> list[Outgoing]:
     """``/fee``, ``/fee if gmv 60000 [...]``, ``/fee 2026-11``."""
     assert ctx.deal is not None
     deal = ctx.deal
     args = ctx.args.strip()
-    words = args.split(maxsplit=1)
-    if words and words[0].lower() in ("if", "如果", "假设"):
-        return await _what_if(ctx, words[1] if len(words) > 1 else "")
+    asked = _WHAT_IF.match(args)
+    if asked is not None:
+        return await _what_if(ctx, args[asked.end() :])
     period = shown_period(deal, ctx.today, args, command="fee")  # the same rule as /kpi
     snap = await snapshot(ctx.ledger, deal, ctx.today, period=period)
     if args and snap.closed:

@@ -159,10 +159,7 @@ def _relative_period(deal: Deal, today: dt.date, label: str) -> Period | None:
     previous = previous_period(current, deal.starts)
     if previous is None:
         raise UserError(
-            "period.before_start",
-            label=label,
-            starts=deal.starts.isoformat(),
-            first=period_name(deal, current),
+            "period.no_last", starts=deal.starts.isoformat(), first=period_name(deal, current)
         )
     return previous
 

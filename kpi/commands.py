@@ -544,6 +544,11 @@ class _PairWalk:
             _refuse_spaced_figure(self.tokens, self.at)
             _refuse_period(token, self.today)
             raise UserError(codes.value_without_metric, value=token)
+        if self.at + 1 < len(self.tokens):
+            pair = f"{token} {self.tokens[self.at + 1]}"
+            if _lookup(pair, self.names) is not None:  # a name in two words: "ad spend"
+                token = pair
+                self.at += 1
         metric, glued_value = self.metric_of(token)
         if metric is None:
             raise UserError(codes.unknown, word=token, known=_known_text(self.reportable))

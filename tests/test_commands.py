@@ -342,6 +342,13 @@ Y = dt.date(2026, 11, 19)
         ("gmv 1.2 万", TODAY, [("gmv", "12000")]),
         ("gmv 1.2 万元 orders 3", TODAY, [("gmv", "12000"), ("orders", "3")]),
         ("GMV 5 Spend 3", TODAY, [("gmv", "5"), ("ad_spend", "3")]),
+        # A name written as two words, as people type it.
+        (
+            "GMV 12k orders 340 ad spend 2100",
+            TODAY,
+            [("gmv", "12000"), ("orders", "340"), ("ad_spend", "2100")],
+        ),
+        ("Ad Spend 2100 yesterday", Y, [("ad_spend", "2100")]),
         ("gmv 12000.", TODAY, [("gmv", "12000")]),
         ("gmv 0", TODAY, [("gmv", "0")]),
         ("\n gmv\t12000 \n orders 3 ", TODAY, [("gmv", "12000"), ("orders", "3")]),

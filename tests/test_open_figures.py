@@ -395,11 +395,11 @@ async def test_a_period_in_words_names_the_current_or_the_previous_one(
     assert text.splitlines()[0].startswith(f"深圳万象家居 × 联星出海 周度代运营 — {title}"), text
 
 
-async def test_the_period_before_the_first_in_words_is_refused_as_before_the_start(
+async def test_the_period_before_the_first_in_words_is_refused_as_not_there_yet(
     core: Core,
 ) -> None:
     text = await say(core, CN_CHAT, CN_SELLER, "/kpi 上周", at=cn(4))
-    assert text.startswith("上周 早于项目开始日期 2026-11-02，请填写 2026年第45周 或之后的考核期。")
+    assert text == "还没有上一期：本项目 2026-11-02 开始，2026年第45周 是第一个考核期。"
     # A word of another period kind is not taken: a weekly deal has no "last month".
     text = await say(core, CN_CHAT, CN_SELLER, "/kpi 上月", at=cn(18))
     assert text.startswith("“上月”不是本项目的考核期。")

@@ -481,6 +481,7 @@ async def test_whatif_is_the_fee_what_if_under_its_own_name(core: Core) -> None:
     via_fee = await say(core, SELLER_CHAT, SELLER, "/fee if gmv 60000")
     assert "if the period ended with gmv 60,000" in via_fee
     assert await say(core, SELLER_CHAT, SELLER, "/whatif gmv 60000") == via_fee
+    assert await say(core, SELLER_CHAT, SELLER, "/fee What if gmv 60k") == via_fee
     refused = await say(core, SELLER_CHAT, SELLER, "/whatif")
     assert "/fee if gmv 60000" in refused
 
