@@ -17,8 +17,10 @@ from kpi.ledger import ReportResult
 from kpi.model import Deal, Entry, Side, Verdict, other_side
 from kpi.money import format_percent
 from kpi.numbers import fold_width, format_plain, parse_figure
+from kpi.periods import previous_period
 from kpi.platform.terms import platform_metrics
-from kpi.sides import agrees, resolve
+from kpi.sides import Figure, agrees, resolve
+from kpi.snapshot import current_period
 from kpi.unusual import day_levels, replaced_far, unusual, usual_days
 
 
@@ -284,6 +286,8 @@ _ENTRY_REF = re.compile(r"#(?P<id>[0-9]{1,18})(?:\s+(?P<rest>.*))?", re.DOTALL)
 async def _verdict_target(ctx: Context, deal: Deal, side: Side, kind: str) -> tuple[Entry, str]:
     """The other side's entry a verdict is about, and the rest of the command."""
     args = ctx.args.strip()
+    if not args and kind == "confirm":
+        raise await _what_to_confirm(ctx, deal, side)
     ref = _ENTRY_REF.fullmatch(fold_width(args))  # one character for one: offsets carry over
     if ref is not None:
         rest = args[ref.start("rest") :].strip() if ref["rest"] else ""
@@ -309,6 +313,50 @@ async def _verdict_target(ctx: Context, deal: Deal, side: Side, kind: str) -> tu
             raise UserError("confirm.nothing_recent", **shown)
         raise UserError("confirm.nothing", day=fmt_day(day), **shown)
     return theirs, rest.strip()
+
+
+CONFIRMABLE_SHOWN = 8
+"""Figures a bare ``/confirm`` lists at most."""
+
+
+async def _what_to_confirm(ctx: Context, deal: Deal, side: Side) -> UserError:
+    """A bare ``/confirm``: the other side's figures that wait for this side's confirmation
+    (this period's and the previous one's, not yet counted, oldest first), each with the
+    command that confirms it; or that nothing waits."""
+    current = current_period(deal, ctx.today)
+    periods = [p for p in (previous_period(current, deal.starts), current) if p is not None]
+    waiting: list[Figure] = []
+    for period in periods:
+        last = min(period.end, ctx.today)
+        entries = await ctx.ledger.current_entries(deal.id, period.start, last)
+        verdicts = await ctx.ledger.verdicts(deal.id, period.start, last)
+        figures = resolve(entries, verdicts, truth=deal.truth, tolerance=deal.tolerance)
+        waiting.extend(
+            f
+            for f in figures.values()
+            if f.status in ("pending", "provisional") and f.entry(other_side(side)) is not None
+        )
+    side_name = ctx.t(f"side.{side}")
+    if not waiting:
+        return UserError("confirm.none_waiting", side=side_name)
+    waiting.sort(key=lambda f: (f.day, f.metric))
+    lines = []
+    for figure in waiting[:CONFIRMABLE_SHOWN]:
+        theirs = figure.entry(other_side(side))
+        assert theirs is not None
+        lines.append(
+            ctx.t(
+                "confirm.waiting_item",
+                day=fmt_day(figure.day),
+                metric=label(deal, figure.metric),
+                value=fmt_value(deal, figure.metric, theirs.value),
+                other=ctx.t(f"side.{theirs.side}"),
+                id=theirs.id,
+            )
+        )
+    if len(waiting) > CONFIRMABLE_SHOWN:
+        lines.append(ctx.t("list.more", count=len(waiting) - CONFIRMABLE_SHOWN))
+    return UserError("confirm.choose", side=side_name, items="\n".join(lines))
 
 
 async def _entry_by_ref(ctx: Context, deal: Deal, side: Side, entry_id: int) -> Entry:

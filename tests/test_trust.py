@@ -476,6 +476,32 @@ async def test_a_dispute_stands_while_the_other_side_has_not_accepted_yours(core
     assert again.startswith("Nothing to dispute: Lily (seller side) accepted your gmv 21,000")
 
 
+async def test_a_bare_confirm_lists_what_waits_for_this_side_with_the_command_for_each(
+    core: Core,
+) -> None:
+    await say(core, A_AGENCY_CHAT, AGENCY, "/report gmv 21000 orders 300", at=local(2))
+    await say(core, A_SELLER_CHAT, SELLER, "/report gmv 20500 refunds 800", at=local(2, 23))
+    answer = await say(core, A_SELLER_CHAT, SELLER, "/confirm")
+    assert answer.splitlines() == [
+        "Which figure? These wait for the seller side's confirmation:",
+        "  2026-11-02 gmv 21,000 (agency side, #1): /confirm gmv 2026-11-02",
+        "  2026-11-02 orders 300 (agency side, #2): /confirm orders 2026-11-02",
+        "Or: /confirm METRIC [YYYY-MM-DD] [VALUE], or /confirm #ID (numbers as /history shows "
+        "them).",
+    ]
+    day = dt.date(2026, 11, 2)
+    assert await core.ledger.verdicts(AGREED, day, day) == []  # asking changes nothing
+    await say(core, A_SELLER_CHAT, SELLER, "/confirm gmv 2026-11-02")
+    await say(core, A_SELLER_CHAT, SELLER, "/confirm orders 2026-11-02")
+    agency = await say(core, A_AGENCY_CHAT, AGENCY, "/confirm")
+    assert agency.startswith("Which figure? These wait for the agency side's confirmation:\n")
+    assert "refunds 800 (seller side, #4): /confirm refunds 2026-11-02" in agency
+    # gmv is settled by the seller's confirmation: nothing of it waits for the agency.
+    assert "gmv" not in agency.splitlines()[1:-1][0] and len(agency.splitlines()) == 3
+    nothing = await say(core, A_SELLER_CHAT, SELLER, "/confirm")
+    assert nothing.startswith("Nothing waits for the seller side's confirmation now.")
+
+
 async def test_whatif_is_the_fee_what_if_under_its_own_name(core: Core) -> None:
     await say(core, SELLER_CHAT, SELLER, "/report gmv 12000")
     via_fee = await say(core, SELLER_CHAT, SELLER, "/fee if gmv 60000")
