@@ -404,8 +404,7 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
     deal = _deal(ctx)
     side = _speaking_side(ctx)
     theirs, rest = await _verdict_target(ctx, deal, side, kind)
-    if kind == "dispute":
-        await _refuse_moot_dispute(ctx, deal, side, theirs)
+    await _refuse_moot_verdict(ctx, deal, side, theirs, kind)
     if kind == "dispute" and not rest:
         raise UserError("dispute.needs_reason", metric=theirs.metric)
     if kind == "confirm" and rest:
@@ -448,10 +447,14 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
     return [ctx.reply(text)]
 
 
-async def _refuse_moot_dispute(ctx: Context, deal: Deal, side: Side, theirs: Entry) -> None:
-    """Refuse a dispute of a figure that does not count because its own side already accepted
-    the disputing side's figure: there is nothing left to object to, and a notice asking them
-    to correct it or accept ours would ask for what they already did."""
+async def _refuse_moot_verdict(
+    ctx: Context, deal: Deal, side: Side, theirs: Entry, kind: Literal["confirm", "dispute"]
+) -> None:
+    """Refuse a verdict on a figure that does not count because its own side already accepted
+    the speaking side's figure. A dispute has nothing left to object to (and its notice would
+    ask them to correct or accept what they already accepted); a confirmation would cross
+    theirs, each side accepting the other's figure, and leave which one counts to a rule
+    nobody chose: the reply says how to let theirs count instead (report it as one's own)."""
     day = theirs.day
     current = await ctx.ledger.current_entries(deal.id, day, day)
     verdicts = await ctx.ledger.verdicts(deal.id, day, day)
@@ -460,8 +463,10 @@ async def _refuse_moot_dispute(ctx: Context, deal: Deal, side: Side, theirs: Ent
     )
     if figure is None or figure.counted_side != side or figure.confirmed_by != theirs.side:
         return
-    own = figure.seller if side == "seller" else figure.agency
+    own = figure.entry(side)
     assert own is not None  # the counted figure is this side's current entry
+    if own.value == theirs.value:
+        return  # the same figure: confirming it changes nothing anyone could misread
     accepted = max(
         (
             v
@@ -472,13 +477,14 @@ async def _refuse_moot_dispute(ctx: Context, deal: Deal, side: Side, theirs: Ent
         default=None,
     )
     raise UserError(
-        "trust.dispute_moot",
+        f"trust.{kind}_moot",
         other=ctx.t(f"side.{theirs.side}"),
         metric=label(deal, theirs.metric),
         day=fmt_day(day),
         own=fmt_value(deal, own.metric, own.value),
         own_id=own.id,
         value=fmt_value(deal, theirs.metric, theirs.value),
+        plain=format_plain(theirs.value),
         id=theirs.id,
         who=(accepted.person_name or accepted.person) if accepted else ctx.t(f"side.{theirs.side}"),
         at=fmt_time(accepted.recorded_at, deal.timezone) if accepted else "",
@@ -648,7 +654,7 @@ async def history(ctx: Context) -> list[Outgoing]:
     if len(found) > len(entries):
         more = len(found) - len(entries)
         lines.append(ctx.t("list.more", count=f"{more}+" if len(found) == HISTORY_SCAN else more))
-    lines += _disagreements(ctx, deal, metric, current)
+    lines += _disagreements(ctx, deal, metric, current, verdicts)
     lines += await _platform_history(ctx, deal, metric, days)
     return [ctx.reply("\n".join(lines))]
 
@@ -672,23 +678,36 @@ async def _platform_history(
     ]
 
 
-def _disagreements(ctx: Context, deal: Deal, metric: str | None, current: list[Entry]) -> list[str]:
-    """The days where the two sides' current figures disagree (for ``metric``, or all)."""
+def _disagreements(
+    ctx: Context, deal: Deal, metric: str | None, current: list[Entry], verdicts: list[Verdict]
+) -> list[str]:
+    """The days where the two sides' current figures disagree (for ``metric``, or all); one
+    that a side settled by accepting the other's figure says which figure counts."""
     lines = []
-    by_key: dict[tuple[object, str], dict[str, Entry]] = {}
-    for entry in current:
-        if metric is None or entry.metric == metric:
-            by_key.setdefault((entry.day, entry.metric), {})[entry.side] = entry
-    for (d, m), sides in sorted(by_key.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
-        s, a = sides.get("seller"), sides.get("agency")
-        if s and a and not agrees(s.value, a.value, deal.tolerance):
+    figures = resolve(current, verdicts, truth=deal.truth, tolerance=deal.tolerance)
+    for (d, m), figure in sorted(figures.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        s, a = figure.seller, figure.agency
+        if (metric is not None and m != metric) or s is None or a is None:
+            continue
+        if agrees(s.value, a.value, deal.tolerance):
+            continue
+        shown = {
+            "day": fmt_day(d),
+            "metric": label(deal, m),
+            "seller": fmt_value(deal, m, s.value),
+            "agency": fmt_value(deal, m, a.value),
+        }
+        if figure.settled and figure.counted_side and figure.confirmed_by:
+            assert figure.value is not None  # a settled figure counts
             lines.append(
                 ctx.t(
-                    "history.disagreement",
-                    day=fmt_day(d),  # type: ignore[arg-type]
-                    metric=label(deal, m),
-                    seller=fmt_value(deal, m, s.value),
-                    agency=fmt_value(deal, m, a.value),
+                    "history.disagreement_settled",
+                    counted=fmt_value(deal, m, figure.value),
+                    side=ctx.t(f"side.{figure.counted_side}"),
+                    by=ctx.t(f"side.{figure.confirmed_by}"),
+                    **shown,
                 )
             )
+        else:
+            lines.append(ctx.t("history.disagreement", **shown))
     return lines

@@ -476,6 +476,34 @@ async def test_a_dispute_stands_while_the_other_side_has_not_accepted_yours(core
     assert again.startswith("Nothing to dispute: Lily (seller side) accepted your gmv 21,000")
 
 
+async def test_confirming_back_a_figure_whose_side_accepted_yours_is_refused_not_crossed(
+    core: Core,
+) -> None:
+    await say(core, A_AGENCY_CHAT, AGENCY, "/report gmv 21000")
+    await say(core, A_SELLER_CHAT, SELLER, "/report gmv 20500")
+    await say(core, A_SELLER_CHAT, SELLER, "/confirm gmv", name="Lily", at=local(3, 23))
+    day = dt.date(2026, 11, 3)
+    before = await core.ledger.verdicts(AGREED, day, day)
+    crossed = await say(core, A_AGENCY_CHAT, AGENCY, "/confirm gmv", now=local(3, 23, 5))
+    assert crossed == (
+        "Nothing to confirm: Lily (seller side) accepted your gmv 21,000 for 2026-11-03 (#1) at "
+        "11-03 23:00, so yours is the figure that counts. To let their 20,500 (#2) count "
+        "instead, report it as yours: /report gmv 20500 2026-11-03. Nothing was recorded."
+    )
+    assert await core.ledger.verdicts(AGREED, day, day) == before
+    history = await say(core, A_AGENCY_CHAT, AGENCY, "/history gmv")
+    assert history.splitlines()[-1] == (
+        "✓ 2026-11-03 gmv: seller 20,500 vs agency 21,000 → counts 21,000, the agency side's "
+        "figure, accepted by the seller side"
+    )
+    # Following the advice: the agency reports the seller's figure as its own; they agree.
+    await say(core, A_AGENCY_CHAT, AGENCY, "/report gmv 20500 2026-11-03")
+    assert (await heads(core, AGREED))[("gmv", "agency")] == Decimal(20500)
+    deal = (await core.ledger.current_deal(AGREED))[0]  # type: ignore[index]
+    snap = await snapshot(core.ledger, deal, day)
+    assert snap.figures[(day, "gmv")].value == Decimal(20500)
+
+
 async def test_a_bare_confirm_lists_what_waits_for_this_side_with_the_command_for_each(
     core: Core,
 ) -> None:
