@@ -45,6 +45,7 @@ from bot.core.views.kpi import (
     status_notes,
 )
 from bot.core.views.settled import (
+    anyway_command,
     close_command,
     closed_missing_lines,
     how_to_close,
@@ -646,7 +647,7 @@ async def _confirm(ctx: Context, period_label: str, *, anyway: bool) -> list[Out
     assert deal is not None
     today = ctx.today
     period = resolve_period(deal, today, period_label, command="statement")
-    side = _confirming_side(ctx, deal, period)
+    side = _confirming_side(ctx, deal, period, anyway=anyway)
     _check_ended(deal, today, period)
     # Read before the figures: whatever is written after this is a late change.
     position = await ctx.ledger.ledger_position(deal.id)
@@ -669,11 +670,17 @@ async def _confirm(ctx: Context, period_label: str, *, anyway: bool) -> list[Out
     return _confirm_replies(ctx, snap, side, result)
 
 
-def _confirming_side(ctx: Context, deal: Deal, period: Period) -> Side:
+def _confirming_side(ctx: Context, deal: Deal, period: Period, *, anyway: bool) -> Side:
     """The side an admin confirms for (:func:`kpi.sides.acting_side`, as for /report); a
-    user error for anybody else, and for an admin in the other side's chat."""
+    user error for anybody else (giving an admin the command as typed, ``anyway`` kept), and
+    for an admin in the other side's chat."""
     if not ctx.is_admin:
-        raise UserError("statement.confirm_admin_only", period=period_name(deal, period))
+        command = (
+            anyway_command(ctx.t, deal, period)
+            if anyway
+            else f"/statement confirm {period_name(deal, period)}"
+        )
+        raise UserError("statement.confirm_admin_only", command=command)
     acting = ctx.acting
     assert acting is not None
     if acting.side is not None:

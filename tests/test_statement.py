@@ -222,7 +222,18 @@ async def test_a_non_admin_is_refused_and_nothing_is_stored(core: Core) -> None:
     )
     assert len(replies) == 1 and replies[0].kind == "error"
     assert "Only a deal admin can confirm a statement" in replies[0].text
-    assert "/statement confirm 2026-11" in replies[0].text  # the right form
+    assert replies[0].text.endswith(": /statement confirm 2026-11")  # the right form
+    assert await record(core) is None
+    # Typed with "anyway", the command to pass on keeps it (without, an admin is refused).
+    anyway = await say(
+        core,
+        AGENCY_CHAT,
+        AGENCY_MEMBER,
+        "/statement confirm 2026-11 anyway",
+        at=local(12, 2, 9),
+        msg_id="x-anyway",
+    )
+    assert anyway[0].text.endswith(": /statement confirm 2026-11 anyway")
     assert await record(core) is None
 
 

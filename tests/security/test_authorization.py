@@ -293,7 +293,7 @@ def expected_text(outcome: str, row: Row, persona: Persona) -> str | None:
         return f"{you}\n{t('router.not_linked', 'en')}"
     if outcome == "admin_only":
         if row.confirms_statement:
-            return t("statement.confirm_admin_only", "en", period="2026-11")
+            return t("statement.confirm_admin_only", "en", command=row.text)
         if row.text.startswith("/dashboard revoke"):
             return t("dashboard.revoke_admin_only", "en")
         return t("router.admin_only", "en", command=name)
