@@ -13,17 +13,19 @@ from bot.core.context import Context
 from bot.core.i18n import t
 from bot.core.ports import PlatformData
 from bot.core.render import fmt_time
-from bot.core.views.platform import CHAT_PROBLEMS, session_line
+from bot.core.views.platform import CHAT_PROBLEMS, evidence_lines, platform_days, session_line
 from kpi.commands import parse_day
 from kpi.errors import UserError
 from kpi.model import Deal
 from kpi.money import format_figure
+from kpi.platform.evidence import differences
 from kpi.platform.headers import Kind
 from kpi.platform.parse import load_export
 from kpi.platform.problems import ImportRefused, Problem
 from kpi.platform.read import Limits
 from kpi.platform.store import ImportResult, Uploader
 from kpi.platform.terms import export_terms
+from kpi.sides import resolve
 
 __all__ = [
     "history",
@@ -140,6 +142,7 @@ async def import_(ctx: Context) -> list[Outgoing]:
     max_bytes = ctx.services.import_max_bytes
     uploader = Uploader(ctx.cmd.user, ctx.cmd.name, ctx.cmd.chat)
     lines: list[str] = []
+    span: tuple[dt.date, dt.date] | None = None  # the days the stored exports cover
     for file in ctx.cmd.files:
         try:
             result = await import_file(
@@ -150,7 +153,34 @@ async def import_(ctx: Context) -> list[Outgoing]:
             lines += render_refusal(refused, ctx.locale, CHAT_PROBLEMS)
             continue
         lines.append(render_result(result, ctx.locale))
+        if result.first_day is not None and result.last_day is not None:
+            span = (
+                (min(span[0], result.first_day), max(span[1], result.last_day))
+                if span
+                else (
+                    result.first_day,
+                    result.last_day,
+                )
+            )
+    if span is not None:
+        lines += await _against_typed(ctx, ctx.deal, *span)
     return [ctx.reply("\n".join(lines))]
+
+
+async def _against_typed(ctx: Context, deal: Deal, first: dt.date, last: dt.date) -> list[str]:
+    """After an import: how the days it covers compare with the figures both sides typed, so
+    a contradiction is seen when the evidence arrives, not at the next recap; nothing when
+    nobody typed a figure for those days."""
+    entries = await ctx.ledger.current_entries(deal.id, first, last)
+    if not entries:
+        return []
+    verdicts = await ctx.ledger.verdicts(deal.id, first, last)
+    figures = resolve(entries, verdicts, truth=deal.truth, tolerance=deal.tolerance)
+    platform = await platform_days(ctx.services.platform, deal, first, last)
+    lines = evidence_lines(deal, figures, platform)
+    if differences(figures, platform, deal.tolerance):
+        lines.append(ctx.t("import.differs_hint"))
+    return lines
 
 
 async def sessions(ctx: Context) -> list[Outgoing]:

@@ -141,6 +141,66 @@ def test_the_recap_says_how_many_days_match_the_platform_and_names_the_best_sess
     ]
 
 
+def test_an_import_compares_the_days_it_covers_with_what_the_sides_typed(
+    tmp_path: Path,
+) -> None:
+    agency = {"chat": "slack:C0AGENCY", "user": "slack:U0AGENCY1"}
+    out = replay(
+        tmp_path,
+        DEAL,
+        [
+            line("2026-11-06T09:02:00-08:00", "/report gmv 11675.22 2026-11-02", id="1"),
+            line("2026-11-06T09:03:00-08:00", "/report gmv 12000 2026-11-03", id="2"),
+            {**line("2026-11-06T09:04:00-08:00", "/report gmv 3357.61 2026-11-03"), **agency},
+            line("2026-11-06T09:05:00-08:00", "/import", file="live.csv", id="3"),
+            line("2026-11-06T09:06:00-08:00", "/report gmv 9000 2026-10-30", id="4"),
+        ],
+    )
+    imported = next(o["text"] for o in out if o["text"].startswith("live: 13 sessions"))
+    assert imported.splitlines()[1:] == [
+        "Matches the platform: 1 of 2 days",
+        "⚠ 11-03 gmv: seller 12,000 · platform 8,872.44",
+        "⚠ 11-03 gmv: agency 3,357.61 · platform 8,872.44",
+        "/history METRIC DATE shows both sides' figures beside the platform's; a side corrects "
+        "its own with /report METRIC VALUE DATE.",
+    ]
+
+
+def test_an_import_of_days_nobody_typed_says_only_what_it_stored(tmp_path: Path) -> None:
+    out = replay(
+        tmp_path,
+        DEAL,
+        [
+            line("2026-11-06T09:00:00-08:00", "/report gmv 9000 2026-11-01", id="1"),
+            line("2026-11-06T09:05:00-08:00", "/import", file="live.csv", id="2"),
+        ],
+    )
+    assert out[-1]["text"] == (
+        "live: 13 sessions, 2026-11-02 .. 2026-11-08, 7 days updated, 0 rows already imported"
+    )
+
+
+def test_in_chinese_the_comparison_names_metrics_and_sides_in_chinese(tmp_path: Path) -> None:
+    (tmp_path / "live-cny.csv").write_bytes(LIVE.read_bytes().replace(b"($)", "(¥)".encode()))
+    agency = {"chat": "telegram:-1003344556688", "user": "telegram:583920114"}
+    out = replay(
+        tmp_path,
+        ZH_DEAL,
+        [
+            {**line("2026-11-06T09:00:00+08:00", "/report 成交额 2万 11-03", id="1"), **agency},
+            {**line("2026-11-06T09:01:00+08:00", "/import", file="live-cny.csv", id="2"), **agency},
+        ],
+    )
+    imported = out[-1]["text"].splitlines()
+    assert imported[0].startswith("直播：13 场直播，2026-11-02 至 2026-11-08")
+    # Nothing counts yet (the seller has not confirmed): no "0 of 0 days" line.
+    assert imported[1:] == [
+        "⚠ 11-03 成交额：服务商 20,000 · 平台 8,872.44",
+        "发送 /history 指标 日期 可对照双方数据与平台数据；"
+        "如需更正本方数据：/report 指标 数值 日期。",
+    ]
+
+
 def test_a_recap_without_imports_has_no_platform_section(tmp_path: Path) -> None:
     out = replay(
         tmp_path,

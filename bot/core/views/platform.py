@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from bot.core.i18n import Translate, t
 from bot.core.ports import PlatformData
-from bot.core.render import fmt_time, fmt_value
+from bot.core.render import fmt_time, fmt_value, label
 from kpi.model import Deal
 from kpi.money import format_figure, format_money
 from kpi.platform.evidence import Difference, best_and_worst, differences, matching_days
@@ -55,6 +55,25 @@ async def platform_recap_lines(
     return platform_lines(deal, figures, days, await store.sessions(deal.id, first, last))
 
 
+def evidence_lines(
+    deal: Deal,
+    figures: Mapping[tuple[dt.date, str], Figure],
+    platform: Mapping[dt.date, Mapping[str, Decimal]],
+) -> list[str]:
+    """Days whose counted figures match the platform's (``platform``: its figure of each deal
+    metric per day, :func:`platform_days`), then each typed figure that differs from it."""
+    locale = deal.locale
+    matching, compared = matching_days(figures, platform, deal.tolerance)
+    lines = []
+    if compared:  # "0 of 0 days" says nothing: no counted figure to compare yet
+        lines.append(t("platform.recap_matches", locale, matching=matching, compared=compared))
+    diffs = differences(figures, platform, deal.tolerance)
+    lines += [difference_line(deal, d, locale) for d in diffs[:CHAT_PROBLEMS]]
+    if len(diffs) > CHAT_PROBLEMS:
+        lines.append(t("platform.recap_more", locale, count=len(diffs) - CHAT_PROBLEMS))
+    return lines
+
+
 def platform_lines(
     deal: Deal,
     figures: Mapping[tuple[dt.date, str], Figure],
@@ -67,12 +86,7 @@ def platform_lines(
     if not platform and not found:
         return []
     locale = deal.locale
-    matching, compared = matching_days(figures, platform, deal.tolerance)
-    lines = [t("platform.recap_matches", locale, matching=matching, compared=compared)]
-    diffs = differences(figures, platform, deal.tolerance)
-    lines += [difference_line(deal, d, locale) for d in diffs[:CHAT_PROBLEMS]]
-    if len(diffs) > CHAT_PROBLEMS:
-        lines.append(t("platform.recap_more", locale, count=len(diffs) - CHAT_PROBLEMS))
+    lines = evidence_lines(deal, figures, platform)
     ranked = best_and_worst(found)
     if ranked is not None:
         lines.append(
@@ -99,7 +113,7 @@ def difference_line(deal: Deal, diff: Difference, locale: str) -> str:
         "platform.differs",
         locale,
         day=f"{diff.day:%m-%d}",
-        metric=diff.metric,
+        metric=label(deal, diff.metric),
         side=t(f"side.{diff.side}", locale),
         typed=fmt_value(deal, diff.metric, diff.typed),
         platform=fmt_value(deal, diff.metric, diff.platform),
