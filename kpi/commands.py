@@ -6,13 +6,20 @@ import datetime as dt
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 from kpi.errors import UserError
 from kpi.model import MetricKind
 from kpi.money import minor_units
-from kpi.numbers import fold_width, is_unit_token, looks_numeric, mark_fits, parse_figure
+from kpi.numbers import (
+    fold_width,
+    format_plain,
+    is_unit_token,
+    looks_numeric,
+    mark_fits,
+    parse_figure,
+)
 
 __all__ = [
     "ALIASES",
@@ -409,7 +416,10 @@ def check_unit(metric: str, value: Decimal, mark: str | None, text: str, units: 
         places = minor_units(units.currency)
         exponent = value.normalize().as_tuple().exponent
         if isinstance(exponent, int) and -exponent > places:
-            raise UserError("trust.money_digits", places=places, **params)
+            # The example is the figure itself, rounded half-up as fee lines are.
+            step = Decimal(1).scaleb(-places)
+            rounded = format_plain(value.quantize(step, rounding=ROUND_HALF_UP))
+            raise UserError("trust.money_digits", places=places, rounded=rounded, **params)
 
 
 _DOT_THOUSANDS: Final = re.compile(

@@ -314,6 +314,23 @@ def test_an_ambiguous_or_over_precise_amount_is_refused(
 
 
 @pytest.mark.parametrize(
+    ("text", "currency", "rounded"),
+    [
+        ("gmv 12000.555", "USD", "12000.56"),
+        ("gmv 12.5", "JPY", "13"),
+        ("gmv ¥99.9951", "CNY", "100.00"),
+    ],
+)
+def test_an_over_precise_amount_is_answered_with_itself_rounded_half_up(
+    text: str, currency: str, rounded: str
+) -> None:
+    with pytest.raises(UserError) as info:
+        parse(text, currency)
+    assert info.value.code == "trust.money_digits"
+    assert info.value.params["rounded"] == rounded
+
+
+@pytest.mark.parametrize(
     ("text", "currency", "value"),
     [
         ("gmv 12.50", "USD", Decimal("12.50")),
