@@ -581,14 +581,17 @@ def import_(
         typer.Option(help="live, orders or income (default: detected from the headers)."),
     ] = None,
     as_: Annotated[str, typer.Option("--as", help="Who imports, as /history shows it.")] = "cli",
+    lang: Annotated[
+        str | None, typer.Option(help="Language of the answer (en, zh; default: the deal's).")
+    ] = None,
     db: Annotated[str | None, typer.Option(help="Database URL (default: DATABASE_URL).")] = None,
 ) -> None:
     """Import a TikTok Shop export as the platform's figures; a bad file is refused whole."""
-    from handlers.imports import render_refusal
-    from kpi.platform.problems import ImportRefused
-
     if kind is not None and kind not in ("live", "orders", "income"):
         typer.echo(f"--kind must be live, orders or income, not {kind!r}", err=True)
+        raise typer.Exit(2)
+    if lang is not None and lang not in ("en", "zh"):
+        typer.echo(f"--lang must be en or zh, not {lang!r}", err=True)
         raise typer.Exit(2)
     try:
         data = file.read_bytes()
@@ -596,22 +599,29 @@ def import_(
         typer.echo(f"{file}: cannot read the file ({exc.strerror})", err=True)
         raise typer.Exit(2) from None
     try:
-        line = asyncio.run(_import(data, file.name, deal, kind, as_, db))
+        stored, lines = asyncio.run(_import(data, file.name, deal, kind, as_, db, lang))
     except LookupError:
         typer.echo(f"unknown deal {deal!r}; kpibot deal list shows the stored deals", err=True)
         raise typer.Exit(1) from None
-    except ImportRefused as refused:
-        for problem in render_refusal(refused, "en"):
-            typer.echo(problem, err=True)
-        raise typer.Exit(2) from None
-    typer.echo(line)
+    for line in lines:
+        typer.echo(line, err=not stored)
+    if not stored:
+        raise typer.Exit(2)
 
 
 async def _import(
-    data: bytes, name: str, deal_id: str, kind: str | None, person: str, db: str | None
-) -> str:
+    data: bytes,
+    name: str,
+    deal_id: str,
+    kind: str | None,
+    person: str,
+    db: str | None,
+    lang: str | None,
+) -> tuple[bool, list[str]]:
+    """Whether the file was stored, and what to print, in ``lang`` (default: the deal's)."""
     from bot.app import build_core
-    from handlers.imports import import_file, render_result
+    from handlers.imports import import_file, render_refusal, render_result
+    from kpi.platform.problems import ImportRefused
     from kpi.platform.store import Uploader
 
     core = await build_core(_settings(db))
@@ -619,17 +629,22 @@ async def _import(
         current = await core.ledger.current_deal(deal_id)
         if current is None:
             raise LookupError(deal_id)
-        result = await import_file(
-            core.services.platform,
-            current[0],
-            data,
-            name,
-            Uploader(person, person, "cli"),
-            core.clock.now(),
-            kind=kind,  # type: ignore[arg-type]
-            max_bytes=core.settings.import_max_bytes,
-        )
-        return render_result(result, "en")
+        deal = current[0]
+        locale = lang or deal.locale
+        try:
+            result = await import_file(
+                core.services.platform,
+                deal,
+                data,
+                name,
+                Uploader(person, person, "cli"),
+                core.clock.now(),
+                kind=kind,  # type: ignore[arg-type]
+                max_bytes=core.settings.import_max_bytes,
+            )
+        except ImportRefused as refused:
+            return False, render_refusal(refused, locale)
+        return True, [render_result(result, locale)]
     finally:
         await core.aclose()
 

@@ -53,6 +53,25 @@ def test_import_refuses_a_bad_file_whole_with_exit_2_and_file_row_column_lines(
     assert "7 days updated, 0 rows already imported" in good.stdout  # nothing was stored before
 
 
+def test_import_answers_in_the_deals_language_or_lang(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'k.db'}"
+    assert runner.invoke(app, ["deal", "apply", str(ZH_DEAL), "--db", db]).exit_code == 0
+    cny = tmp_path / "live-cny.csv"
+    cny.write_bytes(LIVE.read_bytes().replace(b"($)", "(¥)".encode()))
+    deal = "shenzhen-wanxiang-cn"
+    stored = runner.invoke(app, ["import", str(cny), "--deal", deal, "--db", db])
+    assert stored.exit_code == 0, stored.output
+    assert stored.stdout == (
+        "直播：13 场直播，2026-11-02 至 2026-11-08，更新了 7 天，0 行此前已导入\n"
+    )
+    refused = runner.invoke(app, ["import", str(LIVE), "--deal", deal, "--db", db])
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("live-analysis")
+    assert "未导入（2 处问题），没有保存任何数据" in refused.stderr
+    english = runner.invoke(app, ["import", str(LIVE), "--deal", deal, "--lang", "en", "--db", db])
+    assert english.exit_code == 2 and "nothing was stored" in english.stderr.lower()
+
+
 def test_import_with_the_wrong_kind_or_an_unknown_deal_says_so(tmp_path: Path) -> None:
     db = applied_db(tmp_path)
     wrong = runner.invoke(
