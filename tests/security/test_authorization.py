@@ -501,9 +501,11 @@ async def test_write_cells_on_postgres(row: Row, pg_url: str) -> None:
     before = await prepare_world(pg_url)
     problems: list[str] = []
     for persona_key in PERSONAS:
-        if persona_key == "admin" and row.command in ("confirm", "dispute"):
-            # A side's verdict on an entry stands for the side (issue 11): after the seller
-            # member's, the seller admin's same verdict is a no-op, so it gets a world of its own.
+        if row.command in ("confirm", "dispute"):
+            # A verdict changes what a later one sees: a side's verdict on an entry stands for
+            # the side (issue 11), so the seller admin's same verdict after the seller member's
+            # is a no-op; and once the seller accepted the agency's figure, the agency confirming
+            # the seller's back is refused as crossed. Each persona gets a world of its own.
             async for url in _fresh_pg_database():
                 fresh = await prepare_world(url)
                 replies, after = await run_cell(url, row, persona_key)
