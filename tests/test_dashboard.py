@@ -49,11 +49,15 @@ async def core(db_url: str) -> AsyncIterator[Core]:
     await core.aclose()
 
 
-async def say(core: Core, chat: str, user: str, text: str, at: dt.datetime) -> list[Outgoing]:
+async def say(
+    core: Core, chat: str, user: str, text: str, at: dt.datetime, name: str = ""
+) -> list[Outgoing]:
     assert isinstance(core.clock, VirtualClock)
     core.clock.set(at)
     return await core.handle(
-        Command(chat=chat, user=user, text=text, at=at, message_id=f"{text}@{at.isoformat()}")
+        Command(
+            chat=chat, user=user, text=text, at=at, name=name, message_id=f"{text}@{at.isoformat()}"
+        )
     )
 
 
@@ -368,3 +372,159 @@ async def test_a_closed_chinese_page_lists_late_figures_as_the_chat(
     late = [line for line in chat if line.startswith("• 2026-11-02 成交额 30,000")]
     assert len(late) == 1 and "待服务商确认，确认前不计入" in late[0]
     assert "⚠ 锁定后录入（未计入）" in page and late[0] in page
+
+
+# ------------------------------------------------------------------------------ confirmations
+
+DANA, SAM = "Dana Ruiz", "Sam Okafor"
+"""Display names of the acme deal's seller admin and agency admin."""
+
+
+@pytest.fixture
+async def fresh(core: Core) -> AsyncIterator[str]:
+    """A server that renders every request anew (these tests look again after a change)."""
+    runner = await serve(build_web_app(dashboard_routes(core, page_seconds=0)), "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{bound_port(runner)}"
+    await runner.cleanup()
+
+
+def confirmations_of(body: str) -> list[str]:
+    """The lines of the page's Confirmations block, as a reader sees them."""
+    found = re.search(r'<div id="confirmations">(.*?)</div>', body, re.S)
+    assert found is not None, body
+    lines = re.split(r"(?=<(?:h3|li|p)\b)", found.group(1))
+    return [" ".join(text_of(line).split()) for line in lines if text_of(line).strip()]
+
+
+async def page_of(core: Core, server: str, period: str, lang: str, at: dt.datetime) -> str:
+    token = token_of(await say(core, SELLER_CHAT, SELLER, "/dashboard", at))
+    _s, _h, body = await get(f"{server}/d/{token}?period={period}&lang={lang}")
+    return body
+
+
+async def close_november(core: Core) -> None:
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 40000", local(21))
+    await say(core, SELLER_CHAT, SELLER_ADMIN, "/statement confirm 2026-11 anyway", dec(1), DANA)
+    await say(core, AGENCY_CHAT, AGENCY_ADMIN, "/statement confirm 2026-11 anyway", dec(1, 11), SAM)
+
+
+async def test_a_closed_page_says_who_confirmed_for_each_side_and_when_as_the_chat(
+    core: Core, fresh: str
+) -> None:
+    await close_november(core)
+    chat = chat_lines(await say(core, SELLER_CHAT, SELLER, "/statement 2026-11", dec(2)))
+    en = confirmations_of(await page_of(core, fresh, "2026-11", "en", dec(2)))
+    zh = confirmations_of(await page_of(core, fresh, "2026-11", "zh", dec(2)))
+    print("\n".join(["", *en, "", *zh]))
+    seller = "✓ seller: confirmed by Dana Ruiz on 2026-12-01 10:00 (total USD 3,500.00)"
+    agency = "✓ agency: confirmed by Sam Okafor on 2026-12-01 11:00 (total USD 3,500.00)"
+    assert en[:3] == ["Confirmations", seller, agency]
+    assert seller in chat and agency in chat  # the chat's own lines
+    # Closed anyway: said so, then what it was closed with, in the chat's words.
+    gaps = next(c for c in chat if c.startswith("⚠ Closed with days nobody reported"))
+    assert en[3:] == ["Both sides confirmed it anyway, as it stood, with these still open:", gaps]
+    assert zh[:3] == [
+        "确认情况",
+        "✓ 卖家：Dana Ruiz 于 2026-12-01 10:00 确认（合计 US$3,500.00）",
+        "✓ 服务商：Sam Okafor 于 2026-12-01 11:00 确认（合计 US$3,500.00）",
+    ]
+    assert zh[3] == "以下事项仍未决时，双方已按当时数据确认锁定："
+    assert zh[4].startswith("⚠ 锁定时无人上报的日期（按无数据计）：")
+
+
+async def test_a_closed_chinese_page_names_both_confirmers_in_the_deals_time(
+    core: Core, fresh: str
+) -> None:
+    for hour, who in ((20, ZH_ADMIN), (21, ZH_AGENCY)):
+        await say(core, ZH_CHAT, who, "/report gmv 21000", shanghai(2, hour))
+    for hour, who, name in ((10, ZH_ADMIN, "王总"), (11, ZH_AGENCY, "林晓")):
+        await say(
+            core, ZH_CHAT, who, "/statement confirm 2026-W45 仍然确认", shanghai(9, hour), name
+        )
+    chat = chat_lines(await say(core, ZH_CHAT, ZH_ADMIN, "/statement 2026-W45", shanghai(9, 13)))
+    token = token_of(await say(core, ZH_CHAT, ZH_ADMIN, "/看板", shanghai(9, 13)))
+    _s, _h, body = await get(f"{fresh}/d/{token}?period=2026-W45")
+    lines = confirmations_of(body)
+    assert lines[0] == "确认情况"
+    assert lines[1].startswith("✓ 卖家：王总 于 2026-11-09 10:00 确认（合计 ¥")
+    assert lines[2].startswith("✓ 服务商：林晓 于 2026-11-09 11:00 确认（合计 ¥")
+    assert lines[1] in chat and lines[2] in chat
+
+
+async def test_an_ended_period_nobody_closed_says_whose_admin_it_waits_for(
+    core: Core, fresh: str
+) -> None:
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 40000", local(21))
+    nobody = confirmations_of(await page_of(core, fresh, "2026-11", "en", dec(1)))
+    assert nobody[1:3] == [
+        "… seller: waiting for an admin of the seller side",
+        "… agency: waiting for an admin of the agency side",
+    ]
+    assert "/statement confirm 2026-11 anyway" in nobody[3]  # how to close, as the chat says
+    await say(core, SELLER_CHAT, SELLER_ADMIN, "/statement confirm 2026-11 anyway", dec(1), DANA)
+    chat = chat_lines(await say(core, SELLER_CHAT, SELLER, "/statement 2026-11", dec(1, 11)))
+    en = confirmations_of(await page_of(core, fresh, "2026-11", "en", dec(1, 11)))
+    zh = confirmations_of(await page_of(core, fresh, "2026-11", "zh", dec(1, 11)))
+    assert en[1:3] == [
+        "✓ seller: confirmed by Dana Ruiz on 2026-12-01 10:00 (total USD 3,500.00)",
+        "… agency: waiting for an admin of the agency side",
+    ]
+    assert all(line in chat for line in en[1:])
+    assert zh[2] == "… 服务商：待服务商管理员确认"
+    # The figures change: the seller's confirmation is of other figures and closes nothing.
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 50000 2026-11-21", dec(1, 12))
+    chat = chat_lines(await say(core, SELLER_CHAT, SELLER, "/statement 2026-11", dec(1, 13)))
+    en = confirmations_of(await page_of(core, fresh, "2026-11", "en", dec(1, 13)))
+    assert en[1].startswith("⚠ seller: Dana Ruiz confirmed a total of USD 3,500.00 on 2026-12-01")
+    assert "outdated" in en[1] and en[1] in chat
+
+
+async def test_a_voided_confirmation_is_shown_with_why(core: Core, fresh: str) -> None:
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 40000", local(21))
+    await say(core, SELLER_CHAT, SELLER_ADMIN, "/statement confirm 2026-11 anyway", dec(1), DANA)
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 50000 2026-11-21", dec(1, 10))
+    await say(core, AGENCY_CHAT, AGENCY_ADMIN, "/statement confirm 2026-11 anyway", dec(1, 11), SAM)
+    await say(
+        core, SELLER_CHAT, SELLER_ADMIN, "/statement confirm 2026-11 anyway", dec(1, 12), DANA
+    )
+    en = confirmations_of(await page_of(core, fresh, "2026-11", "en", dec(2)))
+    zh = confirmations_of(await page_of(core, fresh, "2026-11", "zh", dec(2)))
+    print("\n".join(["", *en, "", *zh]))
+    assert en[1:4] == [
+        "✓ seller: confirmed by Dana Ruiz on 2026-12-01 12:00 (total USD 4,000.00)",
+        "✗ seller: Dana Ruiz's confirmation of 2026-12-01 10:00 (total USD 3,500.00) was voided"
+        " on 2026-12-01 11:00: the figures changed after it, and Sam Okafor confirmed the new"
+        " ones for the agency side (total USD 4,000.00)",
+        "✓ agency: confirmed by Sam Okafor on 2026-12-01 11:00 (total USD 4,000.00)",
+    ]
+    assert zh[2] == (
+        "✗ 卖家：Dana Ruiz 于 2026-12-01 10:00 的确认（合计 US$3,500.00）已于 2026-12-01 11:00"
+        " 作废：此后数据有变动，Sam Okafor 已代表服务商确认新数据（合计 US$4,000.00）"
+    )
+
+
+async def test_a_confirmers_chosen_name_is_shown_as_text_never_as_markup(
+    core: Core, fresh: str
+) -> None:
+    hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">&amp;'
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 40000", local(21))
+    await say(core, SELLER_CHAT, SELLER_ADMIN, "/statement confirm 2026-11 anyway", dec(1), hostile)
+    for lang in ("en", "zh"):
+        body = await page_of(core, fresh, "2026-11", lang, dec(1, 11))
+        assert "<script" not in body and "<img" not in body and 'onerror="' not in body
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=" in body
+        assert "&amp;amp;" in body  # even an entity the person typed reads as typed
+        assert hostile in confirmations_of(body)[1]
+
+
+async def test_the_running_period_says_in_one_line_that_nothing_is_confirmed_yet(
+    core: Core, fresh: str
+) -> None:
+    en = confirmations_of(await page_of(core, fresh, "2026-11", "en", local(3)))
+    zh = confirmations_of(await page_of(core, fresh, "2026-11", "zh", local(3)))
+    assert en == [
+        "Confirmations",
+        "Nothing to confirm yet: once the period ends on 2026-11-30, an admin of each side"
+        " confirms its statement in the chat, and who did and when shows here.",
+    ]
+    assert zh[0] == "确认情况" and zh[1].startswith("本期尚未结束，暂无需确认：2026-11-30 结束后")

@@ -1,12 +1,14 @@
 """What a dashboard page shows, gathered from the ledger and rendered into plain values.
 
-Everything here reads only the period on show (its entries, verdicts and escalations) plus
-one row per closed statement, so a deal with years of history costs about what a new one does.
+Everything here reads only the period on show (its entries, verdicts, escalations and, once it
+has ended, its confirmations) plus one row per closed statement, so a deal with years of
+history costs about what a new one does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, cast
@@ -18,18 +20,18 @@ from bot.core.render import fmt_money, fmt_target, fmt_value, label
 from bot.core.views.aligned import aligned_notes
 from bot.core.views.escalation import describe
 from bot.core.views.fee import fee_line_text
-from bot.core.views.settled import unsettled_lines
+from bot.core.views.settled import close_command, how_to_close, unsettled_lines
 from bot.dashboard import charts
 from bot.dashboard.links import ViewSide
 from handlers.export import chosen_period
 from handlers.statement import closed_open_lines, late_section
 from kpi.fees import FeeStatement
-from kpi.model import Deal, Entry, Locale
+from kpi.model import SIDES, Deal, Entry, Locale, Side
 from kpi.money import format_percent, minor_units
 from kpi.periods import Period, business_day, first_period, next_period, period_containing
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
-from kpi.statements import StoredStatement
+from kpi.statements import Confirmation, StoredStatement, encode_statement, statement_digest
 
 
 class T:
@@ -84,7 +86,11 @@ async def page_context(
     snap = in_language(await snapshot(src.ledger, deal, today, period=period), locale)
     closed = await src.statements.closed(deal.id)
     record = next((r for r in closed if r.period == period.label), None)
+    if record is None and snap.closed:
+        # Ended, not closed: its confirmations so far (None while nobody has confirmed).
+        record = await src.statements.get(deal.id, period.label)
     trail = await src.ledger.entries_between(deal.id, period.start, period.end)
+    statement = _statement(t, snap, record)
     return {
         "t": t,
         "locale": locale,
@@ -99,7 +105,8 @@ async def page_context(
         "fees": _fees(t, snap, record),
         "charts": _charts(t, snap),
         "daily": [_daily_row(t, snap.deal, f) for f in _base_figures(snap)],
-        "statement": _statement(t, snap, record),
+        "statement": statement,
+        "confirmations": _confirmations(t, snap, record, statement["open"]),
         "audit": _audit(t, snap.deal, trail),
         "verdicts": _verdicts(t, snap),
         "escalations": await _escalations(t, src, snap),
@@ -243,12 +250,13 @@ def _statement(t: T, snap: Snapshot, record: StoredStatement | None) -> dict[str
     deal = snap.deal
     rounding = t("dash.rounding", places=minor_units(deal.currency), currency=deal.currency)
     late: list[str] = []
-    still_open: list[str] = []  # what was, or is, open in an ended period, as /statement says
+    # What an ended period not closed yet still has open, as /statement says (what a closed one
+    # was closed with is said with its confirmations: see _confirmations).
+    still_open: list[str] = []
     if record is not None and record.statement is not None and record.closed_at is not None:
         views = [(t("dash.fee_final"), _lines(t, snap, record.statement))]
         note = t("dash.statement_locked", at=local(record.closed_at, deal))
         late = late_section(t, snap, record)
-        still_open = closed_open_lines(t, snap, record)
     elif snap.closed:
         views = [(t("dash.fee_final"), _lines(t, snap, snap.fee("final")))]
         note = t("dash.statement_not_final")
@@ -267,6 +275,122 @@ def _statement(t: T, snap: Snapshot, record: StoredStatement | None) -> dict[str
         "late": late,
         "open": still_open,
     }
+
+
+def _confirmations(
+    t: T, snap: Snapshot, record: StoredStatement | None, still_open: list[str]
+) -> dict[str, Any]:
+    """Who confirmed an ended period's statement and when, side by side, as ``/statement``
+    says it: each side's standing confirmation (or that it waits for that side's admin), then
+    the confirmations voided before it, each with why. A closed period adds what it was closed
+    with anyway (:func:`closed_open_lines`); one not closed yet, how to close it.
+
+    The running period gets one line instead (``note``): nothing can be confirmed before its
+    end, and a missing block would leave a reader asking whether anybody had.
+
+    Args:
+        t: The page's language.
+        snap: The period on show.
+        record: Its statements row (``None``: nobody has confirmed it).
+        still_open: What the ended period not closed yet has open (its ``unsettled_lines``).
+    """
+    if not snap.closed:
+        return {"note": t("dash.confirm_after_end", end=snap.period.end.isoformat())}
+    if record is not None and record.closed:
+        anyway = closed_open_lines(t, snap, record)
+        return {
+            "sides": [
+                {"side": side, "lines": _side_lines(t, snap, record, side)} for side in SIDES
+            ],
+            "anyway_head": t("dash.closed_anyway") if anyway else "",
+            "anyway": anyway,
+        }
+    # Not closed: a standing confirmation of other figures than today's closes nothing.
+    now = snap.fee("final")
+    return {
+        "sides": [
+            {"side": side, "lines": _side_lines(t, snap, record, side, now, still_open)}
+            for side in SIDES
+        ],
+        "how": how_to_close(t, snap, still_open),
+    }
+
+
+def _side_lines(
+    t: T,
+    snap: Snapshot,
+    record: StoredStatement | None,
+    side: Side,
+    now: FeeStatement | None = None,
+    still_open: Sequence[str] = (),
+) -> list[tuple[str, str]]:
+    """One side's confirmation lines as ``(text, state)``: its standing confirmation (with
+    ``now``, today's statement of a period not closed, outdated when of other figures) or
+    ``waiting``, then its voided ones, oldest first."""
+    deal = snap.deal
+    standing = record.confirmation(side) if record is not None else None
+    if standing is None:
+        lines = [(t("statement.waiting_for", side=t(f"side.{side}")), "waiting")]
+    elif now is not None and standing.digest != statement_digest(encode_statement(now)):
+        lines = [(_outdated(t, snap, standing, now, still_open), "outdated")]
+    else:
+        lines = [(_confirmed(t, deal, standing), "confirmed")]
+    if record is not None:
+        lines.extend(
+            (_voided(t, deal, record, c), "voided")
+            for c in record.confirmations
+            if c.side == side and c.voided_at is not None
+        )
+    return lines
+
+
+def _confirmed(t: T, deal: Deal, c: Confirmation) -> str:
+    return t(
+        "statement.confirmed_by",
+        side=t(f"side.{c.side}"),
+        who=c.who,
+        at=local(c.at, deal),
+        total=fmt_money(deal, c.total),
+    )
+
+
+def _outdated(
+    t: T, snap: Snapshot, c: Confirmation, now: FeeStatement, still_open: Sequence[str]
+) -> str:
+    deal = snap.deal
+    return t(
+        "open.confirmation_outdated",
+        side=t(f"side.{c.side}"),
+        who=c.who,
+        at=local(c.at, deal),
+        total=fmt_money(deal, c.total),
+        now=fmt_money(deal, now.total),
+        command=close_command(t, snap, still_open),
+    )
+
+
+def _voided(t: T, deal: Deal, record: StoredStatement, c: Confirmation) -> str:
+    """A voided confirmation, and why: a later confirmation of other figures replaced it (the
+    store voids it at that confirmation's instant, so the one given then is what voided it)."""
+    assert c.voided_at is not None
+    later = record.confirmations[record.confirmations.index(c) + 1 :]
+    by = next((n for n in later if n.at == c.voided_at), None)
+    params = {
+        "side": t(f"side.{c.side}"),
+        "who": c.who,
+        "at": local(c.at, deal),
+        "total": fmt_money(deal, c.total),
+        "voided": local(c.voided_at, deal),
+    }
+    if by is None:  # not expected from the store; still said as voided, without a cause
+        return t("dash.confirmation_voided", **params)
+    return t(
+        "dash.confirmation_voided_by",
+        by=by.who,
+        by_side=t(f"side.{by.side}"),
+        new=fmt_money(deal, by.total),
+        **params,
+    )
 
 
 def _audit(t: T, deal: Deal, trail: list[Entry]) -> list[dict[str, Any]]:
