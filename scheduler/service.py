@@ -10,7 +10,8 @@
    transaction; a message row is paced, sent through ``core.deliver``, and marked ``sent``
    with the platform's message id.
 3. **Escalations advance** by the same claim: every message of an escalation is an outbox row
-   due at its own time (deferred past quiet hours), and ``/ack`` cancels the ones not yet sent.
+   due at its own time (deferred past quiet hours), and ``/ack`` cancels the ones not yet sent,
+   as does a pace check that finds a pace escalation's target back on pace.
 
 While a batch is being sent, a heartbeat renews its lease, so only a replica that *died* loses
 its claims; a claim is never sent after its lease could have expired. A replica that is told to
@@ -39,7 +40,13 @@ from bot.core.i18n import t
 from bot.core.ports import Delivery, PlatformData
 from kpi.model import Deal
 from scheduler import messages
-from scheduler.escalation import Escalations, merged_notice, notice_groups, start_escalation
+from scheduler.escalation import (
+    Escalations,
+    merged_notice,
+    notice_groups,
+    resolve_escalation,
+    start_escalation,
+)
 from scheduler.jobs import JobOutcome, Jobs, RecapLedger
 from scheduler.outbox import (
     NewRow,
@@ -401,8 +408,12 @@ class SchedulerService:
             )
             for new in outcome.escalations:
                 await start_escalation(conn, new, now)
+            for ended in outcome.resolutions:
+                await resolve_escalation(conn, ended, now)
 
-        status = "done" if outcome.messages or outcome.escalations else "skipped"
+        status = (
+            "done" if outcome.messages or outcome.escalations or outcome.resolutions else "skipped"
+        )
         if status == "skipped":
             outcome.result.setdefault("reason", "nothing to say")
         kept = await self.store.finish(
@@ -514,7 +525,9 @@ class SchedulerService:
         if row.escalation_id is not None:
             status = await self.store.escalation_status(row.escalation_id)
             if status != "open":
-                await self.store.finish(row, "cancelled", now, error="acknowledged")
+                # Acknowledged, or resolved by a pace check (back on pace): not to be sent.
+                why = "resolved" if status == "resolved" else "acknowledged"
+                await self.store.finish(row, "cancelled", now, error=why)
                 return False
             # Due before the quiet hours but only reached in them (the bot was down): wait.
             later = await self._quiet_until(row, now)
