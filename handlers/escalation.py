@@ -6,12 +6,11 @@ import datetime as dt
 
 from bot.core import Outgoing
 from bot.core.context import Context
-from bot.core.i18n import join_list, metric_label
+from bot.core.i18n import join_list
 from bot.core.ports import EscalationDesk, EscalationRecord
 from bot.core.render import fmt_time
-from bot.core.views.escalation import describe
+from bot.core.views.escalation import describe, metric_of, resolved_on
 from kpi.errors import UserError
-from kpi.periods import business_day
 
 RECENT = dt.timedelta(days=14)
 """``/escalations`` shows escalations acknowledged or ended by themselves this recently."""
@@ -79,8 +78,8 @@ async def _nothing_open(ctx: Context, desk: EscalationDesk) -> str:
         ctx.t(
             "escalation.nothing_open_item",
             id=e.id,
-            metric=_metric(ctx, e),
-            check=_check_day(e, deal.timezone),
+            metric=metric_of(deal, e.detail, ctx.locale),
+            check=resolved_on(e, deal.timezone),
         )
         for e in found
         if e.status == "resolved"
@@ -89,26 +88,6 @@ async def _nothing_open(ctx: Context, desk: EscalationDesk) -> str:
         return ctx.t("escalation.nothing_open", deal=deal.name)
     items = join_list(ended, ctx.locale)
     return ctx.t("escalation.nothing_open_resolved", deal=deal.name, items=items)
-
-
-def _metric(ctx: Context, esc: EscalationRecord) -> str:
-    """The metric a pace escalation is about, as the deal names it."""
-    assert ctx.deal is not None
-    metric = str(esc.detail.get("metric", ""))
-    info = ctx.deal.metrics.get(metric)
-    return metric_label(metric, ctx.locale, info.labels if info else None)
-
-
-def _check_day(esc: EscalationRecord, tz: str) -> str:
-    """``11-06``: the day of the pace check that ended an escalation (the day it ended, in the
-    deal's time zone, if the check is not recorded)."""
-    check = (esc.resolution or {}).get("check")
-    day = (
-        dt.date.fromisoformat(str(check))
-        if check
-        else business_day(esc.resolved_at or esc.started_at, tz)
-    )
-    return f"{day:%m-%d}"
 
 
 async def _stopped(ctx: Context, desk: EscalationDesk, esc: EscalationRecord) -> str:
@@ -177,8 +156,8 @@ async def _resolved_line(
     return ctx.t(
         "escalation.list_resolved",
         id=esc.id,
-        metric=_metric(ctx, esc),
-        check=_check_day(esc, ctx.deal.timezone),
+        metric=metric_of(ctx.deal, esc.detail, ctx.locale),
+        check=resolved_on(esc, ctx.deal.timezone),
         pace=(esc.resolution or {}).get("pace", "—"),
         sent=progress.sent,
         cancelled=await desk.cancelled_notices(esc.id),

@@ -200,15 +200,24 @@ class Resolution:
     """The "no longer needed" message for each contact already notified."""
     note_due: dt.datetime
     """When the note may go (the check's instant, or the end of the quiet hours)."""
+    line: str = ""
+    """Its line in the pace check's message to the group, taken back out if it turns out not
+    to end it (an ``/ack`` got there first)."""
 
 
 def plan_resolution(
-    deal: Deal, record: EscalationRecord, found: dict[str, Any], note: str, now: dt.datetime
+    deal: Deal,
+    record: EscalationRecord,
+    found: dict[str, Any],
+    now: dt.datetime,
+    *,
+    note: str,
+    line: str,
 ) -> Resolution:
     """A resolution of ``record`` decided at ``now``; its note waits out the quiet hours."""
     quiet = deal.schedule.escalation.quiet
     due = defer_quiet(now, quiet, deal.timezone)
-    return Resolution(deal.id, record.id, record.reason, record.origin, found, note, due)
+    return Resolution(deal.id, record.id, record.reason, record.origin, found, note, due, line)
 
 
 def paged(sent: Iterable[tuple[str, str]]) -> list[str]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
@@ -47,7 +47,7 @@ from scheduler.escalation import (
 from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow, missed_since_previous
 from scheduler.recap import ChartData, compose_recap, recap_week
 
-__all__ = ["DISAGREEMENT_OPEN", "JobOutcome", "Jobs", "RecapLedger", "fee_effect"]
+__all__ = ["DISAGREEMENT_OPEN", "JobOutcome", "Jobs", "RecapLedger", "fee_effect", "withdrawn"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,24 @@ def _fan_out(
 ) -> list[NewRow]:
     payload = messages.encode(msg)
     return [NewRow(deal.id, kind, slot, chat, now, payload) for chat in chats]
+
+
+def withdrawn(rows: Sequence[NewRow], lines: Collection[str]) -> list[NewRow]:
+    """A pace check's messages without the lines of escalations it did not end after all
+    (between the check's decision and its store, an ``/ack`` ended them first). A message left
+    with its title alone is not sent: those lines were all it had to say."""
+    kept = []
+    for row in rows:
+        if row.payload is None:
+            kept.append(row)
+            continue
+        msg = messages.decode(row.payload, row.chat)
+        text = [line for line in msg.text.split("\n") if line not in lines]
+        if len(text) == 1:
+            continue
+        payload = messages.encode(replace(msg, to="", text="\n".join(text)))
+        kept.append(replace(row, payload=payload))
+    return kept
 
 
 def fee_effect(tr: Translate, snap: Snapshot, status: TargetStatus) -> str | None:
@@ -512,7 +530,7 @@ class Jobs:
             lines.append(line)
             note = tr("escalation.no_longer_needed", deal=deal.name, **words)
             found = {"check": day.isoformat(), "pace": words["pace"]}
-            ended.append(plan_resolution(deal, esc, found, note, now))
+            ended.append(plan_resolution(deal, esc, found, now, note=note, line=line))
         return ended, lines
 
     # --------------------------------------------------------------------- reminder

@@ -47,7 +47,7 @@ from scheduler.escalation import (
     resolve_escalation,
     start_escalation,
 )
-from scheduler.jobs import JobOutcome, Jobs, RecapLedger
+from scheduler.jobs import JobOutcome, Jobs, RecapLedger, withdrawn
 from scheduler.outbox import (
     NewRow,
     Outbox,
@@ -403,13 +403,14 @@ class SchedulerService:
 
     async def _store_outcome(self, row: OutboxRow, outcome: JobOutcome, now: dt.datetime) -> None:
         async def fan_out(conn: AsyncConnection) -> None:
-            await insert_ignore(
-                conn, outbox, [row_values(m, now) for m in sorted(outcome.messages, key=_key)]
-            )
+            # Ended first: a line about one an /ack ended meanwhile is taken back out.
+            missed = [
+                r.line for r in outcome.resolutions if not await resolve_escalation(conn, r, now)
+            ]
+            rows = withdrawn(outcome.messages, missed) if missed else outcome.messages
+            await insert_ignore(conn, outbox, [row_values(m, now) for m in sorted(rows, key=_key)])
             for new in outcome.escalations:
                 await start_escalation(conn, new, now)
-            for ended in outcome.resolutions:
-                await resolve_escalation(conn, ended, now)
 
         status = (
             "done" if outcome.messages or outcome.escalations or outcome.resolutions else "skipped"

@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import Core, build_core, run_replay
+from bot.app import Core, build_core, dashboard_sources, run_replay
 from bot.core import VirtualClock
+from bot.dashboard.page import page_context
 from bot.replay import RecordingPort, parse_script
 from bot.settings import Settings
 from kpi.db import make_engine
-from scheduler.escalation import EscalationRecord, Escalations, resolve_escalation
+from scheduler.escalation import EscalationRecord, Escalations
 from scheduler.outbox import Outbox, OutboxRow
 from scheduler.service import SchedulerService
 from scheduler.tables import escalations
@@ -92,6 +93,28 @@ ACK_REPLY = {
         "已因恢复正常进度而自动结束：#1 成交额（11-04）。发送 /escalations 查看近期记录。"
     ),
 }
+
+
+DASHBOARD = {
+    "en": "ended by itself: back on pace on 11-04 (pace 106%)",
+    "zh": "已自动结束：11-04 回到正常进度（预计达成率 106%）",
+}
+
+
+async def dashboard_states(url: str, locale: str) -> list[str]:
+    """The state column of the dashboard's escalations, for the current period."""
+    clock = VirtualClock(dt.datetime.fromisoformat("2026-11-05T12:00:00-08:00"))
+    settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+    core = await build_core(settings, clock=clock)
+    try:
+        current = await core.ledger.current_deal(DEAL)
+        assert current is not None
+        page = await page_context(
+            dashboard_sources(core), current[0], "shared", None, locale, clock.now()
+        )
+        return [row["state"] for row in page["escalations"]]
+    finally:
+        await core.aclose()
 
 
 def shortfall() -> list[dict[str, Any]]:
@@ -197,6 +220,8 @@ async def test_late_figures_back_on_pace_end_the_escalation_and_its_notices(
     pace_jobs = {r.slot: r.result() for r in rows if r.kind == "pace" and r.is_job}
     assert pace_jobs["2026-11-04"]["resolved"] == [esc.id]
     assert pace_jobs["2026-11-05"].get("resolved", []) == []
+    # The dashboard says it as /escalations does, not "acknowledged by —".
+    assert await dashboard_states(db_url, locale) == [DASHBOARD[locale]]
 
 
 async def test_a_new_shortfall_later_in_the_period_escalates_again(db_url: str) -> None:
@@ -342,6 +367,8 @@ async def test_a_check_run_twice_or_on_two_replicas_ends_the_escalation_once(
     past its lease; replica two takes the check over, runs it and stores it. One's late store
     is fenced off, and ending the escalation again, even on its own, changes nothing: one
     resolution, one message per chat, one note per contact."""
+    from scheduler.escalation import resolve_escalation
+
     one, two, clock = two_replicas
     first, second = service(one), service(two)
     clock.set(dt.datetime.fromisoformat("2026-11-04T09:59:00-08:00"))
@@ -454,3 +481,39 @@ async def test_the_chinese_weekly_demo_deal_says_it_with_the_week_as_chinese_nam
         "升级时（11-03 11:00）：成交额 预计达成率仅 56%（低于 70% 即升级）：目前 12,000，"
         "目标 ≥ 150,000",
     ]
+
+
+async def test_an_ack_between_the_checks_decision_and_its_store_keeps_the_group_truthful(
+    two_replicas: tuple[Core, Core, VirtualClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Nov 4 check decides to end the escalation; before it stores that, a contact
+    acknowledges it. It stays acknowledged (by that contact), and the check's message, which
+    had nothing else to say, is not sent: the group is not told it "ended by itself"."""
+    one, _, clock = two_replicas
+    first = service(one)
+    check = dt.datetime.fromisoformat("2026-11-04T10:00:00-08:00")
+    clock.set(check - dt.timedelta(minutes=1))
+    await one.tick(clock.now())
+    clock.set(check)
+    await first.enqueue_due(check)
+    claimed = await first.store.claim(check, first.lease, 100)
+    (job,) = [r for r in claimed if r.is_job and r.kind == "pace"]
+    current = await one.ledger.current_deal(DEAL)
+    assert current is not None
+    decided = await first.jobs.run(job, current[0], check)
+    assert len(decided.resolutions) == 1 and decided.messages
+    acked = await first.escalations.ack(DEAL, person=SELLER, name="Lily", note="on it", at=check)
+    assert [e.id for e in acked] == [decided.resolutions[0].escalation_id]
+
+    async def as_decided(*_: Any) -> Any:
+        return decided
+
+    monkeypatch.setattr(first.jobs, "run", as_decided)
+    await first.run_job(job, check)
+    (esc,) = await first.escalations.of_deal(DEAL)
+    assert (esc.status, esc.acked_name, esc.resolved_at) == ("acked", "Lily", None)
+    rows = await first.store.rows(deal_id=DEAL)
+    assert [r for r in rows if r.kind == "warning" and r.slot == "2026-11-04"] == []
+    assert [r for r in rows if r.slot.endswith("/ended")] == []
+    (stored_job,) = [r for r in rows if r.kind == "pace" and r.slot == "2026-11-04"]
+    assert stored_job.status == "done"
