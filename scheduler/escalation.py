@@ -226,17 +226,20 @@ def paged(sent: Iterable[tuple[str, str]]) -> list[str]:
     return sorted({chat for chat, slot in sent if chat.startswith("dm:") and "!" not in slot})
 
 
-async def resolve_escalation(conn: AsyncConnection, res: Resolution, now: dt.datetime) -> bool:
+async def resolve_escalation(
+    conn: AsyncConnection, res: Resolution, now: dt.datetime
+) -> list[NewRow] | None:
     """End an open escalation by itself, in the caller's transaction (a pace check's).
 
     Guarded by ``status = 'open'``: a second run of the same check, another replica, or an
     ``/ack`` that got there first changes nothing. Otherwise the escalation is ``resolved``,
-    its ``open_key`` cleared (the same shortfall may escalate afresh later), its unsent notices
-    cancelled, and each contact one of them reached gets one note that it is no longer needed
-    (keyed ``<reason>@<origin>/ended``, so it is stored once).
+    its ``open_key`` cleared (the same shortfall may escalate afresh later) and its unsent
+    notices cancelled.
 
     Returns:
-        Whether this call resolved it.
+        ``None`` when it was not open; else the note for each contact one of its notices
+        reached, that it is no longer needed, for the caller to store after the check's own
+        message (keyed ``<reason>@<origin>/ended``: stored once).
     """
     done = await conn.execute(
         update(escalations)
@@ -249,7 +252,7 @@ async def resolve_escalation(conn: AsyncConnection, res: Resolution, now: dt.dat
         )
     )
     if not done.rowcount:
-        return False
+        return None
     # Claimed rows are left to their sender, which checks the status before sending.
     await conn.execute(
         update(outbox)
@@ -261,17 +264,13 @@ async def resolve_escalation(conn: AsyncConnection, res: Resolution, now: dt.dat
             outbox.c.escalation_id == res.escalation_id, outbox.c.status == "sent"
         )
     )
-    told = paged((r.chat, r.slot) for r in sent)
     payload = messages.encode(Outgoing(to="", text=res.note, kind="escalation"))
     slot = f"{res.reason}@{res.origin}/{ENDED_SLOT}"
     # No escalation_id: the sender cancels an escalation's rows once it is not open.
-    notes = [
-        row_values(NewRow(res.deal_id, ESCALATION_KIND, slot, chat, res.note_due, payload), now)
-        for chat in told
+    return [
+        NewRow(res.deal_id, ESCALATION_KIND, slot, chat, res.note_due, payload)
+        for chat in paged((r.chat, r.slot) for r in sent)
     ]
-    if notes:
-        await conn.execute(insert_for(conn, outbox).on_conflict_do_nothing(), notes)
-    return True
 
 
 class Escalations:

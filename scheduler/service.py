@@ -403,12 +403,21 @@ class SchedulerService:
 
     async def _store_outcome(self, row: OutboxRow, outcome: JobOutcome, now: dt.datetime) -> None:
         async def fan_out(conn: AsyncConnection) -> None:
-            # Ended first: a line about one an /ack ended meanwhile is taken back out.
-            missed = [
-                r.line for r in outcome.resolutions if not await resolve_escalation(conn, r, now)
-            ]
+            # Ended first: a line about one an /ack ended meanwhile is taken back out of the
+            # check's message; the notes to those it reached go after that message.
+            notes: list[NewRow] = []
+            missed: list[str] = []
+            for ended in outcome.resolutions:
+                told = await resolve_escalation(conn, ended, now)
+                if told is None:
+                    missed.append(ended.line)
+                else:
+                    notes += told
             rows = withdrawn(outcome.messages, missed) if missed else outcome.messages
-            await insert_ignore(conn, outbox, [row_values(m, now) for m in sorted(rows, key=_key)])
+            for batch in (rows, notes):
+                await insert_ignore(
+                    conn, outbox, [row_values(m, now) for m in sorted(batch, key=_key)]
+                )
             for new in outcome.escalations:
                 await start_escalation(conn, new, now)
 

@@ -388,11 +388,11 @@ async def test_a_check_run_twice_or_on_two_replicas_ends_the_escalation_once(
     late = clock.now()
 
     async def end_again(conn: Any) -> None:
-        assert not await resolve_escalation(conn, resolution, late)
+        assert await resolve_escalation(conn, resolution, late) is None
 
     assert not await first.store.finish(job, "done", late, payload="{}", extra=end_again)
     async with one.engine.begin() as conn:
-        assert not await resolve_escalation(conn, resolution, late)
+        assert await resolve_escalation(conn, resolution, late) is None
     await first.run_job(job, late)  # the whole job again, on the stale claim
     await one.tick(late)
     await two.tick(late)
