@@ -9,11 +9,11 @@ from bot.core.context import Context
 from bot.core.i18n import join_list
 from bot.core.ports import EscalationDesk, EscalationRecord
 from bot.core.render import fmt_time
-from bot.core.views.escalation import describe
+from bot.core.views.escalation import describe, metric_of, resolved_on
 from kpi.errors import UserError
 
 RECENT = dt.timedelta(days=14)
-"""``/escalations`` shows acknowledged escalations this recent."""
+"""``/escalations`` shows escalations acknowledged or ended by themselves this recently."""
 
 
 def _desk(ctx: Context) -> EscalationDesk | None:
@@ -55,7 +55,7 @@ async def ack(ctx: Context) -> list[Outgoing]:
         deal.id, person=ctx.cmd.user, name=who, note=note, at=ctx.cmd.at
     )
     if not acked:
-        return [ctx.reply(ctx.t("escalation.nothing_open", deal=deal.name))]
+        return [ctx.reply(await _nothing_open(ctx, desk))]
     items = "\n".join([await _stopped(ctx, desk, e) for e in acked])
     if note:
         text = ctx.t("escalation.acked", who=who, items=items, note=note)
@@ -68,6 +68,28 @@ async def ack(ctx: Context) -> list[Outgoing]:
     return out
 
 
+async def _nothing_open(ctx: Context, desk: EscalationDesk) -> str:
+    """Nothing was open to acknowledge; a pace escalation that ended by itself recently (its
+    target back on pace) is named, so the contact does not think the /ack stopped it."""
+    assert ctx.deal is not None
+    deal = ctx.deal
+    found = await desk.of_deal(deal.id, since=ctx.cmd.at - RECENT)
+    ended = [
+        ctx.t(
+            "escalation.nothing_open_item",
+            id=e.id,
+            metric=metric_of(deal, e.detail, ctx.locale),
+            check=resolved_on(e, deal.timezone),
+        )
+        for e in found
+        if e.status == "resolved"
+    ]
+    if not ended:
+        return ctx.t("escalation.nothing_open", deal=deal.name)
+    items = join_list(ended, ctx.locale)
+    return ctx.t("escalation.nothing_open_resolved", deal=deal.name, items=items)
+
+
 async def _stopped(ctx: Context, desk: EscalationDesk, esc: EscalationRecord) -> str:
     """One acknowledged escalation and how many of its notices will not be sent now."""
     assert ctx.deal is not None
@@ -78,7 +100,8 @@ async def _stopped(ctx: Context, desk: EscalationDesk, esc: EscalationRecord) ->
 
 
 async def escalations(ctx: Context) -> list[Outgoing]:
-    """``/escalations``: the deal's open escalations and those acknowledged recently."""
+    """``/escalations``: the deal's open escalations and those acknowledged or ended by
+    themselves (back on pace) recently."""
     deal = ctx.deal
     assert deal is not None
     desk = _desk(ctx)
@@ -106,6 +129,8 @@ async def escalations(ctx: Context) -> list[Outgoing]:
                     else ctx.t("escalation.list_none_next"),
                 )
             )
+        elif esc.status == "resolved":
+            lines.append(await _resolved_line(ctx, desk, esc, reason))
         else:
             lines.append(
                 ctx.t(
@@ -118,3 +143,24 @@ async def escalations(ctx: Context) -> list[Outgoing]:
                 )
             )
     return [ctx.reply("\n".join(lines))]
+
+
+async def _resolved_line(
+    ctx: Context, desk: EscalationDesk, esc: EscalationRecord, reason: str
+) -> str:
+    """A pace escalation that ended by itself: when its target was back on pace, how many of
+    its messages went and how many were cancelled, and what it said when it started (the
+    figures of then, labelled as such)."""
+    assert ctx.deal is not None
+    progress = await desk.progress(esc.id)
+    return ctx.t(
+        "escalation.list_resolved",
+        id=esc.id,
+        metric=metric_of(ctx.deal, esc.detail, ctx.locale),
+        check=resolved_on(esc, ctx.deal.timezone),
+        pace=(esc.resolution or {}).get("pace", "—"),
+        sent=progress.sent,
+        cancelled=await desk.cancelled_notices(esc.id),
+        started=fmt_time(esc.started_at, ctx.deal.timezone),
+        reason=reason,
+    )

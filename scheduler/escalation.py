@@ -8,13 +8,18 @@ each level repeated every ``repeat`` up to ``max`` times, any of them due in qui
 to their end. The outbox sends each row when it comes due, so the escalation advances with the
 clock and, across replicas, each message goes once. ``/ack`` marks the escalation acknowledged
 and cancels the rows not yet sent.
+
+A pace escalation can also end by itself: a later pace check that finds its target back on pace
+resolves it (:func:`resolve_escalation`, in the check's own transaction), cancels the rows not
+yet sent, and tells each contact who was already notified that it is no longer needed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -28,7 +33,7 @@ from kpi.model import Deal
 from kpi.money import format_percent
 from scheduler import messages
 from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow, insert_for, row_values
-from scheduler.slots import escalation_steps
+from scheduler.slots import defer_quiet, escalation_steps
 from scheduler.tables import escalations, outbox
 
 __all__ = [
@@ -36,14 +41,21 @@ __all__ = [
     "EscalationRecord",
     "Escalations",
     "Progress",
+    "Resolution",
     "describe",
     "merged_notice",
     "notice_groups",
+    "paged",
     "plan_escalation",
+    "plan_resolution",
+    "resolve_escalation",
     "start_escalation",
 ]
 
 ESCALATION_KIND = "escalation"
+ENDED_SLOT = "ended"
+"""The slot suffix of the "no longer needed" note a resolved escalation sends each contact it
+had already notified (``pace:gmv@2026-11-03/ended``)."""
 
 DISAGREEMENT_OPEN = dt.timedelta(days=2)
 """A disagreement open longer than this escalates."""
@@ -74,6 +86,8 @@ def _record(row: Any) -> EscalationRecord:
         acked_name=row.acked_name,
         ack_note=row.ack_note,
         acked_at=row.acked_at,
+        resolved_at=row.resolved_at,
+        resolution=json.loads(row.resolution) if row.resolution else None,
     )
 
 
@@ -170,6 +184,95 @@ async def start_escalation(
     return int(new_id)
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """An open escalation a pace check found no longer warranted, to end in the check's own
+    transaction (:func:`resolve_escalation`)."""
+
+    deal_id: str
+    escalation_id: int
+    reason: str
+    origin: str
+    found: dict[str, Any]
+    """What the check found, stored as the escalation's ``resolution`` (``check``: its slot
+    day; ``pace``: the metric's pace then)."""
+    note: str
+    """The "no longer needed" message for each contact already notified."""
+    note_due: dt.datetime
+    """When the note may go (the check's instant, or the end of the quiet hours)."""
+    line: str = ""
+    """Its line in the pace check's message to the group, taken back out if it turns out not
+    to end it (an ``/ack`` got there first)."""
+
+
+def plan_resolution(
+    deal: Deal,
+    record: EscalationRecord,
+    found: dict[str, Any],
+    now: dt.datetime,
+    *,
+    note: str,
+    line: str,
+) -> Resolution:
+    """A resolution of ``record`` decided at ``now``; its note waits out the quiet hours."""
+    quiet = deal.schedule.escalation.quiet
+    due = defer_quiet(now, quiet, deal.timezone)
+    return Resolution(deal.id, record.id, record.reason, record.origin, found, note, due, line)
+
+
+def paged(sent: Iterable[tuple[str, str]]) -> list[str]:
+    """The contacts an escalation's notices reached, from its sent rows' ``(chat, slot)``:
+    direct-message chats (a note in a group about a refused direct message does not count)."""
+    return sorted({chat for chat, slot in sent if chat.startswith("dm:") and "!" not in slot})
+
+
+async def resolve_escalation(
+    conn: AsyncConnection, res: Resolution, now: dt.datetime
+) -> list[NewRow] | None:
+    """End an open escalation by itself, in the caller's transaction (a pace check's).
+
+    Guarded by ``status = 'open'``: a second run of the same check, another replica, or an
+    ``/ack`` that got there first changes nothing. Otherwise the escalation is ``resolved``,
+    its ``open_key`` cleared (the same shortfall may escalate afresh later) and its unsent
+    notices cancelled.
+
+    Returns:
+        ``None`` when it was not open; else the note for each contact one of its notices
+        reached, that it is no longer needed, for the caller to store after the check's own
+        message (keyed ``<reason>@<origin>/ended``: stored once).
+    """
+    done = await conn.execute(
+        update(escalations)
+        .where(escalations.c.id == res.escalation_id, escalations.c.status == "open")
+        .values(
+            status="resolved",
+            open_key=None,
+            resolved_at=now,
+            resolution=json.dumps(res.found, sort_keys=True),
+        )
+    )
+    if not done.rowcount:
+        return None
+    # Claimed rows are left to their sender, which checks the status before sending.
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.escalation_id == res.escalation_id, outbox.c.status == "pending")
+        .values(status="cancelled", finished_at=now, error="resolved")
+    )
+    sent = await conn.execute(
+        select(outbox.c.chat, outbox.c.slot).where(
+            outbox.c.escalation_id == res.escalation_id, outbox.c.status == "sent"
+        )
+    )
+    payload = messages.encode(Outgoing(to="", text=res.note, kind="escalation"))
+    slot = f"{res.reason}@{res.origin}/{ENDED_SLOT}"
+    # No escalation_id: the sender cancels an escalation's rows once it is not open.
+    return [
+        NewRow(res.deal_id, ESCALATION_KIND, slot, chat, res.note_due, payload)
+        for chat in paged((r.chat, r.slot) for r in sent)
+    ]
+
+
 class Escalations:
     """Reading and acknowledging escalations."""
 
@@ -179,7 +282,8 @@ class Escalations:
     async def of_deal(
         self, deal_id: str, *, since: dt.datetime | None = None
     ) -> list[EscalationRecord]:
-        """A deal's open escalations, then those acknowledged since ``since``, newest first."""
+        """A deal's open escalations, then those that ended (acknowledged, or resolved by a pace
+        check) since ``since``, newest first."""
 
         async def work(conn: AsyncConnection) -> list[EscalationRecord]:
             rows = await conn.execute(
@@ -194,7 +298,7 @@ class Escalations:
         closed = [
             e
             for e in found
-            if e.status != "open" and (since is None or (e.acked_at or e.started_at) >= since)
+            if e.status != "open" and (since is None or (e.ended_at or e.started_at) >= since)
         ]
         return open_ + closed
 

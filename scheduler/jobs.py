@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.core import Outgoing, platform_of
 from bot.core.i18n import Translate, join_clauses, join_list, translator
 from bot.core.ports import LedgerReader, PlatformData
-from bot.core.render import fmt_money, fmt_target, fmt_time, fmt_value, label
+from bot.core.render import fmt_money, fmt_target, fmt_time, fmt_value, label, period_name
 from bot.core.views.aligned import aligned_notes
 from bot.core.views.kpi import status_line
 from bot.core.views.platform import platform_lines
@@ -38,13 +38,16 @@ from scheduler.escalation import (
     DISAGREEMENT_OPEN,
     EscalationRecord,
     Escalations,
+    Resolution,
     describe,
+    paged,
     plan_escalation,
+    plan_resolution,
 )
 from scheduler.outbox import NewEscalation, NewRow, Outbox, OutboxRow, missed_since_previous
 from scheduler.recap import ChartData, compose_recap, recap_week
 
-__all__ = ["DISAGREEMENT_OPEN", "JobOutcome", "Jobs", "RecapLedger", "fee_effect"]
+__all__ = ["DISAGREEMENT_OPEN", "JobOutcome", "Jobs", "RecapLedger", "fee_effect", "withdrawn"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +56,14 @@ T = TypeVar("T")
 
 @dataclass
 class JobOutcome:
-    """What a job decided: messages to enqueue, escalations to start, a result to keep."""
+    """What a job decided: messages to enqueue, escalations to start and to end, a result to
+    keep (stored together, in the transaction that finishes the job's claim)."""
 
     messages: list[NewRow] = field(default_factory=list)
     escalations: list[NewEscalation] = field(default_factory=list)
+    resolutions: list[Resolution] = field(default_factory=list)
+    """Open pace escalations a pace check found back on pace (each ended once, whoever runs
+    the check, however often)."""
     result: dict[str, Any] = field(default_factory=dict)
     chart: ChartData | None = None
     """A recap's chart, drawn by the caller off the event loop and attached to every message."""
@@ -67,6 +74,24 @@ def _fan_out(
 ) -> list[NewRow]:
     payload = messages.encode(msg)
     return [NewRow(deal.id, kind, slot, chat, now, payload) for chat in chats]
+
+
+def withdrawn(rows: Sequence[NewRow], lines: Collection[str]) -> list[NewRow]:
+    """A pace check's messages without the lines of escalations it did not end after all
+    (between the check's decision and its store, an ``/ack`` ended them first). A message left
+    with its title alone is not sent: those lines were all it had to say."""
+    kept = []
+    for row in rows:
+        if row.payload is None:
+            kept.append(row)
+            continue
+        msg = messages.decode(row.payload, row.chat)
+        text = [line for line in msg.text.split("\n") if line not in lines]
+        if len(text) == 1:
+            continue
+        payload = messages.encode(replace(msg, to="", text="\n".join(text)))
+        kept.append(replace(row, payload=payload))
+    return kept
 
 
 def fee_effect(tr: Translate, snap: Snapshot, status: TargetStatus) -> str | None:
@@ -132,15 +157,24 @@ def _behind_pace(
         effect = fee_effect(tr, snap, status)
         if effect:
             lines.append("   " + effect)
-        why = None
-        if status.pace < rules.escalate_below:
-            why = "below"
-        elif metric in warned_before:
-            why = "repeated"
+        why = _escalation_why(status, rules, warned_before)
         if why is not None:
             detail = _pace_detail(snap.deal, rules, status, why)
             starts.append(plan_escalation(deal, f"pace:{metric}", slot, detail, now))
     return lines, warned, starts
+
+
+def _escalation_why(status: TargetStatus, rules: Schedule, warned_before: set[str]) -> str | None:
+    """Why a target's pace escalates at this check: ``below`` the escalation pace, or behind the
+    warning pace when the previous check warned about it too (``repeated``); ``None`` when it
+    does not (on pace, behind only for the first time, or no pace to judge)."""
+    if status.pace is None or status.pace >= rules.warn_below:
+        return None
+    if status.pace < rules.escalate_below:
+        return "below"
+    if status.target.metric in warned_before:
+        return "repeated"
+    return None
 
 
 def _pace_detail(terms: Deal, rules: Schedule, status: TargetStatus, why: str) -> dict[str, Any]:
@@ -195,9 +229,51 @@ def _stale_disagreements(
     return starts
 
 
-def _pace_title(tr: Translate, deal: Deal, day: dt.date, warned: Sequence[str]) -> str:
-    """The warning's first line, with the thresholds when a target is behind."""
-    title = tr("pace.title", deal=deal.name, day=day.isoformat())
+def _back_on_pace(snap: Snapshot, rules: Schedule, metric: str) -> TargetStatus | None:
+    """The metric's status when a pace escalation about it is no longer warranted, else None.
+
+    The judgement that starts one (:func:`_escalation_why`), with the open escalation standing
+    for the previous check's warning: so it ends once the pace is back at the warning line,
+    and a check missed in between does not end it at a pace still behind it. A metric with no
+    pace to judge (no target any more, nothing to measure) is not "back on pace"."""
+    status = next((s for s in snap.statuses if s.target.metric == metric), None)
+    if status is None or status.pace is None:
+        return None
+    if _escalation_why(status, rules, {metric}) is not None:
+        return None
+    return status
+
+
+def _settled_reasons(deal: Deal, day: dt.date, records: Sequence[EscalationRecord]) -> set[str]:
+    """Reasons not to escalate again: one still open, or one a contact acknowledged.
+
+    An open escalation runs its course (``repeat`` up to ``max`` notices, issue 6) and stays
+    open, listed by /escalations, until someone acknowledges it or, for a pace shortfall, a
+    pace check finds it back on pace. An acknowledged pace shortfall stays quiet for the rest
+    of its period (the daily warning in the group goes on; a new period raises it afresh); an
+    acknowledged disagreement is about one day and stays settled. One that ended by itself
+    (``resolved``) settles nothing: the same metric falling behind again later in the period is
+    a new shortfall, and escalates afresh."""
+    period_start = period_containing(deal.starts, deal.period, max(day, deal.starts)).start
+
+    def settles(e: EscalationRecord) -> bool:
+        if e.status == "open":
+            return True
+        return e.status == "acked" and (
+            e.reason.startswith("disagreement:")
+            or business_day(e.started_at, deal.timezone) >= period_start
+        )
+
+    return {e.reason for e in records if settles(e)}
+
+
+def _pace_title(
+    tr: Translate, deal: Deal, day: dt.date, warned: Sequence[str], *, alarm: bool = True
+) -> str:
+    """The warning's first line, with the thresholds when a target is behind. Without
+    ``alarm`` (the check only ends escalations that are back on pace) it carries no ⚠."""
+    key = "pace.title" if alarm else "pace.title_clear"
+    title = tr(key, deal=deal.name, day=day.isoformat())
     if warned:
         rules = deal.schedule
         title += "\n" + tr(
@@ -376,7 +452,8 @@ class Jobs:
     # ------------------------------------------------------------------------- pace
 
     async def pace(self, row: OutboxRow, deal: Deal, day: dt.date, now: dt.datetime) -> JobOutcome:
-        """Warn about targets behind pace; start escalations where the rules say so."""
+        """Warn about targets behind pace; start escalations where the rules say so, and end
+        the open pace escalations whose target is back on pace."""
         snap = await snapshot(self.ledger, deal, day)
         tr = translator(deal.locale)
         previous = await self.store.previous_job(deal.id, "pace", row.slot)
@@ -387,43 +464,74 @@ class Jobs:
             # Nobody to tell, and nobody who could acknowledge: the group warning stands alone.
             starts = []
         outcome = JobOutcome(result={"warned": warned})
-        if not lines and not starts:
+        records = await Escalations(self.store).of_deal(deal.id)
+        ended, ended_lines = await self._recovered(tr, snap, deal, records, day, now)
+        if not lines and not starts and not ended:
             return outcome
-        settled = await self._settled_reasons(deal, day)
+        settled = _settled_reasons(deal, day, records)
         fresh = [s for s in starts if s.reason not in settled]
         outcome.escalations = fresh
         outcome.result["escalated"] = [s.reason for s in fresh]
+        outcome.resolutions = ended
+        outcome.result["resolved"] = [r.escalation_id for r in ended]
         body = list(lines)
         for start in fresh:
             body.append(tr("pace.escalating", reason=describe(deal, start.detail)))
+        body += ended_lines
         if not body:
             return outcome
-        text = "\n".join([_pace_title(tr, deal, day, warned), *body])
+        title = _pace_title(tr, deal, day, warned, alarm=len(body) > len(ended_lines))
+        text = "\n".join([title, *body])
         chats = [chat for chat, _ in await self._chats(deal)]
         outcome.messages = _fan_out(
             deal, "warning", row.slot, chats, Outgoing(to="", text=text, kind="warning"), now
         )
         return outcome
 
-    async def _settled_reasons(self, deal: Deal, day: dt.date) -> set[str]:
-        """Reasons not to escalate again: one still open, or one a contact acknowledged.
-
-        An open escalation runs its course (``repeat`` up to ``max`` notices, issue 6) and
-        stays open, listed by /escalations, until someone acknowledges it. An acknowledged pace
-        shortfall stays quiet for the rest of its period (the daily warning in the group goes
-        on; a new period raises it afresh); an acknowledged disagreement is about one day and
-        stays settled."""
-        period_start = period_containing(deal.starts, deal.period, max(day, deal.starts)).start
-
-        def settles(e: EscalationRecord) -> bool:
-            if e.status == "open":
-                return True
-            return e.status == "acked" and (
-                e.reason.startswith("disagreement:")
-                or business_day(e.started_at, deal.timezone) >= period_start
-            )
-
-        return {e.reason for e in await Escalations(self.store).of_deal(deal.id) if settles(e)}
+    async def _recovered(
+        self,
+        tr: Translate,
+        snap: Snapshot,
+        deal: Deal,
+        records: Sequence[EscalationRecord],
+        day: dt.date,
+        now: dt.datetime,
+    ) -> tuple[list[Resolution], list[str]]:
+        """The open pace escalations of this period whose target is back on pace
+        (:func:`_back_on_pace`): each one's resolution, and its line in the group's message
+        (what ended, how many unsent notices that cancels, whether those already notified
+        hear of it). An escalation of an earlier period is about a shortfall that stands:
+        it runs its course."""
+        ended: list[Resolution] = []
+        lines: list[str] = []
+        for esc in records:
+            if esc.status != "open" or esc.detail.get("type") != "pace":
+                continue
+            if business_day(esc.started_at, deal.timezone) < snap.period.start:
+                continue
+            status = _back_on_pace(snap, deal.schedule, str(esc.detail["metric"]))
+            if status is None or status.pace is None:
+                continue
+            rows = await self.store.rows(escalation_id=esc.id)
+            waiting = sum(1 for r in rows if r.status in ("pending", "claimed"))
+            told = paged((r.chat, r.slot) for r in rows if r.status == "sent")
+            words = {
+                "id": esc.id,
+                "metric": label(snap.deal, status.target.metric),
+                "period": period_name(snap.deal, snap.period),
+                "pace": format_percent(status.pace),
+                "started": f"{business_day(esc.started_at, deal.timezone):%m-%d}",
+            }
+            line = tr("pace.resolved", **words)
+            if waiting:
+                line += tr("pace.resolved_cancelled", count=waiting)
+            if told:
+                line += tr("pace.resolved_told")
+            lines.append(line)
+            note = tr("escalation.no_longer_needed", deal=deal.name, **words)
+            found = {"check": day.isoformat(), "pace": words["pace"]}
+            ended.append(plan_resolution(deal, esc, found, now, note=note, line=line))
+        return ended, lines
 
     # --------------------------------------------------------------------- reminder
 

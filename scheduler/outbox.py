@@ -824,7 +824,7 @@ class Outbox:
         return await self.read(work)
 
     async def escalation_status(self, escalation_id: int) -> str | None:
-        """An escalation's status (``open`` or ``acked``)."""
+        """An escalation's status (``open``, ``acked`` or ``resolved``)."""
 
         async def work(conn: AsyncConnection) -> str | None:
             found = await conn.execute(

@@ -10,7 +10,8 @@
    transaction; a message row is paced, sent through ``core.deliver``, and marked ``sent``
    with the platform's message id.
 3. **Escalations advance** by the same claim: every message of an escalation is an outbox row
-   due at its own time (deferred past quiet hours), and ``/ack`` cancels the ones not yet sent.
+   due at its own time (deferred past quiet hours), and ``/ack`` cancels the ones not yet sent,
+   as does a pace check that finds a pace escalation's target back on pace.
 
 While a batch is being sent, a heartbeat renews its lease, so only a replica that *died* loses
 its claims; a claim is never sent after its lease could have expired. A replica that is told to
@@ -39,8 +40,14 @@ from bot.core.i18n import t
 from bot.core.ports import Delivery, PlatformData
 from kpi.model import Deal
 from scheduler import messages
-from scheduler.escalation import Escalations, merged_notice, notice_groups, start_escalation
-from scheduler.jobs import JobOutcome, Jobs, RecapLedger
+from scheduler.escalation import (
+    Escalations,
+    merged_notice,
+    notice_groups,
+    resolve_escalation,
+    start_escalation,
+)
+from scheduler.jobs import JobOutcome, Jobs, RecapLedger, withdrawn
 from scheduler.outbox import (
     NewRow,
     Outbox,
@@ -396,13 +403,27 @@ class SchedulerService:
 
     async def _store_outcome(self, row: OutboxRow, outcome: JobOutcome, now: dt.datetime) -> None:
         async def fan_out(conn: AsyncConnection) -> None:
-            await insert_ignore(
-                conn, outbox, [row_values(m, now) for m in sorted(outcome.messages, key=_key)]
-            )
+            # Ended first: a line about one an /ack ended meanwhile is taken back out of the
+            # check's message; the notes to those it reached go after that message.
+            notes: list[NewRow] = []
+            missed: list[str] = []
+            for ended in outcome.resolutions:
+                told = await resolve_escalation(conn, ended, now)
+                if told is None:
+                    missed.append(ended.line)
+                else:
+                    notes += told
+            rows = withdrawn(outcome.messages, missed) if missed else outcome.messages
+            for batch in (rows, notes):
+                await insert_ignore(
+                    conn, outbox, [row_values(m, now) for m in sorted(batch, key=_key)]
+                )
             for new in outcome.escalations:
                 await start_escalation(conn, new, now)
 
-        status = "done" if outcome.messages or outcome.escalations else "skipped"
+        status = (
+            "done" if outcome.messages or outcome.escalations or outcome.resolutions else "skipped"
+        )
         if status == "skipped":
             outcome.result.setdefault("reason", "nothing to say")
         kept = await self.store.finish(
@@ -514,7 +535,9 @@ class SchedulerService:
         if row.escalation_id is not None:
             status = await self.store.escalation_status(row.escalation_id)
             if status != "open":
-                await self.store.finish(row, "cancelled", now, error="acknowledged")
+                # Acknowledged, or resolved by a pace check (back on pace): not to be sent.
+                why = "resolved" if status == "resolved" else "acknowledged"
+                await self.store.finish(row, "cancelled", now, error=why)
                 return False
             # Due before the quiet hours but only reached in them (the bot was down): wait.
             later = await self._quiet_until(row, now)

@@ -6,6 +6,9 @@ reminder that is due, or was missed) and the *messages* they fan out to chats an
 unique key makes enqueueing idempotent across replicas; a claim (status ``claimed`` with a lease)
 makes sending exclusive. ``escalations`` holds each escalation's state, and
 ``scheduler_cursors`` the last slot day each (deal, kind) was enumerated up to.
+
+An escalation is ``open`` until a contact acknowledges it (``acked``) or, for a pace shortfall,
+until a later pace check finds the target back on pace (``resolved``: it ended by itself).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from sqlalchemy import (
 
 from kpi.storage import UtcDateTime, metadata
 
-__all__ = ["JOB_CHAT", "OUTBOX_STATUSES", "cursors", "escalations", "outbox"]
+__all__ = ["ESCALATION_STATUSES", "JOB_CHAT", "OUTBOX_STATUSES", "cursors", "escalations", "outbox"]
 
 JOB_CHAT = "*"
 """The ``chat`` of a deal-level job row (it fans out to chats when processed)."""
@@ -33,8 +36,13 @@ JOB_CHAT = "*"
 OUTBOX_STATUSES = ("pending", "claimed", "sent", "done", "missed", "skipped", "cancelled", "failed")
 """``pending`` waits for ``due_at``; ``claimed`` is held by a sender until ``lease_until``;
 ``sent`` (a message) and ``done`` (a job) are final, as are ``missed`` (a job slot older than the
-grace window), ``skipped`` (nothing to say), ``cancelled`` (acknowledged before it was due) and
-``failed`` (the platform kept refusing)."""
+grace window), ``skipped`` (nothing to say), ``cancelled`` (its escalation was acknowledged or
+resolved before it was due) and ``failed`` (the platform kept refusing)."""
+
+ESCALATION_STATUSES = ("open", "acked", "resolved")
+"""``open`` sends its notices as they come due; ``acked`` (a contact acknowledged it) and
+``resolved`` (a pace check found its target back on pace) are final, and cancel the notices not
+yet sent."""
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -90,12 +98,16 @@ escalations = Table(
     Column("acked_name", Text, nullable=True),
     Column("ack_note", Text, nullable=True),
     Column("acked_at", UtcDateTime, nullable=True),
+    # A resolved one: when, and what the pace check that ended it found (JSON: its slot day,
+    # the metric's pace then).
+    Column("resolved_at", UtcDateTime, nullable=True),
+    Column("resolution", Text, nullable=True),
     # One escalation per reason and originating check, whoever processes the check.
     UniqueConstraint("deal_id", "reason", "origin"),
     # At most one open escalation per reason: open_key is the reason while open, NULL after
     # (NULLs never collide in a unique constraint, on PostgreSQL and SQLite alike).
     UniqueConstraint("deal_id", "open_key"),
-    CheckConstraint("status IN ('open', 'acked')", name="status"),
+    CheckConstraint("status IN ('open', 'acked', 'resolved')", name="status"),
 )
 
 cursors = Table(

@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import kpi.migrations
@@ -171,3 +174,47 @@ def test_normalize_url(
 def test_safe_url_masks_the_password() -> None:
     assert safe_url("postgresql://u:hunter2@db/kpi") == "postgresql://u:***@db/kpi"
     assert "hunter2" not in safe_url("postgresql://u:hunter2@db:notaport/kpi")
+
+
+async def test_escalations_gain_the_resolved_status_and_keep_their_rows(db_url: str) -> None:
+    """0018: an escalation stored before it is still there after, and may now be ``resolved``
+    (with when and what ended it); the status stays constrained. Downgrading reads a resolved
+    one as acknowledged."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", normalize_url(db_url).replace("%", "%%"))
+    # In a thread: env.py runs the migration on an event loop of its own.
+    await asyncio.to_thread(command.upgrade, config, "0017")
+    engine = make_engine(db_url)
+    resolve = text(
+        "UPDATE escalations SET status = 'resolved', open_key = NULL,"
+        " resolved_at = '2026-11-04 18:00:00+00:00', resolution = '{\"pace\": \"106%\"}'"
+    )
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO escalations (deal_id, reason, origin, open_key, status, detail,"
+                    " started_at) VALUES ('d', 'pace:gmv', '2026-11-03', 'pace:gmv', 'open',"
+                    " '{}', '2026-11-03 18:00:00+00:00')"
+                )
+            )
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE escalations SET status = 'resolved'"))
+        await asyncio.to_thread(command.upgrade, config, "heads")
+        async with engine.begin() as conn:
+            await conn.execute(resolve)
+            found = (await conn.execute(text("SELECT * FROM escalations"))).one()
+        assert (found.reason, found.origin, found.status) == ("pace:gmv", "2026-11-03", "resolved")
+        assert found.open_key is None and found.resolution == '{"pace": "106%"}'
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE escalations SET status = 'ended'"))
+        await engine.dispose()
+        await asyncio.to_thread(command.downgrade, config, "0017")
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT reason, status FROM escalations"))).all()
+        assert [tuple(r) for r in rows] == [("pace:gmv", "acked")]
+    finally:
+        await engine.dispose()

@@ -231,7 +231,12 @@ class PlatformData(Protocol):
 
 @dataclass(frozen=True)
 class EscalationRecord:
-    """One escalation as stored (what the desk answers with)."""
+    """One escalation as stored (what the desk answers with).
+
+    ``status`` is ``open``, ``acked`` (a contact acknowledged it) or ``resolved`` (a pace check
+    found its target back on pace: it ended by itself, at ``resolved_at``; ``resolution`` says
+    what that check found: ``check``, its slot day, and ``pace``, the metric's pace then).
+    """
 
     id: int
     deal_id: str
@@ -244,6 +249,13 @@ class EscalationRecord:
     acked_name: str | None
     ack_note: str | None
     acked_at: dt.datetime | None
+    resolved_at: dt.datetime | None = None
+    resolution: dict[str, Any] | None = None
+
+    @property
+    def ended_at(self) -> dt.datetime | None:
+        """When it stopped being open: acknowledged or resolved (``None`` while open)."""
+        return self.acked_at or self.resolved_at
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from bot.core.i18n import t as translate
 from bot.core.ports import EscalationDesk, EscalationRecord, LedgerReader, StatementStore
 from bot.core.render import fmt_money, fmt_target, fmt_value, label
 from bot.core.views.aligned import aligned_notes
-from bot.core.views.escalation import describe
+from bot.core.views.escalation import describe, resolved_on
 from bot.core.views.fee import fee_line_text
 from bot.core.views.settled import close_command, how_to_close, unsettled_lines
 from bot.dashboard import charts
@@ -447,6 +447,10 @@ async def _escalations(t: T, src: Sources, snap: Snapshot) -> list[dict[str, Any
     for e in filter(within, await src.escalations.of_deal(deal.id)):
         if e.status == "open":
             state = t("dash.esc_open")
+        elif e.status == "resolved":
+            # Ended by itself: nobody acknowledged it, its target was back on pace.
+            check, pace = resolved_on(e, deal.timezone), (e.resolution or {}).get("pace", "—")
+            state = t("dash.esc_resolved", check=check, pace=pace)
         else:
             at = local(e.acked_at, deal) if e.acked_at else "—"
             state = t("dash.esc_acked", who=e.acked_name or e.acked_by or "—", at=at)

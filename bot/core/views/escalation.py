@@ -1,12 +1,16 @@
 """How an escalation is said: what it is about, in the deal's language (``/escalations``,
-``/ack`` and the escalation notices themselves)."""
+``/ack``, the dashboard and the escalation notices themselves), and how one that ended by
+itself is dated."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from bot.core.i18n import metric_label, t
+from bot.core.ports import EscalationRecord
 from kpi.model import Deal
+from kpi.periods import business_day
 
 
 def describe(deal: Deal, detail: dict[str, Any], locale: str | None = None) -> str:
@@ -35,3 +39,22 @@ def describe(deal: Deal, detail: dict[str, Any], locale: str | None = None) -> s
         actual=detail["actual"],
         target=detail["target"],
     )
+
+
+def metric_of(deal: Deal, detail: dict[str, Any], locale: str | None = None) -> str:
+    """The metric a pace escalation is about, as the deal names it in ``locale``."""
+    metric = str(detail.get("metric", ""))
+    info = deal.metrics.get(metric)
+    return metric_label(metric, locale or deal.locale, info.labels if info else None)
+
+
+def resolved_on(esc: EscalationRecord, tz: str) -> str:
+    """``11-06``: the day of the pace check that ended an escalation by itself (the day it
+    ended, in the deal's time zone, if the check is not recorded)."""
+    check = (esc.resolution or {}).get("check")
+    day = (
+        dt.date.fromisoformat(str(check))
+        if check
+        else business_day(esc.resolved_at or esc.started_at, tz)
+    )
+    return f"{day:%m-%d}"
