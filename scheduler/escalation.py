@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.core import Outgoing
 from bot.core.i18n import t
 from bot.core.ports import EscalationRecord, Progress
+from bot.core.render import fmt_time
 from bot.core.views.escalation import describe
 from kpi.model import Deal
 from kpi.money import format_percent
@@ -121,6 +122,8 @@ def plan_escalation(
                 level=step.level,
                 round=step.round,
                 max=max(rules.max, 1),
+                # Its figures are those of the start: a later notice says when that was.
+                since=fmt_time(started_at, deal.timezone),
             )
             if step.round == 1:
                 text += "\n" + triggers(deal)
