@@ -441,8 +441,10 @@ async def _verdict(ctx: Context, kind: Literal["confirm", "dispute"]) -> list[Ou
         text += await _settle_escalation(ctx, deal, theirs.day)
     if not unchanged:
         text += await _late_verdict(ctx, deal, theirs.day)
-    if kind == "dispute" and (not unchanged or stored.message_key == ctx.message_key):
-        # A retried command posts again: the outbox keys the notice, so it goes once.
+    if kind == "dispute":
+        # Posted again on a retried command, or a dispute typed again after a crash between
+        # storing it and posting its notice (Slack never redelivers a command it acknowledged):
+        # the outbox keys the notice by the dispute, so it goes once.
         text += await _tell_other_side(ctx, deal, side, theirs, stored)
     return [ctx.reply(text)]
 

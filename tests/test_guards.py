@@ -383,6 +383,39 @@ async def test_a_dispute_is_sent_once_to_the_other_sides_chat_even_with_two_repl
         await other.aclose()
 
 
+async def test_a_dispute_stored_without_its_notice_gets_it_when_typed_again(core: Core) -> None:
+    """A crash between storing a dispute and posting its notice (Slack does not redeliver a
+    command it acknowledged): the person types it again, and the notice goes, once."""
+    assert isinstance(core.clock, VirtualClock)
+    port = RecordingPort(core.clock)
+    core.add_port(port)
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 1800", at=local(4, 21))
+    await say(core, AGENCY_CHAT, AGENCY, "/report gmv 2000", at=local(4, 22))
+    day = dt.date(2026, 11, 4)
+    seller_entry = next(
+        e for e in await core.ledger.current_entries(US, day, day) if e.side == "seller"
+    )
+    # What the first attempt stored before the crash: the dispute, no notice.
+    await core.ledger.record_verdict(
+        deal_id=US, day=day, metric="gmv", kind="dispute", side="agency", person=AGENCY,
+        person_name="Ken", entry_id=seller_entry.id, reason="five late orders missing",
+        chat=AGENCY_CHAT, message_key="slack:lost", at=local(4, 22),
+    )  # fmt: skip
+    again = await say(
+        core, AGENCY_CHAT, AGENCY, "/dispute gmv 2026-11-04 five late orders missing",
+        at=local(4, 23),
+    )  # fmt: skip
+    assert "Sent to the seller side's chats too: telegram:-1001234." in again
+    await core.tick(local(4, 23))
+    assert [chat for chat, _ in notices_in(port)] == [SELLER_CHAT]
+    await say(
+        core, AGENCY_CHAT, AGENCY, "/dispute gmv 2026-11-04 five late orders missing",
+        at=local(5, 1),
+    )  # fmt: skip
+    await core.tick(local(5, 1))
+    assert len(notices_in(port)) == 1  # typed a third time: still one notice
+
+
 async def test_a_dispute_in_chinese_reaches_the_agency_chat(db_url: str) -> None:
     made = await make_core(db_url, CN_TEXT)
     assert isinstance(made.clock, VirtualClock)
