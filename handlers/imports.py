@@ -73,15 +73,18 @@ def _n(count: int) -> str:
 
 
 def render_result(result: ImportResult, locale: str) -> str:
-    """``live: 13 sessions, 2026-11-02 .. 2026-11-08, 7 days updated, 0 rows already imported``."""
+    """``📥 Stored the live export: 13 sessions, 2026-11-02 to 2026-11-08; 7 day(s) updated, 0
+    row(s) already imported.`` (one day: that day alone)."""
+    first = result.first_day.isoformat() if result.first_day else "—"
+    last = result.last_day.isoformat() if result.last_day else "—"
+    span = first if first == last else t("platform.stored_span", locale, first=first, last=last)
     return t(
         "platform.stored",
         locale,
         kind=t(f"platform.kind.{result.kind}", locale),
         count=_n(result.rows),
         what=t(f"platform.what.{result.kind}", locale),
-        first=result.first_day.isoformat() if result.first_day else "—",
-        last=result.last_day.isoformat() if result.last_day else "—",
+        span=span,
         days=_n(len(result.days)),
         already=_n(result.already),
     )

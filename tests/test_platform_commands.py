@@ -29,13 +29,14 @@ def test_import_prints_what_it_stored_and_a_second_import_stores_nothing(tmp_pat
     first = runner.invoke(app, ["import", str(LIVE), "--deal", "acme-linkstar-us", "--db", db])
     assert first.exit_code == 0, first.output
     assert first.stdout == (
-        "live: 13 sessions, 2026-11-02 .. 2026-11-08, 7 days updated, 0 rows already imported\n"
+        "📥 Stored the live export: 13 sessions, 2026-11-02 to 2026-11-08; 7 day(s) updated, "
+        "0 row(s) already imported.\n"
     )
     again = runner.invoke(
         app, ["import", str(LIVE), "--deal", "acme-linkstar-us", "--kind", "live", "--db", db]
     )
     assert again.exit_code == 0, again.output
-    assert "0 days updated, 13 rows already imported" in again.stdout
+    assert "0 day(s) updated, 13 row(s) already imported." in again.stdout
 
 
 def test_import_refuses_a_bad_file_whole_with_exit_2_and_file_row_column_lines(
@@ -50,7 +51,8 @@ def test_import_refuses_a_bad_file_whole_with_exit_2_and_file_row_column_lines(
     assert result.exit_code == 2
     assert "orders.csv:5: Order Amount: “12,x” is not an amount." in result.stderr
     good = runner.invoke(app, ["import", str(ORDERS), "--deal", "acme-linkstar-us", "--db", db])
-    assert "7 days updated, 0 rows already imported" in good.stdout  # nothing was stored before
+    # Nothing was stored before:
+    assert "7 day(s) updated, 0 row(s) already imported." in good.stdout
 
 
 def test_import_answers_in_the_deals_language_or_lang(tmp_path: Path) -> None:
@@ -62,7 +64,7 @@ def test_import_answers_in_the_deals_language_or_lang(tmp_path: Path) -> None:
     stored = runner.invoke(app, ["import", str(cny), "--deal", deal, "--db", db])
     assert stored.exit_code == 0, stored.output
     assert stored.stdout == (
-        "直播：13 场直播，2026-11-02 至 2026-11-08，更新了 7 天，0 行此前已导入\n"
+        "📥 已导入直播数据：13 场直播，2026-11-02 至 2026-11-08；更新了 7 天，0 行此前已导入。\n"
     )
     refused = runner.invoke(app, ["import", str(LIVE), "--deal", deal, "--db", db])
     assert refused.exit_code == 2
@@ -111,8 +113,10 @@ def test_a_replayed_import_with_a_file_is_answered_like_a_report(tmp_path: Path)
         ],
     )
     texts = [o["text"] for o in out]
-    assert texts[0].startswith("live: 13 sessions, 2026-11-02 .. 2026-11-08, 7 days updated")
-    assert texts[1].endswith("0 days updated, 13 rows already imported")
+    assert texts[0].startswith(
+        "📥 Stored the live export: 13 sessions, 2026-11-02 to 2026-11-08; 7 day(s) updated"
+    )
+    assert texts[1].endswith("0 day(s) updated, 13 row(s) already imported.")
     assert texts[2].startswith("Send the Seller Center export file (CSV or XLSX) with /import")
     assert texts[3].startswith("Only members of the seller or the agency may import")
     assert texts[4].splitlines() == [
@@ -175,7 +179,8 @@ def test_an_import_compares_the_days_it_covers_with_what_the_sides_typed(
             line("2026-11-06T09:06:00-08:00", "/report gmv 9000 2026-10-30", id="4"),
         ],
     )
-    imported = next(o["text"] for o in out if o["text"].startswith("live: 13 sessions"))
+    stored = "📥 Stored the live export: 13 sessions"
+    imported = next(o["text"] for o in out if o["text"].startswith(stored))
     assert imported.splitlines()[1:] == [
         "Matches the platform: 1 of 2 days",
         "⚠ 11-03 gmv: seller 12,000 · platform 8,872.44",
@@ -195,7 +200,8 @@ def test_an_import_of_days_nobody_typed_says_only_what_it_stored(tmp_path: Path)
         ],
     )
     assert out[-1]["text"] == (
-        "live: 13 sessions, 2026-11-02 .. 2026-11-08, 7 days updated, 0 rows already imported"
+        "📥 Stored the live export: 13 sessions, 2026-11-02 to 2026-11-08; 7 day(s) updated, "
+        "0 row(s) already imported."
     )
 
 
@@ -211,7 +217,7 @@ def test_in_chinese_the_comparison_names_metrics_and_sides_in_chinese(tmp_path: 
         ],
     )
     imported = out[-1]["text"].splitlines()
-    assert imported[0].startswith("直播：13 场直播，2026-11-02 至 2026-11-08")
+    assert imported[0].startswith("📥 已导入直播数据：13 场直播，2026-11-02 至 2026-11-08")
     # Nothing counts yet (the seller has not confirmed): no "0 of 0 days" line.
     assert imported[1:] == [
         "⚠ 11-03 成交额：服务商 20,000 · 平台 8,872.44",

@@ -60,7 +60,8 @@ async def test_a_file_shared_with_import_is_downloaded_with_the_token_and_import
     [download] = bot.fake.of("download")
     assert download.params["file_id"] == "F0001"
     assert bot.answers() == [
-        "live: 13 sessions, 2026-11-02 .. 2026-11-08, 7 days updated, 0 rows already imported"
+        "📥 Stored the live export: 13 sessions, 2026-11-02 to 2026-11-08; 7 day(s) updated, "
+        "0 row(s) already imported."
     ]
     store = PlatformStore(bot.core.engine)
     assert len(await store.sessions(DEAL, *WEEK)) == 13

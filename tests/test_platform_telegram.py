@@ -34,7 +34,8 @@ async def test_a_document_with_import_as_caption_is_imported_and_answered(
     await tg.wait_for(lambda: len(tg.sent(GROUP)) == 1)
     [answer] = tg.texts(GROUP)
     assert answer == (
-        "live: 13 sessions, 2026-11-02 .. 2026-11-08, 7 days updated, 0 rows already imported"
+        "📥 Stored the live export: 13 sessions, 2026-11-02 to 2026-11-08; 7 day(s) updated, "
+        "0 row(s) already imported."
     )
     assert [c.method for c in tg.calls if c.method == "getFile"] == ["getFile"]
     assert len(await PlatformStore(core.engine).sessions(DEAL, *WEEK)) == 13

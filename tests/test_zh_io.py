@@ -216,9 +216,9 @@ async def test_import_answers_a_chinese_deal_in_chinese(core: Core) -> None:
 
     live = cny(LIVE)
     assert await send("/import", "live.csv", live) == (
-        "直播：13 场直播，2026-11-02 至 2026-11-08，更新了 7 天，0 行此前已导入"
+        "📥 已导入直播数据：13 场直播，2026-11-02 至 2026-11-08；更新了 7 天，0 行此前已导入。"
     )
-    assert (await send("/import live", "live.csv", live)).endswith("更新了 0 天，13 行此前已导入")
+    assert (await send("/import live", "live.csv", live)).endswith("更新了 0 天，13 行此前已导入。")
     assert (await send("/import orders", "live.csv", live)).splitlines()[1] == (
         "live.csv：这是直播导出文件，不是订单导出文件。请不指定类型重新导入，或发送订单导出文件。"
     )
@@ -266,10 +266,11 @@ def test_sizes_and_counts_are_grouped_and_chinese_has_no_english_punctuation() -
     day = dt.date(2026, 11, 2)
     result = ImportResult(1, "orders", 12_345, 12_000, 345, day, day, (day,))
     assert render_result(result, "zh") == (
-        "订单：12,345 笔订单，2026-11-02 至 2026-11-02，更新了 1 天，345 行此前已导入"
+        "📥 已导入订单数据：12,345 笔订单，2026-11-02；更新了 1 天，345 行此前已导入。"
     )
     assert render_result(result, "en") == (
-        "orders: 12,345 orders, 2026-11-02 .. 2026-11-02, 1 days updated, 345 rows already imported"
+        "📥 Stored the orders export: 12,345 orders, 2026-11-02; 1 day(s) updated, "
+        "345 row(s) already imported."
     )
     for line in [*lines, render_result(result, "zh")]:
         assert not any(mark in line for mark in (": ", ", ", "; ", "(")), line
