@@ -82,7 +82,7 @@ async def _nothing_open(ctx: Context, desk: EscalationDesk) -> str:
             check=resolved_on(e, deal.timezone),
         )
         for e in found
-        if e.status == "resolved"
+        if e.status == "resolved" and "pace" in (e.resolution or {})  # back on pace, not over
     ]
     if not ended:
         return ctx.t("escalation.nothing_open", deal=deal.name)
@@ -153,12 +153,14 @@ async def _resolved_line(
     figures of then, labelled as such)."""
     assert ctx.deal is not None
     progress = await desk.progress(esc.id)
+    found = esc.resolution or {}
     return ctx.t(
-        "escalation.list_resolved",
+        "escalation.list_period_over" if "period_over" in found else "escalation.list_resolved",
         id=esc.id,
         metric=metric_of(ctx.deal, esc.detail, ctx.locale),
         check=resolved_on(esc, ctx.deal.timezone),
-        pace=(esc.resolution or {}).get("pace", "—"),
+        pace=found.get("pace", "—"),
+        period=found.get("period_over", ""),
         sent=progress.sent,
         cancelled=await desk.cancelled_notices(esc.id),
         started=fmt_time(esc.started_at, ctx.deal.timezone),

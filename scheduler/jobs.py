@@ -497,41 +497,56 @@ class Jobs:
         day: dt.date,
         now: dt.datetime,
     ) -> tuple[list[Resolution], list[str]]:
-        """The open pace escalations of this period whose target is back on pace
-        (:func:`_back_on_pace`): each one's resolution, and its line in the group's message
-        (what ended, how many unsent notices that cancels, whether those already notified
-        hear of it). An escalation of an earlier period is about a shortfall that stands:
-        it runs its course."""
+        """The open pace escalations that are over: those of this period whose target is back
+        on pace (:func:`_back_on_pace`), and those of an earlier period, which ended with it
+        (its statement settles what the shortfall cost; left open, one would also keep the
+        same metric from escalating in any later period). Each one's resolution, and its line
+        in the group's message (what ended, how many unsent notices that cancels, whether
+        those already notified hear of it)."""
         ended: list[Resolution] = []
         lines: list[str] = []
         for esc in records:
             if esc.status != "open" or esc.detail.get("type") != "pace":
                 continue
-            if business_day(esc.started_at, deal.timezone) < snap.period.start:
-                continue
-            status = _back_on_pace(snap, deal.schedule, str(esc.detail["metric"]))
-            if status is None or status.pace is None:
-                continue
-            rows = await self.store.rows(escalation_id=esc.id)
-            waiting = sum(1 for r in rows if r.status in ("pending", "claimed"))
-            told = paged((r.chat, r.slot) for r in rows if r.status == "sent")
-            words = {
+            started = business_day(esc.started_at, deal.timezone)
+            words: dict[str, Any] = {
                 "id": esc.id,
-                "metric": label(snap.deal, status.target.metric),
-                "period": period_name(snap.deal, snap.period),
-                "pace": format_percent(status.pace),
-                "started": f"{business_day(esc.started_at, deal.timezone):%m-%d}",
+                "metric": label(snap.deal, str(esc.detail["metric"])),
+                "started": f"{started:%m-%d}",
             }
-            line = tr("pace.resolved", **words)
-            if waiting:
-                line += tr("pace.resolved_cancelled", count=waiting)
-            if told:
-                line += tr("pace.resolved_told")
+            if started < snap.period.start:
+                over = period_containing(deal.starts, deal.period, max(started, deal.starts))
+                words["period"] = period_name(snap.deal, over)
+                found = {"check": day.isoformat(), "period_over": words["period"]}
+                keys = ("pace.period_over", "escalation.period_over_note")
+            else:
+                status = _back_on_pace(snap, deal.schedule, str(esc.detail["metric"]))
+                if status is None or status.pace is None:
+                    continue
+                words["period"] = period_name(snap.deal, snap.period)
+                words["pace"] = format_percent(status.pace)
+                found = {"check": day.isoformat(), "pace": words["pace"]}
+                keys = ("pace.resolved", "escalation.no_longer_needed")
+            line = await self._ended_line(tr, esc.id, tr(keys[0], **words), found)
             lines.append(line)
-            note = tr("escalation.no_longer_needed", deal=deal.name, **words)
-            found = {"check": day.isoformat(), "pace": words["pace"]}
+            note = tr(keys[1], deal=deal.name, **words)
             ended.append(plan_resolution(deal, esc, found, now, note=note, line=line))
         return ended, lines
+
+    async def _ended_line(
+        self, tr: Translate, escalation_id: int, line: str, found: dict[str, Any]
+    ) -> str:
+        """An ended escalation's line in the group, with how many of its notices that cancels
+        and whether the contacts already notified hear of it."""
+        rows = await self.store.rows(escalation_id=escalation_id)
+        waiting = sum(1 for r in rows if r.status in ("pending", "claimed"))
+        if waiting:
+            line += tr("pace.resolved_cancelled", count=waiting)
+        if paged((r.chat, r.slot) for r in rows if r.status == "sent"):
+            line += tr("pace.resolved_told")
+        if "period_over" in found:
+            line += tr("pace.period_over_statement", period=found["period_over"])
+        return line
 
     # --------------------------------------------------------------------- reminder
 

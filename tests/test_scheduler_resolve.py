@@ -517,3 +517,41 @@ async def test_an_ack_between_the_checks_decision_and_its_store_keeps_the_group_
     assert [r for r in rows if r.slot.endswith("/ended")] == []
     (stored_job,) = [r for r in rows if r.kind == "pace" and r.slot == "2026-11-04"]
     assert stored_job.status == "done"
+
+
+async def test_an_unacknowledged_escalation_ends_with_its_period_and_frees_the_next_one() -> None:
+    """Nobody acknowledged week 45's escalation: the first check of week 46 ends it with its
+    week (the statement settles what the shortfall cost), tells the group and each contact it
+    had reached, and a shortfall in week 46 escalates afresh (an escalation left open would
+    have kept the metric from escalating again in any later week)."""
+    deal = (ROOT / "bot" / "demo" / "shenzhen-wanxiang-cn.yaml").read_text(encoding="utf-8")
+    seller, agency = "telegram:710200301", "telegram:583920114"
+    shared, agency_chat = "telegram:-1003344556677", "telegram:-1003344556688"
+    lines = [
+        tick("2026-11-02T00:00:00+08:00"),
+        say("2026-11-02T23:00:00+08:00", seller, "/report gmv 12000", chat=shared),
+        say("2026-11-02T23:01:00+08:00", agency, "/report gmv 12000", chat=agency_chat),
+        say("2026-11-09T23:00:00+08:00", seller, "/report gmv 9000", chat=shared),
+        say("2026-11-09T23:01:00+08:00", agency, "/report gmv 9000", chat=agency_chat),
+        *ticks("2026-11-10T08:00:00+08:00", "2026-11-10T12:00:00+08:00", HOUR),
+        say("2026-11-10T12:30:00+08:00", seller, "/escalations", chat=shared),
+    ]
+    steps = parse_script(json.dumps(line) for line in by_time(lines))
+    sent = await run_replay([("deal.yaml", deal)], steps)
+    check = [m for m in of_kind(sent, "warning") if m["at"] == "2026-11-09T11:00:00+08:00"]
+    assert {m["to"] for m in check} == {shared, agency_chat}
+    assert check[0]["text"].split("\n") == [
+        "进度检查 2026-11-09 — 深圳万象家居 × 联星出海 周度代运营",
+        "⏹ 2026年第45周 已结束：11-03 开始的 成交额 升级提醒（#1）随之结束，无人确认。"
+        "已收到提醒的对接人会收到“无需处理”的通知。该期结果见：/statement 2026年第45周",
+    ]
+    notes = [m for m in sent if m["text"].startswith("⏹ 无需处理")]
+    assert len(notes) == 4 and all(m["at"] == "2026-11-09T11:00:00+08:00" for m in notes)
+    # Week 46 falls behind on Tuesday: escalation #2 starts, which #1 used to block.
+    fresh = [m for m in dms_after(sent, "2026-11-10T00:00:00+08:00")]
+    assert fresh and fresh[0][0] == "2026-11-10T11:00:00+08:00"
+    listing = sent[-1]["text"].split("\n")
+    assert listing[1].startswith("#2 11-10 11:00 起待确认：成交额 预计达成率仅 42%")
+    assert listing[2].startswith(
+        "#1 已随 2026年第45周 结束（11-09 检查），无人确认；此前已发 16 条，取消 0 条。"
+    )

@@ -449,8 +449,11 @@ async def _escalations(t: T, src: Sources, snap: Snapshot) -> list[dict[str, Any
             state = t("dash.esc_open")
         elif e.status == "resolved":
             # Ended by itself: nobody acknowledged it, its target was back on pace.
-            check, pace = resolved_on(e, deal.timezone), (e.resolution or {}).get("pace", "—")
-            state = t("dash.esc_resolved", check=check, pace=pace)
+            check, found = resolved_on(e, deal.timezone), e.resolution or {}
+            if "period_over" in found:  # its period ended before anyone acknowledged it
+                state = t("dash.esc_period_over", check=check, period=found["period_over"])
+            else:
+                state = t("dash.esc_resolved", check=check, pace=found.get("pace", "—"))
         else:
             at = local(e.acked_at, deal) if e.acked_at else "—"
             state = t("dash.esc_acked", who=e.acked_name or e.acked_by or "—", at=at)
