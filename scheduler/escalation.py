@@ -408,12 +408,15 @@ def notice_step(slot: str) -> tuple[int, int]:
         return 0, 0
 
 
-def merged_notice(deal: Deal, notices: Sequence[tuple[dict[str, Any], str]]) -> Outgoing:
+def merged_notice(
+    deal: Deal, notices: Sequence[tuple[dict[str, Any], str, dt.datetime]]
+) -> Outgoing:
     """One message for several escalations' notices due to one person at one moment.
 
     Args:
         deal: The deal the escalations belong to.
-        notices: Each escalation's detail with its notice's slot, in sending order.
+        notices: Each escalation's detail, its notice's slot and when it was raised (its
+            figures are those of then), in sending order.
 
     Returns:
         The message: a title, one numbered line per escalation with its level and round, and
@@ -422,7 +425,7 @@ def merged_notice(deal: Deal, notices: Sequence[tuple[dict[str, Any], str]]) -> 
     loc = deal.locale
     most = max(deal.schedule.escalation.max, 1)
     lines = [t("escalation.merged_title", loc, deal=deal.name, count=len(notices))]
-    for number, (detail, slot) in enumerate(notices, 1):
+    for number, (detail, slot, raised) in enumerate(notices, 1):
         level, round_ = notice_step(slot)
         lines.append(
             t(
@@ -433,9 +436,10 @@ def merged_notice(deal: Deal, notices: Sequence[tuple[dict[str, Any], str]]) -> 
                 level=level,
                 round=round_,
                 max=most,
+                since=fmt_time(raised, deal.timezone),
             )
         )
-    if any(notice_step(slot)[1] == 1 for _, slot in notices):
+    if any(notice_step(slot)[1] == 1 for _, slot, _ in notices):
         lines.append(triggers(deal))
     lines.append(t("escalation.merged_ack", loc))
     return Outgoing(to="", text="\n".join(lines), kind="escalation")

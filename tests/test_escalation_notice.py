@@ -10,7 +10,7 @@ import pytest
 
 from kpi.dealfile import load_deal
 from scheduler import messages
-from scheduler.escalation import plan_escalation
+from scheduler.escalation import merged_notice, plan_escalation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,3 +46,30 @@ def test_every_notice_says_when_the_escalation_was_raised(
     assert len(texts) > len(deal.contacts)  # repeats too, each written now
     assert all(raised in text for text in texts)
     assert all("/kpi" in text for text in texts)  # where today's figures are
+
+
+def test_a_merged_notice_dates_each_escalation_and_points_to_kpi() -> None:
+    deal = load_deal((ROOT / "bot" / "demo" / "shenzhen-wanxiang-cn.yaml").read_text("utf-8"))
+    pace = {
+        "metric": "gmv",
+        "pace": "37%",
+        "threshold": "70%",
+        "actual": "8,000",
+        "target": "≥ 150,000",
+    }
+    other = {"type": "disagreement", "day": "2026-11-09", "items": "成交额", "since": "11-09 22:00"}
+    text = merged_notice(
+        deal,
+        [
+            (pace, "pace:gmv@2026-11-10/L1.4", dt.datetime(2026, 11, 10, 3, 0, tzinfo=dt.UTC)),
+            (
+                other,
+                "disagreement:2026-11-09@x/L1.1",
+                dt.datetime(2026, 11, 11, 3, 0, tzinfo=dt.UTC),
+            ),
+        ],
+    ).text
+    lines = text.split("\n")
+    assert lines[1].endswith("（第 1 级对接人，第 4/4 次；11-10 11:00 发起）")
+    assert lines[2].endswith("；11-11 11:00 发起）")
+    assert "以上为各提醒发起时的数据；发送 /kpi 查看最新进度。" in lines[-1]
