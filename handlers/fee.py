@@ -8,7 +8,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from bot.core import Outgoing
 from bot.core.context import Context
-from bot.core.render import fmt_list, fmt_pair, fmt_value, period_name
+from bot.core.render import fmt_list, fmt_pair, fmt_value, label, period_name
 from bot.core.views.fee import fee_rich, final_rich
 from bot.core.views.kpi import flatten
 from handlers.report import units
@@ -78,13 +78,19 @@ def _refuse_below_counted(snap: Snapshot, overrides: Mapping[str, Decimal]) -> N
         if counted is None or assumed >= counted:
             continue
         projected = snap.projected.get(metric)
+        example = _round_up(max(counted, projected or counted))
+        # The whole question again, this figure corrected: the others the person assumed stay.
+        form = " ".join(
+            f"{label(deal, m)} {format_plain(example if m == metric else v)}"
+            for m, v in overrides.items()
+        )
         raise UserError(
             "guards.if_below_counted",
             metric=metric,
             value=fmt_value(deal, metric, assumed),
             counted=fmt_value(deal, metric, counted),
             period=period_name(deal, snap.period),
-            example=format_plain(_round_up(max(counted, projected or counted))),
+            form=form,
         )
 
 

@@ -61,6 +61,15 @@ async def test_a_what_if_below_the_counted_total_is_refused(core: Core) -> None:
         assert "if the period ended with gmv" in answer and "net_gmv -" not in answer
 
 
+async def test_a_refused_what_if_of_several_metrics_suggests_them_all(core: Core) -> None:
+    for day in (1, 2):
+        await say(core, SELLER_CHAT, SELLER, "/report gmv 12000 refunds 500", at=local(day))
+    text = await say(core, SELLER_CHAT, SELLER, "/fee if gmv 100000 refunds 600", at=local(3))
+    assert text.endswith("e.g. /fee if gmv 100000 refunds 15000")  # gmv kept, refunds raised
+    answer = await say(core, SELLER_CHAT, SELLER, "/fee if gmv 100000 refunds 15000", at=local(3))
+    assert "if the period ended with gmv 100,000, refunds 15,000" in answer
+
+
 async def test_a_what_if_says_once_that_the_metrics_it_does_not_set_are_projected(
     core: Core,
 ) -> None:
