@@ -562,7 +562,7 @@ async def _tell_other_side(
         "reason": stored.reason,
     }
     text = ctx.t("guards.dispute_notice", **words)
-    if own is not None:  # the disputing side's own figure can be accepted
+    if own is not None and own.value != theirs.value:  # the disputing side's own figure
         theirs_shown = fmt_value(deal, own.metric, own.value)
         text += "\n" + ctx.t("guards.dispute_answer_confirm", theirs=theirs_shown, **words)
     message = [Outgoing(to=chat, text=text, kind="notice") for chat in chats]

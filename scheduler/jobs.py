@@ -24,13 +24,13 @@ from bot.core.render import fmt_money, fmt_target, fmt_time, fmt_value, label, p
 from bot.core.views.aligned import aligned_notes
 from bot.core.views.kpi import status_line
 from bot.core.views.platform import platform_lines
-from kpi.model import SIDES, Deal, Entry, Schedule, Side, Verdict
+from kpi.model import SIDES, Deal, Entry, Schedule, Side, Verdict, other_side
 from kpi.money import format_percent
 from kpi.pace import TargetStatus
 from kpi.periods import business_day, period_containing
 from kpi.platform.store import PlatformSpan, PlatformStore
 from kpi.platform.truth import PlatformDays
-from kpi.sides import Figure
+from kpi.sides import Figure, agrees
 from kpi.snapshot import Snapshot, current_period, records_span, snapshot, split_records
 from kpi.statement_store import statement_on
 from scheduler import messages
@@ -207,18 +207,7 @@ def _stale_disagreements(
     starts = []
     for day, figures in sorted(stale.items()):
         # Clauses: each item holds a comma of its own.
-        items = join_clauses(
-            (
-                tr(
-                    "escalation.disagreement_item",
-                    metric=label(terms, f.metric),
-                    seller=fmt_value(terms, f.metric, f.seller.value if f.seller else None),
-                    agency=fmt_value(terms, f.metric, f.agency.value if f.agency else None),
-                )
-                for f, _ in figures
-            ),
-            deal.locale,
-        )
+        items = join_clauses((_disagreement_item(tr, terms, f) for f, _ in figures), deal.locale)
         detail = {
             "type": "disagreement",
             "day": day.isoformat(),
@@ -227,6 +216,32 @@ def _stale_disagreements(
         }
         starts.append(plan_escalation(deal, f"disagreement:{day.isoformat()}", slot, detail, now))
     return starts
+
+
+def _disagreement_item(tr: Translate, terms: Deal, figure: Figure) -> str:
+    """One metric of a disagreement escalation: both sides' figures when they differ; when
+    they do not (or one side gave none) it is a dispute, said as one: who disputes which
+    figure, and why ("seller 1,862, agency 1,862" would contradict "disagree")."""
+    seller, agency = figure.seller, figure.agency
+    if figure.disputes and (
+        seller is None or agency is None or agrees(seller.value, agency.value, terms.tolerance)
+    ):
+        latest = max(figure.disputes, key=lambda v: v.id)
+        disputed = figure.entry(other_side(latest.side))
+        return tr(
+            "escalation.dispute_item",
+            metric=label(terms, figure.metric),
+            by=tr(f"side.{latest.side}"),
+            of=tr(f"side.{other_side(latest.side)}"),
+            value=fmt_value(terms, figure.metric, disputed.value if disputed else None),
+            reason=latest.reason,
+        )
+    return tr(
+        "escalation.disagreement_item",
+        metric=label(terms, figure.metric),
+        seller=fmt_value(terms, figure.metric, seller.value if seller else None),
+        agency=fmt_value(terms, figure.metric, agency.value if agency else None),
+    )
 
 
 def _back_on_pace(snap: Snapshot, rules: Schedule, metric: str) -> TargetStatus | None:

@@ -73,3 +73,44 @@ def test_a_merged_notice_dates_each_escalation_and_points_to_kpi() -> None:
     assert lines[1].endswith("（第 1 级对接人，第 4/4 次；11-10 11:00 发起）")
     assert lines[2].endswith("；11-11 11:00 发起）")
     assert "以上为各提醒发起时的数据；发送 /kpi 查看最新进度。" in lines[-1]
+
+
+def test_a_dispute_of_agreeing_figures_is_escalated_as_a_dispute_not_a_disagreement(
+    tmp_path: Path,
+) -> None:
+    """Both sides reported 1,862 and the agency disputes it: the notice does not offer to
+    accept "the agency's 1,862 instead", and the escalation says who disputes what, not
+    "seller 1,862, agency 1,862"."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    seller = {"chat": "telegram:-1001234", "user": "telegram:5001", "name": "Lily"}
+    agency = {"chat": "slack:C0AGENCY", "user": "slack:U0AGENCY1", "name": "Ken"}
+    lines = [
+        {"at": "2026-11-02T21:00:00-08:00", **seller, "text": "/report gmv 1862", "id": "1"},
+        {"at": "2026-11-02T21:10:00-08:00", **agency, "text": "/report gmv 1862", "id": "2"},
+        {"at": "2026-11-02T21:11:00-08:00", **agency, "id": "3",
+         "text": "/dispute gmv 2026-11-02 late-night orders missing"},
+        {"at": "2026-11-05T10:30:00-08:00", "tick": True},
+    ]  # fmt: skip
+    script = tmp_path / "s.jsonl"
+    script.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    deal = ROOT / "bot" / "demo" / "acme-linkstar-us.yaml"
+    result = CliRunner().invoke(app, ["replay", "--deal", str(deal), str(script)])
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    notice = next(o["text"] for o in out if o["kind"] == "notice")
+    assert "instead" not in notice and "/report gmv [right figure] 2026-11-02" in notice
+    escalated = [
+        o["text"]
+        for o in out
+        if o["to"].startswith("dm:") and "disagree on 2026-11-02" in o["text"]
+    ]
+    assert escalated and all(
+        "gmv (the agency side disputes the seller side's 1,862: late-night orders missing)" in t
+        for t in escalated
+    )
+    assert not any("seller 1,862, agency 1,862" in o["text"] for o in out)
