@@ -86,7 +86,9 @@ async def report(ctx: Context) -> list[Outgoing]:
         ended_period=None if ended is None else ended.label,
     )
     if result.duplicate:
-        return [ctx.reply(_already(ctx, deal, list(result.entries)))]
+        entries = list(result.entries)
+        text = _already(ctx, deal, entries) + await _still_disputed(ctx, deal, entries)
+        return [ctx.reply(text)]
     lines = [ctx.t("report.saved", day=fmt_day(args.day), side=ctx.t(f"side.{side}"))]
     lines.extend(_report_lines(ctx, deal, side, result))
     pairs = list(zip(result.entries, result.others, strict=True))
@@ -231,6 +233,34 @@ def _report_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) ->
                 )
             )
     return lines
+
+
+async def _still_disputed(ctx: Context, deal: Deal, entries: list[Entry]) -> str:
+    """For a figure sent again that the other side disputes: that sending it again settles
+    nothing, and what does (their confirmation, or a corrected figure)."""
+    if not entries:
+        return ""
+    day = entries[0].day
+    ids = {e.id: e for e in entries}
+    standing: dict[tuple[str, int | None], Verdict] = {}
+    for verdict in sorted(await ctx.ledger.verdicts(deal.id, day, day), key=lambda v: v.id):
+        standing[(verdict.side, verdict.entry_id)] = verdict  # a side's later verdict replaces
+    lines = []
+    for verdict in standing.values():
+        entry = ids.get(verdict.entry_id or 0)
+        if verdict.kind != "dispute" or entry is None:
+            continue
+        lines.append(
+            ctx.t(
+                "report.still_disputed",
+                other=ctx.t(f"side.{verdict.side}"),
+                who=verdict.person_name or verdict.person,
+                metric=label(deal, entry.metric),
+                value=fmt_value(deal, entry.metric, entry.value),
+                reason=verdict.reason,
+            )
+        )
+    return "".join("\n" + line for line in lines)
 
 
 def _already(ctx: Context, deal: Deal, entries: list[Entry]) -> str:

@@ -547,6 +547,25 @@ async def test_a_bare_confirm_lists_what_waits_for_this_side_with_the_command_fo
     assert nothing.startswith("Nothing waits for the seller side's confirmation now.")
 
 
+async def test_sending_a_disputed_figure_again_says_the_dispute_stands_and_what_ends_it(
+    core: Core,
+) -> None:
+    await say(core, SELLER_CHAT, SELLER, "/report gmv 2000")
+    await say(core, AGENCY_CHAT, AGENCY, "/report gmv 2500")
+    await say(core, AGENCY_CHAT, AGENCY, "/dispute gmv late orders missing", name="Ken")
+    again = await say(core, SELLER_CHAT, SELLER, "/report gmv 2000")
+    assert again.splitlines() == [
+        "Already recorded for 2026-11-03: gmv 2,000. Nothing new was stored.",
+        "⚠ Sending it again settles nothing: Ken (agency side) disputes your gmv 2,000: late "
+        "orders missing. It stays disputed until they confirm it, or you correct it with /report.",
+    ]
+    # Once the agency confirms it instead, the dispute no longer stands: nothing to add.
+    await say(core, AGENCY_CHAT, AGENCY, "/confirm gmv 2000")
+    assert await say(core, SELLER_CHAT, SELLER, "/report gmv 2000") == (
+        "Already recorded for 2026-11-03: gmv 2,000. Nothing new was stored."
+    )
+
+
 async def test_whatif_is_the_fee_what_if_under_its_own_name(core: Core) -> None:
     await say(core, SELLER_CHAT, SELLER, "/report gmv 12000")
     via_fee = await say(core, SELLER_CHAT, SELLER, "/fee if gmv 60000")
@@ -651,7 +670,10 @@ async def test_statement_confirm_is_refused_while_figures_are_open_unless_anyway
     refused = await say(
         core, SELLER_CHAT, SELLER, "/statement confirm 2026-11", at=local(1, 10, month=12)
     )
-    assert "⚠ Not agreed yet (pending counts nothing): 2026-11-03 gmv (disputed)" in refused
+    assert (
+        "⚠ Not agreed yet (pending counts nothing): 2026-11-03 gmv (disputed; counts as it stands)"
+        in refused
+    )
     assert refused.endswith("by sending exactly: /statement confirm 2026-11 anyway")
     assert await StatementStore(core.engine).get(DEAL, "2026-11") is None
 
@@ -659,7 +681,10 @@ async def test_statement_confirm_is_refused_while_figures_are_open_unless_anyway
     record = await StatementStore(core.engine).get(DEAL, "2026-11")
     assert record is not None and record.closed
     assert [(f.day.day, f.metric, f.why) for f in record.open_figures] == [(3, "gmv", "disputed")]
-    assert "Closed with figures still open: 2026-11-03 gmv (disputed)" in replies[1]
+    assert (
+        "Closed with figures still open: 2026-11-03 gmv (disputed; counts as it stands)"
+        in replies[1]
+    )
 
 
 async def test_the_seller_accepting_the_agency_figure_makes_it_count_under_truth_seller(
