@@ -27,10 +27,10 @@ from bot.core.views.platform import platform_lines
 from kpi.model import SIDES, Deal, Entry, Schedule, Side, Verdict, other_side
 from kpi.money import format_percent
 from kpi.pace import TargetStatus
-from kpi.periods import business_day, period_containing
+from kpi.periods import business_day, period_containing, previous_period
 from kpi.platform.store import PlatformSpan, PlatformStore
 from kpi.platform.truth import PlatformDays
-from kpi.sides import Figure, agrees
+from kpi.sides import Figure, agrees, resolve
 from kpi.snapshot import Snapshot, current_period, records_span, snapshot, split_records
 from kpi.statement_store import statement_on
 from scheduler import messages
@@ -194,13 +194,14 @@ def _pace_detail(terms: Deal, rules: Schedule, status: TargetStatus, why: str) -
 
 
 def _stale_disagreements(
-    tr: Translate, snap: Snapshot, deal: Deal, slot: str, now: dt.datetime
+    tr: Translate, contested: Sequence[Figure], deal: Deal, slot: str, now: dt.datetime
 ) -> list[NewEscalation]:
-    """One escalation per day whose disagreements have stood longer than
-    ``DISAGREEMENT_OPEN``, however many metrics disagree on it."""
-    terms = snap.deal
+    """One escalation per day whose disagreements (``contested``: figures disagreeing or
+    disputed) have stood longer than ``DISAGREEMENT_OPEN``, however many metrics disagree on
+    it."""
+    terms = deal
     stale: dict[dt.date, list[tuple[Figure, dt.datetime]]] = {}
-    for figure in snap.disagreements:
+    for figure in contested:
         arisen = _arisen(figure)
         if arisen is not None and now - arisen > DISAGREEMENT_OPEN:
             stale.setdefault(figure.day, []).append((figure, arisen))
@@ -474,7 +475,8 @@ class Jobs:
         previous = await self.store.previous_job(deal.id, "pace", row.slot)
         warned_before = set(previous.result().get("warned", ())) if previous else set()
         lines, warned, starts = _behind_pace(tr, snap, deal, row.slot, now, warned_before)
-        starts += _stale_disagreements(tr, snap, deal, row.slot, now)
+        contested = await self._unclosed_previous_disagreements(deal, snap) + snap.disagreements
+        starts += _stale_disagreements(tr, contested, deal, row.slot, now)
         if not deal.contacts:
             # Nobody to tell, and nobody who could acknowledge: the group warning stands alone.
             starts = []
@@ -502,6 +504,26 @@ class Jobs:
             deal, "warning", row.slot, chats, Outgoing(to="", text=text, kind="warning"), now
         )
         return outcome
+
+    async def _unclosed_previous_disagreements(self, deal: Deal, snap: Snapshot) -> list[Figure]:
+        """The previous period's disagreements while its statement is not closed: one that
+        arose in a period's last days comes due for escalation after the period ended, and it
+        is what holds its statement up (once closed, the statement settles it)."""
+        previous = previous_period(snap.period, deal.starts)
+        if previous is None:
+            return []
+
+        async def closed(conn: AsyncConnection) -> bool:
+            record = await statement_on(conn, deal.id, previous.label)
+            return record is not None and record.closed
+
+        terms, entries, verdicts, _, is_closed = await self.ledger.recap_records(
+            deal.id, previous.start, previous.start, previous.end, closed
+        )
+        if is_closed:
+            return []
+        figures = resolve(entries, verdicts, truth=terms.truth, tolerance=terms.tolerance)
+        return sorted((f for f in figures.values() if f.contested), key=lambda f: (f.day, f.metric))
 
     async def _recovered(
         self,

@@ -114,3 +114,50 @@ def test_a_dispute_of_agreeing_figures_is_escalated_as_a_dispute_not_a_disagreem
         for t in escalated
     )
     assert not any("seller 1,862, agency 1,862" in o["text"] for o in out)
+
+
+def _replay(tmp_path: Path, lines: list[dict[str, object]]) -> list[dict[str, str]]:
+    import json
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    script = tmp_path / "s.jsonl"
+    script.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    deal = ROOT / "bot" / "demo" / "acme-linkstar-us.yaml"
+    result = CliRunner().invoke(app, ["replay", "--deal", str(deal), str(script)])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+SELLER = {"chat": "telegram:-1001234", "user": "telegram:5001", "name": "Lily"}
+AGENCY = {"chat": "slack:C0AGENCY", "user": "slack:U0AGENCY1", "name": "Ken"}
+MONTH_END = [
+    {"at": "2026-11-30T21:00:00-08:00", **SELLER, "text": "/report gmv 2000", "id": "1"},
+    {"at": "2026-11-30T21:05:00-08:00", **AGENCY, "text": "/report gmv 2500", "id": "2"},
+]
+
+
+def test_a_disagreement_of_a_periods_last_days_escalates_after_the_period_ended(
+    tmp_path: Path,
+) -> None:
+    out = _replay(tmp_path, [*MONTH_END, {"at": "2026-12-03T12:00:00-08:00", "tick": True}])
+    escalated = [
+        o for o in out if o["to"].startswith("dm:") and "disagree on 2026-11-30" in o["text"]
+    ]
+    assert escalated and escalated[0]["at"] == "2026-12-03T10:00:00-08:00"
+    assert "gmv (seller 2,000, agency 2,500)" in escalated[0]["text"]
+
+
+def test_a_closed_periods_disagreement_is_not_escalated(tmp_path: Path) -> None:
+    admin = {"chat": "slack:C0AGENCY", "user": "slack:U0AGENCY2", "name": "Ada"}
+    close = [
+        {"at": "2026-12-01T09:00:00-08:00", **SELLER, "id": "3",
+         "text": "/statement confirm 2026-11 anyway"},
+        {"at": "2026-12-01T09:01:00-08:00", **admin, "id": "4",
+         "text": "/statement confirm 2026-11 anyway"},
+    ]  # fmt: skip
+    out = _replay(tmp_path, [*MONTH_END, *close, {"at": "2026-12-04T12:00:00-08:00", "tick": True}])
+    assert any("statement is closed" in o["text"] for o in out)
+    assert not any("disagree on 2026-11-30" in o["text"] for o in out)
