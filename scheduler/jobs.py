@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -24,7 +25,7 @@ from bot.core.render import fmt_money, fmt_target, fmt_time, fmt_value, label, p
 from bot.core.views.aligned import aligned_notes
 from bot.core.views.kpi import status_line
 from bot.core.views.platform import platform_lines
-from kpi.model import SIDES, Deal, Entry, Schedule, Side, Verdict, other_side
+from kpi.model import SIDES, Deal, Entry, Schedule, Side, Target, Verdict, other_side
 from kpi.money import format_percent
 from kpi.pace import TargetStatus
 from kpi.periods import business_day, period_containing, previous_period
@@ -94,21 +95,46 @@ def withdrawn(rows: Sequence[NewRow], lines: Collection[str]) -> list[NewRow]:
     return kept
 
 
+_RATIO = re.compile(r"\s*([a-z_][a-z0-9_]*)\s*/\s*([a-z_][a-z0-9_]*)\s*")
+
+
+def _ratio_on_target(snap: Snapshot, target: Target) -> dict[str, Decimal] | None:
+    """For a target on a ratio of two reported metrics (``refunds / gmv``, ``gmv /
+    ad_spend``), the one input that puts it on target at the period's end, the other at its
+    projection: an at-most ratio by its numerator (refunds at 8% of GMV), an at-least one by
+    its denominator (ad spend at GMV / 3), so that the volume the fee is paid on stays as
+    projected and the difference is the ratio's own. None for any other formula."""
+    info = snap.deal.metrics.get(target.metric)
+    found = _RATIO.fullmatch(info.formula.text) if info and info.formula else None
+    if found is None or not {found[1], found[2]} <= set(snap.deal.base_metrics):
+        return None
+    numerator, denominator = found[1], found[2]
+    if target.direction == "at_most":
+        base = snap.projected.get(denominator)
+        return None if base is None else {numerator: target.value * base}
+    base = snap.projected.get(numerator)
+    if base is None or target.value == 0:
+        return None
+    return {denominator: base / target.value}
+
+
 def fee_effect(tr: Translate, snap: Snapshot, status: TargetStatus) -> str | None:
     """What a target's shortfall means for the fee at the current pace.
 
-    For a reported metric it compares the projected fee with the fee if the metric ended on
-    its target (everything else at the current pace); for a derived one it states the
-    projected fee.
+    For a reported metric, and a ratio of two (:func:`_ratio_on_target`), it compares the
+    projected fee with the fee if the metric ended on its target (everything else at the
+    current pace); for another derived one it states the projected fee.
     """
     deal = snap.deal
     target = status.target
     try:
         projected = snap.fee("projected")
-        if target.metric in deal.base_metrics:
-            on_target = snap.fee("projected", {target.metric: target.value})
-        else:
-            on_target = None
+        assumed = (
+            {target.metric: target.value}
+            if target.metric in deal.base_metrics
+            else _ratio_on_target(snap, target)
+        )
+        on_target = snap.fee("projected", assumed) if assumed else None
     except (ValueError, ArithmeticError, LookupError):
         log.exception("fee effect for %s", deal.id)
         return None
@@ -118,6 +144,12 @@ def fee_effect(tr: Translate, snap: Snapshot, status: TargetStatus) -> str | Non
             projected=fmt_money(deal, projected.total),
             on_target=fmt_money(deal, on_target.total),
             difference=fmt_money(deal, abs(on_target.total - projected.total)),
+            metric=label(deal, target.metric),
+        )
+    if on_target is not None:  # on target, alone, it would not move the fee: say so
+        return tr(
+            "pace.fee_no_effect",
+            projected=fmt_money(deal, projected.total),
             metric=label(deal, target.metric),
         )
     return tr("pace.fee_projected", projected=fmt_money(deal, projected.total))

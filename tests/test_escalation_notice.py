@@ -161,3 +161,39 @@ def test_a_closed_periods_disagreement_is_not_escalated(tmp_path: Path) -> None:
     out = _replay(tmp_path, [*MONTH_END, *close, {"at": "2026-12-04T12:00:00-08:00", "tick": True}])
     assert any("statement is closed" in o["text"] for o in out)
     assert not any("disagree on 2026-11-30" in o["text"] for o in out)
+
+
+def test_a_pace_warning_prices_a_ratio_target_and_says_when_one_alone_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """The refund rate is worth the ¥2,000 deduction (refunds at 8% of the projected GMV), and
+    ROI on target alone does not move the fee: both said, not just the projected total."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    shared = {"chat": "telegram:-1003344556677", "user": "telegram:710200302", "name": "陈会计"}
+    agency = {"chat": "telegram:-1003344556688", "user": "telegram:583920276", "name": "周安"}
+    day1, day2 = "成交额 8000 消耗 4000 退款 1500 订单 100", "成交额 9000 消耗 4000 退款 1000"
+    lines = [
+        {"at": "2026-11-09T22:00:00+08:00", **agency, "text": f"/report {day1}", "id": "1"},
+        {"at": "2026-11-09T22:02:00+08:00", **shared, "text": f"/report {day1}", "id": "2"},
+        {"at": "2026-11-10T22:00:00+08:00", **agency, "text": f"/report {day2}", "id": "3"},
+        {"at": "2026-11-10T22:02:00+08:00", **shared, "text": f"/report {day2}", "id": "4"},
+        {"at": "2026-11-12T11:30:00+08:00", "tick": True},
+    ]
+    script = tmp_path / "s.jsonl"
+    script.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
+    deal = ROOT / "bot" / "demo" / "shenzhen-wanxiang-cn.yaml"
+    result = CliRunner().invoke(app, ["replay", "--deal", str(deal), str(script)])
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    warning = next(
+        o["text"] for o in out if o["kind"] == "warning" and o["at"].startswith("2026-11-12T11:00")
+    ).split("\n")
+    roi = warning.index(next(line for line in warning if line.startswith("• ROI")))
+    assert warning[roi + 1].endswith("；仅 ROI 达标不改变服务费。")
+    rate = warning.index(next(line for line in warning if line.startswith("• 退款率")))
+    assert warning[rate + 1].endswith("若 退款率 达标则为 ¥3,173.33（相差 ¥2,000.00）。")
