@@ -67,6 +67,7 @@ DAILY_HEADER = (
     "disagreement",
     "confirmed_by",
     "disputed",
+    "counted_at_close",
 )
 
 
@@ -193,8 +194,14 @@ def verdict_sheet(verdicts: Iterable[Verdict]) -> Sheet:
     return Sheet("verdicts", VERDICT_HEADER, rows)
 
 
-def daily_sheet(figures: Iterable[Figure]) -> Sheet:
-    """One row per day and metric: each side's current figure and the one that counts."""
+def daily_sheet(
+    figures: Iterable[Figure], at_close: Mapping[tuple[dt.date, str], Decimal] | None = None
+) -> Sheet:
+    """One row per day and metric: each side's current figure and the one that counts, and,
+    once the period's statement is closed (``at_close``), the figure that counted in it: the
+    statement's totals add up from that column, and a figure recorded after the close shows
+    as a current one that differs from it."""
+    closed = at_close or {}
     rows: list[tuple[Cell, ...]] = [
         (
             f.day,
@@ -207,6 +214,7 @@ def daily_sheet(figures: Iterable[Figure]) -> Sheet:
             "yes" if f.disagreement else "no",
             f.confirmed_by,
             "yes" if f.disputes else "no",
+            closed.get((f.day, f.metric)),
         )
         for f in sorted(figures, key=lambda f: (f.day, f.metric))
     ]

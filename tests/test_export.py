@@ -178,3 +178,36 @@ def test_web_and_dashboard_link_without_a_secret_key_say_what_to_set(
 def test_the_new_commands_have_help(args: list[str]) -> None:
     result = runner.invoke(app, [*args, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_the_daily_sheet_of_a_closed_period_says_what_counted_at_the_close(
+    env: None, tmp_path: Path
+) -> None:
+    """A figure recorded after the close: the daily sheet's current figure is the new one, and
+    its counted-at-close column the one the statement used, so the sheet reconciles."""
+    import json
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    seller = {"chat": "telegram:-1001234", "user": "telegram:5001", "name": "Lily"}
+    admin = {"chat": "slack:C0AGENCY", "user": "slack:U0AGENCY2", "name": "Ada"}
+    lines = [
+        {"at": "2026-11-30T21:00:00-08:00", **seller, "text": "/report gmv 1800", "id": "1"},
+        {"at": "2026-12-01T09:00:00-08:00", **seller, "id": "2",
+         "text": "/statement confirm 2026-11 anyway"},
+        {"at": "2026-12-01T09:01:00-08:00", **admin, "id": "3",
+         "text": "/statement confirm 2026-11 anyway"},
+        {"at": "2026-12-01T09:02:00-08:00", **seller, "id": "4",
+         "text": "/report gmv 2500 2026-11-30"},
+    ]  # fmt: skip
+    texts, _ = demo_files()
+    deal = [t for t in texts if "acme" in t[0]]
+    asyncio.run(run_replay(deal, parse_script(json.dumps(x) for x in lines), db_url=url))
+    out = tmp_path / "nov.xlsx"
+    args = ["export", "--deal", "acme-linkstar-us", "--period", "2026-11", "--db", url]
+    result = runner.invoke(app, [*args, "--format", "xlsx", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    book = load_workbook(out)
+    daily = list(book["daily"].iter_rows(values_only=True))
+    assert daily[0][-1] == "counted_at_close"
+    gmv = next(r for r in daily[1:] if r[:2] == ("2026-11-30", "gmv"))
+    assert (gmv[4], gmv[-1]) == ("2500", "1800")  # counts now / counted in the statement

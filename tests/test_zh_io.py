@@ -53,7 +53,7 @@ ZH_LEDGER = ("记录编号", "日期", "指标", "数值", "所属方", "用户I
 ZH_VERDICTS = ("确认/异议编号", "日期", "指标", "类型", "所属方", "用户ID", "姓名", "记录编号",
                "理由", "群聊", "消息编号", "记录时间（UTC）")  # fmt: skip
 ZH_DAILY = ("日期", "指标", "卖家数据", "服务商数据", "计入数值", "计入方", "状态", "数据分歧",
-            "确认方", "有异议")  # fmt: skip
+            "确认方", "有异议", "锁定时计入")  # fmt: skip
 ZH_STATEMENT = ("考核期", "口径", "类型", "说明", "金额", "币种")
 
 
@@ -120,8 +120,8 @@ async def test_export_of_a_chinese_deal_has_chinese_sheets_headings_labels_and_s
     ]
     by_metric = {r[1]: r for r in daily[1:]}
     assert by_metric["成交额"] == ("2026-11-02", "成交额", "12000.5", "11000", None, None,
-                                   "待定", "是", None, "是")  # fmt: skip
-    assert by_metric["退款金额"][5:] == ("卖家", "已计入", "否", "服务商", "否")
+                                   "待定", "是", None, "是", None)  # fmt: skip
+    assert by_metric["退款金额"][5:] == ("卖家", "已计入", "否", "服务商", "否", None)
     assert {r[1] for r in statement[1:]} == {"截至目前", "期末预测"}
     assert ("2026-W45", "截至目前", "基础服务费", "基础服务费", "5000.00", "CNY") in statement
     assert {r[2] for r in statement[1:]} >= {"基础服务费", "提成", "合计"}
@@ -148,7 +148,7 @@ async def test_jsonl_of_a_chinese_deal_keeps_english_keys_and_codes_csv_is_chine
     with paths[2].open(encoding="utf-8-sig", newline="") as handle:
         daily = list(csv.reader(handle))
     assert tuple(daily[0]) == ZH_DAILY
-    assert ["2026-11-02", "成交额", "12000.5", "11000", "", "", "待定", "是", "", "是"] in daily
+    assert ["2026-11-02", "成交额", "12000.5", "11000", "", "", "待定", "是", "", "是", ""] in daily
     with paths[1].open(encoding="utf-8-sig", newline="") as handle:
         assert "'" + HOSTILE in [row[8] for row in csv.reader(handle)]
 
@@ -187,7 +187,7 @@ async def test_export_of_an_english_deal_is_unchanged(core: Core) -> None:
         ("gmv", "agency", "yes"), ("orders", "agency", "yes"),
     }  # fmt: skip
     gmv = next(r for r in daily[1:] if r[1] == "gmv")
-    assert gmv[2:] == ("2100", "2000", "2100", "seller", "counted", "yes", None, "no")
+    assert gmv[2:] == ("2100", "2000", "2100", "seller", "counted", "yes", None, "no", None)
     assert {r[2] for r in statement[1:]} >= {"base", "total"}
 
 
