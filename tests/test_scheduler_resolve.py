@@ -434,14 +434,29 @@ async def test_the_note_to_the_contacts_waits_out_the_quiet_hours(tmp_path: Path
     assert notes and {m["at"] for m in notes} == {"2026-11-04T08:00:00-08:00"}
 
 
+ZH_SELLER, ZH_AGENCY = "telegram:710200301", "telegram:583920114"
+ZH_SHARED, ZH_AGENCY_CHAT = "telegram:-1003344556677", "telegram:-1003344556688"
+
+
+async def play_zh(
+    lines: list[dict[str, Any]], check_at: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Play ``lines`` on the zh demo deal: what the bot sent, and the pace check's message at
+    ``check_at`` (checked to reach both of the deal's chats)."""
+    deal = (ROOT / "bot" / "demo" / "shenzhen-wanxiang-cn.yaml").read_text(encoding="utf-8")
+    steps = parse_script(json.dumps(line) for line in by_time(lines))
+    sent = await run_replay([("deal.yaml", deal)], steps)
+    check = [m for m in of_kind(sent, "warning") if m["at"] == check_at]
+    assert {m["to"] for m in check} == {ZH_SHARED, ZH_AGENCY_CHAT}
+    return sent, check
+
+
 async def test_the_chinese_weekly_demo_deal_says_it_with_the_week_as_chinese_names_it() -> None:
     """The zh demo deal (weekly, both sides report, warning below 85%, escalation below 70%):
     12,000 on Monday is 56% of the week's pace and escalates on Tuesday; both sides then
     correct Monday to 23,000 and report 22,000 for Tuesday (105%). Wednesday's check ends it,
     naming the week as 2026年第45周, and every contact it had reached hears it is not needed."""
-    deal = (ROOT / "bot" / "demo" / "shenzhen-wanxiang-cn.yaml").read_text(encoding="utf-8")
-    seller, agency = "telegram:710200301", "telegram:583920114"
-    shared, agency_chat = "telegram:-1003344556677", "telegram:-1003344556688"
+    seller, agency, shared, agency_chat = ZH_SELLER, ZH_AGENCY, ZH_SHARED, ZH_AGENCY_CHAT
     lines = [
         tick("2026-11-02T00:00:00+08:00"),
         say("2026-11-03T09:00:00+08:00", seller, "/report gmv 12000 2026-11-02", chat=shared),
@@ -454,10 +469,7 @@ async def test_the_chinese_weekly_demo_deal_says_it_with_the_week_as_chinese_nam
         *ticks("2026-11-04T08:00:00+08:00", "2026-11-04T16:00:00+08:00", HOUR),
         say("2026-11-04T16:30:00+08:00", agency, "/escalations", chat=agency_chat),
     ]
-    steps = parse_script(json.dumps(line) for line in by_time(lines))
-    sent = await run_replay([("deal.yaml", deal)], steps)
-    check = [m for m in of_kind(sent, "warning") if m["at"] == "2026-11-04T11:00:00+08:00"]
-    assert {m["to"] for m in check} == {shared, agency_chat}
+    sent, check = await play_zh(lines, "2026-11-04T11:00:00+08:00")
     assert check[0]["text"].split("\n") == [
         "进度检查 2026-11-04 — 深圳万象家居 × 联星出海 周度代运营",
         "✅ 2026年第45周 成交额 已回到正常进度（预计达成率 105%）：11-03 开始的升级提醒（#1）"
@@ -524,9 +536,7 @@ async def test_an_unacknowledged_escalation_ends_with_its_period_and_frees_the_n
     week (the statement settles what the shortfall cost), tells the group and each contact it
     had reached, and a shortfall in week 46 escalates afresh (an escalation left open would
     have kept the metric from escalating again in any later week)."""
-    deal = (ROOT / "bot" / "demo" / "shenzhen-wanxiang-cn.yaml").read_text(encoding="utf-8")
-    seller, agency = "telegram:710200301", "telegram:583920114"
-    shared, agency_chat = "telegram:-1003344556677", "telegram:-1003344556688"
+    seller, agency, shared, agency_chat = ZH_SELLER, ZH_AGENCY, ZH_SHARED, ZH_AGENCY_CHAT
     lines = [
         tick("2026-11-02T00:00:00+08:00"),
         say("2026-11-02T23:00:00+08:00", seller, "/report gmv 12000", chat=shared),
@@ -536,10 +546,7 @@ async def test_an_unacknowledged_escalation_ends_with_its_period_and_frees_the_n
         *ticks("2026-11-10T08:00:00+08:00", "2026-11-10T12:00:00+08:00", HOUR),
         say("2026-11-10T12:30:00+08:00", seller, "/escalations", chat=shared),
     ]
-    steps = parse_script(json.dumps(line) for line in by_time(lines))
-    sent = await run_replay([("deal.yaml", deal)], steps)
-    check = [m for m in of_kind(sent, "warning") if m["at"] == "2026-11-09T11:00:00+08:00"]
-    assert {m["to"] for m in check} == {shared, agency_chat}
+    sent, check = await play_zh(lines, "2026-11-09T11:00:00+08:00")
     assert check[0]["text"].split("\n") == [
         "进度检查 2026-11-09 — 深圳万象家居 × 联星出海 周度代运营",
         "⏹ 2026年第45周 已结束：11-03 开始的 成交额 升级提醒（#1）随之结束，无人确认。"
