@@ -438,6 +438,16 @@ ZH_SELLER, ZH_AGENCY = "telegram:710200301", "telegram:583920114"
 ZH_SHARED, ZH_AGENCY_CHAT = "telegram:-1003344556677", "telegram:-1003344556688"
 
 
+def both(at: str, text: str) -> list[dict[str, Any]]:
+    """Both sides of the zh deal report ``text``, the seller at ``at``, the agency a minute
+    later, each in its chat."""
+    later = (dt.datetime.fromisoformat(at) + dt.timedelta(minutes=1)).isoformat()
+    return [
+        say(at, ZH_SELLER, text, chat=ZH_SHARED),
+        say(later, ZH_AGENCY, text, chat=ZH_AGENCY_CHAT),
+    ]
+
+
 async def play_zh(
     lines: list[dict[str, Any]], check_at: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -456,16 +466,13 @@ async def test_the_chinese_weekly_demo_deal_says_it_with_the_week_as_chinese_nam
     12,000 on Monday is 56% of the week's pace and escalates on Tuesday; both sides then
     correct Monday to 23,000 and report 22,000 for Tuesday (105%). Wednesday's check ends it,
     naming the week as 2026年第45周, and every contact it had reached hears it is not needed."""
-    seller, agency, shared, agency_chat = ZH_SELLER, ZH_AGENCY, ZH_SHARED, ZH_AGENCY_CHAT
+    agency, agency_chat = ZH_AGENCY, ZH_AGENCY_CHAT
     lines = [
         tick("2026-11-02T00:00:00+08:00"),
-        say("2026-11-03T09:00:00+08:00", seller, "/report gmv 12000 2026-11-02", chat=shared),
-        say("2026-11-03T09:01:00+08:00", agency, "/report gmv 12000 2026-11-02", chat=agency_chat),
+        *both("2026-11-03T09:00:00+08:00", "/report gmv 12000 2026-11-02"),
         *ticks("2026-11-03T10:00:00+08:00", "2026-11-03T20:00:00+08:00", HOUR),
-        say("2026-11-03T21:00:00+08:00", seller, "/report gmv 23000 2026-11-02", chat=shared),
-        say("2026-11-03T21:01:00+08:00", agency, "/report gmv 23000 2026-11-02", chat=agency_chat),
-        say("2026-11-03T21:02:00+08:00", seller, "/report gmv 22000", chat=shared),
-        say("2026-11-03T21:03:00+08:00", agency, "/report gmv 22000", chat=agency_chat),
+        *both("2026-11-03T21:00:00+08:00", "/report gmv 23000 2026-11-02"),
+        *both("2026-11-03T21:02:00+08:00", "/report gmv 22000"),
         *ticks("2026-11-04T08:00:00+08:00", "2026-11-04T16:00:00+08:00", HOUR),
         say("2026-11-04T16:30:00+08:00", agency, "/escalations", chat=agency_chat),
     ]
@@ -536,13 +543,11 @@ async def test_an_unacknowledged_escalation_ends_with_its_period_and_frees_the_n
     week (the statement settles what the shortfall cost), tells the group and each contact it
     had reached, and a shortfall in week 46 escalates afresh (an escalation left open would
     have kept the metric from escalating again in any later week)."""
-    seller, agency, shared, agency_chat = ZH_SELLER, ZH_AGENCY, ZH_SHARED, ZH_AGENCY_CHAT
+    seller, shared = ZH_SELLER, ZH_SHARED
     lines = [
         tick("2026-11-02T00:00:00+08:00"),
-        say("2026-11-02T23:00:00+08:00", seller, "/report gmv 12000", chat=shared),
-        say("2026-11-02T23:01:00+08:00", agency, "/report gmv 12000", chat=agency_chat),
-        say("2026-11-09T23:00:00+08:00", seller, "/report gmv 9000", chat=shared),
-        say("2026-11-09T23:01:00+08:00", agency, "/report gmv 9000", chat=agency_chat),
+        *both("2026-11-02T23:00:00+08:00", "/report gmv 12000"),
+        *both("2026-11-09T23:00:00+08:00", "/report gmv 9000"),
         *ticks("2026-11-10T08:00:00+08:00", "2026-11-10T12:00:00+08:00", HOUR),
         say("2026-11-10T12:30:00+08:00", seller, "/escalations", chat=shared),
     ]
