@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -25,6 +24,7 @@ from bot.core.render import fmt_money, fmt_target, fmt_time, fmt_value, label, p
 from bot.core.views.aligned import aligned_notes
 from bot.core.views.kpi import status_line
 from bot.core.views.platform import platform_lines
+from kpi.formula import BinOp, Name
 from kpi.model import SIDES, Deal, Entry, Schedule, Side, Target, Verdict, other_side
 from kpi.money import format_percent
 from kpi.pace import TargetStatus
@@ -95,9 +95,6 @@ def withdrawn(rows: Sequence[NewRow], lines: Collection[str]) -> list[NewRow]:
     return kept
 
 
-_RATIO = re.compile(r"\s*([a-z_][a-z0-9_]*)\s*/\s*([a-z_][a-z0-9_]*)\s*")
-
-
 def _ratio_on_target(snap: Snapshot, target: Target) -> dict[str, Decimal] | None:
     """For a target on a ratio of two reported metrics (``refunds / gmv``, ``gmv /
     ad_spend``), the one input that puts it on target at the period's end, the other at its
@@ -105,10 +102,16 @@ def _ratio_on_target(snap: Snapshot, target: Target) -> dict[str, Decimal] | Non
     its denominator (ad spend at GMV / 3), so that the volume the fee is paid on stays as
     projected and the difference is the ratio's own. None for any other formula."""
     info = snap.deal.metrics.get(target.metric)
-    found = _RATIO.fullmatch(info.formula.text) if info and info.formula else None
-    if found is None or not {found[1], found[2]} <= set(snap.deal.base_metrics):
+    tree = info.formula.tree if info and info.formula else None
+    if not (
+        isinstance(tree, BinOp)
+        and tree.op == "/"
+        and isinstance(tree.left, Name)
+        and isinstance(tree.right, Name)
+        and {tree.left.name, tree.right.name} <= set(snap.deal.base_metrics)
+    ):
         return None
-    numerator, denominator = found[1], found[2]
+    numerator, denominator = tree.left.name, tree.right.name
     if target.direction == "at_most":
         base = snap.projected.get(denominator)
         return None if base is None else {numerator: target.value * base}
