@@ -131,6 +131,11 @@ class Figure:
         return self.seller if side == "seller" else self.agency
 
 
+def contested(figures: Iterable[Figure]) -> list[Figure]:
+    """The figures either side should look at (:attr:`Figure.contested`), by day and metric."""
+    return sorted((f for f in figures if f.contested), key=lambda f: (f.day, f.metric))
+
+
 @dataclass(frozen=True)
 class _Judgement:
     """The other side's standing verdict on one entry."""

@@ -30,7 +30,7 @@ from kpi.pace import (
 )
 from kpi.periods import Period, clip_to_end, period_containing, proration
 from kpi.platform.truth import PlatformDays, resolve_figures
-from kpi.sides import Figure
+from kpi.sides import Figure, contested
 
 
 @dataclass(frozen=True)
@@ -108,10 +108,7 @@ class Snapshot:
 
     @property
     def disagreements(self) -> list[Figure]:
-        return sorted(
-            (f for f in self.figures.values() if f.contested),
-            key=lambda f: (f.day, f.metric),
-        )
+        return contested(self.figures.values())
 
     def fee(self, view: str, overrides: Mapping[str, Decimal] | None = None) -> FeeStatement:
         """The fee statement for ``view``: ``to_date``, ``projected`` or ``final``.

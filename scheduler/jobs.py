@@ -31,7 +31,7 @@ from kpi.pace import TargetStatus
 from kpi.periods import business_day, period_containing, previous_period
 from kpi.platform.store import PlatformSpan, PlatformStore
 from kpi.platform.truth import PlatformDays
-from kpi.sides import Figure, agrees, resolve
+from kpi.sides import Figure, agrees, contested, resolve
 from kpi.snapshot import Snapshot, current_period, records_span, snapshot, split_records
 from kpi.statement_store import statement_on
 from scheduler import messages
@@ -558,7 +558,7 @@ class Jobs:
         if is_closed:
             return []
         figures = resolve(entries, verdicts, truth=terms.truth, tolerance=terms.tolerance)
-        return sorted((f for f in figures.values() if f.contested), key=lambda f: (f.day, f.metric))
+        return contested(figures.values())
 
     async def _recovered(
         self,
