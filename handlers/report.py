@@ -20,7 +20,7 @@ from kpi.numbers import fold_width, format_plain, parse_figure
 from kpi.periods import previous_period
 from kpi.platform.terms import platform_metrics
 from kpi.sides import Figure, agrees, resolve
-from kpi.snapshot import current_period
+from kpi.snapshot import current_period, snapshot
 from kpi.unusual import day_levels, replaced_far, unusual, usual_days
 
 
@@ -235,31 +235,38 @@ def _report_lines(ctx: Context, deal: Deal, side: Side, result: ReportResult) ->
     return lines
 
 
+async def _day_figures(
+    ctx: Context, deal: Deal, day: dt.date
+) -> tuple[dict[tuple[dt.date, str], Figure], list[Verdict]]:
+    """One day's figures as :func:`kpi.sides.resolve` judges them, and the day's verdicts."""
+    current = await ctx.ledger.current_entries(deal.id, day, day)
+    verdicts = await ctx.ledger.verdicts(deal.id, day, day)
+    return resolve(current, verdicts, truth=deal.truth, tolerance=deal.tolerance), verdicts
+
+
 async def _still_disputed(ctx: Context, deal: Deal, entries: list[Entry]) -> str:
-    """For a figure sent again that the other side disputes: that sending it again settles
-    nothing, and what does (their confirmation, or a corrected figure)."""
+    """For a figure sent again that the other side disputes (a standing dispute of it:
+    :attr:`kpi.sides.Figure.disputes`): that sending it again settles nothing, and what does
+    (their confirmation, or a corrected figure)."""
     if not entries:
         return ""
-    day = entries[0].day
-    ids = {e.id: e for e in entries}
-    standing: dict[tuple[str, int | None], Verdict] = {}
-    for verdict in sorted(await ctx.ledger.verdicts(deal.id, day, day), key=lambda v: v.id):
-        standing[(verdict.side, verdict.entry_id)] = verdict  # a side's later verdict replaces
+    figures, _ = await _day_figures(ctx, deal, entries[0].day)
     lines = []
-    for verdict in standing.values():
-        entry = ids.get(verdict.entry_id or 0)
-        if verdict.kind != "dispute" or entry is None:
-            continue
-        lines.append(
-            ctx.t(
-                "report.still_disputed",
-                other=ctx.t(f"side.{verdict.side}"),
-                who=verdict.person_name or verdict.person,
-                metric=label(deal, entry.metric),
-                value=fmt_value(deal, entry.metric, entry.value),
-                reason=verdict.reason,
+    for entry in entries:
+        figure = figures.get((entry.day, entry.metric))
+        for verdict in figure.disputes if figure else ():
+            if verdict.entry_id != entry.id:
+                continue
+            lines.append(
+                ctx.t(
+                    "report.still_disputed",
+                    other=ctx.t(f"side.{verdict.side}"),
+                    who=verdict.person_name or verdict.person,
+                    metric=label(deal, entry.metric),
+                    value=fmt_value(deal, entry.metric, entry.value),
+                    reason=verdict.reason,
+                )
             )
-        )
     return "".join("\n" + line for line in lines)
 
 
@@ -356,14 +363,11 @@ async def _what_to_confirm(ctx: Context, deal: Deal, side: Side) -> UserError:
     current = current_period(deal, ctx.today)
     periods = [p for p in (previous_period(current, deal.starts), current) if p is not None]
     waiting: list[Figure] = []
-    for period in periods:
-        last = min(period.end, ctx.today)
-        entries = await ctx.ledger.current_entries(deal.id, period.start, last)
-        verdicts = await ctx.ledger.verdicts(deal.id, period.start, last)
-        figures = resolve(entries, verdicts, truth=deal.truth, tolerance=deal.tolerance)
+    for period in periods:  # each judged by its own terms, as /kpi judges it
+        snap = await snapshot(ctx.ledger, deal, ctx.today, period=period)
         waiting.extend(
             f
-            for f in figures.values()
+            for f in snap.figures.values()
             if f.status in ("pending", "provisional") and f.entry(other_side(side)) is not None
         )
     side_name = ctx.t(f"side.{side}")
@@ -488,11 +492,8 @@ async def _refuse_moot_verdict(
     theirs, each side accepting the other's figure, and leave which one counts to a rule
     nobody chose: the reply says how to let theirs count instead (report it as one's own)."""
     day = theirs.day
-    current = await ctx.ledger.current_entries(deal.id, day, day)
-    verdicts = await ctx.ledger.verdicts(deal.id, day, day)
-    figure = resolve(current, verdicts, truth=deal.truth, tolerance=deal.tolerance).get(
-        (day, theirs.metric)
-    )
+    figures, verdicts = await _day_figures(ctx, deal, day)
+    figure = figures.get((day, theirs.metric))
     if figure is None or figure.counted_side != side or figure.confirmed_by != theirs.side:
         return
     own = figure.entry(side)
@@ -606,9 +607,7 @@ async def _settle_escalation(ctx: Context, deal: Deal, day: dt.date) -> str:
     desk = ctx.services.escalations
     if desk is None:
         return ""
-    current = await ctx.ledger.current_entries(deal.id, day, day)
-    verdicts = await ctx.ledger.verdicts(deal.id, day, day)
-    figures = resolve(current, verdicts, truth=deal.truth, tolerance=deal.tolerance)
+    figures, _ = await _day_figures(ctx, deal, day)
     if any(f.contested for f in figures.values()):
         return ""
     settled = await desk.ack(
