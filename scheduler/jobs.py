@@ -229,21 +229,20 @@ def _pace_detail(terms: Deal, rules: Schedule, status: TargetStatus, why: str) -
 
 
 def _stale_disagreements(
-    tr: Translate, contested: Sequence[Figure], deal: Deal, slot: str, now: dt.datetime
+    tr: Translate, standing: Sequence[Figure], deal: Deal, slot: str, now: dt.datetime
 ) -> list[NewEscalation]:
-    """One escalation per day whose disagreements (``contested``: figures disagreeing or
-    disputed) have stood longer than ``DISAGREEMENT_OPEN``, however many metrics disagree on
-    it."""
-    terms = deal
+    """One escalation per day whose disagreements (``standing``: figures disagreeing or
+    disputed, :func:`kpi.sides.contested`) have stood longer than ``DISAGREEMENT_OPEN``,
+    however many metrics disagree on it."""
     stale: dict[dt.date, list[tuple[Figure, dt.datetime]]] = {}
-    for figure in contested:
+    for figure in standing:
         arisen = _arisen(figure)
         if arisen is not None and now - arisen > DISAGREEMENT_OPEN:
             stale.setdefault(figure.day, []).append((figure, arisen))
     starts = []
     for day, figures in sorted(stale.items()):
         # Clauses: each item holds a comma of its own.
-        items = join_clauses((_disagreement_item(tr, terms, f) for f, _ in figures), deal.locale)
+        items = join_clauses((_disagreement_item(tr, deal, f) for f, _ in figures), deal.locale)
         detail = {
             "type": "disagreement",
             "day": day.isoformat(),
