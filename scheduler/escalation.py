@@ -408,15 +408,13 @@ def notice_step(slot: str) -> tuple[int, int]:
         return 0, 0
 
 
-def merged_notice(
-    deal: Deal, notices: Sequence[tuple[dict[str, Any], str, dt.datetime]]
-) -> Outgoing:
+def merged_notice(deal: Deal, notices: Sequence[tuple[EscalationRecord, str]]) -> Outgoing:
     """One message for several escalations' notices due to one person at one moment.
 
     Args:
         deal: The deal the escalations belong to.
-        notices: Each escalation's detail, its notice's slot and when it was raised (its
-            figures are those of then), in sending order.
+        notices: Each escalation with its notice's slot, in sending order (each item says
+            when its escalation was raised: its figures are those of then).
 
     Returns:
         The message: a title, one numbered line per escalation with its level and round, and
@@ -425,21 +423,21 @@ def merged_notice(
     loc = deal.locale
     most = max(deal.schedule.escalation.max, 1)
     lines = [t("escalation.merged_title", loc, deal=deal.name, count=len(notices))]
-    for number, (detail, slot, raised) in enumerate(notices, 1):
+    for number, (record, slot) in enumerate(notices, 1):
         level, round_ = notice_step(slot)
         lines.append(
             t(
                 "escalation.merged_item",
                 loc,
                 number=number,
-                reason=describe(deal, detail),
+                reason=describe(deal, record.detail),
                 level=level,
                 round=round_,
                 max=most,
-                since=fmt_time(raised, deal.timezone),
+                since=fmt_time(record.started_at, deal.timezone),
             )
         )
-    if any(notice_step(slot)[1] == 1 for _, slot, _ in notices):
+    if any(notice_step(slot)[1] == 1 for _, slot in notices):
         lines.append(triggers(deal))
     lines.append(t("escalation.merged_ack", loc))
     return Outgoing(to="", text="\n".join(lines), kind="escalation")

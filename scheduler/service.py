@@ -488,14 +488,7 @@ class SchedulerService:
             ]
             if len({r.escalation_id for r in live}) < 2:
                 continue
-            notices = [
-                (
-                    records[r.escalation_id or 0].detail,
-                    r.slot,
-                    records[r.escalation_id or 0].started_at,
-                )
-                for r in live
-            ]
+            notices = [(records[r.escalation_id or 0], r.slot) for r in live]
             payload = messages.encode(merged_notice(deal, notices))
             first, *others = live
             replaced[first.id] = dataclasses.replace(first, payload=payload)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.ports import EscalationRecord
 from kpi.dealfile import load_deal
 from scheduler import messages
 from scheduler.escalation import merged_notice, plan_escalation
@@ -58,15 +59,18 @@ def test_a_merged_notice_dates_each_escalation_and_points_to_kpi() -> None:
         "target": "≥ 150,000",
     }
     other = {"type": "disagreement", "day": "2026-11-09", "items": "成交额", "since": "11-09 22:00"}
+
+    def raised(id_: int, detail: dict[str, str], day: int) -> EscalationRecord:
+        started = dt.datetime(2026, 11, day, 3, 0, tzinfo=dt.UTC)
+        return EscalationRecord(
+            id_, deal.id, "r", "o", "open", detail, started, None, None, None, None
+        )
+
     text = merged_notice(
         deal,
         [
-            (pace, "pace:gmv@2026-11-10/L1.4", dt.datetime(2026, 11, 10, 3, 0, tzinfo=dt.UTC)),
-            (
-                other,
-                "disagreement:2026-11-09@x/L1.1",
-                dt.datetime(2026, 11, 11, 3, 0, tzinfo=dt.UTC),
-            ),
+            (raised(1, pace, 10), "pace:gmv@2026-11-10/L1.4"),
+            (raised(2, other, 11), "disagreement:2026-11-09@x/L1.1"),
         ],
     ).text
     lines = text.split("\n")

@@ -234,8 +234,9 @@ class EscalationRecord:
     """One escalation as stored (what the desk answers with).
 
     ``status`` is ``open``, ``acked`` (a contact acknowledged it) or ``resolved`` (a pace check
-    found its target back on pace: it ended by itself, at ``resolved_at``; ``resolution`` says
-    what that check found: ``check``, its slot day, and ``pace``, the metric's pace then).
+    ended it by itself, at ``resolved_at``; ``resolution`` says what that check found:
+    ``check``, its slot day, and ``pace``, the metric's pace then, when its target was back on
+    pace, or ``period_over``, the period's name, when its period had ended unacknowledged).
     """
 
     id: int
