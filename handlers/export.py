@@ -56,12 +56,8 @@ async def period_sheets(
     snap = await snapshot(ledger, deal, today, period=period)
     trail = await ledger.entries_between(deal.id, period.start, period.end)
     view = await build_statement(ledger, statements, deal, today, period, t)
-    record = await statements.get(deal.id, period.label)
-    at_close = (
-        {(f.day, f.metric): f.value for f in record.figures}
-        if record is not None and record.closed
-        else None
-    )
+    closed = view.record  # the closed statement the view shows, if the period is closed
+    at_close = {(f.day, f.metric): f.value for f in closed.figures} if closed else None
     # The amount goes out as a number (a deduction's "-300.00" is not text to neutralise).
     rows: list[tuple[Cell, ...]] = [(*r[:4], Decimal(r[4]), r[5]) for r in view.rows]
     statement = Sheet("statement", CSV_HEADER, rows)

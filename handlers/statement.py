@@ -102,6 +102,8 @@ class StatementView:
     final: bool
     """True for an ended period (closed or not); False for the current one."""
     closed: bool
+    record: StoredStatement | None = None
+    """The stored statement a closed view shows (its figures: what counted at the close)."""
 
 
 # ------------------------------------------------------------------------------ periods
@@ -457,7 +459,8 @@ def closed_view(t: T, snap: Snapshot, record: StoredStatement) -> StatementView:
         sections,
         footer=t("statement.closed_note") + "\n" + t("fee.footer", truth=t(f"truth.{deal.truth}")),
     )
-    return StatementView(rich, _rows(t, snap, stored, "final"), final=True, closed=True)
+    rows = _rows(t, snap, stored, "final")
+    return StatementView(rich, rows, final=True, closed=True, record=record)
 
 
 def _signed(deal: Deal, amount: Any) -> str:
