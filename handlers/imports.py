@@ -18,7 +18,6 @@ from kpi.commands import parse_day
 from kpi.errors import UserError
 from kpi.model import Deal
 from kpi.money import format_figure
-from kpi.platform.evidence import differences
 from kpi.platform.headers import Kind
 from kpi.platform.parse import load_export
 from kpi.platform.problems import ImportRefused, Problem
@@ -145,7 +144,7 @@ async def import_(ctx: Context) -> list[Outgoing]:
     max_bytes = ctx.services.import_max_bytes
     uploader = Uploader(ctx.cmd.user, ctx.cmd.name, ctx.cmd.chat)
     lines: list[str] = []
-    span: tuple[dt.date, dt.date] | None = None  # the days the stored exports cover
+    covered: list[dt.date] = []  # the first and last days of each stored export
     for file in ctx.cmd.files:
         try:
             result = await import_file(
@@ -156,17 +155,9 @@ async def import_(ctx: Context) -> list[Outgoing]:
             lines += render_refusal(refused, ctx.locale, CHAT_PROBLEMS)
             continue
         lines.append(render_result(result, ctx.locale))
-        if result.first_day is not None and result.last_day is not None:
-            span = (
-                (min(span[0], result.first_day), max(span[1], result.last_day))
-                if span
-                else (
-                    result.first_day,
-                    result.last_day,
-                )
-            )
-    if span is not None:
-        lines += await _against_typed(ctx, ctx.deal, *span)
+        covered += [day for day in (result.first_day, result.last_day) if day is not None]
+    if covered:
+        lines += await _against_typed(ctx, ctx.deal, min(covered), max(covered))
     return [ctx.reply("\n".join(lines))]
 
 
@@ -180,10 +171,7 @@ async def _against_typed(ctx: Context, deal: Deal, first: dt.date, last: dt.date
     verdicts = await ctx.ledger.verdicts(deal.id, first, last)
     figures = resolve(entries, verdicts, truth=deal.truth, tolerance=deal.tolerance)
     platform = await platform_days(ctx.services.platform, deal, first, last)
-    lines = evidence_lines(deal, figures, platform)
-    if differences(figures, platform, deal.tolerance):
-        lines.append(ctx.t("import.differs_hint"))
-    return lines
+    return evidence_lines(deal, figures, platform, if_any_differ=ctx.t("import.differs_hint"))
 
 
 async def sessions(ctx: Context) -> list[Outgoing]:

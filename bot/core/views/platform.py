@@ -59,9 +59,12 @@ def evidence_lines(
     deal: Deal,
     figures: Mapping[tuple[dt.date, str], Figure],
     platform: Mapping[dt.date, Mapping[str, Decimal]],
+    *,
+    if_any_differ: str | None = None,
 ) -> list[str]:
     """Days whose counted figures match the platform's (``platform``: its figure of each deal
-    metric per day, :func:`platform_days`), then each typed figure that differs from it."""
+    metric per day, :func:`platform_days`), then each typed figure that differs from it, and
+    ``if_any_differ`` after them when there are any (what to do about them)."""
     locale = deal.locale
     matching, compared = matching_days(figures, platform, deal.tolerance)
     lines = []
@@ -71,6 +74,8 @@ def evidence_lines(
     lines += [difference_line(deal, d, locale) for d in diffs[:CHAT_PROBLEMS]]
     if len(diffs) > CHAT_PROBLEMS:
         lines.append(t("platform.recap_more", locale, count=len(diffs) - CHAT_PROBLEMS))
+    if diffs and if_any_differ:
+        lines.append(if_any_differ)
     return lines
 
 
