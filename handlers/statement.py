@@ -45,11 +45,11 @@ from bot.core.views.kpi import (
     status_notes,
 )
 from bot.core.views.settled import (
-    anyway_command,
     close_command,
     closed_missing_lines,
     how_to_close,
     open_lines,
+    statement_confirm_command,
     unsettled_lines,
     unsettled_refusal,
 )
@@ -151,7 +151,7 @@ or in words of any kind (上期, last)."""
 
 def _relative_period(deal: Deal, today: dt.date, label: str) -> Period | None:
     """The period ``label`` names in words (this/last period), or None when it is not such a
-    word. The period before the deal's first is refused as before its start."""
+    word. "Last" in the deal's first period is refused: there is no earlier one yet."""
     word = " ".join(label.lower().split())
     this_words, last_words = _UNIT_WORDS.get(deal.period, (set(), set()))
     current = current_period(deal, today)  # the first before the start, the last after the end
@@ -678,11 +678,7 @@ def _confirming_side(ctx: Context, deal: Deal, period: Period, *, anyway: bool) 
     user error for anybody else (giving an admin the command as typed, ``anyway`` kept), and
     for an admin in the other side's chat."""
     if not ctx.is_admin:
-        command = (
-            anyway_command(ctx.t, deal, period)
-            if anyway
-            else f"/statement confirm {period_name(deal, period)}"
-        )
+        command = statement_confirm_command(ctx.t, deal, period, anyway=anyway)
         raise UserError("statement.confirm_admin_only", command=command)
     acting = ctx.acting
     assert acting is not None

@@ -139,16 +139,21 @@ def _gaps(
 
 def anyway_command(t: Translate, deal: Deal, period: Period) -> str:
     """What an admin types to close ``period`` as it stands, in the deal's language."""
-    return f"/statement confirm {period_name(deal, period)} {t('open.anyway_word')}"
+    return statement_confirm_command(t, deal, period, anyway=True)
+
+
+def statement_confirm_command(t: Translate, deal: Deal, period: Period, *, anyway: bool) -> str:
+    """``/statement confirm PERIOD``, with the anyway word (in the deal's language) when
+    ``anyway``."""
+    command = f"/statement confirm {period_name(deal, period)}"
+    return f"{command} {t('open.anyway_word')}" if anyway else command
 
 
 def close_command(t: Translate, snap: Snapshot, still_open: Sequence[str]) -> str:
     """What an admin types to confirm ``snap``'s ended period: with the anyway word while
     anything is still open (``still_open``: its :func:`unsettled_lines`, as the caller shows
     them), as a plain confirmation is refused then."""
-    if still_open:
-        return anyway_command(t, snap.deal, snap.period)
-    return f"/statement confirm {period_name(snap.deal, snap.period)}"
+    return statement_confirm_command(t, snap.deal, snap.period, anyway=bool(still_open))
 
 
 def how_to_close(t: Translate, snap: Snapshot, still_open: Sequence[str]) -> str:
