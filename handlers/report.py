@@ -10,6 +10,7 @@ from bot.core import Outgoing
 from bot.core.context import Context
 from bot.core.render import fmt_day, fmt_list, fmt_pair, fmt_person, fmt_time, fmt_value, label
 from bot.core.views.platform import platform_days
+from bot.core.views.settled import confirm_command
 from handlers.statement import ended_period, late_effect
 from kpi.commands import Units, check_unit, parse_metric_day, parse_report, resolve_metric
 from kpi.errors import UserError
@@ -386,6 +387,7 @@ async def _what_to_confirm(ctx: Context, deal: Deal, side: Side) -> UserError:
                 value=fmt_value(deal, figure.metric, theirs.value),
                 other=ctx.t(f"side.{theirs.side}"),
                 id=theirs.id,
+                command=confirm_command(deal, figure),
             )
         )
     if len(waiting) > CONFIRMABLE_SHOWN:
