@@ -242,41 +242,39 @@ def _confirmation_lines(
     now: FeeStatement | None = None,
     still_open: Sequence[str] = (),
 ) -> list[str]:
-    """Who confirmed the period. With ``now`` (the statement on today's figures, for a period
-    not closed yet), a confirmation of other figures is shown as outdated: it closes nothing,
-    and its side must confirm again (with the anyway word while ``still_open``, the period's
+    """Who confirmed the period: :func:`confirmation_line` of each side."""
+    return [confirmation_line(t, snap, record, side, now, still_open)[0] for side in SIDES]
+
+
+def confirmation_line(
+    t: T,
+    snap: Snapshot,
+    record: StoredStatement | None,
+    side: Side,
+    now: FeeStatement | None = None,
+    still_open: Sequence[str] = (),
+) -> tuple[str, str]:
+    """Whether ``side`` confirmed the period, and its state (``waiting``, ``outdated`` or
+    ``confirmed``). With ``now`` (the statement on today's figures, for a period not closed
+    yet), a confirmation of other figures is outdated: it closes nothing, and its side must
+    confirm again (with the anyway word while ``still_open``, the period's
     :func:`unsettled_lines`, has anything)."""
     deal = snap.deal
-    digest = statement_digest(encode_statement(now)) if now is not None else None
-    lines = []
-    for side in SIDES:
-        found = record.confirmation(side) if record is not None else None
-        side_name = t(f"side.{side}")
-        if found is None:
-            lines.append(t("statement.waiting_for", side=side_name))
-        elif now is not None and found.digest != digest:
-            lines.append(
-                t(
-                    "open.confirmation_outdated",
-                    side=side_name,
-                    who=found.who,
-                    at=_local(found.at, deal),
-                    total=_money(deal, found.total),
-                    now=_money(deal, now.total),
-                    command=close_command(t, snap, still_open),
-                )
-            )
-        else:
-            lines.append(
-                t(
-                    "statement.confirmed_by",
-                    side=side_name,
-                    who=found.who,
-                    at=_local(found.at, deal),
-                    total=_money(deal, found.total),
-                )
-            )
-    return lines
+    found = record.confirmation(side) if record is not None else None
+    side_name = t(f"side.{side}")
+    if found is None:
+        return t("statement.waiting_for", side=side_name), "waiting"
+    said = {
+        "side": side_name,
+        "who": found.who,
+        "at": _local(found.at, deal),
+        "total": _money(deal, found.total),
+    }
+    if now is not None and found.digest != statement_digest(encode_statement(now)):
+        command = close_command(t, snap, still_open)
+        text = t("open.confirmation_outdated", now=_money(deal, now.total), command=command, **said)
+        return text, "outdated"
+    return t("statement.confirmed_by", **said), "confirmed"
 
 
 def counted_since(snap: Snapshot, record: StoredStatement) -> Snapshot:

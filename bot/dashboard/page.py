@@ -20,18 +20,18 @@ from bot.core.render import fmt_money, fmt_target, fmt_value, label
 from bot.core.views.aligned import aligned_notes
 from bot.core.views.escalation import describe, resolved_on
 from bot.core.views.fee import fee_line_text
-from bot.core.views.settled import close_command, how_to_close, unsettled_lines
+from bot.core.views.settled import how_to_close, unsettled_lines
 from bot.dashboard import charts
 from bot.dashboard.links import ViewSide
 from handlers.export import chosen_period
-from handlers.statement import closed_open_lines, late_section
+from handlers.statement import closed_open_lines, confirmation_line, late_section
 from kpi.fees import FeeStatement
 from kpi.model import SIDES, Deal, Entry, Locale, Side
 from kpi.money import format_percent, minor_units
 from kpi.periods import Period, business_day, first_period, next_period, period_containing
 from kpi.sides import Figure
 from kpi.snapshot import Snapshot, snapshot
-from kpi.statements import Confirmation, StoredStatement, encode_statement, statement_digest
+from kpi.statements import Confirmation, StoredStatement
 
 
 class T:
@@ -328,13 +328,7 @@ def _side_lines(
     ``now``, today's statement of a period not closed, outdated when of other figures) or
     ``waiting``, then its voided ones, oldest first."""
     deal = snap.deal
-    standing = record.confirmation(side) if record is not None else None
-    if standing is None:
-        lines = [(t("statement.waiting_for", side=t(f"side.{side}")), "waiting")]
-    elif now is not None and standing.digest != statement_digest(encode_statement(now)):
-        lines = [(_outdated(t, snap, standing, now, still_open), "outdated")]
-    else:
-        lines = [(_confirmed(t, deal, standing), "confirmed")]
+    lines = [confirmation_line(t, snap, record, side, now, still_open)]
     if record is not None:
         lines.extend(
             (_voided(t, deal, record, c), "voided")
@@ -342,31 +336,6 @@ def _side_lines(
             if c.side == side and c.voided_at is not None
         )
     return lines
-
-
-def _confirmed(t: T, deal: Deal, c: Confirmation) -> str:
-    return t(
-        "statement.confirmed_by",
-        side=t(f"side.{c.side}"),
-        who=c.who,
-        at=local(c.at, deal),
-        total=fmt_money(deal, c.total),
-    )
-
-
-def _outdated(
-    t: T, snap: Snapshot, c: Confirmation, now: FeeStatement, still_open: Sequence[str]
-) -> str:
-    deal = snap.deal
-    return t(
-        "open.confirmation_outdated",
-        side=t(f"side.{c.side}"),
-        who=c.who,
-        at=local(c.at, deal),
-        total=fmt_money(deal, c.total),
-        now=fmt_money(deal, now.total),
-        command=close_command(t, snap, still_open),
-    )
 
 
 def _voided(t: T, deal: Deal, record: StoredStatement, c: Confirmation) -> str:
