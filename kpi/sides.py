@@ -140,13 +140,16 @@ def contested(figures: Iterable[Figure]) -> list[Figure]:
 class _Judgement:
     """The other side's standing verdict on one entry."""
 
-    confirmed: bool
     disputes: tuple[Verdict, ...]
     confirmed_at: dt.datetime | None = None
     """When the standing confirmation was recorded (None: not confirmed)."""
 
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
 
-_NO_JUDGEMENT = _Judgement(confirmed=False, disputes=())
+
+_NO_JUDGEMENT = _Judgement(disputes=())
 
 
 def _judgements(current: Iterable[Entry], verdicts: Iterable[Verdict]) -> dict[int, _Judgement]:
@@ -175,9 +178,7 @@ def _judgements(current: Iterable[Entry], verdicts: Iterable[Verdict]) -> dict[i
             else:
                 confirmed_at = None
                 disputes.append(verdict)
-        result[entry_id] = _Judgement(
-            confirmed=confirmed_at is not None, disputes=tuple(disputes), confirmed_at=confirmed_at
-        )
+        result[entry_id] = _Judgement(disputes=tuple(disputes), confirmed_at=confirmed_at)
     return result
 
 
