@@ -69,9 +69,14 @@ class Totals:
 
     def over(self, period: Period) -> bool:
         """Whether every day of ``period`` has elapsed: nothing left to project."""
-        if self.ended is not None:
-            return self.ended
-        return (self.upto or period.end) >= period.end
+        return period_over(period, self.upto or period.end, self.ended)
+
+
+def period_over(period: Period, upto: dt.date, ended: bool | None) -> bool:
+    """``ended`` when known, else whether ``upto`` (today, or the period's last day) has
+    reached the period's last day: the one rule :meth:`Totals.over` and :func:`pace_days`
+    share."""
+    return upto >= period.end if ended is None else ended
 
 
 def period_totals(
@@ -436,7 +441,7 @@ def pace_days(
     Returns:
         Between 0 and ``period.days``.
     """
-    if (upto >= period.end) if ended is None else ended:
+    if period_over(period, upto, ended):
         return period.days
     before_today = max((upto - period.start).days, 0)
     return max(before_today + (1 if last_day == upto else 0) - pending, 0)
