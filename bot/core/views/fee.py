@@ -31,7 +31,7 @@ from bot.core.views.kpi import (
 from bot.core.views.settled import pending_summary
 from kpi.fees import FeeLine, FeeStatement, shortfall, target_met
 from kpi.model import Deal
-from kpi.money import format_money, format_percent
+from kpi.money import format_percent
 from kpi.snapshot import Snapshot
 
 
@@ -314,12 +314,8 @@ def why_lower(tr: Translate, deal: Deal, to_date: FeeStatement, projected: FeeSt
     """Why the projected fee is below the fee so far ("" if nothing explains it): what only
     the period's end applies (deductions, the guarantee refund, then the minimum) and what the
     projected figures no longer earn (a bonus off target, a lower performance fee)."""
-
-    def money(amount: Decimal) -> str:
-        return format_money(amount, deal.currency, deal.locale)
-
     reasons = [
-        tr("recapday.bonus", amount=money(now.amount), metrics=join_list(
+        tr("recapday.bonus", amount=fmt_money(deal, now.amount), metrics=join_list(
             (label(deal, m) for m in then.detail["unmet"]), deal.locale
         ))
         for now, then in zip(to_date.lines_of("bonus"), projected.lines_of("bonus"), strict=False)
@@ -327,9 +323,15 @@ def why_lower(tr: Translate, deal: Deal, to_date: FeeStatement, projected: FeeSt
     ]  # fmt: skip
     now_perf, then_perf = to_date.line("performance"), projected.line("performance")
     if now_perf is not None and then_perf is not None and then_perf.amount < now_perf.amount:
-        reasons.append(tr("recapday.performance", amount=money(now_perf.amount - then_perf.amount)))
+        reasons.append(
+            tr("recapday.performance", amount=fmt_money(deal, now_perf.amount - then_perf.amount))
+        )
     reasons.extend(
-        tr("recapday.deduction", amount=money(-d.amount), metric=label(deal, d.detail["metric"]))
+        tr(
+            "recapday.deduction",
+            amount=fmt_money(deal, -d.amount),
+            metric=label(deal, d.detail["metric"]),
+        )
         for d in projected.lines_of("deduction")
         if d.amount < 0
     )
@@ -338,7 +340,7 @@ def why_lower(tr: Translate, deal: Deal, to_date: FeeStatement, projected: FeeSt
         metric = guarantee.detail["metric"]
         reasons.append(tr(
             "recapday.guarantee",
-            amount=money(-guarantee.amount),
+            amount=fmt_money(deal, -guarantee.amount),
             metric=label(deal, metric),
             at_least=fmt_value(deal, metric, guarantee.detail["at_least"]),
         ))  # fmt: skip
@@ -347,7 +349,7 @@ def why_lower(tr: Translate, deal: Deal, to_date: FeeStatement, projected: FeeSt
     text = join_clauses(reasons, deal.locale)
     minimum = projected.line("minimum")
     if minimum is not None:
-        text += tr("recapday.minimum", amount=money(minimum.detail["minimum"]))
+        text += tr("recapday.minimum", amount=fmt_money(deal, minimum.detail["minimum"]))
     return tr("recapday.lower", reasons=text)
 
 
