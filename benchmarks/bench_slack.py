@@ -201,19 +201,28 @@ async def core_alone_cpu(core: Any, n: int, channels: int, offset: int) -> tuple
     return rate, (time.process_time() - cpu) / n
 
 
-async def bare_routes(api_url: str, stop: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
-    """A bolt app that only acknowledges ``/report``, routed like the adapter."""
+async def sdk_routes(
+    api_url: str, stop: list[Callable[[], Awaitable[Any]]], *, answer: bool
+) -> list[Any]:
+    """A bolt app routed like the adapter whose ``/report`` listener only acknowledges, or,
+    with ``answer``, acknowledges and then posts a fixed answer to the command's
+    ``response_url`` on the app's pooled session (the SDKs' floor)."""
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
     from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
+    from slack_sdk.webhook.async_client import AsyncWebhookClient
 
     session = aiohttp.ClientSession()
     client = AsyncWebClient(token=BOT_TOKEN, base_url=api_url, session=session)
-    bolt = AsyncApp(client=client, signing_secret=SIGNING_SECRET, name="bare")
+    name = "answer" if answer else "bare"
+    bolt = AsyncApp(client=client, signing_secret=SIGNING_SECRET, name=name)
 
     @bolt.command("/report")
-    async def report(ack: Any) -> None:
+    async def report(ack: Any, body: dict[str, Any]) -> None:
         await ack()
+        if answer:
+            hook = AsyncWebhookClient(body["response_url"], session=session)
+            await hook.send(text=FLOOR_ANSWER, response_type="in_channel")
 
     async def handle(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
@@ -227,30 +236,6 @@ FLOOR_ANSWER = (
     "Bench seller × Bench agency"
 )
 """The floor's answer: about as long as kpibot's to the same ``/report``."""
-
-
-async def answer_routes(api_url: str, stop: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
-    """A bolt app that acknowledges ``/report`` and then answers it with a fixed text."""
-    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-    from slack_bolt.async_app import AsyncApp
-    from slack_sdk.web.async_client import AsyncWebClient
-    from slack_sdk.webhook.async_client import AsyncWebhookClient
-
-    session = aiohttp.ClientSession()
-    client = AsyncWebClient(token=BOT_TOKEN, base_url=api_url, session=session)
-    bolt = AsyncApp(client=client, signing_secret=SIGNING_SECRET, name="answer")
-
-    @bolt.command("/report")
-    async def report(ack: Any, body: dict[str, Any]) -> None:
-        await ack()
-        hook = AsyncWebhookClient(body["response_url"], session=session)
-        await hook.send(text=FLOOR_ANSWER, response_type="in_channel")
-
-    async def handle(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
-
-    stop.append(session.close)
-    return [("POST", "/slack/events", handle)]
 
 
 async def kpibot_core(api_url: str, database_url: str) -> tuple[Any, Any]:
@@ -282,10 +267,8 @@ async def _app_main(kind: str, api_url: str, database_url: str, conn: Connection
 
     stop: list[Callable[[], Awaitable[Any]]] = []
     core: Any = None
-    if kind == "bare":
-        routes = await bare_routes(api_url, stop)
-    elif kind == "answer":
-        routes = await answer_routes(api_url, stop)
+    if kind in ("bare", "answer"):
+        routes = await sdk_routes(api_url, stop, answer=kind == "answer")
     else:
         core, adapter = await kpibot_core(api_url, database_url)
         await core_alone(core, 20, max(SHAPES), offset=10**6)  # warm up
