@@ -4,16 +4,31 @@ day later is not read as today's figures."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from bot.cli import app
 from bot.core.ports import EscalationRecord
 from kpi.dealfile import load_deal
 from scheduler import messages
 from scheduler.escalation import merged_notice, plan_escalation
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _replay(
+    tmp_path: Path, lines: list[dict[str, object]], deal: str = "acme-linkstar-us.yaml"
+) -> list[dict[str, str]]:
+    """``kpibot replay`` of ``lines`` on a demo deal: what the bot sent."""
+    script = tmp_path / "s.jsonl"
+    script.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
+    path = ROOT / "bot" / "demo" / deal
+    result = CliRunner().invoke(app, ["replay", "--deal", str(path), str(script)])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 @pytest.mark.parametrize(
@@ -85,12 +100,6 @@ def test_a_dispute_of_agreeing_figures_is_escalated_as_a_dispute_not_a_disagreem
     """Both sides reported 1,862 and the agency disputes it: the notice does not offer to
     accept "the agency's 1,862 instead", and the escalation says who disputes what, not
     "seller 1,862, agency 1,862"."""
-    import json
-
-    from typer.testing import CliRunner
-
-    from bot.cli import app
-
     seller = {"chat": "telegram:-1001234", "user": "telegram:5001", "name": "Lily"}
     agency = {"chat": "slack:C0AGENCY", "user": "slack:U0AGENCY1", "name": "Ken"}
     lines = [
@@ -100,12 +109,7 @@ def test_a_dispute_of_agreeing_figures_is_escalated_as_a_dispute_not_a_disagreem
          "text": "/dispute gmv 2026-11-02 late-night orders missing"},
         {"at": "2026-11-05T10:30:00-08:00", "tick": True},
     ]  # fmt: skip
-    script = tmp_path / "s.jsonl"
-    script.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-    deal = ROOT / "bot" / "demo" / "acme-linkstar-us.yaml"
-    result = CliRunner().invoke(app, ["replay", "--deal", str(deal), str(script)])
-    assert result.exit_code == 0, result.output
-    out = [json.loads(line) for line in result.stdout.splitlines()]
+    out = _replay(tmp_path, lines)
     notice = next(o["text"] for o in out if o["kind"] == "notice")
     assert "instead" not in notice and "/report gmv [right figure] 2026-11-02" in notice
     escalated = [
@@ -118,21 +122,6 @@ def test_a_dispute_of_agreeing_figures_is_escalated_as_a_dispute_not_a_disagreem
         for t in escalated
     )
     assert not any("seller 1,862, agency 1,862" in o["text"] for o in out)
-
-
-def _replay(tmp_path: Path, lines: list[dict[str, object]]) -> list[dict[str, str]]:
-    import json
-
-    from typer.testing import CliRunner
-
-    from bot.cli import app
-
-    script = tmp_path / "s.jsonl"
-    script.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-    deal = ROOT / "bot" / "demo" / "acme-linkstar-us.yaml"
-    result = CliRunner().invoke(app, ["replay", "--deal", str(deal), str(script)])
-    assert result.exit_code == 0, result.output
-    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 SELLER = {"chat": "telegram:-1001234", "user": "telegram:5001", "name": "Lily"}
@@ -172,12 +161,6 @@ def test_a_pace_warning_prices_a_ratio_target_and_says_when_one_alone_changes_no
 ) -> None:
     """The refund rate is worth the ¥2,000 deduction (refunds at 8% of the projected GMV), and
     ROI on target alone does not move the fee: both said, not just the projected total."""
-    import json
-
-    from typer.testing import CliRunner
-
-    from bot.cli import app
-
     shared = {"chat": "telegram:-1003344556677", "user": "telegram:710200302", "name": "陈会计"}
     agency = {"chat": "telegram:-1003344556688", "user": "telegram:583920276", "name": "周安"}
     day1, day2 = "成交额 8000 消耗 4000 退款 1500 订单 100", "成交额 9000 消耗 4000 退款 1000"
@@ -188,12 +171,7 @@ def test_a_pace_warning_prices_a_ratio_target_and_says_when_one_alone_changes_no
         {"at": "2026-11-10T22:02:00+08:00", **shared, "text": f"/report {day2}", "id": "4"},
         {"at": "2026-11-12T11:30:00+08:00", "tick": True},
     ]
-    script = tmp_path / "s.jsonl"
-    script.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
-    deal = ROOT / "bot" / "demo" / "shenzhen-wanxiang-cn.yaml"
-    result = CliRunner().invoke(app, ["replay", "--deal", str(deal), str(script)])
-    assert result.exit_code == 0, result.output
-    out = [json.loads(line) for line in result.stdout.splitlines()]
+    out = _replay(tmp_path, lines, "shenzhen-wanxiang-cn.yaml")
     warning = next(
         o["text"] for o in out if o["kind"] == "warning" and o["at"].startswith("2026-11-12T11:00")
     ).split("\n")
