@@ -648,8 +648,10 @@ async def _confirm(ctx: Context, period_label: str, *, anyway: bool) -> list[Out
     assert deal is not None
     today = ctx.today
     period = resolve_period(deal, today, period_label, command="statement")
-    side = _confirming_side(ctx, deal, period, anyway=anyway)
+    # A period that has not ended is refused first: sending a non-admin to an admin for a
+    # confirmation that cannot succeed yet would be a step for nothing.
     _check_ended(deal, today, period)
+    side = _confirming_side(ctx, deal, period, anyway=anyway)
     # Read before the figures: whatever is written after this is a late change.
     position = await ctx.ledger.ledger_position(deal.id)
     snap = await snapshot(ctx.ledger, deal, today, period=period)

@@ -224,6 +224,21 @@ async def test_a_non_admin_is_refused_and_nothing_is_stored(core: Core) -> None:
         assert await record(core) is None
 
 
+async def test_a_non_admin_is_told_first_that_the_period_has_not_ended(core: Core) -> None:
+    replies = await say(
+        core,
+        AGENCY_CHAT,
+        AGENCY_MEMBER,
+        "/statement confirm 2026-11 anyway",
+        at=local(11, 20, 9),
+        msg_id="early",
+    )
+    assert replies[0].kind == "error"
+    assert "Only a deal admin" not in replies[0].text
+    assert "runs until 2026-11-30" in replies[0].text
+    assert await record(core) is None
+
+
 async def test_an_admin_in_the_shared_chat_confirms_for_the_side_the_deal_lists(
     core: Core,
 ) -> None:
